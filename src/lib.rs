@@ -1,7 +1,15 @@
 //! Surclass: sealed-bid upgrade auctions.
 //!
-//! Layout, from the inside out: `money` and `matching` are pure (no IO); `store` is the
-//! database; `http` serves travellers, operators and partners; `app` wires it all together.
+//! From the inside out: `money`, `domain` and `matching` are pure (no IO); `store` is the
+//! database; `http` serves travellers, operators and partners; `app` wires it together.
 
+pub mod app;
+pub mod config;
+pub mod demo;
+pub mod domain;
+pub mod http;
+pub mod ids;
 pub mod matching;
 pub mod money;
+pub mod store;
+pub mod telemetry;

@@ -1,25 +1,115 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use surclass::app::{Application, redact};
+use surclass::config::Settings;
+use surclass::demo::DemoSummary;
+use surclass::{demo, store, telemetry};
 
 #[derive(Parser)]
 #[command(name = "surclass", version, about = "Sealed-bid upgrade auctions")]
 struct Cli {
+    #[command(flatten)]
+    settings: Settings,
     #[command(subcommand)]
     command: Option<Command>,
 }
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serve the API and the pages (the default).
+    Serve,
+    /// Bring the database schema up to date and exit.
+    Migrate,
+    /// Load the demo operators, lots and bookings (again), and print how to use them.
+    DemoData,
     /// Print the award plan for one lot and its bids, read from a JSON file ("-" for stdin).
     AwardFile { path: String },
+    /// Print the OpenAPI document (the committed `openapi.yaml` is this output).
+    Openapi,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Some(Command::AwardFile { path }) => award_file(&path),
-        None => ExitCode::SUCCESS,
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::AwardFile { path } => award_file(&path),
+        Command::Openapi => {
+            print!("{}", surclass::http::openapi::yaml());
+            ExitCode::SUCCESS
+        }
+        command => {
+            telemetry::init(cli.settings.log_format);
+            let runtime = tokio::runtime::Runtime::new().expect("tokio runtime starts");
+            let result = runtime.block_on(async move {
+                match command {
+                    Command::Serve => serve(cli.settings).await,
+                    Command::Migrate => migrate(&cli.settings).await,
+                    Command::DemoData => demo_data(&cli.settings).await,
+                    Command::AwardFile { .. } | Command::Openapi => unreachable!("handled above"),
+                }
+            });
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(message) => {
+                    eprintln!("surclass: {message}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> Result<(), String> {
+    let app = Application::build(settings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let base = app.public_url().to_owned();
+    tracing::info!(url = %base, "serving");
+    println!("Surclass is up at {base}");
+    println!("  API:           {base}/v1   (described at {base}/openapi.yaml)");
+    println!("  Health:        {base}/healthz, {base}/readyz, {base}/metrics");
+    if let Some(summary) = app.demo() {
+        print_demo(&base, summary);
+    }
+    app.run_until_stopped().await.map_err(|e| e.to_string())
+}
+
+async fn migrate(settings: &Settings) -> Result<(), String> {
+    let url = redact(&settings.database_url);
+    let db = store::connect(&settings.database_url, 1)
+        .await
+        .map_err(|e| format!("database {url}: {e}"))?;
+    store::migrate(&db)
+        .await
+        .map_err(|e| format!("database {url}: {e}"))?;
+    println!("{url}: schema up to date");
+    Ok(())
+}
+
+async fn demo_data(settings: &Settings) -> Result<(), String> {
+    let url = redact(&settings.database_url);
+    let db = store::connect(&settings.database_url, 1)
+        .await
+        .map_err(|e| format!("database {url}: {e}"))?;
+    store::migrate(&db)
+        .await
+        .map_err(|e| format!("database {url}: {e}"))?;
+    let summary = demo::load(&db)
+        .await
+        .map_err(|e| format!("database {url}: {e}"))?;
+    print_demo(&settings.public_url(settings.bind), &summary);
+    Ok(())
+}
+
+fn print_demo(base: &str, summary: &DemoSummary) {
+    println!("Demo data loaded.");
+    println!("  Traveller page: {base}/   sign in with a booking reference and last name:");
+    for (reference, last_name) in &summary.bookings {
+        println!("      {reference:<10} {last_name}");
+    }
+    println!("  Operator API keys (shown once; send as `Authorization: Bearer <key>`):");
+    for (operator, key) in &summary.operator_keys {
+        println!("      {operator:<24} {key}");
     }
 }
 

@@ -111,10 +111,12 @@ impl Money {
         if !well_formed {
             return Err(MoneyError::NotANumber(amount.to_owned()));
         }
-        let value = Decimal::from_str(trimmed)
-            .map_err(|_| MoneyError::TooLarge(amount.to_owned()))?;
+        let value =
+            Decimal::from_str(trimmed).map_err(|_| MoneyError::TooLarge(amount.to_owned()))?;
         Self::from_decimal(value, currency).map_err(|e| match e {
-            MoneyError::TooManyDecimals { currency, exponent, .. } => MoneyError::TooManyDecimals {
+            MoneyError::TooManyDecimals {
+                currency, exponent, ..
+            } => MoneyError::TooManyDecimals {
                 amount: amount.to_owned(),
                 currency,
                 exponent,
@@ -208,10 +210,19 @@ mod tests {
 
     #[test]
     fn bad_amounts_are_refused_with_a_reason() {
-        assert!(matches!(Money::parse("12.345", eur()), Err(MoneyError::TooManyDecimals { .. })));
-        assert!(matches!(Money::parse("-1.00", eur()), Err(MoneyError::Negative(_))));
+        assert!(matches!(
+            Money::parse("12.345", eur()),
+            Err(MoneyError::TooManyDecimals { .. })
+        ));
+        assert!(matches!(
+            Money::parse("-1.00", eur()),
+            Err(MoneyError::Negative(_))
+        ));
         for bad in ["", "abc", "1e3", "1.2.3", ".5", "5.", "1,00", " "] {
-            assert!(matches!(Money::parse(bad, eur()), Err(MoneyError::NotANumber(_))), "{bad}");
+            assert!(
+                matches!(Money::parse(bad, eur()), Err(MoneyError::NotANumber(_))),
+                "{bad}"
+            );
         }
         assert!(matches!(
             Money::parse("99999999999999999999", eur()),

@@ -1,10 +1,13 @@
+//! Schema migrations, run on start (SQLite) or by `surclass migrate` (both engines).
 pub use sea_orm_migration::prelude::*;
+
+mod m20261123_000001_core_tables;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![]
+        vec![Box::new(m20261123_000001_core_tables::Migration)]
     }
 }

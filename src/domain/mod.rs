@@ -1,0 +1,3 @@
+//! Domain types shared by the services: parsed, valid values with names from the trade.
+
+pub mod identity;

@@ -1,0 +1,27 @@
+//! HTTP, by audience: probes and metrics here; the REST API, traveller pages and operator
+//! console in their own modules. Handlers are thin: parse, authorise, call a service, map.
+
+pub mod health;
+pub mod metrics;
+pub mod openapi;
+pub mod problem;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+
+use problem::Problem;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(health::healthz)
+        .service(health::readyz)
+        .service(metrics::expose)
+        .service(openapi::openapi_yaml)
+        .default_service(web::to(not_found));
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, Problem> {
+    Err(Problem::not_found(format!(
+        "No such resource: {} {}",
+        req.method(),
+        req.path()
+    )))
+}

@@ -1,0 +1,28 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "bids")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub lot_id: String,
+    pub booking_id: String,
+    pub amount_minor: i64,
+    pub currency: String,
+    pub units: i32,
+    pub partial_ok: bool,
+    pub tier: i32,
+    pub preference: Option<i32>,
+    pub status: String,
+    pub payment_method_ref: Option<String>,
+    pub payment_ref: Option<String>,
+    pub submitted_at: DateTimeUtc,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+    pub version: i32,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

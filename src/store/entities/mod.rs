@@ -1,0 +1,15 @@
+//! Tables as sea-orm entities, written by hand so they are the same on SQLite and PostgreSQL.
+//! Enum-like columns are plain strings; the domain types parse them.
+
+pub mod api_key;
+pub mod award;
+pub mod bid;
+pub mod bid_event;
+pub mod booking;
+pub mod booking_lot;
+pub mod idempotency_key;
+pub mod job;
+pub mod lot;
+pub mod operator;
+pub mod outbox;
+pub mod payment;

@@ -1,0 +1,198 @@
+//! `spawn_app()`: every test gets the real server on a free port and a database of its own.
+//!
+//! SQLite: a fresh file in a temporary folder. PostgreSQL: a fresh database created on the
+//! server named by `SURCLASS_TEST_DATABASE_URL` and dropped afterwards. When that variable is
+//! unset the PostgreSQL variant says so on the terminal and passes, except under `CI=true`,
+//! where a missing service is a failure.
+
+use std::io::Write;
+
+use surclass::app::Application;
+use surclass::config::{Gateway, LogFormat, Settings};
+use surclass::store::Db;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Store {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub db: Db,
+    pub client: reqwest::Client,
+    _database: TestDatabase,
+}
+
+impl TestApp {
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{}", self.address, path))
+            .send()
+            .await
+            .expect("request reaches the server")
+    }
+}
+
+/// Starts the server on the given store, or `None` when that store is not configured here.
+pub async fn spawn_app(store: Store) -> Option<TestApp> {
+    spawn_app_with(store, |_| {}).await
+}
+
+pub async fn spawn_app_with(store: Store, tweak: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+    let database = TestDatabase::create(store).await?;
+    let mut settings = Settings {
+        database_url: database.url.clone(),
+        bind: "127.0.0.1:0".parse().unwrap(),
+        public_url: None,
+        payment_gateway: Gateway::Simulated,
+        log_format: LogFormat::Text,
+        db_connections: 4,
+        no_demo: true,
+    };
+    tweak(&mut settings);
+    let app = Application::build(settings)
+        .await
+        .expect("the server starts");
+    let port = app.port();
+    let db = app.db().clone();
+    tokio::spawn(app.run_until_stopped());
+    Some(TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        db,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        _database: database,
+    })
+}
+
+struct TestDatabase {
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+    postgres: Option<(String, String)>,
+}
+
+impl TestDatabase {
+    async fn create(store: Store) -> Option<Self> {
+        match store {
+            Store::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("surclass.db").display());
+                Some(Self {
+                    url,
+                    _dir: Some(dir),
+                    postgres: None,
+                })
+            }
+            Store::Postgres => {
+                let admin = postgres_admin_url()?;
+                let name = format!("surclass_t_{}", uuid::Uuid::new_v4().simple());
+                let conn = sea_orm::Database::connect(&admin)
+                    .await
+                    .expect("SURCLASS_TEST_DATABASE_URL accepts connections");
+                use sea_orm::ConnectionTrait;
+                conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("test database created");
+                conn.close().await.ok();
+                let url = replace_database(&admin, &name);
+                Some(Self {
+                    url,
+                    _dir: None,
+                    postgres: Some((admin, name)),
+                })
+            }
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((admin, name)) = self.postgres.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime; do the async clean-up on a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                use sea_orm::ConnectionTrait;
+                if let Ok(conn) = sea_orm::Database::connect(&admin).await {
+                    let _ = conn
+                        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
+                    conn.close().await.ok();
+                }
+            });
+        })
+        .join();
+    }
+}
+
+fn postgres_admin_url() -> Option<String> {
+    match std::env::var("SURCLASS_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!(
+                "CI=true but SURCLASS_TEST_DATABASE_URL is not set: PostgreSQL tests are mandatory in CI"
+            )
+        }
+        _ => {
+            // Written to the terminal directly: libtest captures print!, not the stderr handle.
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: PostgreSQL test (set SURCLASS_TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres to run it)"
+            );
+            None
+        }
+    }
+}
+
+fn replace_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let host_end = base[scheme_end..]
+        .find('/')
+        .map_or(base.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{}", &base[..host_end], database);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// Declares each listed `async fn(TestApp)` as two tests: `sqlite::name` and `postgres::name`.
+#[macro_export]
+macro_rules! store_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let app = $crate::support::spawn_app($crate::support::Store::Sqlite).await.unwrap();
+                    super::$name(app).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(app) = $crate::support::spawn_app($crate::support::Store::Postgres).await {
+                        super::$name(app).await;
+                    }
+                }
+            )*
+        }
+    };
+}
