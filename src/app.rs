@@ -9,7 +9,10 @@ use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
 use crate::demo::{self, DemoSummary};
+use crate::http::json::MAX_BODY_BYTES;
 use crate::http::{self, metrics::Metrics};
+use crate::services::sessions::SessionSigner;
+use crate::services::throttle::LoginThrottle;
 use crate::store::{self, Db};
 
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +64,8 @@ impl Application {
             source,
         })?;
         let public_url = settings.public_url(bound);
-        let server = serve(listener, db.clone()).map_err(|source| StartupError::Bind {
+        let signer = SessionSigner::load_or_create(&db).await.map_err(db_error)?;
+        let server = serve(listener, db.clone(), signer).map_err(|source| StartupError::Bind {
             addr: settings.bind,
             source,
         })?;
@@ -96,15 +100,22 @@ impl Application {
     }
 }
 
-fn serve(listener: TcpListener, db: Db) -> std::io::Result<Server> {
+fn serve(listener: TcpListener, db: Db, signer: SessionSigner) -> std::io::Result<Server> {
     let db = web::Data::new(db);
     let metrics = web::Data::new(Metrics::new());
+    let signer = web::Data::new(signer);
+    // One throttle per process: a flood of wrong pairs is slowed wherever it lands.
+    let throttle = web::Data::new(LoginThrottle::default());
     let server = HttpServer::new(move || {
         App::new()
+            .wrap(middleware::from_fn(http::idempotency::guard))
             .wrap(middleware::from_fn(http::metrics::record))
             .wrap(TracingLogger::default())
+            .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
             .app_data(db.clone())
             .app_data(metrics.clone())
+            .app_data(signer.clone())
+            .app_data(throttle.clone())
             .configure(http::routes)
     })
     .shutdown_timeout(20)

@@ -354,6 +354,7 @@ impl MigrationTrait for Migration {
                 .col(string(IdempotencyKeys::Key))
                 .col(string(IdempotencyKeys::RequestHash))
                 .col(integer(IdempotencyKeys::ResponseStatus))
+                .col(string(IdempotencyKeys::ResponseContentType))
                 .col(text(IdempotencyKeys::ResponseBody))
                 .col(timestamp_with_time_zone(IdempotencyKeys::CreatedAt))
                 .primary_key(
@@ -364,11 +365,21 @@ impl MigrationTrait for Migration {
                 .to_owned(),
         )
         .await?;
+        // Server-wide values every node must share, such as the session-signing secret.
+        m.create_table(
+            Table::create()
+                .table(Settings::Table)
+                .col(string(Settings::Name).primary_key())
+                .col(text(Settings::Value))
+                .to_owned(),
+        )
+        .await?;
         Ok(())
     }
 
     async fn down(&self, m: &SchemaManager) -> Result<(), DbErr> {
         for table in [
+            Settings::Table.into_iden(),
             IdempotencyKeys::Table.into_iden(),
             Jobs::Table.into_iden(),
             Outbox::Table.into_iden(),
@@ -618,6 +629,14 @@ enum IdempotencyKeys {
     Key,
     RequestHash,
     ResponseStatus,
+    ResponseContentType,
     ResponseBody,
     CreatedAt,
+}
+
+#[derive(DeriveIden, Clone, Copy)]
+enum Settings {
+    Table,
+    Name,
+    Value,
 }

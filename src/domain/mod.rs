@@ -1,3 +1,6 @@
 //! Domain types shared by the services: parsed, valid values with names from the trade.
 
+pub mod bid;
 pub mod identity;
+pub mod lot;
+pub mod validation;

@@ -1,9 +1,13 @@
 //! HTTP, by audience: probes and metrics here; the REST API, traveller pages and operator
 //! console in their own modules. Handlers are thin: parse, authorise, call a service, map.
 
+pub mod api;
 pub mod health;
+pub mod idempotency;
+pub mod json;
 pub mod metrics;
 pub mod openapi;
+pub mod pagination;
 pub mod problem;
 
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -15,6 +19,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(health::readyz)
         .service(metrics::expose)
         .service(openapi::openapi_yaml)
+        .configure(api::routes)
         .default_service(web::to(not_found));
 }
 

@@ -9,6 +9,8 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::domain::validation::FieldErrors;
+
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -29,6 +31,18 @@ pub struct Problem {
     /// The request field at fault, when there is one (JSON path such as `bids[2].amount`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Every invalid field, when there are several.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ProblemField>,
+    /// Seconds to wait before retrying (with 429 and 503).
+    #[serde(skip)]
+    pub retry_after: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProblemField {
+    pub field: String,
+    pub detail: String,
 }
 
 impl Problem {
@@ -39,7 +53,57 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             field: None,
+            errors: Vec::new(),
+            retry_after: None,
         }
+    }
+
+    /// 422 naming every invalid field; `field` is the first.
+    pub fn invalid(errors: FieldErrors) -> Self {
+        let mut problem = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-field",
+            "A field is invalid",
+            errors.to_string(),
+        );
+        problem.field = errors.0.first().map(|e| e.field.clone());
+        problem.errors = errors
+            .0
+            .into_iter()
+            .map(|e| ProblemField {
+                field: e.field,
+                detail: e.message,
+            })
+            .collect();
+        problem
+    }
+
+    pub fn conflict(slug: &str, title: &str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, slug, title, detail)
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Not signed in",
+            detail,
+        )
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "Not allowed", detail)
+    }
+
+    pub fn too_many(detail: impl Into<String>, retry_after: u64) -> Self {
+        let mut p = Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate-limited",
+            "Too many attempts",
+            detail,
+        );
+        p.retry_after = Some(retry_after);
+        p
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -70,6 +134,19 @@ impl Problem {
     }
 }
 
+impl From<FieldErrors> for Problem {
+    fn from(errors: FieldErrors) -> Self {
+        Self::invalid(errors)
+    }
+}
+
+impl From<sea_orm::DbErr> for Problem {
+    fn from(e: sea_orm::DbErr) -> Self {
+        tracing::error!(error = %e, "database error");
+        Self::internal()
+    }
+}
+
 impl std::fmt::Display for Problem {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.title, self.detail)
@@ -82,8 +159,11 @@ impl ResponseError for Problem {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code())
-            .content_type(CONTENT_TYPE)
-            .json(self)
+        let mut res = HttpResponse::build(self.status_code());
+        res.content_type(CONTENT_TYPE);
+        if let Some(seconds) = self.retry_after {
+            res.insert_header(("Retry-After", seconds.to_string()));
+        }
+        res.json(self)
     }
 }

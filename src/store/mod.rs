@@ -7,6 +7,7 @@
 
 pub mod api_keys;
 pub mod entities;
+pub mod lots;
 
 use std::time::Duration;
 

@@ -23,6 +23,19 @@ pub struct Model {
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub enum Relation {}
+pub enum Relation {
+    #[sea_orm(
+        belongs_to = "super::booking::Entity",
+        from = "Column::BookingId",
+        to = "super::booking::Column::Id"
+    )]
+    Booking,
+}
+
+impl Related<super::booking::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Booking.def()
+    }
+}
 
 impl ActiveModelBehavior for ActiveModel {}

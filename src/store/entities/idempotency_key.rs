@@ -9,6 +9,7 @@ pub struct Model {
     pub key: String,
     pub request_hash: String,
     pub response_status: i32,
+    pub response_content_type: String,
     pub response_body: String,
     pub created_at: DateTimeUtc,
 }

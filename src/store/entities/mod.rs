@@ -13,3 +13,4 @@ pub mod lot;
 pub mod operator;
 pub mod outbox;
 pub mod payment;
+pub mod setting;

@@ -1,0 +1,42 @@
+//! A bid: a booking's sealed offer on a lot, per unit, for the whole party.
+
+use super::lot::string_enum;
+
+string_enum!(
+    /// `active → withdrawn`; after award `won → charged | payment_failed`, `lost → released`;
+    /// `charged → refunded`.
+    BidStatus {
+        Active = "active",
+        Withdrawn = "withdrawn",
+        Won = "won",
+        Lost = "lost",
+        Charged = "charged",
+        PaymentFailed = "payment_failed",
+        Released = "released",
+        Refunded = "refunded",
+    }
+);
+
+string_enum!(
+    /// What happened to a bid, as the traveller reads it on the bid's timeline.
+    BidEventKind {
+        Placed = "placed",
+        Raised = "raised",
+        Lowered = "lowered",
+        Withdrawn = "withdrawn",
+        HoldPlaced = "hold_placed",
+        HoldReleased = "hold_released",
+        LotClosed = "lot_closed",
+        CapacityChanged = "capacity_changed",
+        LotCancelled = "lot_cancelled",
+        Won = "won",
+        Lost = "lost",
+        Charged = "charged",
+        PaymentFailed = "payment_failed",
+        Refunded = "refunded",
+        UpgradeNow = "upgrade_now",
+    }
+);
+
+/// Parties are 1 to 9 people, as on an airline booking.
+pub const MAX_PARTY: u32 = 9;

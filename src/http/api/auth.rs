@@ -1,0 +1,120 @@
+//! Who is calling: an operator key, a partner key (both `Authorization: Bearer sk_…`), or a
+//! traveller session (`Authorization: Bearer v1.…` or the `surclass_session` cookie).
+
+use std::future::Future;
+use std::pin::Pin;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpRequest, web};
+use chrono::Utc;
+use sea_orm::EntityTrait;
+
+use crate::http::problem::Problem;
+use crate::services::keys;
+use crate::services::sessions::SessionSigner;
+use crate::store::Db;
+use crate::store::entities::booking;
+
+pub const SESSION_COOKIE: &str = "surclass_session";
+
+/// A live API key with `operator` scope.
+pub struct OperatorAuth {
+    pub operator_id: String,
+}
+
+/// A live API key with `partner` scope: acts for travellers of one operator.
+pub struct PartnerAuth {
+    pub operator_id: String,
+}
+
+/// A traveller signed in to one booking.
+pub struct TravellerAuth {
+    pub booking: booking::Model,
+}
+
+fn bearer(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get("authorization")?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+}
+
+fn db(req: &HttpRequest) -> Db {
+    req.app_data::<web::Data<Db>>()
+        .expect("database configured")
+        .get_ref()
+        .clone()
+}
+
+async fn api_key(db: &Db, token: Option<String>, scope: &'static str) -> Result<String, Problem> {
+    let token = token
+        .ok_or_else(|| Problem::unauthorized("Send an API key as `Authorization: Bearer sk_…`."))?;
+    let key = keys::authenticate(db, &token)
+        .await?
+        .ok_or_else(|| Problem::unauthorized("This API key is unknown or revoked."))?;
+    if key.scope != scope {
+        return Err(Problem::forbidden(format!(
+            "This route needs a key with {scope} scope; this key has {} scope.",
+            key.scope
+        )));
+    }
+    Ok(key.operator_id)
+}
+
+impl FromRequest for OperatorAuth {
+    type Error = Problem;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Problem>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let (db, token) = (db(req), bearer(req));
+        Box::pin(async move {
+            Ok(Self {
+                operator_id: api_key(&db, token, "operator").await?,
+            })
+        })
+    }
+}
+
+impl FromRequest for PartnerAuth {
+    type Error = Problem;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Problem>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let (db, token) = (db(req), bearer(req));
+        Box::pin(async move {
+            Ok(Self {
+                operator_id: api_key(&db, token, "partner").await?,
+            })
+        })
+    }
+}
+
+impl FromRequest for TravellerAuth {
+    type Error = Problem;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Problem>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let db = db(req);
+        let signer = req
+            .app_data::<web::Data<SessionSigner>>()
+            .expect("signer configured")
+            .clone();
+        let token =
+            bearer(req).or_else(|| req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned()));
+        Box::pin(async move {
+            let expired = || {
+                Problem::unauthorized("Sign in again with your booking reference and last name.")
+            };
+            let claims = token
+                .and_then(|t| signer.verify(&t, Utc::now()))
+                .ok_or_else(expired)?;
+            let booking = booking::Entity::find_by_id(claims.booking_id)
+                .one(&db)
+                .await?
+                .filter(|b| b.erased_at.is_none())
+                .ok_or_else(expired)?;
+            Ok(Self { booking })
+        })
+    }
+}

@@ -1,0 +1,76 @@
+//! Each use case's error, mapped once to problem+json.
+
+use crate::domain::validation::FieldErrors;
+use crate::http::problem::Problem;
+use crate::services::bids::BidError;
+use crate::services::bookings::ImportError;
+use crate::services::lots::LotError;
+
+impl From<LotError> for Problem {
+    fn from(e: LotError) -> Self {
+        match e {
+            LotError::NotFound => Problem::not_found("No such lot."),
+            LotError::Invalid(errors) => Problem::invalid(errors),
+            e @ LotError::WrongState { .. } => {
+                Problem::conflict("lot-state", "Not possible in this state", e.to_string())
+            }
+            LotError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<ImportError> for Problem {
+    fn from(e: ImportError) -> Self {
+        match e {
+            ImportError::Invalid(errors) => Problem::invalid(errors),
+            ImportError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<BidError> for Problem {
+    fn from(e: BidError) -> Self {
+        match e {
+            BidError::NotFound => Problem::not_found("No such offer or bid for this booking."),
+            BidError::Closed { closes_at } => Problem::conflict(
+                "bidding-closed",
+                "Bidding has closed",
+                format!(
+                    "Bidding closed at {}; nothing was changed.",
+                    closes_at.to_rfc3339()
+                ),
+            ),
+            BidError::NotOpenYet { opens_at } => Problem::conflict(
+                "bidding-not-open",
+                "Bidding has not opened yet",
+                format!("Bidding opens at {}.", opens_at.to_rfc3339()),
+            ),
+            BidError::Unavailable(detail) => {
+                Problem::conflict("upgrade-unavailable", "Upgrade not available", detail)
+            }
+            e @ BidError::OutOfRange { .. } => {
+                let mut p = Problem::invalid(FieldErrors::single("amount", e.to_string()));
+                p.kind = "https://surclass.dev/problems/amount-out-of-range".into();
+                p.title = "Amount outside the range".into();
+                p
+            }
+            BidError::Invalid(errors) => Problem::invalid(errors),
+            e @ BidError::AlreadyBid { .. } => {
+                let BidError::AlreadyBid { bid_id } = &e else {
+                    unreachable!()
+                };
+                Problem::conflict(
+                    "bid-exists",
+                    "You already have a bid here",
+                    format!("{e}: PATCH /v1/traveller/bids/{bid_id}"),
+                )
+            }
+            e @ BidError::NotActive { .. } => Problem::conflict(
+                "bid-not-active",
+                "The bid can no longer change",
+                e.to_string(),
+            ),
+            BidError::Db(e) => e.into(),
+        }
+    }
+}

@@ -1,0 +1,170 @@
+//! Operators: a lot's bids (with amounts: the operator runs the auction) and its award.
+
+use actix_web::{HttpResponse, get, web};
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::auth::OperatorAuth;
+use crate::http::pagination::{Page, PageQuery, page};
+use crate::http::problem::Problem;
+use crate::money::{Currency, Money};
+use crate::services::lots;
+use crate::store::Db;
+use crate::store::entities::{award as award_row, bid, booking};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OperatorBidView {
+    pub id: String,
+    pub booking_reference: String,
+    pub last_name: String,
+    /// Per person.
+    #[schema(example = "420.00")]
+    pub amount: String,
+    pub units: u32,
+    /// amount × units.
+    #[schema(example = "840.00")]
+    pub total: String,
+    pub currency: String,
+    pub partial_ok: bool,
+    pub loyalty_tier: u32,
+    pub status: String,
+    pub submitted_at: DateTime<Utc>,
+}
+
+/// A lot's bids, highest offer first.
+#[utoipa::path(
+    tag = "operator", security(("api_key" = [])),
+    params(("id" = String, Path, description = "Lot id"), PageQuery),
+    responses(
+        (status = 200, description = "A page of bids", body = Page<OperatorBidView>),
+        (status = 404, description = "No such lot", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/lots/{id}/bids")]
+pub async fn list(
+    auth: OperatorAuth,
+    db: web::Data<Db>,
+    id: web::Path<String>,
+    paging: web::Query<PageQuery>,
+) -> Result<HttpResponse, Problem> {
+    let l = lots::get(db.get_ref(), &auth.operator_id, &id).await?;
+    let currency = Currency::parse(&l.currency).map_err(|_| Problem::internal())?;
+    let limit = paging.limit()?;
+    let mut query = bid::Entity::find().filter(bid::Column::LotId.eq(&l.id));
+    if let Some((amount, after_id)) = paging.after::<(i64, String)>()? {
+        query = query.filter(
+            Condition::any()
+                .add(bid::Column::AmountMinor.lt(amount))
+                .add(
+                    Condition::all()
+                        .add(bid::Column::AmountMinor.eq(amount))
+                        .add(bid::Column::Id.gt(after_id)),
+                ),
+        );
+    }
+    let rows = query
+        .find_also_related(booking::Entity)
+        .order_by_desc(bid::Column::AmountMinor)
+        .order_by_asc(bid::Column::Id)
+        .limit(limit + 1)
+        .all(db.get_ref())
+        .await?;
+    let money = |minor: i64| {
+        Money::from_minor(minor, currency)
+            .map(|m| m.to_string())
+            .unwrap_or_default()
+    };
+    let page: Page<OperatorBidView> = page(
+        rows,
+        limit,
+        |(b, _)| (b.amount_minor, b.id.clone()),
+        |(b, bk)| {
+            let bk = bk.unwrap_or_default_booking();
+            OperatorBidView {
+                total: money(b.amount_minor * i64::from(b.units)),
+                amount: money(b.amount_minor),
+                id: b.id,
+                booking_reference: bk.0,
+                last_name: bk.1,
+                units: b.units.max(0) as u32,
+                currency: b.currency,
+                partial_ok: b.partial_ok,
+                loyalty_tier: b.tier.max(0) as u32,
+                status: b.status,
+                submitted_at: b.submitted_at,
+            }
+        },
+    );
+    Ok(HttpResponse::Ok().json(page))
+}
+
+trait BookingNames {
+    fn unwrap_or_default_booking(self) -> (String, String);
+}
+
+impl BookingNames for Option<booking::Model> {
+    /// An erased booking keeps its bids (financial records) but not its name.
+    fn unwrap_or_default_booking(self) -> (String, String) {
+        self.map(|b| (b.reference, b.last_name))
+            .unwrap_or_else(|| ("(erased)".into(), "(erased)".into()))
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AwardView {
+    pub lot_id: String,
+    pub status: String,
+    /// Version of the matching algorithm that produced the plan.
+    pub algorithm_version: String,
+    /// SHA-256 of the canonical inputs and result: re-running the award must reproduce it.
+    pub fingerprint: String,
+    #[schema(example = "2940.00")]
+    pub revenue: String,
+    pub currency: String,
+    /// The award plan: winners, standby order, and a reason for every other bid.
+    #[schema(value_type = Object)]
+    pub plan: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A lot's award and revenue, once bidding has closed and the award has run.
+#[utoipa::path(
+    tag = "operator", security(("api_key" = [])),
+    params(("id" = String, Path, description = "Lot id")),
+    responses(
+        (status = 200, description = "The award", body = AwardView),
+        (status = 404, description = "No such lot, or not awarded yet", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/lots/{id}/award")]
+pub async fn award(
+    auth: OperatorAuth,
+    db: web::Data<Db>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let l = lots::get(db.get_ref(), &auth.operator_id, &id).await?;
+    let a = award_row::Entity::find_by_id(l.id.clone())
+        .one(db.get_ref())
+        .await?
+        .ok_or_else(|| {
+            Problem::not_found(format!(
+                "Lot {} has not been awarded yet (it is {}).",
+                l.id, l.status
+            ))
+        })?;
+    let currency = Currency::parse(&a.currency).map_err(|_| Problem::internal())?;
+    Ok(HttpResponse::Ok().json(AwardView {
+        lot_id: a.lot_id,
+        status: a.status,
+        algorithm_version: a.algorithm_version,
+        fingerprint: a.fingerprint,
+        revenue: Money::from_minor(a.revenue_minor, currency)
+            .map(|m| m.to_string())
+            .unwrap_or_default(),
+        currency: a.currency,
+        plan: serde_json::from_str(&a.plan).unwrap_or(serde_json::Value::Null),
+        created_at: a.created_at,
+    }))
+}

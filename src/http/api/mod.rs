@@ -1,0 +1,35 @@
+//! The REST API under `/v1`, by audience: operators (lots, bookings, keys, bids and awards)
+//! and travellers (sign-in, offers, bids), partners acting for travellers of one operator.
+
+pub mod auth;
+pub mod bookings;
+pub mod errors;
+pub mod keys;
+pub mod lot_bids;
+pub mod lots;
+pub mod traveller;
+
+use actix_web::web;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(lots::create)
+        .service(lots::list)
+        .service(lots::get)
+        .service(lots::update)
+        .service(lots::open)
+        .service(lots::cancel)
+        .service(lots::change_capacity)
+        .service(lot_bids::list)
+        .service(lot_bids::award)
+        .service(bookings::import)
+        .service(keys::list)
+        .service(keys::create)
+        .service(keys::revoke)
+        .service(traveller::sign_in)
+        .service(traveller::partner_session)
+        .service(traveller::offers)
+        .service(traveller::place)
+        .service(traveller::get)
+        .service(traveller::change)
+        .service(traveller::withdraw);
+}

@@ -1,0 +1,490 @@
+//! Travellers (and partners acting for them): sign in with a booking, see offers, bid.
+//! Sealed: nothing here ever tells one traveller about another's bid, not even how many.
+
+use actix_web::cookie::{Cookie, SameSite, time};
+use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
+use chrono::{DateTime, NaiveDate, Utc};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::auth::{PartnerAuth, SESSION_COOKIE, TravellerAuth};
+use crate::domain::bid::BidEventKind;
+use crate::domain::identity::{last_name_key, reference_key};
+use crate::domain::lot::LotStatus;
+use crate::http::json::JsonBody;
+use crate::http::problem::Problem;
+use crate::money::{Currency, Money};
+use crate::services::bids::{self, NewBid, Offer};
+use crate::services::sessions::{SessionSigner, session_ttl};
+use crate::services::throttle::LoginThrottle;
+use crate::store::Db;
+use crate::store::entities::{bid, bid_event, booking};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"reference": "AU7K2P", "last_name": "Muller"}))]
+pub struct SignIn {
+    /// Booking reference as on the ticket; case, spaces and dashes do not matter.
+    pub reference: String,
+    /// Last name as booked; case, accents, spaces and apostrophes do not matter.
+    pub last_name: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BookingSummary {
+    pub reference: String,
+    pub last_name: String,
+    pub party_size: u32,
+    pub language: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Session {
+    /// Send as `Authorization: Bearer <token>` (pages use the `surclass_session` cookie).
+    #[schema(example = "v1.bkg_3m8q1t5v7x9z2b4d6f8h.1767225600.Zm9v")]
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+    pub booking: BookingSummary,
+}
+
+fn summary(b: &booking::Model) -> BookingSummary {
+    BookingSummary {
+        reference: b.reference.clone(),
+        last_name: b.last_name.clone(),
+        party_size: b.party_size.max(1) as u32,
+        language: b.language.clone(),
+    }
+}
+
+fn session_response(signer: &SessionSigner, b: &booking::Model) -> HttpResponse {
+    let expires_at = Utc::now() + session_ttl();
+    let token = signer.sign(&b.id, expires_at);
+    let cookie = Cookie::build(SESSION_COOKIE, token.clone())
+        .path("/")
+        .http_only(true)
+        .secure(true)
+        .same_site(SameSite::Lax)
+        .max_age(time::Duration::seconds(session_ttl().num_seconds()))
+        .finish();
+    HttpResponse::Created().cookie(cookie).json(Session {
+        token,
+        expires_at,
+        booking: summary(b),
+    })
+}
+
+fn not_found_generic() -> Problem {
+    Problem::new(
+        actix_web::http::StatusCode::UNAUTHORIZED,
+        "booking-not-found",
+        "Booking not found",
+        "No booking matches this reference and last name. Check both as printed on your ticket or confirmation.",
+    )
+}
+
+/// Sign in with a booking reference and last name. Wrong pairs all get the same answer,
+/// and repeated failures are throttled per client and per reference (429 with Retry-After).
+#[utoipa::path(
+    tag = "traveller", request_body = SignIn,
+    responses(
+        (status = 201, description = "Signed in; also sets the `surclass_session` cookie", body = Session),
+        (status = 401, description = "No booking matches", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many failed attempts", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/traveller/sessions")]
+pub async fn sign_in(
+    req: HttpRequest,
+    db: web::Data<Db>,
+    signer: web::Data<SessionSigner>,
+    throttle: web::Data<LoginThrottle>,
+    JsonBody(input): JsonBody<SignIn>,
+) -> Result<HttpResponse, Problem> {
+    let client = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    let reference = reference_key(&input.reference);
+    if let Err(wait) = throttle.check(&client, &reference) {
+        return Err(Problem::too_many(
+            format!(
+                "Too many attempts. Try again in {} minutes, or use the link in your email.",
+                wait.div_ceil(60)
+            ),
+            wait,
+        ));
+    }
+    let found = booking::Entity::find()
+        .filter(booking::Column::ReferenceKey.eq(&reference))
+        .filter(booking::Column::LastNameKey.eq(last_name_key(&input.last_name)))
+        .filter(booking::Column::ErasedAt.is_null())
+        .order_by_asc(booking::Column::CreatedAt)
+        .one(db.get_ref())
+        .await?;
+    match found {
+        Some(b) if !reference.is_empty() => {
+            throttle.record_success(&reference);
+            Ok(session_response(&signer, &b))
+        }
+        _ => {
+            throttle.record_failure(&client, &reference);
+            Err(not_found_generic())
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"reference": "AU7K2P"}))]
+pub struct PartnerSessionInput {
+    /// A booking reference of the partner's operator.
+    pub reference: String,
+}
+
+/// Partners: act for a traveller. Returns a traveller session for a booking of this
+/// partner's operator; use it on every traveller route.
+#[utoipa::path(
+    tag = "partner", security(("api_key" = [])), request_body = PartnerSessionInput,
+    responses(
+        (status = 201, description = "A traveller session for that booking", body = Session),
+        (status = 404, description = "No such booking of this operator", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/partner/sessions")]
+pub async fn partner_session(
+    auth: PartnerAuth,
+    db: web::Data<Db>,
+    signer: web::Data<SessionSigner>,
+    JsonBody(input): JsonBody<PartnerSessionInput>,
+) -> Result<HttpResponse, Problem> {
+    let b = booking::Entity::find()
+        .filter(booking::Column::OperatorId.eq(&auth.operator_id))
+        .filter(booking::Column::ReferenceKey.eq(reference_key(&input.reference)))
+        .filter(booking::Column::ErasedAt.is_null())
+        .one(db.get_ref())
+        .await?
+        .ok_or_else(|| Problem::not_found("No booking with this reference for this operator."))?;
+    Ok(session_response(&signer, &b))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TimelineEvent {
+    /// placed, raised, lowered, withdrawn, hold_placed, hold_released, lot_closed,
+    /// capacity_changed, lot_cancelled, won, lost, charged, payment_failed, refunded.
+    pub kind: String,
+    pub at: DateTime<Utc>,
+    /// Amount per person the event is about, if any.
+    pub amount: Option<String>,
+    /// What happened, in plain words.
+    pub message: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TravellerBidView {
+    #[schema(example = "bid_0k2m4p6r8t1v3x5z7b9d")]
+    pub id: String,
+    pub lot_id: String,
+    /// Per person.
+    #[schema(example = "420.00")]
+    pub amount: String,
+    /// People upgraded (the whole party).
+    pub units: u32,
+    /// What the card is charged if the upgrade is confirmed: amount × units.
+    #[schema(example = "840.00")]
+    pub total: String,
+    pub currency: String,
+    /// active, withdrawn, won, lost, charged, payment_failed, released, refunded.
+    pub status: String,
+    pub partial_ok: bool,
+    pub preference: Option<u32>,
+    pub submitted_at: DateTime<Utc>,
+    /// The server's deadline: no change after this instant.
+    pub closes_at: DateTime<Utc>,
+    /// Every change, oldest first (on single-bid reads).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<Vec<TimelineEvent>>,
+}
+
+fn money_str(minor: i64, currency: Currency) -> String {
+    Money::from_minor(minor, currency)
+        .map(|m| m.to_string())
+        .unwrap_or_default()
+}
+
+fn bid_view(
+    b: &bid::Model,
+    closes_at: DateTime<Utc>,
+    events: Option<Vec<bid_event::Model>>,
+) -> TravellerBidView {
+    let currency =
+        Currency::parse(&b.currency).unwrap_or_else(|_| Currency::parse("EUR").expect("EUR"));
+    let units = b.units.max(0) as u32;
+    TravellerBidView {
+        id: b.id.clone(),
+        lot_id: b.lot_id.clone(),
+        amount: money_str(b.amount_minor, currency),
+        units,
+        total: money_str(b.amount_minor * i64::from(units), currency),
+        currency: b.currency.clone(),
+        status: b.status.clone(),
+        partial_ok: b.partial_ok,
+        preference: b.preference.map(|p| p.max(0) as u32),
+        submitted_at: b.submitted_at,
+        closes_at,
+        timeline: events.map(|evs| {
+            evs.into_iter()
+                .map(|e| timeline_event(e, currency, units))
+                .collect()
+        }),
+    }
+}
+
+fn timeline_event(e: bid_event::Model, currency: Currency, units: u32) -> TimelineEvent {
+    let amount = e.amount_minor.map(|m| money_str(m, currency));
+    let total = e
+        .amount_minor
+        .map(|m| money_str(m * i64::from(units), currency))
+        .unwrap_or_default();
+    let per = amount.clone().unwrap_or_default();
+    let c = currency.code();
+    let message = match BidEventKind::parse(&e.kind) {
+        Ok(BidEventKind::Placed) => {
+            format!("Bid received: {per} {c} per person, {total} {c} in all.")
+        }
+        Ok(BidEventKind::Raised | BidEventKind::Lowered) => {
+            format!("Bid changed to {per} {c} per person, {total} {c} in all.")
+        }
+        Ok(BidEventKind::Withdrawn) => "You withdrew your bid. Nothing will be charged.".into(),
+        Ok(BidEventKind::HoldPlaced) => format!(
+            "Your card is authorised for {total} {c}; it is charged only if the upgrade is confirmed."
+        ),
+        Ok(BidEventKind::HoldReleased) => "The hold on your card is released.".into(),
+        Ok(BidEventKind::LotClosed) => "Bidding closed; the result follows shortly.".into(),
+        Ok(BidEventKind::Won) => "Your upgrade is confirmed.".into(),
+        Ok(BidEventKind::Charged) => format!("Your card was charged {total} {c}."),
+        Ok(BidEventKind::Refunded) => format!("{total} {c} refunded to your card."),
+        _ => String::new(),
+    };
+    let message = match e.detail {
+        Some(detail) if message.is_empty() => detail,
+        Some(detail) => format!("{message} {detail}"),
+        None if message.is_empty() => e.kind.replace('_', " "),
+        None => message,
+    };
+    TimelineEvent {
+        kind: e.kind,
+        at: e.at,
+        amount,
+        message,
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OfferView {
+    pub lot_id: String,
+    pub title: String,
+    pub resource_kind: String,
+    pub resource: String,
+    pub service_date: NaiveDate,
+    pub from_class: String,
+    pub to_class: String,
+    pub currency: String,
+    /// Lowest offer per person.
+    #[schema(example = "250.00")]
+    pub min_per_person: String,
+    /// Highest offer per person.
+    #[schema(example = "1500.00")]
+    pub max_per_person: String,
+    pub party_size: u32,
+    /// min_per_person × party_size.
+    #[schema(example = "500.00")]
+    pub min_total: String,
+    /// max_per_person × party_size.
+    #[schema(example = "3000.00")]
+    pub max_total: String,
+    pub taxes_included: bool,
+    /// Fixed price per person to upgrade at once, when the operator offers it.
+    pub upgrade_now_per_person: Option<String>,
+    pub opens_at: DateTime<Utc>,
+    /// The server's deadline.
+    pub closes_at: DateTime<Utc>,
+    /// IANA time zone to show times in.
+    pub time_zone: String,
+    /// open, closed, awarded, settled or cancelled.
+    pub status: String,
+    /// Your bid on this upgrade, if any.
+    pub my_bid: Option<TravellerBidView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OfferList {
+    pub booking: BookingSummary,
+    pub offers: Vec<OfferView>,
+}
+
+fn offer_view(o: Offer, party: u32) -> OfferView {
+    let s = &o.spec;
+    let times = |m: Money| m.times(party).map(|t| t.to_string()).unwrap_or_default();
+    OfferView {
+        lot_id: o.lot.id.clone(),
+        title: s.title.clone(),
+        resource_kind: s.resource_kind.as_str().into(),
+        resource: s.resource.clone(),
+        service_date: s.service_date,
+        from_class: s.from_class.clone(),
+        to_class: s.to_class.clone(),
+        currency: s.currency.code().into(),
+        min_per_person: s.reserve.to_string(),
+        max_per_person: s.maximum.to_string(),
+        party_size: party,
+        min_total: times(s.reserve),
+        max_total: times(s.maximum),
+        taxes_included: s.taxes_included,
+        upgrade_now_per_person: s
+            .upgrade_now
+            .filter(|_| o.status == LotStatus::Open)
+            .map(|m| m.to_string()),
+        opens_at: s.opens_at,
+        closes_at: s.closes_at,
+        time_zone: s.time_zone.name().into(),
+        status: o.status.as_str().into(),
+        my_bid: o.bid.as_ref().map(|b| bid_view(b, s.closes_at, None)),
+    }
+}
+
+/// The upgrades this booking can bid on, with min and max per person and for the party,
+/// and the booking's own bid on each.
+#[utoipa::path(
+    tag = "traveller", security(("session" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "Offers", body = OfferList),
+        (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/traveller/offers")]
+pub async fn offers(auth: TravellerAuth, db: web::Data<Db>) -> Result<HttpResponse, Problem> {
+    let party = auth.booking.party_size.max(1) as u32;
+    let offers = bids::offers(&db, &auth.booking).await?;
+    Ok(HttpResponse::Ok().json(OfferList {
+        booking: summary(&auth.booking),
+        offers: offers.into_iter().map(|o| offer_view(o, party)).collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"lot_id": "lot_7gx2k9m4q8r1t5v3w6y0", "amount": "420.00", "payment_method": "pm_sim_4242_k2m4p6r8"}))]
+pub struct PlaceBid {
+    pub lot_id: String,
+    /// Per person, a decimal string in the lot's currency, between its min and max.
+    pub amount: String,
+    /// Token of the card, from the payment gateway's card form.
+    pub payment_method: String,
+    /// Accept an upgrade of only part of the party (default false: all or nothing).
+    #[serde(default)]
+    pub partial_ok: bool,
+    /// Rank among this booking's bids on one resource: 1 = first choice.
+    pub preference: Option<u32>,
+}
+
+/// Place a bid (or bid again after withdrawing).
+#[utoipa::path(
+    tag = "traveller", security(("session" = []), ("session_cookie" = [])), request_body = PlaceBid,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    responses(
+        (status = 201, description = "Bid placed", body = TravellerBidView),
+        (status = 404, description = "No such offer for this booking", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Bidding closed, not open yet, upgrade unavailable, or a bid exists", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Amount outside the range, or a field invalid", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/traveller/bids")]
+pub async fn place(
+    auth: TravellerAuth,
+    db: web::Data<Db>,
+    JsonBody(input): JsonBody<PlaceBid>,
+) -> Result<HttpResponse, Problem> {
+    let new = NewBid {
+        lot_id: &input.lot_id,
+        amount: &input.amount,
+        payment_method: &input.payment_method,
+        partial_ok: input.partial_ok,
+        preference: input.preference,
+    };
+    let b = bids::place(&db, &auth.booking, new).await?;
+    let (b, lot, events) = bids::timeline(&db, &auth.booking, &b.id).await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/v1/traveller/bids/{}", b.id)))
+        .json(bid_view(&b, lot.closes_at, Some(events))))
+}
+
+/// A bid with its timeline.
+#[utoipa::path(
+    tag = "traveller", security(("session" = []), ("session_cookie" = [])), params(("id" = String, Path, description = "Bid id")),
+    responses(
+        (status = 200, description = "The bid", body = TravellerBidView),
+        (status = 404, description = "No such bid for this booking", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[get("/v1/traveller/bids/{id}")]
+pub async fn get(
+    auth: TravellerAuth,
+    db: web::Data<Db>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    let (b, lot, events) = bids::timeline(&db, &auth.booking, &id).await?;
+    Ok(HttpResponse::Ok().json(bid_view(&b, lot.closes_at, Some(events))))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"amount": "480.00"}))]
+pub struct ChangeBid {
+    /// New amount per person.
+    pub amount: String,
+}
+
+/// Change a bid's amount until bidding closes.
+#[utoipa::path(
+    tag = "traveller", security(("session" = []), ("session_cookie" = [])), request_body = ChangeBid,
+    params(("id" = String, Path, description = "Bid id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    responses(
+        (status = 200, description = "Changed", body = TravellerBidView),
+        (status = 404, description = "No such bid", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Bidding closed or bid not active", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Amount outside the range", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[patch("/v1/traveller/bids/{id}")]
+pub async fn change(
+    auth: TravellerAuth,
+    db: web::Data<Db>,
+    id: web::Path<String>,
+    JsonBody(input): JsonBody<ChangeBid>,
+) -> Result<HttpResponse, Problem> {
+    bids::change(&db, &auth.booking, &id, &input.amount).await?;
+    let (b, lot, events) = bids::timeline(&db, &auth.booking, &id).await?;
+    Ok(HttpResponse::Ok().json(bid_view(&b, lot.closes_at, Some(events))))
+}
+
+/// Withdraw a bid until bidding closes; nothing is charged.
+#[utoipa::path(
+    tag = "traveller", security(("session" = []), ("session_cookie" = [])),
+    params(("id" = String, Path, description = "Bid id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    responses(
+        (status = 200, description = "Withdrawn", body = TravellerBidView),
+        (status = 404, description = "No such bid", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Bidding closed or bid not active", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[delete("/v1/traveller/bids/{id}")]
+pub async fn withdraw(
+    auth: TravellerAuth,
+    db: web::Data<Db>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    bids::withdraw(&db, &auth.booking, &id).await?;
+    let (b, lot, events) = bids::timeline(&db, &auth.booking, &id).await?;
+    Ok(HttpResponse::Ok().json(bid_view(&b, lot.closes_at, Some(events))))
+}

@@ -1,0 +1,241 @@
+//! Operators import what they sold: bookings, and which lots each may bid on.
+//! Idempotent by booking reference: importing the same file twice changes nothing.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, Set,
+};
+
+use crate::domain::bid::MAX_PARTY;
+use crate::domain::identity::{last_name_key, reference_key};
+use crate::domain::validation::FieldErrors;
+use crate::ids;
+use crate::store::entities::{booking, booking_lot, lot};
+use crate::store::{Db, write_txn};
+
+pub const MAX_IMPORT: usize = 10_000;
+
+#[derive(Debug, Clone)]
+pub struct BookingInput {
+    pub reference: String,
+    pub last_name: String,
+    pub party_size: u32,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub language: String,
+    pub loyalty_tier: u32,
+    pub eligible_lots: Vec<String>,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ImportSummary {
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("{0}")]
+    Invalid(FieldErrors),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+pub const LANGUAGES: &[&str] = &["en", "fr"];
+
+/// Checks every row first; imports nothing when any row is invalid, naming each bad field.
+pub async fn import(
+    db: &Db,
+    operator_id: &str,
+    rows: Vec<BookingInput>,
+) -> Result<ImportSummary, ImportError> {
+    let mut errors = FieldErrors::new();
+    if rows.is_empty() || rows.len() > MAX_IMPORT {
+        errors.add(
+            "bookings",
+            format!("send between 1 and {MAX_IMPORT} bookings per call"),
+        );
+        return Err(ImportError::Invalid(errors));
+    }
+    let lot_ids: HashSet<String> = rows
+        .iter()
+        .flat_map(|r| r.eligible_lots.iter().cloned())
+        .collect();
+    let known_lots: HashSet<String> = lot::Entity::find()
+        .filter(lot::Column::OperatorId.eq(operator_id))
+        .filter(lot::Column::Id.is_in(lot_ids))
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|l| l.id)
+        .collect();
+    let mut seen = HashMap::new();
+    for (i, row) in rows.iter().enumerate() {
+        let at = |field: &str| format!("bookings[{i}].{field}");
+        let key = reference_key(&row.reference);
+        if key.is_empty() || row.reference.chars().count() > 32 {
+            errors.add(at("reference"), "must have 1 to 32 letters or digits");
+        } else if let Some(first) = seen.insert(key, i) {
+            errors.add(
+                at("reference"),
+                format!("repeats bookings[{first}].reference"),
+            );
+        }
+        if last_name_key(&row.last_name).is_empty() || row.last_name.chars().count() > 100 {
+            errors.add(
+                at("last_name"),
+                "must have a letter and at most 100 characters",
+            );
+        }
+        if !(1..=MAX_PARTY).contains(&row.party_size) {
+            errors.add(
+                at("party_size"),
+                format!("must be between 1 and {MAX_PARTY}"),
+            );
+        }
+        if let Some(email) = &row.email
+            && !plausible_email(email)
+        {
+            errors.add(at("email"), format!("'{email}' is not an email address"));
+        }
+        if let Some(phone) = &row.phone
+            && !plausible_phone(phone)
+        {
+            errors.add(
+                at("phone"),
+                format!("'{phone}' is not an international phone number such as +33612345678"),
+            );
+        }
+        if !LANGUAGES.contains(&row.language.as_str()) {
+            errors.add(
+                at("language"),
+                format!("must be one of: {}", LANGUAGES.join(", ")),
+            );
+        }
+        if row.loyalty_tier > 9 {
+            errors.add(at("loyalty_tier"), "must be between 0 and 9");
+        }
+        for (j, lot_id) in row.eligible_lots.iter().enumerate() {
+            if !known_lots.contains(lot_id) {
+                errors.add(
+                    at(&format!("eligible_lots[{j}]")),
+                    format!("no lot '{lot_id}' of this operator"),
+                );
+            }
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ImportError::Invalid(errors));
+    }
+
+    let now = Utc::now();
+    let txn = write_txn(db).await?;
+    let mut summary = ImportSummary::default();
+    let keys: Vec<String> = rows.iter().map(|r| reference_key(&r.reference)).collect();
+    let mut existing: HashMap<String, booking::Model> = HashMap::new();
+    for chunk in keys.chunks(500) {
+        for b in booking::Entity::find()
+            .filter(booking::Column::OperatorId.eq(operator_id))
+            .filter(booking::Column::ReferenceKey.is_in(chunk.iter().cloned()))
+            .all(&txn)
+            .await?
+        {
+            existing.insert(b.reference_key.clone(), b);
+        }
+    }
+    let mut links = Vec::new();
+    for (row, key) in rows.into_iter().zip(keys) {
+        let booking_id = match existing.remove(&key) {
+            Some(current) => {
+                let id = current.id.clone();
+                let changed = current.reference != row.reference.trim()
+                    || current.last_name != row.last_name.trim()
+                    || current.party_size != row.party_size as i32
+                    || current.email != row.email
+                    || current.phone != row.phone
+                    || current.language != row.language
+                    || current.loyalty_tier != row.loyalty_tier as i32;
+                if changed {
+                    let mut am = current.into_active_model();
+                    am.reference = Set(row.reference.trim().to_owned());
+                    am.last_name = Set(row.last_name.trim().to_owned());
+                    am.last_name_key = Set(last_name_key(&row.last_name));
+                    am.party_size = Set(row.party_size as i32);
+                    am.email = Set(row.email.clone());
+                    am.phone = Set(row.phone.clone());
+                    am.language = Set(row.language.clone());
+                    am.loyalty_tier = Set(row.loyalty_tier as i32);
+                    am.updated_at = Set(now);
+                    am.update(&txn).await?;
+                    summary.updated += 1;
+                } else {
+                    summary.unchanged += 1;
+                }
+                id
+            }
+            None => {
+                let created = booking::ActiveModel {
+                    id: Set(ids::new_id("bkg")),
+                    operator_id: Set(operator_id.to_owned()),
+                    reference: Set(row.reference.trim().to_owned()),
+                    reference_key: Set(key),
+                    last_name: Set(row.last_name.trim().to_owned()),
+                    last_name_key: Set(last_name_key(&row.last_name)),
+                    party_size: Set(row.party_size as i32),
+                    email: Set(row.email.clone()),
+                    phone: Set(row.phone.clone()),
+                    language: Set(row.language.clone()),
+                    loyalty_tier: Set(row.loyalty_tier as i32),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                    erased_at: Set(None),
+                }
+                .insert(&txn)
+                .await?;
+                summary.created += 1;
+                created.id
+            }
+        };
+        for lot_id in row.eligible_lots {
+            links.push((booking_id.clone(), lot_id));
+        }
+    }
+    // Eligibility only grows on import: taking a lot away from a booking that may have bid on
+    // it is a cancellation, not a data fix.
+    for (booking_id, lot_id) in links {
+        let exists = booking_lot::Entity::find_by_id((booking_id.clone(), lot_id.clone()))
+            .one(&txn)
+            .await?
+            .is_some();
+        if !exists {
+            booking_lot::ActiveModel {
+                booking_id: Set(booking_id),
+                lot_id: Set(lot_id),
+            }
+            .insert(&txn)
+            .await?;
+        }
+    }
+    txn.commit().await?;
+    Ok(summary)
+}
+
+fn plausible_email(email: &str) -> bool {
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && email.len() <= 254
+        && !email.chars().any(char::is_whitespace)
+}
+
+fn plausible_phone(phone: &str) -> bool {
+    let digits = phone.strip_prefix('+').unwrap_or("");
+    (8..=15).contains(&digits.len()) && digits.chars().all(|c| c.is_ascii_digit())
+}

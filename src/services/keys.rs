@@ -1,0 +1,59 @@
+//! API keys of an operator: list, create (secret shown once), revoke.
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    Set,
+};
+
+use crate::store::Db;
+use crate::store::api_keys::{self, Scope};
+use crate::store::entities::api_key;
+
+pub async fn list(db: &Db, operator_id: &str) -> Result<Vec<api_key::Model>, DbErr> {
+    api_key::Entity::find()
+        .filter(api_key::Column::OperatorId.eq(operator_id))
+        .order_by_asc(api_key::Column::CreatedAt)
+        .order_by_asc(api_key::Column::Id)
+        .all(db)
+        .await
+}
+
+pub async fn create(
+    db: &Db,
+    operator_id: &str,
+    scope: Scope,
+    name: &str,
+) -> Result<(api_key::Model, String), DbErr> {
+    api_keys::issue(db, operator_id, scope, name).await
+}
+
+/// Revokes a key of this operator; `None` when there is no such key. Revoking twice is harmless.
+pub async fn revoke(
+    db: &Db,
+    operator_id: &str,
+    key_id: &str,
+) -> Result<Option<api_key::Model>, DbErr> {
+    let Some(key) = api_key::Entity::find_by_id(key_id.to_owned())
+        .filter(api_key::Column::OperatorId.eq(operator_id))
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    if key.revoked_at.is_some() {
+        return Ok(Some(key));
+    }
+    let mut am = key.into_active_model();
+    am.revoked_at = Set(Some(Utc::now()));
+    Ok(Some(am.update(db).await?))
+}
+
+/// The live key with this secret, if any.
+pub async fn authenticate(db: &Db, secret: &str) -> Result<Option<api_key::Model>, DbErr> {
+    let key = api_key::Entity::find()
+        .filter(api_key::Column::SecretHash.eq(api_keys::hash_secret(secret)))
+        .one(db)
+        .await?;
+    Ok(key.filter(|k| k.revoked_at.is_none()))
+}

@@ -1,0 +1,131 @@
+//! Traveller sessions: no account, no password. Booking reference + last name (or a partner
+//! naming one of its bookings) gets a signed, expiring token for that one booking.
+//!
+//! The token is `v1.<booking id>.<expiry unix seconds>.<HMAC-SHA256>`; the key lives in the
+//! `settings` table so every server process signs and verifies alike.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait, Set};
+use sha2::Sha256;
+
+use crate::store::entities::setting;
+
+const SECRET_SETTING: &str = "session_secret";
+
+/// How long a session lasts: long enough to come back to the status page during a trip.
+pub fn session_ttl() -> Duration {
+    Duration::days(14)
+}
+
+#[derive(Clone)]
+pub struct SessionSigner {
+    key: Vec<u8>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionClaims {
+    pub booking_id: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl SessionSigner {
+    /// Reads the shared key, creating it on first start. Two processes racing here both
+    /// end up with the one that was inserted first.
+    pub async fn load_or_create(db: &impl ConnectionTrait) -> Result<Self, DbErr> {
+        if let Some(row) = setting::Entity::find_by_id(SECRET_SETTING).one(db).await? {
+            return Ok(Self::from_hex(&row.value));
+        }
+        let mut key = [0u8; 32];
+        rand::rng().fill_bytes(&mut key);
+        let inserted = setting::ActiveModel {
+            name: Set(SECRET_SETTING.to_owned()),
+            value: Set(hex::encode(key)),
+        }
+        .insert(db)
+        .await;
+        match inserted {
+            Ok(row) => Ok(Self::from_hex(&row.value)),
+            Err(_) => {
+                let row = setting::Entity::find_by_id(SECRET_SETTING)
+                    .one(db)
+                    .await?
+                    .ok_or_else(|| DbErr::RecordNotFound(SECRET_SETTING.into()))?;
+                Ok(Self::from_hex(&row.value))
+            }
+        }
+    }
+
+    fn from_hex(value: &str) -> Self {
+        Self {
+            key: hex::decode(value).unwrap_or_else(|_| value.as_bytes().to_vec()),
+        }
+    }
+
+    pub fn sign(&self, booking_id: &str, expires_at: DateTime<Utc>) -> String {
+        let body = format!("v1.{booking_id}.{}", expires_at.timestamp());
+        format!("{body}.{}", URL_SAFE_NO_PAD.encode(self.mac(&body)))
+    }
+
+    /// The claims of a genuine, unexpired token; `None` for anything else.
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Option<SessionClaims> {
+        let (body, signature) = token.rsplit_once('.')?;
+        let signature = URL_SAFE_NO_PAD.decode(signature).ok()?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key");
+        mac.update(body.as_bytes());
+        mac.verify_slice(&signature).ok()?;
+        let mut parts = body.split('.');
+        let (Some("v1"), Some(booking_id), Some(expiry), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        let expires_at = Utc.timestamp_opt(expiry.parse().ok()?, 0).single()?;
+        (expires_at > now).then(|| SessionClaims {
+            booking_id: booking_id.to_owned(),
+            expires_at,
+        })
+    }
+
+    fn mac(&self, body: &str) -> Vec<u8> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key");
+        mac.update(body.as_bytes());
+        mac.finalize().into_bytes().to_vec()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn signer() -> SessionSigner {
+        SessionSigner {
+            key: b"test key".to_vec(),
+        }
+    }
+
+    #[test]
+    fn a_token_opens_its_booking_until_it_expires() {
+        let now = Utc::now();
+        let token = signer().sign("bkg_1", now + Duration::hours(1));
+        let claims = signer().verify(&token, now).unwrap();
+        assert_eq!(claims.booking_id, "bkg_1");
+        assert!(signer().verify(&token, now + Duration::hours(2)).is_none());
+    }
+
+    #[test]
+    fn a_tampered_token_opens_nothing() {
+        let now = Utc::now();
+        let token = signer().sign("bkg_1", now + Duration::hours(1));
+        let forged = token.replace("bkg_1", "bkg_2");
+        assert!(signer().verify(&forged, now).is_none());
+        let other = SessionSigner {
+            key: b"other".to_vec(),
+        };
+        assert!(other.verify(&token, now).is_none());
+        assert!(signer().verify("garbage", now).is_none());
+    }
+}

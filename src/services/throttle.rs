@@ -1,0 +1,97 @@
+//! Guessing booking references is throttled: failed sign-ins are counted per client address
+//! and per reference, in a fixed window. Kept in memory: each server process throttles on its
+//! own, which bounds guessing to (processes × limit) per window — documented in the README.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub struct LoginThrottle {
+    window: Duration,
+    per_client: u32,
+    per_reference: u32,
+    failures: Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+impl LoginThrottle {
+    pub fn new(window: Duration, per_client: u32, per_reference: u32) -> Self {
+        Self {
+            window,
+            per_client,
+            per_reference,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `Err(seconds to wait)` when this client or this reference has failed too often.
+    pub fn check(&self, client: &str, reference: &str) -> Result<(), u64> {
+        let now = Instant::now();
+        let map = self.failures.lock().expect("throttle lock");
+        let blocked = |key: String, limit: u32| {
+            map.get(&key).and_then(|&(count, since)| {
+                let elapsed = now.duration_since(since);
+                (count >= limit && elapsed < self.window)
+                    .then(|| (self.window - elapsed).as_secs().max(1))
+            })
+        };
+        match blocked(format!("c:{client}"), self.per_client)
+            .or_else(|| blocked(format!("r:{reference}"), self.per_reference))
+        {
+            Some(wait) => Err(wait),
+            None => Ok(()),
+        }
+    }
+
+    pub fn record_failure(&self, client: &str, reference: &str) {
+        let now = Instant::now();
+        let mut map = self.failures.lock().expect("throttle lock");
+        if map.len() > 100_000 {
+            map.retain(|_, (_, since)| now.duration_since(*since) < self.window);
+        }
+        for key in [format!("c:{client}"), format!("r:{reference}")] {
+            let entry = map.entry(key).or_insert((0, now));
+            if now.duration_since(entry.1) >= self.window {
+                *entry = (0, now);
+            }
+            entry.0 += 1;
+        }
+    }
+
+    pub fn record_success(&self, reference: &str) {
+        self.failures
+            .lock()
+            .expect("throttle lock")
+            .remove(&format!("r:{reference}"));
+    }
+}
+
+impl Default for LoginThrottle {
+    fn default() -> Self {
+        Self::new(Duration::from_secs(15 * 60), 20, 5)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reference_is_locked_after_repeated_failures_from_anywhere() {
+        let t = LoginThrottle::new(Duration::from_secs(60), 100, 3);
+        for client in ["a", "b", "c"] {
+            assert!(t.check(client, "REF").is_ok());
+            t.record_failure(client, "REF");
+        }
+        assert!(t.check("d", "REF").is_err());
+        assert!(t.check("d", "OTHER").is_ok());
+    }
+
+    #[test]
+    fn a_client_is_locked_after_guessing_many_references() {
+        let t = LoginThrottle::new(Duration::from_secs(60), 2, 100);
+        t.record_failure("a", "R1");
+        t.record_failure("a", "R2");
+        assert!(t.check("a", "R3").is_err());
+        assert!(t.check("b", "R3").is_ok());
+    }
+}
