@@ -2,6 +2,12 @@
 
 mod support;
 
+mod bookings;
+mod deadline;
 mod demo;
 mod health;
+mod idempotency;
+mod keys;
+mod lots;
 mod openapi;
+mod traveller;

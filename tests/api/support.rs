@@ -19,6 +19,7 @@ pub enum Store {
 
 pub struct TestApp {
     pub address: String,
+    #[allow(dead_code)]
     pub port: u16,
     pub db: Db,
     pub client: reqwest::Client,
@@ -195,4 +196,208 @@ macro_rules! store_tests {
             )*
         }
     };
+}
+
+/// An operator with an API key of operator scope, as the tests' principal.
+#[derive(Debug, Clone)]
+pub struct Operator {
+    #[allow(dead_code)]
+    pub id: String,
+    pub key: String,
+}
+
+/// A request helper that reads like what a caller does.
+pub struct Call<'a> {
+    app: &'a TestApp,
+    builder: reqwest::RequestBuilder,
+}
+
+impl Call<'_> {
+    pub fn key(mut self, key: &str) -> Self {
+        self.builder = self.builder.bearer_auth(key);
+        self
+    }
+
+    pub fn idempotency_key(mut self, key: &str) -> Self {
+        self.builder = self.builder.header("Idempotency-Key", key);
+        self
+    }
+
+    pub fn json(mut self, body: &serde_json::Value) -> Self {
+        self.builder = self.builder.json(body);
+        self
+    }
+
+    pub async fn send(self) -> Reply {
+        let _ = self.app;
+        let res = self
+            .builder
+            .send()
+            .await
+            .expect("request reaches the server");
+        let status = res.status().as_u16();
+        let headers = res.headers().clone();
+        let text = res.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        Reply {
+            status,
+            headers,
+            text,
+            body,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+    pub body: serde_json::Value,
+}
+
+impl Reply {
+    /// Asserts the status, showing the body when it differs.
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Self {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        self
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The problem+json `type` slug, e.g. `invalid-field`.
+    pub fn problem_type(&self) -> String {
+        self.body["type"]
+            .as_str()
+            .unwrap_or_default()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Every field named by a problem+json answer.
+    pub fn problem_fields(&self) -> Vec<String> {
+        self.body["errors"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|e| e["field"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+impl TestApp {
+    pub fn call(&self, method: reqwest::Method, path: &str) -> Call<'_> {
+        Call {
+            app: self,
+            builder: self
+                .client
+                .request(method, format!("{}{}", self.address, path)),
+        }
+    }
+
+    pub fn post(&self, path: &str) -> Call<'_> {
+        self.call(reqwest::Method::POST, path)
+    }
+
+    pub fn patch(&self, path: &str) -> Call<'_> {
+        self.call(reqwest::Method::PATCH, path)
+    }
+
+    pub fn delete(&self, path: &str) -> Call<'_> {
+        self.call(reqwest::Method::DELETE, path)
+    }
+
+    pub fn read(&self, path: &str) -> Call<'_> {
+        self.call(reqwest::Method::GET, path)
+    }
+
+    /// A new operator and an operator-scope key for it.
+    pub async fn operator(&self, slug: &str) -> Operator {
+        use sea_orm::{ActiveModelTrait, Set};
+        let id = format!("op_{slug}");
+        surclass::store::entities::operator::ActiveModel {
+            id: Set(id.clone()),
+            slug: Set(slug.to_owned()),
+            name: Set(format!("{slug} Ltd")),
+            kind: Set("airline".into()),
+            support_email: Set(format!("support@{slug}.example")),
+            created_at: Set(chrono::Utc::now()),
+        }
+        .insert(&self.db)
+        .await
+        .expect("operator created");
+        let (_, key) = surclass::store::api_keys::issue(
+            &self.db,
+            &id,
+            surclass::store::api_keys::Scope::Operator,
+            "tests",
+        )
+        .await
+        .expect("key issued");
+        Operator { id, key }
+    }
+
+    /// Creates an open lot with sensible defaults overridden by `fields`; returns its id.
+    pub async fn open_lot(&self, op: &Operator, fields: serde_json::Value) -> String {
+        let mut body = serde_json::json!({
+            "resource_kind": "seat", "resource": "AU101", "service_date": "2026-12-24",
+            "from_class": "economy", "to_class": "business", "capacity": 4,
+            "currency": "EUR", "reserve": "100.00", "maximum": "1000.00",
+            "closes_at": (chrono::Utc::now() + chrono::Duration::hours(3)).to_rfc3339(),
+            "time_zone": "Europe/Paris", "open": true
+        });
+        for (k, v) in fields.as_object().expect("fields are an object") {
+            body[k] = v.clone();
+        }
+        let reply = self
+            .post("/v1/lots")
+            .key(&op.key)
+            .json(&body)
+            .send()
+            .await
+            .expect(201);
+        reply.body["id"].as_str().expect("lot id").to_owned()
+    }
+
+    /// Imports one booking eligible for `lots`.
+    pub async fn booking(
+        &self,
+        op: &Operator,
+        reference: &str,
+        last_name: &str,
+        party: u32,
+        lots: &[&str],
+    ) {
+        self.post("/v1/bookings/import")
+            .key(&op.key)
+            .json(&serde_json::json!([{
+                "reference": reference, "last_name": last_name, "party_size": party,
+                "email": "traveller@example.com", "eligible_lots": lots
+            }]))
+            .send()
+            .await
+            .expect(200);
+    }
+
+    /// Signs a traveller in and returns the session token.
+    pub async fn sign_in(&self, reference: &str, last_name: &str) -> String {
+        let reply = self
+            .post("/v1/traveller/sessions")
+            .json(&serde_json::json!({"reference": reference, "last_name": last_name}))
+            .send()
+            .await
+            .expect(201);
+        reply.body["token"].as_str().expect("token").to_owned()
+    }
 }

@@ -1,0 +1,143 @@
+//! The deadline is the server's: 200 bid, raise and withdraw requests racing a lot's close
+//! are each either committed before the close or refused, never recorded after it.
+
+use std::time::Duration;
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::json;
+use surclass::store::entities::{bid, bid_event};
+
+use crate::store_tests;
+use crate::support::TestApp;
+
+async fn requests_racing_the_close_are_committed_before_it_or_refused(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let closes_at = chrono::Utc::now() + chrono::Duration::milliseconds(2500);
+    let lot = app
+        .open_lot(
+            &op,
+            json!({"capacity": 50, "closes_at": closes_at.to_rfc3339()}),
+        )
+        .await;
+    let closes_at = {
+        let l = app
+            .read(&format!("/v1/lots/{lot}"))
+            .key(&op.key)
+            .send()
+            .await
+            .expect(200);
+        chrono::DateTime::parse_from_rfc3339(l.body["closes_at"].as_str().unwrap())
+            .unwrap()
+            .to_utc()
+    };
+    let mut tokens = Vec::new();
+    for i in 0..20 {
+        app.booking(&op, &format!("PNR{i:03}"), "Martin", 1, &[&lot])
+            .await;
+        tokens.push(app.sign_in(&format!("PNR{i:03}"), "Martin").await);
+    }
+    // Every traveller has a bid to raise or withdraw.
+    let mut bid_ids = Vec::new();
+    for t in &tokens {
+        let b = app
+            .post("/v1/traveller/bids")
+            .key(t)
+            .json(&json!({"lot_id": lot, "amount": "150.00", "payment_method": "pm_card_visa"}))
+            .send()
+            .await
+            .expect(201);
+        bid_ids.push(b.body["id"].as_str().unwrap().to_owned());
+    }
+
+    // 200 requests spread over the second either side of the close.
+    let until_close = (closes_at - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    let start = until_close.saturating_sub(Duration::from_millis(1000));
+    let mut tasks = Vec::new();
+    for n in 0..200usize {
+        let client = app.client.clone();
+        let base = app.address.clone();
+        let token = tokens[n % tokens.len()].clone();
+        let bid_id = bid_ids[n % bid_ids.len()].clone();
+        let lot = lot.clone();
+        let delay = start + Duration::from_millis((n as u64 * 2000) / 200);
+        tasks.push(tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let amount = format!("{}.00", 150 + n);
+            let req = match n % 3 {
+                0 => client
+                    .patch(format!("{base}/v1/traveller/bids/{bid_id}"))
+                    .json(&json!({"amount": amount})),
+                1 => client.delete(format!("{base}/v1/traveller/bids/{bid_id}")),
+                _ => client.post(format!("{base}/v1/traveller/bids")).json(
+                    &json!({"lot_id": lot, "amount": amount, "payment_method": "pm_card_visa"}),
+                ),
+            };
+            let res = req
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("reaches the server");
+            let status = res.status().as_u16();
+            let body: serde_json::Value = res.json().await.unwrap_or_default();
+            (status, body)
+        }));
+    }
+    let mut accepted = 0;
+    let mut refused_closed = 0;
+    for t in tasks {
+        let (status, body) = t.await.unwrap();
+        match status {
+            200 | 201 => accepted += 1,
+            409 => {
+                let kind = body["type"].as_str().unwrap_or_default();
+                if kind.ends_with("bidding-closed") {
+                    refused_closed += 1;
+                } else {
+                    // Withdrawing twice or bidding while a bid is active: refused on the rules.
+                    assert!(
+                        kind.ends_with("bid-not-active") || kind.ends_with("bid-exists"),
+                        "{body}"
+                    );
+                }
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert!(accepted > 0, "some requests landed before the close");
+    assert!(
+        refused_closed > 0,
+        "some requests came after the close and were refused"
+    );
+
+    // Nothing was recorded at or after the deadline.
+    let events = bid_event::Entity::find()
+        .filter(bid_event::Column::BidId.is_in(bid_ids.clone()))
+        .all(&app.db)
+        .await
+        .unwrap();
+    for e in &events {
+        assert!(
+            e.at < closes_at,
+            "event {} at {} after the close {}",
+            e.kind,
+            e.at,
+            closes_at
+        );
+    }
+    let bids = bid::Entity::find()
+        .filter(bid::Column::LotId.eq(&lot))
+        .all(&app.db)
+        .await
+        .unwrap();
+    for b in &bids {
+        assert!(
+            b.updated_at < closes_at,
+            "bid {} changed after the close",
+            b.id
+        );
+    }
+}
+
+store_tests!(requests_racing_the_close_are_committed_before_it_or_refused);

@@ -1,0 +1,373 @@
+//! Operators configure lots over the API: validation names every bad field and changes
+//! nothing; one operator never sees another's lots.
+
+use serde_json::json;
+
+use crate::store_tests;
+use crate::support::TestApp;
+
+fn in_hours(h: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::hours(h)).to_rfc3339()
+}
+
+async fn an_operator_creates_reads_and_edits_a_lot(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let created = app
+        .post("/v1/lots")
+        .key(&op.key)
+        .json(&json!({
+            "resource_kind": "seat", "resource": "AU101", "service_date": "2026-12-24",
+            "from_class": "economy", "to_class": "business", "capacity": 4,
+            "currency": "EUR", "reserve": "250.00", "maximum": "1500", "closes_at": in_hours(5),
+            "time_zone": "Europe/Paris", "award_policy": "max_revenue"
+        }))
+        .send()
+        .await
+        .expect(201);
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        created.body["status"], "draft",
+        "a lot is a draft until opened"
+    );
+    assert_eq!(created.body["reserve"], "250.00");
+    assert_eq!(
+        created.body["maximum"], "1500.00",
+        "amounts are decimal strings in the currency"
+    );
+    assert_eq!(created.body["title"], "AU101: economy → business");
+    assert_eq!(
+        created.header("location"),
+        Some(format!("/v1/lots/{id}").as_str())
+    );
+
+    let read = app
+        .read(&format!("/v1/lots/{id}"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(read.body["award_policy"], "max_revenue");
+
+    let edited = app
+        .patch(&format!("/v1/lots/{id}"))
+        .key(&op.key)
+        .json(&json!({"maximum": "1800.00", "title": "Paris → New York"}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(edited.body["maximum"], "1800.00");
+    assert_eq!(edited.body["reserve"], "250.00", "fields not sent are kept");
+
+    let opened = app
+        .post(&format!("/v1/lots/{id}/open"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(opened.body["status"], "open");
+}
+
+async fn invalid_lots_are_refused_naming_every_field_and_nothing_is_written(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let reply = app
+        .post("/v1/lots")
+        .key(&op.key)
+        .json(&json!({
+            "resource_kind": "boat", "resource": "AU101", "service_date": "2026-12-24",
+            "from_class": "economy", "to_class": "business", "capacity": 4,
+            "currency": "EUR", "reserve": "12.345", "maximum": "10.00",
+            "closes_at": in_hours(-1), "time_zone": "Mars/Olympus"
+        }))
+        .send()
+        .await
+        .expect(422);
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/problem+json")
+    );
+    let fields = reply.problem_fields();
+    for field in ["resource_kind", "reserve", "time_zone"] {
+        assert!(
+            fields.contains(&field.to_owned()),
+            "{field} named in {fields:?}"
+        );
+    }
+
+    // Once those are right, the rules between fields are checked too.
+    let reply = app
+        .post("/v1/lots")
+        .key(&op.key)
+        .json(&json!({
+            "resource_kind": "seat", "resource": "AU101", "service_date": "2026-12-24",
+            "from_class": "economy", "to_class": "business", "capacity": 4,
+            "currency": "EUR", "reserve": "500.00", "maximum": "100.00", "closes_at": in_hours(-1)
+        }))
+        .send()
+        .await
+        .expect(422);
+    let fields = reply.problem_fields();
+    assert!(
+        fields.contains(&"reserve".to_owned()),
+        "reserve above maximum: {fields:?}"
+    );
+    assert!(
+        fields.contains(&"closes_at".to_owned()),
+        "close in the past: {fields:?}"
+    );
+
+    let unknown_currency = app
+        .post("/v1/lots")
+        .key(&op.key)
+        .json(
+            &json!({"resource_kind": "seat", "resource": "AU1", "service_date": "2026-12-24",
+            "from_class": "y", "to_class": "j", "capacity": 1, "currency": "ZZZ",
+            "reserve": "1", "maximum": "2", "closes_at": in_hours(2)}),
+        )
+        .send()
+        .await
+        .expect(422);
+    assert_eq!(unknown_currency.body["field"], "currency");
+
+    let not_json = app
+        .post("/v1/lots")
+        .key(&op.key)
+        .json(&json!({"capacity": "four"}))
+        .send()
+        .await
+        .expect(422);
+    assert_eq!(
+        not_json.body["field"], "capacity",
+        "type errors name the field"
+    );
+
+    let list = app.read("/v1/lots").key(&op.key).send().await.expect(200);
+    assert_eq!(
+        list.body["items"].as_array().unwrap().len(),
+        0,
+        "nothing was written"
+    );
+}
+
+async fn one_operator_never_sees_another_operators_lots(app: TestApp) {
+    let aurora = app.operator("aurora").await;
+    let belvedere = app.operator("belvedere").await;
+    let lot = app.open_lot(&aurora, json!({})).await;
+
+    let reply = app
+        .read(&format!("/v1/lots/{lot}"))
+        .key(&belvedere.key)
+        .send()
+        .await
+        .expect(404);
+    assert_eq!(
+        reply.problem_type(),
+        "not-found",
+        "404, not 403: existence is not revealed"
+    );
+    app.patch(&format!("/v1/lots/{lot}"))
+        .key(&belvedere.key)
+        .json(&json!({"capacity": 0}))
+        .send()
+        .await
+        .expect(404);
+    app.read(&format!("/v1/lots/{lot}/bids"))
+        .key(&belvedere.key)
+        .send()
+        .await
+        .expect(404);
+    let list = app
+        .read("/v1/lots")
+        .key(&belvedere.key)
+        .send()
+        .await
+        .expect(200);
+    assert!(list.body["items"].as_array().unwrap().is_empty());
+
+    let still = app
+        .read(&format!("/v1/lots/{lot}"))
+        .key(&aurora.key)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(still.body["capacity"], 4);
+}
+
+async fn requests_without_a_valid_operator_key_are_refused(app: TestApp) {
+    let missing = app.read("/v1/lots").send().await.expect(401);
+    assert_eq!(
+        missing.header("content-type"),
+        Some("application/problem+json")
+    );
+    app.read("/v1/lots")
+        .key("sk_op_not_a_real_key")
+        .send()
+        .await
+        .expect(401);
+}
+
+async fn lots_are_listed_in_pages_with_a_cursor(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let mut ids = Vec::new();
+    for h in 1..=5 {
+        ids.push(app.open_lot(&op, json!({"closes_at": in_hours(h)})).await);
+    }
+    let mut seen = Vec::new();
+    let mut path = "/v1/lots?limit=2".to_owned();
+    loop {
+        let page = app.read(&path).key(&op.key).send().await.expect(200);
+        let items = page.body["items"].as_array().unwrap();
+        assert!(items.len() <= 2);
+        seen.extend(items.iter().map(|l| l["id"].as_str().unwrap().to_owned()));
+        match page.body["next_cursor"].as_str() {
+            Some(c) => path = format!("/v1/lots?limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ids, "every lot once, soonest to close first");
+
+    let bad = app
+        .read("/v1/lots?cursor=garbage!")
+        .key(&op.key)
+        .send()
+        .await
+        .expect(422);
+    assert_eq!(bad.body["field"], "cursor");
+    let bad = app
+        .read("/v1/lots?limit=0")
+        .key(&op.key)
+        .send()
+        .await
+        .expect(422);
+    assert_eq!(bad.body["field"], "limit");
+    let filtered = app
+        .read("/v1/lots?status=draft")
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200);
+    assert!(filtered.body["items"].as_array().unwrap().is_empty());
+}
+
+async fn a_cancelled_lot_releases_every_bid_and_tells_the_bidder(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({})).await;
+    app.booking(&op, "PNR001", "Martin", 1, &[&lot]).await;
+    let token = app.sign_in("PNR001", "Martin").await;
+    let bid = app
+        .post("/v1/traveller/bids")
+        .key(&token)
+        .json(&json!({"lot_id": lot, "amount": "300.00", "payment_method": "pm_card_visa"}))
+        .send()
+        .await
+        .expect(201);
+    let bid_id = bid.body["id"].as_str().unwrap();
+
+    let cancelled = app
+        .post(&format!("/v1/lots/{lot}/cancel"))
+        .key(&op.key)
+        .json(&json!({"reason": "Aircraft change"}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(cancelled.body["status"], "cancelled");
+
+    let seen = app
+        .read(&format!("/v1/traveller/bids/{bid_id}"))
+        .key(&token)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(seen.body["status"], "released");
+    let kinds: Vec<&str> = seen.body["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"lot_cancelled"), "{kinds:?}");
+    let told = &seen.body["timeline"].as_array().unwrap().last().unwrap()["message"];
+    assert!(
+        told.as_str().unwrap().contains("Aircraft change"),
+        "the reason reaches the traveller: {told}"
+    );
+
+    // A cancelled lot cannot be opened or cancelled again.
+    app.post(&format!("/v1/lots/{lot}/open"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(409);
+}
+
+async fn capacity_cut_to_zero_withdraws_the_offer_and_releases_every_bidder(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({})).await;
+    app.booking(&op, "PNR001", "Martin", 1, &[&lot]).await;
+    app.booking(&op, "PNR002", "Durand", 1, &[&lot]).await;
+    let bidder = app.sign_in("PNR001", "Martin").await;
+    let bystander = app.sign_in("PNR002", "Durand").await;
+    let bid = app
+        .post("/v1/traveller/bids")
+        .key(&bidder)
+        .json(&json!({"lot_id": lot, "amount": "300.00", "payment_method": "pm_card_visa"}))
+        .send()
+        .await
+        .expect(201);
+
+    app.post(&format!("/v1/lots/{lot}/capacity"))
+        .key(&op.key)
+        .json(&json!({"capacity": 0}))
+        .send()
+        .await
+        .expect(200);
+
+    let offers = app
+        .read("/v1/traveller/offers")
+        .key(&bystander)
+        .send()
+        .await
+        .expect(200);
+    assert!(
+        offers.body["offers"].as_array().unwrap().is_empty(),
+        "an upgrade that cannot be had is not shown"
+    );
+    let mine = app
+        .read(&format!(
+            "/v1/traveller/bids/{}",
+            bid.body["id"].as_str().unwrap()
+        ))
+        .key(&bidder)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(mine.body["status"], "released");
+    let messages: Vec<&str> = mine.body["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    assert!(
+        messages.iter().any(|m| m.contains("released")),
+        "{messages:?}"
+    );
+
+    let negative = app
+        .post(&format!("/v1/lots/{lot}/capacity"))
+        .key(&op.key)
+        .json(&json!({"capacity": -1}))
+        .send()
+        .await
+        .expect(422);
+    assert_eq!(negative.body["field"], "capacity");
+}
+
+store_tests!(
+    an_operator_creates_reads_and_edits_a_lot,
+    invalid_lots_are_refused_naming_every_field_and_nothing_is_written,
+    one_operator_never_sees_another_operators_lots,
+    requests_without_a_valid_operator_key_are_refused,
+    lots_are_listed_in_pages_with_a_cursor,
+    a_cancelled_lot_releases_every_bid_and_tells_the_bidder,
+    capacity_cut_to_zero_withdraws_the_offer_and_releases_every_bidder,
+);

@@ -1,0 +1,399 @@
+//! A traveller signs in with a booking reference and last name, sees what they can bid on,
+//! and bids, changes and withdraws; bids are sealed.
+
+use serde_json::json;
+
+use crate::store_tests;
+use crate::support::TestApp;
+
+async fn signing_in_ignores_case_spaces_accents_and_apostrophes(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({})).await;
+    app.booking(&op, "AU7K2P", "Müller", 2, &[&lot]).await;
+    app.booking(&op, "AU4QX9", "O'Neil", 1, &[&lot]).await;
+
+    app.sign_in("au7k2p", "MULLER").await;
+    app.sign_in(" AU 7K2P ", "müller").await;
+    app.sign_in("AU4QX9", "ONEIL").await;
+    app.sign_in("AU4QX9", "o neil").await;
+
+    let reply = app
+        .post("/v1/traveller/sessions")
+        .json(&json!({"reference": "AU7K2P", "last_name": "Muller"}))
+        .send()
+        .await
+        .expect(201);
+    let cookie = reply
+        .header("set-cookie")
+        .expect("a session cookie for the pages");
+    assert!(cookie.starts_with("surclass_session="));
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("Secure"),
+        "{cookie}"
+    );
+    assert_eq!(reply.body["booking"]["party_size"], 2);
+}
+
+async fn a_wrong_pair_gets_one_generic_answer_and_floods_are_throttled(app: TestApp) {
+    let op = app.operator("aurora").await;
+    app.booking(&op, "AU7K2P", "Muller", 1, &[]).await;
+
+    let wrong_name = app
+        .post("/v1/traveller/sessions")
+        .json(&json!({"reference": "AU7K2P", "last_name": "Smith"}))
+        .send()
+        .await
+        .expect(401);
+    let unknown_reference = app
+        .post("/v1/traveller/sessions")
+        .json(&json!({"reference": "ZZZZZZ", "last_name": "Muller"}))
+        .send()
+        .await
+        .expect(401);
+    assert_eq!(
+        wrong_name.body, unknown_reference.body,
+        "no hint which half was wrong"
+    );
+
+    // The reference is locked after a few more failures, even for the right name.
+    let mut throttled = None;
+    for _ in 0..10 {
+        let r = app
+            .post("/v1/traveller/sessions")
+            .json(&json!({"reference": "AU7K2P", "last_name": "Smith"}))
+            .send()
+            .await;
+        if r.status == 429 {
+            throttled = Some(r);
+            break;
+        }
+    }
+    let throttled = throttled.expect("repeated failures are throttled");
+    assert!(throttled.header("retry-after").is_some());
+    app.post("/v1/traveller/sessions")
+        .json(&json!({"reference": "AU7K2P", "last_name": "Muller"}))
+        .send()
+        .await
+        .expect(429);
+}
+
+async fn offers_show_min_max_per_person_and_for_the_party_before_any_card(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app
+        .open_lot(
+            &op,
+            json!({"reserve": "150.00", "maximum": "900.50", "taxes_included": true}),
+        )
+        .await;
+    let draft = app.open_lot(&op, json!({"open": false})).await;
+    let other = app.open_lot(&op, json!({})).await;
+    app.booking(&op, "PNR001", "Martin", 3, &[&lot, &draft])
+        .await;
+    let token = app.sign_in("PNR001", "Martin").await;
+
+    let offers = app
+        .read("/v1/traveller/offers")
+        .key(&token)
+        .send()
+        .await
+        .expect(200);
+    let list = offers.body["offers"].as_array().unwrap();
+    assert_eq!(
+        list.len(),
+        1,
+        "only open lots this booking is eligible for: {list:?}"
+    );
+    let offer = &list[0];
+    assert_eq!(offer["lot_id"], lot.as_str());
+    assert_eq!(offer["min_per_person"], "150.00");
+    assert_eq!(offer["max_per_person"], "900.50");
+    assert_eq!(offer["min_total"], "450.00");
+    assert_eq!(offer["max_total"], "2701.50");
+    assert_eq!(offer["party_size"], 3);
+    assert_eq!(offer["taxes_included"], true);
+    assert_eq!(offer["currency"], "EUR");
+    assert_eq!(offer["time_zone"], "Europe/Paris");
+    assert!(offer["my_bid"].is_null());
+    let _ = other;
+}
+
+async fn a_traveller_bids_changes_withdraws_and_bids_again(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({})).await;
+    app.booking(&op, "PNR001", "Martin", 2, &[&lot]).await;
+    let token = app.sign_in("PNR001", "Martin").await;
+
+    let placed = app
+        .post("/v1/traveller/bids")
+        .key(&token)
+        .json(&json!({"lot_id": lot, "amount": "250.00", "payment_method": "pm_card_visa"}))
+        .send()
+        .await
+        .expect(201);
+    let id = placed.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(placed.body["status"], "active");
+    assert_eq!(
+        placed.body["total"], "500.00",
+        "the party of two pays twice the amount per person"
+    );
+
+    let again = app
+        .post("/v1/traveller/bids")
+        .key(&token)
+        .json(&json!({"lot_id": lot, "amount": "260.00", "payment_method": "pm_card_visa"}))
+        .send()
+        .await
+        .expect(409);
+    assert_eq!(again.problem_type(), "bid-exists");
+
+    let raised = app
+        .patch(&format!("/v1/traveller/bids/{id}"))
+        .key(&token)
+        .json(&json!({"amount": "320.00"}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(raised.body["amount"], "320.00");
+
+    let out_of_range = app
+        .patch(&format!("/v1/traveller/bids/{id}"))
+        .key(&token)
+        .json(&json!({"amount": "5000.00"}))
+        .send()
+        .await
+        .expect(422);
+    assert_eq!(out_of_range.body["field"], "amount");
+    assert!(
+        out_of_range.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("1000.00"),
+        "says the range"
+    );
+
+    let withdrawn = app
+        .delete(&format!("/v1/traveller/bids/{id}"))
+        .key(&token)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(withdrawn.body["status"], "withdrawn");
+    app.patch(&format!("/v1/traveller/bids/{id}"))
+        .key(&token)
+        .json(&json!({"amount": "330.00"}))
+        .send()
+        .await
+        .expect(409);
+
+    let rebid = app
+        .post("/v1/traveller/bids")
+        .key(&token)
+        .json(&json!({"lot_id": lot, "amount": "280.00", "payment_method": "pm_card_visa"}))
+        .send()
+        .await
+        .expect(201);
+    assert_eq!(
+        rebid.body["id"],
+        id.as_str(),
+        "one bid per booking and lot, bid again"
+    );
+
+    let timeline = app
+        .read(&format!("/v1/traveller/bids/{id}"))
+        .key(&token)
+        .send()
+        .await
+        .expect(200);
+    let kinds: Vec<&str> = timeline.body["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["placed", "raised", "withdrawn", "placed"]);
+    assert_eq!(
+        timeline.body["amount"], "280.00",
+        "the out-of-range change changed nothing"
+    );
+    let offers = app
+        .read("/v1/traveller/offers")
+        .key(&token)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(offers.body["offers"][0]["my_bid"]["amount"], "280.00");
+}
+
+async fn bad_bids_get_clear_errors_and_change_nothing(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({})).await;
+    let not_mine = app.open_lot(&op, json!({})).await;
+    app.booking(&op, "PNR001", "Martin", 1, &[&lot]).await;
+    let token = app.sign_in("PNR001", "Martin").await;
+
+    for (body, status, field) in [
+        (
+            json!({"lot_id": lot, "amount": "99.99", "payment_method": "pm_card_visa"}),
+            422,
+            "amount",
+        ),
+        (
+            json!({"lot_id": lot, "amount": "120.001", "payment_method": "pm_card_visa"}),
+            422,
+            "amount",
+        ),
+        (
+            json!({"lot_id": lot, "amount": 120.5, "payment_method": "pm_card_visa"}),
+            422,
+            "amount",
+        ),
+        (
+            json!({"lot_id": lot, "amount": "-5", "payment_method": "pm_card_visa"}),
+            422,
+            "amount",
+        ),
+        (
+            json!({"lot_id": lot, "amount": "150.00", "payment_method": ""}),
+            422,
+            "payment_method",
+        ),
+    ] {
+        let reply = app
+            .post("/v1/traveller/bids")
+            .key(&token)
+            .json(&body)
+            .send()
+            .await
+            .expect(status);
+        assert_eq!(reply.body["field"], field, "{body}");
+    }
+    app.post("/v1/traveller/bids")
+        .key(&token)
+        .json(&json!({"lot_id": not_mine, "amount": "150.00", "payment_method": "pm_card_visa"}))
+        .send()
+        .await
+        .expect(404);
+    app.read("/v1/traveller/offers").send().await.expect(401);
+    app.read("/v1/traveller/offers")
+        .key("v1.forged.token.x")
+        .send()
+        .await
+        .expect(401);
+
+    let bids = app
+        .read(&format!("/v1/lots/{lot}/bids"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200);
+    assert!(
+        bids.body["items"].as_array().unwrap().is_empty(),
+        "nothing was written"
+    );
+}
+
+async fn no_traveller_answer_reveals_another_bid(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({})).await;
+    app.booking(&op, "PNR001", "Martin", 1, &[&lot]).await;
+    app.booking(&op, "PNR002", "Durand", 1, &[&lot]).await;
+    let rival = app.sign_in("PNR001", "Martin").await;
+    app.post("/v1/traveller/bids")
+        .key(&rival)
+        .json(&json!({"lot_id": lot, "amount": "777.77", "payment_method": "pm_card_visa"}))
+        .send()
+        .await
+        .expect(201);
+
+    let me = app.sign_in("PNR002", "Durand").await;
+    let offers = app
+        .read("/v1/traveller/offers")
+        .key(&me)
+        .send()
+        .await
+        .expect(200);
+    let mine = app
+        .post("/v1/traveller/bids")
+        .key(&me)
+        .json(&json!({"lot_id": lot, "amount": "150.00", "payment_method": "pm_card_visa"}))
+        .send()
+        .await
+        .expect(201);
+    for reply in [&offers, &mine] {
+        assert!(
+            !reply.text.contains("777.77"),
+            "another bid's amount leaked: {}",
+            reply.text
+        );
+        for word in ["bid_count", "active_bids", "rank", "best_offer", "position"] {
+            assert!(
+                !reply.text.contains(word),
+                "`{word}` leaked: {}",
+                reply.text
+            );
+        }
+    }
+    // The operator, who runs the auction, does see both.
+    let bids = app
+        .read(&format!("/v1/lots/{lot}/bids"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(bids.body["items"].as_array().unwrap().len(), 2);
+    assert!(bids.text.contains("777.77"));
+}
+
+async fn a_partner_acts_for_travellers_of_its_operator_only(app: TestApp) {
+    let aurora = app.operator("aurora").await;
+    let belvedere = app.operator("belvedere").await;
+    let lot = app.open_lot(&aurora, json!({})).await;
+    app.booking(&aurora, "PNR001", "Martin", 1, &[&lot]).await;
+    app.booking(&belvedere, "HB0001", "Durand", 1, &[]).await;
+    let partner = app
+        .post("/v1/api-keys")
+        .key(&aurora.key)
+        .json(&json!({"name": "booking engine", "scope": "partner"}))
+        .send()
+        .await
+        .expect(201);
+    let partner_key = partner.body["secret"].as_str().unwrap().to_owned();
+
+    let session = app
+        .post("/v1/partner/sessions")
+        .key(&partner_key)
+        .json(&json!({"reference": "PNR001"}))
+        .send()
+        .await
+        .expect(201);
+    let token = session.body["token"].as_str().unwrap();
+    app.post("/v1/traveller/bids")
+        .key(token)
+        .json(&json!({"lot_id": lot, "amount": "150.00", "payment_method": "pm_card_visa"}))
+        .send()
+        .await
+        .expect(201);
+
+    app.post("/v1/partner/sessions")
+        .key(&partner_key)
+        .json(&json!({"reference": "HB0001"}))
+        .send()
+        .await
+        .expect(404);
+    // A partner key is not an operator key.
+    app.read("/v1/lots")
+        .key(&partner_key)
+        .send()
+        .await
+        .expect(403);
+}
+
+store_tests!(
+    signing_in_ignores_case_spaces_accents_and_apostrophes,
+    a_wrong_pair_gets_one_generic_answer_and_floods_are_throttled,
+    offers_show_min_max_per_person_and_for_the_party_before_any_card,
+    a_traveller_bids_changes_withdraws_and_bids_again,
+    bad_bids_get_clear_errors_and_change_nothing,
+    no_traveller_answer_reveals_another_bid,
+    a_partner_acts_for_travellers_of_its_operator_only,
+);
