@@ -80,11 +80,81 @@ pub fn yaml() -> String {
 /// This document.
 #[utoipa::path(
     tag = "health",
-    responses((status = 200, description = "The OpenAPI document", content_type = "application/yaml", body = String))
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/yaml", body = String,
+        example = "openapi: 3.1.0\ninfo:\n  title: Surclass API\n"))
 )]
 #[get("/openapi.yaml")]
 pub async fn openapi_yaml() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/yaml")
         .body(yaml())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    use super::ApiDoc;
+    use utoipa::OpenApi;
+
+    fn resolve<'a>(doc: &'a Value, schema: &'a Value) -> &'a Value {
+        match schema["$ref"].as_str() {
+            Some(r) => {
+                let name = r.rsplit('/').next().unwrap_or_default();
+                &doc["components"]["schemas"][name]
+            }
+            None => schema,
+        }
+    }
+
+    fn has_example(doc: &Value, schema: &Value) -> bool {
+        let s = resolve(doc, schema);
+        s.get("example").is_some()
+            || s.get("examples").is_some()
+            || (s["type"] == "array" && has_example(doc, &s["items"]))
+            || ["allOf", "oneOf", "anyOf"].iter().any(|k| {
+                s[*k]
+                    .as_array()
+                    .is_some_and(|v| v.iter().any(|x| has_example(doc, x)))
+            })
+    }
+
+    fn media_has_example(doc: &Value, content: &Value) -> Vec<String> {
+        let mut missing = Vec::new();
+        for (media, m) in content.as_object().into_iter().flatten() {
+            if m.get("example").is_none()
+                && m.get("examples").is_none()
+                && !has_example(doc, &m["schema"])
+            {
+                missing.push(media.clone());
+            }
+        }
+        missing
+    }
+
+    /// A partner integrates from the document alone: every body in and out has an example.
+    #[test]
+    fn every_route_has_examples_of_what_goes_in_and_comes_out() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap();
+        let mut missing = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            for (method, op) in item.as_object().unwrap() {
+                if let Some(content) = op.get("requestBody").map(|b| &b["content"]) {
+                    for media in media_has_example(&doc, content) {
+                        missing.push(format!("{method} {path} request {media}"));
+                    }
+                }
+                for (status, response) in op["responses"].as_object().unwrap() {
+                    for media in media_has_example(&doc, &response["content"]) {
+                        missing.push(format!("{method} {path} {status} {media}"));
+                    }
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "no example for:\n{}",
+            missing.join("\n")
+        );
+    }
 }

@@ -15,6 +15,8 @@ use crate::store::api_keys::Scope;
 use crate::store::entities::api_key;
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "key_2b4d6f8h0k2m4p6r8t1v", "name": "Booking engine", "scope": "partner", "prefix": "sk_pt_4k9w",
+    "created_at": "2026-11-23T09:00:00Z", "revoked_at": null}))]
 pub struct KeyView {
     #[schema(example = "key_3m8q1t5v7x9z2b4d6f8h")]
     pub id: String,
@@ -29,6 +31,8 @@ pub struct KeyView {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "key_2b4d6f8h0k2m4p6r8t1v", "name": "Booking engine", "scope": "partner", "prefix": "sk_pt_4k9w",
+    "created_at": "2026-11-23T09:00:00Z", "revoked_at": null, "secret": "sk_pt_4k9wz0c2e4g6j8m1p3r5t7v9x1z3b5d7"}))]
 pub struct NewKeyView {
     #[serde(flatten)]
     pub key: KeyView,
@@ -38,6 +42,8 @@ pub struct NewKeyView {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"items": [{"id": "key_2b4d6f8h0k2m4p6r8t1v", "name": "Booking engine", "scope": "partner", "prefix": "sk_pt_4k9w",
+    "created_at": "2026-11-23T09:00:00Z", "revoked_at": null}]}))]
 pub struct KeyList {
     pub items: Vec<KeyView>,
 }

@@ -15,6 +15,9 @@ use crate::store::Db;
 use crate::store::entities::{award as award_row, bid, booking};
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "bid_0k2m4p6r8t1v3x5z7b9d", "booking_reference": "AU7K2P", "last_name": "Muller",
+        "amount": "420.00", "units": 2, "total": "840.00", "currency": "EUR", "partial_ok": false,
+        "loyalty_tier": 1, "status": "active", "submitted_at": "2026-11-23T10:15:00Z"}))]
 pub struct OperatorBidView {
     pub id: String,
     pub booking_reference: String,
@@ -38,7 +41,8 @@ pub struct OperatorBidView {
     tag = "operator", security(("api_key" = [])),
     params(("id" = String, Path, description = "Lot id"), PageQuery),
     responses(
-        (status = 200, description = "A page of bids", body = Page<OperatorBidView>),
+        (status = 200, description = "A page of bids", body = Page<OperatorBidView>,
+            example = json!({"items": [{"id": "bid_0k2m4p6r8t1v3x5z7b9d", "booking_reference": "AU7K2P", "last_name": "Muller",         "amount": "420.00", "units": 2, "total": "840.00", "currency": "EUR", "partial_ok": false,         "loyalty_tier": 1, "status": "active", "submitted_at": "2026-11-23T10:15:00Z"}], "next_cursor": null})),
         (status = 404, description = "No such lot", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -113,6 +117,12 @@ impl BookingNames for Option<booking::Model> {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"lot_id": "lot_7gx2k9m4q8r1t5v3w6y0", "status": "awarded", "algorithm_version": "1",
+    "fingerprint": "9f2c4e…", "revenue": "2940.00", "currency": "EUR",
+    "plan": {"winners": [{"id": "bid_0k2m4p6r8t1v3x5z7b9d", "price_per_unit": "420.00", "total": "840.00"}],
+        "standby": ["bid_3x5z7b9d0k2m4p6r8t1v"], "losers": [{"id": "bid_9d0k2m4p6r8t1v3x5z7b", "reason": "below_reserve"}],
+        "revenue": "2940.00"},
+    "created_at": "2026-11-29T18:00:02Z"}))]
 pub struct AwardView {
     pub lot_id: String,
     pub status: String,

@@ -32,6 +32,7 @@ pub struct SignIn {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"reference": "AU7K2P", "last_name": "Muller", "party_size": 2, "language": "en"}))]
 pub struct BookingSummary {
     pub reference: String,
     pub last_name: String,
@@ -40,6 +41,7 @@ pub struct BookingSummary {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"token": "v1.bkg_3m8q1t5v7x9z2b4d6f8h.1767225600.Zm9v", "expires_at": "2026-11-24T10:00:00Z", "booking": {"reference": "AU7K2P", "last_name": "Muller", "party_size": 2, "language": "en"}}))]
 pub struct Session {
     /// Send as `Authorization: Bearer <token>` (pages use the `surclass_session` cookie).
     #[schema(example = "v1.bkg_3m8q1t5v7x9z2b4d6f8h.1767225600.Zm9v")]
@@ -169,6 +171,7 @@ pub async fn partner_session(
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"kind": "placed", "at": "2026-11-23T10:15:00Z", "amount": "420.00", "message": "Bid received: 420.00 EUR per person, 840.00 EUR in all."}))]
 pub struct TimelineEvent {
     /// placed, raised, lowered, withdrawn, hold_placed, hold_released, lot_closed,
     /// capacity_changed, lot_cancelled, won, lost, charged, payment_failed, refunded.
@@ -181,6 +184,10 @@ pub struct TimelineEvent {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"id": "bid_0k2m4p6r8t1v3x5z7b9d", "lot_id": "lot_7gx2k9m4q8r1t5v3w6y0", "amount": "420.00", "units": 2,
+    "total": "840.00", "currency": "EUR", "status": "active", "partial_ok": false, "preference": null,
+    "submitted_at": "2026-11-23T10:15:00Z", "closes_at": "2026-11-29T18:00:00Z", "timeline": [{"kind": "placed", "at": "2026-11-23T10:15:00Z", "amount": "420.00",
+        "message": "Bid received: 420.00 EUR per person, 840.00 EUR in all."}]}))]
 pub struct TravellerBidView {
     #[schema(example = "bid_0k2m4p6r8t1v3x5z7b9d")]
     pub id: String,
@@ -281,6 +288,12 @@ fn timeline_event(e: bid_event::Model, currency: Currency, units: u32) -> Timeli
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"lot_id": "lot_7gx2k9m4q8r1t5v3w6y0", "title": "Paris CDG → New York JFK", "resource_kind": "seat",
+        "resource": "AU101", "service_date": "2026-12-01", "from_class": "economy", "to_class": "business",
+        "currency": "EUR", "min_per_person": "250.00", "max_per_person": "1500.00", "party_size": 2,
+        "min_total": "500.00", "max_total": "3000.00", "taxes_included": true, "upgrade_now_per_person": null,
+        "opens_at": "2026-11-23T09:00:00Z", "closes_at": "2026-11-29T18:00:00Z", "time_zone": "Europe/Paris",
+        "status": "open", "my_bid": null}))]
 pub struct OfferView {
     pub lot_id: String,
     pub title: String,
@@ -318,6 +331,12 @@ pub struct OfferView {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"booking": {"reference": "AU7K2P", "last_name": "Muller", "party_size": 2, "language": "en"}, "offers": [{"lot_id": "lot_7gx2k9m4q8r1t5v3w6y0", "title": "Paris CDG → New York JFK", "resource_kind": "seat",
+        "resource": "AU101", "service_date": "2026-12-01", "from_class": "economy", "to_class": "business",
+        "currency": "EUR", "min_per_person": "250.00", "max_per_person": "1500.00", "party_size": 2,
+        "min_total": "500.00", "max_total": "3000.00", "taxes_included": true, "upgrade_now_per_person": null,
+        "opens_at": "2026-11-23T09:00:00Z", "closes_at": "2026-11-29T18:00:00Z", "time_zone": "Europe/Paris",
+        "status": "open", "my_bid": null}]}))]
 pub struct OfferList {
     pub booking: BookingSummary,
     pub offers: Vec<OfferView>,
