@@ -11,5 +11,6 @@ pub mod http;
 pub mod ids;
 pub mod matching;
 pub mod money;
+pub mod payments;
 pub mod store;
 pub mod telemetry;
