@@ -20,7 +20,8 @@ pub struct Settings {
     #[arg(long, env = "SURCLASS_PUBLIC_URL", value_parser = parse_public_url)]
     pub public_url: Option<String>,
 
-    /// Payment gateway: `simulated` needs nothing installed and behaves like Stripe test cards.
+    /// Payment gateway: `simulated` needs nothing installed and behaves like Stripe test cards;
+    /// `stripe` needs `STRIPE_SECRET_KEY` (see [`StripeSettings`]).
     #[arg(long, env = "SURCLASS_PAYMENT_GATEWAY", value_enum, default_value_t = Gateway::Simulated)]
     pub payment_gateway: Gateway,
 
@@ -49,6 +50,50 @@ impl Settings {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Gateway {
     Simulated,
+    Stripe,
+}
+
+/// Stripe settings, read when `--payment-gateway stripe` (the webhook secret also signs the
+/// simulated gateway's events when set). Kept out of [`Settings`] so that code building
+/// `Settings` field by field keeps compiling; flatten it beside `Settings` to expose the flags.
+#[derive(Args, Clone, Debug, Default)]
+pub struct StripeSettings {
+    /// Stripe secret API key (`sk_test_…`/`sk_live_…`, or a restricted `rk_…` key).
+    #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
+    pub stripe_secret_key: Option<String>,
+
+    /// Stripe API base URL; point it at a local emulator in tests (`http://127.0.0.1:8420/`).
+    #[arg(long, env = "STRIPE_API_BASE", value_parser = parse_public_url)]
+    pub stripe_api_base: Option<String>,
+
+    /// Signing secret of the Stripe webhook endpoint (`whsec_…`).
+    #[arg(long, env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    pub stripe_webhook_secret: Option<String>,
+}
+
+impl StripeSettings {
+    /// The one-line start-up error when `gateway` needs settings that are missing.
+    pub fn check(&self, gateway: Gateway) -> Result<(), String> {
+        match gateway {
+            Gateway::Simulated => Ok(()),
+            Gateway::Stripe => self.stripe_config().map(|_| ()),
+        }
+    }
+
+    pub fn stripe_config(&self) -> Result<crate::payments::stripe::StripeConfig, String> {
+        let secret_key = self
+            .stripe_secret_key
+            .as_deref()
+            .map(str::trim)
+            .filter(|key| !key.is_empty())
+            .ok_or("--payment-gateway stripe needs a secret key: set STRIPE_SECRET_KEY or --stripe-secret-key")?;
+        Ok(crate::payments::stripe::StripeConfig {
+            secret_key: secret_key.to_owned(),
+            api_base: self.stripe_api_base.clone(),
+            webhook_secret: self.stripe_webhook_secret.clone(),
+            ..crate::payments::stripe::StripeConfig::default()
+        })
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -11,6 +11,7 @@ pub mod http;
 pub mod ids;
 pub mod matching;
 pub mod money;
+pub mod payments;
 pub mod services;
 pub mod store;
 pub mod telemetry;
