@@ -22,17 +22,21 @@
 mod award;
 pub mod file;
 mod fingerprint;
+mod ladder;
 mod model;
 mod policy;
 mod rank;
+mod reassign;
 mod select;
 
 pub use award::award;
 pub use fingerprint::fingerprint;
+pub use ladder::{LadderLot, LadderPlan, LotAward, award_ladder};
 pub use model::{
     AwardError, AwardPlan, BidInput, BidKey, LoseReason, Loser, LotRules, MAX_PARTY,
     MAX_TIER_WEIGHT_PERCENT, Policy, Winner,
 };
+pub use reassign::reassign;
 
 /// Version of the award semantics, recorded with every plan and in its fingerprint.
 /// Bump it whenever a change could award the same bids differently.
