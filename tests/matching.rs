@@ -719,7 +719,9 @@ proptest! {
             .prop_map(|((r, bids), pick)| (r, bids, pick))
     ) {
         let plan = award(&r, &bids).unwrap();
-        prop_assume!(!plan.winners.is_empty());
+        if plan.winners.is_empty() {
+            return Ok(());
+        }
         let failed = plan.winners[pick.index(plan.winners.len())].id.clone();
         let after = reassign(&r, &plan, &bids, &failed).unwrap();
         prop_assert!(after.units_awarded() <= r.available_units());

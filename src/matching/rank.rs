@@ -105,3 +105,60 @@ pub(crate) fn canonical_cmp<K: Ord>(a: &BidInput<K>, b: &BidInput<K>) -> Orderin
         .then(a.submitted_at.cmp(&b.submitted_at))
         .then(a.tier.cmp(&b.tier))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bid(id: &str, amount_minor: i64, tier: u8) -> BidInput<String> {
+        BidInput {
+            id: id.into(),
+            booking: id.into(),
+            amount_minor,
+            units: 1,
+            partial_ok: false,
+            submitted_at: 0,
+            tier,
+            withdrawn: false,
+        }
+    }
+
+    fn order(bids: &[BidInput<String>], weight: u32, kind: Order) -> Vec<&str> {
+        let ranker = Ranker::new(bids, weight, kind);
+        let mut keys: Vec<Key> = (0..bids.len()).map(|i| ranker.key(i)).collect();
+        keys.sort_by(|a, b| ranker.cmp(a, b));
+        keys.iter()
+            .map(|k| bids[k.idx as usize].id.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn a_tier_weight_is_compared_exactly_without_rounding() {
+        // 100.00 at tier 1 with 1 % weight is worth exactly 101.00: a tie, which the tier breaks.
+        let bids = [bid("cash", 10_100, 0), bid("gold", 10_000, 1)];
+        assert_eq!(order(&bids, 1, Order::Priority), ["gold", "cash"]);
+        // One minor unit more and the cash bid is ahead.
+        let bids = [bid("cash", 10_101, 0), bid("gold", 10_000, 1)];
+        assert_eq!(order(&bids, 1, Order::Priority), ["cash", "gold"]);
+    }
+
+    #[test]
+    fn revenue_order_puts_the_real_amount_first() {
+        let bids = [bid("cash", 10_050, 0), bid("gold", 10_000, 3)];
+        assert_eq!(order(&bids, 10, Order::Priority), ["gold", "cash"]);
+        assert_eq!(order(&bids, 10, Order::Revenue), ["cash", "gold"]);
+    }
+
+    #[test]
+    fn the_order_is_total_even_for_bids_sharing_an_id() {
+        let mut twin = bid("same", 10_000, 0);
+        twin.units = 2;
+        let bids = [bid("same", 10_000, 0), twin];
+        let ranker = Ranker::new(&bids, 0, Order::Priority);
+        assert_ne!(ranker.cmp(&ranker.key(0), &ranker.key(1)), Ordering::Equal);
+        assert_eq!(
+            ranker.cmp(&ranker.key(0), &ranker.key(1)),
+            ranker.cmp(&ranker.key(1), &ranker.key(0)).reverse()
+        );
+    }
+}

@@ -72,3 +72,66 @@ impl TopK {
         self.buf
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matching::model::BidInput;
+    use crate::matching::rank::Order;
+
+    fn bids(amounts: impl IntoIterator<Item = i64>) -> Vec<BidInput<u64>> {
+        amounts
+            .into_iter()
+            .enumerate()
+            .map(|(i, amount_minor)| BidInput {
+                id: i as u64,
+                booking: i as u64,
+                amount_minor,
+                units: 1,
+                partial_ok: false,
+                submitted_at: 0,
+                tier: 0,
+                withdrawn: false,
+            })
+            .collect()
+    }
+
+    fn best(bids: &[BidInput<u64>], k: usize) -> Vec<i64> {
+        let ranker = Ranker::new(bids, 0, Order::Priority);
+        let mut top = TopK::new(k);
+        for idx in 0..bids.len() {
+            top.push(&ranker, ranker.key(idx));
+        }
+        top.into_sorted(&ranker)
+            .iter()
+            .map(|key| bids[key.idx as usize].amount_minor)
+            .collect()
+    }
+
+    #[test]
+    fn keeps_the_best_k_whatever_the_input_order() {
+        let expected: Vec<i64> = (990..1000).rev().collect();
+        assert_eq!(best(&bids(0..1000), 10), expected, "worst first");
+        assert_eq!(best(&bids((0..1000).rev()), 10), expected, "best first");
+        let shuffled = (0..1000).map(|i| (i * 7919) % 1000);
+        assert_eq!(best(&bids(shuffled), 10), expected);
+    }
+
+    #[test]
+    fn keeps_everything_when_there_are_fewer_than_k_and_nothing_when_k_is_zero() {
+        assert_eq!(best(&bids([3, 1, 2]), 10), [3, 2, 1]);
+        assert!(best(&bids([3, 1, 2]), 0).is_empty());
+    }
+
+    #[test]
+    fn equal_keys_are_kept_in_id_order() {
+        let all = bids([5; 40]);
+        let ranker = Ranker::new(&all, 0, Order::Priority);
+        let mut top = TopK::new(3);
+        for idx in (0..all.len()).rev() {
+            top.push(&ranker, ranker.key(idx));
+        }
+        let ids: Vec<u32> = top.into_sorted(&ranker).iter().map(|k| k.idx).collect();
+        assert_eq!(ids, [0, 1, 2]);
+    }
+}

@@ -48,7 +48,8 @@ pub(crate) fn allocate<K>(
         let bid = &bids[key.idx as usize];
         let party = bid.units as usize;
         let amount = bid.amount_minor;
-        let whole = party as i64 * amount;
+        // Only used when the party fits, where LotRules::validate bounds it; saturate otherwise.
+        let whole = (party as i64).saturating_mul(amount);
         let choices = &mut choice[i * 2 * width..(i + 1) * 2 * width];
         for k in 0..2 {
             let row = k * width;
@@ -155,4 +156,58 @@ fn prune<K>(bids: &[BidInput<K>], ranked: &[Key], available: u32) -> Vec<Key> {
             whole || split
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matching::rank::{Order, Ranker};
+
+    fn bid(amount_minor: i64, units: u8, partial_ok: bool) -> BidInput<u32> {
+        BidInput {
+            id: 0,
+            booking: 0,
+            amount_minor,
+            units,
+            partial_ok,
+            submitted_at: 0,
+            tier: 0,
+            withdrawn: false,
+        }
+    }
+
+    fn solve(bids: &mut [BidInput<u32>], available: u32) -> Vec<(u32, u8)> {
+        for (i, b) in bids.iter_mut().enumerate() {
+            b.id = i as u32;
+        }
+        let ranker = Ranker::new(bids, 0, Order::Priority);
+        let mut keys: Vec<Key> = (0..bids.len()).map(|i| ranker.key(i)).collect();
+        keys.sort_by(|a, b| ranker.cmp(a, b));
+        allocate(bids, &keys, available)
+            .unwrap()
+            .iter()
+            .map(|a| (a.idx, a.units))
+            .collect()
+    }
+
+    #[test]
+    fn a_split_party_fills_the_units_whole_parties_cannot() {
+        // 5 units: the trio whole (900) + two of the partial quartet (2 × 250) = 1400 beats
+        // the quartet whole + nothing (1000) and the trio + the pair (900 + 400).
+        let mut bids = [bid(300, 3, false), bid(250, 4, true), bid(200, 2, false)];
+        assert_eq!(solve(&mut bids, 5), [(0, 3), (1, 2)]);
+    }
+
+    #[test]
+    fn the_bound_keeps_bids_that_tie_with_the_greedy_allocation() {
+        // Greedy by amount takes a (2 units, 200); b + c tie it and rank later: a stays.
+        let mut bids = [bid(100, 2, false), bid(100, 1, false), bid(100, 1, false)];
+        assert_eq!(solve(&mut bids, 2), [(0, 2)]);
+    }
+
+    #[test]
+    fn huge_amounts_on_parties_that_cannot_fit_do_not_overflow() {
+        let mut bids = [bid(i64::MAX / 2, 9, false), bid(i64::MAX / 2, 1, false)];
+        assert_eq!(solve(&mut bids, 1), [(1, 1)]);
+    }
 }
