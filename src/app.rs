@@ -9,8 +9,14 @@ use tracing_actix_web::TracingLogger;
 
 use crate::config::Settings;
 use crate::demo::{self, DemoSummary};
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
 use crate::http::json::MAX_BODY_BYTES;
 use crate::http::{self, metrics::Metrics};
+use crate::jobs::Worker;
+use crate::payments::{self, PaymentGateway};
 use crate::services::sessions::SessionSigner;
 use crate::services::throttle::LoginThrottle;
 use crate::store::{self, Db};
@@ -23,6 +29,8 @@ pub enum StartupError {
         #[source]
         source: sea_orm::DbErr,
     },
+    #[error("payment gateway: {0}")]
+    Payments(#[from] payments::PaymentError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,
@@ -37,6 +45,9 @@ pub struct Application {
     db: Db,
     demo: Option<DemoSummary>,
     server: Server,
+    worker: Worker,
+    gateway: Arc<dyn PaymentGateway>,
+    run_jobs: bool,
 }
 
 impl Application {
@@ -65,9 +76,19 @@ impl Application {
         })?;
         let public_url = settings.public_url(bound);
         let signer = SessionSigner::load_or_create(&db).await.map_err(db_error)?;
-        let server = serve(listener, db.clone(), signer).map_err(|source| StartupError::Bind {
-            addr: settings.bind,
-            source,
+        let gateway =
+            payments::from_settings(settings.payment_gateway, &settings.stripe, db.clone())?;
+        let worker = Worker::new(
+            db.clone(),
+            gateway.clone(),
+            settings.job_concurrency as usize,
+            public_url.clone(),
+        );
+        let server = serve(listener, db.clone(), signer, gateway.clone()).map_err(|source| {
+            StartupError::Bind {
+                addr: settings.bind,
+                source,
+            }
         })?;
         Ok(Self {
             port: bound.port(),
@@ -75,6 +96,9 @@ impl Application {
             db,
             demo,
             server,
+            worker,
+            gateway,
+            run_jobs: !settings.no_jobs,
         })
     }
 
@@ -95,12 +119,37 @@ impl Application {
         self.demo.as_ref()
     }
 
+    pub fn gateway(&self) -> Arc<dyn PaymentGateway> {
+        self.gateway.clone()
+    }
+
+    /// The job worker of this process (tests drive it with `run_until_idle`).
+    pub fn worker(&self) -> &Worker {
+        &self.worker
+    }
+
+    /// Serves, and runs jobs unless told not to, until SIGTERM/SIGINT; jobs in flight finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let (stop, stopped) = watch::channel(false);
+        let jobs = self
+            .run_jobs
+            .then(|| tokio::spawn(self.worker.clone().run(stopped)));
+        let served = self.server.await;
+        let _ = stop.send(true);
+        if let Some(jobs) = jobs {
+            let _ = jobs.await;
+        }
+        served
     }
 }
 
-fn serve(listener: TcpListener, db: Db, signer: SessionSigner) -> std::io::Result<Server> {
+fn serve(
+    listener: TcpListener,
+    db: Db,
+    signer: SessionSigner,
+    gateway: Arc<dyn PaymentGateway>,
+) -> std::io::Result<Server> {
+    let gateway = web::Data::from(gateway);
     let db = web::Data::new(db);
     let metrics = web::Data::new(Metrics::new());
     let signer = web::Data::new(signer);
@@ -116,6 +165,7 @@ fn serve(listener: TcpListener, db: Db, signer: SessionSigner) -> std::io::Resul
             .app_data(metrics.clone())
             .app_data(signer.clone())
             .app_data(throttle.clone())
+            .app_data(gateway.clone())
             .configure(http::routes)
     })
     .shutdown_timeout(20)

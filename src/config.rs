@@ -36,6 +36,18 @@ pub struct Settings {
     /// Do not load demo data into an empty database on start.
     #[arg(long, env = "SURCLASS_NO_DEMO")]
     pub no_demo: bool,
+
+    /// Jobs (closing lots, charging, releasing holds, refunds) run at once by this process.
+    /// The default stays well inside Stripe's rate limit of 100 requests a second.
+    #[arg(long, env = "SURCLASS_JOB_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub job_concurrency: u32,
+
+    /// Do not run jobs in this process (another process runs them, or a test drives them).
+    #[arg(long, env = "SURCLASS_NO_JOBS")]
+    pub no_jobs: bool,
+
+    #[command(flatten)]
+    pub stripe: StripeSettings,
 }
 
 impl Settings {

@@ -201,6 +201,7 @@ async fn create_operator(
             reserve_minor: Set(l.reserve),
             maximum_minor: Set(l.maximum),
             upgrade_now_minor: Set(None),
+            units_sold_now: Set(0),
             taxes_included: Set(true),
             opens_at: Set(now),
             closes_at: Set(now + Duration::hours(l.closes_in_hours)),

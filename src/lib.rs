@@ -9,6 +9,7 @@ pub mod demo;
 pub mod domain;
 pub mod http;
 pub mod ids;
+pub mod jobs;
 pub mod matching;
 pub mod money;
 pub mod payments;

@@ -66,6 +66,8 @@ impl MigrationTrait for Migration {
                 .col(big_integer(Lots::ReserveMinor))
                 .col(big_integer(Lots::MaximumMinor))
                 .col(big_integer_null(Lots::UpgradeNowMinor))
+                // Units sold at the "upgrade now" price; they clear before the auction.
+                .col(integer(Lots::UnitsSoldNow).default(0))
                 .col(boolean(Lots::TaxesIncluded).default(true))
                 .col(timestamp_with_time_zone(Lots::OpensAt))
                 .col(timestamp_with_time_zone(Lots::ClosesAt))
@@ -200,6 +202,14 @@ impl MigrationTrait for Migration {
                 .col(string(Bids::Status))
                 .col(text_null(Bids::PaymentMethodRef))
                 .col(text_null(Bids::PaymentRef))
+                // Charge-on-award lots: the saved card (provider customer and payment method).
+                .col(text_null(Bids::SavedCard))
+                // Filled by the award: what the bid won (units may be fewer for a partial
+                // party) at what price per unit, or why it did not; its place on standby.
+                .col(integer_null(Bids::AwardUnits))
+                .col(big_integer_null(Bids::AwardPriceMinor))
+                .col(string_null(Bids::OutcomeReason))
+                .col(integer_null(Bids::StandbyRank))
                 .col(timestamp_with_time_zone(Bids::SubmittedAt))
                 .col(timestamp_with_time_zone(Bids::CreatedAt))
                 .col(timestamp_with_time_zone(Bids::UpdatedAt))
@@ -483,6 +493,7 @@ enum Lots {
     ReserveMinor,
     MaximumMinor,
     UpgradeNowMinor,
+    UnitsSoldNow,
     TaxesIncluded,
     OpensAt,
     ClosesAt,
@@ -540,6 +551,11 @@ enum Bids {
     Status,
     PaymentMethodRef,
     PaymentRef,
+    SavedCard,
+    AwardUnits,
+    AwardPriceMinor,
+    OutcomeReason,
+    StandbyRank,
     SubmittedAt,
     CreatedAt,
     UpdatedAt,

@@ -3,13 +3,14 @@
 use super::lot::string_enum;
 
 string_enum!(
-    /// `active → withdrawn`; after award `won → charged | payment_failed`, `lost → released`;
-    /// `charged → refunded`.
+    /// `active → withdrawn`; after award `won → charged | payment_failed`, `lost → released`,
+    /// `standby → won | released`; `charged → refunded`.
     BidStatus {
         Active = "active",
         Withdrawn = "withdrawn",
         Won = "won",
         Lost = "lost",
+        Standby = "standby",
         Charged = "charged",
         PaymentFailed = "payment_failed",
         Released = "released",
@@ -31,6 +32,7 @@ string_enum!(
         LotCancelled = "lot_cancelled",
         Won = "won",
         Lost = "lost",
+        Standby = "standby",
         Charged = "charged",
         PaymentFailed = "payment_failed",
         Refunded = "refunded",

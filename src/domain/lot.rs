@@ -121,6 +121,14 @@ impl LotSpec {
         if self.closes_at <= now {
             errors.add("closes_at", "must be in the future");
         }
+        // A card authorisation lapses after about a week: a hold taken at bid time must still
+        // be good when the award captures it.
+        if self.payment_mode == PaymentMode::Hold && self.closes_at > now + hold_window() {
+            errors.add(
+                "payment_mode",
+                "hold needs bidding to close within 6 days (card holds expire); use charge_on_award",
+            );
+        }
         if self.capacity > MAX_CAPACITY {
             errors.add("capacity", format!("must be at most {MAX_CAPACITY}"));
         }

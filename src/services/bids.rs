@@ -8,16 +8,23 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
+
+use std::collections::BTreeMap;
 
 use super::events;
 use crate::domain::bid::{BidEventKind, BidStatus};
-use crate::domain::lot::{LotSpec, LotStatus};
+use crate::domain::lot::{LotSpec, LotStatus, PaymentMode};
 use crate::domain::validation::FieldErrors;
 use crate::ids;
+use crate::jobs::{self, Job};
 use crate::money::Money;
-use crate::store::entities::{bid, bid_event, booking, booking_lot, lot};
+use crate::payments::{
+    CardSource, Decline, HoldOutcome, HoldRequest, IdempotencyKey, PaymentError, PaymentGateway,
+    PaymentRef, PaymentStep, SavedCard, SetupOutcome, SetupRequest,
+};
+use crate::store::entities::{bid, bid_event, booking, booking_lot, lot, payment};
 use crate::store::{Db, lots as store_lots, write_txn};
 
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +49,12 @@ pub enum BidError {
     AlreadyBid { bid_id: String },
     #[error("the bid is {status} and can no longer be changed")]
     NotActive { status: BidStatus },
+    /// The card was refused; nothing was written.
+    #[error("{0}")]
+    CardDeclined(String),
+    /// The payment provider could not be reached; nothing was written.
+    #[error("payment provider unavailable: {0}")]
+    PaymentUnavailable(String),
     #[error(transparent)]
     Db(#[from] DbErr),
 }
@@ -87,7 +100,7 @@ pub async fn offers(db: &Db, booking: &booking::Model) -> Result<Vec<Offer>, DbE
         let spec = store_lots::spec(&l).map_err(corrupt)?;
         let status = store_lots::status(&l);
         let my_bid = bids.iter().find(|b| b.lot_id == l.id).cloned();
-        let can_be_had = status == LotStatus::Open && spec.biddable_units() > 0;
+        let can_be_had = status == LotStatus::Open && store_lots::free_units(&l, &spec) > 0;
         if can_be_had || my_bid.is_some() {
             offers.push(Offer {
                 lot: l,
@@ -103,22 +116,172 @@ pub async fn offers(db: &Db, booking: &booking::Model) -> Result<Vec<Offer>, DbE
 pub struct NewBid<'a> {
     pub lot_id: &'a str,
     pub amount: &'a str,
-    pub payment_method: &'a str,
+    pub card: Option<CardSource>,
     pub partial_ok: bool,
     pub preference: Option<u32>,
 }
 
-/// Places the booking's bid on a lot (or bids again after withdrawing).
+/// What secures a bid at the payment provider: a hold for its total, or a saved card.
+enum Security {
+    Hold {
+        reference: String,
+        amount_minor: i64,
+    },
+    SavedCard(SavedCard),
+}
+
+fn declined(d: Decline) -> BidError {
+    BidError::CardDeclined(d.message)
+}
+
+fn unavailable(e: PaymentError) -> BidError {
+    match e {
+        PaymentError::Declined(d) => declined(d),
+        other => BidError::PaymentUnavailable(other.to_string()),
+    }
+}
+
+/// Authorises the bid's total (hold lots) or saves the card (charge-on-award lots), before
+/// anything is written: a refused card changes nothing.
+async fn secure(
+    gateway: &dyn PaymentGateway,
+    spec: &LotSpec,
+    booking: &booking::Model,
+    bid_id: &str,
+    attempt: u32,
+    total_minor: i64,
+    card: CardSource,
+) -> Result<Security, BidError> {
+    let description = format!(
+        "Upgrade {} {} {} → {}",
+        spec.resource, spec.service_date, spec.from_class, spec.to_class
+    );
+    let metadata = BTreeMap::from([("surclass_bid".to_owned(), bid_id.to_owned())]);
+    let needs_action = || {
+        BidError::CardDeclined(
+            "Your bank asks to confirm this card with a code, which this page cannot do yet. Please use another card.".into(),
+        )
+    };
+    match spec.payment_mode {
+        PaymentMode::Hold => {
+            let request = HoldRequest {
+                idempotency_key: IdempotencyKey::derive(bid_id, PaymentStep::Hold, attempt),
+                amount_minor: total_minor,
+                currency: spec.currency,
+                card,
+                customer_ref: Some(booking.id.clone()),
+                description,
+                metadata,
+            };
+            match gateway.authorize_hold(request).await.map_err(unavailable)? {
+                HoldOutcome::Authorized(a) => Ok(Security::Hold {
+                    reference: a.reference.to_string(),
+                    amount_minor: a.amount_minor,
+                }),
+                HoldOutcome::Declined(d) => Err(declined(d)),
+                HoldOutcome::RequiresAction(_) => Err(needs_action()),
+            }
+        }
+        PaymentMode::ChargeOnAward => {
+            let request = SetupRequest {
+                idempotency_key: IdempotencyKey::derive(bid_id, PaymentStep::SaveCard, attempt),
+                card,
+                customer_ref: booking.id.clone(),
+                provider_customer: None,
+                description,
+                metadata,
+            };
+            match gateway
+                .save_card_for_later(request)
+                .await
+                .map_err(unavailable)?
+            {
+                SetupOutcome::Saved(card) => Ok(Security::SavedCard(card)),
+                SetupOutcome::Declined(d) => Err(declined(d)),
+                SetupOutcome::RequiresAction(_) => Err(needs_action()),
+            }
+        }
+    }
+}
+
+/// Undoes a hold whose bid could not be written (the lot closed meanwhile, say).
+async fn unwind(gateway: &dyn PaymentGateway, security: &Security) {
+    if let Security::Hold { reference, .. } = security {
+        let key = IdempotencyKey::parse(&format!("surclass:{reference}:release"));
+        if let Ok(key) = key
+            && let Err(e) = gateway
+                .release(&PaymentRef::new(reference.clone()), &key)
+                .await
+        {
+            tracing::error!(hold = %reference, error = %e, "hold of an unwritten bid not released; reconcile will");
+        }
+    }
+}
+
+/// How many holds or card savings this bid has asked for: the next attempt's number.
+async fn attempts(db: &impl ConnectionTrait, bid_id: &str) -> Result<u32, DbErr> {
+    Ok(payment::Entity::find()
+        .filter(payment::Column::BidId.eq(bid_id))
+        .filter(payment::Column::Kind.is_in(["hold", "save_card"]))
+        .count(db)
+        .await? as u32)
+}
+
+async fn record_security(
+    db: &impl ConnectionTrait,
+    bid_id: &str,
+    currency: &str,
+    provider: &str,
+    attempt: u32,
+    security: &Security,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let (kind, amount, reference, step) = match security {
+        Security::Hold {
+            reference,
+            amount_minor,
+        } => ("hold", *amount_minor, reference.clone(), PaymentStep::Hold),
+        Security::SavedCard(card) => (
+            "save_card",
+            0,
+            card.setup.to_string(),
+            PaymentStep::SaveCard,
+        ),
+    };
+    payment::ActiveModel {
+        id: Set(ids::new_id("pay")),
+        bid_id: Set(bid_id.to_owned()),
+        kind: Set(kind.to_owned()),
+        amount_minor: Set(amount),
+        currency: Set(currency.to_owned()),
+        status: Set("succeeded".to_owned()),
+        provider: Set(provider.to_owned()),
+        provider_ref: Set(Some(reference)),
+        idempotency_key: Set(IdempotencyKey::derive(bid_id, step, attempt).to_string()),
+        attempt: Set(attempt as i32),
+        error: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await?;
+    Ok(())
+}
+
+/// Places the booking's bid on a lot (or bids again after withdrawing). The card is
+/// authorised for the party's total first; the bid is written only if that succeeds, and
+/// the deadline is checked again inside the write transaction.
 pub async fn place(
     db: &Db,
+    gateway: &dyn PaymentGateway,
     booking: &booking::Model,
     new: NewBid<'_>,
 ) -> Result<bid::Model, BidError> {
     let mut errors = FieldErrors::new();
-    if new.payment_method.trim().is_empty() || new.payment_method.len() > 255 {
+    if new.card.is_none() {
         errors.add(
             "payment_method",
-            "is required: the token of the card to authorise",
+            "is required: the card to authorise (a payment method id or card details)",
         );
     }
     if let Some(p) = new.preference
@@ -128,34 +291,86 @@ pub async fn place(
     }
     errors.into_result().map_err(BidError::Invalid)?;
 
+    // Everything that can be checked before asking the bank, so a bad request never
+    // touches the card.
+    let (lot, spec) = lock_open_lot(db, booking, new.lot_id).await?;
+    check_window(&spec, Utc::now())?;
+    let units = booking.party_size.max(1) as u32;
+    check_fits(&lot, &spec, units, new.partial_ok)?;
+    let amount = parse_amount(&spec, new.amount)?;
+    let existing = bid::Entity::find()
+        .filter(bid::Column::LotId.eq(&lot.id))
+        .filter(bid::Column::BookingId.eq(&booking.id))
+        .one(db)
+        .await?;
+    if let Some(b) = &existing {
+        match BidStatus::parse(&b.status) {
+            Ok(BidStatus::Active) => {
+                return Err(BidError::AlreadyBid {
+                    bid_id: b.id.clone(),
+                });
+            }
+            Ok(BidStatus::Withdrawn) => {}
+            Ok(status) => return Err(BidError::NotActive { status }),
+            Err(e) => return Err(BidError::Db(DbErr::Custom(e))),
+        }
+    }
+    let bid_id = existing
+        .as_ref()
+        .map_or_else(|| ids::new_id("bid"), |b| b.id.clone());
+    let attempt = attempts(db, &bid_id).await? + 1;
+    let total = amount.minor() * i64::from(units);
+    let card = new.card.clone().expect("checked above");
+    // A payment method id (never card details) is kept to re-authorise a raised bid.
+    let method = match &card {
+        CardSource::PaymentMethod(id) => Some(id.clone()),
+        CardSource::Card { .. } => None,
+    };
+    let security = secure(gateway, &spec, booking, &bid_id, attempt, total, card).await?;
+
+    match write_new_bid(
+        db, gateway, booking, &new, &bid_id, attempt, amount, units, &security, method,
+    )
+    .await
+    {
+        Ok(b) => Ok(b),
+        Err(e) => {
+            unwind(gateway, &security).await;
+            Err(e)
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn write_new_bid(
+    db: &Db,
+    gateway: &dyn PaymentGateway,
+    booking: &booking::Model,
+    new: &NewBid<'_>,
+    bid_id: &str,
+    attempt: u32,
+    amount: Money,
+    units: u32,
+    security: &Security,
+    method: Option<String>,
+) -> Result<bid::Model, BidError> {
     let txn = write_txn(db).await?;
     let (lot, spec) = lock_open_lot(&txn, booking, new.lot_id).await?;
     let now = Utc::now();
     check_window(&spec, now)?;
-    let units = booking.party_size.max(1) as u32;
-    if spec.biddable_units() == 0 {
-        return Err(BidError::Unavailable(
-            "No upgrade is available on this lot any more.".into(),
-        ));
-    }
-    if units > spec.biddable_units() && !new.partial_ok {
-        return Err(BidError::Unavailable(format!(
-            "Your party of {units} is larger than the {} upgrades on offer; tick \"a partial upgrade is fine\" to bid anyway.",
-            spec.biddable_units()
-        )));
-    }
-    let amount = parse_amount(&spec, new.amount)?;
-
-    let existing = bid::Entity::find()
-        .filter(bid::Column::LotId.eq(&lot.id))
-        .filter(bid::Column::BookingId.eq(&booking.id))
+    check_fits(&lot, &spec, units, new.partial_ok)?;
+    let (payment_ref, saved_card) = match security {
+        Security::Hold { reference, .. } => (Some(reference.clone()), None),
+        Security::SavedCard(card) => (
+            None,
+            Some(serde_json::to_string(card).expect("cards serialise")),
+        ),
+    };
+    let existing = bid::Entity::find_by_id(bid_id.to_owned())
         .lock_exclusive()
         .one(&txn)
         .await?;
     let placed = match existing {
-        Some(b) if b.status == BidStatus::Active.as_str() => {
-            return Err(BidError::AlreadyBid { bid_id: b.id });
-        }
         Some(b) if b.status == BidStatus::Withdrawn.as_str() => {
             let mut am = b.into_active_model();
             am.amount_minor = Set(amount.minor());
@@ -164,11 +379,16 @@ pub async fn place(
             am.tier = Set(booking.loyalty_tier);
             am.preference = Set(new.preference.map(|p| p as i32));
             am.status = Set(BidStatus::Active.as_str().to_owned());
-            am.payment_method_ref = Set(Some(new.payment_method.trim().to_owned()));
+            am.payment_method_ref = Set(method);
+            am.payment_ref = Set(payment_ref);
+            am.saved_card = Set(saved_card);
             am.submitted_at = Set(now);
             am.updated_at = Set(now);
             am.version = Set(am.version.as_ref() + 1);
             am.update(&txn).await?
+        }
+        Some(b) if b.status == BidStatus::Active.as_str() => {
+            return Err(BidError::AlreadyBid { bid_id: b.id });
         }
         Some(b) => {
             let status = BidStatus::parse(&b.status).unwrap_or(BidStatus::Lost);
@@ -176,7 +396,7 @@ pub async fn place(
         }
         None => {
             bid::ActiveModel {
-                id: Set(ids::new_id("bid")),
+                id: Set(bid_id.to_owned()),
                 lot_id: Set(lot.id.clone()),
                 booking_id: Set(booking.id.clone()),
                 amount_minor: Set(amount.minor()),
@@ -186,8 +406,13 @@ pub async fn place(
                 tier: Set(booking.loyalty_tier),
                 preference: Set(new.preference.map(|p| p as i32)),
                 status: Set(BidStatus::Active.as_str().to_owned()),
-                payment_method_ref: Set(Some(new.payment_method.trim().to_owned())),
-                payment_ref: Set(None),
+                payment_method_ref: Set(method),
+                payment_ref: Set(payment_ref),
+                saved_card: Set(saved_card),
+                award_units: Set(None),
+                award_price_minor: Set(None),
+                outcome_reason: Set(None),
+                standby_rank: Set(None),
                 submitted_at: Set(now),
                 created_at: Set(now),
                 updated_at: Set(now),
@@ -197,6 +422,16 @@ pub async fn place(
             .await?
         }
     };
+    record_security(
+        &txn,
+        &placed.id,
+        spec.currency.code(),
+        gateway.provider(),
+        attempt,
+        security,
+        now,
+    )
+    .await?;
     events::record(
         &txn,
         &placed.id,
@@ -206,17 +441,103 @@ pub async fn place(
         now,
     )
     .await?;
+    if let Security::Hold { amount_minor, .. } = security {
+        events::record(
+            &txn,
+            &placed.id,
+            BidEventKind::HoldPlaced,
+            Some(amount.minor()),
+            None,
+            now,
+        )
+        .await?;
+        let _ = amount_minor;
+    }
     txn.commit().await?;
     Ok(placed)
 }
 
+fn check_fits(
+    lot: &lot::Model,
+    spec: &LotSpec,
+    units: u32,
+    partial_ok: bool,
+) -> Result<(), BidError> {
+    let free = store_lots::free_units(lot, spec);
+    if free == 0 {
+        return Err(BidError::Unavailable(
+            "No upgrade is available on this lot any more.".into(),
+        ));
+    }
+    if units > free && !partial_ok {
+        return Err(BidError::Unavailable(format!(
+            "Your party of {units} is larger than the {free} upgrades on offer; tick \"a partial upgrade is fine\" to bid anyway."
+        )));
+    }
+    Ok(())
+}
+
 /// Changes the amount per person of an active bid. The ranking time becomes now: a changed
-/// offer queues behind equal offers made earlier.
+/// offer queues behind equal offers made earlier. A raise above what the card holds takes a
+/// new hold first, and the old one is released once the change is written.
 pub async fn change(
     db: &Db,
+    gateway: &dyn PaymentGateway,
     booking: &booking::Model,
     bid_id: &str,
     amount: &str,
+    card: Option<CardSource>,
+) -> Result<bid::Model, BidError> {
+    let current = own_bid(db, booking, bid_id).await?;
+    let (_, spec) = lock_open_lot(db, booking, &current.lot_id).await?;
+    check_window(&spec, Utc::now())?;
+    ensure_active(&current)?;
+    let amount = parse_amount(&spec, amount)?;
+    let total = amount.minor() * i64::from(current.units.max(1));
+    let held = held_amount(db, &current).await?;
+    let new_hold = match (&spec.payment_mode, current.payment_ref.as_ref()) {
+        (PaymentMode::Hold, Some(_)) if total > held => {
+            let attempt = attempts(db, &current.id).await? + 1;
+            // Card details are never kept: a raise uses the payment method id given at bid
+            // time, or the card sent with the change.
+            let card = card
+                .or_else(|| {
+                    current
+                        .payment_method_ref
+                        .as_deref()
+                        .map(CardSource::payment_method)
+                })
+                .ok_or_else(|| {
+                    BidError::Invalid(FieldErrors::single(
+                        "payment_method",
+                        "a higher offer needs your card again, to authorise the new total",
+                    ))
+                })?;
+            Some((
+                attempt,
+                secure(gateway, &spec, booking, &current.id, attempt, total, card).await?,
+            ))
+        }
+        _ => None,
+    };
+    let written = write_change(db, gateway, booking, bid_id, amount, new_hold.as_ref()).await;
+    match (written, new_hold) {
+        (Ok(updated), _) => Ok(updated),
+        (Err(e), Some((_, security))) => {
+            unwind(gateway, &security).await;
+            Err(e)
+        }
+        (Err(e), None) => Err(e),
+    }
+}
+
+async fn write_change(
+    db: &Db,
+    gateway: &dyn PaymentGateway,
+    booking: &booking::Model,
+    bid_id: &str,
+    amount: Money,
+    new_hold: Option<&(u32, Security)>,
 ) -> Result<bid::Model, BidError> {
     let txn = write_txn(db).await?;
     let current = lock_own_bid(&txn, booking, bid_id).await?;
@@ -224,21 +545,71 @@ pub async fn change(
     let now = Utc::now();
     check_window(&spec, now)?;
     ensure_active(&current)?;
-    let amount = parse_amount(&spec, amount)?;
     let kind = if amount.minor() >= current.amount_minor {
         BidEventKind::Raised
     } else {
         BidEventKind::Lowered
     };
+    let previous_hold = current.payment_ref.clone();
     let mut am = current.into_active_model();
     am.amount_minor = Set(amount.minor());
     am.submitted_at = Set(now);
     am.updated_at = Set(now);
     am.version = Set(am.version.as_ref() + 1);
+    let mut released = None;
+    if let Some((attempt, security @ Security::Hold { reference, .. })) = new_hold {
+        am.payment_ref = Set(Some(reference.clone()));
+        record_security(
+            &txn,
+            bid_id,
+            spec.currency.code(),
+            gateway.provider(),
+            *attempt,
+            security,
+            now,
+        )
+        .await?;
+        released = previous_hold;
+    }
     let updated = am.update(&txn).await?;
     events::record(&txn, &updated.id, kind, Some(amount.minor()), None, now).await?;
+    if let Some(previous) = released {
+        events::record(
+            &txn,
+            &updated.id,
+            BidEventKind::HoldPlaced,
+            Some(amount.minor()),
+            None,
+            now,
+        )
+        .await?;
+        // The replaced hold is released by a job that starts at once and is recorded.
+        jobs::enqueue(
+            &txn,
+            Job::Release {
+                bid_id: updated.id.clone(),
+                hold: previous,
+            },
+            now,
+        )
+        .await?;
+    }
     txn.commit().await?;
     Ok(updated)
+}
+
+/// The amount the bid's current hold covers (0 when it has none).
+async fn held_amount(db: &impl ConnectionTrait, b: &bid::Model) -> Result<i64, DbErr> {
+    let Some(reference) = &b.payment_ref else {
+        return Ok(0);
+    };
+    Ok(payment::Entity::find()
+        .filter(payment::Column::BidId.eq(&b.id))
+        .filter(payment::Column::Kind.eq("hold"))
+        .filter(payment::Column::ProviderRef.eq(reference.as_str()))
+        .one(db)
+        .await?
+        .map_or(0, |p| p.amount_minor))
 }
 
 pub async fn withdraw(
@@ -258,6 +629,17 @@ pub async fn withdraw(
     am.version = Set(am.version.as_ref() + 1);
     let updated = am.update(&txn).await?;
     events::record(&txn, &updated.id, BidEventKind::Withdrawn, None, None, now).await?;
+    if updated.payment_ref.is_some() {
+        jobs::enqueue(
+            &txn,
+            Job::Release {
+                bid_id: updated.id.clone(),
+                hold: updated.payment_ref.clone().unwrap_or_default(),
+            },
+            now,
+        )
+        .await?;
+    }
     txn.commit().await?;
     Ok(updated)
 }
@@ -350,6 +732,18 @@ async fn lock_open_lot(
             closes_at: spec.closes_at,
         }),
     }
+}
+
+async fn own_bid(
+    db: &impl ConnectionTrait,
+    booking: &booking::Model,
+    bid_id: &str,
+) -> Result<bid::Model, BidError> {
+    bid::Entity::find_by_id(bid_id.to_owned())
+        .filter(bid::Column::BookingId.eq(&booking.id))
+        .one(db)
+        .await?
+        .ok_or(BidError::NotFound)
 }
 
 async fn lock_own_bid(

@@ -7,12 +7,15 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
+use super::award::{self as award_service, LoserRecord, PlanRecord};
 use super::events;
 use crate::domain::bid::{BidEventKind, BidStatus};
 use crate::domain::lot::{LotSpec, LotStatus};
 use crate::domain::validation::FieldErrors;
 use crate::ids;
-use crate::store::entities::{bid, lot};
+use crate::jobs::{self, Job};
+use crate::money::Money;
+use crate::store::entities::{award, bid, lot};
 use crate::store::{Db, lots as store_lots, write_txn};
 
 #[derive(Debug, thiserror::Error)]
@@ -168,7 +171,7 @@ pub async fn cancel(
     let txn = write_txn(db).await?;
     let current = lock(&txn, operator_id, lot_id).await?;
     let status = store_lots::status(&current);
-    if matches!(status, LotStatus::Settled | LotStatus::Cancelled) {
+    if status == LotStatus::Cancelled {
         return Err(LotError::WrongState {
             status,
             action: "cancelled",
@@ -176,7 +179,15 @@ pub async fn cancel(
     }
     let now = Utc::now();
     let detail = format!("The operator cancelled this upgrade: {reason}");
-    release_active_bids(&txn, &current.id, BidEventKind::LotCancelled, &detail, now).await?;
+    unwind_bids(
+        &txn,
+        &current.id,
+        BidEventKind::LotCancelled,
+        "lot_cancelled",
+        &detail,
+        now,
+    )
+    .await?;
     let updated = set_status(&txn, current, LotStatus::Cancelled).await?;
     txn.commit().await?;
     Ok(updated)
@@ -193,7 +204,7 @@ pub async fn set_capacity(
     let txn = write_txn(db).await?;
     let current = lock(&txn, operator_id, lot_id).await?;
     let status = store_lots::status(&current);
-    if !matches!(status, LotStatus::Draft | LotStatus::Open) {
+    if matches!(status, LotStatus::Cancelled | LotStatus::Closed) {
         return Err(LotError::WrongState {
             status,
             action: "resized",
@@ -217,12 +228,19 @@ pub async fn set_capacity(
     }
     errors.into_result()?;
     let now = Utc::now();
-    if capacity == 0 {
-        let detail = "No upgrade is available on this lot any more; your card hold is released.";
-        release_active_bids(
+    let awarded = matches!(status, LotStatus::Awarded | LotStatus::Settled);
+    if awarded {
+        let spec = store_lots::spec(&current)
+            .map_err(|e| DbErr::Custom(format!("stored lot unreadable: {e}")))?;
+        cut_awarded(&txn, &current, &spec, capacity, now).await?;
+    } else if capacity == 0 {
+        let detail =
+            "No upgrade is available on this lot any more; any hold on your card is released.";
+        unwind_bids(
             &txn,
             &current.id,
             BidEventKind::CapacityChanged,
+            "capacity_withdrawn",
             detail,
             now,
         )
@@ -336,27 +354,163 @@ async fn set_status(
     am.update(txn).await
 }
 
-async fn release_active_bids(
+/// Takes back every upgrade of the lot: active and standby bids and winners not yet charged
+/// lose it and their holds are released; charged winners are refunded. Each is told why.
+async fn unwind_bids(
     txn: &impl ConnectionTrait,
     lot_id: &str,
     why: BidEventKind,
+    reason: &str,
     detail: &str,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let active = bid::Entity::find()
+    let live = [
+        BidStatus::Active,
+        BidStatus::Won,
+        BidStatus::PaymentFailed,
+        BidStatus::Standby,
+        BidStatus::Charged,
+    ];
+    let bids = bid::Entity::find()
         .filter(bid::Column::LotId.eq(lot_id))
-        .filter(bid::Column::Status.eq(BidStatus::Active.as_str()))
+        .filter(bid::Column::Status.is_in(live.iter().map(|s| s.as_str())))
         .all(txn)
         .await?;
-    for b in active {
+    for b in bids {
         events::record(txn, &b.id, why, None, Some(detail.to_owned()), now).await?;
-        if b.payment_ref.is_some() {
-            events::record(txn, &b.id, BidEventKind::HoldReleased, None, None, now).await?;
+        if b.status == BidStatus::Charged.as_str() {
+            jobs::enqueue(
+                txn,
+                Job::Refund {
+                    bid_id: b.id.clone(),
+                    reason: detail.to_owned(),
+                },
+                now,
+            )
+            .await?;
+            continue;
         }
-        let mut am = b.into_active_model();
-        am.status = Set(BidStatus::Released.as_str().to_owned());
-        am.updated_at = Set(now);
-        am.update(txn).await?;
+        let held = b.payment_ref.is_some();
+        if held {
+            jobs::enqueue(
+                txn,
+                Job::Release {
+                    bid_id: b.id.clone(),
+                    hold: b.payment_ref.clone().unwrap_or_default(),
+                },
+                now,
+            )
+            .await?;
+        }
+        let status = if held {
+            BidStatus::Lost
+        } else {
+            BidStatus::Released
+        };
+        award_service::set_outcome(txn, &b, status, None, Some(reason), None, now).await?;
     }
+    Ok(())
+}
+
+/// A smaller aircraft or room block after the award: winners beyond the new capacity lose
+/// their upgrade, last-ranked first, and are refunded (or their hold released).
+async fn cut_awarded(
+    txn: &impl ConnectionTrait,
+    lot: &lot::Model,
+    spec: &LotSpec,
+    capacity: u32,
+    now: DateTime<Utc>,
+) -> Result<(), LotError> {
+    let Some(stored) = award::Entity::find_by_id(lot.id.clone()).one(txn).await? else {
+        return Ok(());
+    };
+    let mut record: PlanRecord = serde_json::from_str(&stored.plan)
+        .map_err(|e| DbErr::Custom(format!("stored plan unreadable: {e}")))?;
+    let available = capacity
+        .saturating_sub(spec.entitlement_units)
+        .saturating_sub(lot.units_sold_now.max(0) as u32);
+    let mut used = 0u32;
+    let mut keep = Vec::new();
+    let mut cut = Vec::new();
+    for w in record.winners.drain(..) {
+        // Winners are stored in rank order: the last-ranked lose first.
+        if used + u32::from(w.units) <= available {
+            used += u32::from(w.units);
+            keep.push(w);
+        } else {
+            cut.push(w);
+        }
+    }
+    // Keep the earliest-ranked that fit; a later small party may still fit after a big one is cut.
+    record.winners = keep;
+    let detail = "The operator has fewer upgrades than planned (a schedule or equipment change), so your upgrade is cancelled.";
+    for w in &cut {
+        let Some(b) = bid::Entity::find_by_id(w.id.clone()).one(txn).await? else {
+            continue;
+        };
+        events::record(
+            txn,
+            &b.id,
+            BidEventKind::CapacityChanged,
+            None,
+            Some(detail.to_owned()),
+            now,
+        )
+        .await?;
+        record.losers.push(LoserRecord {
+            id: w.id.clone(),
+            reason: "capacity_reduced".into(),
+        });
+        record.revenue_minor -= w.total_minor;
+        if b.status == BidStatus::Charged.as_str() {
+            jobs::enqueue(
+                txn,
+                Job::Refund {
+                    bid_id: b.id.clone(),
+                    reason: detail.to_owned(),
+                },
+                now,
+            )
+            .await?;
+        } else {
+            if b.payment_ref.is_some() {
+                jobs::enqueue(
+                    txn,
+                    Job::Release {
+                        bid_id: b.id.clone(),
+                        hold: b.payment_ref.clone().unwrap_or_default(),
+                    },
+                    now,
+                )
+                .await?;
+            }
+            award_service::set_outcome(
+                txn,
+                &b,
+                BidStatus::Lost,
+                None,
+                Some("capacity_reduced"),
+                None,
+                now,
+            )
+            .await?;
+        }
+    }
+    record.revenue = Money::from_minor(record.revenue_minor, spec.currency)
+        .map(|m| m.to_string())
+        .unwrap_or_default();
+    let revenue = record.revenue_minor;
+    let mut am = stored.into_active_model();
+    am.plan = Set(serde_json::to_string(&record).expect("plans serialise"));
+    am.revenue_minor = Set(revenue);
+    am.update(txn).await?;
+    jobs::enqueue(
+        txn,
+        Job::Settle {
+            lot_id: lot.id.clone(),
+        },
+        now,
+    )
+    .await?;
     Ok(())
 }

@@ -1,10 +1,12 @@
 //! Use cases: each function is one thing a traveller, operator or partner does, run in one
 //! transaction, with its own error enum. HTTP handlers call these and map the errors.
 
+pub mod award;
 pub mod bids;
 pub mod bookings;
 pub mod events;
 pub mod keys;
 pub mod lots;
 pub mod sessions;
+pub mod settlement;
 pub mod throttle;

@@ -41,6 +41,12 @@ pub fn spec(m: &lot::Model) -> Result<LotSpec, String> {
     })
 }
 
+/// Units the auction can still award: capacity less entitlements and "upgrade now" sales.
+pub fn free_units(m: &lot::Model, spec: &LotSpec) -> u32 {
+    spec.biddable_units()
+        .saturating_sub(m.units_sold_now.max(0) as u32)
+}
+
 pub fn status(m: &lot::Model) -> LotStatus {
     LotStatus::parse(&m.status).unwrap_or(LotStatus::Cancelled)
 }

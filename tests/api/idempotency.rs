@@ -93,7 +93,11 @@ async fn a_retried_bid_change_is_applied_once(app: TestApp) {
         .iter()
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["placed", "raised"], "each change recorded once");
+    assert_eq!(
+        kinds,
+        ["placed", "hold_placed", "raised", "hold_placed"],
+        "each change recorded once"
+    );
 
     // Errors are replayed too: a refused request stays refused and still changes nothing.
     for _ in 0..2 {

@@ -270,6 +270,7 @@ async fn a_cancelled_lot_releases_every_bid_and_tells_the_bidder(app: TestApp) {
         .await
         .expect(200);
     assert_eq!(cancelled.body["status"], "cancelled");
+    app.run_jobs().await;
 
     let seen = app
         .read(&format!("/v1/traveller/bids/{bid_id}"))
@@ -285,7 +286,12 @@ async fn a_cancelled_lot_releases_every_bid_and_tells_the_bidder(app: TestApp) {
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
     assert!(kinds.contains(&"lot_cancelled"), "{kinds:?}");
-    let told = &seen.body["timeline"].as_array().unwrap().last().unwrap()["message"];
+    assert!(kinds.contains(&"hold_released"), "{kinds:?}");
+    let timeline = seen.body["timeline"].as_array().unwrap();
+    let told = &timeline
+        .iter()
+        .find(|e| e["kind"] == "lot_cancelled")
+        .unwrap()["message"];
     assert!(
         told.as_str().unwrap().contains("Aircraft change"),
         "the reason reaches the traveller: {told}"
@@ -320,6 +326,7 @@ async fn capacity_cut_to_zero_withdraws_the_offer_and_releases_every_bidder(app:
         .send()
         .await
         .expect(200);
+    app.run_jobs().await;
 
     let offers = app
         .read("/v1/traveller/offers")

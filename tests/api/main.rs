@@ -2,6 +2,7 @@
 
 mod support;
 
+mod award;
 mod bookings;
 mod deadline;
 mod demo;

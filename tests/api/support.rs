@@ -23,6 +23,9 @@ pub struct TestApp {
     pub port: u16,
     pub db: Db,
     pub client: reqwest::Client,
+    pub worker: surclass::jobs::Worker,
+    #[allow(dead_code)]
+    pub gateway: std::sync::Arc<dyn surclass::payments::PaymentGateway>,
     _database: TestDatabase,
 }
 
@@ -51,6 +54,10 @@ pub async fn spawn_app_with(store: Store, tweak: impl FnOnce(&mut Settings)) -> 
         log_format: LogFormat::Text,
         db_connections: 4,
         no_demo: true,
+        job_concurrency: 4,
+        // Tests drive the jobs themselves (`run_jobs`), so every step is deterministic.
+        no_jobs: true,
+        stripe: Default::default(),
     };
     tweak(&mut settings);
     let app = Application::build(settings)
@@ -58,6 +65,8 @@ pub async fn spawn_app_with(store: Store, tweak: impl FnOnce(&mut Settings)) -> 
         .expect("the server starts");
     let port = app.port();
     let db = app.db().clone();
+    let worker = app.worker().clone();
+    let gateway = app.gateway();
     tokio::spawn(app.run_until_stopped());
     Some(TestApp {
         address: format!("http://127.0.0.1:{port}"),
@@ -67,6 +76,8 @@ pub async fn spawn_app_with(store: Store, tweak: impl FnOnce(&mut Settings)) -> 
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
+        worker,
+        gateway,
         _database: database,
     })
 }
@@ -320,6 +331,40 @@ impl TestApp {
 
     pub fn read(&self, path: &str) -> Call<'_> {
         self.call(reqwest::Method::GET, path)
+    }
+
+    /// Runs every due job (closing, charging, releasing, settling) until none is left.
+    pub async fn run_jobs(&self) -> usize {
+        self.worker.run_until_idle().await.expect("jobs run")
+    }
+
+    /// Time passes: the lot's deadline is now behind us.
+    pub async fn close_now(&self, lot_id: &str) {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+        surclass::store::entities::lot::Entity::update_many()
+            .col_expr(
+                surclass::store::entities::lot::Column::ClosesAt,
+                Expr::value(chrono::Utc::now() - chrono::Duration::seconds(1)),
+            )
+            .filter(surclass::store::entities::lot::Column::Id.eq(lot_id))
+            .exec(&self.db)
+            .await
+            .expect("close time moved");
+    }
+
+    /// Places a bid as the signed-in traveller, answering the reply.
+    pub async fn bid(&self, token: &str, lot_id: &str, amount: &str, card: &str) -> Reply {
+        let body = if card.starts_with("pm_") || card.starts_with("tok_") {
+            serde_json::json!({"lot_id": lot_id, "amount": amount, "payment_method": card})
+        } else {
+            serde_json::json!({"lot_id": lot_id, "amount": amount,
+                "card": {"number": card, "exp_month": 12, "exp_year": 2030, "cvc": "123"}})
+        };
+        self.post("/v1/traveller/bids")
+            .key(token)
+            .json(&body)
+            .send()
+            .await
     }
 
     /// A new operator and an operator-scope key for it.

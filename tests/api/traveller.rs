@@ -210,7 +210,19 @@ async fn a_traveller_bids_changes_withdraws_and_bids_again(app: TestApp) {
         .iter()
         .map(|e| e["kind"].as_str().unwrap())
         .collect();
-    assert_eq!(kinds, ["placed", "raised", "withdrawn", "placed"]);
+    assert_eq!(
+        kinds,
+        [
+            "placed",
+            "hold_placed",
+            "raised",
+            "hold_placed",
+            "withdrawn",
+            "placed",
+            "hold_placed"
+        ],
+        "every change and every hold on the card is on the timeline"
+    );
     assert_eq!(
         timeline.body["amount"], "280.00",
         "the out-of-range change changed nothing"

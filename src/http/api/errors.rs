@@ -70,6 +70,16 @@ impl From<BidError> for Problem {
                 "The bid can no longer change",
                 e.to_string(),
             ),
+            BidError::CardDeclined(message) => Problem::new(
+                actix_web::http::StatusCode::PAYMENT_REQUIRED,
+                "card-declined",
+                "Card declined",
+                format!("{message} Nothing was changed."),
+            )
+            .with_field("payment_method"),
+            BidError::PaymentUnavailable(_) => Problem::unavailable(
+                "The payment service is not answering; nothing was changed. Please try again in a minute.",
+            ),
             BidError::Db(e) => e.into(),
         }
     }

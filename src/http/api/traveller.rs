@@ -15,11 +15,13 @@ use crate::domain::lot::LotStatus;
 use crate::http::json::JsonBody;
 use crate::http::problem::Problem;
 use crate::money::{Currency, Money};
+use crate::payments::{CardSource, PaymentGateway};
+use crate::services::award::{PlanRecord, reason_text, rule_text};
 use crate::services::bids::{self, NewBid, Offer};
 use crate::services::sessions::{SessionSigner, session_ttl};
 use crate::services::throttle::LoginThrottle;
 use crate::store::Db;
-use crate::store::entities::{bid, bid_event, booking};
+use crate::store::entities::{award as award_row, bid, bid_event, booking};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -208,9 +210,53 @@ pub struct TravellerBidView {
     pub submitted_at: DateTime<Utc>,
     /// The server's deadline: no change after this instant.
     pub closes_at: DateTime<Utc>,
+    /// After the award: what this bid got and why, in plain words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<BidOutcome>,
     /// Every change, oldest first (on single-bid reads).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeline: Option<Vec<TimelineEvent>>,
+}
+
+/// The result of the award for one bid, visible to every bidder once the lot is awarded.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"reason": "outbid", "message": "Other offers were higher for the upgrades available.",
+    "rule": "The highest offers per person won, whole parties only, in order (loyalty tier, then the earlier offer, broke ties); each winner pays their own offer.",
+    "units_upgraded": null, "price_per_person": null, "charged_total": null, "clearing_price": null}))]
+pub struct BidOutcome {
+    /// Why the bid did not win (`below_reserve`, `outbid`, `party_does_not_fit`, …), if it did not.
+    pub reason: Option<String>,
+    pub message: Option<String>,
+    /// How the winners were chosen.
+    pub rule: String,
+    /// Winners: people upgraded (fewer than the party only if a partial upgrade was accepted).
+    pub units_upgraded: Option<u32>,
+    /// Winners: the price per person paid (under `uniform_price`, the clearing price).
+    pub price_per_person: Option<String>,
+    /// Winners: the exact total charged.
+    pub charged_total: Option<String>,
+    /// Under `uniform_price`: the one price per person every winner pays.
+    pub clearing_price: Option<String>,
+}
+
+/// The lot's award, as a bidder may see it (rule and clearing price, never others' bids).
+pub struct AwardSummary {
+    pub policy: String,
+    pub clearing_price_minor: Option<i64>,
+}
+
+async fn award_summary(db: &Db, lot_id: &str) -> Result<Option<AwardSummary>, Problem> {
+    let Some(a) = award_row::Entity::find_by_id(lot_id.to_owned())
+        .one(db)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let plan: PlanRecord = serde_json::from_str(&a.plan).map_err(|_| Problem::internal())?;
+    Ok(Some(AwardSummary {
+        policy: plan.policy,
+        clearing_price_minor: plan.clearing_price_minor,
+    }))
 }
 
 fn money_str(minor: i64, currency: Currency) -> String {
@@ -223,6 +269,7 @@ fn bid_view(
     b: &bid::Model,
     closes_at: DateTime<Utc>,
     events: Option<Vec<bid_event::Model>>,
+    award: Option<&AwardSummary>,
 ) -> TravellerBidView {
     let currency =
         Currency::parse(&b.currency).unwrap_or_else(|_| Currency::parse("EUR").expect("EUR"));
@@ -239,6 +286,26 @@ fn bid_view(
         preference: b.preference.map(|p| p.max(0) as u32),
         submitted_at: b.submitted_at,
         closes_at,
+        outcome: award.map(|a| {
+            let won = b.award_units.is_some();
+            BidOutcome {
+                reason: b.outcome_reason.clone().filter(|_| !won),
+                message: b
+                    .outcome_reason
+                    .as_deref()
+                    .filter(|_| !won)
+                    .map(|r| reason_text(r, b.units)),
+                rule: rule_text(&a.policy).to_owned(),
+                units_upgraded: b.award_units.map(|u| u.max(0) as u32),
+                price_per_person: b.award_price_minor.map(|p| money_str(p, currency)),
+                charged_total: b
+                    .award_price_minor
+                    .zip(b.award_units)
+                    .filter(|_| b.status == "charged" || b.status == "refunded")
+                    .map(|(p, u)| money_str(p * i64::from(u), currency)),
+                clearing_price: a.clearing_price_minor.map(|p| money_str(p, currency)),
+            }
+        }),
         timeline: events.map(|evs| {
             evs.into_iter()
                 .map(|e| timeline_event(e, currency, units))
@@ -262,7 +329,10 @@ fn timeline_event(e: bid_event::Model, currency: Currency, units: u32) -> Timeli
         Ok(BidEventKind::Raised | BidEventKind::Lowered) => {
             format!("Bid changed to {per} {c} per person, {total} {c} in all.")
         }
-        Ok(BidEventKind::Withdrawn) => "You withdrew your bid. Nothing will be charged.".into(),
+        Ok(BidEventKind::Withdrawn) => {
+            "You withdrew your bid. Nothing will be charged; any hold on your card is released."
+                .into()
+        }
         Ok(BidEventKind::HoldPlaced) => format!(
             "Your card is authorised for {total} {c}; it is charged only if the upgrade is confirmed."
         ),
@@ -273,9 +343,10 @@ fn timeline_event(e: bid_event::Model, currency: Currency, units: u32) -> Timeli
         Ok(BidEventKind::Refunded) => format!("{total} {c} refunded to your card."),
         _ => String::new(),
     };
+    // The service writes the exact words (with the real amounts charged) where it knows
+    // more than the event kind says.
     let message = match e.detail {
-        Some(detail) if message.is_empty() => detail,
-        Some(detail) => format!("{message} {detail}"),
+        Some(detail) => detail,
         None if message.is_empty() => e.kind.replace('_', " "),
         None => message,
     };
@@ -368,7 +439,7 @@ fn offer_view(o: Offer, party: u32) -> OfferView {
         closes_at: s.closes_at,
         time_zone: s.time_zone.name().into(),
         status: o.status.as_str().into(),
-        my_bid: o.bid.as_ref().map(|b| bid_view(b, s.closes_at, None)),
+        my_bid: o.bid.as_ref().map(|b| bid_view(b, s.closes_at, None, None)),
     }
 }
 
@@ -398,8 +469,11 @@ pub struct PlaceBid {
     pub lot_id: String,
     /// Per person, a decimal string in the lot's currency, between its min and max.
     pub amount: String,
-    /// Token of the card, from the payment gateway's card form.
-    pub payment_method: String,
+    /// The card as a payment method id from the gateway's card form (Stripe.js `pm_…`;
+    /// Stripe test ids such as `pm_card_visa` work on the simulated gateway). Or send `card`.
+    pub payment_method: Option<String>,
+    /// The card's details, for the simulated gateway's own card form.
+    pub card: Option<CardInput>,
     /// Accept an upgrade of only part of the party (default false: all or nothing).
     #[serde(default)]
     pub partial_ok: bool,
@@ -422,20 +496,26 @@ pub struct PlaceBid {
 pub async fn place(
     auth: TravellerAuth,
     db: web::Data<Db>,
+    gateway: web::Data<dyn PaymentGateway>,
     JsonBody(input): JsonBody<PlaceBid>,
 ) -> Result<HttpResponse, Problem> {
     let new = NewBid {
         lot_id: &input.lot_id,
         amount: &input.amount,
-        payment_method: &input.payment_method,
+        card: card_source(input.payment_method.as_deref(), input.card.as_ref()),
         partial_ok: input.partial_ok,
         preference: input.preference,
     };
-    let b = bids::place(&db, &auth.booking, new).await?;
+    let b = bids::place(&db, gateway.get_ref(), &auth.booking, new).await?;
     let (b, lot, events) = bids::timeline(&db, &auth.booking, &b.id).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/traveller/bids/{}", b.id)))
-        .json(bid_view(&b, lot.closes_at, Some(events))))
+        .json(bid_view(
+            &b,
+            lot.closes_at,
+            Some(events),
+            award_summary(&db, &lot.id).await?.as_ref(),
+        )))
 }
 
 /// A bid with its timeline.
@@ -453,7 +533,12 @@ pub async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     let (b, lot, events) = bids::timeline(&db, &auth.booking, &id).await?;
-    Ok(HttpResponse::Ok().json(bid_view(&b, lot.closes_at, Some(events))))
+    Ok(HttpResponse::Ok().json(bid_view(
+        &b,
+        lot.closes_at,
+        Some(events),
+        award_summary(&db, &lot.id).await?.as_ref(),
+    )))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -462,6 +547,33 @@ pub async fn get(
 pub struct ChangeBid {
     /// New amount per person.
     pub amount: String,
+    /// A raise above what the card holds authorises the new total: on the card given at bid
+    /// time when that was a payment method id, else on this one.
+    pub payment_method: Option<String>,
+    pub card: Option<CardInput>,
+}
+
+/// Card details typed into the simulated gateway's form (test cards: 4242 4242 4242 4242
+/// succeeds, 4000 0000 0000 0002 is declined, 4000 0000 0000 0341 fails when charged).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"number": "4242 4242 4242 4242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}))]
+pub struct CardInput {
+    pub number: String,
+    pub exp_month: u32,
+    pub exp_year: u32,
+    pub cvc: String,
+}
+
+fn card_source(payment_method: Option<&str>, card: Option<&CardInput>) -> Option<CardSource> {
+    match (
+        payment_method.map(str::trim).filter(|p| !p.is_empty()),
+        card,
+    ) {
+        (_, Some(c)) => Some(CardSource::card(&c.number, c.exp_month, c.exp_year, &c.cvc)),
+        (Some(pm), None) => Some(CardSource::payment_method(pm)),
+        (None, None) => None,
+    }
 }
 
 /// Change a bid's amount until bidding closes.
@@ -479,12 +591,27 @@ pub struct ChangeBid {
 pub async fn change(
     auth: TravellerAuth,
     db: web::Data<Db>,
+    gateway: web::Data<dyn PaymentGateway>,
     id: web::Path<String>,
     JsonBody(input): JsonBody<ChangeBid>,
 ) -> Result<HttpResponse, Problem> {
-    bids::change(&db, &auth.booking, &id, &input.amount).await?;
+    let card = card_source(input.payment_method.as_deref(), input.card.as_ref());
+    bids::change(
+        &db,
+        gateway.get_ref(),
+        &auth.booking,
+        &id,
+        &input.amount,
+        card,
+    )
+    .await?;
     let (b, lot, events) = bids::timeline(&db, &auth.booking, &id).await?;
-    Ok(HttpResponse::Ok().json(bid_view(&b, lot.closes_at, Some(events))))
+    Ok(HttpResponse::Ok().json(bid_view(
+        &b,
+        lot.closes_at,
+        Some(events),
+        award_summary(&db, &lot.id).await?.as_ref(),
+    )))
 }
 
 /// Withdraw a bid until bidding closes; nothing is charged.
@@ -505,5 +632,10 @@ pub async fn withdraw(
 ) -> Result<HttpResponse, Problem> {
     bids::withdraw(&db, &auth.booking, &id).await?;
     let (b, lot, events) = bids::timeline(&db, &auth.booking, &id).await?;
-    Ok(HttpResponse::Ok().json(bid_view(&b, lot.closes_at, Some(events))))
+    Ok(HttpResponse::Ok().json(bid_view(
+        &b,
+        lot.closes_at,
+        Some(events),
+        award_summary(&db, &lot.id).await?.as_ref(),
+    )))
 }

@@ -19,6 +19,7 @@ pub struct Model {
     pub reserve_minor: i64,
     pub maximum_minor: i64,
     pub upgrade_now_minor: Option<i64>,
+    pub units_sold_now: i32,
     pub taxes_included: bool,
     pub opens_at: DateTimeUtc,
     pub closes_at: DateTimeUtc,

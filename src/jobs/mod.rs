@@ -1,0 +1,66 @@
+//! Background work, durable in the database: closing lots at their deadline, charging
+//! winners, releasing holds, moving the standby list up, refunds, settling.
+//!
+//! Every job re-reads the state it acts on and does nothing when the work is already done,
+//! so running one twice (after a crash, or on two processes) is harmless; every payment call
+//! carries an idempotency key derived from the bid, so the provider does it once too.
+
+pub mod queue;
+mod worker;
+
+use chrono::{DateTime, Utc};
+use sea_orm::{ConnectionTrait, DbErr};
+use serde::{Deserialize, Serialize};
+
+pub use worker::Worker;
+
+/// What a job does, stored as its JSON payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Job {
+    /// Close a lot at its deadline and award it.
+    CloseLot { lot_id: String },
+    /// Take the money of a winner (capture the hold, or charge the saved card).
+    Charge { bid_id: String },
+    /// Release a hold of a bid that did not win (or was withdrawn, or is no longer needed).
+    /// The hold is named: after a re-bid the bid holds a newer one, which must stay.
+    Release { bid_id: String, hold: String },
+    /// A winner's payment is still failing after the grace period: give the units to standby.
+    Reassign { bid_id: String, attempt: u32 },
+    /// Give back what a winner paid (lot cancelled, or capacity cut after the award).
+    Refund { bid_id: String, reason: String },
+    /// Mark the lot settled once every payment is final.
+    Settle { lot_id: String },
+}
+
+impl Job {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Job::CloseLot { .. } => "close_lot",
+            Job::Charge { .. } => "charge",
+            Job::Release { .. } => "release",
+            Job::Reassign { .. } => "reassign",
+            Job::Refund { .. } => "refund",
+            Job::Settle { .. } => "settle",
+        }
+    }
+
+    /// Closing is scheduled once per lot; other jobs may legitimately recur (a second
+    /// hold to release after a re-bid), and each re-checks state, so they get a unique key.
+    fn dedupe_key(&self) -> String {
+        match self {
+            Job::CloseLot { lot_id } => format!("close_lot:{lot_id}"),
+            other => format!("{}:{}", other.kind(), uuid::Uuid::new_v4().simple()),
+        }
+    }
+}
+
+/// Schedules `job` to run at `run_at`, in the caller's transaction.
+pub async fn enqueue(
+    db: &impl ConnectionTrait,
+    job: Job,
+    run_at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let payload = serde_json::to_string(&job).expect("jobs serialise");
+    queue::enqueue(db, job.kind(), &job.dedupe_key(), &payload, run_at).await
+}

@@ -1,0 +1,177 @@
+//! Durable jobs in the database: enqueued in the transaction that makes them due, claimed by
+//! one process at a time with a lease, retried with backoff, never lost.
+//!
+//! Claiming: PostgreSQL takes the row `FOR UPDATE SKIP LOCKED`, so several processes share
+//! the queue without waiting on each other; SQLite has one writer (`BEGIN IMMEDIATE`), which
+//! serialises claims. A process that dies mid-job loses its lease: after `locked_until` the
+//! job is claimable again, which is why every job is written to be safely re-run.
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::sea_query::{LockBehavior, LockType};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect, Set,
+};
+
+use crate::store::entities::job;
+use crate::store::{Db, write_txn};
+
+pub const PENDING: &str = "pending";
+pub const RUNNING: &str = "running";
+pub const DONE: &str = "done";
+/// Failed too often: kept for an operator to see, not retried.
+pub const PARKED: &str = "parked";
+
+/// Attempts before a job is parked.
+pub const MAX_ATTEMPTS: i32 = 12;
+
+/// Schedules a job once: a second enqueue with the same `dedupe_key` changes nothing.
+pub async fn enqueue(
+    db: &impl ConnectionTrait,
+    kind: &str,
+    dedupe_key: &str,
+    payload: &str,
+    run_at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let now = Utc::now();
+    let row = job::ActiveModel {
+        kind: Set(kind.to_owned()),
+        dedupe_key: Set(dedupe_key.to_owned()),
+        payload: Set(payload.to_owned()),
+        status: Set(PENDING.to_owned()),
+        run_at: Set(run_at),
+        attempts: Set(0),
+        locked_by: Set(None),
+        locked_until: Set(None),
+        last_error: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    job::Entity::insert(row)
+        .on_conflict_do_nothing_on([job::Column::DedupeKey])
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Moves a pending job to another time (a lot's close edited before it happened).
+pub async fn reschedule(
+    db: &impl ConnectionTrait,
+    dedupe_key: &str,
+    run_at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    job::Entity::update_many()
+        .col_expr(job::Column::RunAt, run_at.into())
+        .col_expr(job::Column::UpdatedAt, Utc::now().into())
+        .filter(job::Column::DedupeKey.eq(dedupe_key))
+        .filter(job::Column::Status.eq(PENDING))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Takes the next due job for `worker` for `lease`, or `None` when nothing is due.
+pub async fn claim(db: &Db, worker: &str, lease: Duration) -> Result<Option<job::Model>, DbErr> {
+    let now = Utc::now();
+    let txn = write_txn(db).await?;
+    let due = job::Entity::find()
+        .filter(
+            Condition::any()
+                .add(
+                    Condition::all()
+                        .add(job::Column::Status.eq(PENDING))
+                        .add(job::Column::RunAt.lte(now)),
+                )
+                .add(
+                    Condition::all()
+                        .add(job::Column::Status.eq(RUNNING))
+                        .add(job::Column::LockedUntil.lt(now)),
+                ),
+        )
+        .order_by_asc(job::Column::RunAt)
+        .order_by_asc(job::Column::Id)
+        .limit(1)
+        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+        .one(&txn)
+        .await?;
+    let Some(due) = due else {
+        txn.commit().await?;
+        return Ok(None);
+    };
+    let attempts = due.attempts + 1;
+    let mut am = due.into_active_model();
+    am.status = Set(RUNNING.to_owned());
+    am.locked_by = Set(Some(worker.to_owned()));
+    am.locked_until = Set(Some(now + lease));
+    am.attempts = Set(attempts);
+    am.updated_at = Set(now);
+    let claimed = am.update(&txn).await?;
+    txn.commit().await?;
+    Ok(Some(claimed))
+}
+
+/// The job ran to the end.
+pub async fn complete(db: &impl ConnectionTrait, job: &job::Model) -> Result<(), DbErr> {
+    finish(db, job, DONE, None, job.run_at).await
+}
+
+/// The job failed; it runs again after a backoff that doubles per attempt (capped at an
+/// hour), or is parked after [`MAX_ATTEMPTS`].
+pub async fn retry_later(
+    db: &impl ConnectionTrait,
+    job: &job::Model,
+    error: &str,
+) -> Result<(), DbErr> {
+    let status = if job.attempts >= MAX_ATTEMPTS {
+        PARKED
+    } else {
+        PENDING
+    };
+    let backoff = Duration::seconds((1i64 << job.attempts.clamp(0, 12)).min(3600));
+    finish(db, job, status, Some(error), Utc::now() + backoff).await
+}
+
+/// The job is not due yet after all (a grace period still running): run it at `at`.
+pub async fn defer(
+    db: &impl ConnectionTrait,
+    job: &job::Model,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    finish(db, job, PENDING, None, at).await
+}
+
+async fn finish(
+    db: &impl ConnectionTrait,
+    job: &job::Model,
+    status: &str,
+    error: Option<&str>,
+    run_at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    // Only the lease holder may finish it: a job whose lease expired and was re-claimed
+    // elsewhere is that process's now.
+    job::Entity::update_many()
+        .col_expr(job::Column::Status, status.into())
+        .col_expr(job::Column::RunAt, run_at.into())
+        .col_expr(job::Column::LockedBy, Option::<String>::None.into())
+        .col_expr(
+            job::Column::LockedUntil,
+            Option::<DateTime<Utc>>::None.into(),
+        )
+        .col_expr(job::Column::LastError, error.map(str::to_owned).into())
+        .col_expr(job::Column::UpdatedAt, Utc::now().into())
+        .filter(job::Column::Id.eq(job.id))
+        .filter(job::Column::LockedBy.eq(job.locked_by.clone()))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// Jobs not finished yet (pending or running), for tests and the operator's view.
+pub async fn unfinished(db: &impl ConnectionTrait) -> Result<Vec<job::Model>, DbErr> {
+    job::Entity::find()
+        .filter(job::Column::Status.is_in([PENDING, RUNNING]))
+        .order_by_asc(job::Column::RunAt)
+        .all(db)
+        .await
+}

@@ -1,0 +1,192 @@
+//! The worker: finds lots whose deadline has passed, claims due jobs and runs them, a few
+//! at a time (bounded, so charging a big lot stays inside the provider's rate limit).
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use chrono::{Duration, Utc};
+use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use tokio::sync::{Semaphore, watch};
+
+use super::{Job, queue};
+use crate::domain::lot::LotStatus;
+use crate::payments::PaymentGateway;
+use crate::services::award::{self, CloseOutcome};
+use crate::services::settlement;
+use crate::store::Db;
+use crate::store::entities::{job, lot};
+
+/// How long a claimed job is ours before another process may take it over.
+const LEASE_SECONDS: i64 = 120;
+
+#[derive(Clone)]
+pub struct Worker {
+    db: Db,
+    gateway: Arc<dyn PaymentGateway>,
+    id: String,
+    concurrency: usize,
+    /// Base of the links in messages (the traveller's status page).
+    public_url: String,
+}
+
+impl Worker {
+    pub fn new(
+        db: Db,
+        gateway: Arc<dyn PaymentGateway>,
+        concurrency: usize,
+        public_url: String,
+    ) -> Self {
+        let id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
+        Self {
+            db,
+            gateway,
+            id,
+            concurrency: concurrency.max(1),
+            public_url,
+        }
+    }
+
+    /// Runs until `stop` turns true; in-flight jobs finish first.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let permits = Arc::new(Semaphore::new(self.concurrency));
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            if let Err(e) = self.schedule_due_lots().await {
+                tracing::warn!(error = %e, "could not schedule due lots");
+            }
+            let mut ran = false;
+            while let Ok(permit) = permits.clone().try_acquire_owned() {
+                match queue::claim(&self.db, &self.id, Duration::seconds(LEASE_SECONDS)).await {
+                    Ok(Some(job)) => {
+                        ran = true;
+                        let worker = self.clone();
+                        tokio::spawn(async move {
+                            worker.execute(job).await;
+                            drop(permit);
+                        });
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "could not claim a job");
+                        break;
+                    }
+                }
+            }
+            let pause = if ran {
+                StdDuration::from_millis(20)
+            } else {
+                StdDuration::from_millis(250)
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = stop.changed() => {}
+            }
+        }
+        // Let running jobs finish: take every permit back.
+        let _ = permits.acquire_many(self.concurrency as u32).await;
+    }
+
+    /// Runs every job that is due now, one after another, until none is left; returns how
+    /// many ran. For tests and the command line, where each step should be deterministic.
+    pub async fn run_until_idle(&self) -> Result<usize, DbErr> {
+        let mut count = 0;
+        loop {
+            self.schedule_due_lots().await?;
+            match queue::claim(&self.db, &self.id, Duration::seconds(LEASE_SECONDS)).await? {
+                Some(job) => {
+                    self.execute(job).await;
+                    count += 1;
+                }
+                None => return Ok(count),
+            }
+        }
+    }
+
+    /// Every open lot past its deadline gets its close job (once: the key is per lot).
+    async fn schedule_due_lots(&self) -> Result<(), DbErr> {
+        let now = Utc::now();
+        let due: Vec<String> = lot::Entity::find()
+            .select_only()
+            .column(lot::Column::Id)
+            .filter(lot::Column::Status.eq(LotStatus::Open.as_str()))
+            .filter(lot::Column::ClosesAt.lte(now))
+            .limit(500)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        for lot_id in due {
+            super::enqueue(&self.db, Job::CloseLot { lot_id }, now).await?;
+        }
+        Ok(())
+    }
+
+    async fn execute(&self, row: job::Model) {
+        let job: Job = match serde_json::from_str(&row.payload) {
+            Ok(job) => job,
+            Err(e) => {
+                tracing::error!(job = row.id, error = %e, "unreadable job parked");
+                let _ = queue::retry_later(
+                    &self.db,
+                    &job::Model {
+                        attempts: queue::MAX_ATTEMPTS,
+                        ..row
+                    },
+                    &e.to_string(),
+                )
+                .await;
+                return;
+            }
+        };
+        let result = self.perform(&job).await;
+        let outcome = match result {
+            Ok(Some(later)) => queue::defer(&self.db, &row, later).await,
+            Ok(None) => queue::complete(&self.db, &row).await,
+            Err(e) => {
+                tracing::warn!(job = row.id, kind = job.kind(), attempt = row.attempts, error = %e, "job failed, will retry");
+                queue::retry_later(&self.db, &row, &e).await
+            }
+        };
+        if let Err(e) = outcome {
+            // The lease runs out and the job is run again: every job is safe to repeat.
+            tracing::error!(job = row.id, error = %e, "job outcome not recorded");
+        }
+    }
+
+    /// `Ok(Some(t))`: not due yet, run again at `t`.
+    async fn perform(&self, job: &Job) -> Result<Option<chrono::DateTime<Utc>>, String> {
+        let gateway = self.gateway.as_ref();
+        let link = format!("{}/", self.public_url);
+        match job {
+            Job::CloseLot { lot_id } => match award::close_and_award(&self.db, lot_id).await {
+                Ok(CloseOutcome::NotDue(at)) => Ok(Some(at)),
+                Ok(outcome) => {
+                    tracing::info!(lot = %lot_id, ?outcome, "lot closed");
+                    Ok(None)
+                }
+                Err(e) => Err(e.to_string()),
+            },
+            Job::Charge { bid_id } => settlement::charge(&self.db, gateway, bid_id, &link)
+                .await
+                .map(|_| None)
+                .map_err(|e| e.to_string()),
+            Job::Release { bid_id, hold } => settlement::release(&self.db, gateway, bid_id, hold)
+                .await
+                .map(|_| None)
+                .map_err(|e| e.to_string()),
+            Job::Reassign { bid_id, attempt } => settlement::reassign(&self.db, bid_id, *attempt)
+                .await
+                .map(|_| None)
+                .map_err(|e| e.to_string()),
+            Job::Refund { bid_id, reason } => settlement::refund(&self.db, gateway, bid_id, reason)
+                .await
+                .map(|_| None)
+                .map_err(|e| e.to_string()),
+            Job::Settle { lot_id } => settlement::settle(&self.db, lot_id)
+                .await
+                .map(|_| None)
+                .map_err(|e| e.to_string()),
+        }
+    }
+}

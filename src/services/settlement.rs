@@ -1,0 +1,623 @@
+//! From award to money: charge winners, release holds, move the standby list up after a
+//! failed payment's grace period, refund, and settle the lot when every payment is final.
+//!
+//! Each step records a `payments` row under the idempotency key it sends the provider
+//! *before* calling it, so a crash between the call and the bookkeeping is repaired by
+//! running the job again: same key, same answer, no second charge.
+
+use std::collections::BTreeMap;
+
+use chrono::{Duration, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+
+use super::award::{self as award_service, AwardError, PlanRecord, reason_text, record};
+use super::events;
+use crate::domain::bid::{BidEventKind, BidStatus};
+use crate::domain::lot::{LotSpec, LotStatus, PaymentMode};
+use crate::ids;
+use crate::jobs::{self, Job};
+use crate::matching;
+use crate::money::Money;
+use crate::payments::{
+    ChargeOutcome, ChargeRequest, IdempotencyKey, PaymentError, PaymentGateway, PaymentRef,
+    PaymentStep, SavedCard,
+};
+use crate::store::entities::{award, bid, lot, payment};
+use crate::store::{Db, lots as store_lots, write_txn};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettleError {
+    /// Worth retrying later (provider down, database busy).
+    #[error("payment provider: {0}")]
+    Payment(#[from] PaymentError),
+    #[error(transparent)]
+    Award(#[from] AwardError),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+    #[error("stored data unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// What a job found and did, for logs and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    Done,
+    NothingToDo,
+}
+
+fn money(minor: i64, spec: &LotSpec) -> String {
+    Money::from_minor(minor, spec.currency)
+        .map(|m| format!("{m} {}", spec.currency))
+        .unwrap_or_default()
+}
+
+async fn load(
+    db: &impl ConnectionTrait,
+    bid_id: &str,
+) -> Result<Option<(bid::Model, lot::Model, LotSpec)>, SettleError> {
+    let Some(b) = bid::Entity::find_by_id(bid_id.to_owned()).one(db).await? else {
+        return Ok(None);
+    };
+    let l = lot::Entity::find_by_id(b.lot_id.clone())
+        .one(db)
+        .await?
+        .ok_or_else(|| SettleError::Corrupt(format!("bid {} has no lot", b.id)))?;
+    let spec = store_lots::spec(&l).map_err(SettleError::Corrupt)?;
+    Ok(Some((b, l, spec)))
+}
+
+/// Records (or finds, on a re-run) the payment row for one provider call.
+async fn payment_row(
+    db: &impl ConnectionTrait,
+    b: &bid::Model,
+    kind: &str,
+    amount_minor: i64,
+    key: &IdempotencyKey,
+    attempt: u32,
+    provider: &str,
+) -> Result<payment::Model, DbErr> {
+    if let Some(existing) = payment::Entity::find()
+        .filter(payment::Column::IdempotencyKey.eq(key.as_str()))
+        .one(db)
+        .await?
+    {
+        return Ok(existing);
+    }
+    let now = Utc::now();
+    payment::ActiveModel {
+        id: Set(ids::new_id("pay")),
+        bid_id: Set(b.id.clone()),
+        kind: Set(kind.to_owned()),
+        amount_minor: Set(amount_minor),
+        currency: Set(b.currency.clone()),
+        status: Set("pending".to_owned()),
+        provider: Set(provider.to_owned()),
+        provider_ref: Set(None),
+        idempotency_key: Set(key.as_str().to_owned()),
+        attempt: Set(attempt as i32),
+        error: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await
+}
+
+async fn finish_payment(
+    db: &impl ConnectionTrait,
+    row: payment::Model,
+    status: &str,
+    provider_ref: Option<String>,
+    error: Option<String>,
+) -> Result<(), DbErr> {
+    let mut am = row.into_active_model();
+    am.status = Set(status.to_owned());
+    if provider_ref.is_some() {
+        am.provider_ref = Set(provider_ref);
+    }
+    am.error = Set(error);
+    am.updated_at = Set(Utc::now());
+    am.update(db).await?;
+    Ok(())
+}
+
+fn metadata(b: &bid::Model) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("surclass_bid".to_owned(), b.id.clone()),
+        ("surclass_lot".to_owned(), b.lot_id.clone()),
+    ])
+}
+
+/// Takes a winner's money: exactly the total the award says, never more than the bid.
+pub async fn charge(
+    db: &Db,
+    gateway: &dyn PaymentGateway,
+    bid_id: &str,
+    link: &str,
+) -> Result<Step, SettleError> {
+    let Some((b, l, spec)) = load(db, bid_id).await? else {
+        return Ok(Step::NothingToDo);
+    };
+    if b.status != BidStatus::Won.as_str() {
+        return Ok(Step::NothingToDo);
+    }
+    let units = i64::from(b.award_units.unwrap_or(b.units));
+    let price = b.award_price_minor.unwrap_or(b.amount_minor);
+    let amount = price * units;
+    // The core never prices above the bid; this is the last line of defence for that promise.
+    debug_assert!(price <= b.amount_minor && units <= i64::from(b.units));
+    if price > b.amount_minor || units > i64::from(b.units) {
+        return Err(SettleError::Corrupt(format!(
+            "bid {} would be charged above its offer",
+            b.id
+        )));
+    }
+    let failed_before = payment::Entity::find()
+        .filter(payment::Column::BidId.eq(&b.id))
+        .filter(payment::Column::Kind.eq("charge"))
+        .filter(payment::Column::Status.eq("failed"))
+        .count(db)
+        .await? as u32;
+    let attempt = failed_before + 1;
+    let step = if spec.payment_mode == PaymentMode::Hold {
+        PaymentStep::Capture
+    } else {
+        PaymentStep::Charge
+    };
+    let key = IdempotencyKey::derive(&b.id, step, attempt);
+    let row = payment_row(db, &b, "charge", amount, &key, attempt, gateway.provider()).await?;
+
+    let outcome: Result<String, String> = match spec.payment_mode {
+        PaymentMode::Hold => {
+            let Some(hold) = b.payment_ref.clone() else {
+                return Err(SettleError::Corrupt(format!(
+                    "won bid {} has no hold to capture",
+                    b.id
+                )));
+            };
+            match gateway.capture(&PaymentRef::new(hold), amount, &key).await {
+                Ok(c) => Ok(c.reference.to_string()),
+                Err(PaymentError::Declined(d)) => Err(d.message),
+                Err(PaymentError::Invalid(e)) => {
+                    Err(format!("The hold on your card could not be used ({e})."))
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        PaymentMode::ChargeOnAward => {
+            let card: SavedCard = b
+                .saved_card
+                .as_deref()
+                .and_then(|c| serde_json::from_str(c).ok())
+                .ok_or_else(|| {
+                    SettleError::Corrupt(format!("won bid {} has no saved card", b.id))
+                })?;
+            let request = ChargeRequest {
+                idempotency_key: key.clone(),
+                amount_minor: amount,
+                currency: spec.currency,
+                card,
+                description: format!(
+                    "Upgrade {} {} {}",
+                    spec.resource, spec.service_date, spec.to_class
+                ),
+                metadata: metadata(&b),
+            };
+            match gateway.charge_saved_card(request).await? {
+                ChargeOutcome::Charged(c) => Ok(c.reference.to_string()),
+                ChargeOutcome::Declined(d) => Err(d.message),
+                ChargeOutcome::RequiresAction(_) => {
+                    Err("Your bank asks you to confirm this payment.".to_owned())
+                }
+            }
+        }
+    };
+
+    let now = Utc::now();
+    let txn = write_txn(db).await?;
+    // Re-read under the lock: the lot may have been cancelled while the provider answered.
+    let current = bid::Entity::find_by_id(b.id.clone())
+        .one(&txn)
+        .await?
+        .unwrap_or(b.clone());
+    match outcome {
+        Ok(reference) => {
+            finish_payment(&txn, row, "succeeded", Some(reference.clone()), None).await?;
+            let mut am = current.into_active_model();
+            am.status = Set(BidStatus::Charged.as_str().to_owned());
+            am.payment_ref = Set(Some(reference));
+            am.updated_at = Set(now);
+            am.update(&txn).await?;
+            let detail = format!(
+                "Your card was charged {}. Enjoy your upgrade!",
+                money(amount, &spec)
+            );
+            events::record(
+                &txn,
+                &b.id,
+                BidEventKind::Charged,
+                Some(price),
+                Some(detail),
+                now,
+            )
+            .await?;
+            jobs::enqueue(
+                &txn,
+                Job::Settle {
+                    lot_id: l.id.clone(),
+                },
+                now,
+            )
+            .await?;
+        }
+        Err(message) => {
+            finish_payment(&txn, row, "failed", None, Some(message.clone())).await?;
+            let mut am = current.into_active_model();
+            am.status = Set(BidStatus::PaymentFailed.as_str().to_owned());
+            am.updated_at = Set(now);
+            am.update(&txn).await?;
+            let grace = Duration::seconds(i64::from(spec.payment_grace_seconds));
+            let detail = if grace.num_seconds() > 0 {
+                format!(
+                    "{message} Your upgrade is kept for you until {} (UTC): give another card at {link} to keep it.",
+                    (now + grace).format("%H:%M")
+                )
+            } else {
+                format!(
+                    "{message} The upgrade goes to the next traveller on the standby list; nothing was charged."
+                )
+            };
+            events::record(
+                &txn,
+                &b.id,
+                BidEventKind::PaymentFailed,
+                Some(price),
+                Some(detail),
+                now,
+            )
+            .await?;
+            jobs::enqueue(
+                &txn,
+                Job::Reassign {
+                    bid_id: b.id.clone(),
+                    attempt,
+                },
+                now + grace,
+            )
+            .await?;
+        }
+    }
+    txn.commit().await?;
+    Ok(Step::Done)
+}
+
+/// Releases one hold of a bid; the bid keeps its outcome, the traveller sees the release.
+pub async fn release(
+    db: &Db,
+    gateway: &dyn PaymentGateway,
+    bid_id: &str,
+    hold: &str,
+) -> Result<Step, SettleError> {
+    let Some((b, _, _)) = load(db, bid_id).await? else {
+        return Ok(Step::NothingToDo);
+    };
+    if hold.is_empty() {
+        return Ok(Step::NothingToDo);
+    }
+    let still_needed = b.payment_ref.as_deref() == Some(hold)
+        && [BidStatus::Active, BidStatus::Won, BidStatus::Charged]
+            .iter()
+            .any(|s| s.as_str() == b.status);
+    if still_needed {
+        // Re-bid or promoted since: that hold secures a live bid now.
+        return Ok(Step::NothingToDo);
+    }
+    let key = IdempotencyKey::parse(&format!("surclass:{hold}:release"))?;
+    let row = payment_row(db, &b, "release", 0, &key, 1, gateway.provider()).await?;
+    if row.status == "succeeded" {
+        return Ok(Step::NothingToDo);
+    }
+    gateway
+        .release(&PaymentRef::new(hold.to_owned()), &key)
+        .await?;
+    let now = Utc::now();
+    let txn = write_txn(db).await?;
+    finish_payment(&txn, row, "succeeded", Some(hold.to_owned()), None).await?;
+    let current = bid::Entity::find_by_id(b.id.clone())
+        .one(&txn)
+        .await?
+        .unwrap_or(b.clone());
+    if current.payment_ref.as_deref() == Some(hold) {
+        let mut am = current.clone().into_active_model();
+        am.payment_ref = Set(None);
+        if current.status == BidStatus::Lost.as_str() {
+            am.status = Set(BidStatus::Released.as_str().to_owned());
+        }
+        am.updated_at = Set(now);
+        am.update(&txn).await?;
+    }
+    let detail = "The hold on your card is released; nothing was charged. Depending on your bank it can take a few days to disappear from your statement.";
+    events::record(
+        &txn,
+        &b.id,
+        BidEventKind::HoldReleased,
+        None,
+        Some(detail.to_owned()),
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Step::Done)
+}
+
+/// After the grace period: a winner whose payment still fails loses the upgrade, which goes
+/// to the first standby bids that fit.
+pub async fn reassign(db: &Db, bid_id: &str, attempt: u32) -> Result<Step, SettleError> {
+    let txn = write_txn(db).await?;
+    let Some(b) = bid::Entity::find_by_id(bid_id.to_owned())
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+    else {
+        return Ok(Step::NothingToDo);
+    };
+    let failed_charges = payment::Entity::find()
+        .filter(payment::Column::BidId.eq(&b.id))
+        .filter(payment::Column::Kind.eq("charge"))
+        .filter(payment::Column::Status.eq("failed"))
+        .count(&txn)
+        .await? as u32;
+    // Fixed meanwhile (charged, or a new card is being tried: a later attempt owns it now).
+    if b.status != BidStatus::PaymentFailed.as_str() || failed_charges != attempt {
+        return Ok(Step::NothingToDo);
+    }
+    let l = lot::Entity::find_by_id(b.lot_id.clone())
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .ok_or(DbErr::RecordNotFound(b.lot_id.clone()))?;
+    let spec = store_lots::spec(&l).map_err(SettleError::Corrupt)?;
+    let stored = award::Entity::find_by_id(l.id.clone())
+        .one(&txn)
+        .await?
+        .ok_or(DbErr::RecordNotFound(l.id.clone()))?;
+    let plan_record: PlanRecord =
+        serde_json::from_str(&stored.plan).map_err(|e| SettleError::Corrupt(e.to_string()))?;
+    let plan = award_service::plan_from_record(&plan_record)?;
+    let all = bid::Entity::find()
+        .filter(bid::Column::LotId.eq(&l.id))
+        .order_by_asc(bid::Column::Id)
+        .all(&txn)
+        .await?;
+    let rules = award_service::rules(&l, &spec);
+    let next = matching::reassign(&rules, &plan, &award_service::inputs(&all), &b.id)
+        .map_err(AwardError::from)?;
+    let now = Utc::now();
+
+    award_service::set_outcome(
+        &txn,
+        &b,
+        BidStatus::Lost,
+        None,
+        Some("payment_failed"),
+        None,
+        now,
+    )
+    .await?;
+    events::record(
+        &txn,
+        &b.id,
+        BidEventKind::Lost,
+        None,
+        Some(reason_text("payment_failed", b.units)),
+        now,
+    )
+    .await?;
+    if b.payment_ref.is_some() {
+        jobs::enqueue(
+            &txn,
+            Job::Release {
+                bid_id: b.id.clone(),
+                hold: b.payment_ref.clone().unwrap_or_default(),
+            },
+            now,
+        )
+        .await?;
+    }
+    for w in next
+        .winners
+        .iter()
+        .filter(|w| !plan.winners.iter().any(|old| old.id == w.id))
+    {
+        let promoted = all
+            .iter()
+            .find(|x| x.id == w.id)
+            .ok_or(DbErr::RecordNotFound(w.id.clone()))?;
+        award_service::set_outcome(
+            &txn,
+            promoted,
+            BidStatus::Won,
+            Some((w.units, w.price_per_unit_minor)),
+            None,
+            None,
+            now,
+        )
+        .await?;
+        let detail = format!(
+            "Good news: an upgrade freed up and is yours, for {} of your party; your card is now charged {}.",
+            w.units,
+            money(w.total_minor, &spec)
+        );
+        events::record(
+            &txn,
+            &w.id,
+            BidEventKind::Won,
+            Some(w.price_per_unit_minor),
+            Some(detail),
+            now,
+        )
+        .await?;
+        jobs::enqueue(
+            &txn,
+            Job::Charge {
+                bid_id: w.id.clone(),
+            },
+            now,
+        )
+        .await?;
+    }
+    let mut am = stored.into_active_model();
+    am.plan = Set(serde_json::to_string(&record(&next, &spec)).expect("plans serialise"));
+    am.revenue_minor = Set(next.revenue_minor);
+    am.update(&txn).await?;
+    jobs::enqueue(
+        &txn,
+        Job::Settle {
+            lot_id: l.id.clone(),
+        },
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Step::Done)
+}
+
+/// Gives back what a winner paid, with the reason on their timeline.
+pub async fn refund(
+    db: &Db,
+    gateway: &dyn PaymentGateway,
+    bid_id: &str,
+    reason: &str,
+) -> Result<Step, SettleError> {
+    let Some((b, _, spec)) = load(db, bid_id).await? else {
+        return Ok(Step::NothingToDo);
+    };
+    if b.status != BidStatus::Charged.as_str() {
+        return Ok(Step::NothingToDo);
+    }
+    let charge = payment::Entity::find()
+        .filter(payment::Column::BidId.eq(&b.id))
+        .filter(payment::Column::Kind.eq("charge"))
+        .filter(payment::Column::Status.eq("succeeded"))
+        .order_by_desc(payment::Column::CreatedAt)
+        .one(db)
+        .await?
+        .ok_or_else(|| SettleError::Corrupt(format!("charged bid {} has no charge", b.id)))?;
+    let reference = charge
+        .provider_ref
+        .clone()
+        .ok_or_else(|| SettleError::Corrupt(format!("charge {} has no reference", charge.id)))?;
+    let key = IdempotencyKey::derive(&b.id, PaymentStep::Refund, 1);
+    let row = payment_row(
+        db,
+        &b,
+        "refund",
+        charge.amount_minor,
+        &key,
+        1,
+        gateway.provider(),
+    )
+    .await?;
+    let refund = gateway
+        .refund(&PaymentRef::new(reference), charge.amount_minor, &key)
+        .await?;
+    let now = Utc::now();
+    let txn = write_txn(db).await?;
+    finish_payment(
+        &txn,
+        row,
+        "succeeded",
+        Some(refund.reference.to_string()),
+        None,
+    )
+    .await?;
+    let mut am = b.clone().into_active_model();
+    am.status = Set(BidStatus::Refunded.as_str().to_owned());
+    am.updated_at = Set(now);
+    am.update(&txn).await?;
+    let detail = format!(
+        "{reason} {} is refunded to your card.",
+        money(charge.amount_minor, &spec)
+    );
+    events::record(
+        &txn,
+        &b.id,
+        BidEventKind::Refunded,
+        b.award_price_minor,
+        Some(detail),
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Step::Done)
+}
+
+/// Marks the lot settled when no payment is pending; standby bids no longer needed are told
+/// and their holds released.
+pub async fn settle(db: &Db, lot_id: &str) -> Result<Step, SettleError> {
+    let txn = write_txn(db).await?;
+    let Some(l) = lot::Entity::find_by_id(lot_id.to_owned())
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+    else {
+        return Ok(Step::NothingToDo);
+    };
+    if store_lots::status(&l) != LotStatus::Awarded {
+        return Ok(Step::NothingToDo);
+    }
+    let approved = award::Entity::find_by_id(l.id.clone())
+        .one(&txn)
+        .await?
+        .is_some_and(|a| a.status == "approved");
+    let pending = bid::Entity::find()
+        .filter(bid::Column::LotId.eq(&l.id))
+        .filter(
+            bid::Column::Status.is_in([BidStatus::Won.as_str(), BidStatus::PaymentFailed.as_str()]),
+        )
+        .count(&txn)
+        .await?;
+    if !approved || pending > 0 {
+        return Ok(Step::NothingToDo);
+    }
+    let now = Utc::now();
+    let standby = bid::Entity::find()
+        .filter(bid::Column::LotId.eq(&l.id))
+        .filter(bid::Column::Status.eq(BidStatus::Standby.as_str()))
+        .all(&txn)
+        .await?;
+    for b in &standby {
+        let reason = b
+            .outcome_reason
+            .clone()
+            .unwrap_or_else(|| "outbid".to_owned());
+        award_service::set_outcome(&txn, b, BidStatus::Lost, None, Some(&reason), None, now)
+            .await?;
+        let detail = format!(
+            "{} Every upgrade is now paid for, so your place on the standby list has ended.",
+            reason_text(&reason, b.units)
+        );
+        events::record(&txn, &b.id, BidEventKind::Lost, None, Some(detail), now).await?;
+        if b.payment_ref.is_some() {
+            jobs::enqueue(
+                &txn,
+                Job::Release {
+                    bid_id: b.id.clone(),
+                    hold: b.payment_ref.clone().unwrap_or_default(),
+                },
+                now,
+            )
+            .await?;
+        }
+    }
+    let mut am = l.into_active_model();
+    am.status = Set(LotStatus::Settled.as_str().to_owned());
+    am.updated_at = Set(now);
+    am.version = Set(am.version.as_ref() + 1);
+    am.update(&txn).await?;
+    txn.commit().await?;
+    Ok(Step::Done)
+}

@@ -1,0 +1,453 @@
+//! From deadline to money on the simulated gateway: the lot closes, the best offers that fit
+//! win and are charged exactly their total, every other hold is released, and everyone can
+//! read what happened and why.
+
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::{Value, json};
+use surclass::store::entities::{award, payment};
+
+use crate::store_tests;
+use crate::support::{Operator, TestApp};
+
+const GOOD: &str = "4242 4242 4242 4242";
+const DECLINED_AT_BID: &str = "4000 0000 0000 0002";
+const DECLINED_WHEN_CHARGED: &str = "4000 0000 0000 0341";
+
+struct Bidder {
+    token: String,
+    bid: String,
+}
+
+async fn bidder(
+    app: &TestApp,
+    op: &Operator,
+    lot: &str,
+    reference: &str,
+    party: u32,
+    amount: &str,
+    card: &str,
+) -> Bidder {
+    app.booking(op, reference, "Martin", party, &[lot]).await;
+    let token = app.sign_in(reference, "Martin").await;
+    let placed = app.bid(&token, lot, amount, card).await.expect(201);
+    Bidder {
+        token,
+        bid: placed.body["id"].as_str().unwrap().to_owned(),
+    }
+}
+
+async fn seen(app: &TestApp, b: &Bidder) -> Value {
+    app.read(&format!("/v1/traveller/bids/{}", b.bid))
+        .key(&b.token)
+        .send()
+        .await
+        .expect(200)
+        .body
+}
+
+fn kinds(bid: &Value) -> Vec<String> {
+    bid["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn payments_of(app: &TestApp, bid: &str, kind: &str, status: &str) -> u64 {
+    payment::Entity::find()
+        .filter(payment::Column::BidId.eq(bid))
+        .filter(payment::Column::Kind.eq(kind))
+        .filter(payment::Column::Status.eq(status))
+        .count(&app.db)
+        .await
+        .unwrap()
+}
+
+async fn the_best_offers_that_fit_win_are_charged_and_every_other_hold_is_released(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({"capacity": 3})).await;
+    let first = bidder(&app, &op, &lot, "PNR001", 2, "300.00", GOOD).await;
+    let second = bidder(&app, &op, &lot, "PNR002", 2, "280.00", GOOD).await;
+    let third = bidder(&app, &op, &lot, "PNR003", 1, "250.00", GOOD).await;
+    let low = bidder(&app, &op, &lot, "PNR004", 1, "120.00", GOOD).await;
+    let gone = bidder(&app, &op, &lot, "PNR005", 1, "900.00", GOOD).await;
+    app.delete(&format!("/v1/traveller/bids/{}", gone.bid))
+        .key(&gone.token)
+        .send()
+        .await
+        .expect(200);
+
+    app.close_now(&lot).await;
+    app.run_jobs().await;
+
+    // Party of 2 at 300 and the single at 250 fill 3 seats; the party of 2 at 280 does not fit.
+    let first = seen(&app, &first).await;
+    assert_eq!(first["status"], "charged");
+    assert_eq!(first["outcome"]["charged_total"], "600.00");
+    assert!(
+        kinds(&first).ends_with(&["lot_closed".into(), "won".into(), "charged".into()]),
+        "{:?}",
+        kinds(&first)
+    );
+    let third_seen = seen(&app, &third).await;
+    assert_eq!(third_seen["status"], "charged");
+    assert_eq!(third_seen["outcome"]["charged_total"], "250.00");
+
+    let second = seen(&app, &second).await;
+    assert_ne!(second["status"], "charged");
+    assert!(
+        second["outcome"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("fewer than your party"),
+        "{}",
+        second["outcome"]
+    );
+    assert!(
+        kinds(&second).contains(&"hold_released".to_owned()),
+        "{:?}",
+        kinds(&second)
+    );
+    let low = seen(&app, &low).await;
+    assert_eq!(low["status"], "released");
+    assert!(kinds(&low).contains(&"hold_released".to_owned()));
+    assert!(
+        low["outcome"]["rule"]
+            .as_str()
+            .unwrap()
+            .contains("highest offers")
+    );
+    let gone = seen(&app, &gone).await;
+    assert_eq!(gone["status"], "withdrawn");
+    assert!(kinds(&gone).contains(&"hold_released".to_owned()));
+
+    // The operator sees the award and its revenue; the lot is settled.
+    let award = app
+        .read(&format!("/v1/lots/{lot}/award"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(award.body["revenue"], "850.00");
+    let lot_view = app
+        .read(&format!("/v1/lots/{lot}"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(lot_view.body["status"], "settled");
+    // Exactly one capture per winner; no hold left anywhere.
+    assert_eq!(
+        payments_of(&app, first["id"].as_str().unwrap(), "charge", "succeeded").await,
+        1
+    );
+    let captured: i64 = payment::Entity::find()
+        .filter(payment::Column::Kind.eq("charge"))
+        .filter(payment::Column::Status.eq("succeeded"))
+        .all(&app.db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.amount_minor)
+        .sum();
+    assert_eq!(
+        captured, 85000,
+        "charged totals reconcile to the cent with the award"
+    );
+    assert_eq!(app.run_jobs().await, 0, "nothing left to do");
+}
+
+async fn a_card_declined_at_bid_time_changes_nothing(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({})).await;
+    app.booking(&op, "PNR001", "Martin", 1, &[&lot]).await;
+    let token = app.sign_in("PNR001", "Martin").await;
+    let refused = app
+        .bid(&token, &lot, "200.00", DECLINED_AT_BID)
+        .await
+        .expect(402);
+    assert_eq!(refused.problem_type(), "card-declined");
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("declined")
+    );
+    let bids = app
+        .read(&format!("/v1/lots/{lot}/bids"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200);
+    assert!(bids.body["items"].as_array().unwrap().is_empty());
+    // The same traveller can bid at once with another card.
+    app.bid(&token, &lot, "200.00", GOOD).await.expect(201);
+}
+
+async fn raising_a_bid_authorises_the_new_total_and_releases_the_old_hold(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({})).await;
+    let b = bidder(&app, &op, &lot, "PNR001", 2, "200.00", "pm_card_visa").await;
+    app.patch(&format!("/v1/traveller/bids/{}", b.bid))
+        .key(&b.token)
+        .json(&json!({"amount": "350.00"}))
+        .send()
+        .await
+        .expect(200);
+    let holds = payment::Entity::find()
+        .filter(payment::Column::BidId.eq(&b.bid))
+        .filter(payment::Column::Kind.eq("hold"))
+        .all(&app.db)
+        .await
+        .unwrap();
+    let amounts: Vec<i64> = holds.iter().map(|p| p.amount_minor).collect();
+    assert_eq!(amounts, [40000, 70000], "the whole party's total is held");
+    let current = surclass::store::entities::bid::Entity::find_by_id(b.bid.clone())
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let old = holds[0].provider_ref.clone().unwrap();
+    app.run_jobs().await;
+    assert_ne!(current.payment_ref.as_deref(), Some(old.as_str()));
+    let status = app
+        .gateway
+        .payment_status(&surclass::payments::PaymentRef::new(old))
+        .await
+        .unwrap();
+    assert_eq!(
+        status.status,
+        surclass::payments::PaymentStatus::Canceled,
+        "the old hold is released"
+    );
+
+    // A lower offer keeps the hold and charges only the lower total.
+    app.patch(&format!("/v1/traveller/bids/{}", b.bid))
+        .key(&b.token)
+        .json(&json!({"amount": "310.00"}))
+        .send()
+        .await
+        .expect(200);
+    app.close_now(&lot).await;
+    app.run_jobs().await;
+    let after = seen(&app, &b).await;
+    assert_eq!(after["status"], "charged");
+    assert_eq!(after["outcome"]["charged_total"], "620.00");
+}
+
+async fn a_failed_charge_moves_the_standby_list_up_after_the_grace_period(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app
+        .open_lot(&op, json!({"capacity": 1, "payment_grace_seconds": 0}))
+        .await;
+    let failing = bidder(
+        &app,
+        &op,
+        &lot,
+        "PNR001",
+        1,
+        "400.00",
+        DECLINED_WHEN_CHARGED,
+    )
+    .await;
+    let next = bidder(&app, &op, &lot, "PNR002", 1, "300.00", GOOD).await;
+    let third = bidder(&app, &op, &lot, "PNR003", 1, "200.00", GOOD).await;
+
+    app.close_now(&lot).await;
+    app.run_jobs().await;
+
+    let failing = seen(&app, &failing).await;
+    assert_eq!(
+        failing["outcome"]["reason"], "payment_failed",
+        "{}",
+        failing
+    );
+    let k = kinds(&failing);
+    assert!(
+        k.contains(&"payment_failed".to_owned()) && k.contains(&"hold_released".to_owned()),
+        "{k:?}"
+    );
+    assert!(failing["charged_total"].is_null());
+
+    let next = seen(&app, &next).await;
+    assert_eq!(next["status"], "charged", "{}", next);
+    assert!(kinds(&next).contains(&"standby".to_owned()));
+    assert_eq!(next["outcome"]["charged_total"], "300.00");
+
+    let third = seen(&app, &third).await;
+    assert_eq!(third["status"], "released");
+    assert_eq!(third["outcome"]["reason"], "outbid");
+    let lot_view = app
+        .read(&format!("/v1/lots/{lot}"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(lot_view.body["status"], "settled");
+    let award = award::Entity::find_by_id(lot.clone())
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(award.revenue_minor, 30000);
+}
+
+async fn uniform_price_winners_all_pay_the_clearing_price(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app
+        .open_lot(&op, json!({"capacity": 2, "award_policy": "uniform_price"}))
+        .await;
+    let a = bidder(&app, &op, &lot, "PNR001", 1, "500.00", GOOD).await;
+    let b = bidder(&app, &op, &lot, "PNR002", 1, "400.00", GOOD).await;
+    let c = bidder(&app, &op, &lot, "PNR003", 1, "260.00", GOOD).await;
+    app.close_now(&lot).await;
+    app.run_jobs().await;
+    for winner in [&a, &b] {
+        let v = seen(&app, winner).await;
+        assert_eq!(v["status"], "charged");
+        assert_eq!(
+            v["outcome"]["charged_total"], "260.00",
+            "the highest losing offer sets the price"
+        );
+    }
+    let loser = seen(&app, &c).await;
+    assert_eq!(
+        loser["outcome"]["clearing_price"], "260.00",
+        "losers see the clearing price"
+    );
+}
+
+async fn charge_on_award_saves_the_card_and_charges_it_when_won(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let closes = (chrono::Utc::now() + chrono::Duration::days(20)).to_rfc3339();
+    let lot = app
+        .open_lot(
+            &op,
+            json!({"payment_mode": "charge_on_award", "closes_at": closes}),
+        )
+        .await;
+    let hold_too_far = app
+        .post("/v1/lots")
+        .key(&op.key)
+        .json(
+            &json!({"resource_kind": "seat", "resource": "AU1", "service_date": "2026-12-24",
+            "from_class": "y", "to_class": "j", "capacity": 1, "currency": "EUR", "reserve": "1",
+            "maximum": "2", "closes_at": closes, "payment_mode": "hold"}),
+        )
+        .send()
+        .await
+        .expect(422);
+    assert_eq!(
+        hold_too_far.body["field"], "payment_mode",
+        "holds expire: no hold for a close weeks away"
+    );
+
+    let winner = bidder(&app, &op, &lot, "PNR001", 1, "300.00", GOOD).await;
+    let v = seen(&app, &winner).await;
+    assert!(
+        !kinds(&v).contains(&"hold_placed".to_owned()),
+        "nothing is held on the card"
+    );
+    app.close_now(&lot).await;
+    app.run_jobs().await;
+    let v = seen(&app, &winner).await;
+    assert_eq!(v["status"], "charged");
+    assert_eq!(v["outcome"]["charged_total"], "300.00");
+}
+
+async fn cancelling_after_the_award_refunds_every_charge(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({"capacity": 2})).await;
+    let a = bidder(&app, &op, &lot, "PNR001", 1, "300.00", GOOD).await;
+    app.close_now(&lot).await;
+    app.run_jobs().await;
+    assert_eq!(seen(&app, &a).await["status"], "charged");
+
+    app.post(&format!("/v1/lots/{lot}/cancel"))
+        .key(&op.key)
+        .json(&json!({"reason": "Flight cancelled"}))
+        .send()
+        .await
+        .expect(200);
+    app.run_jobs().await;
+    let v = seen(&app, &a).await;
+    assert_eq!(v["status"], "refunded");
+    let refunded = v["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "refunded")
+        .unwrap();
+    assert!(
+        refunded["message"]
+            .as_str()
+            .unwrap()
+            .contains("300.00 EUR is refunded"),
+        "{refunded}"
+    );
+    assert_eq!(payments_of(&app, &a.bid, "refund", "succeeded").await, 1);
+}
+
+async fn a_smaller_aircraft_after_the_award_refunds_the_last_ranked_first(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({"capacity": 2})).await;
+    let top = bidder(&app, &op, &lot, "PNR001", 1, "500.00", GOOD).await;
+    let last = bidder(&app, &op, &lot, "PNR002", 1, "300.00", GOOD).await;
+    app.close_now(&lot).await;
+    app.run_jobs().await;
+
+    app.post(&format!("/v1/lots/{lot}/capacity"))
+        .key(&op.key)
+        .json(&json!({"capacity": 1}))
+        .send()
+        .await
+        .expect(200);
+    app.run_jobs().await;
+    assert_eq!(seen(&app, &top).await["status"], "charged");
+    let cut = seen(&app, &last).await;
+    assert_eq!(cut["status"], "refunded");
+    assert!(kinds(&cut).contains(&"capacity_changed".to_owned()));
+    let award = app
+        .read(&format!("/v1/lots/{lot}/award"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(award.body["revenue"], "500.00");
+}
+
+async fn closing_twice_awards_once_and_charges_once(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({"capacity": 1})).await;
+    let a = bidder(&app, &op, &lot, "PNR001", 1, "300.00", GOOD).await;
+    app.close_now(&lot).await;
+    // Two workers race for the same due lot.
+    let other =
+        surclass::jobs::Worker::new(app.db.clone(), app.gateway.clone(), 1, app.address.clone());
+    let (x, y) = tokio::join!(app.worker.run_until_idle(), other.run_until_idle());
+    x.unwrap();
+    y.unwrap();
+    let closed = surclass::services::award::close_and_award(&app.db, &lot)
+        .await
+        .unwrap();
+    assert_eq!(closed, surclass::services::award::CloseOutcome::AlreadyDone);
+    let charge = surclass::services::settlement::charge(&app.db, app.gateway.as_ref(), &a.bid, "")
+        .await
+        .unwrap();
+    assert_eq!(charge, surclass::services::settlement::Step::NothingToDo);
+    assert_eq!(payments_of(&app, &a.bid, "charge", "succeeded").await, 1);
+    assert_eq!(award::Entity::find().count(&app.db).await.unwrap(), 1);
+}
+
+store_tests!(
+    the_best_offers_that_fit_win_are_charged_and_every_other_hold_is_released,
+    a_card_declined_at_bid_time_changes_nothing,
+    raising_a_bid_authorises_the_new_total_and_releases_the_old_hold,
+    a_failed_charge_moves_the_standby_list_up_after_the_grace_period,
+    uniform_price_winners_all_pay_the_clearing_price,
+    charge_on_award_saves_the_card_and_charges_it_when_won,
+    cancelling_after_the_award_refunds_every_charge,
+    a_smaller_aircraft_after_the_award_refunds_the_last_ranked_first,
+    closing_twice_awards_once_and_charges_once,
+);
