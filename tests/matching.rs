@@ -650,7 +650,7 @@ proptest! {
 
     #[test]
     fn party_does_not_fit_means_units_were_left_at_its_turn_but_too_few(
-        (mut r, bids) in (lot_rules(20), bids(60, 6))
+        (mut r, bids) in (lot_rules(40), bids(400, 6))
     ) {
         r.policy = Policy::Priority;
         let plan = award(&r, &bids).unwrap();

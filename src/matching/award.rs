@@ -1,31 +1,25 @@
-//! `award`: one lot's bids in, its plan out, in two linear passes over the bids.
+//! `award`: one lot's bids in, its plan out, in one linear pass over the bids.
 //!
-//! Pass 1 checks each bid, gives the ineligible ones their reason, and offers the eligible
-//! ones to a [`TopK`] per class (party size × `partial_ok`); only the few thousand bids kept
-//! there are ever sorted. The policy runs on those. Pass 2 gives every remaining bid its
-//! reason and lists the losers in bid id order.
+//! The pass checks each bid, writes its loser entry (ineligible bids get their reason, the
+//! eligible ones a provisional "outbid"), and offers the eligible ones to a [`TopK`] per class
+//! (party size × `partial_ok`); only the few thousand bids kept there are ever sorted. The
+//! policy runs on those, and then only the kept bids need their entry corrected: every other
+//! bid ranks after the kept bids of its class, which (checked below) rank after the last
+//! winner, so at its turn the lot was full: outbid is right. Where that check fails, or units
+//! were left over, a second pass gives every bid its exact reason (small or unusual lots).
 
 use std::cmp::Ordering;
+use std::collections::HashSet;
 
 use super::ALGORITHM_VERSION;
 use super::model::{
     AwardError, AwardPlan, BidInput, BidKey, LoseReason, Loser, LotRules, MAX_PARTY, Policy, Winner,
 };
 use super::policy::{self, Award, class_cap};
-use super::rank::{Key, Order, Ranker, canonical_cmp};
-use super::select::TopK;
+use super::rank::{Key, Order, Ranker};
+use super::select::{Kept, TopK};
 
 const CLASSES: usize = 2 * MAX_PARTY as usize;
-
-/// Where a bid stands during the award (one byte per bid).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Status {
-    /// Competes; if it neither wins nor stands by it is outbid or does not fit.
-    Eligible,
-    Won,
-    Standby,
-    Lost(LoseReason),
-}
 
 fn class_of<K>(bid: &BidInput<K>) -> usize {
     (bid.units as usize - 1) * 2 + usize::from(bid.partial_ok)
@@ -61,30 +55,35 @@ pub(crate) fn award_excluding<K: BidKey>(
     rules.validate()?;
     let available = rules.available_units();
     let caps = class_caps(available);
-    let prio = Ranker::new(bids, rules.tier_weight_percent, Order::Priority);
+    let weight = rules.tier_weight_percent;
+    let prio = Ranker::new(bids, weight, Order::Priority);
+    let rev = Ranker::new(bids, weight, Order::Revenue);
     // With a tier weight the revenue order differs from the priority order, and max_revenue
     // needs the best of each class by real amount (see policy::mod); without, they coincide.
-    let revenue_order = rules.policy == Policy::MaxRevenue && rules.tier_weight_percent > 0;
-    let rev = Ranker::new(bids, rules.tier_weight_percent, Order::Revenue);
+    let revenue_order = rules.policy == Policy::MaxRevenue && weight > 0;
     // Twice the cap in priority order: winners plus enough standby to refill the lot once.
     let mut prio_top: Vec<TopK> = caps.iter().map(|&cap| TopK::new(2 * cap)).collect();
     let mut rev_top: Vec<TopK> = caps
         .iter()
         .map(|&cap| TopK::new(if revenue_order { cap } else { 0 }))
         .collect();
+    // uniform_price needs the highest losing amount. Without a tier weight the priority order
+    // is by amount, so each class's best non-winner is in its kept list (at most `cap` of the
+    // class win) and only classes that keep nothing need their top amount noted. With a
+    // weight, keep the best A + 1 amounts overall: at most A of them win.
+    let uniform = rules.policy == Policy::UniformPrice;
+    let mut top_amounts = TopK::new(if uniform && weight > 0 {
+        available as usize + 1
+    } else {
+        0
+    });
+    let mut unkept_top_amount: Option<i64> = None;
 
-    // Pass 1: validate, classify, select. (Indices are u32: four billion bids do not fit in
-    // memory anyway.)
-    let mut status = Vec::with_capacity(bids.len());
-    // Whether the input is already in canonical (id) order, checked on the way: then the
-    // losers come out listed by id without a sort.
+    // The pass. (Indices are u32: four billion bids do not fit in memory anyway.)
+    let mut losers: Vec<Loser<K>> = Vec::with_capacity(bids.len());
+    // Ids strictly increasing: the losers come out listed by id without a sort.
     let mut by_id = true;
-    let mut previous: Option<&BidInput<K>> = None;
     for (idx, bid) in bids.iter().enumerate() {
-        if let Some(prev) = previous {
-            by_id &= canonical_cmp(prev, bid) != Ordering::Greater;
-        }
-        previous = Some(bid);
         if bid.units == 0 || bid.units > MAX_PARTY {
             return Err(AwardError::InvalidUnits {
                 id: bid.id.to_string(),
@@ -96,26 +95,41 @@ pub(crate) fn award_excluding<K: BidKey>(
                 id: bid.id.to_string(),
             });
         }
-        status.push(if bid.withdrawn {
-            Status::Lost(LoseReason::Withdrawn)
+        if idx > 0 {
+            by_id &= bids[idx - 1].id < bid.id;
+        }
+        let reason = if bid.withdrawn {
+            LoseReason::Withdrawn
         } else if upgraded_elsewhere(&bid.booking) {
-            Status::Lost(LoseReason::UpgradedElsewhere)
+            LoseReason::UpgradedElsewhere
         } else if bid.amount_minor < rules.reserve_minor {
-            Status::Lost(LoseReason::BelowReserve)
+            LoseReason::BelowReserve
         } else if bid.amount_minor > rules.maximum_minor {
-            Status::Lost(LoseReason::AboveMaximum)
+            LoseReason::AboveMaximum
         } else {
             let class = class_of(bid);
             prio_top[class].push(&prio, prio.key(idx));
             if revenue_order {
                 rev_top[class].push(&rev, rev.key(idx));
             }
-            Status::Eligible
+            if uniform {
+                if weight > 0 {
+                    top_amounts.push(&rev, rev.key(idx));
+                } else if caps[class] == 0 {
+                    unkept_top_amount = unkept_top_amount.max(Some(bid.amount_minor));
+                }
+            }
+            // Provisional: only eligible bids carry it until the corrections below.
+            LoseReason::Outbid
+        };
+        losers.push(Loser {
+            id: bid.id.clone(),
+            reason,
         });
     }
 
-    let prio_lists: Vec<Vec<Key>> = prio_top.into_iter().map(|t| t.into_sorted(&prio)).collect();
-    let mut ranked: Vec<Key> = prio_lists.iter().flatten().copied().collect();
+    let prio_kept: Vec<Kept> = prio_top.into_iter().map(|t| t.finish(&prio)).collect();
+    let mut ranked: Vec<Key> = prio_kept.iter().flat_map(|k| &k.best).copied().collect();
     ranked.sort_unstable_by(|a, b| prio.cmp(a, b));
 
     let awards: Vec<Award> = match rules.policy {
@@ -126,85 +140,105 @@ pub(crate) fn award_excluding<K: BidKey>(
             let mut candidates: Vec<Key> = if revenue_order {
                 rev_top
                     .into_iter()
-                    .flat_map(|t| t.into_sorted(&rev))
+                    .flat_map(|t| t.finish(&rev).best)
                     .map(|k| prio.key(k.idx as usize))
                     .collect()
             } else {
-                prio_lists
+                prio_kept
                     .iter()
                     .zip(caps)
-                    .flat_map(|(list, cap)| list.iter().take(cap).copied())
+                    .flat_map(|(kept, cap)| kept.best.iter().take(cap).copied())
                     .collect()
             };
             candidates.sort_unstable_by(|a, b| prio.cmp(a, b));
             policy::max_revenue::allocate(bids, &candidates, available)?
         }
     };
-    for a in &awards {
-        status[a.idx as usize] = Status::Won;
-    }
+    let won: HashSet<u32> = awards.iter().map(|a| a.idx).collect();
 
     // Standby: the best non-winners of each class, as many as could win in an empty lot.
-    let mut standby = Vec::new();
-    let mut standby_bookings = Vec::new();
+    let mut standby_idx = Vec::new();
     let mut per_class = [0usize; CLASSES];
     for key in &ranked {
-        let idx = key.idx as usize;
-        let class = class_of(&bids[idx]);
-        if status[idx] == Status::Eligible && per_class[class] < caps[class] {
+        let class = class_of(&bids[key.idx as usize]);
+        if !won.contains(&key.idx) && per_class[class] < caps[class] {
             per_class[class] += 1;
-            status[idx] = Status::Standby;
-            standby.push(bids[idx].id.clone());
-            standby_bookings.push(bids[idx].booking.clone());
+            standby_idx.push(key.idx);
         }
     }
 
-    // Pass 2: reasons for everyone else, and the highest losing amount for uniform_price.
+    // Exact reasons where "outbid" may be wrong (see the module comment).
     let turn = Turns::new(&prio, &awards, available);
-    let mut highest_losing: Option<i64> = None;
-    let mut losers: Vec<Loser<K>> = Vec::with_capacity(if by_id { bids.len() } else { 0 });
-    let mut unsorted: Vec<(u32, LoseReason)> = Vec::new();
-    for (idx, (bid, st)) in bids.iter().zip(&status).enumerate() {
-        let reason = match *st {
-            Status::Won => continue,
-            Status::Standby => {
-                highest_losing = highest_losing.max(Some(bid.amount_minor));
-                continue;
-            }
-            Status::Lost(reason) => reason,
-            Status::Eligible => {
-                highest_losing = highest_losing.max(Some(bid.amount_minor));
-                let remaining = turn.remaining_at(&prio.key(idx));
-                let party = u32::from(bid.units);
-                if !bid.partial_ok && remaining > 0 && remaining < party {
-                    LoseReason::PartyDoesNotFit
-                } else {
-                    LoseReason::Outbid
-                }
-            }
-        };
-        if by_id {
-            losers.push(Loser {
-                id: bid.id.clone(),
-                reason,
-            });
+    let exact = |idx: usize| {
+        let bid = &bids[idx];
+        let remaining = turn.remaining_at(&prio.key(idx));
+        if !bid.partial_ok && remaining > 0 && remaining < u32::from(bid.units) {
+            LoseReason::PartyDoesNotFit
         } else {
-            unsorted.push((idx as u32, reason));
+            LoseReason::Outbid
         }
+    };
+    let unkept_may_precede_last_winner = prio_kept.iter().any(|kept| {
+        kept.dropped
+            && match (kept.best.last(), turn.last_winner()) {
+                (Some(worst_kept), Some(last)) => prio.cmp(worst_kept, last).is_lt(),
+                // Nothing kept (a party larger than the lot): it may rank anywhere.
+                (None, _) => true,
+                (Some(_), None) => true,
+            }
+    });
+    if turn.left_over() > 0 || unkept_may_precede_last_winner {
+        for (idx, loser) in losers.iter_mut().enumerate() {
+            if loser.reason == LoseReason::Outbid {
+                loser.reason = exact(idx);
+            }
+        }
+    } else {
+        for key in &ranked {
+            losers[key.idx as usize].reason = exact(key.idx as usize);
+        }
+    }
+
+    // uniform_price: the highest amount among eligible bids that did not win.
+    let best_losing = |keys: &[Key]| {
+        keys.iter()
+            .find(|k| !won.contains(&k.idx))
+            .map(|k| bids[k.idx as usize].amount_minor)
+    };
+    let highest_losing = if weight > 0 {
+        best_losing(&top_amounts.finish(&rev).best)
+    } else {
+        prio_kept
+            .iter()
+            .map(|kept| best_losing(&kept.best))
+            .fold(unkept_top_amount, Option::max)
+    };
+
+    // Winners and standby bids are not losers: drop their entries (one pass, in place).
+    let mut taken: Vec<u32> = won
+        .iter()
+        .copied()
+        .chain(standby_idx.iter().copied())
+        .collect();
+    taken.sort_unstable();
+    if !taken.is_empty() {
+        let (mut next, mut idx) = (0, 0u32);
+        losers.retain(|_| {
+            let keep = taken.get(next) != Some(&idx);
+            if !keep {
+                next += 1;
+            }
+            idx += 1;
+            keep
+        });
     }
     if !by_id {
-        unsorted.sort_unstable_by(|a, b| canonical_cmp(&bids[a.0 as usize], &bids[b.0 as usize]));
-        losers = unsorted
-            .into_iter()
-            .map(|(idx, reason)| Loser {
-                id: bids[idx as usize].id.clone(),
-                reason,
-            })
-            .collect();
+        // (id, reason) is a total order on entries, so any input order gives the same list.
+        losers.sort_unstable_by(|a, b| a.id.cmp(&b.id).then(a.reason.cmp(&b.reason)));
     }
 
-    let clearing = (rules.policy == Policy::UniformPrice)
-        .then(|| policy::uniform_price::clearing_price(rules.reserve_minor, highest_losing));
+    let clearing =
+        uniform.then(|| policy::uniform_price::clearing_price(rules.reserve_minor, highest_losing));
     let winners: Vec<Winner<K>> = awards
         .iter()
         .map(|a| {
@@ -221,6 +255,14 @@ pub(crate) fn award_excluding<K: BidKey>(
                 total_minor: price * i64::from(a.units),
             }
         })
+        .collect();
+    let standby = standby_idx
+        .iter()
+        .map(|&idx| bids[idx as usize].id.clone())
+        .collect();
+    let standby_bookings = standby_idx
+        .iter()
+        .map(|&idx| bids[idx as usize].booking.clone())
         .collect();
     let plan = AwardPlan {
         algorithm_version: ALGORITHM_VERSION,
@@ -265,6 +307,14 @@ impl<'r, 'a, K: Ord> Turns<'r, 'a, K> {
             before,
             available,
         }
+    }
+
+    fn last_winner(&self) -> Option<&Key> {
+        self.keys.last()
+    }
+
+    fn left_over(&self) -> u32 {
+        self.available - self.before.last().copied().unwrap_or(0)
     }
 
     fn remaining_at(&self, key: &Key) -> u32 {

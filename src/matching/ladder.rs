@@ -108,14 +108,11 @@ fn drop_upgraded_from_standby<K: BidKey>(
     let mut keep = Vec::with_capacity(plan.standby.len());
     for (id, booking) in plan.standby.drain(..).zip(standby_bookings) {
         if won.contains(booking) {
-            let at = plan.losers.partition_point(|l| l.id <= id);
-            plan.losers.insert(
-                at,
-                Loser {
-                    id,
-                    reason: LoseReason::UpgradedElsewhere,
-                },
-            );
+            let reason = LoseReason::UpgradedElsewhere;
+            let at = plan
+                .losers
+                .partition_point(|l| (&l.id, l.reason) <= (&id, reason));
+            plan.losers.insert(at, Loser { id, reason });
         } else {
             keep.push(id);
         }

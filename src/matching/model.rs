@@ -197,7 +197,7 @@ pub struct AwardPlan<K = String> {
     pub winners: Vec<Winner<K>>,
     /// Bid ids in the order they take over freed units.
     pub standby: Vec<K>,
-    /// Ordered by bid id.
+    /// Ordered by bid id (then reason, should ids repeat).
     pub losers: Vec<Loser<K>>,
     pub revenue_minor: i64,
     /// The one price per unit under `uniform_price` (before capping at a winner's own bid).

@@ -32,7 +32,9 @@ pub fn reassign<K: BidKey>(
         id: failed.clone(),
         reason: LoseReason::PaymentFailed,
     };
-    let at = next.losers.partition_point(|l| l.id <= loser.id);
+    let at = next
+        .losers
+        .partition_point(|l| (&l.id, l.reason) <= (&loser.id, loser.reason));
     next.losers.insert(at, loser);
 
     let mut free = rules.available_units().saturating_sub(next.units_awarded());

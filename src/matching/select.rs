@@ -19,6 +19,16 @@ pub(crate) struct TopK {
     k: usize,
     buf: Vec<Key>,
     threshold: Option<Key>,
+    /// Whether any pushed key was left out: then the ones left out rank after the kept ones.
+    dropped: bool,
+}
+
+/// What a [`TopK`] kept.
+pub(crate) struct Kept {
+    /// The best `k` keys (or all, if fewer were pushed), best first.
+    pub best: Vec<Key>,
+    /// Whether some pushed keys are not in `best` (all of them rank after its last key).
+    pub dropped: bool,
 }
 
 impl TopK {
@@ -27,6 +37,7 @@ impl TopK {
             k,
             buf: Vec::new(),
             threshold: None,
+            dropped: false,
         }
     }
 
@@ -46,6 +57,7 @@ impl TopK {
     #[inline]
     pub fn push<K: Ord>(&mut self, ranker: &Ranker<'_, K>, key: Key) {
         if !self.admits(ranker, &key) {
+            self.dropped = true;
             return;
         }
         self.buf.push(key);
@@ -58,18 +70,21 @@ impl TopK {
         let k = self.k;
         self.buf
             .select_nth_unstable_by(k - 1, |a, b| ranker.cmp(a, b));
+        self.dropped = true;
         self.buf.truncate(k);
         // After the selection, position k-1 holds the k-th best: the new bar to beat.
         self.threshold = Some(self.buf[k - 1]);
     }
 
-    /// The best `k` keys (or all, if fewer were pushed), best first.
-    pub fn into_sorted<K: Ord>(mut self, ranker: &Ranker<'_, K>) -> Vec<Key> {
+    pub fn finish<K: Ord>(mut self, ranker: &Ranker<'_, K>) -> Kept {
         if self.buf.len() > self.k {
             self.cut(ranker);
         }
         self.buf.sort_unstable_by(|a, b| ranker.cmp(a, b));
-        self.buf
+        Kept {
+            best: self.buf,
+            dropped: self.dropped,
+        }
     }
 }
 
@@ -102,7 +117,8 @@ mod tests {
         for idx in 0..bids.len() {
             top.push(&ranker, ranker.key(idx));
         }
-        top.into_sorted(&ranker)
+        top.finish(&ranker)
+            .best
             .iter()
             .map(|key| bids[key.idx as usize].amount_minor)
             .collect()
@@ -131,7 +147,9 @@ mod tests {
         for idx in (0..all.len()).rev() {
             top.push(&ranker, ranker.key(idx));
         }
-        let ids: Vec<u32> = top.into_sorted(&ranker).iter().map(|k| k.idx).collect();
+        let kept = top.finish(&ranker);
+        assert!(kept.dropped);
+        let ids: Vec<u32> = kept.best.iter().map(|k| k.idx).collect();
         assert_eq!(ids, [0, 1, 2]);
     }
 }

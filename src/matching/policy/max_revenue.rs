@@ -110,7 +110,7 @@ fn prune<K>(bids: &[BidInput<K>], ranked: &[Key], available: u32) -> Vec<Key> {
             (bid.amount_minor, u32::from(bid.units), bid.partial_ok)
         })
         .collect();
-    by_amount.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    by_amount.sort_unstable_by_key(|&(amount, _, _)| std::cmp::Reverse(amount));
 
     // A feasible allocation: whole parties by amount, the first partial_ok misfit split.
     let (mut left, mut split_used, mut greedy) = (available, false, 0i64);
