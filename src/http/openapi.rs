@@ -21,7 +21,7 @@ use crate::http::{health, metrics, pagination, problem};
         lots::change_capacity, lot_bids::list, lot_bids::award, bookings::import,
         keys::list, keys::create, keys::revoke,
         traveller::sign_in, traveller::partner_session, traveller::offers, traveller::place,
-        traveller::get, traveller::change, traveller::withdraw,
+        traveller::get, traveller::change, traveller::withdraw, traveller::upgrade_now,
     ),
     components(schemas(problem::Problem, health::Health, pagination::Page<lots::LotView>)),
     modifiers(&Security),

@@ -758,3 +758,290 @@ async fn lock_own_bid(
         .await?
         .ok_or(BidError::NotFound)
 }
+
+/// "Upgrade now": the operator's fixed price, taken at once while units are free. The card
+/// is authorised, the units are reserved under the lot's lock, then the money is captured;
+/// a failure at any step undoes the earlier ones, so nobody pays for a unit they do not get.
+pub async fn upgrade_now(
+    db: &Db,
+    gateway: &dyn PaymentGateway,
+    booking: &booking::Model,
+    lot_id: &str,
+    card: Option<CardSource>,
+) -> Result<bid::Model, BidError> {
+    let card = card.ok_or_else(|| {
+        BidError::Invalid(FieldErrors::single(
+            "payment_method",
+            "is required: the card to charge",
+        ))
+    })?;
+    let (lot, spec) = lock_open_lot(db, booking, lot_id).await?;
+    check_window(&spec, Utc::now())?;
+    let price = spec.upgrade_now.ok_or_else(|| {
+        BidError::Unavailable(
+            "This upgrade has no \"upgrade now\" price; place a bid instead.".into(),
+        )
+    })?;
+    let units = booking.party_size.max(1) as u32;
+    if store_lots::free_units(&lot, &spec) < units {
+        return Err(BidError::Unavailable(
+            "Not enough upgrades are left to take one now; you can still bid.".into(),
+        ));
+    }
+    let existing = bid::Entity::find()
+        .filter(bid::Column::LotId.eq(&lot.id))
+        .filter(bid::Column::BookingId.eq(&booking.id))
+        .one(db)
+        .await?;
+    if let Some(b) = &existing
+        && ![BidStatus::Active.as_str(), BidStatus::Withdrawn.as_str()].contains(&b.status.as_str())
+    {
+        let status = BidStatus::parse(&b.status).unwrap_or(BidStatus::Lost);
+        return Err(BidError::NotActive { status });
+    }
+    let bid_id = existing
+        .as_ref()
+        .map_or_else(|| ids::new_id("bid"), |b| b.id.clone());
+    let attempt = attempts(db, &bid_id).await? + 1;
+    let total = price.minor() * i64::from(units);
+    // Held, not yet taken: nothing is charged unless the units are really ours.
+    let hold_spec = LotSpec {
+        payment_mode: PaymentMode::Hold,
+        ..spec.clone()
+    };
+    let security = secure(gateway, &hold_spec, booking, &bid_id, attempt, total, card).await?;
+    let Security::Hold { reference, .. } = &security else {
+        unreachable!("a hold was asked for")
+    };
+
+    let reserved = reserve_now(
+        db, gateway, booking, lot_id, &bid_id, attempt, price, units, &security,
+    )
+    .await;
+    let (reserved, previous_hold) = match reserved {
+        Ok(r) => r,
+        Err(e) => {
+            unwind(gateway, &security).await;
+            return Err(e);
+        }
+    };
+    // Its own key: an auction charge of the same bid later must not replay this answer.
+    let key = IdempotencyKey::parse(&format!("surclass:{bid_id}:upgrade-now:{attempt}"))
+        .map_err(unavailable)?;
+    match gateway
+        .capture(&PaymentRef::new(reference.clone()), total, &key)
+        .await
+    {
+        Ok(capture) => {
+            let now = Utc::now();
+            let txn = write_txn(db).await?;
+            payment::ActiveModel {
+                id: Set(ids::new_id("pay")),
+                bid_id: Set(bid_id.clone()),
+                kind: Set("charge".to_owned()),
+                amount_minor: Set(total),
+                currency: Set(spec.currency.code().to_owned()),
+                status: Set("succeeded".to_owned()),
+                provider: Set(gateway.provider().to_owned()),
+                provider_ref: Set(Some(capture.reference.to_string())),
+                idempotency_key: Set(key.to_string()),
+                attempt: Set(attempt as i32),
+                error: Set(None),
+                created_at: Set(now),
+                updated_at: Set(now),
+            }
+            .insert(&txn)
+            .await?;
+            let mut am = reserved.into_active_model();
+            am.status = Set(BidStatus::Charged.as_str().to_owned());
+            let charged = am.update(&txn).await?;
+            let detail = format!(
+                "Upgrade confirmed at once for your party of {units}: your card was charged {} {}.",
+                Money::from_minor(total, spec.currency)
+                    .map(|m| m.to_string())
+                    .unwrap_or_default(),
+                spec.currency
+            );
+            events::record(
+                &txn,
+                &bid_id,
+                BidEventKind::Charged,
+                Some(price.minor()),
+                Some(detail),
+                now,
+            )
+            .await?;
+            if let Some(previous) = previous_hold {
+                jobs::enqueue(
+                    &txn,
+                    Job::Release {
+                        bid_id: bid_id.clone(),
+                        hold: previous,
+                    },
+                    now,
+                )
+                .await?;
+            }
+            txn.commit().await?;
+            Ok(charged)
+        }
+        Err(e) => {
+            // Give the units back and say why; the hold is released.
+            let now = Utc::now();
+            let txn = write_txn(db).await?;
+            let current = lot::Entity::find_by_id(lot_id.to_owned())
+                .lock_exclusive()
+                .one(&txn)
+                .await?;
+            if let Some(l) = current {
+                let sold = l.units_sold_now;
+                let mut am = l.into_active_model();
+                am.units_sold_now = Set((sold - units as i32).max(0));
+                am.update(&txn).await?;
+            }
+            let mut am = reserved.into_active_model();
+            am.status = Set(BidStatus::Withdrawn.as_str().to_owned());
+            am.payment_ref = Set(None);
+            am.award_units = Set(None);
+            am.award_price_minor = Set(None);
+            am.update(&txn).await?;
+            payment::ActiveModel {
+                id: Set(ids::new_id("pay")),
+                bid_id: Set(bid_id.clone()),
+                kind: Set("upgrade_now".to_owned()),
+                amount_minor: Set(total),
+                currency: Set(spec.currency.code().to_owned()),
+                status: Set("failed".to_owned()),
+                provider: Set(gateway.provider().to_owned()),
+                provider_ref: Set(Some(reference.clone())),
+                idempotency_key: Set(key.to_string()),
+                attempt: Set(attempt as i32),
+                error: Set(Some(e.to_string())),
+                created_at: Set(now),
+                updated_at: Set(now),
+            }
+            .insert(&txn)
+            .await?;
+            let message = match &e {
+                PaymentError::Declined(d) => d.message.clone(),
+                other => format!("The payment could not be completed ({other})."),
+            };
+            events::record(
+                &txn,
+                &bid_id,
+                BidEventKind::PaymentFailed,
+                None,
+                Some(format!("{message} Nothing was charged.")),
+                now,
+            )
+            .await?;
+            txn.commit().await?;
+            unwind(gateway, &security).await;
+            Err(match e {
+                PaymentError::Declined(d) => declined(d),
+                other => unavailable(other),
+            })
+        }
+    }
+}
+
+/// Reserves the units for an "upgrade now" purchase; returns the purchase (a bid at the
+/// fixed price) and any earlier hold of the booking's bid on the lot, to release.
+#[allow(clippy::too_many_arguments)]
+async fn reserve_now(
+    db: &Db,
+    gateway: &dyn PaymentGateway,
+    booking: &booking::Model,
+    lot_id: &str,
+    bid_id: &str,
+    attempt: u32,
+    price: Money,
+    units: u32,
+    security: &Security,
+) -> Result<(bid::Model, Option<String>), BidError> {
+    let txn = write_txn(db).await?;
+    let (lot, spec) = lock_open_lot(&txn, booking, lot_id).await?;
+    let now = Utc::now();
+    check_window(&spec, now)?;
+    if store_lots::free_units(&lot, &spec) < units {
+        return Err(BidError::Unavailable(
+            "The last upgrades were just taken; you can still bid.".into(),
+        ));
+    }
+    let Security::Hold { reference, .. } = security else {
+        unreachable!("a hold was asked for")
+    };
+    let existing = bid::Entity::find_by_id(bid_id.to_owned())
+        .lock_exclusive()
+        .one(&txn)
+        .await?;
+    let previous_hold = existing.as_ref().and_then(|b| b.payment_ref.clone());
+    let purchase = match existing {
+        Some(b) => {
+            let mut am = b.into_active_model();
+            am.amount_minor = Set(price.minor());
+            am.units = Set(units as i32);
+            am.status = Set(BidStatus::Won.as_str().to_owned());
+            am.payment_ref = Set(Some(reference.clone()));
+            am.award_units = Set(Some(units as i32));
+            am.award_price_minor = Set(Some(price.minor()));
+            am.submitted_at = Set(now);
+            am.updated_at = Set(now);
+            am.version = Set(am.version.as_ref() + 1);
+            am.update(&txn).await?
+        }
+        None => {
+            bid::ActiveModel {
+                id: Set(bid_id.to_owned()),
+                lot_id: Set(lot.id.clone()),
+                booking_id: Set(booking.id.clone()),
+                amount_minor: Set(price.minor()),
+                currency: Set(spec.currency.code().to_owned()),
+                units: Set(units as i32),
+                partial_ok: Set(false),
+                tier: Set(booking.loyalty_tier),
+                preference: Set(None),
+                status: Set(BidStatus::Won.as_str().to_owned()),
+                payment_method_ref: Set(None),
+                payment_ref: Set(Some(reference.clone())),
+                saved_card: Set(None),
+                award_units: Set(Some(units as i32)),
+                award_price_minor: Set(Some(price.minor())),
+                outcome_reason: Set(None),
+                standby_rank: Set(None),
+                submitted_at: Set(now),
+                created_at: Set(now),
+                updated_at: Set(now),
+                version: Set(0),
+            }
+            .insert(&txn)
+            .await?
+        }
+    };
+    let sold = lot.units_sold_now;
+    let mut am = lot.into_active_model();
+    am.units_sold_now = Set(sold + units as i32);
+    am.updated_at = Set(now);
+    am.update(&txn).await?;
+    record_security(
+        &txn,
+        bid_id,
+        spec.currency.code(),
+        gateway.provider(),
+        attempt,
+        security,
+        now,
+    )
+    .await?;
+    events::record(
+        &txn,
+        bid_id,
+        BidEventKind::UpgradeNow,
+        Some(price.minor()),
+        None,
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok((purchase, previous_hold))
+}

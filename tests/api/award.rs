@@ -440,6 +440,81 @@ async fn closing_twice_awards_once_and_charges_once(app: TestApp) {
     assert_eq!(award::Entity::find().count(&app.db).await.unwrap(), 1);
 }
 
+async fn upgrade_now_confirms_and_charges_at_once_while_units_are_free(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app
+        .open_lot(&op, json!({"capacity": 3, "upgrade_now": "800.00"}))
+        .await;
+    app.booking(&op, "PNR001", "Martin", 2, &[&lot]).await;
+    app.booking(&op, "PNR002", "Durand", 2, &[&lot]).await;
+    app.booking(&op, "PNR003", "Roy", 1, &[&lot]).await;
+    let first = app.sign_in("PNR001", "Martin").await;
+    let offers = app
+        .read("/v1/traveller/offers")
+        .key(&first)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(offers.body["offers"][0]["upgrade_now_per_person"], "800.00");
+
+    let bought = app
+        .post(&format!("/v1/traveller/offers/{lot}/upgrade-now"))
+        .key(&first)
+        .json(&json!({"payment_method": "pm_card_visa"}))
+        .send()
+        .await
+        .expect(201);
+    assert_eq!(bought.body["status"], "charged");
+    assert_eq!(bought.body["total"], "1600.00");
+
+    // One unit is left: a party of two cannot take it now, and a declined card takes nothing.
+    let second = app.sign_in("PNR002", "Durand").await;
+    let sold_out = app
+        .post(&format!("/v1/traveller/offers/{lot}/upgrade-now"))
+        .key(&second)
+        .json(&json!({"payment_method": "pm_card_visa"}))
+        .send()
+        .await
+        .expect(409);
+    assert_eq!(sold_out.problem_type(), "upgrade-unavailable");
+    let third = app.sign_in("PNR003", "Roy").await;
+    app.post(&format!("/v1/traveller/offers/{lot}/upgrade-now"))
+        .key(&third)
+        .json(&json!({"card": {"number": DECLINED_WHEN_CHARGED, "exp_month": 12, "exp_year": 2030, "cvc": "123"}}))
+        .send()
+        .await
+        .expect(402);
+    app.run_jobs().await;
+
+    // The auction awards only what is left: one unit.
+    let single = app.bid(&third, &lot, "300.00", GOOD).await.expect(201);
+    app.close_now(&lot).await;
+    app.run_jobs().await;
+    let award = app
+        .read(&format!("/v1/lots/{lot}/award"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(award.body["plan"]["available_units"], 1);
+    assert_eq!(award.body["revenue"], "300.00");
+    let charged: i64 = payment::Entity::find()
+        .filter(payment::Column::Kind.eq("charge"))
+        .filter(payment::Column::Status.eq("succeeded"))
+        .all(&app.db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.amount_minor)
+        .sum();
+    assert_eq!(
+        charged,
+        160000 + 30000,
+        "the instant sale and the auction, nothing for the declined card"
+    );
+    let _ = single;
+}
+
 store_tests!(
     the_best_offers_that_fit_win_are_charged_and_every_other_hold_is_released,
     a_card_declined_at_bid_time_changes_nothing,
@@ -450,4 +525,5 @@ store_tests!(
     cancelling_after_the_award_refunds_every_charge,
     a_smaller_aircraft_after_the_award_refunds_the_last_ranked_first,
     closing_twice_awards_once_and_charges_once,
+    upgrade_now_confirms_and_charges_at_once_while_units_are_free,
 );

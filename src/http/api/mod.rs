@@ -31,5 +31,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(traveller::place)
         .service(traveller::get)
         .service(traveller::change)
-        .service(traveller::withdraw);
+        .service(traveller::withdraw)
+        .service(traveller::upgrade_now);
 }

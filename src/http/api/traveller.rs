@@ -639,3 +639,40 @@ pub async fn withdraw(
         award_summary(&db, &lot.id).await?.as_ref(),
     )))
 }
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"payment_method": "pm_card_visa"}))]
+pub struct UpgradeNowInput {
+    /// The card to charge at once: a payment method id, or `card` details.
+    pub payment_method: Option<String>,
+    pub card: Option<CardInput>,
+}
+
+/// Take the upgrade at once at the operator's fixed price, for the whole party, while units
+/// are free: confirmed and charged on the spot.
+#[utoipa::path(
+    tag = "traveller", security(("session" = []), ("session_cookie" = [])), request_body = UpgradeNowInput,
+    params(("id" = String, Path, description = "Lot id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    responses(
+        (status = 201, description = "Upgraded and charged", body = TravellerBidView),
+        (status = 402, description = "Card declined; nothing charged", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such offer for this booking", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No fixed price, sold out, or bidding closed", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/traveller/offers/{id}/upgrade-now")]
+pub async fn upgrade_now(
+    auth: TravellerAuth,
+    db: web::Data<Db>,
+    gateway: web::Data<dyn PaymentGateway>,
+    id: web::Path<String>,
+    JsonBody(input): JsonBody<UpgradeNowInput>,
+) -> Result<HttpResponse, Problem> {
+    let card = card_source(input.payment_method.as_deref(), input.card.as_ref());
+    let b = bids::upgrade_now(&db, gateway.get_ref(), &auth.booking, &id, card).await?;
+    let (b, lot, events) = bids::timeline(&db, &auth.booking, &b.id).await?;
+    Ok(HttpResponse::Created()
+        .insert_header(("Location", format!("/v1/traveller/bids/{}", b.id)))
+        .json(bid_view(&b, lot.closes_at, Some(events), None)))
+}
