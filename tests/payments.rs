@@ -480,3 +480,114 @@ fn stripe_webhooks_are_verified_offline() {
         Err(WebhookError::NotConfigured)
     );
 }
+
+// ---- simulated gateway under concurrency, on both stores ---------------------------------
+
+/// Eight copies of one request at once (a retry storm after a time-out), then two captures
+/// of one hold under different keys: one hold, one capture. Runs on SQLite (one writer at a
+/// time) and, where `SURCLASS_TEST_DATABASE_URL` is set, on PostgreSQL (row locks and the
+/// unique idempotency key do the work).
+async fn concurrent_requests_have_one_effect(db: surclass::store::Db) {
+    use sea_orm::{ConnectionTrait, Statement};
+
+    surclass::store::migrate(&db).await.unwrap();
+    let gateway = std::sync::Arc::new(SimulatedGateway::new(db.clone()));
+    let bid = new_bid();
+    let request = hold_request(&bid, 9_900, "4242424242424242");
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let gateway = gateway.clone();
+            let request = request.clone();
+            tokio::spawn(async move { gateway.authorize_hold(request).await })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(outcome) => outcomes.push(outcome),
+            Err(error) => assert!(error.is_retryable(), "{error}"),
+        }
+    }
+    assert!(!outcomes.is_empty());
+    let settled = gateway.authorize_hold(request).await.unwrap();
+    assert!(outcomes.iter().all(|o| *o == settled), "{outcomes:?}");
+    let count = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            format!(
+                "SELECT COUNT(*) AS n FROM simulated_gateway_objects \
+                 WHERE kind = 'payment' AND body LIKE '%{bid}%'"
+            ),
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(count, 1, "one hold for eight identical requests");
+
+    let HoldOutcome::Authorized(hold) = settled else {
+        panic!("{settled:?}")
+    };
+    let captures: Vec<_> = (1..=2)
+        .map(|attempt| {
+            let gateway = gateway.clone();
+            let reference = hold.reference.clone();
+            let key = IdempotencyKey::derive(&bid, PaymentStep::Capture, attempt);
+            tokio::spawn(async move { gateway.capture(&reference, 9_900, &key).await })
+        })
+        .collect();
+    let mut captured = 0;
+    for capture in captures {
+        match capture.await.unwrap() {
+            Ok(_) => captured += 1,
+            Err(error) => assert!(
+                matches!(error, PaymentError::Invalid(_) | PaymentError::Transient(_)),
+                "{error}"
+            ),
+        }
+    }
+    assert_eq!(captured, 1, "one capture of one hold");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn simulated_concurrent_requests_have_one_effect_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("gateway.db").display());
+    concurrent_requests_have_one_effect(surclass::store::connect(&url, 4).await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn simulated_concurrent_requests_have_one_effect_on_postgres() {
+    use sea_orm::ConnectionTrait;
+
+    let admin = match std::env::var("SURCLASS_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            assert!(
+                std::env::var("CI").map_or(true, |v| v != "true"),
+                "SURCLASS_TEST_DATABASE_URL is not set under CI=true"
+            );
+            eprintln!("skipped: simulated gateway on PostgreSQL (set SURCLASS_TEST_DATABASE_URL)");
+            return;
+        }
+    };
+    let name = format!("surclass_pay_{}", uuid::Uuid::new_v4().simple());
+    let server = sea_orm::Database::connect(&admin).await.unwrap();
+    server
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let (base, _) = admin
+        .rsplit_once('/')
+        .expect("a database URL ends with /NAME");
+    let db = surclass::store::connect(&format!("{base}/{name}"), 8)
+        .await
+        .unwrap();
+    concurrent_requests_have_one_effect(db.clone()).await;
+    db.close().await.unwrap();
+    server
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await
+        .unwrap();
+}
