@@ -61,8 +61,8 @@ pub trait PaymentGateway: Send + Sync {
         let key = request.idempotency_key.clone();
         let outcome = self.authorize_hold(request).await?;
         if let HoldOutcome::Authorized(_) = &outcome {
-            let release_key = IdempotencyKey::parse(&key.part("release-previous"))?;
-            self.release(previous, &release_key).await?;
+            self.release(previous, &key.child("release-previous"))
+                .await?;
         }
         Ok(outcome)
     }
