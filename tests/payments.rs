@@ -418,3 +418,176 @@ fn card_numbers_never_show_in_debug_output() {
     assert!(!shown.contains("4242424242424242"), "{shown}");
     assert_eq!(format!("{card:?}"), "Card(**** 4242)");
 }
+
+// ---- Stripe webhooks offline ------------------------------------------------------------
+
+/// A `payment_intent.succeeded` event as Stripe sends it (trimmed to the fields async-stripe
+/// requires and those we read), verified by the Stripe gateway without any network.
+#[test]
+fn stripe_webhooks_are_verified_offline() {
+    let secret = "whsec_offline";
+    let gateway = StripeGateway::new(StripeConfig {
+        secret_key: "sk_test_offline".into(),
+        webhook_secret: Some(secret.into()),
+        ..StripeConfig::default()
+    })
+    .unwrap();
+    let body = include_str!("payments/fixtures/payment_intent_succeeded.json");
+    let header = stripe_webhook::Webhook::generate_test_header(body, secret, None);
+    let event = gateway.parse_webhook(body, &header).unwrap();
+    assert_eq!(event.id, "evt_3QfixtureSucceeded");
+    assert_eq!(event.event_type, "payment_intent.succeeded");
+    let payment = event.payment.unwrap();
+    assert_eq!(payment.reference, PaymentRef::new("pi_3QfixtureIntent"));
+    assert_eq!((payment.amount_minor, payment.currency), (12_500, eur()));
+    assert_eq!(
+        payment.status,
+        PaymentStatus::Succeeded {
+            amount_received: 10_000
+        }
+    );
+    assert_eq!(payment.metadata["bid_id"], "bid_fixture");
+
+    // Our signer and Stripe's agree.
+    let now = chrono::Utc::now().timestamp();
+    assert_eq!(
+        webhook::sign(body, secret, now),
+        stripe_webhook::Webhook::generate_test_header(body, secret, Some(now))
+    );
+
+    let forged = body.replace("10000", "1");
+    assert_eq!(
+        gateway.parse_webhook(&forged, &header),
+        Err(WebhookError::BadSignature)
+    );
+    let other_secret = stripe_webhook::Webhook::generate_test_header(body, "whsec_other", None);
+    assert_eq!(
+        gateway.parse_webhook(body, &other_secret),
+        Err(WebhookError::BadSignature)
+    );
+    let replayed = stripe_webhook::Webhook::generate_test_header(body, secret, Some(now - 301));
+    assert!(matches!(
+        gateway.parse_webhook(body, &replayed),
+        Err(WebhookError::Stale(_))
+    ));
+    let unconfigured = StripeGateway::new(StripeConfig {
+        secret_key: "sk_test_offline".into(),
+        ..StripeConfig::default()
+    })
+    .unwrap();
+    assert_eq!(
+        unconfigured.parse_webhook(body, &header),
+        Err(WebhookError::NotConfigured)
+    );
+}
+
+// ---- simulated gateway under concurrency, on both stores ---------------------------------
+
+/// Eight copies of one request at once (a retry storm after a time-out), then two captures
+/// of one hold under different keys: one hold, one capture. Runs on SQLite (one writer at a
+/// time) and, where `SURCLASS_TEST_DATABASE_URL` is set, on PostgreSQL (row locks and the
+/// unique idempotency key do the work).
+async fn concurrent_requests_have_one_effect(db: surclass::store::Db) {
+    use sea_orm::{ConnectionTrait, Statement};
+
+    surclass::store::migrate(&db).await.unwrap();
+    let gateway = std::sync::Arc::new(SimulatedGateway::new(db.clone()));
+    let bid = new_bid();
+    let request = hold_request(&bid, 9_900, "4242424242424242");
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let gateway = gateway.clone();
+            let request = request.clone();
+            tokio::spawn(async move { gateway.authorize_hold(request).await })
+        })
+        .collect();
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(outcome) => outcomes.push(outcome),
+            Err(error) => assert!(error.is_retryable(), "{error}"),
+        }
+    }
+    assert!(!outcomes.is_empty());
+    let settled = gateway.authorize_hold(request).await.unwrap();
+    assert!(outcomes.iter().all(|o| *o == settled), "{outcomes:?}");
+    let count = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            format!(
+                "SELECT COUNT(*) AS n FROM simulated_gateway_objects \
+                 WHERE kind = 'payment' AND body LIKE '%{bid}%'"
+            ),
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(count, 1, "one hold for eight identical requests");
+
+    let HoldOutcome::Authorized(hold) = settled else {
+        panic!("{settled:?}")
+    };
+    let captures: Vec<_> = (1..=2)
+        .map(|attempt| {
+            let gateway = gateway.clone();
+            let reference = hold.reference.clone();
+            let key = IdempotencyKey::derive(&bid, PaymentStep::Capture, attempt);
+            tokio::spawn(async move { gateway.capture(&reference, 9_900, &key).await })
+        })
+        .collect();
+    let mut captured = 0;
+    for capture in captures {
+        match capture.await.unwrap() {
+            Ok(_) => captured += 1,
+            Err(error) => assert!(
+                matches!(error, PaymentError::Invalid(_) | PaymentError::Transient(_)),
+                "{error}"
+            ),
+        }
+    }
+    assert_eq!(captured, 1, "one capture of one hold");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn simulated_concurrent_requests_have_one_effect_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("gateway.db").display());
+    concurrent_requests_have_one_effect(surclass::store::connect(&url, 4).await.unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn simulated_concurrent_requests_have_one_effect_on_postgres() {
+    use sea_orm::ConnectionTrait;
+
+    let admin = match std::env::var("SURCLASS_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            assert!(
+                std::env::var("CI").map_or(true, |v| v != "true"),
+                "SURCLASS_TEST_DATABASE_URL is not set under CI=true"
+            );
+            eprintln!("skipped: simulated gateway on PostgreSQL (set SURCLASS_TEST_DATABASE_URL)");
+            return;
+        }
+    };
+    let name = format!("surclass_pay_{}", uuid::Uuid::new_v4().simple());
+    let server = sea_orm::Database::connect(&admin).await.unwrap();
+    server
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let (base, _) = admin
+        .rsplit_once('/')
+        .expect("a database URL ends with /NAME");
+    let db = surclass::store::connect(&format!("{base}/{name}"), 8)
+        .await
+        .unwrap();
+    concurrent_requests_have_one_effect(db.clone()).await;
+    db.close().await.unwrap();
+    server
+        .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await
+        .unwrap();
+}

@@ -61,8 +61,8 @@ pub trait PaymentGateway: Send + Sync {
         let key = request.idempotency_key.clone();
         let outcome = self.authorize_hold(request).await?;
         if let HoldOutcome::Authorized(_) = &outcome {
-            let release_key = IdempotencyKey::parse(&key.part("release-previous"))?;
-            self.release(previous, &release_key).await?;
+            self.release(previous, &key.child("release-previous"))
+                .await?;
         }
         Ok(outcome)
     }
@@ -139,6 +139,19 @@ pub fn from_settings(
     }
 }
 
+/// Card authorisations expire after about seven days, so the `hold` payment mode is offered
+/// only when bidding closes within this many days of the bid (the day left covers award,
+/// review and the payment grace period).
+pub const HOLD_MAX_DAYS: i64 = 6;
+
+/// Whether a bid placed at `bid_at` may use the `hold` mode on a lot closing at `closes_at`.
+pub fn hold_allowed(
+    bid_at: chrono::DateTime<chrono::Utc>,
+    closes_at: chrono::DateTime<chrono::Utc>,
+) -> bool {
+    closes_at - bid_at <= chrono::TimeDelta::days(HOLD_MAX_DAYS)
+}
+
 /// Hex SHA-256, for request fingerprints and card digests (never stored with the number).
 pub(crate) fn fingerprint(value: &str) -> String {
     hex::encode(Sha256::digest(value.as_bytes()))
@@ -152,4 +165,22 @@ pub(crate) fn check_amount(amount_minor: i64) -> Result<(), PaymentError> {
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeDelta, Utc};
+
+    use super::*;
+
+    #[test]
+    fn holds_only_when_bidding_closes_within_six_days() {
+        let now = Utc::now();
+        assert!(hold_allowed(now, now + TimeDelta::days(6)));
+        assert!(!hold_allowed(
+            now,
+            now + TimeDelta::days(6) + TimeDelta::seconds(1)
+        ));
+        assert!(hold_allowed(now, now));
+    }
 }

@@ -325,7 +325,11 @@ fn hold_outcome(intent: &PaymentIntent) -> Result<HoldOutcome, PaymentError> {
     match &intent.status {
         PaymentIntentStatus::RequiresCapture => Ok(HoldOutcome::Authorized(Authorization {
             reference,
-            amount_minor: intent.amount_capturable.max(intent.amount),
+            amount_minor: if intent.amount_capturable > 0 {
+                intent.amount_capturable
+            } else {
+                intent.amount
+            },
             currency: our_currency(&intent.currency)?,
             card: CardSummary::default(),
         })),

@@ -116,8 +116,14 @@ impl IdempotencyKey {
     }
 
     /// The key of one provider call inside an operation that makes several (`{key}/{part}`).
+    /// Parts are short, so a part of a key of at most 200 characters stays within Stripe's 255.
     pub fn part(&self, part: &str) -> String {
         format!("{}/{part}", self.0)
+    }
+
+    /// [`part`](Self::part) as a key of its own, for a gateway call made on the caller's behalf.
+    pub(crate) fn child(&self, part: &str) -> Self {
+        Self(self.part(part))
     }
 }
 
