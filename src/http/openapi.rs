@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, get};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::http::api::{bookings, keys, lot_bids, lots, traveller};
+use crate::http::api::{bookings, keys, lot_bids, lots, traveller, webhooks};
 use crate::http::{health, metrics, pagination, problem};
 
 #[derive(OpenApi)]
@@ -18,10 +18,11 @@ use crate::http::{health, metrics, pagination, problem};
     paths(
         health::healthz, health::readyz, metrics::expose, openapi_yaml,
         lots::create, lots::list, lots::get, lots::update, lots::open, lots::cancel,
-        lots::change_capacity, lot_bids::list, lot_bids::award, bookings::import,
+        lots::change_capacity, lot_bids::list, lot_bids::award, lot_bids::approve, lot_bids::reject, bookings::import,
         keys::list, keys::create, keys::revoke,
         traveller::sign_in, traveller::partner_session, traveller::offers, traveller::place,
         traveller::get, traveller::change, traveller::withdraw, traveller::upgrade_now,
+        webhooks::payments,
     ),
     components(schemas(problem::Problem, health::Health, pagination::Page<lots::LotView>)),
     modifiers(&Security),

@@ -211,6 +211,7 @@ pub fn reason_text(reason: &str, party: i32) -> String {
         "upgraded_elsewhere" => "You were upgraded on another offer for the same trip.".into(),
         "capacity_reduced" => "The operator has fewer upgrades than planned (a schedule or equipment change).".into(),
         "capacity_withdrawn" => "The operator withdrew this upgrade from sale.".into(),
+        "rejected_by_operator" => "The operator could not confirm your upgrade.".into(),
         "lot_cancelled" => "The operator cancelled this upgrade.".into(),
         other => other.replace('_', " "),
     }

@@ -374,14 +374,29 @@ pub async fn reassign(db: &Db, bid_id: &str, attempt: u32) -> Result<Step, Settl
     if b.status != BidStatus::PaymentFailed.as_str() || failed_charges != attempt {
         return Ok(Step::NothingToDo);
     }
+    let detail = reason_text("payment_failed", b.units);
+    drop_winner(&txn, &b, "payment_failed", &detail, true).await?;
+    txn.commit().await?;
+    Ok(Step::Done)
+}
+
+/// Takes a winner out of the award (payment failed, or rejected by the operator in review):
+/// its units go to the first standby bids that fit, charged at once when `charge_promoted`.
+pub async fn drop_winner(
+    txn: &impl ConnectionTrait,
+    b: &bid::Model,
+    reason: &str,
+    detail: &str,
+    charge_promoted: bool,
+) -> Result<(), SettleError> {
     let l = lot::Entity::find_by_id(b.lot_id.clone())
         .lock_exclusive()
-        .one(&txn)
+        .one(txn)
         .await?
         .ok_or(DbErr::RecordNotFound(b.lot_id.clone()))?;
     let spec = store_lots::spec(&l).map_err(SettleError::Corrupt)?;
     let stored = award::Entity::find_by_id(l.id.clone())
-        .one(&txn)
+        .one(txn)
         .await?
         .ok_or(DbErr::RecordNotFound(l.id.clone()))?;
     let plan_record: PlanRecord =
@@ -390,38 +405,29 @@ pub async fn reassign(db: &Db, bid_id: &str, attempt: u32) -> Result<Step, Settl
     let all = bid::Entity::find()
         .filter(bid::Column::LotId.eq(&l.id))
         .order_by_asc(bid::Column::Id)
-        .all(&txn)
+        .all(txn)
         .await?;
     let rules = award_service::rules(&l, &spec);
     let next = matching::reassign(&rules, &plan, &award_service::inputs(&all), &b.id)
         .map_err(AwardError::from)?;
     let now = Utc::now();
 
-    award_service::set_outcome(
-        &txn,
-        &b,
-        BidStatus::Lost,
-        None,
-        Some("payment_failed"),
-        None,
-        now,
-    )
-    .await?;
+    award_service::set_outcome(txn, b, BidStatus::Lost, None, Some(reason), None, now).await?;
     events::record(
-        &txn,
+        txn,
         &b.id,
         BidEventKind::Lost,
         None,
-        Some(reason_text("payment_failed", b.units)),
+        Some(detail.to_owned()),
         now,
     )
     .await?;
-    if b.payment_ref.is_some() {
+    if let Some(hold) = &b.payment_ref {
         jobs::enqueue(
-            &txn,
+            txn,
             Job::Release {
                 bid_id: b.id.clone(),
-                hold: b.payment_ref.clone().unwrap_or_default(),
+                hold: hold.clone(),
             },
             now,
         )
@@ -437,7 +443,7 @@ pub async fn reassign(db: &Db, bid_id: &str, attempt: u32) -> Result<Step, Settl
             .find(|x| x.id == w.id)
             .ok_or(DbErr::RecordNotFound(w.id.clone()))?;
         award_service::set_outcome(
-            &txn,
+            txn,
             promoted,
             BidStatus::Won,
             Some((w.units, w.price_per_unit_minor)),
@@ -446,13 +452,18 @@ pub async fn reassign(db: &Db, bid_id: &str, attempt: u32) -> Result<Step, Settl
             now,
         )
         .await?;
+        let then = if charge_promoted {
+            "your card is now charged"
+        } else {
+            "once the operator confirms it, your card is charged"
+        };
         let detail = format!(
-            "Good news: an upgrade freed up and is yours, for {} of your party; your card is now charged {}.",
+            "Good news: an upgrade freed up and is yours, for {} of your party; {then} {}.",
             w.units,
             money(w.total_minor, &spec)
         );
         events::record(
-            &txn,
+            txn,
             &w.id,
             BidEventKind::Won,
             Some(w.price_per_unit_minor),
@@ -460,29 +471,40 @@ pub async fn reassign(db: &Db, bid_id: &str, attempt: u32) -> Result<Step, Settl
             now,
         )
         .await?;
-        jobs::enqueue(
-            &txn,
-            Job::Charge {
-                bid_id: w.id.clone(),
-            },
-            now,
-        )
-        .await?;
+        if charge_promoted {
+            jobs::enqueue(
+                txn,
+                Job::Charge {
+                    bid_id: w.id.clone(),
+                },
+                now,
+            )
+            .await?;
+        }
+    }
+    let mut record = record(&next, &spec);
+    // The dropped winner is a loser now, with its reason.
+    if let Some(l) = record.losers.iter_mut().find(|l| l.id == b.id) {
+        l.reason = reason.to_owned();
+    } else {
+        record.losers.push(super::award::LoserRecord {
+            id: b.id.clone(),
+            reason: reason.to_owned(),
+        });
     }
     let mut am = stored.into_active_model();
-    am.plan = Set(serde_json::to_string(&record(&next, &spec)).expect("plans serialise"));
+    am.plan = Set(serde_json::to_string(&record).expect("plans serialise"));
     am.revenue_minor = Set(next.revenue_minor);
-    am.update(&txn).await?;
+    am.update(txn).await?;
     jobs::enqueue(
-        &txn,
+        txn,
         Job::Settle {
             lot_id: l.id.clone(),
         },
         now,
     )
     .await?;
-    txn.commit().await?;
-    Ok(Step::Done)
+    Ok(())
 }
 
 /// Gives back what a winner paid, with the reason on their timeline.

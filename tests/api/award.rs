@@ -515,6 +515,85 @@ async fn upgrade_now_confirms_and_charges_at_once_while_units_are_free(app: Test
     let _ = single;
 }
 
+async fn an_operator_reviews_the_award_before_anything_is_charged(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app
+        .open_lot(&op, json!({"capacity": 1, "review_required": true}))
+        .await;
+    let top = bidder(&app, &op, &lot, "PNR001", 1, "400.00", GOOD).await;
+    let next = bidder(&app, &op, &lot, "PNR002", 1, "300.00", GOOD).await;
+    app.close_now(&lot).await;
+    app.run_jobs().await;
+    let award = app
+        .read(&format!("/v1/lots/{lot}/award"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(award.body["status"], "pending_review");
+    assert_eq!(seen(&app, &top).await["status"], "won");
+    assert_eq!(
+        payments_of(&app, &top.bid, "charge", "succeeded").await,
+        0,
+        "nothing charged before approval"
+    );
+
+    let bad = app
+        .post(&format!("/v1/lots/{lot}/award/reject"))
+        .key(&op.key)
+        .json(&json!({"bids": [next.bid], "reason": "no"}))
+        .send()
+        .await
+        .expect(422);
+    assert_eq!(
+        bad.body["field"], "bids[0]",
+        "only winners can be taken out"
+    );
+    app.post(&format!("/v1/lots/{lot}/award/reject"))
+        .key(&op.key)
+        .json(&json!({"bids": [top.bid], "reason": "Travel document check failed"}))
+        .send()
+        .await
+        .expect(200);
+    app.run_jobs().await;
+    let rejected = seen(&app, &top).await;
+    assert_eq!(rejected["status"], "released");
+    let told = rejected["timeline"].as_array().unwrap().iter().any(|e| {
+        e["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Travel document check failed")
+    });
+    assert!(told, "the traveller reads the operator's reason");
+    assert_eq!(
+        seen(&app, &next).await["status"],
+        "won",
+        "the standby list moved up"
+    );
+
+    app.post(&format!("/v1/lots/{lot}/award/approve"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200);
+    app.post(&format!("/v1/lots/{lot}/award/approve"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(409);
+    app.run_jobs().await;
+    let next = seen(&app, &next).await;
+    assert_eq!(next["status"], "charged");
+    assert_eq!(next["outcome"]["charged_total"], "300.00");
+    let lot_view = app
+        .read(&format!("/v1/lots/{lot}"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(lot_view.body["status"], "settled");
+}
+
 store_tests!(
     the_best_offers_that_fit_win_are_charged_and_every_other_hold_is_released,
     a_card_declined_at_bid_time_changes_nothing,
@@ -526,4 +605,5 @@ store_tests!(
     a_smaller_aircraft_after_the_award_refunds_the_last_ranked_first,
     closing_twice_awards_once_and_charges_once,
     upgrade_now_confirms_and_charges_at_once_while_units_are_free,
+    an_operator_reviews_the_award_before_anything_is_charged,
 );

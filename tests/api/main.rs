@@ -12,3 +12,4 @@ mod keys;
 mod lots;
 mod openapi;
 mod traveller;
+mod webhooks;

@@ -5,6 +5,8 @@ use crate::http::problem::Problem;
 use crate::services::bids::BidError;
 use crate::services::bookings::ImportError;
 use crate::services::lots::LotError;
+use crate::services::review::ReviewError;
+use crate::services::settlement::SettleError;
 
 impl From<LotError> for Problem {
     fn from(e: LotError) -> Self {
@@ -81,6 +83,22 @@ impl From<BidError> for Problem {
                 "The payment service is not answering; nothing was changed. Please try again in a minute.",
             ),
             BidError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<ReviewError> for Problem {
+    fn from(e: ReviewError) -> Self {
+        match e {
+            ReviewError::Lot(e) => e.into(),
+            e @ ReviewError::NotInReview(_) => {
+                Problem::conflict("award-not-in-review", "Nothing to review", e.to_string())
+            }
+            ReviewError::Settle(SettleError::Db(e)) => e.into(),
+            ReviewError::Settle(e) => {
+                tracing::error!(error = %e, "review could not be applied");
+                Problem::internal()
+            }
         }
     }
 }

@@ -1,16 +1,17 @@
 //! Operators: a lot's bids (with amounts: the operator runs the auction) and its award.
 
-use actix_web::{HttpResponse, get, web};
+use actix_web::{HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::OperatorAuth;
+use crate::http::json::JsonBody;
 use crate::http::pagination::{Page, PageQuery, page};
 use crate::http::problem::Problem;
 use crate::money::{Currency, Money};
-use crate::services::lots;
+use crate::services::{lots, review};
 use crate::store::Db;
 use crate::store::entities::{award as award_row, bid, booking};
 
@@ -154,9 +155,13 @@ pub async fn award(
     db: web::Data<Db>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let l = lots::get(db.get_ref(), &auth.operator_id, &id).await?;
+    award_response(&db, &auth.operator_id, &id).await
+}
+
+async fn award_response(db: &Db, operator_id: &str, lot_id: &str) -> Result<HttpResponse, Problem> {
+    let l = lots::get(db, operator_id, lot_id).await?;
     let a = award_row::Entity::find_by_id(l.id.clone())
-        .one(db.get_ref())
+        .one(db)
         .await?
         .ok_or_else(|| {
             Problem::not_found(format!(
@@ -177,4 +182,57 @@ pub async fn award(
         plan: serde_json::from_str(&a.plan).unwrap_or(serde_json::Value::Null),
         created_at: a.created_at,
     }))
+}
+
+/// Approve an award waiting for review: every winner is charged now.
+#[utoipa::path(
+    tag = "operator", security(("api_key" = [])),
+    params(("id" = String, Path, description = "Lot id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    responses(
+        (status = 200, description = "Approved; charging starts", body = AwardView),
+        (status = 404, description = "No such lot", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The award is not waiting for review", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/lots/{id}/award/approve")]
+pub async fn approve(
+    auth: OperatorAuth,
+    db: web::Data<Db>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, Problem> {
+    review::approve(&db, &auth.operator_id, &id).await?;
+    award_response(&db, &auth.operator_id, &id).await
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"bids": ["bid_0k2m4p6r8t1v3x5z7b9d"], "reason": "Travel document check failed"}))]
+pub struct RejectInput {
+    /// Winning bids to take out of the award.
+    pub bids: Vec<String>,
+    /// Told to those travellers.
+    pub reason: String,
+}
+
+/// Take named winners out of an award waiting for review; their upgrades go to the standby
+/// list. The award stays in review until approved.
+#[utoipa::path(
+    tag = "operator", security(("api_key" = [])), request_body = RejectInput,
+    params(("id" = String, Path, description = "Lot id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    responses(
+        (status = 200, description = "Winners taken out", body = AwardView),
+        (status = 404, description = "No such lot", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The award is not waiting for review", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A named bid is not a winner", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/lots/{id}/award/reject")]
+pub async fn reject(
+    auth: OperatorAuth,
+    db: web::Data<Db>,
+    id: web::Path<String>,
+    JsonBody(input): JsonBody<RejectInput>,
+) -> Result<HttpResponse, Problem> {
+    review::reject(&db, &auth.operator_id, &id, &input.bids, &input.reason).await?;
+    award_response(&db, &auth.operator_id, &id).await
 }

@@ -8,6 +8,7 @@ pub mod keys;
 pub mod lot_bids;
 pub mod lots;
 pub mod traveller;
+pub mod webhooks;
 
 use actix_web::web;
 
@@ -21,6 +22,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(lots::change_capacity)
         .service(lot_bids::list)
         .service(lot_bids::award)
+        .service(lot_bids::approve)
+        .service(lot_bids::reject)
         .service(bookings::import)
         .service(keys::list)
         .service(keys::create)
@@ -32,5 +35,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(traveller::get)
         .service(traveller::change)
         .service(traveller::withdraw)
-        .service(traveller::upgrade_now);
+        .service(traveller::upgrade_now)
+        .service(webhooks::payments);
 }

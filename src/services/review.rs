@@ -1,0 +1,153 @@
+//! Operators who review the award before anything is charged: approve it, or take named
+//! winners out with a reason (their upgrade goes to the standby list), then approve.
+
+use chrono::Utc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect, Set,
+};
+
+use super::events;
+use super::lots::LotError;
+use super::settlement::{SettleError, drop_winner};
+use crate::domain::bid::{BidEventKind, BidStatus};
+use crate::domain::validation::FieldErrors;
+use crate::jobs::{self, Job};
+use crate::store::entities::{award, bid, lot};
+use crate::store::{Db, write_txn};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    #[error(transparent)]
+    Lot(#[from] LotError),
+    #[error("this lot's award is not waiting for review (it is {0})")]
+    NotInReview(String),
+    #[error(transparent)]
+    Settle(#[from] SettleError),
+}
+
+impl From<sea_orm::DbErr> for ReviewError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        ReviewError::Lot(LotError::Db(e))
+    }
+}
+
+async fn pending_award(
+    txn: &impl sea_orm::ConnectionTrait,
+    operator_id: &str,
+    lot_id: &str,
+) -> Result<award::Model, ReviewError> {
+    lot::Entity::find_by_id(lot_id.to_owned())
+        .filter(lot::Column::OperatorId.eq(operator_id))
+        .lock_exclusive()
+        .one(txn)
+        .await?
+        .ok_or(LotError::NotFound)?;
+    let a = award::Entity::find_by_id(lot_id.to_owned())
+        .one(txn)
+        .await?
+        .ok_or_else(|| ReviewError::NotInReview("not awarded yet".into()))?;
+    if a.status != "pending_review" {
+        return Err(ReviewError::NotInReview(a.status));
+    }
+    Ok(a)
+}
+
+/// Approves the award: every winner is charged now.
+pub async fn approve(
+    db: &Db,
+    operator_id: &str,
+    lot_id: &str,
+) -> Result<award::Model, ReviewError> {
+    let txn = write_txn(db).await?;
+    let a = pending_award(&txn, operator_id, lot_id).await?;
+    let now = Utc::now();
+    let winners = bid::Entity::find()
+        .filter(bid::Column::LotId.eq(lot_id))
+        .filter(bid::Column::Status.eq(BidStatus::Won.as_str()))
+        .all(&txn)
+        .await?;
+    for w in &winners {
+        let detail = "The operator confirmed your upgrade; your card is now charged.".to_owned();
+        events::record(
+            &txn,
+            &w.id,
+            BidEventKind::Won,
+            w.award_price_minor,
+            Some(detail),
+            now,
+        )
+        .await?;
+        jobs::enqueue(
+            &txn,
+            Job::Charge {
+                bid_id: w.id.clone(),
+            },
+            now,
+        )
+        .await?;
+    }
+    let mut am = a.into_active_model();
+    am.status = Set("approved".to_owned());
+    am.approved_at = Set(Some(now));
+    let approved = am.update(&txn).await?;
+    jobs::enqueue(
+        &txn,
+        Job::Settle {
+            lot_id: lot_id.to_owned(),
+        },
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(approved)
+}
+
+/// Takes the named winners out of the award with the operator's reason; the standby list
+/// moves up. The award stays in review until approved.
+pub async fn reject(
+    db: &Db,
+    operator_id: &str,
+    lot_id: &str,
+    bid_ids: &[String],
+    reason: &str,
+) -> Result<award::Model, ReviewError> {
+    let mut errors = FieldErrors::new();
+    if bid_ids.is_empty() {
+        errors.add("bids", "name at least one winning bid to take out");
+    }
+    if reason.trim().is_empty() || reason.len() > 500 {
+        errors.add(
+            "reason",
+            "is required (1 to 500 characters): the traveller reads it",
+        );
+    }
+    errors
+        .into_result()
+        .map_err(|e| ReviewError::Lot(LotError::Invalid(e)))?;
+    let txn = write_txn(db).await?;
+    pending_award(&txn, operator_id, lot_id).await?;
+    for (i, id) in bid_ids.iter().enumerate() {
+        let b = bid::Entity::find_by_id(id.clone())
+            .filter(bid::Column::LotId.eq(lot_id))
+            .one(&txn)
+            .await?
+            .filter(|b| b.status == BidStatus::Won.as_str())
+            .ok_or_else(|| {
+                ReviewError::Lot(LotError::Invalid(FieldErrors::single(
+                    format!("bids[{i}]"),
+                    "is not a winner of this lot",
+                )))
+            })?;
+        let detail = format!(
+            "The operator could not confirm your upgrade: {}. Nothing is charged.",
+            reason.trim()
+        );
+        drop_winner(&txn, &b, "rejected_by_operator", &detail, false).await?;
+    }
+    let a = award::Entity::find_by_id(lot_id.to_owned())
+        .one(&txn)
+        .await?
+        .ok_or(LotError::NotFound)?;
+    txn.commit().await?;
+    Ok(a)
+}
