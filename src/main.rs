@@ -27,6 +27,13 @@ enum Command {
     AwardFile { path: String },
     /// Print the OpenAPI document (the committed `openapi.yaml` is this output).
     Openapi,
+    /// List what the database and the payment provider disagree on (holds left on finished
+    /// bids, captures without a win, refunds not sent); with --repair, fix it. Exit status 1
+    /// when something is left unrepaired.
+    Reconcile {
+        #[arg(long)]
+        repair: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -45,6 +52,7 @@ fn main() -> ExitCode {
                     Command::Serve => serve(cli.settings).await,
                     Command::Migrate => migrate(&cli.settings).await,
                     Command::DemoData => demo_data(&cli.settings).await,
+                    Command::Reconcile { repair } => reconcile(cli.settings, repair).await,
                     Command::AwardFile { .. } | Command::Openapi => unreachable!("handled above"),
                 }
             });
@@ -72,6 +80,55 @@ async fn serve(settings: Settings) -> Result<(), String> {
         print_demo(&base, summary);
     }
     app.run_until_stopped().await.map_err(|e| e.to_string())
+}
+
+async fn reconcile(settings: Settings, repair: bool) -> Result<(), String> {
+    use surclass::services::reconcile;
+    let url = redact(&settings.database_url);
+    let db = store::connect(&settings.database_url, 2)
+        .await
+        .map_err(|e| format!("database {url}: {e}"))?;
+    store::migrate(&db)
+        .await
+        .map_err(|e| format!("database {url}: {e}"))?;
+    let gateway =
+        surclass::payments::from_settings(settings.payment_gateway, &settings.stripe, db.clone())
+            .map_err(|e| e.to_string())?;
+    let findings = reconcile::check(&db, gateway.as_ref())
+        .await
+        .map_err(|e| e.to_string())?;
+    for f in &findings {
+        println!("{f}");
+    }
+    if findings.is_empty() {
+        println!("consistent: every hold, charge and refund matches the bids");
+        return Ok(());
+    }
+    if !repair {
+        return Err(format!(
+            "{} inconsistencies; run again with --repair to fix them",
+            findings.len()
+        ));
+    }
+    reconcile::repair(&db, &findings)
+        .await
+        .map_err(|e| e.to_string())?;
+    let worker = surclass::jobs::Worker::new(
+        db.clone(),
+        gateway.clone(),
+        1,
+        settings.public_url(settings.bind),
+    );
+    worker.run_until_idle().await.map_err(|e| e.to_string())?;
+    let left = reconcile::check(&db, gateway.as_ref())
+        .await
+        .map_err(|e| e.to_string())?;
+    if left.is_empty() {
+        println!("repaired {} inconsistencies", findings.len());
+        Ok(())
+    } else {
+        Err(format!("{} inconsistencies left after repair", left.len()))
+    }
 }
 
 async fn migrate(settings: &Settings) -> Result<(), String> {

@@ -154,3 +154,19 @@ fn serve_loads_the_demo_answers_and_shuts_down_gracefully_on_sigterm() {
     };
     assert!(exit.success(), "exit after SIGTERM: {exit:?}");
 }
+
+#[test]
+fn reconcile_says_a_consistent_database_is_consistent() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = surclass()
+        .current_dir(dir.path())
+        .args(["--no-demo", "reconcile"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("consistent"));
+}

@@ -7,6 +7,7 @@ pub mod bookings;
 pub mod events;
 pub mod keys;
 pub mod lots;
+pub mod reconcile;
 pub mod review;
 pub mod sessions;
 pub mod settlement;

@@ -11,5 +11,6 @@ mod idempotency;
 mod keys;
 mod lots;
 mod openapi;
+mod reconcile;
 mod traveller;
 mod webhooks;
