@@ -160,7 +160,9 @@ async fn demo_data(settings: &Settings) -> Result<(), String> {
 
 fn print_demo(base: &str, summary: &DemoSummary) {
     println!("Demo data loaded.");
-    println!("  Traveller page: {base}/   sign in with a booking reference and last name:");
+    println!(
+        "  Travellers: POST {base}/v1/traveller/sessions with a booking reference and last name:"
+    );
     for (reference, last_name) in &summary.bookings {
         println!("      {reference:<10} {last_name}");
     }

@@ -111,6 +111,23 @@ pub async fn claim(db: &Db, worker: &str, lease: Duration) -> Result<Option<job:
     Ok(Some(claimed))
 }
 
+/// Extends the lease of a job this worker is running.
+pub async fn renew(
+    db: &impl ConnectionTrait,
+    id: i64,
+    worker: &str,
+    lease: Duration,
+) -> Result<(), DbErr> {
+    job::Entity::update_many()
+        .col_expr(job::Column::LockedUntil, Some(Utc::now() + lease).into())
+        .filter(job::Column::Id.eq(id))
+        .filter(job::Column::LockedBy.eq(worker))
+        .filter(job::Column::Status.eq(RUNNING))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// The job ran to the end.
 pub async fn complete(db: &impl ConnectionTrait, job: &job::Model) -> Result<(), DbErr> {
     finish(db, job, DONE, None, job.run_at).await

@@ -16,8 +16,9 @@ use crate::services::settlement;
 use crate::store::Db;
 use crate::store::entities::{job, lot};
 
-/// How long a claimed job is ours before another process may take it over.
-const LEASE_SECONDS: i64 = 120;
+/// How long a claimed job is ours before another process may take it over. Kept short so a
+/// killed process's jobs are picked up within seconds; a live one renews it while it works.
+const LEASE_SECONDS: i64 = 10;
 
 #[derive(Clone)]
 pub struct Worker {
@@ -139,7 +140,25 @@ impl Worker {
                 return;
             }
         };
+        // Renew the lease while the job runs (a slow provider call must not let another
+        // process start the same job).
+        let heartbeat = {
+            let db = self.db.clone();
+            let (id, worker) = (row.id, self.id.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(StdDuration::from_secs((LEASE_SECONDS / 3) as u64)).await;
+                    if queue::renew(&db, id, &worker, Duration::seconds(LEASE_SECONDS))
+                        .await
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            })
+        };
         let result = self.perform(&job).await;
+        heartbeat.abort();
         let outcome = match result {
             Ok(Some(later)) => queue::defer(&self.db, &row, later).await,
             Ok(None) => queue::complete(&self.db, &row).await,

@@ -1,0 +1,325 @@
+//! Crash safety and several processes, with the real `surclass` program:
+//! - the server is killed (SIGKILL) again and again while it closes, awards and charges a
+//!   lot, and restarted; the lot still ends settled with exactly one charge per winner, no
+//!   hold left on any card, and nobody both charged and told they lost;
+//! - two servers share one PostgreSQL database and award the same due lots: each lot once.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::json;
+use surclass::payments::simulated::SimulatedGateway;
+use surclass::services::reconcile;
+use surclass::store::entities::{award, bid, payment};
+use surclass::store::{self, Db};
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(database_url: &str, port: u16) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_surclass"))
+            .args([
+                "--no-demo",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--database-url",
+                database_url,
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("surclass starts");
+        Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    async fn ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if reqwest::get(format!("{}/readyz", self.base))
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("server did not become ready");
+    }
+
+    fn kill(mut self) {
+        // SIGKILL: no graceful shutdown, jobs cut wherever they are.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn operator(db: &Db, slug: &str) -> String {
+    use sea_orm::{ActiveModelTrait, Set};
+    surclass::store::entities::operator::ActiveModel {
+        id: Set(format!("op_{slug}")),
+        slug: Set(slug.into()),
+        name: Set(slug.into()),
+        kind: Set("airline".into()),
+        support_email: Set(format!("support@{slug}.example")),
+        created_at: Set(chrono::Utc::now()),
+    }
+    .insert(db)
+    .await
+    .unwrap();
+    let (_, key) = surclass::store::api_keys::issue(
+        db,
+        &format!("op_{slug}"),
+        surclass::store::api_keys::Scope::Operator,
+        "t",
+    )
+    .await
+    .unwrap();
+    key
+}
+
+/// Creates `lots` lots closing at `closes_at`, each with `bidders` bids (a few on a card that
+/// fails when charged); returns the lot ids.
+async fn auction(
+    base: &str,
+    key: &str,
+    lots: usize,
+    bidders: usize,
+    closes_at: chrono::DateTime<chrono::Utc>,
+) -> Vec<String> {
+    let http = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for n in 0..lots {
+        let lot: serde_json::Value = http
+            .post(format!("{base}/v1/lots"))
+            .bearer_auth(key)
+            .json(&json!({"resource_kind": "seat", "resource": format!("AU{n}"), "service_date": "2026-12-24",
+                "from_class": "economy", "to_class": "business", "capacity": bidders / 3, "currency": "EUR",
+                "reserve": "100.00", "maximum": "900.00", "closes_at": closes_at.to_rfc3339(), "open": true,
+                "payment_grace_seconds": 0}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let lot_id = lot["id"].as_str().expect("lot created").to_owned();
+        let rows: Vec<_> = (0..bidders)
+            .map(|i| json!({"reference": format!("L{n}B{i}"), "last_name": "Martin", "party_size": 1, "eligible_lots": [lot_id]}))
+            .collect();
+        assert!(
+            http.post(format!("{base}/v1/bookings/import"))
+                .bearer_auth(key)
+                .json(&rows)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .is_success()
+        );
+        for i in 0..bidders {
+            let session: serde_json::Value = http
+                .post(format!("{base}/v1/traveller/sessions"))
+                .json(&json!({"reference": format!("L{n}B{i}"), "last_name": "Martin"}))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let card = if i % 7 == 3 {
+                "4000000000000341"
+            } else {
+                "4242424242424242"
+            };
+            let res = http
+                .post(format!("{base}/v1/traveller/bids"))
+                .bearer_auth(session["token"].as_str().unwrap())
+                .json(
+                    &json!({"lot_id": lot_id, "amount": format!("{}.00", 100 + (i * 37) % 800),
+                    "card": {"number": card, "exp_month": 12, "exp_year": 2030, "cvc": "123"}}),
+                )
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 201);
+        }
+        ids.push(lot_id);
+    }
+    ids
+}
+
+async fn settled(db: &Db, lots: &[String]) -> bool {
+    let n = surclass::store::entities::lot::Entity::find()
+        .filter(surclass::store::entities::lot::Column::Id.is_in(lots.to_vec()))
+        .filter(surclass::store::entities::lot::Column::Status.eq("settled"))
+        .count(db)
+        .await
+        .unwrap();
+    n as usize == lots.len()
+}
+
+/// Money invariants over everything in the database, checked against the simulated
+/// provider's own records.
+async fn assert_money_is_consistent(db: &Db, lots: &[String]) {
+    assert_eq!(
+        award::Entity::find().count(db).await.unwrap() as usize,
+        lots.len(),
+        "each lot awarded once"
+    );
+    let bids = bid::Entity::find().all(db).await.unwrap();
+    for b in &bids {
+        let charges = payment::Entity::find()
+            .filter(payment::Column::BidId.eq(&b.id))
+            .filter(payment::Column::Kind.eq("charge"))
+            .filter(payment::Column::Status.eq("succeeded"))
+            .count(db)
+            .await
+            .unwrap();
+        match b.status.as_str() {
+            "charged" => assert_eq!(charges, 1, "bid {} charged exactly once", b.id),
+            "released" | "lost" | "withdrawn" => {
+                assert_eq!(charges, 0, "bid {} was told it lost but was charged", b.id)
+            }
+            other => panic!("bid {} left in {other}", b.id),
+        }
+    }
+    let gateway = SimulatedGateway::new(db.clone());
+    let findings = reconcile::check(db, &gateway).await.unwrap();
+    assert!(
+        findings.is_empty(),
+        "holds or charges left behind: {findings:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_server_during_award_and_charging_loses_and_doubles_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("surclass.db").display());
+    let port = free_port();
+    let server = Server::start(&url, port);
+    server.ready().await;
+    let db = store::connect(&url, 2).await.unwrap();
+    let key = operator(&db, "aurora").await;
+    let closes_at = chrono::Utc::now() + chrono::Duration::seconds(6);
+    let lots = auction(&server.base, &key, 3, 30, closes_at).await;
+    let wait = (closes_at - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    tokio::time::sleep(wait).await;
+
+    // Kill it at different points of the award and charging, restart, and again.
+    let mut server = Some(server);
+    let mut kills = 0;
+    for delay_ms in [30u64, 80, 150, 250, 400, 600, 900, 1300] {
+        tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+        server.take().unwrap().kill();
+        kills += 1;
+        if settled(&db, &lots).await {
+            break;
+        }
+        let restarted = Server::start(&url, port);
+        restarted.ready().await;
+        server = Some(restarted);
+    }
+    // Let the last process finish the work.
+    let last = match server {
+        Some(s) => s,
+        None => {
+            let s = Server::start(&url, port);
+            s.ready().await;
+            s
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !settled(&db, &lots).await {
+        assert!(
+            Instant::now() < deadline,
+            "lots not settled after {kills} kills"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Releases run after settling; give them a moment, then check everything.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    last.kill();
+    let _ = writeln!(std::io::stderr(), "crash test: {kills} kills");
+    assert_money_is_consistent(&db, &lots).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_on_one_postgresql_award_each_lot_once() {
+    let Some(admin) = postgres_admin_url() else {
+        return;
+    };
+    let name = format!("surclass_t_{}", uuid::Uuid::new_v4().simple());
+    let conn = sea_orm::Database::connect(&admin).await.unwrap();
+    conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    let (p1, p2) = (free_port(), free_port());
+    let one = Server::start(&url, p1);
+    one.ready().await;
+    let two = Server::start(&url, p2);
+    two.ready().await;
+    let db = store::connect(&url, 2).await.unwrap();
+    let key = operator(&db, "aurora").await;
+    let closes_at = chrono::Utc::now() + chrono::Duration::seconds(8);
+    // Bids spread over both servers: lots are created on one, bid on through either.
+    let lots = auction(&two.base, &key, 4, 15, closes_at).await;
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !settled(&db, &lots).await {
+        assert!(Instant::now() < deadline, "lots not settled");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    one.kill();
+    two.kill();
+    assert_money_is_consistent(&db, &lots).await;
+    db.close().await.ok();
+    conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await
+        .ok();
+}
+
+fn postgres_admin_url() -> Option<String> {
+    match std::env::var("SURCLASS_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!(
+                "CI=true but SURCLASS_TEST_DATABASE_URL is not set: PostgreSQL tests are mandatory in CI"
+            )
+        }
+        _ => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: two servers on PostgreSQL (set SURCLASS_TEST_DATABASE_URL)"
+            );
+            None
+        }
+    }
+}
