@@ -82,7 +82,6 @@ impl Application {
             db.clone(),
             gateway.clone(),
             settings.job_concurrency as usize,
-            public_url.clone(),
         );
         let server = serve(listener, db.clone(), signer, gateway.clone()).map_err(|source| {
             StartupError::Bind {

@@ -113,12 +113,7 @@ async fn reconcile(settings: Settings, repair: bool) -> Result<(), String> {
     reconcile::repair(&db, &findings)
         .await
         .map_err(|e| e.to_string())?;
-    let worker = surclass::jobs::Worker::new(
-        db.clone(),
-        gateway.clone(),
-        1,
-        settings.public_url(settings.bind),
-    );
+    let worker = surclass::jobs::Worker::new(db.clone(), gateway.clone(), 1);
     worker.run_until_idle().await.map_err(|e| e.to_string())?;
     let left = reconcile::check(&db, gateway.as_ref())
         .await

@@ -21,7 +21,7 @@ use crate::http::{health, metrics, pagination, problem};
         lots::change_capacity, lot_bids::list, lot_bids::award, lot_bids::approve, lot_bids::reject, bookings::import,
         keys::list, keys::create, keys::revoke,
         traveller::sign_in, traveller::partner_session, traveller::offers, traveller::place,
-        traveller::get, traveller::change, traveller::withdraw, traveller::upgrade_now,
+        traveller::get, traveller::change, traveller::withdraw, traveller::upgrade_now, traveller::replace_card,
         webhooks::payments,
     ),
     components(schemas(problem::Problem, health::Health, pagination::Page<lots::LotView>)),

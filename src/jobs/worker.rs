@@ -26,24 +26,16 @@ pub struct Worker {
     gateway: Arc<dyn PaymentGateway>,
     id: String,
     concurrency: usize,
-    /// Base of the links in messages (the traveller's status page).
-    public_url: String,
 }
 
 impl Worker {
-    pub fn new(
-        db: Db,
-        gateway: Arc<dyn PaymentGateway>,
-        concurrency: usize,
-        public_url: String,
-    ) -> Self {
+    pub fn new(db: Db, gateway: Arc<dyn PaymentGateway>, concurrency: usize) -> Self {
         let id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
         Self {
             db,
             gateway,
             id,
             concurrency: concurrency.max(1),
-            public_url,
         }
     }
 
@@ -176,7 +168,6 @@ impl Worker {
     /// `Ok(Some(t))`: not due yet, run again at `t`.
     async fn perform(&self, job: &Job) -> Result<Option<chrono::DateTime<Utc>>, String> {
         let gateway = self.gateway.as_ref();
-        let link = format!("{}/", self.public_url);
         match job {
             Job::CloseLot { lot_id } => match award::close_and_award(&self.db, lot_id).await {
                 Ok(CloseOutcome::NotDue(at)) => Ok(Some(at)),
@@ -186,7 +177,7 @@ impl Worker {
                 }
                 Err(e) => Err(e.to_string()),
             },
-            Job::Charge { bid_id } => settlement::charge(&self.db, gateway, bid_id, &link)
+            Job::Charge { bid_id } => settlement::charge(&self.db, gateway, bid_id)
                 .await
                 .map(|_| None)
                 .map_err(|e| e.to_string()),

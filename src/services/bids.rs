@@ -13,6 +13,8 @@ use sea_orm::{
 
 use std::collections::BTreeMap;
 
+use sha2::Digest;
+
 use super::events;
 use crate::domain::bid::{BidEventKind, BidStatus};
 use crate::domain::lot::{LotSpec, LotStatus, PaymentMode};
@@ -165,7 +167,7 @@ async fn secure(
     match spec.payment_mode {
         PaymentMode::Hold => {
             let request = HoldRequest {
-                idempotency_key: IdempotencyKey::derive(bid_id, PaymentStep::Hold, attempt),
+                idempotency_key: card_key(bid_id, PaymentStep::Hold, attempt, &card)?,
                 amount_minor: total_minor,
                 currency: spec.currency,
                 card,
@@ -184,7 +186,7 @@ async fn secure(
         }
         PaymentMode::ChargeOnAward => {
             let request = SetupRequest {
-                idempotency_key: IdempotencyKey::derive(bid_id, PaymentStep::SaveCard, attempt),
+                idempotency_key: card_key(bid_id, PaymentStep::SaveCard, attempt, &card)?,
                 card,
                 customer_ref: booking.id.clone(),
                 provider_customer: None,
@@ -202,6 +204,20 @@ async fn secure(
             }
         }
     }
+}
+
+/// The key of securing one card for one attempt: a retry of the same request sends the
+/// same key (one effect), while another card after a decline is a new try, not a replay of
+/// the decline.
+fn card_key(
+    bid_id: &str,
+    step: PaymentStep,
+    attempt: u32,
+    card: &CardSource,
+) -> Result<IdempotencyKey, BidError> {
+    let card_digest = hex::encode(sha2::Sha256::digest(card.redacted().as_bytes()));
+    let base = IdempotencyKey::derive(bid_id, step, attempt);
+    IdempotencyKey::parse(&base.part(&card_digest[..16])).map_err(unavailable)
 }
 
 /// Undoes a hold whose bid could not be written (the lot closed meanwhile, say).
@@ -1044,4 +1060,98 @@ async fn reserve_now(
     .await?;
     txn.commit().await?;
     Ok((purchase, previous_hold))
+}
+
+/// A winner whose payment failed gives another card during the grace period: it is
+/// secured for the award's total and the charge runs again at once.
+pub async fn replace_card(
+    db: &Db,
+    gateway: &dyn PaymentGateway,
+    booking: &booking::Model,
+    bid_id: &str,
+    card: Option<CardSource>,
+) -> Result<bid::Model, BidError> {
+    let card = card.ok_or_else(|| {
+        BidError::Invalid(FieldErrors::single(
+            "payment_method",
+            "is required: the card to charge instead",
+        ))
+    })?;
+    let current = own_bid(db, booking, bid_id).await?;
+    if current.status != BidStatus::PaymentFailed.as_str() {
+        let status = BidStatus::parse(&current.status).unwrap_or(BidStatus::Lost);
+        return Err(BidError::NotActive { status });
+    }
+    let l = lot::Entity::find_by_id(current.lot_id.clone())
+        .one(db)
+        .await?
+        .ok_or(BidError::NotFound)?;
+    let spec = store_lots::spec(&l).map_err(corrupt)?;
+    let total = current.award_price_minor.unwrap_or(current.amount_minor)
+        * i64::from(current.award_units.unwrap_or(current.units));
+    let attempt = attempts(db, &current.id).await? + 1;
+    let security = secure(gateway, &spec, booking, &current.id, attempt, total, card).await?;
+
+    let txn = write_txn(db).await?;
+    let locked = lock_own_bid(&txn, booking, bid_id).await?;
+    if locked.status != BidStatus::PaymentFailed.as_str() {
+        // The grace period ran out meanwhile: the upgrade went to the next traveller.
+        drop(txn);
+        unwind(gateway, &security).await;
+        let status = BidStatus::parse(&locked.status).unwrap_or(BidStatus::Lost);
+        return Err(BidError::NotActive { status });
+    }
+    let now = Utc::now();
+    let previous = locked.payment_ref.clone();
+    let mut am = locked.into_active_model();
+    am.status = Set(BidStatus::Won.as_str().to_owned());
+    match &security {
+        Security::Hold { reference, .. } => am.payment_ref = Set(Some(reference.clone())),
+        Security::SavedCard(card) => {
+            am.saved_card = Set(Some(serde_json::to_string(card).expect("cards serialise")))
+        }
+    }
+    am.updated_at = Set(now);
+    let updated = am.update(&txn).await?;
+    record_security(
+        &txn,
+        bid_id,
+        spec.currency.code(),
+        gateway.provider(),
+        attempt,
+        &security,
+        now,
+    )
+    .await?;
+    let detail = "Thank you: the new card is being charged now.".to_owned();
+    events::record(
+        &txn,
+        bid_id,
+        BidEventKind::HoldPlaced,
+        None,
+        Some(detail),
+        now,
+    )
+    .await?;
+    if let (Some(old), Security::Hold { .. }) = (previous, &security) {
+        jobs::enqueue(
+            &txn,
+            Job::Release {
+                bid_id: bid_id.to_owned(),
+                hold: old,
+            },
+            now,
+        )
+        .await?;
+    }
+    jobs::enqueue(
+        &txn,
+        Job::Charge {
+            bid_id: bid_id.to_owned(),
+        },
+        now,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(updated)
 }

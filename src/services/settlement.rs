@@ -136,7 +136,6 @@ pub async fn charge(
     db: &Db,
     gateway: &dyn PaymentGateway,
     bid_id: &str,
-    link: &str,
 ) -> Result<Step, SettleError> {
     let Some((b, l, spec)) = load(db, bid_id).await? else {
         return Ok(Step::NothingToDo);
@@ -262,7 +261,7 @@ pub async fn charge(
             let grace = Duration::seconds(i64::from(spec.payment_grace_seconds));
             let detail = if grace.num_seconds() > 0 {
                 format!(
-                    "{message} Your upgrade is kept for you until {} (UTC): give another card at {link} to keep it.",
+                    "{message} Your upgrade is kept for you until {} (UTC): give another card to keep it.",
                     (now + grace).format("%H:%M")
                 )
             } else {

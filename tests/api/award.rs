@@ -423,8 +423,7 @@ async fn closing_twice_awards_once_and_charges_once(app: TestApp) {
     let a = bidder(&app, &op, &lot, "PNR001", 1, "300.00", GOOD).await;
     app.close_now(&lot).await;
     // Two workers race for the same due lot.
-    let other =
-        surclass::jobs::Worker::new(app.db.clone(), app.gateway.clone(), 1, app.address.clone());
+    let other = surclass::jobs::Worker::new(app.db.clone(), app.gateway.clone(), 1);
     let (x, y) = tokio::join!(app.worker.run_until_idle(), other.run_until_idle());
     x.unwrap();
     y.unwrap();
@@ -432,7 +431,7 @@ async fn closing_twice_awards_once_and_charges_once(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(closed, surclass::services::award::CloseOutcome::AlreadyDone);
-    let charge = surclass::services::settlement::charge(&app.db, app.gateway.as_ref(), &a.bid, "")
+    let charge = surclass::services::settlement::charge(&app.db, app.gateway.as_ref(), &a.bid)
         .await
         .unwrap();
     assert_eq!(charge, surclass::services::settlement::Step::NothingToDo);
@@ -594,6 +593,72 @@ async fn an_operator_reviews_the_award_before_anything_is_charged(app: TestApp) 
     assert_eq!(lot_view.body["status"], "settled");
 }
 
+async fn a_traveller_whose_payment_failed_keeps_the_upgrade_with_another_card(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app
+        .open_lot(&op, json!({"capacity": 1, "payment_grace_seconds": 600}))
+        .await;
+    let winner = bidder(
+        &app,
+        &op,
+        &lot,
+        "PNR001",
+        1,
+        "400.00",
+        DECLINED_WHEN_CHARGED,
+    )
+    .await;
+    let standby = bidder(&app, &op, &lot, "PNR002", 1, "300.00", GOOD).await;
+    app.close_now(&lot).await;
+    app.run_jobs().await;
+    let failed = seen(&app, &winner).await;
+    assert_eq!(failed["status"], "payment_failed");
+    let told = failed["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["kind"] == "payment_failed")
+        .unwrap();
+    assert!(
+        told["message"]
+            .as_str()
+            .unwrap()
+            .contains("give another card"),
+        "{told}"
+    );
+
+    let declined_again = app
+        .post(&format!("/v1/traveller/bids/{}/card", winner.bid))
+        .key(&winner.token)
+        .json(&json!({"card": {"number": DECLINED_AT_BID, "exp_month": 12, "exp_year": 2030, "cvc": "123"}}))
+        .send()
+        .await
+        .expect(402);
+    assert_eq!(declined_again.body["field"], "payment_method");
+    app.post(&format!("/v1/traveller/bids/{}/card", winner.bid))
+        .key(&winner.token)
+        .json(&json!({"payment_method": "pm_card_visa"}))
+        .send()
+        .await
+        .expect(200);
+    app.run_jobs().await;
+    let kept = seen(&app, &winner).await;
+    assert_eq!(kept["status"], "charged");
+    assert_eq!(kept["outcome"]["charged_total"], "400.00");
+    assert_eq!(
+        seen(&app, &standby).await["status"],
+        "released",
+        "the standby hold ends once all is paid"
+    );
+    // Once charged, there is no card to replace.
+    app.post(&format!("/v1/traveller/bids/{}/card", winner.bid))
+        .key(&winner.token)
+        .json(&json!({"payment_method": "pm_card_visa"}))
+        .send()
+        .await
+        .expect(409);
+}
+
 store_tests!(
     the_best_offers_that_fit_win_are_charged_and_every_other_hold_is_released,
     a_card_declined_at_bid_time_changes_nothing,
@@ -606,4 +671,5 @@ store_tests!(
     closing_twice_awards_once_and_charges_once,
     upgrade_now_confirms_and_charges_at_once_while_units_are_free,
     an_operator_reviews_the_award_before_anything_is_charged,
+    a_traveller_whose_payment_failed_keeps_the_upgrade_with_another_card,
 );

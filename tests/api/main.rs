@@ -12,5 +12,6 @@ mod keys;
 mod lots;
 mod openapi;
 mod reconcile;
+mod scale;
 mod traveller;
 mod webhooks;

@@ -36,5 +36,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(traveller::change)
         .service(traveller::withdraw)
         .service(traveller::upgrade_now)
+        .service(traveller::replace_card)
         .service(webhooks::payments);
 }

@@ -676,3 +676,29 @@ pub async fn upgrade_now(
         .insert_header(("Location", format!("/v1/traveller/bids/{}", b.id)))
         .json(bid_view(&b, lot.closes_at, Some(events), None)))
 }
+
+/// After a failed payment, give another card before the grace period ends to keep the
+/// upgrade: it is charged at once.
+#[utoipa::path(
+    tag = "traveller", security(("session" = []), ("session_cookie" = [])), request_body = UpgradeNowInput,
+    params(("id" = String, Path, description = "Bid id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    responses(
+        (status = 200, description = "New card accepted; charging now", body = TravellerBidView),
+        (status = 402, description = "This card was declined too", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such bid", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The payment has not failed, or the grace period is over", body = Problem, content_type = "application/problem+json"),
+    )
+)]
+#[post("/v1/traveller/bids/{id}/card")]
+pub async fn replace_card(
+    auth: TravellerAuth,
+    db: web::Data<Db>,
+    gateway: web::Data<dyn PaymentGateway>,
+    id: web::Path<String>,
+    JsonBody(input): JsonBody<UpgradeNowInput>,
+) -> Result<HttpResponse, Problem> {
+    let card = card_source(input.payment_method.as_deref(), input.card.as_ref());
+    bids::replace_card(&db, gateway.get_ref(), &auth.booking, &id, card).await?;
+    let (b, lot, events) = bids::timeline(&db, &auth.booking, &id).await?;
+    Ok(HttpResponse::Ok().json(bid_view(&b, lot.closes_at, Some(events), None)))
+}
