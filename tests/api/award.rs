@@ -673,3 +673,14 @@ store_tests!(
     an_operator_reviews_the_award_before_anything_is_charged,
     a_traveller_whose_payment_failed_keeps_the_upgrade_with_another_card,
 );
+
+// The same lifecycle through async-stripe against the emulator (cards typed in; the
+// emulator has no `pm_card_*` test ids, and declines 0341 already at authorisation).
+crate::stripe_tests!(
+    the_best_offers_that_fit_win_are_charged_and_every_other_hold_is_released,
+    a_card_declined_at_bid_time_changes_nothing,
+    uniform_price_winners_all_pay_the_clearing_price,
+    charge_on_award_saves_the_card_and_charges_it_when_won,
+    cancelling_after_the_award_refunds_every_charge,
+    a_smaller_aircraft_after_the_award_refunds_the_last_ranked_first,
+);

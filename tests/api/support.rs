@@ -446,3 +446,47 @@ impl TestApp {
         reply.body["token"].as_str().expect("token").to_owned()
     }
 }
+
+/// The server on SQLite with the Stripe gateway pointed at the local emulator named by
+/// `SURCLASS_TEST_STRIPE_URL` (started by `.ci/run`), or `None` when it is not configured.
+pub async fn spawn_app_on_stripe() -> Option<TestApp> {
+    let url = match std::env::var("SURCLASS_TEST_STRIPE_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!(
+                "CI=true but SURCLASS_TEST_STRIPE_URL is not set: the Stripe emulator tests are mandatory in CI"
+            )
+        }
+        _ => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: Stripe gateway test (start the emulator as .ci/run does and set SURCLASS_TEST_STRIPE_URL)"
+            );
+            return None;
+        }
+    };
+    spawn_app_with(Store::Sqlite, |s| {
+        s.payment_gateway = Gateway::Stripe;
+        s.stripe.stripe_secret_key = Some("sk_test_surclass".into());
+        s.stripe.stripe_api_base = Some(url);
+    })
+    .await
+}
+
+/// Declares each listed `async fn(TestApp)` once more as `stripe::name`: the same lifecycle
+/// through the real Stripe client against the emulator.
+#[macro_export]
+macro_rules! stripe_tests {
+    ($($name:ident),* $(,)?) => {
+        mod stripe {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(app) = $crate::support::spawn_app_on_stripe().await {
+                        super::$name(app).await;
+                    }
+                }
+            )*
+        }
+    };
+}
