@@ -51,6 +51,9 @@ pub enum CloseOutcome {
 pub struct PlanRecord {
     pub policy: String,
     pub available_units: u32,
+    /// Units added by chaining (winners of a higher lot of the same resource freed them).
+    #[serde(default)]
+    pub chained_units: u32,
     pub winners: Vec<WinnerRecord>,
     pub standby: Vec<String>,
     pub losers: Vec<LoserRecord>,
@@ -120,6 +123,7 @@ pub fn record(plan: &AwardPlan<String>, spec: &LotSpec) -> PlanRecord {
     PlanRecord {
         policy: plan.policy.as_str().to_owned(),
         available_units: plan.available_units,
+        chained_units: 0,
         winners: plan
             .winners
             .iter()
@@ -232,7 +236,9 @@ pub fn rule_text(policy: &str) -> &'static str {
     }
 }
 
-/// Closes the lot if its time has come and awards it, all in one transaction.
+/// Closes the lot if its time has come and awards it, all in one transaction. Lots of the
+/// same resource (flight and date, property and night, branch and day) that are due too are
+/// awarded with it as one ladder, top class first, so a booking wins at most one of them.
 pub async fn close_and_award(db: &Db, lot_id: &str) -> Result<CloseOutcome, AwardError> {
     let txn = write_txn(db).await?;
     // FOR UPDATE: bid changes take the lot FOR SHARE, so they either committed before this
@@ -249,26 +255,106 @@ pub async fn close_and_award(db: &Db, lot_id: &str) -> Result<CloseOutcome, Awar
     if l.closes_at > now {
         return Ok(CloseOutcome::NotDue(l.closes_at));
     }
-    let spec = store_lots::spec(&l).map_err(AwardError::Corrupt)?;
-    let bids = bid::Entity::find()
-        .filter(bid::Column::LotId.eq(&l.id))
+    let siblings = lot::Entity::find()
+        .filter(lot::Column::OperatorId.eq(&l.operator_id))
+        .filter(lot::Column::Resource.eq(&l.resource))
+        .filter(lot::Column::ServiceDate.eq(l.service_date))
+        .filter(lot::Column::Status.eq(LotStatus::Open.as_str()))
+        .filter(lot::Column::ClosesAt.lte(now))
+        .order_by_asc(lot::Column::Id)
+        .lock_exclusive()
+        .all(&txn)
+        .await?;
+    let ids: Vec<String> = siblings.iter().map(|s| s.id.clone()).collect();
+    let all_bids = bid::Entity::find()
+        .filter(bid::Column::LotId.is_in(ids))
         .filter(
             bid::Column::Status.is_in([BidStatus::Active.as_str(), BidStatus::Withdrawn.as_str()]),
         )
         .order_by_asc(bid::Column::Id)
         .all(&txn)
         .await?;
-    let rules = rules(&l, &spec);
-    let inputs = inputs(&bids);
-    let plan = matching::award(&rules, &inputs)?;
-    let fingerprint = matching::fingerprint(&rules, &inputs, &plan);
-    let record = record(&plan, &spec);
+    let mut lots = Vec::new();
+    for s in &siblings {
+        let spec = store_lots::spec(s).map_err(AwardError::Corrupt)?;
+        let bids: Vec<bid::Model> = all_bids
+            .iter()
+            .filter(|b| b.lot_id == s.id)
+            .cloned()
+            .collect();
+        let inputs = inputs(&bids);
+        lots.push((s, spec, bids, inputs));
+    }
+    // Class ranks: the lot's target class has its rank; its origin class is the rank of the
+    // sibling that upgrades into it, or the bottom of the ladder.
+    let rank_of = |class: &str| {
+        lots.iter()
+            .find(|(_, spec, ..)| spec.to_class == class)
+            .map_or(0, |(_, spec, ..)| spec.class_rank.min(250) as u8)
+    };
+    let ladder: Vec<matching::LadderLot<'_, String>> = lots
+        .iter()
+        .map(|(s, spec, _, inputs)| matching::LadderLot {
+            lot: s.id.clone(),
+            from_class: rank_of(&spec.from_class),
+            to_class: spec.class_rank.min(250) as u8 + 1,
+            chained_capacity: spec.chained_capacity,
+            rules: rules(s, spec),
+            bids: inputs,
+        })
+        .collect();
+    let awarded = matching::award_ladder(&ladder)?;
 
+    let mut outcome = CloseOutcome::AlreadyDone;
+    for lot_award in awarded.lots {
+        let (s, spec, bids, inputs) = lots
+            .iter()
+            .find(|(s, ..)| s.id == lot_award.lot)
+            .expect("the ladder names given lots");
+        let mut lot_rules = rules(s, spec);
+        lot_rules.capacity += lot_award.chained_units;
+        let counts = apply_plan(
+            &txn,
+            s,
+            spec,
+            bids,
+            inputs,
+            &lot_rules,
+            &lot_award.plan,
+            lot_award.chained_units,
+            now,
+        )
+        .await?;
+        if s.id == lot_id {
+            outcome = counts;
+        }
+    }
+    txn.commit().await?;
+    Ok(outcome)
+}
+
+/// Writes one lot's plan: the award row, every bid's outcome and timeline, the money jobs.
+#[allow(clippy::too_many_arguments)]
+async fn apply_plan(
+    txn: &impl ConnectionTrait,
+    l: &lot::Model,
+    spec: &LotSpec,
+    bids: &[bid::Model],
+    inputs: &[BidInput<String>],
+    rules: &LotRules,
+    plan: &AwardPlan<String>,
+    chained_units: u32,
+    now: DateTime<Utc>,
+) -> Result<CloseOutcome, AwardError> {
+    let fingerprint = matching::fingerprint(rules, inputs, plan);
+    let mut record = record(plan, spec);
+    record.chained_units = chained_units;
+    let lot_id = l.id.as_str();
     let review = spec.review_required;
     award::ActiveModel {
         lot_id: Set(l.id.clone()),
         algorithm_version: Set(matching::ALGORITHM_VERSION.to_owned()),
-        fingerprint: Set(fingerprint),
+        fingerprint: Set(fingerprint.clone()),
         plan: Set(serde_json::to_string(&record).expect("plans serialise")),
         revenue_minor: Set(plan.revenue_minor),
         currency: Set(spec.currency.code().to_owned()),
@@ -276,7 +362,7 @@ pub async fn close_and_award(db: &Db, lot_id: &str) -> Result<CloseOutcome, Awar
         created_at: Set(now),
         approved_at: Set(if review { None } else { Some(now) }),
     }
-    .insert(&txn)
+    .insert(txn)
     .await?;
 
     let by_id = |id: &str| {
@@ -288,7 +374,7 @@ pub async fn close_and_award(db: &Db, lot_id: &str) -> Result<CloseOutcome, Awar
         .iter()
         .filter(|b| b.status == BidStatus::Active.as_str())
     {
-        events::record(&txn, &b.id, BidEventKind::LotClosed, None, None, now).await?;
+        events::record(txn, &b.id, BidEventKind::LotClosed, None, None, now).await?;
     }
     for w in &plan.winners {
         let b = by_id(&w.id);
@@ -307,7 +393,7 @@ pub async fn close_and_award(db: &Db, lot_id: &str) -> Result<CloseOutcome, Awar
             )
         };
         set_outcome(
-            &txn,
+            txn,
             b,
             BidStatus::Won,
             Some((w.units, w.price_per_unit_minor)),
@@ -317,7 +403,7 @@ pub async fn close_and_award(db: &Db, lot_id: &str) -> Result<CloseOutcome, Awar
         )
         .await?;
         events::record(
-            &txn,
+            txn,
             &b.id,
             BidEventKind::Won,
             Some(w.price_per_unit_minor),
@@ -327,7 +413,7 @@ pub async fn close_and_award(db: &Db, lot_id: &str) -> Result<CloseOutcome, Awar
         .await?;
         if !review {
             jobs::enqueue(
-                &txn,
+                txn,
                 Job::Charge {
                     bid_id: b.id.clone(),
                 },
@@ -362,7 +448,7 @@ pub async fn close_and_award(db: &Db, lot_id: &str) -> Result<CloseOutcome, Awar
             }
         );
         set_outcome(
-            &txn,
+            txn,
             b,
             BidStatus::Standby,
             None,
@@ -371,7 +457,7 @@ pub async fn close_and_award(db: &Db, lot_id: &str) -> Result<CloseOutcome, Awar
             now,
         )
         .await?;
-        events::record(&txn, &b.id, BidEventKind::Standby, None, Some(detail), now).await?;
+        events::record(txn, &b.id, BidEventKind::Standby, None, Some(detail), now).await?;
     }
     for loser in &plan.losers {
         let b = by_id(&loser.id);
@@ -379,9 +465,9 @@ pub async fn close_and_award(db: &Db, lot_id: &str) -> Result<CloseOutcome, Awar
             continue;
         }
         let reason = loser.reason.as_str();
-        set_outcome(&txn, b, BidStatus::Lost, None, Some(reason), None, now).await?;
+        set_outcome(txn, b, BidStatus::Lost, None, Some(reason), None, now).await?;
         events::record(
-            &txn,
+            txn,
             &b.id,
             BidEventKind::Lost,
             None,
@@ -391,7 +477,7 @@ pub async fn close_and_award(db: &Db, lot_id: &str) -> Result<CloseOutcome, Awar
         .await?;
         if b.payment_ref.is_some() {
             jobs::enqueue(
-                &txn,
+                txn,
                 Job::Release {
                     bid_id: b.id.clone(),
                     hold: b.payment_ref.clone().unwrap_or_default(),
@@ -401,20 +487,19 @@ pub async fn close_and_award(db: &Db, lot_id: &str) -> Result<CloseOutcome, Awar
             .await?;
         }
     }
-    let mut am = l.into_active_model();
+    let mut am = l.clone().into_active_model();
     am.status = Set(LotStatus::Awarded.as_str().to_owned());
     am.updated_at = Set(now);
     am.version = Set(am.version.as_ref() + 1);
-    am.update(&txn).await?;
+    am.update(txn).await?;
     jobs::enqueue(
-        &txn,
+        txn,
         Job::Settle {
             lot_id: lot_id.to_owned(),
         },
         now,
     )
     .await?;
-    txn.commit().await?;
     Ok(CloseOutcome::Awarded {
         winners: plan.winners.len(),
         standby: plan.standby.len(),

@@ -406,7 +406,8 @@ pub async fn drop_winner(
         .order_by_asc(bid::Column::Id)
         .all(txn)
         .await?;
-    let rules = award_service::rules(&l, &spec);
+    let mut rules = award_service::rules(&l, &spec);
+    rules.capacity += plan_record.chained_units;
     let next = matching::reassign(&rules, &plan, &award_service::inputs(&all), &b.id)
         .map_err(AwardError::from)?;
     let now = Utc::now();
@@ -482,6 +483,7 @@ pub async fn drop_winner(
         }
     }
     let mut record = record(&next, &spec);
+    record.chained_units = plan_record.chained_units;
     // The dropped winner is a loser now, with its reason.
     if let Some(l) = record.losers.iter_mut().find(|l| l.id == b.id) {
         l.reason = reason.to_owned();

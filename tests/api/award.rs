@@ -672,6 +672,7 @@ store_tests!(
     upgrade_now_confirms_and_charges_at_once_while_units_are_free,
     an_operator_reviews_the_award_before_anything_is_charged,
     a_traveller_whose_payment_failed_keeps_the_upgrade_with_another_card,
+    a_booking_that_bid_on_two_classes_of_one_flight_wins_only_the_higher,
 );
 
 // The same lifecycle through async-stripe against the emulator (cards typed in; the
@@ -684,3 +685,66 @@ crate::stripe_tests!(
     cancelling_after_the_award_refunds_every_charge,
     a_smaller_aircraft_after_the_award_refunds_the_last_ranked_first,
 );
+
+async fn a_booking_that_bid_on_two_classes_of_one_flight_wins_only_the_higher(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let closes = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
+    let premium = app
+        .open_lot(&op, json!({"to_class": "premium_economy", "class_rank": 1, "capacity": 2, "closes_at": closes}))
+        .await;
+    let business = app
+        .open_lot(
+            &op,
+            json!({"to_class": "business", "class_rank": 2, "capacity": 1, "closes_at": closes}),
+        )
+        .await;
+    app.booking(&op, "PNR001", "Martin", 1, &[&premium, &business])
+        .await;
+    app.booking(&op, "PNR002", "Durand", 1, &[&premium]).await;
+    let both = app.sign_in("PNR001", "Martin").await;
+    let in_business = app.bid(&both, &business, "600.00", GOOD).await.expect(201);
+    let in_premium = app.bid(&both, &premium, "300.00", GOOD).await.expect(201);
+    let other = app.sign_in("PNR002", "Durand").await;
+    app.bid(&other, &premium, "150.00", GOOD).await.expect(201);
+
+    app.close_now(&premium).await;
+    app.close_now(&business).await;
+    app.run_jobs().await;
+    let business_bid = app
+        .read(&format!(
+            "/v1/traveller/bids/{}",
+            in_business.body["id"].as_str().unwrap()
+        ))
+        .key(&both)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(
+        business_bid.body["status"], "charged",
+        "the higher class wins"
+    );
+    let premium_bid = app
+        .read(&format!(
+            "/v1/traveller/bids/{}",
+            in_premium.body["id"].as_str().unwrap()
+        ))
+        .key(&both)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(
+        premium_bid.body["status"], "released",
+        "one upgrade per booking"
+    );
+    assert_eq!(premium_bid.body["outcome"]["reason"], "upgraded_elsewhere");
+    let premium_award = app
+        .read(&format!("/v1/lots/{premium}/award"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(
+        premium_award.body["revenue"], "150.00",
+        "the premium seat went to the other traveller"
+    );
+}
