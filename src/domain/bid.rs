@@ -37,6 +37,7 @@ string_enum!(
         PaymentFailed = "payment_failed",
         Refunded = "refunded",
         UpgradeNow = "upgrade_now",
+        CardSaved = "card_saved",
     }
 );
 

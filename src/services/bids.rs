@@ -121,6 +121,8 @@ pub struct NewBid<'a> {
     pub card: Option<CardSource>,
     pub partial_ok: bool,
     pub preference: Option<u32>,
+    /// The traveller agreed to a later, off-session charge (`charge_on_award` lots).
+    pub consent_to_charge: bool,
 }
 
 /// What secures a bid at the payment provider: a hold for its total, or a saved card.
@@ -310,6 +312,12 @@ pub async fn place(
     // Everything that can be checked before asking the bank, so a bad request never
     // touches the card.
     let (lot, spec) = lock_open_lot(db, booking, new.lot_id).await?;
+    if spec.payment_mode == PaymentMode::ChargeOnAward && !new.consent_to_charge {
+        return Err(BidError::Invalid(FieldErrors::single(
+            "consent_to_charge",
+            "must be true: this upgrade charges your card after the close if you win, without you present",
+        )));
+    }
     check_window(&spec, Utc::now())?;
     let units = booking.party_size.max(1) as u32;
     check_fits(&lot, &spec, units, new.partial_ok)?;
@@ -468,6 +476,30 @@ async fn write_new_bid(
         )
         .await?;
         let _ = amount_minor;
+    }
+    if let Security::SavedCard(card) = security {
+        // The consent the card networks require for a merchant-initiated charge, on record.
+        let detail = format!(
+            "Card {} saved. You agreed that it is charged {} {} without you present if your upgrade is confirmed, and never otherwise.",
+            card.card
+                .last4
+                .as_deref()
+                .map(|l| format!("ending {l}"))
+                .unwrap_or_default(),
+            Money::from_minor(amount.minor() * i64::from(units), spec.currency)
+                .map(|m| m.to_string())
+                .unwrap_or_default(),
+            spec.currency
+        );
+        events::record(
+            &txn,
+            &placed.id,
+            BidEventKind::CardSaved,
+            Some(amount.minor()),
+            Some(detail),
+            now,
+        )
+        .await?;
     }
     txn.commit().await?;
     Ok(placed)

@@ -343,11 +343,39 @@ async fn charge_on_award_saves_the_card_and_charges_it_when_won(app: TestApp) {
         "holds expire: no hold for a close weeks away"
     );
 
-    let winner = bidder(&app, &op, &lot, "PNR001", 1, "300.00", GOOD).await;
+    app.booking(&op, "PNR001", "Martin", 1, &[&lot]).await;
+    let token = app.sign_in("PNR001", "Martin").await;
+    let card = json!({"number": GOOD, "exp_month": 12, "exp_year": 2030, "cvc": "123"});
+    let no_consent = app
+        .post("/v1/traveller/bids")
+        .key(&token)
+        .json(&json!({"lot_id": lot, "amount": "300.00", "card": card}))
+        .send()
+        .await
+        .expect(422);
+    assert_eq!(
+        no_consent.body["field"], "consent_to_charge",
+        "a later charge needs the traveller's consent"
+    );
+    let placed = app
+        .post("/v1/traveller/bids")
+        .key(&token)
+        .json(&json!({"lot_id": lot, "amount": "300.00", "card": card, "consent_to_charge": true}))
+        .send()
+        .await
+        .expect(201);
+    let winner = Bidder {
+        token,
+        bid: placed.body["id"].as_str().unwrap().to_owned(),
+    };
     let v = seen(&app, &winner).await;
     assert!(
         !kinds(&v).contains(&"hold_placed".to_owned()),
         "nothing is held on the card"
+    );
+    assert!(
+        kinds(&v).contains(&"card_saved".to_owned()),
+        "the consent is on the timeline"
     );
     app.close_now(&lot).await;
     app.run_jobs().await;

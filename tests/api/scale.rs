@@ -73,6 +73,7 @@ async fn ten_thousand_bids_over_fifty_lots_settle_and_reconcile_to_the_cent(app:
                         card: Some(CardSource::card(card, 12, 2030, "123")),
                         partial_ok: i % 5 == 0,
                         preference: None,
+                        consent_to_charge: false,
                     },
                 )
                 .await

@@ -479,6 +479,10 @@ pub struct PlaceBid {
     pub partial_ok: bool,
     /// Rank among this booking's bids on one resource: 1 = first choice.
     pub preference: Option<u32>,
+    /// On `charge_on_award` lots, required and true: the traveller agrees that the card is
+    /// charged later, without them present, if the upgrade is confirmed.
+    #[serde(default)]
+    pub consent_to_charge: bool,
 }
 
 /// Place a bid (or bid again after withdrawing).
@@ -505,6 +509,7 @@ pub async fn place(
         card: card_source(input.payment_method.as_deref(), input.card.as_ref()),
         partial_ok: input.partial_ok,
         preference: input.preference,
+        consent_to_charge: input.consent_to_charge,
     };
     let b = bids::place(&db, gateway.get_ref(), &auth.booking, new).await?;
     let (b, lot, events) = bids::timeline(&db, &auth.booking, &b.id).await?;
