@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{Duration, Utc};
+use futures_util::FutureExt;
 use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use tokio::sync::{Semaphore, watch};
 
@@ -140,16 +141,23 @@ impl Worker {
             tokio::spawn(async move {
                 loop {
                     tokio::time::sleep(StdDuration::from_secs((LEASE_SECONDS / 3) as u64)).await;
-                    if queue::renew(&db, id, &worker, Duration::seconds(LEASE_SECONDS))
-                        .await
-                        .is_err()
+                    // A failed renewal is retried at the next beat; the lease has room for it.
+                    if let Err(e) =
+                        queue::renew(&db, id, &worker, Duration::seconds(LEASE_SECONDS)).await
                     {
-                        break;
+                        tracing::warn!(job = id, error = %e, "lease not renewed");
                     }
                 }
             })
         };
-        let result = self.perform(&job).await;
+        // A panic in a job must not leave it "running" with a lease renewed forever.
+        let result = match std::panic::AssertUnwindSafe(self.perform(&job))
+            .catch_unwind()
+            .await
+        {
+            Ok(result) => result,
+            Err(_) => Err("the job panicked".to_owned()),
+        };
         heartbeat.abort();
         let outcome = match result {
             Ok(Some(later)) => queue::defer(&self.db, &row, later).await,

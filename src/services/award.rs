@@ -168,7 +168,9 @@ pub fn plan_from_record(r: &PlanRecord) -> Result<AwardPlan<String>, AwardError>
         ]
         .into_iter()
         .find(|r| r.as_str() == s)
-        .ok_or_else(|| AwardError::Corrupt(format!("unknown lose reason {s}")))
+        // Reasons the service adds after the award (rejected in review, capacity cut) mean
+        // nothing to the core: to it those bids simply did not win.
+        .unwrap_or(LoseReason::Outbid)
     };
     Ok(AwardPlan {
         algorithm_version: matching::ALGORITHM_VERSION,
@@ -191,13 +193,11 @@ pub fn plan_from_record(r: &PlanRecord) -> Result<AwardPlan<String>, AwardError>
         losers: r
             .losers
             .iter()
-            .map(|l| {
-                Ok(Loser {
-                    id: l.id.clone(),
-                    reason: reason(&l.reason)?,
-                })
+            .map(|l| Loser {
+                id: l.id.clone(),
+                reason: reason(&l.reason),
             })
-            .collect::<Result<_, AwardError>>()?,
+            .collect(),
         revenue_minor: r.revenue_minor,
         clearing_price_minor: r.clearing_price_minor,
     })

@@ -222,17 +222,62 @@ fn card_key(
     IdempotencyKey::parse(&base.part(&card_digest[..16])).map_err(unavailable)
 }
 
-/// Undoes a hold whose bid could not be written (the lot closed meanwhile, say).
-async fn unwind(gateway: &dyn PaymentGateway, security: &Security) {
-    if let Security::Hold { reference, .. } = security {
-        let key = IdempotencyKey::parse(&format!("surclass:{reference}:release"));
-        if let Ok(key) = key
-            && let Err(e) = gateway
-                .release(&PaymentRef::new(reference.clone()), &key)
-                .await
-        {
-            tracing::error!(hold = %reference, error = %e, "hold of an unwritten bid not released; reconcile will");
+/// Undoes a hold whose bid could not be written (the lot closed meanwhile, say). Never the
+/// hold the bid holds now: a double-submitted request gets the same hold back from the
+/// provider (same key), and releasing it would strip the live bid of its hold. The attempt
+/// is recorded, so the next try asks for a new hold rather than a replay of this one.
+async fn unwind(
+    db: &Db,
+    gateway: &dyn PaymentGateway,
+    bid_id: &str,
+    attempt: u32,
+    security: &Security,
+) {
+    let Security::Hold {
+        reference,
+        amount_minor,
+    } = security
+    else {
+        return;
+    };
+    let live = bid::Entity::find_by_id(bid_id.to_owned())
+        .one(db)
+        .await
+        .ok()
+        .flatten();
+    if live.as_ref().and_then(|b| b.payment_ref.as_deref()) == Some(reference.as_str()) {
+        return;
+    }
+    let key = IdempotencyKey::parse(&format!("surclass:{reference}:release"));
+    if let Ok(key) = key
+        && let Err(e) = gateway
+            .release(&PaymentRef::new(reference.clone()), &key)
+            .await
+    {
+        tracing::error!(hold = %reference, error = %e, "hold of an unwritten bid not released; reconcile will");
+    }
+    if let Some(b) = live {
+        let now = Utc::now();
+        let _ = payment::ActiveModel {
+            id: Set(ids::new_id("pay")),
+            bid_id: Set(b.id.clone()),
+            kind: Set("hold".to_owned()),
+            amount_minor: Set(*amount_minor),
+            currency: Set(b.currency.clone()),
+            status: Set("released".to_owned()),
+            provider: Set(gateway.provider().to_owned()),
+            provider_ref: Set(Some(reference.clone())),
+            idempotency_key: Set(format!(
+                "{}/unwound",
+                IdempotencyKey::derive(&b.id, PaymentStep::Hold, attempt)
+            )),
+            attempt: Set(attempt as i32),
+            error: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
         }
+        .insert(db)
+        .await;
     }
 }
 
@@ -359,7 +404,7 @@ pub async fn place(
     {
         Ok(b) => Ok(b),
         Err(e) => {
-            unwind(gateway, &security).await;
+            unwind(db, gateway, &bid_id, attempt, &security).await;
             Err(e)
         }
     }
@@ -571,8 +616,8 @@ pub async fn change(
     let written = write_change(db, gateway, booking, bid_id, amount, new_hold.as_ref()).await;
     match (written, new_hold) {
         (Ok(updated), _) => Ok(updated),
-        (Err(e), Some((_, security))) => {
-            unwind(gateway, &security).await;
+        (Err(e), Some((attempt, security))) => {
+            unwind(db, gateway, bid_id, attempt, &security).await;
             Err(e)
         }
         (Err(e), None) => Err(e),
@@ -866,131 +911,208 @@ pub async fn upgrade_now(
         db, gateway, booking, lot_id, &bid_id, attempt, price, units, &security,
     )
     .await;
-    let (reserved, previous_hold) = match reserved {
+    let (reserved, previous, key) = match reserved {
         Ok(r) => r,
         Err(e) => {
-            unwind(gateway, &security).await;
+            unwind(db, gateway, &bid_id, attempt, &security).await;
             return Err(e);
         }
     };
-    // Its own key: an auction charge of the same bid later must not replay this answer.
-    let key = IdempotencyKey::parse(&format!("surclass:{bid_id}:upgrade-now:{attempt}"))
-        .map_err(unavailable)?;
+    let now = Utc::now();
     match gateway
         .capture(&PaymentRef::new(reference.clone()), total, &key)
         .await
     {
         Ok(capture) => {
-            let now = Utc::now();
             let txn = write_txn(db).await?;
-            payment::ActiveModel {
-                id: Set(ids::new_id("pay")),
-                bid_id: Set(bid_id.clone()),
-                kind: Set("charge".to_owned()),
-                amount_minor: Set(total),
-                currency: Set(spec.currency.code().to_owned()),
-                status: Set("succeeded".to_owned()),
-                provider: Set(gateway.provider().to_owned()),
-                provider_ref: Set(Some(capture.reference.to_string())),
-                idempotency_key: Set(key.to_string()),
-                attempt: Set(attempt as i32),
-                error: Set(None),
-                created_at: Set(now),
-                updated_at: Set(now),
-            }
-            .insert(&txn)
-            .await?;
-            let mut am = reserved.into_active_model();
-            am.status = Set(BidStatus::Charged.as_str().to_owned());
-            let charged = am.update(&txn).await?;
-            let detail = format!(
-                "Upgrade confirmed at once for your party of {units}: your card was charged {} {}.",
-                Money::from_minor(total, spec.currency)
-                    .map(|m| m.to_string())
-                    .unwrap_or_default(),
-                spec.currency
-            );
-            events::record(
+            settle_payment_row(
                 &txn,
-                &bid_id,
-                BidEventKind::Charged,
-                Some(price.minor()),
-                Some(detail),
-                now,
+                key.as_str(),
+                "succeeded",
+                Some(capture.reference.to_string()),
+                None,
             )
             .await?;
-            if let Some(previous) = previous_hold {
+            let current = lock_own_bid(&txn, booking, &bid_id).await?;
+            if current.status == BidStatus::Won.as_str() {
+                let mut am = current.into_active_model();
+                am.status = Set(BidStatus::Charged.as_str().to_owned());
+                am.update(&txn).await?;
+                let detail = format!(
+                    "Upgrade confirmed at once for your party of {units}: your card was charged {} {}.",
+                    Money::from_minor(total, spec.currency)
+                        .map(|m| m.to_string())
+                        .unwrap_or_default(),
+                    spec.currency
+                );
+                events::record(
+                    &txn,
+                    &bid_id,
+                    BidEventKind::Charged,
+                    Some(price.minor()),
+                    Some(detail),
+                    now,
+                )
+                .await?;
+            } else {
+                // Cancelled while the bank answered: the money goes straight back.
+                let reason = "The operator cancelled this upgrade.".to_owned();
                 jobs::enqueue(
                     &txn,
-                    Job::Release {
+                    Job::Refund {
                         bid_id: bid_id.clone(),
-                        hold: previous,
+                        reason,
                     },
                     now,
                 )
                 .await?;
             }
+            if let Some(hold) = previous.as_ref().and_then(|p| p.payment_ref.clone()) {
+                jobs::enqueue(
+                    &txn,
+                    Job::Release {
+                        bid_id: bid_id.clone(),
+                        hold,
+                    },
+                    now,
+                )
+                .await?;
+            }
+            jobs::enqueue(
+                &txn,
+                Job::Settle {
+                    lot_id: lot_id.to_owned(),
+                },
+                now,
+            )
+            .await?;
             txn.commit().await?;
-            Ok(charged)
         }
-        Err(e) => {
-            // Give the units back and say why; the hold is released.
-            let now = Utc::now();
+        Err(PaymentError::Declined(d)) => {
+            // Give the units back, put the earlier bid back as it was, release the new hold.
             let txn = write_txn(db).await?;
-            let current = lot::Entity::find_by_id(lot_id.to_owned())
+            settle_payment_row(&txn, key.as_str(), "failed", None, Some(d.message.clone())).await?;
+            if let Some(l) = lot::Entity::find_by_id(lot_id.to_owned())
                 .lock_exclusive()
                 .one(&txn)
-                .await?;
-            if let Some(l) = current {
+                .await?
+            {
                 let sold = l.units_sold_now;
                 let mut am = l.into_active_model();
                 am.units_sold_now = Set((sold - units as i32).max(0));
                 am.update(&txn).await?;
             }
             let mut am = reserved.into_active_model();
-            am.status = Set(BidStatus::Withdrawn.as_str().to_owned());
-            am.payment_ref = Set(None);
+            match &previous {
+                Some(p) => {
+                    am.status = Set(p.status.clone());
+                    am.amount_minor = Set(p.amount_minor);
+                    am.units = Set(p.units);
+                    am.payment_ref = Set(p.payment_ref.clone());
+                    am.submitted_at = Set(p.submitted_at);
+                }
+                None => {
+                    am.status = Set(BidStatus::Withdrawn.as_str().to_owned());
+                    am.payment_ref = Set(None);
+                }
+            }
             am.award_units = Set(None);
             am.award_price_minor = Set(None);
             am.update(&txn).await?;
-            payment::ActiveModel {
-                id: Set(ids::new_id("pay")),
-                bid_id: Set(bid_id.clone()),
-                kind: Set("upgrade_now".to_owned()),
-                amount_minor: Set(total),
-                currency: Set(spec.currency.code().to_owned()),
-                status: Set("failed".to_owned()),
-                provider: Set(gateway.provider().to_owned()),
-                provider_ref: Set(Some(reference.clone())),
-                idempotency_key: Set(key.to_string()),
-                attempt: Set(attempt as i32),
-                error: Set(Some(e.to_string())),
-                created_at: Set(now),
-                updated_at: Set(now),
-            }
-            .insert(&txn)
-            .await?;
-            let message = match &e {
-                PaymentError::Declined(d) => d.message.clone(),
-                other => format!("The payment could not be completed ({other})."),
+            let kept = if previous
+                .as_ref()
+                .is_some_and(|p| p.status == BidStatus::Active.as_str())
+            {
+                " Your bid stays as it was."
+            } else {
+                ""
             };
+            let detail = format!("{} Nothing was charged.{kept}", d.message);
             events::record(
                 &txn,
                 &bid_id,
                 BidEventKind::PaymentFailed,
                 None,
-                Some(format!("{message} Nothing was charged.")),
+                Some(detail),
+                now,
+            )
+            .await?;
+            jobs::enqueue(
+                &txn,
+                Job::Release {
+                    bid_id: bid_id.clone(),
+                    hold: reference.clone(),
+                },
                 now,
             )
             .await?;
             txn.commit().await?;
-            unwind(gateway, &security).await;
-            Err(match e {
-                PaymentError::Declined(d) => declined(d),
-                other => unavailable(other),
-            })
+            return Err(declined(d));
+        }
+        Err(e) => {
+            // Unknown whether the bank took the money: the charge is retried under the same
+            // key by a job, which finds out, and the traveller sees the result on the timeline.
+            tracing::warn!(bid = %bid_id, error = %e, "upgrade-now capture unconfirmed; a job retries it");
+            let txn = write_txn(db).await?;
+            let detail = "Your upgrade is reserved; we are confirming the payment with your bank and will show the result here.".to_owned();
+            events::record(
+                &txn,
+                &bid_id,
+                BidEventKind::UpgradeNow,
+                Some(price.minor()),
+                Some(detail),
+                now,
+            )
+            .await?;
+            jobs::enqueue(
+                &txn,
+                Job::Charge {
+                    bid_id: bid_id.clone(),
+                },
+                now,
+            )
+            .await?;
+            txn.commit().await?;
         }
     }
+    let b = bid::Entity::find_by_id(bid_id.clone())
+        .one(db)
+        .await?
+        .ok_or(BidError::NotFound)?;
+    Ok(b)
+}
+
+/// What a bid was before an "upgrade now" replaced it, to put back if the payment fails.
+struct PreviousBid {
+    status: String,
+    amount_minor: i64,
+    units: i32,
+    payment_ref: Option<String>,
+    submitted_at: DateTime<Utc>,
+}
+
+async fn settle_payment_row(
+    txn: &impl ConnectionTrait,
+    key: &str,
+    status: &str,
+    provider_ref: Option<String>,
+    error: Option<String>,
+) -> Result<(), DbErr> {
+    if let Some(row) = payment::Entity::find()
+        .filter(payment::Column::IdempotencyKey.eq(key))
+        .one(txn)
+        .await?
+    {
+        let mut am = row.into_active_model();
+        am.status = Set(status.to_owned());
+        if provider_ref.is_some() {
+            am.provider_ref = Set(provider_ref);
+        }
+        am.error = Set(error);
+        am.updated_at = Set(Utc::now());
+        am.update(txn).await?;
+    }
+    Ok(())
 }
 
 /// Reserves the units for an "upgrade now" purchase; returns the purchase (a bid at the
@@ -1006,7 +1128,7 @@ async fn reserve_now(
     price: Money,
     units: u32,
     security: &Security,
-) -> Result<(bid::Model, Option<String>), BidError> {
+) -> Result<(bid::Model, Option<PreviousBid>, IdempotencyKey), BidError> {
     let txn = write_txn(db).await?;
     let (lot, spec) = lock_open_lot(&txn, booking, lot_id).await?;
     let now = Utc::now();
@@ -1023,7 +1145,20 @@ async fn reserve_now(
         .lock_exclusive()
         .one(&txn)
         .await?;
-    let previous_hold = existing.as_ref().and_then(|b| b.payment_ref.clone());
+    // Checked again under the lock: a double-tap must not sell the units twice.
+    if let Some(b) = &existing
+        && ![BidStatus::Active.as_str(), BidStatus::Withdrawn.as_str()].contains(&b.status.as_str())
+    {
+        let status = BidStatus::parse(&b.status).unwrap_or(BidStatus::Lost);
+        return Err(BidError::NotActive { status });
+    }
+    let previous = existing.as_ref().map(|b| PreviousBid {
+        status: b.status.clone(),
+        amount_minor: b.amount_minor,
+        units: b.units,
+        payment_ref: b.payment_ref.clone(),
+        submitted_at: b.submitted_at,
+    });
     let purchase = match existing {
         Some(b) => {
             let mut am = b.into_active_model();
@@ -1090,8 +1225,29 @@ async fn reserve_now(
         now,
     )
     .await?;
+    // The capture's key and record exist before the bank is asked: a crash or an unclear
+    // answer is finished later under the same key, never charged twice.
+    let key = IdempotencyKey::parse(&format!("surclass:{bid_id}:upgrade-now:{attempt}"))
+        .map_err(unavailable)?;
+    payment::ActiveModel {
+        id: Set(ids::new_id("pay")),
+        bid_id: Set(bid_id.to_owned()),
+        kind: Set("charge".to_owned()),
+        amount_minor: Set(price.minor() * i64::from(units)),
+        currency: Set(spec.currency.code().to_owned()),
+        status: Set("pending".to_owned()),
+        provider: Set(gateway.provider().to_owned()),
+        provider_ref: Set(Some(reference.clone())),
+        idempotency_key: Set(key.to_string()),
+        attempt: Set(attempt as i32),
+        error: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(&txn)
+    .await?;
     txn.commit().await?;
-    Ok((purchase, previous_hold))
+    Ok((purchase, previous, key))
 }
 
 /// A winner whose payment failed gives another card during the grace period: it is
@@ -1129,7 +1285,7 @@ pub async fn replace_card(
     if locked.status != BidStatus::PaymentFailed.as_str() {
         // The grace period ran out meanwhile: the upgrade went to the next traveller.
         drop(txn);
-        unwind(gateway, &security).await;
+        unwind(db, gateway, bid_id, attempt, &security).await;
         let status = BidStatus::parse(&locked.status).unwrap_or(BidStatus::Lost);
         return Err(BidError::NotActive { status });
     }

@@ -426,7 +426,7 @@ async fn cut_awarded(
     };
     let mut record: PlanRecord = serde_json::from_str(&stored.plan)
         .map_err(|e| DbErr::Custom(format!("stored plan unreadable: {e}")))?;
-    let available = capacity
+    let available = (capacity + record.chained_units)
         .saturating_sub(spec.entitlement_units)
         .saturating_sub(lot.units_sold_now.max(0) as u32);
     let mut used = 0u32;

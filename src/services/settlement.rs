@@ -140,7 +140,7 @@ pub async fn charge(
     let Some((b, l, spec)) = load(db, bid_id).await? else {
         return Ok(Step::NothingToDo);
     };
-    if b.status != BidStatus::Won.as_str() {
+    if b.status != BidStatus::Won.as_str() || store_lots::status(&l) == LotStatus::Cancelled {
         return Ok(Step::NothingToDo);
     }
     let units = i64::from(b.award_units.unwrap_or(b.units));
@@ -154,22 +154,50 @@ pub async fn charge(
             b.id
         )));
     }
-    let failed_before = payment::Entity::find()
+    // A charge already asked for and left unanswered (a crash, an unclear answer) is finished
+    // under its own key, so the provider does it at most once.
+    let pending = payment::Entity::find()
         .filter(payment::Column::BidId.eq(&b.id))
         .filter(payment::Column::Kind.eq("charge"))
-        .filter(payment::Column::Status.eq("failed"))
-        .count(db)
-        .await? as u32;
-    let attempt = failed_before + 1;
-    let step = if spec.payment_mode == PaymentMode::Hold {
-        PaymentStep::Capture
-    } else {
-        PaymentStep::Charge
+        .filter(payment::Column::Status.eq("pending"))
+        .one(db)
+        .await?;
+    let (key, attempt) = match &pending {
+        Some(p) => (
+            IdempotencyKey::parse(&p.idempotency_key)?,
+            p.attempt.max(1) as u32,
+        ),
+        None => {
+            let failed_before = payment::Entity::find()
+                .filter(payment::Column::BidId.eq(&b.id))
+                .filter(payment::Column::Kind.eq("charge"))
+                .filter(payment::Column::Status.eq("failed"))
+                .count(db)
+                .await? as u32;
+            let step = if b.payment_ref.is_some() {
+                PaymentStep::Capture
+            } else {
+                PaymentStep::Charge
+            };
+            (
+                IdempotencyKey::derive(&b.id, step, failed_before + 1),
+                failed_before + 1,
+            )
+        }
     };
-    let key = IdempotencyKey::derive(&b.id, step, attempt);
-    let row = payment_row(db, &b, "charge", amount, &key, attempt, gateway.provider()).await?;
+    let row = match pending {
+        Some(p) => p,
+        None => payment_row(db, &b, "charge", amount, &key, attempt, gateway.provider()).await?,
+    };
 
-    let outcome: Result<String, String> = match spec.payment_mode {
+    // A bid secured by a hold is captured (also an "upgrade now" on a charge-on-award lot);
+    // one secured by a saved card is charged.
+    let mode = if b.payment_ref.is_some() {
+        PaymentMode::Hold
+    } else {
+        PaymentMode::ChargeOnAward
+    };
+    let outcome: Result<String, String> = match mode {
         PaymentMode::Hold => {
             let Some(hold) = b.payment_ref.clone() else {
                 return Err(SettleError::Corrupt(format!(
@@ -219,10 +247,35 @@ pub async fn charge(
     let txn = write_txn(db).await?;
     // Re-read under the lock: the lot may have been cancelled while the provider answered.
     let current = bid::Entity::find_by_id(b.id.clone())
+        .lock_exclusive()
         .one(&txn)
         .await?
         .unwrap_or(b.clone());
+    let lot_now = lot::Entity::find_by_id(l.id.clone())
+        .lock_shared()
+        .one(&txn)
+        .await?
+        .unwrap_or(l.clone());
+    let still_won = current.status == BidStatus::Won.as_str()
+        && store_lots::status(&lot_now) != LotStatus::Cancelled;
     match outcome {
+        Ok(reference) if !still_won => {
+            // Cancelled (or cut) while the bank answered: the money goes straight back.
+            finish_payment(&txn, row, "succeeded", Some(reference), None).await?;
+            let reason = "The operator cancelled this upgrade.".to_owned();
+            jobs::enqueue(
+                &txn,
+                Job::Refund {
+                    bid_id: b.id.clone(),
+                    reason,
+                },
+                now,
+            )
+            .await?;
+        }
+        Err(message) if !still_won => {
+            finish_payment(&txn, row, "failed", None, Some(message)).await?;
+        }
         Ok(reference) => {
             finish_payment(&txn, row, "succeeded", Some(reference.clone()), None).await?;
             let mut am = current.into_active_model();
@@ -393,6 +446,10 @@ pub async fn drop_winner(
         .one(txn)
         .await?
         .ok_or(DbErr::RecordNotFound(b.lot_id.clone()))?;
+    if store_lots::status(&l) != LotStatus::Awarded {
+        // Cancelled or settled meanwhile: nobody is promoted any more.
+        return Ok(());
+    }
     let spec = store_lots::spec(&l).map_err(SettleError::Corrupt)?;
     let stored = award::Entity::find_by_id(l.id.clone())
         .one(txn)
@@ -400,12 +457,46 @@ pub async fn drop_winner(
         .ok_or(DbErr::RecordNotFound(l.id.clone()))?;
     let plan_record: PlanRecord =
         serde_json::from_str(&stored.plan).map_err(|e| SettleError::Corrupt(e.to_string()))?;
-    let plan = award_service::plan_from_record(&plan_record)?;
+    let mut plan = award_service::plan_from_record(&plan_record)?;
+    // A booking upgraded on another lot of the same resource is not promoted here too.
+    let siblings: Vec<String> = lot::Entity::find()
+        .filter(lot::Column::OperatorId.eq(&l.operator_id))
+        .filter(lot::Column::Resource.eq(&l.resource))
+        .filter(lot::Column::ServiceDate.eq(l.service_date))
+        .filter(lot::Column::Id.ne(&l.id))
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|x| x.id)
+        .collect();
+    let upgraded_elsewhere: Vec<String> = bid::Entity::find()
+        .filter(bid::Column::LotId.is_in(siblings))
+        .filter(bid::Column::Status.is_in([BidStatus::Won.as_str(), BidStatus::Charged.as_str()]))
+        .filter(
+            bid::Column::BookingId.is_in(
+                bid::Entity::find()
+                    .filter(bid::Column::Id.is_in(plan.standby.clone()))
+                    .all(txn)
+                    .await?
+                    .into_iter()
+                    .map(|b| b.booking_id),
+            ),
+        )
+        .all(txn)
+        .await?
+        .into_iter()
+        .map(|b| b.booking_id)
+        .collect();
     let all = bid::Entity::find()
         .filter(bid::Column::LotId.eq(&l.id))
         .order_by_asc(bid::Column::Id)
         .all(txn)
         .await?;
+    plan.standby.retain(|id| {
+        all.iter()
+            .find(|x| &x.id == id)
+            .is_none_or(|x| !upgraded_elsewhere.contains(&x.booking_id))
+    });
     let mut rules = award_service::rules(&l, &spec);
     rules.capacity += plan_record.chained_units;
     let next = matching::reassign(&rules, &plan, &award_service::inputs(&all), &b.id)
@@ -484,6 +575,11 @@ pub async fn drop_winner(
     }
     let mut record = record(&next, &spec);
     record.chained_units = plan_record.chained_units;
+    for kept in &plan_record.losers {
+        if let Some(l) = record.losers.iter_mut().find(|l| l.id == kept.id) {
+            l.reason = kept.reason.clone();
+        }
+    }
     // The dropped winner is a loser now, with its reason.
     if let Some(l) = record.losers.iter_mut().find(|l| l.id == b.id) {
         l.reason = reason.to_owned();

@@ -687,6 +687,129 @@ async fn a_traveller_whose_payment_failed_keeps_the_upgrade_with_another_card(ap
         .expect(409);
 }
 
+async fn after_a_review_rejection_a_failed_payment_still_moves_the_standby_list_up(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app
+        .open_lot(
+            &op,
+            json!({"capacity": 2, "review_required": true, "payment_grace_seconds": 0}),
+        )
+        .await;
+    let rejected = bidder(&app, &op, &lot, "PNR001", 1, "500.00", GOOD).await;
+    let failing = bidder(
+        &app,
+        &op,
+        &lot,
+        "PNR002",
+        1,
+        "400.00",
+        DECLINED_WHEN_CHARGED,
+    )
+    .await;
+    let first_standby = bidder(&app, &op, &lot, "PNR003", 1, "300.00", GOOD).await;
+    let second_standby = bidder(&app, &op, &lot, "PNR004", 1, "200.00", GOOD).await;
+    app.close_now(&lot).await;
+    app.run_jobs().await;
+    app.post(&format!("/v1/lots/{lot}/award/reject"))
+        .key(&op.key)
+        .json(&json!({"bids": [rejected.bid], "reason": "Name mismatch"}))
+        .send()
+        .await
+        .expect(200);
+    app.post(&format!("/v1/lots/{lot}/award/approve"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200);
+    app.run_jobs().await;
+    assert_eq!(seen(&app, &first_standby).await["status"], "charged");
+    assert_eq!(
+        seen(&app, &failing).await["outcome"]["reason"],
+        "payment_failed"
+    );
+    assert_eq!(
+        seen(&app, &second_standby).await["status"],
+        "charged",
+        "promoted after the failed payment"
+    );
+    assert_eq!(
+        seen(&app, &rejected).await["outcome"]["reason"],
+        "rejected_by_operator"
+    );
+    let lot_view = app
+        .read(&format!("/v1/lots/{lot}"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(lot_view.body["status"], "settled");
+}
+
+async fn a_declined_upgrade_now_leaves_the_earlier_bid_and_its_hold_as_they_were(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app
+        .open_lot(&op, json!({"capacity": 2, "upgrade_now": "700.00"}))
+        .await;
+    let b = bidder(&app, &op, &lot, "PNR001", 1, "300.00", GOOD).await;
+    let before = surclass::store::entities::bid::Entity::find_by_id(b.bid.clone())
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    app.post(&format!("/v1/traveller/offers/{lot}/upgrade-now"))
+        .key(&b.token)
+        .json(&json!({"card": {"number": DECLINED_WHEN_CHARGED, "exp_month": 12, "exp_year": 2030, "cvc": "123"}}))
+        .send()
+        .await
+        .expect(402);
+    app.run_jobs().await;
+    let after = seen(&app, &b).await;
+    assert_eq!(after["status"], "active");
+    assert_eq!(after["amount"], "300.00");
+    let hold = before.payment_ref.unwrap();
+    let current = surclass::store::entities::bid::Entity::find_by_id(b.bid.clone())
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        current.payment_ref.as_deref(),
+        Some(hold.as_str()),
+        "the bid keeps its hold"
+    );
+    let state = app
+        .gateway
+        .payment_status(&surclass::payments::PaymentRef::new(hold))
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            state.status,
+            surclass::payments::PaymentStatus::Authorized { .. }
+        ),
+        "{:?}",
+        state.status
+    );
+    let offers = app
+        .read("/v1/traveller/offers")
+        .key(&b.token)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(
+        offers.body["offers"][0]["upgrade_now_per_person"], "700.00",
+        "the units are back on sale"
+    );
+    assert!(reconcile_is_clean(&app).await);
+}
+
+async fn reconcile_is_clean(app: &TestApp) -> bool {
+    surclass::services::reconcile::check(&app.db, app.gateway.as_ref())
+        .await
+        .unwrap()
+        .is_empty()
+}
+
 store_tests!(
     the_best_offers_that_fit_win_are_charged_and_every_other_hold_is_released,
     a_card_declined_at_bid_time_changes_nothing,
@@ -701,6 +824,8 @@ store_tests!(
     an_operator_reviews_the_award_before_anything_is_charged,
     a_traveller_whose_payment_failed_keeps_the_upgrade_with_another_card,
     a_booking_that_bid_on_two_classes_of_one_flight_wins_only_the_higher,
+    after_a_review_rejection_a_failed_payment_still_moves_the_standby_list_up,
+    a_declined_upgrade_now_leaves_the_earlier_bid_and_its_hold_as_they_were,
 );
 
 // The same lifecycle through async-stripe against the emulator (cards typed in; the
