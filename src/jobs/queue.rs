@@ -9,7 +9,7 @@
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::{LockBehavior, LockType};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
@@ -75,26 +75,30 @@ pub async fn reschedule(
 pub async fn claim(db: &Db, worker: &str, lease: Duration) -> Result<Option<job::Model>, DbErr> {
     let now = Utc::now();
     let txn = write_txn(db).await?;
-    let due = job::Entity::find()
-        .filter(
-            Condition::any()
-                .add(
-                    Condition::all()
-                        .add(job::Column::Status.eq(PENDING))
-                        .add(job::Column::RunAt.lte(now)),
-                )
-                .add(
-                    Condition::all()
-                        .add(job::Column::Status.eq(RUNNING))
-                        .add(job::Column::LockedUntil.lt(now)),
-                ),
-        )
+    // Two simple queries rather than one OR: each walks the (status, run_at) index instead
+    // of scanning every job ever run.
+    let pending = job::Entity::find()
+        .filter(job::Column::Status.eq(PENDING))
+        .filter(job::Column::RunAt.lte(now))
         .order_by_asc(job::Column::RunAt)
         .order_by_asc(job::Column::Id)
         .limit(1)
         .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
         .one(&txn)
         .await?;
+    let due = match pending {
+        Some(job) => Some(job),
+        None => {
+            job::Entity::find()
+                .filter(job::Column::Status.eq(RUNNING))
+                .filter(job::Column::LockedUntil.lt(now))
+                .order_by_asc(job::Column::RunAt)
+                .limit(1)
+                .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+                .one(&txn)
+                .await?
+        }
+    };
     let Some(due) = due else {
         txn.commit().await?;
         return Ok(None);
