@@ -248,14 +248,19 @@ async fn unwind(
     if live.as_ref().and_then(|b| b.payment_ref.as_deref()) == Some(reference.as_str()) {
         return;
     }
-    let key = IdempotencyKey::parse(&format!("surclass:{reference}:release"));
-    if let Ok(key) = key
-        && let Err(e) = gateway
+    let released = match IdempotencyKey::parse(&format!("surclass:{reference}:release")) {
+        Ok(key) => match gateway
             .release(&PaymentRef::new(reference.clone()), &key)
             .await
-    {
-        tracing::error!(hold = %reference, error = %e, "hold of an unwritten bid not released; reconcile will");
-    }
+        {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(hold = %reference, error = %e, "hold of an unwritten bid not released; reconcile will");
+                false
+            }
+        },
+        Err(_) => false,
+    };
     if let Some(b) = live {
         let now = Utc::now();
         let _ = payment::ActiveModel {
@@ -264,7 +269,8 @@ async fn unwind(
             kind: Set("hold".to_owned()),
             amount_minor: Set(*amount_minor),
             currency: Set(b.currency.clone()),
-            status: Set("released".to_owned()),
+            // "succeeded" means still held: reconcile finds it and releases it.
+            status: Set(if released { "released" } else { "succeeded" }.to_owned()),
             provider: Set(gateway.provider().to_owned()),
             provider_ref: Set(Some(reference.clone())),
             idempotency_key: Set(format!(

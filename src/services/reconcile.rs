@@ -139,6 +139,57 @@ pub async fn check(db: &Db, gateway: &dyn PaymentGateway) -> Result<Vec<Finding>
             });
         }
     }
+    // Holds the bookkeeping replaced or unwound: recorded, not the bid's live hold, and not
+    // recorded as released. The provider says whether money is still held.
+    let holds = payment::Entity::find()
+        .filter(payment::Column::Kind.eq("hold"))
+        .all(db)
+        .await?;
+    let releases = payment::Entity::find()
+        .filter(payment::Column::Kind.eq("release"))
+        .filter(payment::Column::Status.eq("succeeded"))
+        .all(db)
+        .await?;
+    let live = [
+        BidStatus::Active,
+        BidStatus::Won,
+        BidStatus::Standby,
+        BidStatus::PaymentFailed,
+        BidStatus::Charged,
+    ];
+    for h in holds.iter().filter(|h| h.status == "succeeded") {
+        let Some(reference) = &h.provider_ref else {
+            continue;
+        };
+        let Some(b) = bids.iter().find(|b| b.id == h.bid_id) else {
+            continue;
+        };
+        let is_live = b.payment_ref.as_deref() == Some(reference.as_str())
+            && live.iter().any(|s| s.as_str() == b.status);
+        let released = releases
+            .iter()
+            .any(|r| r.provider_ref.as_deref() == Some(reference.as_str()));
+        let reported = findings
+            .iter()
+            .any(|f| matches!(&f.repair, Job::Release { hold, .. } if hold == reference));
+        if is_live || released || reported {
+            continue;
+        }
+        if let Ok(state) = gateway
+            .payment_status(&PaymentRef::new(reference.clone()))
+            .await
+            && matches!(state.status, PaymentStatus::Authorized { .. })
+        {
+            findings.push(Finding {
+                bid_id: b.id.clone(),
+                problem: format!("replaced hold {reference} still on the card"),
+                repair: Job::Release {
+                    bid_id: b.id.clone(),
+                    hold: reference.clone(),
+                },
+            });
+        }
+    }
     Ok(findings)
 }
 

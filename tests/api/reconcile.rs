@@ -90,4 +90,59 @@ async fn a_hold_left_on_a_losing_bid_is_found_and_released(app: TestApp) {
     assert_eq!(state.status, PaymentStatus::Canceled);
 }
 
-store_tests!(a_hold_left_on_a_losing_bid_is_found_and_released);
+async fn a_replaced_hold_whose_release_never_ran_is_found(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({})).await;
+    app.booking(&op, "PNR001", "Martin", 1, &[&lot]).await;
+    let token = app.sign_in("PNR001", "Martin").await;
+    let placed = app
+        .bid(&token, &lot, "200.00", "pm_card_visa")
+        .await
+        .expect(201);
+    let id = placed.body["id"].as_str().unwrap();
+    app.patch(&format!("/v1/traveller/bids/{id}"))
+        .key(&token)
+        .json(&json!({"amount": "400.00"}))
+        .send()
+        .await
+        .expect(200);
+    // The release job of the replaced hold is lost (say it was parked): reconcile sees it.
+    use sea_orm::{ColumnTrait, QueryFilter};
+    surclass::store::entities::job::Entity::delete_many()
+        .filter(surclass::store::entities::job::Column::Kind.eq("release"))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    let findings = reconcile::check(&app.db, app.gateway.as_ref())
+        .await
+        .unwrap();
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert!(
+        findings[0].problem.contains("replaced hold"),
+        "{}",
+        findings[0]
+    );
+    reconcile::repair(&app.db, &findings).await.unwrap();
+    app.run_jobs().await;
+    assert!(
+        reconcile::check(&app.db, app.gateway.as_ref())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let bid = app
+        .read(&format!("/v1/traveller/bids/{id}"))
+        .key(&token)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(
+        bid.body["status"], "active",
+        "the live hold and the bid are untouched"
+    );
+}
+
+store_tests!(
+    a_hold_left_on_a_losing_bid_is_found_and_released,
+    a_replaced_hold_whose_release_never_ran_is_found
+);
