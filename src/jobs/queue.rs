@@ -115,6 +115,27 @@ pub async fn claim(db: &Db, worker: &str, lease: Duration) -> Result<Option<job:
     Ok(Some(claimed))
 }
 
+/// Puts a parked job back in the queue once it has rested for `rest`: used for closing
+/// lots, which must happen eventually whatever failed before (holds wait on it).
+pub async fn revive(
+    db: &impl ConnectionTrait,
+    dedupe_key: &str,
+    rest: Duration,
+) -> Result<(), DbErr> {
+    let now = Utc::now();
+    job::Entity::update_many()
+        .col_expr(job::Column::Status, PENDING.into())
+        .col_expr(job::Column::Attempts, 0.into())
+        .col_expr(job::Column::RunAt, now.into())
+        .col_expr(job::Column::UpdatedAt, now.into())
+        .filter(job::Column::DedupeKey.eq(dedupe_key))
+        .filter(job::Column::Status.eq(PARKED))
+        .filter(job::Column::UpdatedAt.lt(now - rest))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Extends the lease of a job this worker is running.
 pub async fn renew(
     db: &impl ConnectionTrait,

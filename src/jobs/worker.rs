@@ -111,7 +111,11 @@ impl Worker {
             .all(&self.db)
             .await?;
         for lot_id in due {
-            super::enqueue(&self.db, Job::CloseLot { lot_id }, now).await?;
+            let close = Job::CloseLot { lot_id };
+            let key = close.dedupe_key();
+            super::enqueue(&self.db, close, now).await?;
+            // A close that kept failing is tried again every 10 minutes, never abandoned.
+            queue::revive(&self.db, &key, Duration::minutes(10)).await?;
         }
         Ok(())
     }
