@@ -1,0 +1,203 @@
+//! How long from the deadline to the last message on every bid's timeline (award, charges,
+//! releases, settlement) for 100,000 bids, on SQLite and, when `SURCLASS_TEST_DATABASE_URL`
+//! is set, PostgreSQL. A measurement printed for the README, not a timed test:
+//!
+//!     cargo bench --bench award_lifecycle
+//!
+//! Bids are placed through the service layer with real (simulated) card holds, then every
+//! lot's deadline is moved into the past and the job worker runs with its default
+//! concurrency until nothing is left to do.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{Duration, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
+};
+use surclass::domain::lot::{AwardPolicy, LotSpec, PaymentMode, ResourceKind};
+use surclass::jobs::{Worker, queue};
+use surclass::money::{Currency, Money};
+use surclass::payments::{CardSource, PaymentGateway, simulated::SimulatedGateway};
+use surclass::services::bids::{self, NewBid};
+use surclass::services::bookings::{self, BookingInput};
+use surclass::services::lots;
+use surclass::store::entities::{bid_event, booking, lot, operator};
+use surclass::store::{self, Db};
+
+const BIDS: usize = 100_000;
+const LOTS: usize = 20;
+
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().unwrap();
+        let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
+        run("sqlite", &sqlite).await;
+        if let Ok(admin) = std::env::var("SURCLASS_TEST_DATABASE_URL") {
+            let name = format!("surclass_bench_{}", uuid::Uuid::new_v4().simple());
+            let conn = sea_orm::Database::connect(&admin).await.unwrap();
+            conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
+                .await
+                .unwrap();
+            run(
+                "postgresql",
+                &format!("{}/{name}", admin.rsplit_once('/').unwrap().0),
+            )
+            .await;
+            conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .await
+                .ok();
+        }
+    });
+}
+
+async fn run(engine: &str, url: &str) {
+    let db = store::connect(url, 16).await.unwrap();
+    store::migrate(&db).await.unwrap();
+    let gateway: Arc<dyn PaymentGateway> = Arc::new(SimulatedGateway::new(db.clone()));
+    let lot_ids = setup(&db).await;
+    let placed = Instant::now();
+    place_bids(&db, &gateway, &lot_ids).await;
+    let placing = placed.elapsed();
+
+    lot::Entity::update_many()
+        .col_expr(
+            lot::Column::ClosesAt,
+            (Utc::now() - Duration::seconds(1)).into(),
+        )
+        .exec(&db)
+        .await
+        .unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let started = Instant::now();
+    let worker = tokio::spawn(Worker::new(db.clone(), gateway.clone(), 8).run(stopped));
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let settled = lot::Entity::find()
+            .filter(lot::Column::Status.eq("settled"))
+            .count(&db)
+            .await
+            .unwrap();
+        if settled as usize == LOTS && queue::unfinished(&db).await.unwrap().is_empty() {
+            break;
+        }
+    }
+    let elapsed = started.elapsed();
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+    let events = bid_event::Entity::find().count(&db).await.unwrap();
+    println!(
+        "{engine}: {BIDS} bids over {LOTS} lots: deadline to last timeline event {:.1} s \
+         ({events} events; placing the bids with card holds took {:.1} s)",
+        elapsed.as_secs_f64(),
+        placing.as_secs_f64()
+    );
+}
+
+async fn setup(db: &Db) -> Vec<String> {
+    operator::ActiveModel {
+        id: Set("op_bench".into()),
+        slug: Set("bench".into()),
+        name: Set("Bench Air".into()),
+        kind: Set("airline".into()),
+        support_email: Set("ops@bench.example".into()),
+        created_at: Set(Utc::now()),
+    }
+    .insert(db)
+    .await
+    .unwrap();
+    let eur = Currency::parse("EUR").unwrap();
+    let mut ids = Vec::new();
+    for n in 0..LOTS {
+        let spec = LotSpec {
+            resource_kind: ResourceKind::Seat,
+            resource: format!("BA{n}"),
+            service_date: chrono::NaiveDate::from_ymd_opt(2026, 12, 24).unwrap(),
+            title: format!("Flight BA{n}"),
+            from_class: "economy".into(),
+            to_class: "business".into(),
+            class_rank: 1,
+            capacity: 500,
+            entitlement_units: 0,
+            currency: eur,
+            reserve: Money::parse("100.00", eur).unwrap(),
+            maximum: Money::parse("900.00", eur).unwrap(),
+            upgrade_now: None,
+            taxes_included: true,
+            opens_at: Utc::now(),
+            closes_at: Utc::now() + Duration::hours(2),
+            time_zone: chrono_tz::UTC,
+            award_policy: [
+                AwardPolicy::Priority,
+                AwardPolicy::MaxRevenue,
+                AwardPolicy::UniformPrice,
+            ][n % 3],
+            tier_weight_pct: 0,
+            payment_mode: PaymentMode::Hold,
+            payment_grace_seconds: 0,
+            review_required: false,
+            chained_capacity: false,
+        };
+        ids.push(lots::create(db, "op_bench", spec, true).await.unwrap().id);
+    }
+    for chunk in (0..BIDS).collect::<Vec<_>>().chunks(10_000) {
+        let rows = chunk
+            .iter()
+            .map(|&i| BookingInput {
+                reference: format!("BK{i:06}"),
+                last_name: "Martin".into(),
+                party_size: 1 + (i % 4) as u32,
+                email: None,
+                phone: None,
+                language: "en".into(),
+                loyalty_tier: (i % 3) as u32,
+                eligible_lots: vec![ids[i % LOTS].clone()],
+            })
+            .collect();
+        bookings::import(db, "op_bench", rows).await.unwrap();
+    }
+    ids
+}
+
+async fn place_bids(db: &Db, gateway: &Arc<dyn PaymentGateway>, lots: &[String]) {
+    let all = Arc::new(booking::Entity::find().all(db).await.unwrap());
+    let mut tasks = tokio::task::JoinSet::new();
+    let parts = 8;
+    let chunk = all.len().div_ceil(parts);
+    for part in 0..parts {
+        let (db, gateway, all, lots) = (db.clone(), gateway.clone(), all.clone(), lots.to_vec());
+        tasks.spawn(async move {
+            for (i, b) in all.iter().enumerate().skip(part * chunk).take(chunk) {
+                let n: usize = b.reference[2..].parse().unwrap();
+                let card = if i % 50 == 7 {
+                    "4000000000000341"
+                } else {
+                    "4242424242424242"
+                };
+                let amount = format!("{}.{:02}", 100 + (i * 7919) % 800, i % 100);
+                bids::place(
+                    &db,
+                    gateway.as_ref(),
+                    b,
+                    NewBid {
+                        lot_id: &lots[n % lots.len()],
+                        amount: &amount,
+                        card: Some(CardSource::card(card, 12, 2030, "123")),
+                        partial_ok: i % 5 == 0,
+                        preference: None,
+                        consent_to_charge: false,
+                    },
+                )
+                .await
+                .unwrap();
+            }
+        });
+    }
+    while let Some(r) = tasks.join_next().await {
+        r.unwrap();
+    }
+}
