@@ -654,6 +654,10 @@ async fn a_traveller_whose_payment_failed_keeps_the_upgrade_with_another_card(ap
             .contains("give another card"),
         "{told}"
     );
+    let fix = failed["links"]["fix_card"]
+        .as_str()
+        .expect("a link to fix the card");
+    assert_eq!(fix, format!("/v1/traveller/bids/{}/card", winner.bid));
 
     let declined_again = app
         .post(&format!("/v1/traveller/bids/{}/card", winner.bid))

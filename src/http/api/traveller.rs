@@ -213,9 +213,19 @@ pub struct TravellerBidView {
     /// After the award: what this bid got and why, in plain words.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<BidOutcome>,
+    /// What the traveller can do now, as links: `fix_card` while a failed payment can still
+    /// be fixed with another card (`POST` a `payment_method` or `card` to it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub links: Option<BidLinks>,
     /// Every change, oldest first (on single-bid reads).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeline: Option<Vec<TimelineEvent>>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({"fix_card": "/v1/traveller/bids/bid_0k2m4p6r8t1v3x5z7b9d/card"}))]
+pub struct BidLinks {
+    pub fix_card: Option<String>,
 }
 
 /// The result of the award for one bid, visible to every bidder once the lot is awarded.
@@ -286,6 +296,9 @@ fn bid_view(
         preference: b.preference.map(|p| p.max(0) as u32),
         submitted_at: b.submitted_at,
         closes_at,
+        links: (b.status == "payment_failed").then(|| BidLinks {
+            fix_card: Some(format!("/v1/traveller/bids/{}/card", b.id)),
+        }),
         outcome: award.map(|a| {
             let won = b.award_units.is_some();
             BidOutcome {
