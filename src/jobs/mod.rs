@@ -25,6 +25,8 @@ pub enum Job {
     /// Release a hold of a bid that did not win (or was withdrawn, or is no longer needed).
     /// The hold is named: after a re-bid the bid holds a newer one, which must stay.
     Release { bid_id: String, hold: String },
+    /// Release the holds of every losing bid of a lot that still has one, in batches.
+    ReleaseLosers { lot_id: String },
     /// A winner's payment is still failing after the grace period: give the units to standby.
     Reassign { bid_id: String, attempt: u32 },
     /// Give back what a winner paid (lot cancelled, or capacity cut after the award).
@@ -39,6 +41,7 @@ impl Job {
             Job::CloseLot { .. } => "close_lot",
             Job::Charge { .. } => "charge",
             Job::Release { .. } => "release",
+            Job::ReleaseLosers { .. } => "release_losers",
             Job::Reassign { .. } => "reassign",
             Job::Refund { .. } => "refund",
             Job::Settle { .. } => "settle",

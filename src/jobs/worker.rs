@@ -193,6 +193,10 @@ impl Worker {
                 .await
                 .map(|_| None)
                 .map_err(|e| e.to_string()),
+            Job::ReleaseLosers { lot_id } => settlement::release_losers(&self.db, gateway, lot_id)
+                .await
+                .map(|_| None)
+                .map_err(|e| e.to_string()),
             Job::Release { bid_id, hold } => settlement::release(&self.db, gateway, bid_id, hold)
                 .await
                 .map(|_| None)

@@ -475,17 +475,20 @@ async fn apply_plan(
             now,
         )
         .await?;
-        if b.payment_ref.is_some() {
-            jobs::enqueue(
-                txn,
-                Job::Release {
-                    bid_id: b.id.clone(),
-                    hold: b.payment_ref.clone().unwrap_or_default(),
-                },
-                now,
-            )
-            .await?;
-        }
+    }
+    // Every losing hold is released at once by one job for the lot, in batches.
+    if plan.losers.iter().any(|loser| {
+        bids.iter()
+            .any(|b| b.id == loser.id && b.payment_ref.is_some())
+    }) {
+        jobs::enqueue(
+            txn,
+            Job::ReleaseLosers {
+                lot_id: l.id.clone(),
+            },
+            now,
+        )
+        .await?;
     }
     let mut am = l.clone().into_active_model();
     am.status = Set(LotStatus::Awarded.as_str().to_owned());

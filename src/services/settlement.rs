@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{Duration, Utc};
+use futures_util::StreamExt;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
@@ -403,6 +404,85 @@ pub async fn release(
     .await?;
     txn.commit().await?;
     Ok(Step::Done)
+}
+
+/// Releases the holds of a lot's losing bids: the bank calls a few at a time, the
+/// bookkeeping one transaction per batch. Each hold uses the same key as a single release,
+/// so a batch re-run after a crash releases nothing twice.
+pub async fn release_losers(
+    db: &Db,
+    gateway: &dyn PaymentGateway,
+    lot_id: &str,
+) -> Result<Step, SettleError> {
+    const BATCH: u64 = 200;
+    let mut after = String::new();
+    loop {
+        let batch = bid::Entity::find()
+            .filter(bid::Column::LotId.eq(lot_id))
+            .filter(bid::Column::Status.eq(BidStatus::Lost.as_str()))
+            .filter(bid::Column::PaymentRef.is_not_null())
+            .filter(bid::Column::Id.gt(after.clone()))
+            .order_by_asc(bid::Column::Id)
+            .limit(BATCH)
+            .all(db)
+            .await?;
+        let Some(last) = batch.last() else {
+            return Ok(Step::Done);
+        };
+        after = last.id.clone();
+        let released: Vec<(bid::Model, String)> = futures_util::stream::iter(batch)
+            .map(|b| async move {
+                let hold = b.payment_ref.clone().unwrap_or_default();
+                let key = IdempotencyKey::parse(&format!("surclass:{hold}:release")).ok()?;
+                match gateway.release(&PaymentRef::new(hold.clone()), &key).await {
+                    Ok(()) => Some((b, hold)),
+                    Err(e) => {
+                        // Left with its hold: reconcile (or the next run of this job) retries it.
+                        tracing::warn!(bid = %b.id, error = %e, "hold not released");
+                        None
+                    }
+                }
+            })
+            .buffer_unordered(8)
+            .filter_map(|r| async move { r })
+            .collect()
+            .await;
+        let now = Utc::now();
+        let txn = write_txn(db).await?;
+        let detail = "The hold on your card is released; nothing was charged. Depending on your bank it can take a few days to disappear from your statement.";
+        for (b, hold) in released {
+            let key = format!("surclass:{hold}:release");
+            let key = IdempotencyKey::parse(&key)?;
+            let row = payment_row(&txn, &b, "release", 0, &key, 1, gateway.provider()).await?;
+            if row.status == "succeeded" {
+                continue;
+            }
+            finish_payment(&txn, row, "succeeded", Some(hold.clone()), None).await?;
+            let current = bid::Entity::find_by_id(b.id.clone())
+                .one(&txn)
+                .await?
+                .unwrap_or(b.clone());
+            if current.payment_ref.as_deref() == Some(hold.as_str()) {
+                let mut am = current.clone().into_active_model();
+                am.payment_ref = Set(None);
+                if current.status == BidStatus::Lost.as_str() {
+                    am.status = Set(BidStatus::Released.as_str().to_owned());
+                }
+                am.updated_at = Set(now);
+                am.update(&txn).await?;
+            }
+            events::record(
+                &txn,
+                &b.id,
+                BidEventKind::HoldReleased,
+                None,
+                Some(detail.to_owned()),
+                now,
+            )
+            .await?;
+        }
+        txn.commit().await?;
+    }
 }
 
 /// After the grace period: a winner whose payment still fails loses the upgrade, which goes
