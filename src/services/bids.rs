@@ -27,6 +27,7 @@ use crate::payments::{
     PaymentRef, PaymentStep, SavedCard, SetupOutcome, SetupRequest,
 };
 use crate::store::entities::{bid, bid_event, booking, booking_lot, lot, payment};
+use crate::store::payments::{self as store_payments, NewPayment};
 use crate::store::{Db, lots as store_lots, write_txn};
 
 #[derive(Debug, thiserror::Error)]
@@ -262,27 +263,24 @@ async fn unwind(
         Err(_) => false,
     };
     if let Some(b) = live {
-        let now = Utc::now();
-        let _ = payment::ActiveModel {
-            id: Set(ids::new_id("pay")),
-            bid_id: Set(b.id.clone()),
-            kind: Set("hold".to_owned()),
-            amount_minor: Set(*amount_minor),
-            currency: Set(b.currency.clone()),
-            // "succeeded" means still held: reconcile finds it and releases it.
-            status: Set(if released { "released" } else { "succeeded" }.to_owned()),
-            provider: Set(gateway.provider().to_owned()),
-            provider_ref: Set(Some(reference.clone())),
-            idempotency_key: Set(format!(
-                "{}/unwound",
-                IdempotencyKey::derive(&b.id, PaymentStep::Hold, attempt)
-            )),
-            attempt: Set(attempt as i32),
-            error: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-        }
-        .insert(db)
+        let _ = store_payments::insert(
+            db,
+            NewPayment {
+                bid_id: &b.id,
+                kind: "hold",
+                amount_minor: *amount_minor,
+                currency: &b.currency,
+                // "succeeded" means still held: reconcile finds it and releases it.
+                status: if released { "released" } else { "succeeded" },
+                provider: gateway.provider(),
+                provider_ref: Some(reference.clone()),
+                idempotency_key: format!(
+                    "{}/unwound",
+                    IdempotencyKey::derive(&b.id, PaymentStep::Hold, attempt)
+                ),
+                attempt,
+            },
+        )
         .await;
     }
 }
@@ -303,7 +301,6 @@ async fn record_security(
     provider: &str,
     attempt: u32,
     security: &Security,
-    now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     let (kind, amount, reference, step) = match security {
         Security::Hold {
@@ -317,22 +314,20 @@ async fn record_security(
             PaymentStep::SaveCard,
         ),
     };
-    payment::ActiveModel {
-        id: Set(ids::new_id("pay")),
-        bid_id: Set(bid_id.to_owned()),
-        kind: Set(kind.to_owned()),
-        amount_minor: Set(amount),
-        currency: Set(currency.to_owned()),
-        status: Set("succeeded".to_owned()),
-        provider: Set(provider.to_owned()),
-        provider_ref: Set(Some(reference)),
-        idempotency_key: Set(IdempotencyKey::derive(bid_id, step, attempt).to_string()),
-        attempt: Set(attempt as i32),
-        error: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(db)
+    store_payments::insert(
+        db,
+        NewPayment {
+            bid_id,
+            kind,
+            amount_minor: amount,
+            currency,
+            status: "succeeded",
+            provider,
+            provider_ref: Some(reference),
+            idempotency_key: IdempotencyKey::derive(bid_id, step, attempt).to_string(),
+            attempt,
+        },
+    )
     .await?;
     Ok(())
 }
@@ -504,7 +499,6 @@ async fn write_new_bid(
         gateway.provider(),
         attempt,
         security,
-        now,
     )
     .await?;
     events::record(
@@ -665,7 +659,6 @@ async fn write_change(
             gateway.provider(),
             *attempt,
             security,
-            now,
         )
         .await?;
         released = previous_hold;
@@ -1109,14 +1102,7 @@ async fn settle_payment_row(
         .one(txn)
         .await?
     {
-        let mut am = row.into_active_model();
-        am.status = Set(status.to_owned());
-        if provider_ref.is_some() {
-            am.provider_ref = Set(provider_ref);
-        }
-        am.error = Set(error);
-        am.updated_at = Set(Utc::now());
-        am.update(txn).await?;
+        store_payments::finish(txn, row, status, provider_ref, error).await?;
     }
     Ok(())
 }
@@ -1219,7 +1205,6 @@ async fn reserve_now(
         gateway.provider(),
         attempt,
         security,
-        now,
     )
     .await?;
     events::record(
@@ -1235,22 +1220,20 @@ async fn reserve_now(
     // answer is finished later under the same key, never charged twice.
     let key = IdempotencyKey::parse(&format!("surclass:{bid_id}:upgrade-now:{attempt}"))
         .map_err(unavailable)?;
-    payment::ActiveModel {
-        id: Set(ids::new_id("pay")),
-        bid_id: Set(bid_id.to_owned()),
-        kind: Set("charge".to_owned()),
-        amount_minor: Set(price.minor() * i64::from(units)),
-        currency: Set(spec.currency.code().to_owned()),
-        status: Set("pending".to_owned()),
-        provider: Set(gateway.provider().to_owned()),
-        provider_ref: Set(Some(reference.clone())),
-        idempotency_key: Set(key.to_string()),
-        attempt: Set(attempt as i32),
-        error: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(&txn)
+    store_payments::insert(
+        &txn,
+        NewPayment {
+            bid_id,
+            kind: "charge",
+            amount_minor: price.minor() * i64::from(units),
+            currency: spec.currency.code(),
+            status: "pending",
+            provider: gateway.provider(),
+            provider_ref: Some(reference.clone()),
+            idempotency_key: key.to_string(),
+            attempt,
+        },
+    )
     .await?;
     txn.commit().await?;
     Ok((purchase, previous, key))
@@ -1314,7 +1297,6 @@ pub async fn replace_card(
         gateway.provider(),
         attempt,
         &security,
-        now,
     )
     .await?;
     let detail = "Thank you: the new card is being charged now.".to_owned();

@@ -18,7 +18,6 @@ use super::award::{self as award_service, AwardError, PlanRecord, reason_text, r
 use super::events;
 use crate::domain::bid::{BidEventKind, BidStatus};
 use crate::domain::lot::{LotSpec, LotStatus, PaymentMode};
-use crate::ids;
 use crate::jobs::{self, Job};
 use crate::matching;
 use crate::money::Money;
@@ -27,6 +26,7 @@ use crate::payments::{
     PaymentStep, SavedCard,
 };
 use crate::store::entities::{award, bid, lot, payment};
+use crate::store::payments::{self as store_payments, NewPayment};
 use crate::store::{Db, lots as store_lots, write_txn};
 
 #[derive(Debug, thiserror::Error)]
@@ -87,23 +87,20 @@ async fn payment_row(
     {
         return Ok(existing);
     }
-    let now = Utc::now();
-    payment::ActiveModel {
-        id: Set(ids::new_id("pay")),
-        bid_id: Set(b.id.clone()),
-        kind: Set(kind.to_owned()),
-        amount_minor: Set(amount_minor),
-        currency: Set(b.currency.clone()),
-        status: Set("pending".to_owned()),
-        provider: Set(provider.to_owned()),
-        provider_ref: Set(None),
-        idempotency_key: Set(key.as_str().to_owned()),
-        attempt: Set(attempt as i32),
-        error: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }
-    .insert(db)
+    store_payments::insert(
+        db,
+        NewPayment {
+            bid_id: &b.id,
+            kind,
+            amount_minor,
+            currency: &b.currency,
+            status: "pending",
+            provider,
+            provider_ref: None,
+            idempotency_key: key.as_str().to_owned(),
+            attempt,
+        },
+    )
     .await
 }
 
@@ -114,15 +111,7 @@ async fn finish_payment(
     provider_ref: Option<String>,
     error: Option<String>,
 ) -> Result<(), DbErr> {
-    let mut am = row.into_active_model();
-    am.status = Set(status.to_owned());
-    if provider_ref.is_some() {
-        am.provider_ref = Set(provider_ref);
-    }
-    am.error = Set(error);
-    am.updated_at = Set(Utc::now());
-    am.update(db).await?;
-    Ok(())
+    store_payments::finish(db, row, status, provider_ref, error).await
 }
 
 fn metadata(b: &bid::Model) -> BTreeMap<String, String> {

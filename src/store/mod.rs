@@ -8,6 +8,7 @@
 pub mod api_keys;
 pub mod entities;
 pub mod lots;
+pub mod payments;
 
 use std::time::Duration;
 

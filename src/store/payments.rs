@@ -1,0 +1,63 @@
+//! The `payments` table: one row per provider call that moves or secures money, written
+//! under the idempotency key the call uses.
+
+use chrono::Utc;
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, IntoActiveModel, Set};
+
+use super::entities::payment;
+use crate::ids;
+
+/// A provider call to record.
+pub struct NewPayment<'a> {
+    pub bid_id: &'a str,
+    /// `hold`, `save_card`, `charge`, `release`, `refund`, `upgrade_now`.
+    pub kind: &'a str,
+    pub amount_minor: i64,
+    pub currency: &'a str,
+    /// `pending` until the provider answers, then `succeeded`, `failed` or `released`.
+    pub status: &'a str,
+    pub provider: &'a str,
+    pub provider_ref: Option<String>,
+    pub idempotency_key: String,
+    pub attempt: u32,
+}
+
+pub async fn insert(db: &impl ConnectionTrait, p: NewPayment<'_>) -> Result<payment::Model, DbErr> {
+    let now = Utc::now();
+    payment::ActiveModel {
+        id: Set(ids::new_id("pay")),
+        bid_id: Set(p.bid_id.to_owned()),
+        kind: Set(p.kind.to_owned()),
+        amount_minor: Set(p.amount_minor),
+        currency: Set(p.currency.to_owned()),
+        status: Set(p.status.to_owned()),
+        provider: Set(p.provider.to_owned()),
+        provider_ref: Set(p.provider_ref),
+        idempotency_key: Set(p.idempotency_key),
+        attempt: Set(p.attempt as i32),
+        error: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }
+    .insert(db)
+    .await
+}
+
+/// Records the provider's answer on a row written before the call.
+pub async fn finish(
+    db: &impl ConnectionTrait,
+    row: payment::Model,
+    status: &str,
+    provider_ref: Option<String>,
+    error: Option<String>,
+) -> Result<(), DbErr> {
+    let mut am = row.into_active_model();
+    am.status = Set(status.to_owned());
+    if provider_ref.is_some() {
+        am.provider_ref = Set(provider_ref);
+    }
+    am.error = Set(error);
+    am.updated_at = Set(Utc::now());
+    am.update(db).await?;
+    Ok(())
+}
