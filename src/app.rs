@@ -17,6 +17,7 @@ use crate::http::json::MAX_BODY_BYTES;
 use crate::http::{self, metrics::Metrics};
 use crate::jobs::Worker;
 use crate::payments::{self, PaymentGateway};
+use crate::services::links::PublicUrl;
 use crate::services::sessions::SessionSigner;
 use crate::services::throttle::LoginThrottle;
 use crate::store::{self, Db};
@@ -83,7 +84,13 @@ impl Application {
             gateway.clone(),
             settings.job_concurrency as usize,
         );
-        let server = serve(listener, db.clone(), signer, gateway.clone()).map_err(|source| {
+        let server = serve(
+            listener,
+            db.clone(),
+            signer,
+            gateway.clone(),
+            PublicUrl::new(public_url.clone()),
+        ).map_err(|source| {
             StartupError::Bind {
                 addr: settings.bind,
                 source,
@@ -147,7 +154,9 @@ fn serve(
     db: Db,
     signer: SessionSigner,
     gateway: Arc<dyn PaymentGateway>,
+    public_url: PublicUrl,
 ) -> std::io::Result<Server> {
+    let public_url = web::Data::new(public_url);
     let gateway = web::Data::from(gateway);
     let db = web::Data::new(db);
     let metrics = web::Data::new(Metrics::new());
@@ -165,6 +174,7 @@ fn serve(
             .app_data(signer.clone())
             .app_data(throttle.clone())
             .app_data(gateway.clone())
+            .app_data(public_url.clone())
             .configure(http::routes)
     })
     .shutdown_timeout(20)

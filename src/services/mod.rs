@@ -6,6 +6,7 @@ pub mod bids;
 pub mod bookings;
 pub mod events;
 pub mod keys;
+pub mod links;
 pub mod lots;
 pub mod reconcile;
 pub mod review;

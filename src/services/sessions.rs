@@ -59,6 +59,11 @@ impl SessionSigner {
         }
     }
 
+    /// A signer with a given key (tests, tools); servers use [`Self::load_or_create`].
+    pub fn from_key(key: Vec<u8>) -> Self {
+        Self { key }
+    }
+
     fn from_hex(value: &str) -> Self {
         Self {
             key: hex::decode(value).unwrap_or_else(|_| value.as_bytes().to_vec()),
