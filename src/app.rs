@@ -7,13 +7,14 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpServer, middleware, web};
 use tracing_actix_web::TracingLogger;
 
-use crate::config::Settings;
+use crate::config::{Gateway, Settings};
 use crate::demo::{self, DemoSummary};
 use std::sync::Arc;
 
 use tokio::sync::watch;
 
 use crate::http::json::MAX_BODY_BYTES;
+use crate::http::traveller_pages::PagesConfig;
 use crate::http::{self, metrics::Metrics};
 use crate::jobs::Worker;
 use crate::payments::{self, PaymentGateway};
@@ -84,12 +85,20 @@ impl Application {
             gateway.clone(),
             settings.job_concurrency as usize,
         );
+        let pages = PagesConfig {
+            stripe_publishable_key: (settings.payment_gateway == Gateway::Stripe)
+                .then(|| settings.stripe.stripe_publishable_key.clone())
+                .flatten()
+                .filter(|k| !k.trim().is_empty()),
+            secure_cookies: public_url.starts_with("https://"),
+        };
         let server = serve(
             listener,
             db.clone(),
             signer,
             gateway.clone(),
             PublicUrl::new(public_url.clone()),
+            pages,
         ).map_err(|source| {
             StartupError::Bind {
                 addr: settings.bind,
@@ -155,8 +164,10 @@ fn serve(
     signer: SessionSigner,
     gateway: Arc<dyn PaymentGateway>,
     public_url: PublicUrl,
+    pages: PagesConfig,
 ) -> std::io::Result<Server> {
     let public_url = web::Data::new(public_url);
+    let pages = web::Data::new(pages);
     let gateway = web::Data::from(gateway);
     let db = web::Data::new(db);
     let metrics = web::Data::new(Metrics::new());
@@ -175,6 +186,7 @@ fn serve(
             .app_data(throttle.clone())
             .app_data(gateway.clone())
             .app_data(public_url.clone())
+            .app_data(pages.clone())
             .configure(http::routes)
     })
     .shutdown_timeout(20)

@@ -81,6 +81,11 @@ pub struct StripeSettings {
     /// Signing secret of the Stripe webhook endpoint (`whsec_…`).
     #[arg(long, env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
     pub stripe_webhook_secret: Option<String>,
+
+    /// Stripe publishable key (`pk_test_…`/`pk_live_…`): with the Stripe gateway, the
+    /// traveller pages take cards with Stripe's Payment Element (loaded from js.stripe.com).
+    #[arg(long, env = "STRIPE_PUBLISHABLE_KEY")]
+    pub stripe_publishable_key: Option<String>,
 }
 
 impl StripeSettings {

@@ -156,7 +156,10 @@ async fn demo_data(settings: &Settings) -> Result<(), String> {
 fn print_demo(base: &str, summary: &DemoSummary) {
     println!("Demo data loaded.");
     println!(
-        "  Travellers: POST {base}/v1/traveller/sessions with a booking reference and last name:"
+        "  Travellers: open {base}/ on a phone and sign in with a booking reference and last name"
+    );
+    println!(
+        "              (or POST {base}/v1/traveller/sessions), for example:"
     );
     for (reference, last_name) in &summary.bookings {
         println!("      {reference:<10} {last_name}");

@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod pagination;
 pub mod problem;
+pub mod traveller_pages;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -20,6 +21,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(metrics::expose)
         .service(openapi::openapi_yaml)
         .configure(api::routes)
+        .configure(traveller_pages::routes)
         .default_service(web::to(not_found));
 }
 

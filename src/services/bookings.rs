@@ -5,7 +5,8 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
+    Set,
 };
 
 use crate::domain::bid::MAX_PARTY;
@@ -16,6 +17,26 @@ use crate::store::entities::{booking, booking_lot, lot};
 use crate::store::{Db, write_txn};
 
 pub const MAX_IMPORT: usize = 10_000;
+
+/// The booking a traveller means by its reference and last name, as typed on a phone (case,
+/// spaces, dashes, accents and apostrophes do not matter); `None` when nothing matches.
+pub async fn find_for_traveller(
+    db: &Db,
+    reference: &str,
+    last_name: &str,
+) -> Result<Option<booking::Model>, DbErr> {
+    let reference = reference_key(reference);
+    if reference.is_empty() {
+        return Ok(None);
+    }
+    booking::Entity::find()
+        .filter(booking::Column::ReferenceKey.eq(&reference))
+        .filter(booking::Column::LastNameKey.eq(last_name_key(last_name)))
+        .filter(booking::Column::ErasedAt.is_null())
+        .order_by_asc(booking::Column::CreatedAt)
+        .one(db)
+        .await
+}
 
 #[derive(Debug, Clone)]
 pub struct BookingInput {

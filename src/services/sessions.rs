@@ -95,6 +95,12 @@ impl SessionSigner {
         })
     }
 
+    /// The anti-forgery token the pages put in their forms for one session: derived from
+    /// the session token, so it needs no storage and dies with the session.
+    pub fn form_token(&self, session_token: &str) -> String {
+        URL_SAFE_NO_PAD.encode(self.mac(&format!("form.{session_token}")))
+    }
+
     fn mac(&self, body: &str) -> Vec<u8> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).expect("HMAC takes any key");
         mac.update(body.as_bytes());

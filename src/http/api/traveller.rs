@@ -4,13 +4,13 @@
 use actix_web::cookie::{Cookie, SameSite, time};
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::{PartnerAuth, SESSION_COOKIE, TravellerAuth};
 use crate::domain::bid::BidEventKind;
-use crate::domain::identity::{last_name_key, reference_key};
+use crate::domain::identity::reference_key;
 use crate::domain::lot::LotStatus;
 use crate::http::json::JsonBody;
 use crate::http::problem::Problem;
@@ -18,6 +18,7 @@ use crate::money::{Currency, Money};
 use crate::payments::{CardSource, PaymentGateway};
 use crate::services::award::{PlanRecord, reason_text, rule_text};
 use crate::services::bids::{self, NewBid, Offer};
+use crate::services::bookings;
 use crate::services::sessions::{SessionSigner, session_ttl};
 use crate::services::throttle::LoginThrottle;
 use crate::store::Db;
@@ -119,15 +120,10 @@ pub async fn sign_in(
             wait,
         ));
     }
-    let found = booking::Entity::find()
-        .filter(booking::Column::ReferenceKey.eq(&reference))
-        .filter(booking::Column::LastNameKey.eq(last_name_key(&input.last_name)))
-        .filter(booking::Column::ErasedAt.is_null())
-        .order_by_asc(booking::Column::CreatedAt)
-        .one(db.get_ref())
-        .await?;
+    let found =
+        bookings::find_for_traveller(db.get_ref(), &input.reference, &input.last_name).await?;
     match found {
-        Some(b) if !reference.is_empty() => {
+        Some(b) => {
             throttle.record_success(&reference);
             Ok(session_response(&signer, &b))
         }

@@ -1,0 +1,115 @@
+//! `/offers`: one card per upgrade the booking can bid on, and what became of its bids.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use askama::Template;
+use chrono::Utc;
+
+use super::view::{icon, iso, people, status_words};
+use super::{Chrome, PageError, render, traveller};
+use crate::domain::bid::BidStatus;
+use crate::domain::lot::LotStatus;
+use crate::services::bids;
+use crate::store::Db;
+
+pub struct OfferCard {
+    pub icon: &'static str,
+    pub title: String,
+    pub what: String,
+    pub from: String,
+    pub to: String,
+    pub per_person: String,
+    pub party_range: String,
+    pub taxes: &'static str,
+    pub closes_iso: String,
+    pub closes_local: String,
+    pub closes_in: String,
+    pub open: bool,
+    pub my_bid: Option<String>,
+    pub href: String,
+    pub action: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "traveller/offers.html")]
+struct OffersPage {
+    c: Chrome,
+    booking_line: String,
+    offers: Vec<OfferCard>,
+}
+
+#[get("/offers")]
+pub async fn page(req: HttpRequest, db: web::Data<Db>) -> Result<HttpResponse, PageError> {
+    let who = traveller(&req).await?;
+    let lang = who.lang;
+    let t = lang.t();
+    let party = who.booking.party_size.max(1) as u32;
+    let now = Utc::now();
+    let offers = bids::offers(&db, &who.booking).await?;
+    let cards = offers
+        .into_iter()
+        .map(|o| {
+            let s = &o.spec;
+            let c = s.currency;
+            let (from, to) = (lang.class(&s.from_class), lang.class(&s.to_class));
+            let open = o.status == LotStatus::Open && now < s.closes_at;
+            let status = o.bid.as_ref().and_then(|b| BidStatus::parse(&b.status).ok());
+            let (href, action) = match (&o.bid, status) {
+                (Some(b), Some(BidStatus::Withdrawn)) if open => {
+                    (format!("/offers/{}", o.lot.id), t.bid_again)
+                }
+                (Some(b), _) => (format!("/bids/{}", b.id), t.see_bid),
+                (None, _) => (format!("/offers/{}", o.lot.id), t.bid_now),
+            };
+            let my_bid = o.bid.as_ref().zip(status).map(|(b, st)| {
+                let amount = lang.money(b.amount_minor, c);
+                match lang {
+                    super::i18n::Lang::En => format!("Your bid: {amount} per person — {}.", status_words(lang, st)),
+                    super::i18n::Lang::Fr => format!("Votre offre : {amount} par personne — {}.", status_words(lang, st)),
+                }
+            });
+            OfferCard {
+                icon: icon(s.resource_kind),
+                title: s.title.clone(),
+                what: match lang {
+                    super::i18n::Lang::En => format!("{to} instead of {from}"),
+                    super::i18n::Lang::Fr => format!("{to} au lieu de {from}"),
+                },
+                per_person: format!(
+                    "{} – {}",
+                    lang.money(s.reserve.minor(), c),
+                    lang.money(s.maximum.minor(), c)
+                ),
+                party_range: format!(
+                    "{} – {} ({party} {})",
+                    lang.money(s.reserve.minor() * i64::from(party), c),
+                    lang.money(s.maximum.minor() * i64::from(party), c),
+                    people(lang, party)
+                ),
+                taxes: if s.taxes_included { t.taxes_included } else { t.taxes_not_included },
+                from,
+                to,
+                closes_iso: iso(s.closes_at),
+                closes_local: lang.datetime(s.closes_at, s.time_zone),
+                closes_in: lang.remaining(s.closes_at, now),
+                open,
+                my_bid,
+                href,
+                action,
+            }
+        })
+        .collect();
+    let booking_line = format!(
+        "{} {} · {} · {party} {}",
+        t.booking,
+        who.booking.reference,
+        who.booking.last_name,
+        people(lang, party)
+    );
+    let view = OffersPage {
+        c: Chrome::new(lang, t.offers_title, "/offers").signed_in(&who),
+        booking_line,
+        offers: cards,
+    };
+    render(StatusCode::OK, &view)
+}

@@ -1,0 +1,89 @@
+// Surclass traveller pages: the forms work without this; it only links the slider and the
+// number field, shows the party's total as you type, moves focus to a message, and runs
+// Stripe's Payment Element when the page has one.
+(function () {
+  'use strict';
+
+  function minorUnits(text, exponent) {
+    var clean = String(text).replace(/[\s\u00a0\u202f€$£¥]/g, '');
+    if (clean.indexOf(',') >= 0 && clean.indexOf('.') >= 0) clean = clean.replace(/,/g, '');
+    else clean = clean.replace(',', '.');
+    if (!/^\d+(\.\d+)?$/.test(clean)) return null;
+    var parts = clean.split('.');
+    var frac = (parts[1] || '').padEnd(exponent, '0');
+    if (frac.length > exponent) return null;
+    return parseInt(parts[0] + frac, 10);
+  }
+
+  function formatMoney(minor, currency, exponent, lang) {
+    var locale = lang === 'fr' ? 'fr-FR' : 'en-GB';
+    var fmt = new Intl.NumberFormat(locale, { style: 'currency', currency: currency,
+      minimumFractionDigits: exponent, maximumFractionDigits: exponent });
+    return fmt.format(minor / Math.pow(10, exponent));
+  }
+
+  function wireAmount(group) {
+    var input = group.querySelector('[data-amount]');
+    var slider = group.querySelector('[data-slider]');
+    var total = group.querySelector('[data-total]');
+    var row = group.querySelector('[data-slider-row]');
+    var d = group.dataset;
+    var exponent = parseInt(d.exponent, 10) || 0;
+    var party = parseInt(d.party, 10) || 1;
+    var lang = d.lang;
+    if (row) row.hidden = false;
+
+    function showTotal() {
+      var minor = minorUnits(input.value, exponent);
+      total.textContent = minor === null ? '—' : formatMoney(minor * party, d.currency, exponent, lang);
+    }
+    input.addEventListener('input', function () {
+      var minor = minorUnits(input.value, exponent);
+      if (minor !== null && slider) slider.value = Math.round(minor / Math.pow(10, exponent));
+      showTotal();
+    });
+    if (slider) {
+      slider.addEventListener('input', function () {
+        input.value = slider.value;
+        showTotal();
+      });
+    }
+    showTotal();
+  }
+
+  function wireStripe(form) {
+    var box = form.querySelector('[data-stripe-element]');
+    if (!box || typeof window.Stripe !== 'function') return;
+    var group = form.querySelector('[data-amount-group]');
+    var exponent = parseInt(box.dataset.exponent, 10) || 0;
+    var stripe = window.Stripe(box.dataset.stripeKey);
+    function amount() {
+      if (!group) return 100;
+      var minor = minorUnits(group.querySelector('[data-amount]').value, exponent);
+      return Math.max(1, (minor || 0) * (parseInt(group.dataset.party, 10) || 1));
+    }
+    var elements = stripe.elements({ mode: 'payment', amount: amount(),
+      currency: box.dataset.currency.toLowerCase(), captureMethod: 'manual',
+      paymentMethodCreation: 'manual', locale: document.documentElement.lang });
+    elements.create('payment').mount(box);
+    var pm = form.querySelector('[data-payment-method]');
+    form.addEventListener('submit', function (event) {
+      if (pm.value) return;
+      event.preventDefault();
+      elements.update({ amount: amount() });
+      elements.submit().then(function (r) {
+        if (r.error) return null;
+        return stripe.createPaymentMethod({ elements: elements });
+      }).then(function (r) {
+        if (r && r.paymentMethod) { pm.value = r.paymentMethod.id; form.submit(); }
+      });
+    });
+  }
+
+  document.addEventListener('DOMContentLoaded', function () {
+    Array.prototype.forEach.call(document.querySelectorAll('[data-amount-group]'), wireAmount);
+    Array.prototype.forEach.call(document.querySelectorAll('form'), wireStripe);
+    var focus = document.querySelector('[data-focus]');
+    if (focus) focus.focus();
+  });
+})();
