@@ -11,6 +11,7 @@ mod idempotency;
 mod keys;
 mod lots;
 mod openapi;
+mod pages;
 mod reconcile;
 mod scale;
 mod traveller;
