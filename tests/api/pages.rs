@@ -216,6 +216,9 @@ async fn bad_input_is_explained_on_the_same_screen_and_changes_nothing(app: Test
     let declined = browser.bid(&lot, "200", "4000 0000 0000 0002").await;
     assert_eq!(declined.status, StatusCode::PAYMENT_REQUIRED);
     assert!(declined.says("Nothing was charged") && declined.says("Try another card"), "{}", declined.body);
+    let needs_code = browser.bid(&lot, "200", "4000 0025 0000 3155").await;
+    assert_eq!(needs_code.status, StatusCode::PAYMENT_REQUIRED);
+    assert!(needs_code.says("Please use another card. Nothing was charged."), "{}", needs_code.body);
     let no_card = browser.bid(&lot, "200", "").await;
     assert_eq!(no_card.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(no_card.says("Enter your card number."), "{}", no_card.body);
@@ -368,6 +371,24 @@ async fn a_failed_payment_can_be_fixed_with_another_card_on_the_status_page(app:
     app.run_jobs().await;
     let charged = browser.get(&bid_path).await;
     assert!(charged.says("Upgrade confirmed for 1 person and charged €400.00"), "{}", charged.body);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_https_the_session_cookie_is_secure() {
+    let app = crate::support::spawn_app_with(crate::support::Store::Sqlite, |s| {
+        s.public_url = Some("https://upgrade.example".into())
+    })
+    .await
+    .unwrap();
+    let op = app.operator("aurora").await;
+    app.booking(&op, "AU7K2P", "Muller", 1, &[]).await;
+    let token = app.sign_in("AU7K2P", "Muller").await;
+    let booking_id = token.split('.').nth(1).unwrap().to_owned();
+    let signer = surclass::services::sessions::SessionSigner::load_or_create(&app.db).await.unwrap();
+    let link = surclass::services::links::status_path(&signer, &booking_id, chrono::Utc::now());
+    let opened = Browser::new(&app).get(&link).await;
+    let cookie = opened.cookies.iter().find(|c| c.starts_with("surclass_session=")).unwrap();
+    assert!(cookie.contains("Secure") && cookie.contains("HttpOnly"), "{cookie}");
 }
 
 store_tests!(
