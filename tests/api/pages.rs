@@ -356,6 +356,13 @@ async fn a_failed_payment_can_be_fixed_with_another_card_on_the_status_page(app:
     app.close_now(&lot).await;
     app.run_jobs().await;
 
+    // The link in the payment-failed notice goes straight to the bid that needs a card.
+    let token = app.sign_in("AU7K2P", "Muller").await;
+    let booking_id = token.split('.').nth(1).unwrap().to_owned();
+    let signer = surclass::services::sessions::SessionSigner::load_or_create(&app.db).await.unwrap();
+    let link = surclass::services::links::status_path(&signer, &booking_id, chrono::Utc::now());
+    assert_eq!(Browser::new(&app).get(&link).await.location.as_deref(), Some(bid_path.as_str()));
+
     let failed = browser.get(&bid_path).await;
     assert!(failed.says("Won, but the payment failed"), "{}", failed.body);
     assert!(failed.says("Give another card to keep your upgrade"), "{}", failed.body);
