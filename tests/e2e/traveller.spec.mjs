@@ -83,6 +83,14 @@ if (phase === 'bidding') {
       assert.equal(await slider.inputValue(), '300');
       assert.equal(await moneyText(page, '#total'), '€600.00');
       await fillCard(page);
+      // Keyboard order follows the screen: amount, slider, card number, expiry, code, button.
+      await amount.focus();
+      const order = [];
+      for (let i = 0; i < 5; i += 1) {
+        await page.keyboard.press('Tab');
+        order.push(await page.evaluate(() => document.activeElement.id || document.activeElement.textContent.trim()));
+      }
+      assert.deepEqual(order, ['slider', 'card_number', 'card_expiry', 'card_cvc', 'Place my bid']);
       await check(page, 'bid-screen', {});
       const bidScreenBytes = await transferredBytes(page, page.url());
       console.log(`bid-screen: ${bidScreenBytes} bytes transferred`);
@@ -147,6 +155,21 @@ if (phase === 'bidding') {
       await page.getByRole('link', { name: 'English' }).click();
       await page.waitForURL('**/offers');
       assert.equal(await page.getAttribute('html', 'lang'), 'en');
+    } finally {
+      await browser.close();
+    }
+  });
+
+  test('every page fits a 360 px wide phone', async () => {
+    const { browser, page } = await openBrowser({ width: 360, height: 740 });
+    try {
+      await page.goto(`${baseUrl()}/`);
+      await check(page, 'narrow-sign-in');
+      await signIn(page, winner);
+      await check(page, 'narrow-offers');
+      await page.getByRole('link', { name: 'See or change my bid' }).first().click();
+      await page.waitForURL('**/bids/**');
+      await check(page, 'narrow-status');
     } finally {
       await browser.close();
     }
