@@ -158,9 +158,7 @@ fn print_demo(base: &str, summary: &DemoSummary) {
     println!(
         "  Travellers: open {base}/ on a phone and sign in with a booking reference and last name"
     );
-    println!(
-        "              (or POST {base}/v1/traveller/sessions), for example:"
-    );
+    println!("              (or POST {base}/v1/traveller/sessions), for example:");
     for (reference, last_name) in &summary.bookings {
         println!("      {reference:<10} {last_name}");
     }

@@ -56,7 +56,9 @@ async fn set_up(app: &TestApp) -> Journey {
     // The other traveller bids through the API (a partner app, say); the pages show them
     // their outcome after the award.
     let other = app.sign_in("AU4QX9", "O'Neil").await;
-    app.bid(&other, &lot, "150.00", "4242424242424242").await.expect(201);
+    app.bid(&other, &lot, "150.00", "4242424242424242")
+        .await
+        .expect(201);
     Journey { lot }
 }
 
@@ -65,9 +67,16 @@ async fn run_node(app: &TestApp, chromium: &Path, journey: &Journey, phase: &str
     let mut command = Command::new("node");
     command
         .current_dir(&root)
-        .args(["--test", "--test-reporter=spec", "tests/e2e/traveller.spec.mjs"])
+        .args([
+            "--test",
+            "--test-reporter=spec",
+            "tests/e2e/traveller.spec.mjs",
+        ])
         .env("SURCLASS_E2E_BASE_URL", &app.address)
-        .env("SURCLASS_E2E_SCREENSHOTS", root.join("tests/e2e/screenshots"))
+        .env(
+            "SURCLASS_E2E_SCREENSHOTS",
+            root.join("tests/e2e/screenshots"),
+        )
         .env("SURCLASS_E2E_PHASE", phase)
         .env("SURCLASS_E2E_LOT", &journey.lot)
         .env("SURCLASS_E2E_WINNER_REF", "AU7K2P")
@@ -86,7 +95,10 @@ async fn run_node(app: &TestApp, chromium: &Path, journey: &Journey, phase: &str
         String::from_utf8_lossy(&output.stderr)
     );
     println!("{text}");
-    assert!(output.status.success(), "browser phase `{phase}` failed:\n{text}");
+    assert!(
+        output.status.success(),
+        "browser phase `{phase}` failed:\n{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

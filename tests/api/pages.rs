@@ -28,7 +28,11 @@ impl Page {
     /// The value of the first hidden input with this name.
     fn hidden(&self, name: &str) -> String {
         let marker = format!("name=\"{name}\" value=\"");
-        let start = self.body.find(&marker).unwrap_or_else(|| panic!("no {name} in {}", self.body)) + marker.len();
+        let start = self
+            .body
+            .find(&marker)
+            .unwrap_or_else(|| panic!("no {name} in {}", self.body))
+            + marker.len();
         self.body[start..].split('"').next().unwrap().to_owned()
     }
 
@@ -68,11 +72,23 @@ impl Browser {
             .iter()
             .map(|v| v.to_str().unwrap().to_owned())
             .collect();
-        Page { status, location, cookies, body: response.text().await.unwrap() }
+        Page {
+            status,
+            location,
+            cookies,
+            body: response.text().await.unwrap(),
+        }
     }
 
     async fn get(&self, path: &str) -> Page {
-        Self::read(self.client.get(format!("{}{path}", self.base)).send().await.unwrap()).await
+        Self::read(
+            self.client
+                .get(format!("{}{path}", self.base))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await
     }
 
     async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
@@ -90,8 +106,15 @@ impl Browser {
     async fn sign_in(&self, reference: &str, last_name: &str) -> Page {
         let form = self.get("/").await;
         let token = form.hidden("form_token");
-        self.post("/", &[("reference", reference), ("last_name", last_name), ("form_token", &token)])
-            .await
+        self.post(
+            "/",
+            &[
+                ("reference", reference),
+                ("last_name", last_name),
+                ("form_token", &token),
+            ],
+        )
+        .await
     }
 
     /// Places a bid from the bid screen with the given card; returns the answer.
@@ -101,7 +124,13 @@ impl Browser {
         let csrf = screen.hidden("csrf");
         self.post(
             &format!("/offers/{lot}"),
-            &[("csrf", &csrf), ("amount", amount), ("card_number", card), ("card_expiry", "12/30"), ("card_cvc", "123")],
+            &[
+                ("csrf", &csrf),
+                ("amount", amount),
+                ("card_number", card),
+                ("card_expiry", "12/30"),
+                ("card_cvc", "123"),
+            ],
         )
         .await
     }
@@ -110,7 +139,12 @@ impl Browser {
 /// The booking's bids as the REST API sees them (the source of truth for "nothing changed").
 async fn bids_of(app: &TestApp, reference: &str, last_name: &str) -> Vec<serde_json::Value> {
     let token = app.sign_in(reference, last_name).await;
-    let offers = app.read("/v1/traveller/offers").key(&token).send().await.expect(200);
+    let offers = app
+        .read("/v1/traveller/offers")
+        .key(&token)
+        .send()
+        .await
+        .expect(200);
     offers.body["offers"]
         .as_array()
         .unwrap()
@@ -128,14 +162,30 @@ async fn the_sign_in_page_is_the_front_door_and_a_wrong_pair_is_told_on_it(app: 
 
     let front = browser.get("/").await;
     assert_eq!(front.status, StatusCode::OK);
-    assert!(front.says("Booking reference") && front.says("Last name"), "{}", front.body);
+    assert!(
+        front.says("Booking reference") && front.says("Last name"),
+        "{}",
+        front.body
+    );
     assert!(front.body.len() < 60_000);
 
     let wrong = browser.sign_in("AU7K2P", "Smith").await;
     assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
-    assert!(wrong.says("No booking matches this reference and last name"), "{}", wrong.body);
-    assert!(wrong.says("value=\"AU7K2P\""), "what was typed stays in the field");
-    assert!(!wrong.cookies.iter().any(|c| c.starts_with("surclass_session=")));
+    assert!(
+        wrong.says("No booking matches this reference and last name"),
+        "{}",
+        wrong.body
+    );
+    assert!(
+        wrong.says("value=\"AU7K2P\""),
+        "what was typed stays in the field"
+    );
+    assert!(
+        !wrong
+            .cookies
+            .iter()
+            .any(|c| c.starts_with("surclass_session="))
+    );
     assert_eq!(browser.get("/offers").await.status, StatusCode::SEE_OTHER);
 
     let empty = browser.sign_in("", "Müller").await;
@@ -147,17 +197,33 @@ async fn the_sign_in_page_is_the_front_door_and_a_wrong_pair_is_told_on_it(app: 
         .post("/", &[("reference", "AU7K2P"), ("last_name", "Muller")])
         .await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
-    assert!(!forged.cookies.iter().any(|c| c.starts_with("surclass_session=")));
+    assert!(
+        !forged
+            .cookies
+            .iter()
+            .any(|c| c.starts_with("surclass_session="))
+    );
 
     let signed_in = browser.sign_in(" au 7k2p ", "MULLER").await;
     assert_eq!(signed_in.status, StatusCode::SEE_OTHER);
     assert_eq!(signed_in.location.as_deref(), Some("/offers"));
-    let cookie = signed_in.cookies.iter().find(|c| c.starts_with("surclass_session=")).unwrap();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    let cookie = signed_in
+        .cookies
+        .iter()
+        .find(|c| c.starts_with("surclass_session="))
+        .unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
     assert!(!cookie.contains("Secure"), "plain http here: {cookie}");
     let offers = browser.get("/offers").await;
     assert_eq!(offers.status, StatusCode::OK);
-    assert!(offers.says("Business instead of Economy"), "{}", offers.body);
+    assert!(
+        offers.says("Business instead of Economy"),
+        "{}",
+        offers.body
+    );
     assert!(offers.says("€100.00 – €1,000.00"), "{}", offers.body);
 }
 
@@ -180,19 +246,31 @@ async fn a_traveller_bids_changes_withdraws_and_bids_again_on_the_pages(app: Tes
 
     let csrf = confirmation.hidden("csrf");
     let changed = browser
-        .post(&format!("{bid_path}/change"), &[("csrf", &csrf), ("amount", "380")])
+        .post(
+            &format!("{bid_path}/change"),
+            &[("csrf", &csrf), ("amount", "380")],
+        )
         .await;
     assert_eq!(changed.status, StatusCode::SEE_OTHER, "{}", changed.body);
     let page = browser.get(changed.location.as_deref().unwrap()).await;
-    assert!(page.says("Your bid is changed") && page.says("€380.00"), "{}", page.body);
+    assert!(
+        page.says("Your bid is changed") && page.says("€380.00"),
+        "{}",
+        page.body
+    );
     assert!(page.says("Bid changed"), "the timeline shows the change");
 
-    let withdrawn = browser.post(&format!("{bid_path}/withdraw"), &[("csrf", &csrf)]).await;
+    let withdrawn = browser
+        .post(&format!("{bid_path}/withdraw"), &[("csrf", &csrf)])
+        .await;
     assert_eq!(withdrawn.status, StatusCode::SEE_OTHER);
     let page = browser.get(withdrawn.location.as_deref().unwrap()).await;
     assert!(page.says("Your bid is withdrawn") && page.says("Nothing will be charged"));
     assert!(page.says("Bid again"));
-    assert_eq!(bids_of(&app, "AU7K2P", "Muller").await[0]["status"], "withdrawn");
+    assert_eq!(
+        bids_of(&app, "AU7K2P", "Muller").await[0]["status"],
+        "withdrawn"
+    );
 
     let again = browser.bid(&lot, "450", GOOD_CARD).await;
     assert_eq!(again.status, StatusCode::SEE_OTHER, "{}", again.body);
@@ -210,46 +288,98 @@ async fn bad_input_is_explained_on_the_same_screen_and_changes_nothing(app: Test
 
     let too_low = browser.bid(&lot, "50", GOOD_CARD).await;
     assert_eq!(too_low.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(too_low.says("The amount must be between €100.00 and €1,000.00 per person. Nothing was changed."), "{}", too_low.body);
+    assert!(
+        too_low.says(
+            "The amount must be between €100.00 and €1,000.00 per person. Nothing was changed."
+        ),
+        "{}",
+        too_low.body
+    );
     assert!(too_low.says("aria-invalid=\"true\""));
     assert!(too_low.says("value=\"50\""), "the amount typed is kept");
     let declined = browser.bid(&lot, "200", "4000 0000 0000 0002").await;
     assert_eq!(declined.status, StatusCode::PAYMENT_REQUIRED);
-    assert!(declined.says("Nothing was charged") && declined.says("Try another card"), "{}", declined.body);
+    assert!(
+        declined.says("Nothing was charged") && declined.says("Try another card"),
+        "{}",
+        declined.body
+    );
     let needs_code = browser.bid(&lot, "200", "4000 0025 0000 3155").await;
     assert_eq!(needs_code.status, StatusCode::PAYMENT_REQUIRED);
-    assert!(needs_code.says("Please use another card. Nothing was charged."), "{}", needs_code.body);
+    assert!(
+        needs_code.says("Please use another card. Nothing was charged."),
+        "{}",
+        needs_code.body
+    );
     let no_card = browser.bid(&lot, "200", "").await;
     assert_eq!(no_card.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(no_card.says("Enter your card number."), "{}", no_card.body);
-    assert!(bids_of(&app, "AU7K2P", "Muller").await.is_empty(), "no bid was written");
+    assert!(
+        bids_of(&app, "AU7K2P", "Muller").await.is_empty(),
+        "no bid was written"
+    );
 
     let placed = browser.bid(&lot, "200", GOOD_CARD).await;
-    let bid_path = placed.location.unwrap().split('?').next().unwrap().to_owned();
+    let bid_path = placed
+        .location
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
     let csrf = browser.get(&bid_path).await.hidden("csrf");
     let too_high = browser
-        .post(&format!("{bid_path}/change"), &[("csrf", &csrf), ("amount", "5000")])
+        .post(
+            &format!("{bid_path}/change"),
+            &[("csrf", &csrf), ("amount", "5000")],
+        )
         .await;
     assert_eq!(too_high.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(too_high.says("between €100.00 and €1,000.00"), "{}", too_high.body);
+    assert!(
+        too_high.says("between €100.00 and €1,000.00"),
+        "{}",
+        too_high.body
+    );
     let raise_without_card = browser
-        .post(&format!("{bid_path}/change"), &[("csrf", &csrf), ("amount", "300")])
+        .post(
+            &format!("{bid_path}/change"),
+            &[("csrf", &csrf), ("amount", "300")],
+        )
         .await;
     assert_eq!(raise_without_card.status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(raise_without_card.says("A higher offer needs your card again"), "{}", raise_without_card.body);
-    assert_eq!(bids_of(&app, "AU7K2P", "Muller").await[0]["amount"], "200.00");
+    assert!(
+        raise_without_card.says("A higher offer needs your card again"),
+        "{}",
+        raise_without_card.body
+    );
+    assert_eq!(
+        bids_of(&app, "AU7K2P", "Muller").await[0]["amount"],
+        "200.00"
+    );
 
     // The lot closes while the page is open: the change is refused, and says so.
     app.close_now(&lot).await;
     let late = browser
-        .post(&format!("{bid_path}/change"), &[("csrf", &csrf), ("amount", "150")])
+        .post(
+            &format!("{bid_path}/change"),
+            &[("csrf", &csrf), ("amount", "150")],
+        )
         .await;
     assert_eq!(late.status, StatusCode::CONFLICT);
-    assert!(late.says("Bidding closed on") && late.says("Nothing was changed"), "{}", late.body);
-    let late_withdraw = browser.post(&format!("{bid_path}/withdraw"), &[("csrf", &csrf)]).await;
+    assert!(
+        late.says("Bidding closed on") && late.says("Nothing was changed"),
+        "{}",
+        late.body
+    );
+    let late_withdraw = browser
+        .post(&format!("{bid_path}/withdraw"), &[("csrf", &csrf)])
+        .await;
     assert_eq!(late_withdraw.status, StatusCode::CONFLICT);
     let bids = bids_of(&app, "AU7K2P", "Muller").await;
-    assert_eq!((bids[0]["amount"].as_str(), bids[0]["status"].as_str()), (Some("200.00"), Some("active")));
+    assert_eq!(
+        (bids[0]["amount"].as_str(), bids[0]["status"].as_str()),
+        (Some("200.00"), Some("active"))
+    );
 
     let unknown = browser.get("/bids/bid_nosuchbid").await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
@@ -270,7 +400,13 @@ async fn a_post_without_this_sessions_form_token_changes_nothing(app: TestApp) {
         let refused = browser
             .post(
                 &format!("/offers/{lot}"),
-                &[("csrf", csrf), ("amount", "200"), ("card_number", GOOD_CARD), ("card_expiry", "12/30"), ("card_cvc", "123")],
+                &[
+                    ("csrf", csrf),
+                    ("amount", "200"),
+                    ("card_number", GOOD_CARD),
+                    ("card_expiry", "12/30"),
+                    ("card_cvc", "123"),
+                ],
             )
             .await;
         assert_eq!(refused.status, StatusCode::FORBIDDEN, "token {csrf:?}");
@@ -279,16 +415,32 @@ async fn a_post_without_this_sessions_form_token_changes_nothing(app: TestApp) {
     assert!(bids_of(&app, "AU7K2P", "Muller").await.is_empty());
 
     let placed = browser.bid(&lot, "200", GOOD_CARD).await;
-    let bid_path = placed.location.unwrap().split('?').next().unwrap().to_owned();
-    let refused = browser.post(&format!("{bid_path}/withdraw"), &[("csrf", "forged")]).await;
+    let bid_path = placed
+        .location
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let refused = browser
+        .post(&format!("{bid_path}/withdraw"), &[("csrf", "forged")])
+        .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
-    assert_eq!(bids_of(&app, "AU7K2P", "Muller").await[0]["status"], "active");
+    assert_eq!(
+        bids_of(&app, "AU7K2P", "Muller").await[0]["status"],
+        "active"
+    );
 
     // Without a session, a POST goes to the sign-in page and changes nothing.
-    let stranger = Browser::new(&app).post(&format!("{bid_path}/withdraw"), &[("csrf", "x")]).await;
+    let stranger = Browser::new(&app)
+        .post(&format!("{bid_path}/withdraw"), &[("csrf", "x")])
+        .await;
     assert_eq!(stranger.status, StatusCode::SEE_OTHER);
     assert_eq!(stranger.location.as_deref(), Some("/"));
-    assert_eq!(bids_of(&app, "AU7K2P", "Muller").await[0]["status"], "active");
+    assert_eq!(
+        bids_of(&app, "AU7K2P", "Muller").await[0]["status"],
+        "active"
+    );
 }
 
 async fn the_signed_link_opens_the_booking_and_a_forged_one_says_so(app: TestApp) {
@@ -297,37 +449,73 @@ async fn the_signed_link_opens_the_booking_and_a_forged_one_says_so(app: TestApp
     app.booking(&op, "AU7K2P", "Muller", 1, &[&lot]).await;
     let token = app.sign_in("AU7K2P", "Muller").await;
     let booking_id = token.split('.').nth(1).unwrap().to_owned();
-    let signer = surclass::services::sessions::SessionSigner::load_or_create(&app.db).await.unwrap();
+    let signer = surclass::services::sessions::SessionSigner::load_or_create(&app.db)
+        .await
+        .unwrap();
     let link = surclass::services::links::status_path(&signer, &booking_id, chrono::Utc::now());
 
     let browser = Browser::new(&app);
     let opened = browser.get(&link).await;
     assert_eq!(opened.status, StatusCode::SEE_OTHER);
     assert_eq!(opened.location.as_deref(), Some("/offers"));
-    let cookie = opened.cookies.iter().find(|c| c.starts_with("surclass_session=")).unwrap();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    let cookie = opened
+        .cookies
+        .iter()
+        .find(|c| c.starts_with("surclass_session="))
+        .unwrap();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
     assert!(browser.get("/offers").await.says("Booking AU7K2P"));
 
-    let forged = Browser::new(&app).get(&link.replace(&booking_id, "bkg_someoneelse")).await;
+    let forged = Browser::new(&app)
+        .get(&link.replace(&booking_id, "bkg_someoneelse"))
+        .await;
     assert_eq!(forged.status, StatusCode::UNAUTHORIZED);
-    assert!(forged.says("This link has expired or is not valid"), "{}", forged.body);
-    assert!(forged.says("Booking reference"), "the sign-in form is right there");
-    assert!(!forged.cookies.iter().any(|c| c.starts_with("surclass_session=")));
-    let expired = signer.sign(&booking_id, chrono::Utc::now() - chrono::Duration::seconds(1));
+    assert!(
+        forged.says("This link has expired or is not valid"),
+        "{}",
+        forged.body
+    );
+    assert!(
+        forged.says("Booking reference"),
+        "the sign-in form is right there"
+    );
+    assert!(
+        !forged
+            .cookies
+            .iter()
+            .any(|c| c.starts_with("surclass_session="))
+    );
+    let expired = signer.sign(
+        &booking_id,
+        chrono::Utc::now() - chrono::Duration::seconds(1),
+    );
     let stale = Browser::new(&app).get(&format!("/s/{expired}")).await;
     assert_eq!(stale.status, StatusCode::UNAUTHORIZED);
 }
 
 async fn french_speakers_get_french_and_euros_written_their_way(app: TestApp) {
     let op = app.operator("aurora").await;
-    let lot = app.open_lot(&op, json!({"reserve": "1000.00", "maximum": "2500.50"})).await;
+    let lot = app
+        .open_lot(&op, json!({"reserve": "1000.00", "maximum": "2500.50"}))
+        .await;
     app.booking(&op, "AU7K2P", "Muller", 2, &[&lot]).await;
     let browser = Browser::with_language(&app, "fr-FR,fr;q=0.9,en;q=0.5");
     assert!(browser.get("/").await.says("Référence de réservation"));
     browser.sign_in("AU7K2P", "Muller").await;
     let offers = browser.get("/offers").await;
-    assert!(offers.says("Affaires au lieu de Économie"), "{}", offers.body);
-    assert!(offers.says("1\u{202f}000,00\u{a0}€ – 2\u{202f}500,50\u{a0}€"), "{}", offers.body);
+    assert!(
+        offers.says("Affaires au lieu de Économie"),
+        "{}",
+        offers.body
+    );
+    assert!(
+        offers.says("1\u{202f}000,00\u{a0}€ – 2\u{202f}500,50\u{a0}€"),
+        "{}",
+        offers.body
+    );
 
     let placed = browser.bid(&lot, "1 200,50", GOOD_CARD).await;
     assert_eq!(placed.status, StatusCode::SEE_OTHER, "{}", placed.body);
@@ -352,32 +540,76 @@ async fn a_failed_payment_can_be_fixed_with_another_card_on_the_status_page(app:
     let browser = Browser::new(&app);
     browser.sign_in("AU7K2P", "Muller").await;
     let placed = browser.bid(&lot, "400", DECLINED_WHEN_CHARGED).await;
-    let bid_path = placed.location.unwrap().split('?').next().unwrap().to_owned();
+    let bid_path = placed
+        .location
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
     app.close_now(&lot).await;
     app.run_jobs().await;
 
     // The link in the payment-failed notice goes straight to the bid that needs a card.
     let token = app.sign_in("AU7K2P", "Muller").await;
     let booking_id = token.split('.').nth(1).unwrap().to_owned();
-    let signer = surclass::services::sessions::SessionSigner::load_or_create(&app.db).await.unwrap();
+    let signer = surclass::services::sessions::SessionSigner::load_or_create(&app.db)
+        .await
+        .unwrap();
     let link = surclass::services::links::status_path(&signer, &booking_id, chrono::Utc::now());
-    assert_eq!(Browser::new(&app).get(&link).await.location.as_deref(), Some(bid_path.as_str()));
+    assert_eq!(
+        Browser::new(&app).get(&link).await.location.as_deref(),
+        Some(bid_path.as_str())
+    );
 
     let failed = browser.get(&bid_path).await;
-    assert!(failed.says("Won, but the payment failed"), "{}", failed.body);
-    assert!(failed.says("Give another card to keep your upgrade"), "{}", failed.body);
+    assert!(
+        failed.says("Won, but the payment failed"),
+        "{}",
+        failed.body
+    );
+    assert!(
+        failed.says("Give another card to keep your upgrade"),
+        "{}",
+        failed.body
+    );
     let csrf = failed.hidden("csrf");
     let declined = browser
-        .post(&format!("{bid_path}/card"), &[("csrf", &csrf), ("card_number", "4000 0000 0000 0002"), ("card_expiry", "12/30"), ("card_cvc", "123")])
+        .post(
+            &format!("{bid_path}/card"),
+            &[
+                ("csrf", &csrf),
+                ("card_number", "4000 0000 0000 0002"),
+                ("card_expiry", "12/30"),
+                ("card_cvc", "123"),
+            ],
+        )
         .await;
-    assert_eq!(declined.status, StatusCode::PAYMENT_REQUIRED, "{}", declined.body);
+    assert_eq!(
+        declined.status,
+        StatusCode::PAYMENT_REQUIRED,
+        "{}",
+        declined.body
+    );
     let fixed = browser
-        .post(&format!("{bid_path}/card"), &[("csrf", &csrf), ("card_number", GOOD_CARD), ("card_expiry", "12/30"), ("card_cvc", "123")])
+        .post(
+            &format!("{bid_path}/card"),
+            &[
+                ("csrf", &csrf),
+                ("card_number", GOOD_CARD),
+                ("card_expiry", "12/30"),
+                ("card_cvc", "123"),
+            ],
+        )
         .await;
     assert_eq!(fixed.status, StatusCode::SEE_OTHER, "{}", fixed.body);
     app.run_jobs().await;
     let charged = browser.get(&bid_path).await;
-    assert!(charged.says("Upgrade confirmed for 1 person and charged €400.00"), "{}", charged.body);
+    assert!(
+        charged.says("Upgrade confirmed for 1 person and charged €400.00"),
+        "{}",
+        charged.body
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -391,11 +623,20 @@ async fn on_https_the_session_cookie_is_secure() {
     app.booking(&op, "AU7K2P", "Muller", 1, &[]).await;
     let token = app.sign_in("AU7K2P", "Muller").await;
     let booking_id = token.split('.').nth(1).unwrap().to_owned();
-    let signer = surclass::services::sessions::SessionSigner::load_or_create(&app.db).await.unwrap();
+    let signer = surclass::services::sessions::SessionSigner::load_or_create(&app.db)
+        .await
+        .unwrap();
     let link = surclass::services::links::status_path(&signer, &booking_id, chrono::Utc::now());
     let opened = Browser::new(&app).get(&link).await;
-    let cookie = opened.cookies.iter().find(|c| c.starts_with("surclass_session=")).unwrap();
-    assert!(cookie.contains("Secure") && cookie.contains("HttpOnly"), "{cookie}");
+    let cookie = opened
+        .cookies
+        .iter()
+        .find(|c| c.starts_with("surclass_session="))
+        .unwrap();
+    assert!(
+        cookie.contains("Secure") && cookie.contains("HttpOnly"),
+        "{cookie}"
+    );
 }
 
 store_tests!(

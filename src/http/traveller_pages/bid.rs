@@ -98,8 +98,12 @@ fn bid_page(
         Lang::En => format!("{to} instead of {from}"),
         Lang::Fr => format!("{to} au lieu de {from}"),
     };
-    let mut c = Chrome::new(lang, format!("{} — {heading}", t.bid_title), format!("/offers/{}", offer.lot.id))
-        .signed_in(who);
+    let mut c = Chrome::new(
+        lang,
+        format!("{} — {heading}", t.bid_title),
+        format!("/offers/{}", offer.lot.id),
+    )
+    .signed_in(who);
     let card = CardForm::new(req, gateway);
     c.stripe_js = card.stripe_key.is_some();
     let view = BidPage {
@@ -116,7 +120,11 @@ fn bid_page(
         card,
         consent_needed: s.payment_mode == PaymentMode::ChargeOnAward,
         consent_checked,
-        taxes: if s.taxes_included { t.taxes_included } else { t.taxes_not_included },
+        taxes: if s.taxes_included {
+            t.taxes_included
+        } else {
+            t.taxes_not_included
+        },
     };
     render(status, &view)
 }
@@ -133,8 +141,18 @@ pub async fn page(
     if let Some(there) = existing_bid_page(&offer) {
         return Ok(see_other(there));
     }
-    let start = super::view::amount_for_field(offer.spec.reserve.minor(), offer.spec.currency, who.lang);
-    bid_page(&req, &who, &offer, gateway.get_ref(), StatusCode::OK, &start, None, false)
+    let start =
+        super::view::amount_for_field(offer.spec.reserve.minor(), offer.spec.currency, who.lang);
+    bid_page(
+        &req,
+        &who,
+        &offer,
+        gateway.get_ref(),
+        StatusCode::OK,
+        &start,
+        None,
+        false,
+    )
 }
 
 #[post("/offers/{lot_id}")]
@@ -154,12 +172,24 @@ pub async fn submit(
     let typed = form.get("amount").cloned().unwrap_or_default();
     let consent = form.get("consent_to_charge").is_some();
     let again = |status, alert: Alert| {
-        bid_page(&req, &who, &offer, gateway.get_ref(), status, &typed, Some(alert), consent)
+        bid_page(
+            &req,
+            &who,
+            &offer,
+            gateway.get_ref(),
+            status,
+            &typed,
+            Some(alert),
+            consent,
+        )
     };
     let card = match card::from_form(&form, who.lang) {
         Ok(card) => card,
         Err(CardFieldError(message)) => {
-            return again(StatusCode::UNPROCESSABLE_ENTITY, Alert::new(message).on("card_number"));
+            return again(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Alert::new(message).on("card_number"),
+            );
         }
     };
     let amount = normalize_amount(&typed, who.lang);

@@ -21,7 +21,11 @@ pub fn from_form(
     if let Some(pm) = field("payment_method") {
         return Ok(Some(CardSource::payment_method(pm)));
     }
-    let (number, expiry, cvc) = (field("card_number"), field("card_expiry"), field("card_cvc"));
+    let (number, expiry, cvc) = (
+        field("card_number"),
+        field("card_expiry"),
+        field("card_cvc"),
+    );
     if number.is_none() && expiry.is_none() && cvc.is_none() {
         return Ok(None);
     }

@@ -40,7 +40,9 @@ impl Lang {
                 let tag = bits.next()?.trim();
                 let q = bits
                     .find_map(|b| b.trim().strip_prefix("q="))
-                    .map_or(1000, |q| (q.trim().parse::<f32>().unwrap_or(0.0) * 1000.0) as u32);
+                    .map_or(1000, |q| {
+                        (q.trim().parse::<f32>().unwrap_or(0.0) * 1000.0) as u32
+                    });
                 (q > 0).then_some((q, i, tag))
             })
             .collect();
@@ -211,9 +213,15 @@ impl Lang {
     pub fn rule(self, policy: &str) -> &'static str {
         match (self, policy) {
             (Lang::En, p) => crate::services::award::rule_text(p),
-            (Lang::Fr, "max_revenue") => "La combinaison d'offres rapportant le plus au total l'a emporté ; chaque gagnant paie sa propre offre.",
-            (Lang::Fr, "uniform_price") => "Les offres par personne les plus élevées l'ont emporté ; chaque gagnant paie le même prix par personne, la plus haute offre non retenue (ou le minimum), jamais plus que sa propre offre.",
-            (Lang::Fr, _) => "Les offres par personne les plus élevées l'ont emporté, par réservation entière, dans l'ordre (niveau de fidélité puis offre la plus ancienne en cas d'égalité) ; chaque gagnant paie sa propre offre.",
+            (Lang::Fr, "max_revenue") => {
+                "La combinaison d'offres rapportant le plus au total l'a emporté ; chaque gagnant paie sa propre offre."
+            }
+            (Lang::Fr, "uniform_price") => {
+                "Les offres par personne les plus élevées l'ont emporté ; chaque gagnant paie le même prix par personne, la plus haute offre non retenue (ou le minimum), jamais plus que sa propre offre."
+            }
+            (Lang::Fr, _) => {
+                "Les offres par personne les plus élevées l'ont emporté, par réservation entière, dans l'ordre (niveau de fidélité puis offre la plus ancienne en cas d'égalité) ; chaque gagnant paie sa propre offre."
+            }
         }
     }
 }
@@ -478,7 +486,10 @@ mod tests {
         assert_eq!(Lang::En.money(123450, eur()), "€1,234.50");
         assert_eq!(Lang::Fr.money(123450, eur()), "1\u{202f}234,50\u{a0}€");
         assert_eq!(Lang::En.money(5, eur()), "€0.05");
-        assert_eq!(Lang::Fr.money(100_000_000, eur()), "1\u{202f}000\u{202f}000,00\u{a0}€");
+        assert_eq!(
+            Lang::Fr.money(100_000_000, eur()),
+            "1\u{202f}000\u{202f}000,00\u{a0}€"
+        );
         let jpy = Currency::parse("JPY").unwrap();
         assert_eq!(Lang::En.money(9000, jpy), "¥9,000");
         let chf = Currency::parse("CHF").unwrap();
@@ -490,7 +501,10 @@ mod tests {
         let at = Utc.with_ymd_and_hms(2026, 11, 23, 18, 45, 0).unwrap();
         let paris: Tz = "Europe/Paris".parse().unwrap();
         assert_eq!(Lang::En.datetime(at, paris), "Mon 23 Nov 2026, 19:45 CET");
-        assert_eq!(Lang::Fr.datetime(at, paris), "lun. 23 nov. 2026 à 19:45 CET");
+        assert_eq!(
+            Lang::Fr.datetime(at, paris),
+            "lun. 23 nov. 2026 à 19:45 CET"
+        );
         let now = at - chrono::Duration::minutes(135);
         assert_eq!(Lang::En.remaining(at, now), "in 2 h 15 min");
         assert_eq!(Lang::Fr.remaining(at, now), "dans 2 h 15 min");
@@ -498,8 +512,14 @@ mod tests {
 
     #[test]
     fn the_browsers_preferred_language_wins_by_weight() {
-        assert_eq!(Lang::from_accept_language("fr-FR,fr;q=0.9,en;q=0.8"), Some(Lang::Fr));
-        assert_eq!(Lang::from_accept_language("de-DE,en;q=0.5,fr;q=0.7"), Some(Lang::Fr));
+        assert_eq!(
+            Lang::from_accept_language("fr-FR,fr;q=0.9,en;q=0.8"),
+            Some(Lang::Fr)
+        );
+        assert_eq!(
+            Lang::from_accept_language("de-DE,en;q=0.5,fr;q=0.7"),
+            Some(Lang::Fr)
+        );
         assert_eq!(Lang::from_accept_language("en-GB,en;q=0.9"), Some(Lang::En));
         assert_eq!(Lang::from_accept_language("de, it"), None);
     }

@@ -208,7 +208,9 @@ pub fn html(status: StatusCode, body: String) -> HttpResponse {
 }
 
 pub fn render(status: StatusCode, page: &impl askama::Template) -> Result<HttpResponse, PageError> {
-    let body = page.render().map_err(|e| PageError::Render(e.to_string()))?;
+    let body = page
+        .render()
+        .map_err(|e| PageError::Render(e.to_string()))?;
     Ok(html(status, body))
 }
 

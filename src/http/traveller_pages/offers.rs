@@ -53,7 +53,10 @@ pub async fn page(req: HttpRequest, db: web::Data<Db>) -> Result<HttpResponse, P
             let c = s.currency;
             let (from, to) = (lang.class(&s.from_class), lang.class(&s.to_class));
             let open = o.status == LotStatus::Open && now < s.closes_at;
-            let status = o.bid.as_ref().and_then(|b| BidStatus::parse(&b.status).ok());
+            let status = o
+                .bid
+                .as_ref()
+                .and_then(|b| BidStatus::parse(&b.status).ok());
             let (href, action) = match (&o.bid, status) {
                 (Some(b), Some(BidStatus::Withdrawn)) if open => {
                     (format!("/offers/{}", o.lot.id), t.bid_again)
@@ -64,8 +67,14 @@ pub async fn page(req: HttpRequest, db: web::Data<Db>) -> Result<HttpResponse, P
             let my_bid = o.bid.as_ref().zip(status).map(|(b, st)| {
                 let amount = lang.money(b.amount_minor, c);
                 match lang {
-                    super::i18n::Lang::En => format!("Your bid: {amount} per person — {}.", status_words(lang, st)),
-                    super::i18n::Lang::Fr => format!("Votre offre : {amount} par personne — {}.", status_words(lang, st)),
+                    super::i18n::Lang::En => format!(
+                        "Your bid: {amount} per person — {}.",
+                        status_words(lang, st)
+                    ),
+                    super::i18n::Lang::Fr => format!(
+                        "Votre offre : {amount} par personne — {}.",
+                        status_words(lang, st)
+                    ),
                 }
             });
             OfferCard {
@@ -86,7 +95,11 @@ pub async fn page(req: HttpRequest, db: web::Data<Db>) -> Result<HttpResponse, P
                     lang.money(s.maximum.minor() * i64::from(party), c),
                     people(lang, party)
                 ),
-                taxes: if s.taxes_included { t.taxes_included } else { t.taxes_not_included },
+                taxes: if s.taxes_included {
+                    t.taxes_included
+                } else {
+                    t.taxes_not_included
+                },
                 from,
                 to,
                 closes_iso: iso(s.closes_at),

@@ -13,7 +13,10 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::i18n::Lang;
 use super::view::Alert;
-use super::{Chrome, LANG_COOKIE, PageError, check_csrf, language, render, see_other, session_cookie, traveller};
+use super::{
+    Chrome, LANG_COOKIE, PageError, check_csrf, language, render, see_other, session_cookie,
+    traveller,
+};
 use crate::domain::identity::reference_key;
 use crate::http::api::auth::SESSION_COOKIE;
 use crate::services::bookings;
@@ -70,7 +73,8 @@ fn sign_in_page(
         .secure(super::config(req).secure_cookies)
         .same_site(SameSite::Strict)
         .finish();
-    res.add_cookie(&cookie).map_err(|e| PageError::Render(e.to_string()))?;
+    res.add_cookie(&cookie)
+        .map_err(|e| PageError::Render(e.to_string()))?;
     Ok(res)
 }
 
@@ -85,7 +89,14 @@ pub async fn page(req: HttpRequest) -> Result<HttpResponse, PageError> {
         Some("ended") => Some(lang.t().signed_out),
         _ => None,
     };
-    sign_in_page(&req, StatusCode::OK, None, notice, String::new(), String::new())
+    sign_in_page(
+        &req,
+        StatusCode::OK,
+        None,
+        notice,
+        String::new(),
+        String::new(),
+    )
 }
 
 #[post("/")]
@@ -97,23 +108,49 @@ pub async fn submit(
 ) -> Result<HttpResponse, PageError> {
     let lang = language(&req, None);
     let t = lang.t();
-    let field = |name: &str| form.get(name).map(|v| v.trim().to_owned()).unwrap_or_default();
+    let field = |name: &str| {
+        form.get(name)
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_default()
+    };
     let (reference, last_name) = (field("reference"), field("last_name"));
     let again = |status, alert: Alert| {
-        sign_in_page(&req, status, Some(alert), None, reference.clone(), last_name.clone())
+        sign_in_page(
+            &req,
+            status,
+            Some(alert),
+            None,
+            reference.clone(),
+            last_name.clone(),
+        )
     };
     let cookie_token = req.cookie(FORM_COOKIE).map(|c| c.value().to_owned());
-    if cookie_token.is_none() || cookie_token.as_deref() != form.get("form_token").map(String::as_str) {
+    if cookie_token.is_none()
+        || cookie_token.as_deref() != form.get("form_token").map(String::as_str)
+    {
         return again(StatusCode::FORBIDDEN, Alert::new(t.form_expired));
     }
     if reference.is_empty() || last_name.is_empty() {
-        let on = if reference.is_empty() { "reference" } else { "last_name" };
-        return again(StatusCode::UNPROCESSABLE_ENTITY, Alert::new(t.sign_in_missing).on(on));
+        let on = if reference.is_empty() {
+            "reference"
+        } else {
+            "last_name"
+        };
+        return again(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Alert::new(t.sign_in_missing).on(on),
+        );
     }
-    let client = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
+    let client = req
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
     let key = reference_key(&reference);
     if throttle.check(&client, &key).is_err() {
-        return again(StatusCode::TOO_MANY_REQUESTS, Alert::new(t.sign_in_throttled));
+        return again(
+            StatusCode::TOO_MANY_REQUESTS,
+            Alert::new(t.sign_in_throttled),
+        );
     }
     match bookings::find_for_traveller(db.get_ref(), &reference, &last_name).await? {
         Some(b) => {
@@ -125,7 +162,10 @@ pub async fn submit(
         }
         None => {
             throttle.record_failure(&client, &key);
-            again(StatusCode::UNAUTHORIZED, Alert::new(t.sign_in_wrong).on("reference"))
+            again(
+                StatusCode::UNAUTHORIZED,
+                Alert::new(t.sign_in_wrong).on("reference"),
+            )
         }
     }
 }
@@ -189,7 +229,8 @@ pub async fn sign_out(
     let mut res = see_other("/?session=ended");
     let mut gone = Cookie::build(SESSION_COOKIE, "").path("/").finish();
     gone.make_removal();
-    res.add_cookie(&gone).map_err(|e| PageError::Render(e.to_string()))?;
+    res.add_cookie(&gone)
+        .map_err(|e| PageError::Render(e.to_string()))?;
     Ok(res)
 }
 
@@ -215,7 +256,8 @@ pub async fn switch_language(
         .secure(super::config(&req).secure_cookies)
         .max_age(time::Duration::days(365))
         .finish();
-    res.add_cookie(&cookie).map_err(|e| PageError::Render(e.to_string()))?;
+    res.add_cookie(&cookie)
+        .map_err(|e| PageError::Render(e.to_string()))?;
     Ok(res)
 }
 

@@ -81,8 +81,13 @@ async fn load(db: &Db, who: &Traveller, bid_id: &str) -> Result<Loaded, PageErro
         Err(BidError::Db(e)) => return Err(e.into()),
         Err(_) => return Err(PageError::NotFound(who.lang)),
     };
-    let spec = store_lots::spec(&lot).map_err(|e| PageError::Render(e))?;
-    Ok(Loaded { bid, lot, spec, events })
+    let spec = store_lots::spec(&lot).map_err(PageError::Render)?;
+    Ok(Loaded {
+        bid,
+        lot,
+        spec,
+        events,
+    })
 }
 
 fn notice(lang: Lang, done: &str, l: &Loaded) -> Option<Notice> {
@@ -94,45 +99,91 @@ fn notice(lang: Lang, done: &str, l: &Loaded) -> Option<Notice> {
     let hold = s.payment_mode == PaymentMode::Hold;
     let fr = lang == Lang::Fr;
     let (title, lines) = match done {
-        "placed" if fr => ("Votre offre est enregistrée", vec![
-            format!("Les enchères ferment le {closes} ({}). Le résultat est décidé à ce moment-là et s'affiche sur cette page.", lang.remaining(s.closes_at, Utc::now())),
-            if hold {
-                format!("Votre carte est autorisée pour {total} ({per} par personne) mais n'est débitée que si le surclassement est confirmé. Sinon, l'autorisation est levée.")
-            } else {
-                format!("Votre carte est enregistrée et ne sera débitée de {total} ({per} par personne) que si le surclassement est confirmé.")
-            },
-            format!("Jusqu'au {closes}, vous pouvez modifier ou retirer votre offre ici, sans frais."),
-        ]),
-        "placed" => ("Your bid is in", vec![
-            format!("Bidding closes on {closes} ({}). The result is decided then and shown on this page.", lang.remaining(s.closes_at, Utc::now())),
-            if hold {
-                format!("Your card is authorised for {total} ({per} per person) but charged only if the upgrade is confirmed. If not, the hold is released.")
-            } else {
-                format!("Your card is saved and charged {total} ({per} per person) only if the upgrade is confirmed.")
-            },
-            format!("Until {closes} you can change or withdraw your bid here, at no cost."),
-        ]),
-        "changed" if fr => ("Votre offre est modifiée", vec![
-            format!("Nouvelle offre : {per} par personne, {total} au total."),
-            format!("Elle reste modifiable ou retirable jusqu'au {closes}."),
-        ]),
-        "changed" => ("Your bid is changed", vec![
-            format!("New offer: {per} per person, {total} in all."),
-            format!("You can still change or withdraw it until {closes}."),
-        ]),
-        "withdrawn" if fr => ("Votre offre est retirée", vec![
-            "Rien ne sera débité ; l'autorisation sur votre carte est levée.".to_owned(),
-            format!("Vous pouvez enchérir de nouveau jusqu'au {closes}."),
-        ]),
-        "withdrawn" => ("Your bid is withdrawn", vec![
-            "Nothing will be charged; the hold on your card is released.".to_owned(),
-            format!("You can bid again until {closes}."),
-        ]),
-        "card" if fr => ("Merci", vec!["Votre nouvelle carte est en cours de débit ; le résultat s'affiche ci-dessous.".to_owned()]),
-        "card" => ("Thank you", vec!["Your new card is being charged now; the result shows below.".to_owned()]),
+        "placed" if fr => (
+            "Votre offre est enregistrée",
+            vec![
+                format!(
+                    "Les enchères ferment le {closes} ({}). Le résultat est décidé à ce moment-là et s'affiche sur cette page.",
+                    lang.remaining(s.closes_at, Utc::now())
+                ),
+                if hold {
+                    format!(
+                        "Votre carte est autorisée pour {total} ({per} par personne) mais n'est débitée que si le surclassement est confirmé. Sinon, l'autorisation est levée."
+                    )
+                } else {
+                    format!(
+                        "Votre carte est enregistrée et ne sera débitée de {total} ({per} par personne) que si le surclassement est confirmé."
+                    )
+                },
+                format!(
+                    "Jusqu'au {closes}, vous pouvez modifier ou retirer votre offre ici, sans frais."
+                ),
+            ],
+        ),
+        "placed" => (
+            "Your bid is in",
+            vec![
+                format!(
+                    "Bidding closes on {closes} ({}). The result is decided then and shown on this page.",
+                    lang.remaining(s.closes_at, Utc::now())
+                ),
+                if hold {
+                    format!(
+                        "Your card is authorised for {total} ({per} per person) but charged only if the upgrade is confirmed. If not, the hold is released."
+                    )
+                } else {
+                    format!(
+                        "Your card is saved and charged {total} ({per} per person) only if the upgrade is confirmed."
+                    )
+                },
+                format!("Until {closes} you can change or withdraw your bid here, at no cost."),
+            ],
+        ),
+        "changed" if fr => (
+            "Votre offre est modifiée",
+            vec![
+                format!("Nouvelle offre : {per} par personne, {total} au total."),
+                format!("Elle reste modifiable ou retirable jusqu'au {closes}."),
+            ],
+        ),
+        "changed" => (
+            "Your bid is changed",
+            vec![
+                format!("New offer: {per} per person, {total} in all."),
+                format!("You can still change or withdraw it until {closes}."),
+            ],
+        ),
+        "withdrawn" if fr => (
+            "Votre offre est retirée",
+            vec![
+                "Rien ne sera débité ; l'autorisation sur votre carte est levée.".to_owned(),
+                format!("Vous pouvez enchérir de nouveau jusqu'au {closes}."),
+            ],
+        ),
+        "withdrawn" => (
+            "Your bid is withdrawn",
+            vec![
+                "Nothing will be charged; the hold on your card is released.".to_owned(),
+                format!("You can bid again until {closes}."),
+            ],
+        ),
+        "card" if fr => (
+            "Merci",
+            vec![
+                "Votre nouvelle carte est en cours de débit ; le résultat s'affiche ci-dessous."
+                    .to_owned(),
+            ],
+        ),
+        "card" => (
+            "Thank you",
+            vec!["Your new card is being charged now; the result shows below.".to_owned()],
+        ),
         _ => return None,
     };
-    Some(Notice { title: title.to_owned(), lines })
+    Some(Notice {
+        title: title.to_owned(),
+        lines,
+    })
 }
 
 async fn outcome(db: &Db, lang: Lang, l: &Loaded) -> Result<Option<OutcomeView>, PageError> {
@@ -152,7 +203,9 @@ async fn outcome(db: &Db, lang: Lang, l: &Loaded) -> Result<Option<OutcomeView>,
             let per = lang.money(p, c);
             let n = people(lang, u.max(0) as u32);
             if fr {
-                format!("Surclassement confirmé pour {u} {n} et débité de {total} ({per} par personne).")
+                format!(
+                    "Surclassement confirmé pour {u} {n} et débité de {total} ({per} par personne)."
+                )
             } else {
                 format!("Upgrade confirmed for {u} {n} and charged {total} ({per} per person).")
             }
@@ -160,16 +213,24 @@ async fn outcome(db: &Db, lang: Lang, l: &Loaded) -> Result<Option<OutcomeView>,
         (BidStatus::Won | BidStatus::PaymentFailed, Some((u, p))) => {
             let total = lang.money(p * i64::from(u), c);
             if fr {
-                format!("Surclassement gagné pour {u} {} ; montant à débiter : {total}.", people(lang, u.max(0) as u32))
+                format!(
+                    "Surclassement gagné pour {u} {} ; montant à débiter : {total}.",
+                    people(lang, u.max(0) as u32)
+                )
             } else {
-                format!("Upgrade won for {u} {}; amount to charge: {total}.", people(lang, u.max(0) as u32))
+                format!(
+                    "Upgrade won for {u} {}; amount to charge: {total}.",
+                    people(lang, u.max(0) as u32)
+                )
             }
         }
         (BidStatus::Lost | BidStatus::Released, _) => {
             if fr {
-                "Non retenue : la réservation sur votre carte est levée, rien n'a été débité.".to_owned()
+                "Non retenue : la réservation sur votre carte est levée, rien n'a été débité."
+                    .to_owned()
             } else {
-                "Not successful: the hold on your card is released and nothing was charged.".to_owned()
+                "Not successful: the hold on your card is released and nothing was charged."
+                    .to_owned()
             }
         }
         _ => status_words(lang, status).to_owned(),
@@ -179,7 +240,11 @@ async fn outcome(db: &Db, lang: Lang, l: &Loaded) -> Result<Option<OutcomeView>,
         .as_deref()
         .filter(|_| b.award_units.is_none())
         .map(|r| lang.reason(r, b.units));
-    Ok(Some(OutcomeView { headline, reason, rule: lang.rule(&policy) }))
+    Ok(Some(OutcomeView {
+        headline,
+        reason,
+        rule: lang.rule(&policy),
+    }))
 }
 
 /// Until when another card keeps a failed payment's upgrade.
@@ -227,8 +292,12 @@ async fn status_page(
     if can_change {
         card.optional_hint = Some(t.change_card_hint);
     }
-    let mut c_frame = Chrome::new(lang, format!("{} — {heading}", t.status_title), format!("/bids/{}", l.bid.id))
-        .signed_in(who);
+    let mut c_frame = Chrome::new(
+        lang,
+        format!("{} — {heading}", t.status_title),
+        format!("/bids/{}", l.bid.id),
+    )
+    .signed_in(who);
     c_frame.stripe_js = card.stripe_key.is_some() && (can_change || fix_until.is_some());
     let typed = typed.unwrap_or_else(|| amount_for_field(l.bid.amount_minor, c, lang));
     let outcome = outcome(db, lang, &l).await?;
@@ -249,11 +318,19 @@ async fn status_page(
         closes_local: lang.datetime(s.closes_at, s.time_zone),
         closes_in: lang.remaining(s.closes_at, now),
         can_change,
-        bid_again: (open && bid_status == BidStatus::Withdrawn).then(|| format!("/offers/{}", l.lot.id)),
+        bid_again: (open && bid_status == BidStatus::Withdrawn)
+            .then(|| format!("/offers/{}", l.lot.id)),
         fix_until,
         amount: AmountField::new(lang, s, units, &typed),
         card,
-        events: timeline(lang, &l.bid, l.events, c, s.time_zone, s.payment_grace_seconds),
+        events: timeline(
+            lang,
+            &l.bid,
+            l.events,
+            c,
+            s.time_zone,
+            s.payment_grace_seconds,
+        ),
         outcome,
         c: c_frame,
     };
@@ -273,10 +350,22 @@ pub async fn page(
         .map(|q| q.into_inner())
         .unwrap_or_default();
     let done = query.get("done").map(String::as_str);
-    status_page(&req, &db, gateway.get_ref(), &who, loaded, StatusCode::OK, None, done, None).await
+    status_page(
+        &req,
+        &db,
+        gateway.get_ref(),
+        &who,
+        loaded,
+        StatusCode::OK,
+        None,
+        done,
+        None,
+    )
+    .await
 }
 
 /// Re-shows the bid's page with what went wrong; nothing was changed.
+#[allow(clippy::too_many_arguments)]
 async fn refused(
     req: &HttpRequest,
     db: &Db,
@@ -288,7 +377,18 @@ async fn refused(
     alert: Alert,
 ) -> Result<HttpResponse, PageError> {
     let loaded = load(db, who, id).await?;
-    status_page(req, db, gateway, who, loaded, status, typed, None, Some(alert)).await
+    status_page(
+        req,
+        db,
+        gateway,
+        who,
+        loaded,
+        status,
+        typed,
+        None,
+        Some(alert),
+    )
+    .await
 }
 
 #[post("/bids/{id}/change")]
@@ -307,7 +407,18 @@ pub async fn change(
         Ok(card) => card,
         Err(CardFieldError(message)) => {
             let alert = Alert::new(message).on("card_number");
-            return status_page(&req, &db, gateway.get_ref(), &who, loaded, StatusCode::UNPROCESSABLE_ENTITY, Some(typed), None, Some(alert)).await;
+            return status_page(
+                &req,
+                &db,
+                gateway.get_ref(),
+                &who,
+                loaded,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(typed),
+                None,
+                Some(alert),
+            )
+            .await;
         }
     };
     let amount = normalize_amount(&typed, who.lang);
@@ -320,11 +431,31 @@ pub async fn change(
                 Lang::Fr => Alert::new("Une offre plus élevée nécessite de saisir de nouveau votre carte, pour autoriser le nouveau total. Rien n'a été modifié.")
                     .then("Saisissez votre carte ci-dessous et validez de nouveau."),
             };
-            refused(&req, &db, gateway.get_ref(), &who, &id, Some(typed), StatusCode::UNPROCESSABLE_ENTITY, alert.on("card_number")).await
+            refused(
+                &req,
+                &db,
+                gateway.get_ref(),
+                &who,
+                &id,
+                Some(typed),
+                StatusCode::UNPROCESSABLE_ENTITY,
+                alert.on("card_number"),
+            )
+            .await
         }
         Err(e) => {
             let (status, alert) = bid_alert(who.lang, e, &loaded.spec)?;
-            refused(&req, &db, gateway.get_ref(), &who, &id, Some(typed), status, alert).await
+            refused(
+                &req,
+                &db,
+                gateway.get_ref(),
+                &who,
+                &id,
+                Some(typed),
+                status,
+                alert,
+            )
+            .await
         }
     }
 }
@@ -364,7 +495,18 @@ pub async fn replace_card(
         Ok(card) => card,
         Err(CardFieldError(message)) => {
             let alert = Alert::new(message).on("card_number");
-            return status_page(&req, &db, gateway.get_ref(), &who, loaded, StatusCode::UNPROCESSABLE_ENTITY, None, None, Some(alert)).await;
+            return status_page(
+                &req,
+                &db,
+                gateway.get_ref(),
+                &who,
+                loaded,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                None,
+                Some(alert),
+            )
+            .await;
         }
     };
     match bids::replace_card(&db, gateway.get_ref(), &who.booking, &id, card).await {

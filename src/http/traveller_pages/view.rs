@@ -163,8 +163,10 @@ pub fn bid_alert(
                 Alert::new(format!("Le montant doit être compris entre {min} et {max} par personne. Rien n'a été modifié."))
                     .then("Choisissez un montant dans cette fourchette, puis validez de nouveau.")
             } else {
-                Alert::new(format!("The amount must be between {min} and {max} per person. Nothing was changed."))
-                    .then("Choose an amount in that range and send it again.")
+                Alert::new(format!(
+                    "The amount must be between {min} and {max} per person. Nothing was changed."
+                ))
+                .then("Choose an amount in that range and send it again.")
             };
             (StatusCode::UNPROCESSABLE_ENTITY, alert.on("amount"))
         }
@@ -174,15 +176,18 @@ pub fn bid_alert(
                 Alert::new(format!("Les enchères sont closes depuis le {when}. Rien n'a été modifié et rien n'a été débité."))
                     .then("Le résultat s'affichera sur la page de votre offre.")
             } else {
-                Alert::new(format!("Bidding closed on {when}. Nothing was changed and nothing was charged."))
-                    .then("The result will show on your bid's page.")
+                Alert::new(format!(
+                    "Bidding closed on {when}. Nothing was changed and nothing was charged."
+                ))
+                .then("The result will show on your bid's page.")
             };
             (StatusCode::CONFLICT, alert)
         }
         BidError::NotOpenYet { opens_at } => {
             let when = lang.datetime(opens_at, tz);
             let alert = if fr {
-                Alert::new(format!("Les enchères ouvrent le {when}.")).then("Revenez à ce moment-là.")
+                Alert::new(format!("Les enchères ouvrent le {when}."))
+                    .then("Revenez à ce moment-là.")
             } else {
                 Alert::new(format!("Bidding opens on {when}.")).then("Come back then.")
             };
@@ -200,7 +205,8 @@ pub fn bid_alert(
         }
         BidError::AlreadyBid { .. } => {
             let alert = if fr {
-                Alert::new("Vous avez déjà une offre sur ce surclassement.").then("Modifiez-la sur sa page.")
+                Alert::new("Vous avez déjà une offre sur ce surclassement.")
+                    .then("Modifiez-la sur sa page.")
             } else {
                 Alert::new("You already have a bid on this upgrade.").then("Change it on its page.")
             };
@@ -208,9 +214,15 @@ pub fn bid_alert(
         }
         BidError::NotActive { status } => {
             let alert = if fr {
-                Alert::new(format!("Cette offre est « {} » et ne peut plus être modifiée.", status_words(lang, status)))
+                Alert::new(format!(
+                    "Cette offre est « {} » et ne peut plus être modifiée.",
+                    status_words(lang, status)
+                ))
             } else {
-                Alert::new(format!("This bid is “{}” and can no longer be changed.", status_words(lang, status)))
+                Alert::new(format!(
+                    "This bid is “{}” and can no longer be changed.",
+                    status_words(lang, status)
+                ))
             };
             (StatusCode::CONFLICT, alert)
         }
@@ -267,7 +279,9 @@ pub fn status_words(lang: Lang, status: BidStatus) -> &'static str {
         (Lang::Fr, BidStatus::Withdrawn) => "Retirée",
         (Lang::Fr, BidStatus::Won) => "Gagnée : votre carte est en cours de débit",
         (Lang::Fr, BidStatus::Charged) => "Gagnée et débitée",
-        (Lang::Fr, BidStatus::Lost) => "Non retenue : la réservation sur votre carte est en cours de levée",
+        (Lang::Fr, BidStatus::Lost) => {
+            "Non retenue : la réservation sur votre carte est en cours de levée"
+        }
         (Lang::Fr, BidStatus::Released) => "Non retenue : réservation levée",
         (Lang::Fr, BidStatus::Standby) => "En liste d'attente",
         (Lang::Fr, BidStatus::PaymentFailed) => "Gagnée, mais le paiement a échoué",
@@ -386,32 +400,140 @@ fn event_title(lang: Lang, kind: Option<BidEventKind>) -> &'static str {
     use BidEventKind as K;
     let fr = lang == Lang::Fr;
     match kind {
-        Some(K::Placed) => if fr { "Offre reçue" } else { "Bid received" },
-        Some(K::Raised | K::Lowered) => if fr { "Offre modifiée" } else { "Bid changed" },
-        Some(K::Withdrawn) => if fr { "Offre retirée" } else { "Bid withdrawn" },
-        Some(K::HoldPlaced) => if fr { "Carte autorisée" } else { "Card authorised" },
-        Some(K::CardSaved) => if fr { "Carte enregistrée" } else { "Card saved" },
-        Some(K::HoldReleased) => if fr { "Réservation levée" } else { "Hold released" },
-        Some(K::LotClosed) => if fr { "Enchères closes" } else { "Bidding closed" },
-        Some(K::CapacityChanged) => if fr { "Capacité modifiée" } else { "Capacity changed" },
-        Some(K::LotCancelled) => if fr { "Surclassement annulé" } else { "Upgrade cancelled" },
-        Some(K::Won) => if fr { "Gagnée" } else { "Won" },
-        Some(K::Lost) => if fr { "Non retenue" } else { "Not successful" },
-        Some(K::Standby) => if fr { "Liste d'attente" } else { "Standby" },
-        Some(K::Charged) => if fr { "Débitée" } else { "Charged" },
-        Some(K::PaymentFailed) => if fr { "Paiement échoué" } else { "Payment failed" },
-        Some(K::Refunded) => if fr { "Remboursée" } else { "Refunded" },
-        Some(K::UpgradeNow) => if fr { "Surclassement immédiat" } else { "Upgraded now" },
-        None => if fr { "Mise à jour" } else { "Update" },
+        Some(K::Placed) => {
+            if fr {
+                "Offre reçue"
+            } else {
+                "Bid received"
+            }
+        }
+        Some(K::Raised | K::Lowered) => {
+            if fr {
+                "Offre modifiée"
+            } else {
+                "Bid changed"
+            }
+        }
+        Some(K::Withdrawn) => {
+            if fr {
+                "Offre retirée"
+            } else {
+                "Bid withdrawn"
+            }
+        }
+        Some(K::HoldPlaced) => {
+            if fr {
+                "Carte autorisée"
+            } else {
+                "Card authorised"
+            }
+        }
+        Some(K::CardSaved) => {
+            if fr {
+                "Carte enregistrée"
+            } else {
+                "Card saved"
+            }
+        }
+        Some(K::HoldReleased) => {
+            if fr {
+                "Réservation levée"
+            } else {
+                "Hold released"
+            }
+        }
+        Some(K::LotClosed) => {
+            if fr {
+                "Enchères closes"
+            } else {
+                "Bidding closed"
+            }
+        }
+        Some(K::CapacityChanged) => {
+            if fr {
+                "Capacité modifiée"
+            } else {
+                "Capacity changed"
+            }
+        }
+        Some(K::LotCancelled) => {
+            if fr {
+                "Surclassement annulé"
+            } else {
+                "Upgrade cancelled"
+            }
+        }
+        Some(K::Won) => {
+            if fr {
+                "Gagnée"
+            } else {
+                "Won"
+            }
+        }
+        Some(K::Lost) => {
+            if fr {
+                "Non retenue"
+            } else {
+                "Not successful"
+            }
+        }
+        Some(K::Standby) => {
+            if fr {
+                "Liste d'attente"
+            } else {
+                "Standby"
+            }
+        }
+        Some(K::Charged) => {
+            if fr {
+                "Débitée"
+            } else {
+                "Charged"
+            }
+        }
+        Some(K::PaymentFailed) => {
+            if fr {
+                "Paiement échoué"
+            } else {
+                "Payment failed"
+            }
+        }
+        Some(K::Refunded) => {
+            if fr {
+                "Remboursée"
+            } else {
+                "Refunded"
+            }
+        }
+        Some(K::UpgradeNow) => {
+            if fr {
+                "Surclassement immédiat"
+            } else {
+                "Upgraded now"
+            }
+        }
+        None => {
+            if fr {
+                "Mise à jour"
+            } else {
+                "Update"
+            }
+        }
     }
 }
 
 /// A small picture of what is upgraded (inline, so nothing else is downloaded).
 pub fn icon(kind: ResourceKind) -> &'static str {
     match kind {
-        ResourceKind::Seat => r#"<svg viewBox="0 0 24 24" width="40" height="40" aria-hidden="true" focusable="false"><path fill="currentColor" d="M21 16v-2l-8-5V3.5a1.5 1.5 0 0 0-3 0V9l-8 5v2l8-2.5V19l-2 1.5V22l3.5-1 3.5 1v-1.5L13 19v-5.5z"/></svg>"#,
-        ResourceKind::Room => r#"<svg viewBox="0 0 24 24" width="40" height="40" aria-hidden="true" focusable="false"><path fill="currentColor" d="M7 13a3 3 0 1 0 0-6 3 3 0 0 0 0 6zm12-6h-8v7H3V5H1v15h2v-3h18v3h2v-9a4 4 0 0 0-4-4z"/></svg>"#,
-        ResourceKind::Car => r#"<svg viewBox="0 0 24 24" width="40" height="40" aria-hidden="true" focusable="false"><path fill="currentColor" d="M18.9 6c-.2-.6-.8-1-1.4-1h-11c-.7 0-1.2.4-1.4 1L3 12v8a1 1 0 0 0 1 1h1a1 1 0 0 0 1-1v-1h12v1a1 1 0 0 0 1 1h1a1 1 0 0 0 1-1v-8zM6.5 16a1.5 1.5 0 1 1 0-3 1.5 1.5 0 0 1 0 3zm11 0a1.5 1.5 0 1 1 0-3 1.5 1.5 0 0 1 0 3zM5 11l1.5-4.5h11L19 11z"/></svg>"#,
+        ResourceKind::Seat => {
+            r#"<svg viewBox="0 0 24 24" width="40" height="40" aria-hidden="true" focusable="false"><path fill="currentColor" d="M21 16v-2l-8-5V3.5a1.5 1.5 0 0 0-3 0V9l-8 5v2l8-2.5V19l-2 1.5V22l3.5-1 3.5 1v-1.5L13 19v-5.5z"/></svg>"#
+        }
+        ResourceKind::Room => {
+            r#"<svg viewBox="0 0 24 24" width="40" height="40" aria-hidden="true" focusable="false"><path fill="currentColor" d="M7 13a3 3 0 1 0 0-6 3 3 0 0 0 0 6zm12-6h-8v7H3V5H1v15h2v-3h18v3h2v-9a4 4 0 0 0-4-4z"/></svg>"#
+        }
+        ResourceKind::Car => {
+            r#"<svg viewBox="0 0 24 24" width="40" height="40" aria-hidden="true" focusable="false"><path fill="currentColor" d="M18.9 6c-.2-.6-.8-1-1.4-1h-11c-.7 0-1.2.4-1.4 1L3 12v8a1 1 0 0 0 1 1h1a1 1 0 0 0 1-1v-1h12v1a1 1 0 0 0 1 1h1a1 1 0 0 0 1-1v-8zM6.5 16a1.5 1.5 0 1 1 0-3 1.5 1.5 0 0 1 0 3zm11 0a1.5 1.5 0 1 1 0-3 1.5 1.5 0 0 1 0 3zM5 11l1.5-4.5h11L19 11z"/></svg>"#
+        }
     }
 }
 
