@@ -639,6 +639,44 @@ async fn on_https_the_session_cookie_is_secure() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_configured_stripe_gateway_brings_an_outside_script() {
+    let stripe = crate::support::spawn_app_with(crate::support::Store::Sqlite, |s| {
+        s.payment_gateway = surclass::config::Gateway::Stripe;
+        s.stripe.stripe_secret_key = Some("sk_test_pages".into());
+        // Never called: rendering the bid screen does not talk to Stripe.
+        s.stripe.stripe_api_base = Some("http://127.0.0.1:9/".into());
+        s.stripe.stripe_publishable_key = Some("pk_test_pages".into());
+    })
+    .await
+    .unwrap();
+    let simulated = crate::support::spawn_app(crate::support::Store::Sqlite)
+        .await
+        .unwrap();
+    for (app, stripe_expected) in [(&stripe, true), (&simulated, false)] {
+        let op = app.operator("aurora").await;
+        let lot = app.open_lot(&op, json!({})).await;
+        app.booking(&op, "AU7K2P", "Muller", 1, &[&lot]).await;
+        let browser = Browser::new(app);
+        browser.sign_in("AU7K2P", "Muller").await;
+        let screen = browser.get(&format!("/offers/{lot}")).await;
+        assert_eq!(screen.status, StatusCode::OK);
+        assert_eq!(screen.says("https://js.stripe.com/v3/"), stripe_expected);
+        assert_eq!(
+            screen.says("data-stripe-key=\"pk_test_pages\""),
+            stripe_expected
+        );
+        assert_eq!(screen.says("name=\"card_number\""), !stripe_expected);
+        for page in ["/", "/offers"] {
+            let body = browser.get(page).await.body;
+            assert!(
+                !body.contains("https://"),
+                "{page} loads nothing from outside"
+            );
+        }
+    }
+}
+
 store_tests!(
     the_sign_in_page_is_the_front_door_and_a_wrong_pair_is_told_on_it,
     a_traveller_bids_changes_withdraws_and_bids_again_on_the_pages,

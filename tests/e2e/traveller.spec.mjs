@@ -51,6 +51,9 @@ const moneyText = async (page, selector) => (await page.locator(selector).first(
 if (phase === 'bidding') {
   test('a traveller signs in, bids, changes, withdraws and bids again on a phone', async () => {
     const { browser, page } = await openBrowser();
+    // No CDN, font or script from elsewhere (the simulated gateway needs none).
+    const origins = new Set();
+    page.on('request', (request) => origins.add(new URL(request.url()).origin));
     try {
       await check(page, 'sign-in', { url: `${baseUrl()}/` });
 
@@ -155,6 +158,7 @@ if (phase === 'bidding') {
       await page.getByRole('link', { name: 'English' }).click();
       await page.waitForURL('**/offers');
       assert.equal(await page.getAttribute('html', 'lang'), 'en');
+      assert.deepEqual([...origins], [new URL(baseUrl()).origin], 'every request stays on this server');
     } finally {
       await browser.close();
     }

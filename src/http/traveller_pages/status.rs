@@ -54,6 +54,7 @@ struct StatusPage {
     closes_local: String,
     closes_in: String,
     can_change: bool,
+    open: bool,
     bid_again: Option<String>,
     fix_until: Option<String>,
     amount: AmountField,
@@ -318,6 +319,7 @@ async fn status_page(
         closes_local: lang.datetime(s.closes_at, s.time_zone),
         closes_in: lang.remaining(s.closes_at, now),
         can_change,
+        open,
         bid_again: (open && bid_status == BidStatus::Withdrawn)
             .then(|| format!("/offers/{}", l.lot.id)),
         fix_until,
