@@ -225,6 +225,18 @@ async fn the_sign_in_page_is_the_front_door_and_a_wrong_pair_is_told_on_it(app: 
         offers.body
     );
     assert!(offers.says("€100.00 – €1,000.00"), "{}", offers.body);
+
+    let signed_out = browser
+        .post("/sign-out", &[("csrf", &offers.hidden("csrf"))])
+        .await;
+    assert_eq!(signed_out.location.as_deref(), Some("/?session=ended"));
+    assert!(
+        browser
+            .get("/?session=ended")
+            .await
+            .says("You are signed out.")
+    );
+    assert_eq!(browser.get("/offers").await.status, StatusCode::SEE_OTHER);
 }
 
 async fn a_traveller_bids_changes_withdraws_and_bids_again_on_the_pages(app: TestApp) {
