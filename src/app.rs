@@ -99,11 +99,10 @@ impl Application {
             gateway.clone(),
             PublicUrl::new(public_url.clone()),
             pages,
-        ).map_err(|source| {
-            StartupError::Bind {
-                addr: settings.bind,
-                source,
-            }
+        )
+        .map_err(|source| StartupError::Bind {
+            addr: settings.bind,
+            source,
         })?;
         Ok(Self {
             port: bound.port(),

@@ -49,9 +49,18 @@ mod tests {
     fn a_status_link_opens_its_booking_and_no_other() {
         let signer = SessionSigner::from_key(b"k".to_vec());
         let now = Utc::now();
-        let url = status_url(&PublicUrl::new("https://up.example/"), &signer, "bkg_1", now);
+        let url = status_url(
+            &PublicUrl::new("https://up.example/"),
+            &signer,
+            "bkg_1",
+            now,
+        );
         let token = url.strip_prefix("https://up.example/s/").unwrap();
         assert_eq!(signer.verify(token, now).unwrap().booking_id, "bkg_1");
-        assert!(signer.verify(token, now + link_ttl() + Duration::seconds(1)).is_none());
+        assert!(
+            signer
+                .verify(token, now + link_ttl() + Duration::seconds(1))
+                .is_none()
+        );
     }
 }
