@@ -13,7 +13,11 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use std::time::Duration;
+
+use crate::config::LimitSettings;
 use crate::http::json::MAX_BODY_BYTES;
+use crate::http::limits::BodyLimits;
 use crate::http::{self, metrics::Metrics};
 use crate::jobs::Worker;
 use crate::payments::{self, PaymentGateway};
@@ -90,6 +94,7 @@ impl Application {
             signer,
             gateway.clone(),
             PublicUrl::new(public_url.clone()),
+            &settings.limits,
         ).map_err(|source| {
             StartupError::Bind {
                 addr: settings.bind,
@@ -155,17 +160,26 @@ fn serve(
     signer: SessionSigner,
     gateway: Arc<dyn PaymentGateway>,
     public_url: PublicUrl,
+    limits: &LimitSettings,
 ) -> std::io::Result<Server> {
+    let client_timeout = Duration::from_secs(limits.client_timeout);
+    let body_limits = web::Data::new(BodyLimits {
+        max_bytes: MAX_BODY_BYTES,
+        deadline: client_timeout,
+    });
     let public_url = web::Data::new(public_url);
     let gateway = web::Data::from(gateway);
     let db = web::Data::new(db);
     let metrics = web::Data::new(Metrics::new());
     let signer = web::Data::new(signer);
     // One throttle per process: a flood of wrong pairs is slowed wherever it lands.
-    let throttle = web::Data::new(LoginThrottle::default());
+    let throttle = web::Data::new(
+        LoginThrottle::default().with_attempts_per_minute(limits.sign_ins_per_minute),
+    );
     let server = HttpServer::new(move || {
         App::new()
             .wrap(middleware::from_fn(http::idempotency::guard))
+            .wrap(middleware::from_fn(http::limits::bodies))
             .wrap(middleware::from_fn(http::metrics::record))
             .wrap(TracingLogger::default())
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
@@ -175,9 +189,13 @@ fn serve(
             .app_data(throttle.clone())
             .app_data(gateway.clone())
             .app_data(public_url.clone())
+            .app_data(body_limits.clone())
             .configure(http::routes)
     })
     .shutdown_timeout(20)
+    // Headers that take longer get 408 and the connection is closed (bodies: http::limits).
+    .client_request_timeout(client_timeout)
+    .client_disconnect_timeout(Duration::from_secs(2))
     .listen(listener)?
     .run();
     Ok(server)

@@ -94,7 +94,7 @@ fn not_found_generic() -> Problem {
     responses(
         (status = 201, description = "Signed in; also sets the `surclass_session` cookie", body = Session),
         (status = 401, description = "No booking matches", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failed attempts", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts from this address, or too many failed ones", headers(("Retry-After" = u64, description = "Seconds to wait")), body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/traveller/sessions")]
@@ -109,6 +109,12 @@ pub async fn sign_in(
         .peer_addr()
         .map(|a| a.ip().to_string())
         .unwrap_or_default();
+    if let Err(wait) = throttle.admit(&client) {
+        return Err(Problem::too_many(
+            format!("Too many sign-in attempts from this address. Try again in {wait} seconds."),
+            wait,
+        ));
+    }
     let reference = reference_key(&input.reference);
     if let Err(wait) = throttle.check(&client, &reference) {
         return Err(Problem::too_many(
