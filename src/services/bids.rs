@@ -142,6 +142,12 @@ fn declined(d: Decline) -> BidError {
 fn unavailable(e: PaymentError) -> BidError {
     match e {
         PaymentError::Declined(d) => declined(d),
+        // The provider refused the request itself (an unknown payment method, say): the
+        // traveller's input is at fault, not the service.
+        PaymentError::Invalid(message) => BidError::Invalid(FieldErrors::single(
+            "payment_method",
+            format!("was refused by the payment provider: {message}"),
+        )),
         other => BidError::PaymentUnavailable(other.to_string()),
     }
 }

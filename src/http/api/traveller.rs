@@ -483,7 +483,7 @@ pub async fn offers(auth: TravellerAuth, db: web::Data<Db>) -> Result<HttpRespon
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"lot_id": "lot_7gx2k9m4q8r1t5v3w6y0", "amount": "420.00", "payment_method": "pm_sim_4242_k2m4p6r8"}))]
+#[schema(example = json!({"lot_id": "lot_7gx2k9m4q8r1t5v3w6y0", "amount": "420.00", "payment_method": "pm_card_visa"}))]
 pub struct PlaceBid {
     pub lot_id: String,
     /// Per person, a decimal string in the lot's currency, between its min and max.
