@@ -21,6 +21,7 @@ use crate::http::limits::BodyLimits;
 use crate::http::{self, metrics::Metrics};
 use crate::jobs::Worker;
 use crate::payments::{self, PaymentGateway};
+use crate::services::bids::{BidWriter, MAX_BIDS_PER_COMMIT};
 use crate::services::links::PublicUrl;
 use crate::services::sessions::SessionSigner;
 use crate::services::throttle::LoginThrottle;
@@ -95,11 +96,10 @@ impl Application {
             gateway.clone(),
             PublicUrl::new(public_url.clone()),
             &settings.limits,
-        ).map_err(|source| {
-            StartupError::Bind {
-                addr: settings.bind,
-                source,
-            }
+        )
+        .map_err(|source| StartupError::Bind {
+            addr: settings.bind,
+            source,
         })?;
         Ok(Self {
             port: bound.port(),
@@ -172,6 +172,8 @@ fn serve(
     let db = web::Data::new(db);
     let metrics = web::Data::new(Metrics::new());
     let signer = web::Data::new(signer);
+    // One bid writer per process: bids placed together share a commit.
+    let bid_writer = web::Data::new(BidWriter::start(db.get_ref().clone(), MAX_BIDS_PER_COMMIT));
     // One throttle per process: a flood of wrong pairs is slowed wherever it lands.
     let throttle = web::Data::new(
         LoginThrottle::default().with_attempts_per_minute(limits.sign_ins_per_minute),
@@ -190,6 +192,7 @@ fn serve(
             .app_data(gateway.clone())
             .app_data(public_url.clone())
             .app_data(body_limits.clone())
+            .app_data(bid_writer.clone())
             .configure(http::routes)
     })
     .shutdown_timeout(20)

@@ -77,7 +77,9 @@ async fn generated_requests_get_no_server_error_and_answers_that_match_the_schem
         stripe: Default::default(),
         limits: Default::default(),
     };
-    let app = Application::build(settings).await.expect("the server starts");
+    let app = Application::build(settings)
+        .await
+        .expect("the server starts");
     let base = format!("http://127.0.0.1:{}", app.port());
     let demo = app.demo().expect("demo data loaded").clone();
     let db = app.db().clone();
@@ -102,10 +104,17 @@ async fn generated_requests_get_no_server_error_and_answers_that_match_the_schem
         .json()
         .await
         .unwrap();
-    let traveller = session["token"].as_str().expect("a session token").to_owned();
+    let traveller = session["token"]
+        .as_str()
+        .expect("a session token")
+        .to_owned();
 
     let runs = [
-        ("operator", operator_key, vec!["--exclude-tag", "traveller", "--exclude-tag", "partner"]),
+        (
+            "operator",
+            operator_key,
+            vec!["--exclude-tag", "traveller", "--exclude-tag", "partner"],
+        ),
         ("partner", partner_key, vec!["--include-tag", "partner"]),
         ("traveller", traveller, vec!["--include-tag", "traveller"]),
     ];

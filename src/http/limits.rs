@@ -82,7 +82,8 @@ pub async fn bodies(
         };
         // The rest of the body is not read: the connection cannot be reused.
         let mut res = problem.error_response();
-        res.head_mut().set_connection_type(actix_web::http::ConnectionType::Close);
+        res.head_mut()
+            .set_connection_type(actix_web::http::ConnectionType::Close);
         return Ok(req.into_response(res));
     }
     // Hand the body back so the route's extractors (and the idempotency guard) read it.

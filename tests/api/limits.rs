@@ -21,7 +21,8 @@ async fn strict(store: Store) -> Option<TestApp> {
 /// everything the server answers until it closes the connection.
 fn raw_exchange(port: u16, parts: Vec<Vec<u8>>, pause: Duration) -> String {
     let mut conn = TcpStream::connect(("127.0.0.1", port)).expect("connects");
-    conn.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
     for (i, part) in parts.iter().enumerate() {
         if i > 0 {
             std::thread::sleep(pause);
@@ -41,7 +42,10 @@ fn status_line(answer: &str) -> &str {
 }
 
 fn body_of(answer: &str) -> serde_json::Value {
-    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
     serde_json::from_str(body).unwrap_or(serde_json::Value::Null)
 }
 
@@ -50,7 +54,9 @@ async fn on_a_thread<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) 
 }
 
 async fn a_body_declared_over_the_limit_is_refused_before_it_is_sent(store: Store) {
-    let Some(app) = strict(store).await else { return };
+    let Some(app) = strict(store).await else {
+        return;
+    };
     let port = app.port;
     let answer = on_a_thread(move || {
         let head = "POST /v1/traveller/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 9000000\r\n\r\n";
@@ -59,11 +65,16 @@ async fn a_body_declared_over_the_limit_is_refused_before_it_is_sent(store: Stor
     .await;
     assert!(status_line(&answer).contains(" 413 "), "{answer}");
     assert!(answer.contains("application/problem+json"), "{answer}");
-    assert_eq!(body_of(&answer)["type"], "https://surclass.dev/problems/payload-too-large");
+    assert_eq!(
+        body_of(&answer)["type"],
+        "https://surclass.dev/problems/payload-too-large"
+    );
 }
 
 async fn a_streamed_body_is_cut_off_at_the_limit_on_any_route_and_content_type(store: Store) {
-    let Some(app) = strict(store).await else { return };
+    let Some(app) = strict(store).await else {
+        return;
+    };
     let port = app.port;
     // Chunked, so no length is declared: the server counts, whatever the route expects.
     let answer = on_a_thread(move || {
@@ -81,12 +92,21 @@ async fn a_streamed_body_is_cut_off_at_the_limit_on_any_route_and_content_type(s
         raw_exchange(port, parts, Duration::ZERO)
     })
     .await;
-    assert!(status_line(&answer).contains(" 413 "), "{}", status_line(&answer));
-    assert_eq!(body_of(&answer)["type"], "https://surclass.dev/problems/payload-too-large");
+    assert!(
+        status_line(&answer).contains(" 413 "),
+        "{}",
+        status_line(&answer)
+    );
+    assert_eq!(
+        body_of(&answer)["type"],
+        "https://surclass.dev/problems/payload-too-large"
+    );
 }
 
 async fn a_body_within_the_limit_still_reaches_the_route(store: Store) {
-    let Some(app) = strict(store).await else { return };
+    let Some(app) = strict(store).await else {
+        return;
+    };
     // A JSON body read by the limit layer is handed on whole: the route answers it.
     let reply = app
         .post("/v1/traveller/sessions")
@@ -98,7 +118,9 @@ async fn a_body_within_the_limit_still_reaches_the_route(store: Store) {
 }
 
 async fn a_client_sending_its_body_too_slowly_gets_408(store: Store) {
-    let Some(app) = strict(store).await else { return };
+    let Some(app) = strict(store).await else {
+        return;
+    };
     let port = app.port;
     let answer = on_a_thread(move || {
         let head = b"POST /v1/traveller/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 60\r\n\r\n{\"reference\":".to_vec();
@@ -107,11 +129,16 @@ async fn a_client_sending_its_body_too_slowly_gets_408(store: Store) {
     })
     .await;
     assert!(status_line(&answer).contains(" 408 "), "{answer}");
-    assert_eq!(body_of(&answer)["type"], "https://surclass.dev/problems/request-timeout");
+    assert_eq!(
+        body_of(&answer)["type"],
+        "https://surclass.dev/problems/request-timeout"
+    );
 }
 
 async fn a_client_sending_its_headers_too_slowly_gets_408(store: Store) {
-    let Some(app) = strict(store).await else { return };
+    let Some(app) = strict(store).await else {
+        return;
+    };
     let port = app.port;
     let answer = on_a_thread(move || {
         let parts = vec![
@@ -125,7 +152,9 @@ async fn a_client_sending_its_headers_too_slowly_gets_408(store: Store) {
 }
 
 async fn a_flood_of_sign_ins_from_one_address_gets_429_with_retry_after(store: Store) {
-    let Some(app) = strict(store).await else { return };
+    let Some(app) = strict(store).await else {
+        return;
+    };
     let op = app.operator("flood").await;
     let lot = app.open_lot(&op, serde_json::json!({})).await;
     app.booking(&op, "FLD001", "Moreau", 1, &[&lot]).await;
@@ -138,9 +167,16 @@ async fn a_flood_of_sign_ins_from_one_address_gets_429_with_retry_after(store: S
         .send()
         .await
         .expect(429);
-    assert_eq!(reply.header("content-type"), Some("application/problem+json"));
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/problem+json")
+    );
     assert_eq!(reply.problem_type(), "rate-limited");
-    let wait: u64 = reply.header("retry-after").expect("Retry-After").parse().unwrap();
+    let wait: u64 = reply
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&wait), "{wait}");
 }
 

@@ -519,6 +519,7 @@ pub struct PlaceBid {
 pub async fn place(
     auth: TravellerAuth,
     db: web::Data<Db>,
+    writer: web::Data<bids::BidWriter>,
     gateway: web::Data<dyn PaymentGateway>,
     JsonBody(input): JsonBody<PlaceBid>,
 ) -> Result<HttpResponse, Problem> {
@@ -530,7 +531,7 @@ pub async fn place(
         preference: input.preference,
         consent_to_charge: input.consent_to_charge,
     };
-    let b = bids::place(&db, gateway.get_ref(), &auth.booking, new).await?;
+    let b = bids::place_grouped(&db, &writer, gateway.get_ref(), &auth.booking, new).await?;
     let (b, lot, events) = bids::timeline(&db, &auth.booking, &b.id).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/traveller/bids/{}", b.id)))
