@@ -13,11 +13,16 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
+use std::time::Duration;
+
+use crate::config::LimitSettings;
 use crate::http::json::MAX_BODY_BYTES;
+use crate::http::limits::BodyLimits;
 use crate::http::traveller_pages::PagesConfig;
 use crate::http::{self, metrics::Metrics};
 use crate::jobs::Worker;
 use crate::payments::{self, PaymentGateway};
+use crate::services::bids::{BidWriter, MAX_BIDS_PER_COMMIT};
 use crate::services::links::PublicUrl;
 use crate::services::sessions::SessionSigner;
 use crate::services::throttle::LoginThrottle;
@@ -99,6 +104,7 @@ impl Application {
             gateway.clone(),
             PublicUrl::new(public_url.clone()),
             pages,
+            &settings.limits,
         )
         .map_err(|source| StartupError::Bind {
             addr: settings.bind,
@@ -164,18 +170,29 @@ fn serve(
     gateway: Arc<dyn PaymentGateway>,
     public_url: PublicUrl,
     pages: PagesConfig,
+    limits: &LimitSettings,
 ) -> std::io::Result<Server> {
+    let client_timeout = Duration::from_secs(limits.client_timeout);
+    let body_limits = web::Data::new(BodyLimits {
+        max_bytes: MAX_BODY_BYTES,
+        deadline: client_timeout,
+    });
     let public_url = web::Data::new(public_url);
     let pages = web::Data::new(pages);
     let gateway = web::Data::from(gateway);
     let db = web::Data::new(db);
     let metrics = web::Data::new(Metrics::new());
     let signer = web::Data::new(signer);
+    // One bid writer per process: bids placed together share a commit.
+    let bid_writer = web::Data::new(BidWriter::start(db.get_ref().clone(), MAX_BIDS_PER_COMMIT));
     // One throttle per process: a flood of wrong pairs is slowed wherever it lands.
-    let throttle = web::Data::new(LoginThrottle::default());
+    let throttle = web::Data::new(
+        LoginThrottle::default().with_attempts_per_minute(limits.sign_ins_per_minute),
+    );
     let server = HttpServer::new(move || {
         App::new()
             .wrap(middleware::from_fn(http::idempotency::guard))
+            .wrap(middleware::from_fn(http::limits::bodies))
             .wrap(middleware::from_fn(http::metrics::record))
             .wrap(TracingLogger::default())
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
@@ -186,9 +203,14 @@ fn serve(
             .app_data(gateway.clone())
             .app_data(public_url.clone())
             .app_data(pages.clone())
+            .app_data(body_limits.clone())
+            .app_data(bid_writer.clone())
             .configure(http::routes)
     })
     .shutdown_timeout(20)
+    // Headers that take longer get 408 and the connection is closed (bodies: http::limits).
+    .client_request_timeout(client_timeout)
+    .client_disconnect_timeout(Duration::from_secs(2))
     .listen(listener)?
     .run();
     Ok(server)

@@ -48,6 +48,9 @@ pub struct Settings {
 
     #[command(flatten)]
     pub stripe: StripeSettings,
+
+    #[command(flatten)]
+    pub limits: LimitSettings,
 }
 
 impl Settings {
@@ -110,6 +113,29 @@ impl StripeSettings {
             webhook_secret: self.stripe_webhook_secret.clone(),
             ..crate::payments::stripe::StripeConfig::default()
         })
+    }
+}
+
+/// What one client may ask of a process: slow or flooding clients get a clear 408 or 429
+/// instead of holding connections and guesses open. Separate from [`Settings`] (like
+/// [`StripeSettings`]) so code building `Settings` field by field needs one `Default` line.
+#[derive(Args, Clone, Debug)]
+pub struct LimitSettings {
+    /// Seconds a client has to send its request headers, and then its body, before it gets 408.
+    #[arg(long, env = "SURCLASS_CLIENT_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+    pub client_timeout: u64,
+
+    /// Sign-in attempts (right or wrong) one client address may make per minute, before 429.
+    #[arg(long, env = "SURCLASS_SIGN_INS_PER_MINUTE", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub sign_ins_per_minute: u32,
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            client_timeout: 10,
+            sign_ins_per_minute: 60,
+        }
     }
 }
 

@@ -10,6 +10,7 @@ pub mod domain;
 pub mod http;
 pub mod ids;
 pub mod jobs;
+pub mod loadtest;
 pub mod matching;
 pub mod money;
 pub mod payments;

@@ -34,6 +34,9 @@ enum Command {
         #[arg(long)]
         repair: bool,
     },
+    /// Measure bid intake: start the server here on a free port, create lots and bookings,
+    /// place bids over HTTP (flat out or at --rate) and print throughput and latency.
+    Loadtest(surclass::loadtest::LoadOptions),
 }
 
 fn main() -> ExitCode {
@@ -53,6 +56,9 @@ fn main() -> ExitCode {
                     Command::Migrate => migrate(&cli.settings).await,
                     Command::DemoData => demo_data(&cli.settings).await,
                     Command::Reconcile { repair } => reconcile(cli.settings, repair).await,
+                    Command::Loadtest(options) => {
+                        surclass::loadtest::run(cli.settings, options).await
+                    }
                     Command::AwardFile { .. } | Command::Openapi => unreachable!("handled above"),
                 }
             });

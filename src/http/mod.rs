@@ -5,6 +5,7 @@ pub mod api;
 pub mod health;
 pub mod idempotency;
 pub mod json;
+pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod pagination;

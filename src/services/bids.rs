@@ -7,8 +7,8 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
+    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use std::collections::BTreeMap;
@@ -27,6 +27,7 @@ use crate::payments::{
     PaymentRef, PaymentStep, SavedCard, SetupOutcome, SetupRequest,
 };
 use crate::store::entities::{bid, bid_event, booking, booking_lot, lot, payment};
+use crate::store::group_commit::GroupCommit;
 use crate::store::payments::{self as store_payments, NewPayment};
 use crate::store::{Db, lots as store_lots, write_txn};
 
@@ -127,6 +128,7 @@ pub struct NewBid<'a> {
 }
 
 /// What secures a bid at the payment provider: a hold for its total, or a saved card.
+#[derive(Clone)]
 enum Security {
     Hold {
         reference: String,
@@ -142,6 +144,12 @@ fn declined(d: Decline) -> BidError {
 fn unavailable(e: PaymentError) -> BidError {
     match e {
         PaymentError::Declined(d) => declined(d),
+        // The provider refused the request itself (an unknown payment method, say): the
+        // traveller's input is at fault, not the service.
+        PaymentError::Invalid(message) => BidError::Invalid(FieldErrors::single(
+            "payment_method",
+            format!("was refused by the payment provider: {message}"),
+        )),
         other => BidError::PaymentUnavailable(other.to_string()),
     }
 }
@@ -341,6 +349,35 @@ pub async fn place(
     booking: &booking::Model,
     new: NewBid<'_>,
 ) -> Result<bid::Model, BidError> {
+    place_with(db, None, gateway, booking, new).await
+}
+
+/// The writes of placed bids, grouped into shared transactions (see [`GroupCommit`]).
+pub type BidWriter = GroupCommit<bid::Model, BidError>;
+
+/// Bids that commit in one transaction at most (a few milliseconds of writes).
+pub const MAX_BIDS_PER_COMMIT: usize = 128;
+
+/// [`place`], with the bid's write sent to the process's writer, to share a commit with
+/// the bids placed at the same moment. The hold is taken before, outside the batch, as in
+/// `place`; the answer comes after the commit.
+pub async fn place_grouped(
+    db: &Db,
+    writer: &BidWriter,
+    gateway: &dyn PaymentGateway,
+    booking: &booking::Model,
+    new: NewBid<'_>,
+) -> Result<bid::Model, BidError> {
+    place_with(db, Some(writer), gateway, booking, new).await
+}
+
+async fn place_with(
+    db: &Db,
+    writer: Option<&BidWriter>,
+    gateway: &dyn PaymentGateway,
+    booking: &booking::Model,
+    new: NewBid<'_>,
+) -> Result<bid::Model, BidError> {
     let mut errors = FieldErrors::new();
     if new.card.is_none() {
         errors.add(
@@ -398,11 +435,38 @@ pub async fn place(
     };
     let security = secure(gateway, &spec, booking, &bid_id, attempt, total, card).await?;
 
-    match write_new_bid(
-        db, gateway, booking, &new, &bid_id, attempt, amount, units, &security, method,
-    )
-    .await
-    {
+    let pending = PendingBid {
+        booking: booking.clone(),
+        lot_id: new.lot_id.to_owned(),
+        partial_ok: new.partial_ok,
+        preference: new.preference,
+        bid_id: bid_id.clone(),
+        attempt,
+        amount,
+        units,
+        security: security.clone(),
+        method,
+        provider: gateway.provider(),
+    };
+    let written = match writer {
+        Some(writer) => {
+            writer
+                .run(Box::new(move |txn| {
+                    Box::pin(async move { write_new_bid(txn, &pending).await })
+                }))
+                .await
+        }
+        None => {
+            async {
+                let txn = write_txn(db).await?;
+                let placed = write_new_bid(&txn, &pending).await?;
+                txn.commit().await?;
+                Ok(placed)
+            }
+            .await
+        }
+    };
+    match written {
         Ok(b) => Ok(b),
         Err(e) => {
             unwind(db, gateway, &bid_id, attempt, &security).await;
@@ -411,24 +475,41 @@ pub async fn place(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn write_new_bid(
-    db: &Db,
-    gateway: &dyn PaymentGateway,
-    booking: &booking::Model,
-    new: &NewBid<'_>,
-    bid_id: &str,
+/// A bid whose card is secured, with everything its write needs, owned so that the write
+/// can run on the group-commit writer's transaction.
+struct PendingBid {
+    booking: booking::Model,
+    lot_id: String,
+    partial_ok: bool,
+    preference: Option<u32>,
+    bid_id: String,
     attempt: u32,
     amount: Money,
     units: u32,
-    security: &Security,
+    security: Security,
     method: Option<String>,
-) -> Result<bid::Model, BidError> {
-    let txn = write_txn(db).await?;
-    let (lot, spec) = lock_open_lot(&txn, booking, new.lot_id).await?;
+    provider: &'static str,
+}
+
+/// Writes the bid, its payment record and its events on `txn` (its own transaction, or a
+/// savepoint of a shared one); the caller commits. The deadline is re-checked here, under
+/// the lot's lock.
+async fn write_new_bid(txn: &DatabaseTransaction, p: &PendingBid) -> Result<bid::Model, BidError> {
+    let PendingBid {
+        booking,
+        bid_id,
+        attempt,
+        amount,
+        units,
+        security,
+        ..
+    } = p;
+    let (bid_id, attempt, amount, units) = (bid_id.as_str(), *attempt, *amount, *units);
+    let method = p.method.clone();
+    let (lot, spec) = lock_open_lot(txn, booking, &p.lot_id).await?;
     let now = Utc::now();
     check_window(&spec, now)?;
-    check_fits(&lot, &spec, units, new.partial_ok)?;
+    check_fits(&lot, &spec, units, p.partial_ok)?;
     let (payment_ref, saved_card) = match security {
         Security::Hold { reference, .. } => (Some(reference.clone()), None),
         Security::SavedCard(card) => (
@@ -438,16 +519,16 @@ async fn write_new_bid(
     };
     let existing = bid::Entity::find_by_id(bid_id.to_owned())
         .lock_exclusive()
-        .one(&txn)
+        .one(txn)
         .await?;
     let placed = match existing {
         Some(b) if b.status == BidStatus::Withdrawn.as_str() => {
             let mut am = b.into_active_model();
             am.amount_minor = Set(amount.minor());
             am.units = Set(units as i32);
-            am.partial_ok = Set(new.partial_ok);
+            am.partial_ok = Set(p.partial_ok);
             am.tier = Set(booking.loyalty_tier);
-            am.preference = Set(new.preference.map(|p| p as i32));
+            am.preference = Set(p.preference.map(|p| p as i32));
             am.status = Set(BidStatus::Active.as_str().to_owned());
             am.payment_method_ref = Set(method);
             am.payment_ref = Set(payment_ref);
@@ -455,7 +536,7 @@ async fn write_new_bid(
             am.submitted_at = Set(now);
             am.updated_at = Set(now);
             am.version = Set(am.version.as_ref() + 1);
-            am.update(&txn).await?
+            am.update(txn).await?
         }
         Some(b) if b.status == BidStatus::Active.as_str() => {
             return Err(BidError::AlreadyBid { bid_id: b.id });
@@ -472,9 +553,9 @@ async fn write_new_bid(
                 amount_minor: Set(amount.minor()),
                 currency: Set(spec.currency.code().to_owned()),
                 units: Set(units as i32),
-                partial_ok: Set(new.partial_ok),
+                partial_ok: Set(p.partial_ok),
                 tier: Set(booking.loyalty_tier),
-                preference: Set(new.preference.map(|p| p as i32)),
+                preference: Set(p.preference.map(|p| p as i32)),
                 status: Set(BidStatus::Active.as_str().to_owned()),
                 payment_method_ref: Set(method),
                 payment_ref: Set(payment_ref),
@@ -488,21 +569,21 @@ async fn write_new_bid(
                 updated_at: Set(now),
                 version: Set(0),
             }
-            .insert(&txn)
+            .insert(txn)
             .await?
         }
     };
     record_security(
-        &txn,
+        txn,
         &placed.id,
         spec.currency.code(),
-        gateway.provider(),
+        p.provider,
         attempt,
         security,
     )
     .await?;
     events::record(
-        &txn,
+        txn,
         &placed.id,
         BidEventKind::Placed,
         Some(amount.minor()),
@@ -512,7 +593,7 @@ async fn write_new_bid(
     .await?;
     if let Security::Hold { amount_minor, .. } = security {
         events::record(
-            &txn,
+            txn,
             &placed.id,
             BidEventKind::HoldPlaced,
             Some(amount.minor()),
@@ -537,7 +618,7 @@ async fn write_new_bid(
             spec.currency
         );
         events::record(
-            &txn,
+            txn,
             &placed.id,
             BidEventKind::CardSaved,
             Some(amount.minor()),
@@ -546,7 +627,6 @@ async fn write_new_bid(
         )
         .await?;
     }
-    txn.commit().await?;
     Ok(placed)
 }
 

@@ -1,6 +1,8 @@
 //! Guessing booking references is throttled: failed sign-ins are counted per client address
 //! and per reference, in a fixed window. Kept in memory: each server process throttles on its
 //! own, which bounds guessing to (processes × limit) per window — documented in the README.
+//! Every attempt, right or wrong, also counts against a per-client rate per minute, so a flood
+//! of sign-ins (each one a database lookup) is answered with 429 before it reaches the store.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,7 +13,11 @@ pub struct LoginThrottle {
     per_client: u32,
     per_reference: u32,
     failures: Mutex<HashMap<String, (u32, Instant)>>,
+    attempts_per_minute: u32,
+    attempts: Mutex<HashMap<String, (u32, Instant)>>,
 }
+
+const MINUTE: Duration = Duration::from_secs(60);
 
 impl LoginThrottle {
     pub fn new(window: Duration, per_client: u32, per_reference: u32) -> Self {
@@ -20,7 +26,37 @@ impl LoginThrottle {
             per_client,
             per_reference,
             failures: Mutex::new(HashMap::new()),
+            attempts_per_minute: u32::MAX,
+            attempts: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Also limits every client to `per_minute` attempts in any one-minute window.
+    pub fn with_attempts_per_minute(mut self, per_minute: u32) -> Self {
+        self.attempts_per_minute = per_minute.max(1);
+        self
+    }
+
+    /// Counts one sign-in attempt by `client`; `Err(seconds to wait)` when it is one too many.
+    pub fn admit(&self, client: &str) -> Result<(), u64> {
+        self.admit_at(client, Instant::now())
+    }
+
+    fn admit_at(&self, client: &str, now: Instant) -> Result<(), u64> {
+        let mut map = self.attempts.lock().expect("throttle lock");
+        if map.len() > 100_000 {
+            map.retain(|_, (_, since)| now.duration_since(*since) < MINUTE);
+        }
+        let entry = map.entry(client.to_owned()).or_insert((0, now));
+        if now.duration_since(entry.1) >= MINUTE {
+            *entry = (0, now);
+        }
+        if entry.0 >= self.attempts_per_minute {
+            let wait = MINUTE.saturating_sub(now.duration_since(entry.1));
+            return Err(wait.as_secs_f64().ceil().max(1.0) as u64);
+        }
+        entry.0 += 1;
+        Ok(())
     }
 
     /// `Err(seconds to wait)` when this client or this reference has failed too often.
@@ -93,5 +129,16 @@ mod tests {
         t.record_failure("a", "R2");
         assert!(t.check("a", "R3").is_err());
         assert!(t.check("b", "R3").is_ok());
+    }
+
+    #[test]
+    fn a_client_flooding_sign_ins_waits_for_the_minute_to_end() {
+        let t = LoginThrottle::default().with_attempts_per_minute(2);
+        let start = Instant::now();
+        assert!(t.admit_at("a", start).is_ok());
+        assert!(t.admit_at("a", start + Duration::from_secs(1)).is_ok());
+        assert_eq!(t.admit_at("a", start + Duration::from_secs(20)), Err(40));
+        assert!(t.admit_at("b", start + Duration::from_secs(20)).is_ok());
+        assert!(t.admit_at("a", start + MINUTE).is_ok());
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod api_keys;
 pub mod entities;
+pub mod group_commit;
 pub mod lots;
 pub mod payments;
 

@@ -9,6 +9,7 @@ mod demo;
 mod health;
 mod idempotency;
 mod keys;
+mod limits;
 mod lots;
 mod openapi;
 mod pages;

@@ -95,7 +95,7 @@ fn not_found_generic() -> Problem {
     responses(
         (status = 201, description = "Signed in; also sets the `surclass_session` cookie", body = Session),
         (status = 401, description = "No booking matches", body = Problem, content_type = "application/problem+json"),
-        (status = 429, description = "Too many failed attempts", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many attempts from this address, or too many failed ones", headers(("Retry-After" = u64, description = "Seconds to wait")), body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/traveller/sessions")]
@@ -110,6 +110,12 @@ pub async fn sign_in(
         .peer_addr()
         .map(|a| a.ip().to_string())
         .unwrap_or_default();
+    if let Err(wait) = throttle.admit(&client) {
+        return Err(Problem::too_many(
+            format!("Too many sign-in attempts from this address. Try again in {wait} seconds."),
+            wait,
+        ));
+    }
     let reference = reference_key(&input.reference);
     if let Err(wait) = throttle.check(&client, &reference) {
         return Err(Problem::too_many(
@@ -473,7 +479,7 @@ pub async fn offers(auth: TravellerAuth, db: web::Data<Db>) -> Result<HttpRespon
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"lot_id": "lot_7gx2k9m4q8r1t5v3w6y0", "amount": "420.00", "payment_method": "pm_sim_4242_k2m4p6r8"}))]
+#[schema(example = json!({"lot_id": "lot_7gx2k9m4q8r1t5v3w6y0", "amount": "420.00", "payment_method": "pm_card_visa"}))]
 pub struct PlaceBid {
     pub lot_id: String,
     /// Per person, a decimal string in the lot's currency, between its min and max.
@@ -509,6 +515,7 @@ pub struct PlaceBid {
 pub async fn place(
     auth: TravellerAuth,
     db: web::Data<Db>,
+    writer: web::Data<bids::BidWriter>,
     gateway: web::Data<dyn PaymentGateway>,
     JsonBody(input): JsonBody<PlaceBid>,
 ) -> Result<HttpResponse, Problem> {
@@ -520,7 +527,7 @@ pub async fn place(
         preference: input.preference,
         consent_to_charge: input.consent_to_charge,
     };
-    let b = bids::place(&db, gateway.get_ref(), &auth.booking, new).await?;
+    let b = bids::place_grouped(&db, &writer, gateway.get_ref(), &auth.booking, new).await?;
     let (b, lot, events) = bids::timeline(&db, &auth.booking, &b.id).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/traveller/bids/{}", b.id)))

@@ -160,6 +160,7 @@ pub async fn submit(
     req: HttpRequest,
     db: web::Data<Db>,
     gateway: web::Data<dyn PaymentGateway>,
+    writer: web::Data<bids::BidWriter>,
     lot_id: web::Path<String>,
     form: web::Form<HashMap<String, String>>,
 ) -> Result<HttpResponse, PageError> {
@@ -193,8 +194,10 @@ pub async fn submit(
         }
     };
     let amount = normalize_amount(&typed, who.lang);
-    let placed = bids::place(
+    // Through the same group-committing writer as the API: one write path for every bid.
+    let placed = bids::place_grouped(
         &db,
+        &writer,
         gateway.get_ref(),
         &who.booking,
         NewBid {

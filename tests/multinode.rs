@@ -1,0 +1,367 @@
+//! Several processes, one PostgreSQL: three `surclass serve` processes share a fresh database,
+//! bids are spread over all three, and while the lots close, award and charge, processes are
+//! killed (SIGKILL) and restarted at random. In the end every lot is awarded once, every bid
+//! that was answered 201 is there with a final outcome, nobody is charged twice or charged
+//! after losing, and `surclass reconcile` finds nothing to repair.
+//!
+//! PostgreSQL only (SQLite is one file on one machine); mandatory when CI=true.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::json;
+use surclass::payments::simulated::SimulatedGateway;
+use surclass::services::reconcile;
+use surclass::store::entities::{award, bid, lot, payment};
+use surclass::store::{self, Db};
+
+const NODES: usize = 3;
+const LOTS: usize = 4;
+const BIDDERS: usize = 24;
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+struct Node {
+    child: Child,
+    base: String,
+}
+
+impl Node {
+    fn start(database_url: &str, port: u16) -> Self {
+        let child = Command::new(env!("CARGO_BIN_EXE_surclass"))
+            .args([
+                "--no-demo",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--database-url",
+                database_url,
+            ])
+            .args(["--sign-ins-per-minute", "1000000"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("surclass starts");
+        Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    async fn ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if reqwest::get(format!("{}/readyz", self.base))
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("node did not become ready");
+    }
+
+    fn kill(&mut self) {
+        // SIGKILL: no graceful shutdown, jobs cut wherever they are.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A small deterministic generator: the same kills at the same moments on every run.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+async fn operator_key(db: &Db) -> String {
+    use sea_orm::{ActiveModelTrait, Set};
+    surclass::store::entities::operator::ActiveModel {
+        id: Set("op_multi".into()),
+        slug: Set("multi".into()),
+        name: Set("Multi Air".into()),
+        kind: Set("airline".into()),
+        support_email: Set("ops@multi.example".into()),
+        created_at: Set(chrono::Utc::now()),
+    }
+    .insert(db)
+    .await
+    .unwrap();
+    surclass::store::api_keys::issue(
+        db,
+        "op_multi",
+        surclass::store::api_keys::Scope::Operator,
+        "t",
+    )
+    .await
+    .unwrap()
+    .1
+}
+
+/// Lots closing at `closes_at`; every bidder signs in and bids through node `i % NODES`,
+/// all at once. Returns the lot ids and the ids of the bids answered 201.
+async fn auction(
+    bases: &[String],
+    key: &str,
+    closes_at: chrono::DateTime<chrono::Utc>,
+) -> (Vec<String>, Vec<String>) {
+    let http = reqwest::Client::new();
+    let mut lots = Vec::new();
+    for n in 0..LOTS {
+        let created: serde_json::Value = http
+            .post(format!("{}/v1/lots", bases[n % NODES]))
+            .bearer_auth(key)
+            .json(&json!({"resource_kind": "seat", "resource": format!("MN{n}"), "service_date": "2026-12-24",
+                "from_class": "economy", "to_class": "business", "capacity": BIDDERS / 3, "currency": "EUR",
+                "reserve": "100.00", "maximum": "900.00", "closes_at": closes_at.to_rfc3339(), "open": true,
+                "payment_grace_seconds": 0}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let lot_id = created["id"].as_str().expect("lot created").to_owned();
+        let rows: Vec<_> = (0..BIDDERS)
+            .map(|i| json!({"reference": format!("M{n}B{i}"), "last_name": "Martin", "party_size": 1 + i % 2, "eligible_lots": [lot_id]}))
+            .collect();
+        let imported = http
+            .post(format!("{}/v1/bookings/import", bases[(n + 1) % NODES]))
+            .bearer_auth(key)
+            .json(&rows)
+            .send()
+            .await
+            .unwrap();
+        assert!(imported.status().is_success());
+        lots.push(lot_id);
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for n in 0..LOTS {
+        for i in 0..BIDDERS {
+            let (http, base, lot_id) = (
+                http.clone(),
+                bases[(n * BIDDERS + i) % NODES].clone(),
+                lots[n].clone(),
+            );
+            tasks.spawn(async move {
+                let session: serde_json::Value = http
+                    .post(format!("{base}/v1/traveller/sessions"))
+                    .json(&json!({"reference": format!("M{n}B{i}"), "last_name": "Martin"}))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                // A few cards fail when charged: the standby list moves up.
+                let card = if i % 7 == 3 {
+                    "4000000000000341"
+                } else {
+                    "4242424242424242"
+                };
+                let res = http
+                    .post(format!("{base}/v1/traveller/bids"))
+                    .bearer_auth(session["token"].as_str().expect("signed in"))
+                    .json(
+                        &json!({"lot_id": lot_id, "amount": format!("{}.00", 100 + (i * 37) % 800),
+                        "card": {"number": card, "exp_month": 12, "exp_year": 2030, "cvc": "123"}}),
+                    )
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(res.status(), 201, "bid placed through {base}");
+                let placed: serde_json::Value = res.json().await.unwrap();
+                placed["id"].as_str().unwrap().to_owned()
+            });
+        }
+    }
+    let mut bids = Vec::new();
+    while let Some(id) = tasks.join_next().await {
+        bids.push(id.unwrap());
+    }
+    (lots, bids)
+}
+
+async fn settled(db: &Db, lots: &[String]) -> bool {
+    let n = lot::Entity::find()
+        .filter(lot::Column::Id.is_in(lots.to_vec()))
+        .filter(lot::Column::Status.eq("settled"))
+        .count(db)
+        .await
+        .unwrap();
+    n as usize == lots.len()
+}
+
+/// Every job that is due has run (holds released, failed charges moved to standby).
+async fn idle(db: &Db) -> bool {
+    use surclass::store::entities::job;
+    job::Entity::find()
+        .filter(job::Column::Status.is_in(["pending", "running"]))
+        .filter(job::Column::RunAt.lte(chrono::Utc::now()))
+        .count(db)
+        .await
+        .unwrap()
+        == 0
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_killed_at_random_during_the_close_award_each_lot_once_and_lose_no_bid() {
+    let Some(admin) = postgres_admin_url() else {
+        return;
+    };
+    let name = format!("surclass_t_{}", uuid::Uuid::new_v4().simple());
+    let conn = sea_orm::Database::connect(&admin).await.unwrap();
+    conn.execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+
+    let ports: Vec<u16> = (0..NODES).map(|_| free_port()).collect();
+    // The first node migrates; the others start on the migrated schema.
+    let mut nodes: Vec<Node> = Vec::new();
+    for &port in &ports {
+        let node = Node::start(&url, port);
+        node.ready().await;
+        nodes.push(node);
+    }
+    let bases: Vec<String> = nodes.iter().map(|n| n.base.clone()).collect();
+    let db = store::connect(&url, 2).await.unwrap();
+    let key = operator_key(&db).await;
+    let closes_at = chrono::Utc::now() + chrono::Duration::seconds(20);
+    let (lots, placed) = auction(&bases, &key, closes_at).await;
+    assert_eq!(placed.len(), LOTS * BIDDERS);
+    assert!(
+        chrono::Utc::now() < closes_at,
+        "bidding took longer than the window; raise it"
+    );
+    tokio::time::sleep(
+        (closes_at - chrono::Utc::now())
+            .to_std()
+            .unwrap_or_default(),
+    )
+    .await;
+
+    // Kill a random node at a random moment, restart it a little later; again, while the
+    // close, the award and the charges run.
+    let mut rng = Lcg(20261123);
+    let mut kills = 0;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !(settled(&db, &lots).await && idle(&db).await) {
+        assert!(Instant::now() < deadline, "not settled after {kills} kills");
+        if kills < 10 {
+            tokio::time::sleep(Duration::from_millis(50 + rng.below(600))).await;
+            let victim = rng.below(NODES as u64) as usize;
+            nodes[victim].kill();
+            kills += 1;
+            tokio::time::sleep(Duration::from_millis(rng.below(400))).await;
+            nodes[victim] = Node::start(&url, ports[victim]);
+            nodes[victim].ready().await;
+        } else {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    for node in &mut nodes {
+        node.kill();
+    }
+    let _ = writeln!(std::io::stderr(), "multinode: {kills} kills");
+
+    // Every lot awarded once.
+    let awards = award::Entity::find()
+        .filter(award::Column::LotId.is_in(lots.clone()))
+        .count(&db)
+        .await
+        .unwrap();
+    assert_eq!(awards as usize, LOTS, "each lot awarded exactly once");
+    // No bid lost: each one answered 201 is stored, with a final outcome.
+    let stored = bid::Entity::find()
+        .filter(bid::Column::Id.is_in(placed.clone()))
+        .all(&db)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), placed.len(), "a bid answered 201 is missing");
+    let mut charged = 0;
+    for b in &stored {
+        let charges = payment::Entity::find()
+            .filter(payment::Column::BidId.eq(&b.id))
+            .filter(payment::Column::Kind.eq("charge"))
+            .filter(payment::Column::Status.eq("succeeded"))
+            .count(&db)
+            .await
+            .unwrap();
+        match b.status.as_str() {
+            "charged" => {
+                assert_eq!(charges, 1, "bid {} charged exactly once", b.id);
+                charged += 1;
+            }
+            "released" | "lost" | "payment_failed" => {
+                assert_eq!(charges, 0, "bid {} charged without winning", b.id)
+            }
+            other => panic!("bid {} left in {other}", b.id),
+        }
+    }
+    assert!(charged > 0, "somebody won");
+    // The database and the payment provider agree, and the command says so too.
+    let findings = reconcile::check(&db, &SimulatedGateway::new(db.clone()))
+        .await
+        .unwrap();
+    assert!(
+        findings.is_empty(),
+        "holds or charges left behind: {findings:?}"
+    );
+    let status = Command::new(env!("CARGO_BIN_EXE_surclass"))
+        .args(["--database-url", &url, "reconcile"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(
+        status.success(),
+        "surclass reconcile found something to repair"
+    );
+
+    db.close().await.ok();
+    conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await
+        .ok();
+}
+
+fn postgres_admin_url() -> Option<String> {
+    match std::env::var("SURCLASS_TEST_DATABASE_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!(
+                "CI=true but SURCLASS_TEST_DATABASE_URL is not set: the multi-node test is mandatory in CI"
+            )
+        }
+        _ => {
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: three nodes on PostgreSQL (set SURCLASS_TEST_DATABASE_URL)"
+            );
+            None
+        }
+    }
+}
