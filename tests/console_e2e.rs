@@ -22,7 +22,9 @@ const PASSWORD: &str = "correct horse battery staple";
 /// Chromium's path, or `None` (with a notice) when browser tests are not wanted here.
 fn browser() -> Option<PathBuf> {
     let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-    let chromium = std::env::var("SURCLASS_TEST_BROWSER").ok().filter(|v| !v.is_empty());
+    let chromium = std::env::var("SURCLASS_TEST_BROWSER")
+        .ok()
+        .filter(|v| !v.is_empty());
     let e2e = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e");
     match chromium {
         None if !ci => {
@@ -34,7 +36,11 @@ fn browser() -> Option<PathBuf> {
         }
         chromium => {
             let path = PathBuf::from(chromium.unwrap_or_else(|| "/usr/bin/chromium".into()));
-            assert!(path.exists(), "CI=true or SURCLASS_TEST_BROWSER set, but no Chromium at {}", path.display());
+            assert!(
+                path.exists(),
+                "CI=true or SURCLASS_TEST_BROWSER set, but no Chromium at {}",
+                path.display()
+            );
             assert!(
                 e2e.join("node_modules/playwright-core").exists(),
                 "browser tests need `npm ci` in {}",
@@ -50,12 +56,21 @@ async fn the_console_works_in_a_browser() {
     let Some(chromium) = browser() else { return };
     let app = support::spawn_app(support::Store::Sqlite).await.unwrap();
     let op = app.operator("aurora").await;
-    operator_users::create(&app.db, &Actor::system(&op.id, "e2e"), EMAIL, PASSWORD, Role::Admin)
-        .await
-        .expect("admin created");
+    operator_users::create(
+        &app.db,
+        &Actor::system(&op.id, "e2e"),
+        EMAIL,
+        PASSWORD,
+        Role::Admin,
+    )
+    .await
+    .expect("admin created");
     // A lot with bids placed by travellers through the traveller API.
     let lot = app
-        .open_lot(&op, serde_json::json!({"title": "Paris CDG → New York JFK", "capacity": 2}))
+        .open_lot(
+            &op,
+            serde_json::json!({"title": "Paris CDG → New York JFK", "capacity": 2}),
+        )
         .await;
     for (reference, name, party, amount) in [
         ("AB1234", "Muller", 2, "300.00"),
@@ -64,7 +79,9 @@ async fn the_console_works_in_a_browser() {
     ] {
         app.booking(&op, reference, name, party, &[&lot]).await;
         let token = app.sign_in(reference, name).await;
-        app.bid(&token, &lot, amount, "4242 4242 4242 4242").await.expect(201);
+        app.bid(&token, &lot, amount, "4242 4242 4242 4242")
+            .await
+            .expect(201);
     }
 
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -73,7 +90,10 @@ async fn the_console_works_in_a_browser() {
         .current_dir(&root)
         .args(["--test", "tests/e2e/console.spec.mjs"])
         .env("SURCLASS_E2E_BASE_URL", &app.address)
-        .env("SURCLASS_E2E_SCREENSHOTS", root.join("tests/e2e/screenshots"))
+        .env(
+            "SURCLASS_E2E_SCREENSHOTS",
+            root.join("tests/e2e/screenshots"),
+        )
         .env("SURCLASS_E2E_EMAIL", EMAIL)
         .env("SURCLASS_E2E_PASSWORD", PASSWORD)
         .env("SURCLASS_E2E_LOT_ID", &lot)
@@ -85,5 +105,8 @@ async fn the_console_works_in_a_browser() {
         .expect("node runs (is Node.js installed?)");
     let _ = std::io::stderr().write_all(&output.stdout);
     let _ = std::io::stderr().write_all(&output.stderr);
-    assert!(output.status.success(), "console.spec.mjs failed (its output is above)");
+    assert!(
+        output.status.success(),
+        "console.spec.mjs failed (its output is above)"
+    );
 }

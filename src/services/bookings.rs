@@ -8,9 +8,9 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, Set,
 };
 
+use super::audit::{self, Actor};
 use crate::domain::bid::MAX_PARTY;
 use crate::domain::identity::{last_name_key, reference_key};
-use super::audit::{self, Actor};
 use crate::domain::validation::FieldErrors;
 use crate::ids;
 use crate::store::entities::{booking, booking_lot, lot};
@@ -159,11 +159,7 @@ pub async fn check(
     Ok(errors)
 }
 
-async fn write(
-    db: &Db,
-    by: &Actor,
-    rows: Vec<BookingInput>,
-) -> Result<ImportSummary, DbErr> {
+async fn write(db: &Db, by: &Actor, rows: Vec<BookingInput>) -> Result<ImportSummary, DbErr> {
     let operator_id = by.operator_id.as_str();
     let total = rows.len();
     let now = Utc::now();

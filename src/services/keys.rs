@@ -7,9 +7,9 @@ use sea_orm::{
 };
 
 use super::audit::{self, Actor};
-use crate::store::{Db, write_txn};
 use crate::store::api_keys::{self, Scope};
 use crate::store::entities::api_key;
+use crate::store::{Db, write_txn};
 
 pub async fn list(db: &Db, operator_id: &str) -> Result<Vec<api_key::Model>, DbErr> {
     api_key::Entity::find()
@@ -34,7 +34,11 @@ pub async fn create(
         "api_key.created",
         &key.id,
         None,
-        Some(format!("name={name:?} scope={} prefix={}", scope.as_str(), key.prefix)),
+        Some(format!(
+            "name={name:?} scope={} prefix={}",
+            scope.as_str(),
+            key.prefix
+        )),
     )
     .await?;
     txn.commit().await?;
@@ -42,11 +46,7 @@ pub async fn create(
 }
 
 /// Revokes a key of this operator; `None` when there is no such key. Revoking twice is harmless.
-pub async fn revoke(
-    db: &Db,
-    by: &Actor,
-    key_id: &str,
-) -> Result<Option<api_key::Model>, DbErr> {
+pub async fn revoke(db: &Db, by: &Actor, key_id: &str) -> Result<Option<api_key::Model>, DbErr> {
     let Some(key) = api_key::Entity::find_by_id(key_id.to_owned())
         .filter(api_key::Column::OperatorId.eq(&by.operator_id))
         .one(db)
@@ -61,8 +61,15 @@ pub async fn revoke(
     let mut am = key.into_active_model();
     am.revoked_at = Set(Some(Utc::now()));
     let revoked = am.update(&txn).await?;
-    audit::record(&txn, by, "api_key.revoked", &revoked.id, None, Some(format!("name={:?}", revoked.name)))
-        .await?;
+    audit::record(
+        &txn,
+        by,
+        "api_key.revoked",
+        &revoked.id,
+        None,
+        Some(format!("name={:?}", revoked.name)),
+    )
+    .await?;
     txn.commit().await?;
     Ok(Some(revoked))
 }

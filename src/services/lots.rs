@@ -151,8 +151,15 @@ pub async fn update(
     store_lots::apply(&mut am, &spec, Utc::now());
     am.version = Set(am.version.as_ref() + 1);
     let updated = am.update(&txn).await?;
-    audit::record(&txn, by, "lot.edited", &updated.id, Some(before), Some(summary(&updated)))
-        .await?;
+    audit::record(
+        &txn,
+        by,
+        "lot.edited",
+        &updated.id,
+        Some(before),
+        Some(summary(&updated)),
+    )
+    .await?;
     txn.commit().await?;
     Ok(updated)
 }

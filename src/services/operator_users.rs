@@ -2,13 +2,13 @@
 //! `argon2`, default parameters), a role (`admin` may add users and API keys), and a lock-out
 //! after repeated wrong passwords so a password cannot be guessed online.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::password_hash::rand_core::OsRng;
 use argon2::Argon2;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
-    Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, Set,
 };
 
 use super::audit::{self, Actor};
@@ -204,8 +204,15 @@ pub async fn reset_demo_admin(
             }
             .insert(conn)
             .await?;
-            audit::record(conn, &by, "user.created", email, None, Some("role=admin".into()))
-                .await?;
+            audit::record(
+                conn,
+                &by,
+                "user.created",
+                email,
+                None,
+                Some("role=admin".into()),
+            )
+            .await?;
         }
     }
     Ok(password)

@@ -33,7 +33,9 @@ pub async fn policies(
     // The same bids the close would read: live ones, and withdrawn ones to give their reason.
     let bids = bid::Entity::find()
         .filter(bid::Column::LotId.eq(&l.id))
-        .filter(bid::Column::Status.is_in([BidStatus::Active.as_str(), BidStatus::Withdrawn.as_str()]))
+        .filter(
+            bid::Column::Status.is_in([BidStatus::Active.as_str(), BidStatus::Withdrawn.as_str()]),
+        )
         .order_by_asc(bid::Column::Id)
         .all(db)
         .await?;

@@ -477,10 +477,7 @@ pub async fn update(
     if input.open.is_some() {
         return Err(FieldErrors::single("open", "use POST /v1/lots/{id}/open").into());
     }
-    let updated = lots::update(&db, &auth.actor(), &id, |base| {
-        input.into_spec(Some(base))
-    })
-    .await?;
+    let updated = lots::update(&db, &auth.actor(), &id, |base| input.into_spec(Some(base))).await?;
     Ok(HttpResponse::Ok().json(view_one(&db, updated).await?))
 }
 

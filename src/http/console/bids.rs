@@ -86,7 +86,9 @@ fn sort_rows(rows: &mut [BidRow], sort: &str, descending: bool) {
     rows.sort_by(|a, b| {
         let o = match sort {
             "units" => a.units.cmp(&b.units),
-            "total" => (a.amount_minor * i64::from(a.units)).cmp(&(b.amount_minor * i64::from(b.units))),
+            "total" => {
+                (a.amount_minor * i64::from(a.units)).cmp(&(b.amount_minor * i64::from(b.units)))
+            }
             "tier" => a.tier.cmp(&b.tier),
             "submitted" => a.submitted_ts.cmp(&b.submitted_ts),
             "status" => a.status.cmp(&b.status),
@@ -147,7 +149,11 @@ async fn bids_page(
     q: web::Query<SortQuery>,
 ) -> Result<HttpResponse, PageError> {
     let lot = lot_view(&db, &user, &id).await?;
-    let sort = if SORTS.contains(&q.sort.as_str()) { q.sort.clone() } else { "amount".into() };
+    let sort = if SORTS.contains(&q.sort.as_str()) {
+        q.sort.clone()
+    } else {
+        "amount".into()
+    };
     let descending = q.dir != "asc";
     let mut rows = load_bids(&db, &lot).await?;
     sort_rows(&mut rows, &sort, descending);
@@ -217,7 +223,12 @@ async fn outcome(db: &Db, lot: &LotView, rows: &[BidRow]) -> Result<Option<Outco
             .map(|p| p.amount_minor)
             .sum::<i64>()
     };
-    let reference = |id: &str| by_id.get(id).map(|r| r.reference.clone()).unwrap_or_else(|| id.to_owned());
+    let reference = |id: &str| {
+        by_id
+            .get(id)
+            .map(|r| r.reference.clone())
+            .unwrap_or_else(|| id.to_owned())
+    };
     let winners = plan
         .winners
         .iter()
@@ -226,12 +237,22 @@ async fn outcome(db: &Db, lot: &LotView, rows: &[BidRow]) -> Result<Option<Outco
             units: w.units,
             price: money(w.price_per_unit_minor, &lot.currency),
             total: money(w.total_minor, &lot.currency),
-            status: by_id.get(w.id.as_str()).map(|r| r.status.clone()).unwrap_or_default(),
+            status: by_id
+                .get(w.id.as_str())
+                .map(|r| r.status.clone())
+                .unwrap_or_default(),
             payment: payments
                 .get(&w.id)
                 .map(|ps| {
                     ps.iter()
-                        .map(|p| format!("{} {} {}", p.kind, money(p.amount_minor, &p.currency), p.status))
+                        .map(|p| {
+                            format!(
+                                "{} {} {}",
+                                p.kind,
+                                money(p.amount_minor, &p.currency),
+                                p.status
+                            )
+                        })
                         .collect::<Vec<_>>()
                         .join(", ")
                 })
@@ -278,7 +299,9 @@ async fn bids_csv(
 ) -> Result<HttpResponse, PageError> {
     let lot = lot_view(&db, &user, &id).await?;
     let rows = load_bids(&db, &lot).await?;
-    let mut out = String::from("bid_id,booking_reference,last_name,amount_per_person,units,total,currency,loyalty_tier,status,submitted_at,outcome\n");
+    let mut out = String::from(
+        "bid_id,booking_reference,last_name,amount_per_person,units,total,currency,loyalty_tier,status,submitted_at,outcome\n",
+    );
     let plain = |minor: i64| {
         crate::money::Currency::parse(&lot.currency)
             .ok()

@@ -59,7 +59,11 @@ fn lot_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> 
     Ok(match v {
         serde_json::Value::Array(items) => items
             .iter()
-            .map(|i| i.as_str().map(str::to_owned).unwrap_or_else(|| i.to_string()))
+            .map(|i| {
+                i.as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| i.to_string())
+            })
             .collect::<Vec<_>>()
             .join(" "),
         serde_json::Value::String(s) => s,
@@ -78,7 +82,10 @@ fn to_input(r: &RawRow, errors: &mut FieldErrors, i: usize) -> BookingInput {
         }
         let parsed = t.parse::<u32>().ok();
         if parsed.is_none() {
-            errors.add(format!("bookings[{i}].{field}"), format!("'{t}' is not a whole number"));
+            errors.add(
+                format!("bookings[{i}].{field}"),
+                format!("'{t}' is not a whole number"),
+            );
         }
         parsed
     };
@@ -113,8 +120,14 @@ pub fn parse_file(name: &str, bytes: &[u8]) -> Result<Vec<RawRow>, String> {
         return serde_json::from_str::<Vec<RawRow>>(text)
             .map_err(|e| format!("The JSON file is not an array of bookings: {e}"));
     }
-    let mut reader = csv::ReaderBuilder::new().trim(csv::Trim::All).flexible(false).from_reader(text.as_bytes());
-    let headers = reader.headers().map_err(|e| format!("The CSV file has no header row: {e}"))?.clone();
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(false)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| format!("The CSV file has no header row: {e}"))?
+        .clone();
     if !headers.iter().any(|h| h == "reference") || !headers.iter().any(|h| h == "last_name") {
         return Err("The CSV header must name at least reference and last_name (and may have party_size, email, phone, language, loyalty_tier, eligible_lots).".into());
     }
@@ -208,9 +221,18 @@ async fn bookings_page(
 }
 
 #[get("/console/bookings")]
-async fn list(user: ConsoleUser, db: web::Data<Db>, done: web::Query<Done>) -> Result<HttpResponse, PageError> {
+async fn list(
+    user: ConsoleUser,
+    db: web::Data<Db>,
+    done: web::Query<Done>,
+) -> Result<HttpResponse, PageError> {
     let notice = match done.into_inner() {
-        Done { created: Some(c), updated: Some(u), unchanged: Some(n), skipped } => Some(format!(
+        Done {
+            created: Some(c),
+            updated: Some(u),
+            unchanged: Some(n),
+            skipped,
+        } => Some(format!(
             "Imported: {c} created, {u} updated, {n} unchanged{}.",
             match skipped {
                 Some(k) if k > 0 => format!("; {k} bad rows skipped"),
@@ -223,9 +245,17 @@ async fn list(user: ConsoleUser, db: web::Data<Db>, done: web::Query<Done>) -> R
 }
 
 /// Checks every row: the file's own parse errors plus the service's checks, by row.
-async fn preview_rows(db: &Db, user: &ConsoleUser, raw: Vec<RawRow>) -> Result<(Vec<PreviewRow>, Vec<BookingInput>, FieldErrors), PageError> {
+async fn preview_rows(
+    db: &Db,
+    user: &ConsoleUser,
+    raw: Vec<RawRow>,
+) -> Result<(Vec<PreviewRow>, Vec<BookingInput>, FieldErrors), PageError> {
     let mut errors = FieldErrors::new();
-    let inputs: Vec<BookingInput> = raw.iter().enumerate().map(|(i, r)| to_input(r, &mut errors, i)).collect();
+    let inputs: Vec<BookingInput> = raw
+        .iter()
+        .enumerate()
+        .map(|(i, r)| to_input(r, &mut errors, i))
+        .collect();
     let checked = bookings::check(db, user.operator_id(), &inputs).await?;
     errors.0.extend(checked.0);
     let rows = raw
@@ -238,7 +268,11 @@ async fn preview_rows(db: &Db, user: &ConsoleUser, raw: Vec<RawRow>) -> Result<(
                 errors: errors
                     .0
                     .iter()
-                    .filter_map(|e| e.field.strip_prefix(&prefix).map(|f| format!("{f}: {}", e.message)))
+                    .filter_map(|e| {
+                        e.field
+                            .strip_prefix(&prefix)
+                            .map(|f| format!("{f}: {}", e.message))
+                    })
                     .collect(),
                 raw,
             }
@@ -248,11 +282,16 @@ async fn preview_rows(db: &Db, user: &ConsoleUser, raw: Vec<RawRow>) -> Result<(
 }
 
 #[post("/console/bookings/import")]
-async fn upload(user: ConsoleUser, db: web::Data<Db>, mut form: Multipart) -> Result<HttpResponse, PageError> {
+async fn upload(
+    user: ConsoleUser,
+    db: web::Data<Db>,
+    mut form: Multipart,
+) -> Result<HttpResponse, PageError> {
     let mut csrf = String::new();
     let mut file: Option<(String, Vec<u8>)> = None;
     while let Some(field) = form.next().await {
-        let mut field = field.map_err(|e| PageError::BadRequest(format!("The upload could not be read: {e}")))?;
+        let mut field = field
+            .map_err(|e| PageError::BadRequest(format!("The upload could not be read: {e}")))?;
         let name = field.name().unwrap_or_default().to_owned();
         let filename = field
             .content_disposition()
@@ -260,9 +299,13 @@ async fn upload(user: ConsoleUser, db: web::Data<Db>, mut form: Multipart) -> Re
             .unwrap_or_default();
         let mut bytes = Vec::new();
         while let Some(chunk) = field.next().await {
-            let chunk = chunk.map_err(|e| PageError::BadRequest(format!("The upload could not be read: {e}")))?;
+            let chunk = chunk
+                .map_err(|e| PageError::BadRequest(format!("The upload could not be read: {e}")))?;
             if bytes.len() + chunk.len() > MAX_FILE_BYTES {
-                return Err(PageError::BadRequest(format!("The file is larger than {} MB.", MAX_FILE_BYTES / 1024 / 1024)));
+                return Err(PageError::BadRequest(format!(
+                    "The file is larger than {} MB.",
+                    MAX_FILE_BYTES / 1024 / 1024
+                )));
             }
             bytes.extend_from_slice(&chunk);
         }
@@ -274,13 +317,18 @@ async fn upload(user: ConsoleUser, db: web::Data<Db>, mut form: Multipart) -> Re
     }
     user.check_csrf(&csrf)?;
     let raw = match file {
-        Some((_, bytes)) if bytes.is_empty() => Err("Choose a CSV or JSON file of bookings.".to_owned()),
+        Some((_, bytes)) if bytes.is_empty() => {
+            Err("Choose a CSV or JSON file of bookings.".to_owned())
+        }
         None => Err("Choose a CSV or JSON file of bookings.".to_owned()),
         Some((name, bytes)) => parse_file(&name, &bytes),
     };
     let raw = match raw {
         Ok(rows) if rows.is_empty() => Err("The file has no bookings.".to_owned()),
-        Ok(rows) if rows.len() > MAX_IMPORT => Err(format!("The file has {} bookings; import at most {MAX_IMPORT} at a time.", rows.len())),
+        Ok(rows) if rows.len() > MAX_IMPORT => Err(format!(
+            "The file has {} bookings; import at most {MAX_IMPORT} at a time.",
+            rows.len()
+        )),
         other => other,
     };
     let raw = match raw {
@@ -309,10 +357,15 @@ struct ConfirmForm {
 }
 
 #[post("/console/bookings/import/confirm")]
-async fn confirm(user: ConsoleUser, db: web::Data<Db>, form: web::Form<ConfirmForm>) -> Result<HttpResponse, PageError> {
+async fn confirm(
+    user: ConsoleUser,
+    db: web::Data<Db>,
+    form: web::Form<ConfirmForm>,
+) -> Result<HttpResponse, PageError> {
     user.check_csrf(&form.csrf)?;
-    let raw: Vec<RawRow> = serde_json::from_str(&form.payload)
-        .map_err(|_| PageError::BadRequest("The preview was damaged; upload the file again.".into()))?;
+    let raw: Vec<RawRow> = serde_json::from_str(&form.payload).map_err(|_| {
+        PageError::BadRequest("The preview was damaged; upload the file again.".into())
+    })?;
     if raw.is_empty() || raw.len() > MAX_IMPORT {
         return Err(PageError::BadRequest("Upload the file again.".into()));
     }
@@ -334,9 +387,17 @@ async fn confirm(user: ConsoleUser, db: web::Data<Db>, form: web::Form<ConfirmFo
         return refuse(errors.to_string());
     }
     if !bad.is_empty() && !skip_bad {
-        return refuse(format!("Nothing was imported: {} rows have errors. Fix the file, or tick “skip the bad rows” to import only the good ones.", bad.len()));
+        return refuse(format!(
+            "Nothing was imported: {} rows have errors. Fix the file, or tick “skip the bad rows” to import only the good ones.",
+            bad.len()
+        ));
     }
-    let good: Vec<BookingInput> = inputs.into_iter().enumerate().filter(|(i, _)| !bad.contains(i)).map(|(_, r)| r).collect();
+    let good: Vec<BookingInput> = inputs
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| !bad.contains(i))
+        .map(|(_, r)| r)
+        .collect();
     if good.is_empty() {
         return refuse("Nothing was imported: no row is good.".into());
     }

@@ -80,7 +80,11 @@ pub fn time_to_close(closes_at: DateTime<Utc>, now: DateTime<Utc>) -> String {
     if left.num_seconds() <= 0 {
         return "closed".into();
     }
-    let (d, h, m) = (left.num_days(), left.num_hours() % 24, left.num_minutes() % 60);
+    let (d, h, m) = (
+        left.num_days(),
+        left.num_hours() % 24,
+        left.num_minutes() % 60,
+    );
     if d > 0 {
         format!("{d} d {h} h")
     } else if h > 0 {
@@ -182,29 +186,119 @@ pub enum Kind {
 
 /// The lot form's fields, in the order shown, with the API's field names.
 const FIELDS: &[(&str, &str, Kind, &str)] = &[
-    ("title", "Title", Kind::Text, "Shown to travellers. Empty: resource: from → to."),
-    ("resource_kind", "Kind", Kind::Select(&["seat", "room", "car"]), ""),
-    ("resource", "Resource", Kind::Text, "A flight number, a property code, a rental branch."),
-    ("service_date", "Service date", Kind::Date, "The flight date, the night, the rental day."),
+    (
+        "title",
+        "Title",
+        Kind::Text,
+        "Shown to travellers. Empty: resource: from → to.",
+    ),
+    (
+        "resource_kind",
+        "Kind",
+        Kind::Select(&["seat", "room", "car"]),
+        "",
+    ),
+    (
+        "resource",
+        "Resource",
+        Kind::Text,
+        "A flight number, a property code, a rental branch.",
+    ),
+    (
+        "service_date",
+        "Service date",
+        Kind::Date,
+        "The flight date, the night, the rental day.",
+    ),
     ("from_class", "From class", Kind::Text, ""),
     ("to_class", "To class", Kind::Text, ""),
-    ("class_rank", "Class rank", Kind::Number, "Position of the class on the resource's ladder, higher is better."),
+    (
+        "class_rank",
+        "Class rank",
+        Kind::Number,
+        "Position of the class on the resource's ladder, higher is better.",
+    ),
     ("capacity", "Capacity (units)", Kind::Number, ""),
-    ("entitlement_units", "Units taken by entitlements", Kind::Number, "Status or points upgrades, cleared before paid bids."),
-    ("currency", "Currency", Kind::Text, "ISO 4217 code, such as EUR."),
-    ("reserve", "Reserve per person", Kind::Text, "The minimum offer, such as 150.00."),
+    (
+        "entitlement_units",
+        "Units taken by entitlements",
+        Kind::Number,
+        "Status or points upgrades, cleared before paid bids.",
+    ),
+    (
+        "currency",
+        "Currency",
+        Kind::Text,
+        "ISO 4217 code, such as EUR.",
+    ),
+    (
+        "reserve",
+        "Reserve per person",
+        Kind::Text,
+        "The minimum offer, such as 150.00.",
+    ),
     ("maximum", "Maximum per person", Kind::Text, ""),
-    ("upgrade_now", "Upgrade-now price per person", Kind::Text, "Optional fixed price taken at once while units are free."),
+    (
+        "upgrade_now",
+        "Upgrade-now price per person",
+        Kind::Text,
+        "Optional fixed price taken at once while units are free.",
+    ),
     ("taxes_included", "Prices include taxes", Kind::Check, ""),
-    ("opens_at", "Bidding opens (UTC)", Kind::DateTime, "Empty: now."),
-    ("closes_at", "Bidding closes (UTC)", Kind::DateTime, "The server's deadline."),
-    ("time_zone", "Time zone", Kind::Text, "IANA name for display, such as Europe/Paris."),
-    ("award_policy", "Award policy", Kind::Select(&["priority", "max_revenue", "uniform_price"]), ""),
-    ("tier_weight_pct", "Loyalty tier weight (%)", Kind::Number, "0: tiers only break ties."),
-    ("payment_mode", "Payment", Kind::Select(&["hold", "charge_on_award"]), "hold: card authorised at bid (closes within 6 days)."),
-    ("payment_grace_seconds", "Grace to fix a failed payment (s)", Kind::Number, ""),
-    ("review_required", "Review the award before charging", Kind::Check, ""),
-    ("chained_capacity", "Chained capacity (a higher-class winner frees a unit here)", Kind::Check, ""),
+    (
+        "opens_at",
+        "Bidding opens (UTC)",
+        Kind::DateTime,
+        "Empty: now.",
+    ),
+    (
+        "closes_at",
+        "Bidding closes (UTC)",
+        Kind::DateTime,
+        "The server's deadline.",
+    ),
+    (
+        "time_zone",
+        "Time zone",
+        Kind::Text,
+        "IANA name for display, such as Europe/Paris.",
+    ),
+    (
+        "award_policy",
+        "Award policy",
+        Kind::Select(&["priority", "max_revenue", "uniform_price"]),
+        "",
+    ),
+    (
+        "tier_weight_pct",
+        "Loyalty tier weight (%)",
+        Kind::Number,
+        "0: tiers only break ties.",
+    ),
+    (
+        "payment_mode",
+        "Payment",
+        Kind::Select(&["hold", "charge_on_award"]),
+        "hold: card authorised at bid (closes within 6 days).",
+    ),
+    (
+        "payment_grace_seconds",
+        "Grace to fix a failed payment (s)",
+        Kind::Number,
+        "",
+    ),
+    (
+        "review_required",
+        "Review the award before charging",
+        Kind::Check,
+        "",
+    ),
+    (
+        "chained_capacity",
+        "Chained capacity (a higher-class winner frees a unit here)",
+        Kind::Check,
+        "",
+    ),
 ];
 
 pub struct Field {
@@ -330,7 +424,10 @@ fn input_from_form(
                     String::new()
                 }
             }
-            _ => form.get(name).map(|v| v.trim().to_owned()).unwrap_or_default(),
+            _ => form
+                .get(name)
+                .map(|v| v.trim().to_owned())
+                .unwrap_or_default(),
         };
         if let Some(cur) = current
             && cur.get(name).map(String::as_str).unwrap_or("") == value
@@ -342,7 +439,11 @@ fn input_from_form(
     let text = |name: &str| get(name).filter(|v| !v.is_empty());
     let number = |name: &str, errors: &mut FieldErrors| -> Option<u32> {
         let v = text(name)?;
-        errors.check(name, v.parse::<u32>().map_err(|_| "must be a whole number, 0 or more"))
+        errors.check(
+            name,
+            v.parse::<u32>()
+                .map_err(|_| "must be a whole number, 0 or more"),
+        )
     };
     let capacity = number("capacity", &mut errors);
     let class_rank = number("class_rank", &mut errors);
@@ -445,7 +546,10 @@ async fn create(
         Err(e) => Err(LotError::Invalid(e)),
     };
     match result {
-        Ok(created) => Ok(see_other(&format!("/console/lots/{}?done=created", created.id))),
+        Ok(created) => Ok(see_other(&format!(
+            "/console/lots/{}?done=created",
+            created.id
+        ))),
         Err(LotError::Invalid(errors)) => {
             let errors = FormErrors::from_fields(&errors);
             html_invalid(FormPage {
@@ -497,13 +601,19 @@ async fn edit(
     let current = values_of(&v);
     let result = match input_from_form(&form, Some(&current)) {
         Ok(input) => {
-            lots::update(&db, &user.actor(), &v.id, |base| input.into_spec(Some(base))).await
+            lots::update(&db, &user.actor(), &v.id, |base| {
+                input.into_spec(Some(base))
+            })
+            .await
         }
         Err(e) => Err(LotError::Invalid(e)),
     };
     let (errors, general_error) = match result {
         Ok(updated) => {
-            return Ok(see_other(&format!("/console/lots/{}?done=saved", updated.id)));
+            return Ok(see_other(&format!(
+                "/console/lots/{}?done=saved",
+                updated.id
+            )));
         }
         Err(LotError::Invalid(errors)) => (FormErrors::from_fields(&errors), None),
         Err(e @ LotError::WrongState { .. }) => (FormErrors::default(), Some(e.to_string())),
@@ -702,7 +812,12 @@ async fn change_capacity(
         Err(_) => "must be a whole number, 0 or more".to_owned(),
         Ok(c) => match lots::set_capacity(&db, &user.actor(), &id, c).await {
             Ok(l) => return Ok(see_other(&format!("/console/lots/{}?done=capacity", l.id))),
-            Err(LotError::Invalid(e)) => e.0.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; "),
+            Err(LotError::Invalid(e)) => {
+                e.0.iter()
+                    .map(|e| e.message.clone())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            }
             Err(e @ LotError::WrongState { .. }) => e.to_string(),
             Err(e) => return Err(e.into()),
         },

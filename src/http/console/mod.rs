@@ -66,7 +66,9 @@ pub enum PageError {
     NotFound(String),
     #[error("{0}")]
     Forbidden(String),
-    #[error("This form has expired or did not come from the console. Go back, reload the page and try again.")]
+    #[error(
+        "This form has expired or did not come from the console. Go back, reload the page and try again."
+    )]
     Csrf,
     #[error("{0}")]
     BadRequest(String),

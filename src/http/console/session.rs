@@ -19,8 +19,8 @@ use super::{Nav, PageError, see_other};
 use crate::ids;
 use crate::services::audit::Actor;
 use crate::services::console_sessions::{self, csrf_matches, session_ttl};
-use crate::services::operator_users::{self, SignInError};
 use crate::services::links::PublicUrl;
+use crate::services::operator_users::{self, SignInError};
 use crate::store::Db;
 use crate::store::entities::{operator, operator_user};
 
@@ -28,9 +28,7 @@ pub const SESSION_COOKIE: &str = "surclass_console";
 const SIGN_IN_CSRF_COOKIE: &str = "surclass_console_csrf";
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(sign_in_page)
-        .service(sign_in)
-        .service(sign_out);
+    cfg.service(sign_in_page).service(sign_in).service(sign_out);
 }
 
 /// The signed-in console user, with the session's CSRF token.
@@ -164,7 +162,12 @@ fn sign_in_form(
 
 #[get("/console/sign-in")]
 async fn sign_in_page(public_url: web::Data<PublicUrl>) -> Result<HttpResponse, PageError> {
-    sign_in_form(&public_url, String::new(), None, actix_web::http::StatusCode::OK)
+    sign_in_form(
+        &public_url,
+        String::new(),
+        None,
+        actix_web::http::StatusCode::OK,
+    )
 }
 
 #[derive(Deserialize)]
@@ -182,7 +185,9 @@ async fn sign_in(
     form: web::Form<SignInForm>,
 ) -> Result<HttpResponse, PageError> {
     let form = form.into_inner();
-    let expected = req.cookie(SIGN_IN_CSRF_COOKIE).map(|c| c.value().to_owned());
+    let expected = req
+        .cookie(SIGN_IN_CSRF_COOKIE)
+        .map(|c| c.value().to_owned());
     if !expected.is_some_and(|e| csrf_matches(&e, &form.csrf)) {
         return Err(PageError::Csrf);
     }
@@ -191,7 +196,12 @@ async fn sign_in(
         Ok(user) => {
             let (token, _) = console_sessions::start(&db, &user, now).await?;
             let ttl = CookieDuration::seconds(session_ttl().num_seconds());
-            let mut gone = cookie(SIGN_IN_CSRF_COOKIE, String::new(), CookieDuration::ZERO, secure(&public_url));
+            let mut gone = cookie(
+                SIGN_IN_CSRF_COOKIE,
+                String::new(),
+                CookieDuration::ZERO,
+                secure(&public_url),
+            );
             gone.make_removal();
             Ok(HttpResponse::SeeOther()
                 .insert_header((actix_web::http::header::LOCATION, "/console/lots"))
@@ -243,7 +253,12 @@ async fn sign_out(
 ) -> Result<HttpResponse, PageError> {
     user.check_csrf(&form.csrf)?;
     console_sessions::end(&db, &user.token).await?;
-    let mut gone = cookie(SESSION_COOKIE, String::new(), CookieDuration::ZERO, secure(&public_url));
+    let mut gone = cookie(
+        SESSION_COOKIE,
+        String::new(),
+        CookieDuration::ZERO,
+        secure(&public_url),
+    );
     gone.make_removal();
     let mut res = see_other("/console/sign-in");
     res.add_cookie(&gone).map_err(|_| PageError::Internal)?;

@@ -7,8 +7,8 @@ use serde::Deserialize;
 
 use super::{ConsoleUser, FormErrors, Nav, PageError, html, html_invalid, see_other};
 use crate::domain::validation::FieldErrors;
-use crate::services::operator_users::{self, Role, UserError};
 use crate::services::keys;
+use crate::services::operator_users::{self, Role, UserError};
 use crate::store::Db;
 use crate::store::api_keys::Scope;
 use crate::store::entities::{api_key, operator_user};
@@ -131,7 +131,10 @@ async fn create_key(
     let mut errors = FieldErrors::new();
     let name = form.name.trim();
     if name.is_empty() || name.chars().count() > 100 {
-        errors.add("name", "must be 1 to 100 characters, such as the partner's name");
+        errors.add(
+            "name",
+            "must be 1 to 100 characters, such as the partner's name",
+        );
     }
     let scope = match form.scope.as_str() {
         "operator" => Some(Scope::Operator),
