@@ -24,6 +24,11 @@ pub async fn start(
     user: &operator_user::Model,
     now: DateTime<Utc>,
 ) -> Result<(String, String), DbErr> {
+    // Sessions that ran out are of no use to anyone: sweep them as new ones start.
+    console_session::Entity::delete_many()
+        .filter(console_session::Column::ExpiresAt.lte(now))
+        .exec(db)
+        .await?;
     let token = ids::random_token("cs", 40);
     let csrf = ids::random_token("csrf", 32);
     console_session::ActiveModel {
