@@ -66,9 +66,10 @@ impl From<FieldErrors> for UserError {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SignInError {
-    /// Unknown email or wrong password: the two are not told apart.
+    /// Unknown email or wrong password: the two are not told apart (nor how many tries are
+    /// left, which would say the email has an account).
     #[error("the email or password is not right")]
-    Wrong { attempts_left: i32 },
+    Wrong,
     #[error("too many wrong passwords: the account is locked until {until}")]
     Locked { until: DateTime<Utc> },
     #[error(transparent)]
@@ -242,9 +243,7 @@ pub async fn sign_in(
     else {
         // Spend the same time as a real check, so timing does not tell which emails exist.
         let _ = verify_password(&dummy_hash(), password);
-        return Err(SignInError::Wrong {
-            attempts_left: MAX_FAILURES,
-        });
+        return Err(SignInError::Wrong);
     };
     if let Some(until) = user.locked_until
         && until > now
@@ -257,9 +256,7 @@ pub async fn sign_in(
     let current = operator_user::Entity::find_by_id(user.id.clone())
         .one(&txn)
         .await?
-        .ok_or(SignInError::Wrong {
-            attempts_left: MAX_FAILURES,
-        })?;
+        .ok_or(SignInError::Wrong)?;
     let failures = if current.locked_until.is_some_and(|u| u <= now) {
         0 // a lock that ran out starts a fresh count
     } else {
@@ -279,9 +276,7 @@ pub async fn sign_in(
     } else {
         am.failed_attempts = Set(failures + 1);
         am.locked_until = Set(None);
-        Err(SignInError::Wrong {
-            attempts_left: MAX_FAILURES - failures - 1,
-        })
+        Err(SignInError::Wrong)
     };
     let updated = am.update(&txn).await?;
     txn.commit().await?;

@@ -37,7 +37,7 @@ test('sign in (a wrong password first)', async () => {
   await page.fill('#password', 'not the password');
   await page.click('button[type=submit]');
   await page.waitForSelector('#sign-in-error');
-  assert.match(await page.textContent('#sign-in-error'), /not right.*4 more wrong tries/s);
+  assert.match(await page.textContent('#sign-in-error'), /not right.*After 5 wrong passwords in a row the account is locked for 15 minutes/s);
   await accessible('sign-in-wrong');
   await page.fill('#password', process.env.SURCLASS_E2E_PASSWORD);
   await page.click('button[type=submit]');

@@ -209,23 +209,16 @@ async fn sign_in(
                 .cookie(gone)
                 .finish())
         }
-        Err(SignInError::Wrong { attempts_left }) => {
-            let message = if attempts_left < operator_users::MAX_FAILURES {
-                format!(
-                    "The email or password is not right. After {attempts_left} more wrong {} the account is locked for {} minutes.",
-                    if attempts_left == 1 { "try" } else { "tries" },
-                    operator_users::lock_out().num_minutes()
-                )
-            } else {
-                "The email or password is not right.".to_owned()
-            };
-            sign_in_form(
-                &public_url,
-                form.email,
-                Some(message),
-                actix_web::http::StatusCode::UNAUTHORIZED,
-            )
-        }
+        Err(SignInError::Wrong) => sign_in_form(
+            &public_url,
+            form.email,
+            Some(format!(
+                "The email or password is not right. After {} wrong passwords in a row the account is locked for {} minutes.",
+                operator_users::MAX_FAILURES,
+                operator_users::lock_out().num_minutes()
+            )),
+            actix_web::http::StatusCode::UNAUTHORIZED,
+        ),
         Err(SignInError::Locked { until }) => sign_in_form(
             &public_url,
             form.email,
