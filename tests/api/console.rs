@@ -726,6 +726,32 @@ async fn changes_by_console_users_and_api_keys_are_in_the_audit_log(app: TestApp
             || log.body.contains("admin@aurora.example")
     );
 
+    // An award review through the API is in the log too, with the key that did it.
+    let reviewed = app
+        .open_lot(
+            &op,
+            serde_json::json!({"capacity": 1, "review_required": true}),
+        )
+        .await;
+    place_bids(&app, &op, &reviewed, &[("RV1234", 1, "300.00")]).await;
+    app.close_now(&reviewed).await;
+    app.run_jobs().await;
+    app.post(&format!("/v1/lots/{reviewed}/award/approve"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200);
+    let log = browser.get("/console/audit?action=award.").await;
+    let approved = decode(log.row("data-action=\"award.approved\""));
+    assert!(
+        approved.contains("api_key:tests") && approved.contains(&reviewed),
+        "{approved}"
+    );
+    assert!(
+        !log.body.contains("data-action=\"lot.created\""),
+        "filtered by action"
+    );
+
     // Members see but cannot add keys.
     user(&app, &op, "member@aurora.example", Role::Member).await;
     let member = Browser::new(&app);
