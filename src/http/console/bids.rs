@@ -44,6 +44,9 @@ struct SortQuery {
     dir: String,
 }
 
+/// Rows drawn on the page; a lot with more bids is read in full through the CSV export.
+const MAX_ROWS: usize = 1_000;
+
 const SORTS: &[&str] = &["amount", "units", "total", "tier", "submitted", "status"];
 
 async fn load_bids(db: &Db, lot: &LotView) -> Result<Vec<BidRow>, PageError> {
@@ -139,6 +142,8 @@ struct BidsPage {
     sort: String,
     descending: bool,
     outcome: Option<Outcome>,
+    /// All bids of the lot, when more than the rows shown.
+    total: usize,
 }
 
 #[get("/console/lots/{id}/bids")]
@@ -183,6 +188,8 @@ async fn bids_page(
     })
     .collect();
     let outcome = outcome(&db, &lot, &rows).await?;
+    let total = rows.len();
+    rows.truncate(MAX_ROWS);
     html(BidsPage {
         nav: user.nav("lots"),
         lot,
@@ -191,6 +198,7 @@ async fn bids_page(
         sort,
         descending,
         outcome,
+        total,
     })
 }
 
