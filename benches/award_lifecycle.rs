@@ -142,7 +142,17 @@ async fn setup(db: &Db) -> Vec<String> {
             review_required: false,
             chained_capacity: false,
         };
-        ids.push(lots::create(db, "op_bench", spec, true).await.unwrap().id);
+        ids.push(
+            lots::create(
+                db,
+                &surclass::services::audit::Actor::system("op_bench", "bench"),
+                spec,
+                true,
+            )
+            .await
+            .unwrap()
+            .id,
+        );
     }
     for chunk in (0..BIDS).collect::<Vec<_>>().chunks(10_000) {
         let rows = chunk
@@ -158,7 +168,13 @@ async fn setup(db: &Db) -> Vec<String> {
                 eligible_lots: vec![ids[i % LOTS].clone()],
             })
             .collect();
-        bookings::import(db, "op_bench", rows).await.unwrap();
+        bookings::import(
+            db,
+            &surclass::services::audit::Actor::system("op_bench", "bench"),
+            rows,
+        )
+        .await
+        .unwrap();
     }
     ids
 }

@@ -8,6 +8,7 @@ use sea_orm::{
 
 use crate::domain::identity::{last_name_key, reference_key};
 use crate::ids;
+use crate::services::operator_users;
 use crate::store::api_keys::{self, Scope};
 use crate::store::entities::{booking, booking_lot, lot, operator};
 use crate::store::{Db, write_txn};
@@ -17,6 +18,8 @@ use crate::store::{Db, write_txn};
 pub struct DemoSummary {
     pub bookings: Vec<(String, String)>,
     pub operator_keys: Vec<(String, String)>,
+    /// (operator, email, password) of each demo operator's console admin, fresh on each load.
+    pub console_users: Vec<(String, String, String)>,
 }
 
 struct OperatorSpec {
@@ -145,6 +148,7 @@ pub async fn load(db: &Db) -> Result<DemoSummary, DbErr> {
     let mut summary = DemoSummary {
         bookings: vec![],
         operator_keys: vec![],
+        console_users: vec![],
     };
     for spec in OPERATORS {
         let op = match operator::Entity::find()
@@ -157,6 +161,11 @@ pub async fn load(db: &Db) -> Result<DemoSummary, DbErr> {
         };
         let (_, secret) = api_keys::issue(&txn, &op.id, Scope::Operator, "demo").await?;
         summary.operator_keys.push((spec.name.to_owned(), secret));
+        let email = format!("admin@{}.example", spec.slug);
+        let password = operator_users::reset_demo_admin(&txn, &op.id, &email).await?;
+        summary
+            .console_users
+            .push((spec.name.to_owned(), email, password));
         for &(reference, last_name, _, _) in spec.bookings {
             summary
                 .bookings

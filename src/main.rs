@@ -37,6 +37,17 @@ enum Command {
     /// Measure bid intake: start the server here on a free port, create lots and bookings,
     /// place bids over HTTP (flat out or at --rate) and print throughput and latency.
     Loadtest(surclass::loadtest::LoadOptions),
+    /// Create a console user of an operator (by slug or id). The password is read from
+    /// SURCLASS_OPERATOR_PASSWORD, or else from the first line of stdin.
+    OperatorUser {
+        #[arg(long)]
+        operator: String,
+        #[arg(long)]
+        email: String,
+        /// May add users and API keys from the console.
+        #[arg(long)]
+        admin: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -59,6 +70,11 @@ fn main() -> ExitCode {
                     Command::Loadtest(options) => {
                         surclass::loadtest::run(cli.settings, options).await
                     }
+                    Command::OperatorUser {
+                        operator,
+                        email,
+                        admin,
+                    } => operator_user(&cli.settings, &operator, &email, admin).await,
                     Command::AwardFile { .. } | Command::Openapi => unreachable!("handled above"),
                 }
             });
@@ -171,6 +187,65 @@ fn print_demo(base: &str, summary: &DemoSummary) {
     println!("  Operator API keys (shown once; send as `Authorization: Bearer <key>`):");
     for (operator, key) in &summary.operator_keys {
         println!("      {operator:<24} {key}");
+    }
+    println!("  Operator console: {base}/console (admin sign-ins, passwords shown once):");
+    for (operator, email, password) in &summary.console_users {
+        println!("      {operator:<24} {email}  {password}");
+    }
+}
+
+async fn operator_user(
+    settings: &Settings,
+    operator: &str,
+    email: &str,
+    admin: bool,
+) -> Result<(), String> {
+    use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
+    use surclass::services::audit::Actor;
+    use surclass::services::operator_users::{self, Role, UserError};
+    use surclass::store::entities::operator as operator_entity;
+    let password = match std::env::var("SURCLASS_OPERATOR_PASSWORD") {
+        Ok(p) if !p.is_empty() => p,
+        _ => {
+            let mut line = String::new();
+            std::io::stdin()
+                .read_line(&mut line)
+                .map_err(|e| format!("cannot read the password from stdin: {e}"))?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        }
+    };
+    let url = redact(&settings.database_url);
+    let db = store::connect(&settings.database_url, 1)
+        .await
+        .map_err(|e| format!("database {url}: {e}"))?;
+    store::migrate(&db)
+        .await
+        .map_err(|e| format!("database {url}: {e}"))?;
+    let op = operator_entity::Entity::find()
+        .filter(
+            Condition::any()
+                .add(operator_entity::Column::Slug.eq(operator))
+                .add(operator_entity::Column::Id.eq(operator)),
+        )
+        .one(&db)
+        .await
+        .map_err(|e| format!("database {url}: {e}"))?
+        .ok_or_else(|| format!("no operator with slug or id '{operator}'"))?;
+    let role = if admin { Role::Admin } else { Role::Member };
+    let by = Actor::system(&op.id, "cli");
+    match operator_users::create(&db, &by, email, &password, role).await {
+        Ok(user) => {
+            println!(
+                "{} can now sign in to {} as {} at /console/sign-in",
+                user.email,
+                op.name,
+                role.as_str()
+            );
+            Ok(())
+        }
+        Err(UserError::Invalid(errors)) => Err(errors.to_string()),
+        Err(UserError::NoOperator) => Err(format!("no operator '{operator}'")),
+        Err(UserError::Db(e)) => Err(format!("database {url}: {e}")),
     }
 }
 

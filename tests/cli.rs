@@ -170,3 +170,113 @@ fn reconcile_says_a_consistent_database_is_consistent() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("consistent"));
 }
+
+#[test]
+fn operator_user_adds_a_console_user_with_a_password_from_the_environment_or_stdin() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = surclass()
+        .current_dir(dir.path())
+        .arg("demo-data")
+        .output()
+        .unwrap();
+    assert!(
+        demo.status.success(),
+        "{}",
+        String::from_utf8_lossy(&demo.stderr)
+    );
+    let banner = String::from_utf8_lossy(&demo.stdout);
+    assert!(banner.contains("Operator console:"), "{banner}");
+    assert!(banner.contains("admin@aurora-air.example"), "{banner}");
+
+    let out = surclass()
+        .current_dir(dir.path())
+        .args([
+            "operator-user",
+            "--operator",
+            "aurora-air",
+            "--email",
+            "ops@aurora-air.example",
+            "--admin",
+        ])
+        .env("SURCLASS_OPERATOR_PASSWORD", "a long enough password")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("ops@aurora-air.example can now sign in to Aurora Airways as admin")
+    );
+
+    let mut child = surclass()
+        .current_dir(dir.path())
+        .args([
+            "operator-user",
+            "--operator",
+            "aurora-air",
+            "--email",
+            "member@aurora-air.example",
+        ])
+        .env_remove("SURCLASS_OPERATOR_PASSWORD")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"another long password\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("as member"));
+
+    for (args, password, says) in [
+        (
+            [
+                "--operator",
+                "aurora-air",
+                "--email",
+                "short@aurora-air.example",
+            ],
+            "short",
+            "password: must have at least 12 characters",
+        ),
+        (
+            [
+                "--operator",
+                "aurora-air",
+                "--email",
+                "ops@aurora-air.example",
+            ],
+            "a long enough password",
+            "email: already has a console account",
+        ),
+        (
+            ["--operator", "nobody", "--email", "x@nobody.example"],
+            "a long enough password",
+            "no operator with slug or id 'nobody'",
+        ),
+    ] {
+        let out = surclass()
+            .current_dir(dir.path())
+            .arg("operator-user")
+            .args(args)
+            .env("SURCLASS_OPERATOR_PASSWORD", password)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(says), "{stderr}");
+    }
+}

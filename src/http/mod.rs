@@ -2,6 +2,7 @@
 //! console in their own modules. Handlers are thin: parse, authorise, call a service, map.
 
 pub mod api;
+pub mod console;
 pub mod health;
 pub mod idempotency;
 pub mod json;
@@ -23,6 +24,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(openapi::openapi_yaml)
         .configure(api::routes)
         .configure(traveller_pages::routes)
+        .configure(console::routes)
         .default_service(web::to(not_found));
 }
 

@@ -25,6 +25,7 @@ use crate::app::{Application, redact};
 use crate::config::Settings;
 use crate::domain::lot::{AwardPolicy, LotSpec, PaymentMode, ResourceKind};
 use crate::money::{Currency, Money};
+use crate::services::audit::Actor;
 use crate::services::bookings::{self, BookingInput};
 use crate::services::lots;
 use crate::store::api_keys::{self, Scope};
@@ -206,7 +207,7 @@ async fn seed(
             chained_capacity: false,
         };
         lot_ids.push(
-            lots::create(db, &operator_id, spec, true)
+            lots::create(db, &Actor::system(&operator_id, "loadtest"), spec, true)
                 .await
                 .map_err(|e| e.to_string())?
                 .id,
@@ -227,7 +228,7 @@ async fn seed(
                 eligible_lots: vec![lot_ids[i % lot_ids.len()].clone()],
             })
             .collect();
-        bookings::import(db, &operator_id, rows)
+        bookings::import(db, &Actor::system(&operator_id, "loadtest"), rows)
             .await
             .map_err(|e| e.to_string())?;
     }

@@ -1,7 +1,7 @@
 //! Operators import what they sold: bookings, and which lots each may bid on.
 //! Idempotent by booking reference: importing the same file twice changes nothing.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::Utc;
 use sea_orm::{
@@ -9,6 +9,7 @@ use sea_orm::{
     Set,
 };
 
+use super::audit::{self, Actor};
 use crate::domain::bid::MAX_PARTY;
 use crate::domain::identity::{last_name_key, reference_key};
 use crate::domain::validation::FieldErrors;
@@ -70,16 +71,44 @@ pub const LANGUAGES: &[&str] = &["en", "fr"];
 /// Checks every row first; imports nothing when any row is invalid, naming each bad field.
 pub async fn import(
     db: &Db,
-    operator_id: &str,
+    by: &Actor,
     rows: Vec<BookingInput>,
 ) -> Result<ImportSummary, ImportError> {
+    let operator_id = by.operator_id.as_str();
+    let errors = check(db, operator_id, &rows).await?;
+    if !errors.is_empty() {
+        return Err(ImportError::Invalid(errors));
+    }
+    let summary = write(db, by, rows).await?;
+    Ok(summary)
+}
+
+/// Rows named by errors from [`check`] (`bookings[3].last_name` names row 3).
+pub fn bad_rows(errors: &FieldErrors) -> BTreeSet<usize> {
+    errors
+        .0
+        .iter()
+        .filter_map(|e| {
+            let rest = e.field.strip_prefix("bookings[")?;
+            rest[..rest.find(']')?].parse().ok()
+        })
+        .collect()
+}
+
+/// Every problem with these rows, each under `bookings[i].field`; empty when all are good.
+/// Reads only: the preview of an import file shows these before anything is written.
+pub async fn check(
+    db: &Db,
+    operator_id: &str,
+    rows: &[BookingInput],
+) -> Result<FieldErrors, DbErr> {
     let mut errors = FieldErrors::new();
     if rows.is_empty() || rows.len() > MAX_IMPORT {
         errors.add(
             "bookings",
             format!("send between 1 and {MAX_IMPORT} bookings per call"),
         );
-        return Err(ImportError::Invalid(errors));
+        return Ok(errors);
     }
     let lot_ids: HashSet<String> = rows
         .iter()
@@ -148,10 +177,12 @@ pub async fn import(
             }
         }
     }
-    if !errors.is_empty() {
-        return Err(ImportError::Invalid(errors));
-    }
+    Ok(errors)
+}
 
+async fn write(db: &Db, by: &Actor, rows: Vec<BookingInput>) -> Result<ImportSummary, DbErr> {
+    let operator_id = by.operator_id.as_str();
+    let total = rows.len();
     let now = Utc::now();
     let txn = write_txn(db).await?;
     let mut summary = ImportSummary::default();
@@ -240,6 +271,18 @@ pub async fn import(
             .await?;
         }
     }
+    audit::record(
+        &txn,
+        by,
+        "bookings.imported",
+        &format!("{total} rows"),
+        None,
+        Some(format!(
+            "created={} updated={} unchanged={}",
+            summary.created, summary.updated, summary.unchanged
+        )),
+    )
+    .await?;
     txn.commit().await?;
     Ok(summary)
 }

@@ -6,9 +6,10 @@ use sea_orm::{
     Set,
 };
 
-use crate::store::Db;
+use super::audit::{self, Actor};
 use crate::store::api_keys::{self, Scope};
 use crate::store::entities::api_key;
+use crate::store::{Db, write_txn};
 
 pub async fn list(db: &Db, operator_id: &str) -> Result<Vec<api_key::Model>, DbErr> {
     api_key::Entity::find()
@@ -21,21 +22,33 @@ pub async fn list(db: &Db, operator_id: &str) -> Result<Vec<api_key::Model>, DbE
 
 pub async fn create(
     db: &Db,
-    operator_id: &str,
+    by: &Actor,
     scope: Scope,
     name: &str,
 ) -> Result<(api_key::Model, String), DbErr> {
-    api_keys::issue(db, operator_id, scope, name).await
+    let txn = write_txn(db).await?;
+    let (key, secret) = api_keys::issue(&txn, &by.operator_id, scope, name).await?;
+    audit::record(
+        &txn,
+        by,
+        "api_key.created",
+        &key.id,
+        None,
+        Some(format!(
+            "name={name:?} scope={} prefix={}",
+            scope.as_str(),
+            key.prefix
+        )),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok((key, secret))
 }
 
 /// Revokes a key of this operator; `None` when there is no such key. Revoking twice is harmless.
-pub async fn revoke(
-    db: &Db,
-    operator_id: &str,
-    key_id: &str,
-) -> Result<Option<api_key::Model>, DbErr> {
+pub async fn revoke(db: &Db, by: &Actor, key_id: &str) -> Result<Option<api_key::Model>, DbErr> {
     let Some(key) = api_key::Entity::find_by_id(key_id.to_owned())
-        .filter(api_key::Column::OperatorId.eq(operator_id))
+        .filter(api_key::Column::OperatorId.eq(&by.operator_id))
         .one(db)
         .await?
     else {
@@ -44,9 +57,21 @@ pub async fn revoke(
     if key.revoked_at.is_some() {
         return Ok(Some(key));
     }
+    let txn = write_txn(db).await?;
     let mut am = key.into_active_model();
     am.revoked_at = Set(Some(Utc::now()));
-    Ok(Some(am.update(db).await?))
+    let revoked = am.update(&txn).await?;
+    audit::record(
+        &txn,
+        by,
+        "api_key.revoked",
+        &revoked.id,
+        None,
+        Some(format!("name={:?}", revoked.name)),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(Some(revoked))
 }
 
 /// The live key with this secret, if any.

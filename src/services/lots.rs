@@ -7,6 +7,7 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
+use super::audit::{self, Actor};
 use super::award::{self as award_service, LoserRecord, PlanRecord};
 use super::events;
 use crate::domain::bid::{BidEventKind, BidStatus};
@@ -57,7 +58,7 @@ const FIXED_ONCE_OPEN: &[&str] = &[
 
 pub async fn create(
     db: &Db,
-    operator_id: &str,
+    by: &Actor,
     spec: LotSpec,
     open: bool,
 ) -> Result<lot::Model, LotError> {
@@ -67,7 +68,7 @@ pub async fn create(
     errors.into_result()?;
     let mut am = lot::ActiveModel {
         id: Set(ids::new_id("lot")),
-        operator_id: Set(operator_id.to_owned()),
+        operator_id: Set(by.operator_id.clone()),
         status: Set(if open {
             LotStatus::Open
         } else {
@@ -80,7 +81,19 @@ pub async fn create(
         ..Default::default()
     };
     store_lots::apply(&mut am, &spec, now);
-    Ok(am.insert(db).await?)
+    let txn = write_txn(db).await?;
+    let created = am.insert(&txn).await?;
+    audit::record(
+        &txn,
+        by,
+        "lot.created",
+        &created.id,
+        None,
+        Some(summary(&created)),
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(created)
 }
 
 /// A lot of this operator; another operator's lot is "not found", never "forbidden".
@@ -100,12 +113,12 @@ pub async fn get(
 /// placed are judged (title, close time, "upgrade now" price, review, grace period, ...).
 pub async fn update(
     db: &Db,
-    operator_id: &str,
+    by: &Actor,
     lot_id: &str,
     edit: impl FnOnce(&LotSpec) -> Result<(LotSpec, Vec<&'static str>), FieldErrors>,
 ) -> Result<lot::Model, LotError> {
     let txn = write_txn(db).await?;
-    let current = lock(&txn, operator_id, lot_id).await?;
+    let current = lock(&txn, &by.operator_id, lot_id).await?;
     let status = store_lots::status(&current);
     if !matches!(status, LotStatus::Draft | LotStatus::Open) {
         return Err(LotError::WrongState {
@@ -133,17 +146,27 @@ pub async fn update(
     }
     spec.check(Utc::now(), &mut errors);
     errors.into_result()?;
+    let before = summary(&current);
     let mut am = current.into_active_model();
     store_lots::apply(&mut am, &spec, Utc::now());
     am.version = Set(am.version.as_ref() + 1);
     let updated = am.update(&txn).await?;
+    audit::record(
+        &txn,
+        by,
+        "lot.edited",
+        &updated.id,
+        Some(before),
+        Some(summary(&updated)),
+    )
+    .await?;
     txn.commit().await?;
     Ok(updated)
 }
 
-pub async fn open(db: &Db, operator_id: &str, lot_id: &str) -> Result<lot::Model, LotError> {
+pub async fn open(db: &Db, by: &Actor, lot_id: &str) -> Result<lot::Model, LotError> {
     let txn = write_txn(db).await?;
-    let current = lock(&txn, operator_id, lot_id).await?;
+    let current = lock(&txn, &by.operator_id, lot_id).await?;
     let status = store_lots::status(&current);
     if status != LotStatus::Draft {
         return Err(LotError::WrongState {
@@ -157,6 +180,15 @@ pub async fn open(db: &Db, operator_id: &str, lot_id: &str) -> Result<lot::Model
         );
     }
     let updated = set_status(&txn, current, LotStatus::Open).await?;
+    audit::record(
+        &txn,
+        by,
+        "lot.opened",
+        &updated.id,
+        Some("status=draft".into()),
+        Some("status=open".into()),
+    )
+    .await?;
     txn.commit().await?;
     Ok(updated)
 }
@@ -164,12 +196,12 @@ pub async fn open(db: &Db, operator_id: &str, lot_id: &str) -> Result<lot::Model
 /// Cancels the lot: every active bid's hold is released and the traveller told.
 pub async fn cancel(
     db: &Db,
-    operator_id: &str,
+    by: &Actor,
     lot_id: &str,
     reason: &str,
 ) -> Result<lot::Model, LotError> {
     let txn = write_txn(db).await?;
-    let current = lock(&txn, operator_id, lot_id).await?;
+    let current = lock(&txn, &by.operator_id, lot_id).await?;
     let status = store_lots::status(&current);
     if status == LotStatus::Cancelled {
         return Err(LotError::WrongState {
@@ -178,6 +210,8 @@ pub async fn cancel(
         });
     }
     let now = Utc::now();
+    let impact = impact_of(&txn, &current.id).await?;
+    let before = format!("status={status}");
     let detail = format!("The operator cancelled this upgrade: {reason}");
     unwind_bids(
         &txn,
@@ -189,6 +223,18 @@ pub async fn cancel(
     )
     .await?;
     let updated = set_status(&txn, current, LotStatus::Cancelled).await?;
+    audit::record(
+        &txn,
+        by,
+        "lot.cancelled",
+        &updated.id,
+        Some(before),
+        Some(format!(
+            "status=cancelled reason={reason:?} holds_released={} charges_refunded={}",
+            impact.holds, impact.charges
+        )),
+    )
+    .await?;
     txn.commit().await?;
     Ok(updated)
 }
@@ -197,12 +243,12 @@ pub async fn cancel(
 /// every bidder is told at once and their hold released, so no one waits for what cannot be had.
 pub async fn set_capacity(
     db: &Db,
-    operator_id: &str,
+    by: &Actor,
     lot_id: &str,
     capacity: u32,
 ) -> Result<lot::Model, LotError> {
     let txn = write_txn(db).await?;
-    let current = lock(&txn, operator_id, lot_id).await?;
+    let current = lock(&txn, &by.operator_id, lot_id).await?;
     let status = store_lots::status(&current);
     if matches!(status, LotStatus::Cancelled | LotStatus::Closed) {
         return Err(LotError::WrongState {
@@ -246,13 +292,82 @@ pub async fn set_capacity(
         )
         .await?;
     }
+    let before = format!("capacity={}", current.capacity);
     let mut am = current.into_active_model();
     am.capacity = Set(capacity as i32);
     am.updated_at = Set(now);
     am.version = Set(am.version.as_ref() + 1);
     let updated = am.update(&txn).await?;
+    audit::record(
+        &txn,
+        by,
+        "lot.capacity_changed",
+        &updated.id,
+        Some(before),
+        Some(format!("capacity={capacity}")),
+    )
+    .await?;
     txn.commit().await?;
     Ok(updated)
+}
+
+/// What cancelling a lot would undo now: card holds to release and charges to refund.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CancelImpact {
+    pub holds: u64,
+    pub charges: u64,
+}
+
+/// Says what a cancel would do, for the confirmation an operator sees before cancelling.
+pub async fn cancel_impact(
+    db: &Db,
+    operator_id: &str,
+    lot_id: &str,
+) -> Result<CancelImpact, LotError> {
+    let l = get(db, operator_id, lot_id).await?;
+    Ok(impact_of(db, &l.id).await?)
+}
+
+/// Counts as [`unwind_bids`] acts: a charged bid is refunded, any other live bid with a card
+/// hold has it released.
+async fn impact_of(conn: &impl ConnectionTrait, lot_id: &str) -> Result<CancelImpact, DbErr> {
+    let live = [
+        BidStatus::Active,
+        BidStatus::Won,
+        BidStatus::PaymentFailed,
+        BidStatus::Standby,
+        BidStatus::Charged,
+    ];
+    let bids = bid::Entity::find()
+        .filter(bid::Column::LotId.eq(lot_id))
+        .filter(bid::Column::Status.is_in(live.iter().map(|s| s.as_str())))
+        .all(conn)
+        .await?;
+    let charges = bids
+        .iter()
+        .filter(|b| b.status == BidStatus::Charged.as_str())
+        .count() as u64;
+    let holds = bids
+        .iter()
+        .filter(|b| b.status != BidStatus::Charged.as_str() && b.payment_ref.is_some())
+        .count() as u64;
+    Ok(CancelImpact { holds, charges })
+}
+
+/// One line that says what a lot is, for the audit log's before/after.
+fn summary(l: &lot::Model) -> String {
+    format!(
+        "status={} title={:?} capacity={} reserve_minor={} maximum_minor={} currency={} closes_at={} policy={} payment_mode={}",
+        l.status,
+        l.title,
+        l.capacity,
+        l.reserve_minor,
+        l.maximum_minor,
+        l.currency,
+        l.closes_at.to_rfc3339(),
+        l.award_policy,
+        l.payment_mode
+    )
 }
 
 #[derive(Debug, Default, Clone)]

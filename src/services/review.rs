@@ -6,6 +6,7 @@ use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect, Set,
 };
 
+use super::audit::{self, Actor};
 use super::events;
 use super::lots::LotError;
 use super::settlement::{SettleError, drop_winner};
@@ -53,13 +54,9 @@ async fn pending_award(
 }
 
 /// Approves the award: every winner is charged now.
-pub async fn approve(
-    db: &Db,
-    operator_id: &str,
-    lot_id: &str,
-) -> Result<award::Model, ReviewError> {
+pub async fn approve(db: &Db, by: &Actor, lot_id: &str) -> Result<award::Model, ReviewError> {
     let txn = write_txn(db).await?;
-    let a = pending_award(&txn, operator_id, lot_id).await?;
+    let a = pending_award(&txn, &by.operator_id, lot_id).await?;
     let now = Utc::now();
     let winners = bid::Entity::find()
         .filter(bid::Column::LotId.eq(lot_id))
@@ -98,6 +95,15 @@ pub async fn approve(
         now,
     )
     .await?;
+    audit::record(
+        &txn,
+        by,
+        "award.approved",
+        lot_id,
+        Some("status=pending_review".into()),
+        Some(format!("status=approved winners_charged={}", winners.len())),
+    )
+    .await?;
     txn.commit().await?;
     Ok(approved)
 }
@@ -106,7 +112,7 @@ pub async fn approve(
 /// moves up. The award stays in review until approved.
 pub async fn reject(
     db: &Db,
-    operator_id: &str,
+    by: &Actor,
     lot_id: &str,
     bid_ids: &[String],
     reason: &str,
@@ -125,7 +131,7 @@ pub async fn reject(
         .into_result()
         .map_err(|e| ReviewError::Lot(LotError::Invalid(e)))?;
     let txn = write_txn(db).await?;
-    pending_award(&txn, operator_id, lot_id).await?;
+    pending_award(&txn, &by.operator_id, lot_id).await?;
     for (i, id) in bid_ids.iter().enumerate() {
         let b = bid::Entity::find_by_id(id.clone())
             .filter(bid::Column::LotId.eq(lot_id))
@@ -148,6 +154,19 @@ pub async fn reject(
         .one(&txn)
         .await?
         .ok_or(LotError::NotFound)?;
+    audit::record(
+        &txn,
+        by,
+        "award.winners_removed",
+        lot_id,
+        None,
+        Some(format!(
+            "bids={} reason={:?}",
+            bid_ids.join(" "),
+            reason.trim()
+        )),
+    )
+    .await?;
     txn.commit().await?;
     Ok(a)
 }

@@ -28,6 +28,26 @@ async fn demo_start(store: Store) {
     let summary = surclass::demo::load(&app.db).await.unwrap();
     assert_eq!(summary.operator_keys.len(), 3);
     assert_eq!(operator::Entity::find().count(&app.db).await.unwrap(), 3);
+    // Each demo operator has a console admin whose password, printed in the banner, works;
+    // loading again gives a fresh one and the old one stops working.
+    assert_eq!(summary.console_users.len(), 3);
+    let (_, email, password) = &summary.console_users[0];
+    assert_eq!(email, "admin@aurora-air.example");
+    let user = surclass::services::operator_users::sign_in(&app.db, email, password, now)
+        .await
+        .expect("the printed password signs in");
+    assert_eq!(user.role, "admin");
+    let fresh = surclass::demo::load(&app.db).await.unwrap();
+    assert!(
+        surclass::services::operator_users::sign_in(&app.db, email, password, now)
+            .await
+            .is_err()
+    );
+    assert!(
+        surclass::services::operator_users::sign_in(&app.db, email, &fresh.console_users[0].2, now)
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test]

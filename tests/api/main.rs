@@ -4,6 +4,7 @@ mod support;
 
 mod award;
 mod bookings;
+mod console;
 mod deadline;
 mod demo;
 mod health;

@@ -20,6 +20,15 @@ pub const SESSION_COOKIE: &str = "surclass_session";
 /// A live API key with `operator` scope.
 pub struct OperatorAuth {
     pub operator_id: String,
+    key_id: String,
+    key_name: String,
+}
+
+impl OperatorAuth {
+    /// Who the audit log names for changes made with this key.
+    pub fn actor(&self) -> crate::services::audit::Actor {
+        crate::services::audit::Actor::api_key(&self.operator_id, &self.key_id, &self.key_name)
+    }
 }
 
 /// A live API key with `partner` scope: acts for travellers of one operator.
@@ -47,7 +56,11 @@ fn db(req: &HttpRequest) -> Db {
         .clone()
 }
 
-async fn api_key(db: &Db, token: Option<String>, scope: &'static str) -> Result<String, Problem> {
+async fn api_key(
+    db: &Db,
+    token: Option<String>,
+    scope: &'static str,
+) -> Result<crate::store::entities::api_key::Model, Problem> {
     let token = token
         .ok_or_else(|| Problem::unauthorized("Send an API key as `Authorization: Bearer sk_…`."))?;
     let key = keys::authenticate(db, &token)
@@ -59,7 +72,7 @@ async fn api_key(db: &Db, token: Option<String>, scope: &'static str) -> Result<
             key.scope
         )));
     }
-    Ok(key.operator_id)
+    Ok(key)
 }
 
 impl FromRequest for OperatorAuth {
@@ -69,8 +82,11 @@ impl FromRequest for OperatorAuth {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let (db, token) = (db(req), bearer(req));
         Box::pin(async move {
+            let key = api_key(&db, token, "operator").await?;
             Ok(Self {
-                operator_id: api_key(&db, token, "operator").await?,
+                operator_id: key.operator_id,
+                key_id: key.id,
+                key_name: key.name,
             })
         })
     }
@@ -84,7 +100,7 @@ impl FromRequest for PartnerAuth {
         let (db, token) = (db(req), bearer(req));
         Box::pin(async move {
             Ok(Self {
-                operator_id: api_key(&db, token, "partner").await?,
+                operator_id: api_key(&db, token, "partner").await?.operator_id,
             })
         })
     }

@@ -80,7 +80,7 @@ pub async fn import(
             eligible_lots: r.eligible_lots,
         })
         .collect();
-    let s = bookings::import(&db, &auth.operator_id, rows).await?;
+    let s = bookings::import(&db, &auth.actor(), rows).await?;
     Ok(HttpResponse::Ok().json(ImportResult {
         created: s.created,
         updated: s.updated,

@@ -114,7 +114,7 @@ pub async fn create(
     let (Some(scope), true) = (scope, e.is_empty()) else {
         return Err(e.into());
     };
-    let (key, secret) = keys::create(&db, &auth.operator_id, scope, name).await?;
+    let (key, secret) = keys::create(&db, &auth.actor(), scope, name).await?;
     Ok(HttpResponse::Created().json(NewKeyView {
         key: view(key),
         secret,
@@ -136,7 +136,7 @@ pub async fn revoke(
     db: web::Data<Db>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let key = keys::revoke(&db, &auth.operator_id, &id)
+    let key = keys::revoke(&db, &auth.actor(), &id)
         .await?
         .ok_or_else(|| Problem::not_found("No such API key."))?;
     Ok(HttpResponse::Ok().json(view(key)))

@@ -200,7 +200,7 @@ pub async fn approve(
     db: web::Data<Db>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    review::approve(&db, &auth.operator_id, &id).await?;
+    review::approve(&db, &auth.actor(), &id).await?;
     award_response(&db, &auth.operator_id, &id).await
 }
 
@@ -233,6 +233,6 @@ pub async fn reject(
     id: web::Path<String>,
     JsonBody(input): JsonBody<RejectInput>,
 ) -> Result<HttpResponse, Problem> {
-    review::reject(&db, &auth.operator_id, &id, &input.bids, &input.reason).await?;
+    review::reject(&db, &auth.actor(), &id, &input.bids, &input.reason).await?;
     award_response(&db, &auth.operator_id, &id).await
 }

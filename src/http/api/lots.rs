@@ -372,7 +372,7 @@ pub async fn create(
 ) -> Result<HttpResponse, Problem> {
     let open_now = input.open.unwrap_or(false);
     let (spec, _) = input.into_spec(None)?;
-    let created = lots::create(&db, &auth.operator_id, spec, open_now).await?;
+    let created = lots::create(&db, &auth.actor(), spec, open_now).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/lots/{}", created.id)))
         .json(view(created, None)?))
@@ -477,10 +477,7 @@ pub async fn update(
     if input.open.is_some() {
         return Err(FieldErrors::single("open", "use POST /v1/lots/{id}/open").into());
     }
-    let updated = lots::update(&db, &auth.operator_id, &id, |base| {
-        input.into_spec(Some(base))
-    })
-    .await?;
+    let updated = lots::update(&db, &auth.actor(), &id, |base| input.into_spec(Some(base))).await?;
     Ok(HttpResponse::Ok().json(view_one(&db, updated).await?))
 }
 
@@ -499,7 +496,7 @@ pub async fn open(
     db: web::Data<Db>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    let l = lots::open(&db, &auth.operator_id, &id).await?;
+    let l = lots::open(&db, &auth.actor(), &id).await?;
     Ok(HttpResponse::Ok().json(view_one(&db, l).await?))
 }
 
@@ -533,7 +530,7 @@ pub async fn cancel(
             FieldErrors::single("reason", "must be 1 to 500 characters: bidders read it").into(),
         );
     }
-    let l = lots::cancel(&db, &auth.operator_id, &id, reason).await?;
+    let l = lots::cancel(&db, &auth.actor(), &id, reason).await?;
     Ok(HttpResponse::Ok().json(view_one(&db, l).await?))
 }
 
@@ -562,6 +559,6 @@ pub async fn change_capacity(
     id: web::Path<String>,
     JsonBody(input): JsonBody<CapacityInput>,
 ) -> Result<HttpResponse, Problem> {
-    let l = lots::set_capacity(&db, &auth.operator_id, &id, input.capacity).await?;
+    let l = lots::set_capacity(&db, &auth.actor(), &id, input.capacity).await?;
     Ok(HttpResponse::Ok().json(view_one(&db, l).await?))
 }

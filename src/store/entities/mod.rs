@@ -2,15 +2,18 @@
 //! Enum-like columns are plain strings; the domain types parse them.
 
 pub mod api_key;
+pub mod audit_entry;
 pub mod award;
 pub mod bid;
 pub mod bid_event;
 pub mod booking;
 pub mod booking_lot;
+pub mod console_session;
 pub mod idempotency_key;
 pub mod job;
 pub mod lot;
 pub mod operator;
+pub mod operator_user;
 pub mod outbox;
 pub mod payment;
 pub mod setting;

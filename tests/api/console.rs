@@ -1,0 +1,938 @@
+//! The operator console, through a browser-like client (cookies, forms, no JavaScript): sign-in
+//! and lock-out, CSRF, lot forms with errors beside fields, cancel confirmation, bookings import
+//! with a preview, bids CSV, policy preview, audit log, and tenant isolation.
+
+use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use surclass::services::audit::Actor;
+use surclass::services::operator_users::{self, Role};
+use surclass::store::entities::{audit_entry, booking, lot};
+
+use crate::store_tests;
+use crate::support::{Operator, TestApp};
+
+const GOOD_CARD: &str = "4242 4242 4242 4242";
+const PASSWORD: &str = "correct horse battery staple";
+
+/// A browser signed in to the console: it keeps cookies and reads CSRF tokens from forms.
+struct Browser {
+    client: reqwest::Client,
+    base: String,
+}
+
+struct Page {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl Page {
+    fn location(&self) -> &str {
+        self.headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+    }
+
+    /// The value of the first hidden `csrf` field on the page.
+    fn csrf(&self) -> String {
+        let at = self
+            .body
+            .find("name=\"csrf\" value=\"")
+            .expect("a form with a CSRF token")
+            + 19;
+        self.body[at..at + self.body[at..].find('"').unwrap()].to_owned()
+    }
+
+    /// The HTML of the table row that carries `marker` (such as `data-policy="priority"`).
+    fn row(&self, marker: &str) -> &str {
+        let start = self
+            .body
+            .find(marker)
+            .unwrap_or_else(|| panic!("{marker} on the page"));
+        let end = start + self.body[start..].find("</tr>").unwrap();
+        &self.body[start..end]
+    }
+}
+
+impl Browser {
+    fn new(app: &TestApp) -> Self {
+        Self {
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: app.address.clone(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> Page {
+        let res = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        Page {
+            status: res.status().as_u16(),
+            headers: res.headers().clone(),
+            body: res.text().await.unwrap(),
+        }
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        let res = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        Page {
+            status: res.status().as_u16(),
+            headers: res.headers().clone(),
+            body: res.text().await.unwrap(),
+        }
+    }
+
+    /// Posts a form with the session's CSRF token, read from a console page as a browser would.
+    async fn submit(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        let csrf = self.get("/console/users").await.csrf();
+        let mut fields = form.to_vec();
+        fields.push(("csrf", &csrf));
+        self.post(path, &fields).await
+    }
+
+    async fn upload(&self, filename: &str, content: &str) -> Page {
+        let csrf = self.get("/console/bookings").await.csrf();
+        let boundary = "----surclass-test-boundary";
+        let body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\nContent-Type: text/plain\r\n\r\n{content}\r\n\
+             --{boundary}--\r\n"
+        );
+        let res = self
+            .client
+            .post(format!("{}/console/bookings/import", self.base))
+            .header(
+                "content-type",
+                format!("multipart/form-data; boundary={boundary}"),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        Page {
+            status: res.status().as_u16(),
+            headers: res.headers().clone(),
+            body: res.text().await.unwrap(),
+        }
+    }
+
+    async fn sign_in(&self, email: &str, password: &str) -> Page {
+        let form = self.get("/console/sign-in").await;
+        assert_eq!(form.status, 200);
+        self.post(
+            "/console/sign-in",
+            &[
+                ("email", email),
+                ("password", password),
+                ("csrf", &form.csrf()),
+            ],
+        )
+        .await
+    }
+}
+
+async fn user(app: &TestApp, op: &Operator, email: &str, role: Role) {
+    operator_users::create(
+        &app.db,
+        &Actor::system(&op.id, "tests"),
+        email,
+        PASSWORD,
+        role,
+    )
+    .await
+    .expect("user created");
+}
+
+/// An operator with an admin signed in to the console.
+async fn signed_in(app: &TestApp, slug: &str) -> (Operator, Browser) {
+    let op = app.operator(slug).await;
+    let email = format!("admin@{slug}.example");
+    user(app, &op, &email, Role::Admin).await;
+    let browser = Browser::new(app);
+    let page = browser.sign_in(&email, PASSWORD).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    (op, browser)
+}
+
+fn decode(html: &str) -> String {
+    html.replace("&#38;", "&")
+        .replace("&amp;", "&")
+        .replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&gt;", ">")
+        .replace("&lt;", "<")
+}
+
+async fn an_operator_signs_in_with_the_right_password_only(app: TestApp) {
+    let op = app.operator("aurora").await;
+    user(&app, &op, "ops@aurora.example", Role::Member).await;
+    let browser = Browser::new(&app);
+
+    assert_eq!(
+        browser.get("/console/lots").await.location(),
+        "/console/sign-in"
+    );
+    let wrong = browser
+        .sign_in("ops@aurora.example", "not the password")
+        .await;
+    assert_eq!(wrong.status, 401);
+    assert!(
+        wrong.body.contains("The email or password is not right"),
+        "{}",
+        wrong.body
+    );
+    let unknown = browser.sign_in("nobody@aurora.example", PASSWORD).await;
+    assert_eq!(unknown.status, 401);
+
+    let ok = browser.sign_in("OPS@aurora.example ", PASSWORD).await;
+    assert_eq!(ok.status, 303);
+    assert_eq!(ok.location(), "/console/lots");
+    let cookie = ok
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("surclass_console="))
+        .expect("a session cookie");
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(cookie.contains("Path=/console"), "{cookie}");
+    assert!(!cookie.contains("Secure"), "plain http here: {cookie}");
+    let lots = browser.get("/console/lots").await;
+    assert_eq!(lots.status, 200);
+    assert!(lots.body.contains("ops@aurora.example"));
+
+    let out = browser.submit("/console/sign-out", &[]).await;
+    assert_eq!(out.location(), "/console/sign-in");
+    assert_eq!(
+        browser.get("/console/lots").await.location(),
+        "/console/sign-in"
+    );
+}
+
+async fn five_wrong_passwords_lock_the_account_for_fifteen_minutes(app: TestApp) {
+    let op = app.operator("aurora").await;
+    user(&app, &op, "ops@aurora.example", Role::Member).await;
+    let browser = Browser::new(&app);
+    for _ in 1..=4 {
+        let page = browser.sign_in("ops@aurora.example", "guess").await;
+        assert_eq!(page.status, 401);
+        assert!(
+            page.body
+                .contains("After 5 wrong passwords in a row the account is locked for 15 minutes"),
+            "{}",
+            page.body
+        );
+    }
+    // An unknown email reads exactly the same: the page does not tell which emails exist.
+    let unknown = browser.sign_in("nobody@aurora.example", "guess").await;
+    assert_eq!(unknown.status, 401);
+    assert!(unknown.body.contains("After 5 wrong passwords in a row"));
+    let fifth = browser.sign_in("ops@aurora.example", "guess").await;
+    assert_eq!(fifth.status, 429);
+    assert!(fifth.body.contains("locked until"), "{}", fifth.body);
+    // Locked: even the right password is refused, and no session is made.
+    let right = browser.sign_in("ops@aurora.example", PASSWORD).await;
+    assert_eq!(right.status, 429);
+    assert!(right.body.contains("locked until"));
+    assert_eq!(
+        browser.get("/console/lots").await.location(),
+        "/console/sign-in"
+    );
+    let stored = surclass::store::entities::operator_user::Entity::find()
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let until = stored.locked_until.expect("locked");
+    let minutes = (until - chrono::Utc::now()).num_minutes();
+    assert!((14..=15).contains(&minutes), "locked for {minutes} minutes");
+}
+
+async fn forms_without_the_session_csrf_token_change_nothing(app: TestApp) {
+    let (_op, browser) = signed_in(&app, "aurora").await;
+    let lot_form = [
+        ("resource_kind", "seat"),
+        ("resource", "AU101"),
+        ("service_date", "2026-12-24"),
+        ("from_class", "economy"),
+        ("to_class", "business"),
+        ("capacity", "4"),
+        ("currency", "EUR"),
+        ("reserve", "100.00"),
+        ("maximum", "900.00"),
+        ("closes_at", "2099-01-01T10:00"),
+        ("payment_mode", "charge_on_award"),
+    ];
+    let missing = browser.post("/console/lots", &lot_form).await;
+    assert_eq!(missing.status, 403);
+    let mut forged = lot_form.to_vec();
+    forged.push(("csrf", "csrf_forged"));
+    let forged = browser.post("/console/lots", &forged).await;
+    assert_eq!(forged.status, 403);
+    assert!(forged.body.contains("did not come from the console"));
+    assert_eq!(lot::Entity::find().count(&app.db).await.unwrap(), 0);
+
+    // The sign-in form too: a post without the form's own token is refused.
+    let fresh = Browser::new(&app);
+    let page = fresh
+        .post(
+            "/console/sign-in",
+            &[
+                ("email", "admin@aurora.example"),
+                ("password", PASSWORD),
+                ("csrf", "x"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 403);
+}
+
+async fn a_lot_form_shows_each_error_beside_its_field_and_creates_nothing(app: TestApp) {
+    let (op, browser) = signed_in(&app, "aurora").await;
+    let form = |reserve: &'static str| {
+        vec![
+            ("resource_kind", "seat"),
+            ("resource", "AU101"),
+            ("service_date", "2026-12-24"),
+            ("from_class", "economy"),
+            ("to_class", "business"),
+            ("capacity", "4"),
+            ("currency", "EUR"),
+            ("reserve", reserve),
+            ("maximum", "900.00"),
+            ("closes_at", "2099-01-01T10:00"),
+            ("payment_mode", "charge_on_award"),
+            ("time_zone", "Europe/Paris"),
+            ("award_policy", "priority"),
+        ]
+    };
+    let refused = browser.submit("/console/lots", &form("950.00")).await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("Nothing was saved"));
+    let error = refused
+        .body
+        .find("id=\"reserve-error\"")
+        .expect("an error beside reserve");
+    assert!(
+        decode(&refused.body[error..]).starts_with(
+            "id=\"reserve-error\" data-field=\"reserve\">950.00 is above the maximum 900.00"
+        ),
+        "{}",
+        &refused.body[error..error + 120]
+    );
+    assert!(refused.body.contains("aria-describedby=\"reserve-error"));
+    // What was typed is kept.
+    assert!(refused.body.contains("value=\"950.00\""));
+    assert_eq!(lot::Entity::find().count(&app.db).await.unwrap(), 0);
+
+    let created = browser.submit("/console/lots", &form("150.00")).await;
+    assert_eq!(created.status, 303, "{}", created.body);
+    let stored = lot::Entity::find()
+        .one(&app.db)
+        .await
+        .unwrap()
+        .expect("created");
+    assert_eq!(stored.operator_id, op.id);
+    assert_eq!(stored.status, "draft");
+    assert_eq!(stored.reserve_minor, 15000);
+    assert_eq!(
+        created.location(),
+        format!("/console/lots/{}?done=created", stored.id)
+    );
+
+    let opened = browser
+        .submit(&format!("/console/lots/{}/open", stored.id), &[])
+        .await;
+    assert_eq!(opened.status, 303);
+    let detail = browser.get(&format!("/console/lots/{}", stored.id)).await;
+    assert!(detail.body.contains("id=\"lot-status\">open"));
+
+    // Once open, fields that judge bids are fixed; the form says so beside the field.
+    let mut edit = form("150.00");
+    edit.retain(|(k, _)| *k != "reserve");
+    edit.push(("reserve", "120.00"));
+    let refused = browser
+        .submit(&format!("/console/lots/{}/edit", stored.id), &edit)
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("id=\"reserve-error\""));
+    assert!(refused.body.contains("cannot change once the lot is open"));
+    let capacity = browser
+        .submit(
+            &format!("/console/lots/{}/capacity", stored.id),
+            &[("capacity", "2")],
+        )
+        .await;
+    assert_eq!(capacity.status, 303);
+    let actions: Vec<String> = audit_entry::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.actor == "user:admin@aurora.example")
+        .map(|e| e.action)
+        .collect();
+    assert!(actions.contains(&"lot.created".to_owned()));
+    assert!(actions.contains(&"lot.opened".to_owned()));
+    assert!(actions.contains(&"lot.capacity_changed".to_owned()));
+    assert!(
+        !actions.contains(&"lot.edited".to_owned()),
+        "the refused edit changed nothing"
+    );
+}
+
+async fn place_bids(app: &TestApp, op: &Operator, lot: &str, bids: &[(&str, u32, &str)]) {
+    for (i, (reference, party, amount)) in bids.iter().enumerate() {
+        let name = format!("Traveller{i}");
+        app.booking(op, reference, &name, *party, &[lot]).await;
+        let token = app.sign_in(reference, &name).await;
+        app.bid(&token, lot, amount, GOOD_CARD).await.expect(201);
+    }
+}
+
+async fn cancelling_says_how_many_holds_are_released_before_it_happens(app: TestApp) {
+    let (op, browser) = signed_in(&app, "aurora").await;
+    let lot_id = app.open_lot(&op, serde_json::json!({"capacity": 2})).await;
+    place_bids(
+        &app,
+        &op,
+        &lot_id,
+        &[("AB1234", 1, "300.00"), ("CD5678", 2, "250.00")],
+    )
+    .await;
+
+    let confirm = browser.get(&format!("/console/lots/{lot_id}/cancel")).await;
+    assert_eq!(confirm.status, 200);
+    assert!(
+        confirm.body.contains("Cancelling releases <strong>2</strong> card holds and refunds <strong>0</strong> charges"),
+        "{}",
+        confirm.body
+    );
+    let no_reason = browser
+        .submit(
+            &format!("/console/lots/{lot_id}/cancel"),
+            &[("reason", " ")],
+        )
+        .await;
+    assert_eq!(no_reason.status, 422);
+    assert_eq!(
+        lot::Entity::find_by_id(&lot_id)
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "open"
+    );
+
+    let done = browser
+        .submit(
+            &format!("/console/lots/{lot_id}/cancel"),
+            &[("reason", "Aircraft change")],
+        )
+        .await;
+    assert_eq!(done.status, 303);
+    assert_eq!(
+        lot::Entity::find_by_id(&lot_id)
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "cancelled"
+    );
+    let entry = audit_entry::Entity::find()
+        .filter(audit_entry::Column::Action.eq("lot.cancelled"))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .expect("audited");
+    assert_eq!(entry.actor, "user:admin@aurora.example");
+    assert!(
+        entry
+            .after
+            .unwrap()
+            .contains("holds_released=2 charges_refunded=0")
+    );
+}
+
+async fn an_import_file_is_previewed_and_nothing_is_imported_while_a_row_is_bad(app: TestApp) {
+    let (op, browser) = signed_in(&app, "aurora").await;
+    let lot_id = app.open_lot(&op, serde_json::json!({})).await;
+    let csv = format!(
+        "reference,last_name,party_size,email,language,loyalty_tier,eligible_lots\n\
+         AB1234,Muller,2,anna@example.com,en,1,{lot_id}\n\
+         CD5678,,1,not-an-email,en,0,{lot_id}\n\
+         EF9012,Rossi,1,,fr,0,lot_unknown\n\
+         GH3456,Okafor,3,,en,0,{lot_id}\n"
+    );
+    let preview = browser.upload("bookings.csv", &csv).await;
+    assert_eq!(preview.status, 200, "{}", preview.body);
+    assert!(
+        preview.body.contains("2 good rows, 2 with errors"),
+        "{}",
+        preview.body
+    );
+    let bad = decode(preview.row("data-row=\"2\""));
+    assert!(bad.contains("last_name: must have a letter"), "{bad}");
+    assert!(
+        bad.contains("email: 'not-an-email' is not an email address"),
+        "{bad}"
+    );
+    assert!(
+        decode(preview.row("data-row=\"3\"")).contains("no lot 'lot_unknown' of this operator")
+    );
+    assert!(preview.row("data-row=\"1\"").contains("OK"));
+    assert_eq!(
+        booking::Entity::find().count(&app.db).await.unwrap(),
+        0,
+        "a preview writes nothing"
+    );
+
+    let payload = decode(&{
+        let at = preview.body.find("name=\"payload\" value=\"").unwrap() + 22;
+        preview.body[at..at + preview.body[at..].find('"').unwrap()].to_owned()
+    });
+    let refused = browser
+        .submit("/console/bookings/import/confirm", &[("payload", &payload)])
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("Nothing was imported"));
+    assert_eq!(booking::Entity::find().count(&app.db).await.unwrap(), 0);
+
+    let imported = browser
+        .submit(
+            "/console/bookings/import/confirm",
+            &[("payload", &payload), ("skip_bad", "on")],
+        )
+        .await;
+    assert_eq!(imported.status, 303, "{}", imported.body);
+    let list = browser.get(imported.location()).await;
+    assert!(
+        list.body
+            .contains("Imported: 2 created, 0 updated, 0 unchanged; 2 bad rows skipped."),
+        "{}",
+        list.body
+    );
+    let mut refs: Vec<String> = booking::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|b| b.reference)
+        .collect();
+    refs.sort();
+    assert_eq!(refs, ["AB1234", "GH3456"]);
+    assert!(
+        audit_entry::Entity::find()
+            .filter(audit_entry::Column::Action.eq("bookings.imported"))
+            .one(&app.db)
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // JSON as sent to the API works the same way.
+    let json = format!(
+        r#"[{{"reference": "JK7890", "last_name": "Dubois", "party_size": 1, "eligible_lots": ["{lot_id}"]}}]"#
+    );
+    let preview = browser.upload("more.json", &json).await;
+    assert!(
+        preview.body.contains("1 good row, 0 with errors"),
+        "{}",
+        preview.body
+    );
+}
+
+async fn bids_export_as_csv_and_each_policy_can_be_previewed(app: TestApp) {
+    let (op, browser) = signed_in(&app, "aurora").await;
+    let lot_id = app.open_lot(&op, serde_json::json!({"capacity": 2})).await;
+    place_bids(
+        &app,
+        &op,
+        &lot_id,
+        &[
+            ("AB1234", 2, "300.00"),
+            ("CD5678", 1, "250.00"),
+            ("EF9012", 1, "200.00"),
+        ],
+    )
+    .await;
+
+    let page = browser
+        .get(&format!(
+            "/console/lots/{lot_id}/bids?sort=submitted&dir=asc"
+        ))
+        .await;
+    assert_eq!(page.status, 200);
+    let (a, b, c) = (
+        page.body.find("AB1234").unwrap(),
+        page.body.find("CD5678").unwrap(),
+        page.body.find("EF9012").unwrap(),
+    );
+    assert!(a < b && b < c, "oldest first");
+    let page = browser
+        .get(&format!("/console/lots/{lot_id}/bids?sort=amount&dir=asc"))
+        .await;
+    let (a, c) = (
+        page.body.find("AB1234").unwrap(),
+        page.body.find("EF9012").unwrap(),
+    );
+    assert!(c < a, "lowest offer first");
+
+    let res = browser
+        .client
+        .get(format!("{}/console/lots/{lot_id}/bids.csv", browser.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let csv = res.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 4);
+    assert!(
+        lines[0].starts_with("bid_id,booking_reference,last_name,amount_per_person,units,total")
+    );
+    assert!(
+        lines[1].contains("\"AB1234\",\"Traveller0\",\"300.00\",\"2\",\"600.00\",\"EUR\""),
+        "{}",
+        lines[1]
+    );
+
+    // capacity 2: priority and max_revenue take the party of two at 300 (600); uniform price
+    // charges them the best losing offer, 250 each (500).
+    let policies = browser
+        .get(&format!("/console/lots/{lot_id}/policies"))
+        .await;
+    assert_eq!(policies.status, 200);
+    assert!(
+        policies
+            .row("data-policy=\"priority\"")
+            .contains("600.00 EUR")
+    );
+    assert!(
+        policies
+            .row("data-policy=\"priority\"")
+            .contains("(this lot's)")
+    );
+    assert!(
+        policies
+            .row("data-policy=\"max_revenue\"")
+            .contains("600.00 EUR")
+    );
+    assert!(
+        policies
+            .row("data-policy=\"uniform_price\"")
+            .contains("500.00 EUR"),
+        "{}",
+        policies.row("data-policy=\"uniform_price\"")
+    );
+    // Read-only: nothing was awarded.
+    assert_eq!(
+        lot::Entity::find_by_id(&lot_id)
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "open"
+    );
+
+    // After the award the bids page shows winners, standby, reasons, payments and revenue.
+    app.close_now(&lot_id).await;
+    app.run_jobs().await;
+    let page = browser.get(&format!("/console/lots/{lot_id}/bids")).await;
+    assert!(
+        page.body.contains("id=\"award-revenue\">600.00 EUR"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("charge 600.00 EUR succeeded"),
+        "{}",
+        page.body
+    );
+    assert!(decode(&page.body).contains("Other offers were higher"));
+}
+
+async fn changes_by_console_users_and_api_keys_are_in_the_audit_log(app: TestApp) {
+    let (op, browser) = signed_in(&app, "aurora").await;
+    let lot_id = app.open_lot(&op, serde_json::json!({})).await;
+    let key = browser
+        .submit(
+            "/console/keys",
+            &[("name", "Partner app"), ("scope", "partner")],
+        )
+        .await;
+    assert_eq!(key.status, 200);
+    let at = key
+        .body
+        .find("id=\"new-secret\">")
+        .expect("the secret, shown once")
+        + 16;
+    let secret = &key.body[at..at + key.body[at..].find('<').unwrap()];
+    assert!(secret.starts_with("sk_pt_"));
+    assert!(
+        !browser.get("/console/users").await.body.contains(secret),
+        "shown once"
+    );
+    let added = browser
+        .submit(
+            "/console/users",
+            &[
+                ("email", "new@aurora.example"),
+                ("password", "short"),
+                ("role", "member"),
+            ],
+        )
+        .await;
+    assert_eq!(added.status, 422);
+    assert!(
+        added
+            .body
+            .contains("id=\"u-password-error\">must have at least 12 characters")
+    );
+
+    let log = browser.get("/console/audit").await;
+    assert_eq!(log.status, 200);
+    let created = decode(log.row("data-action=\"lot.created\""));
+    assert!(created.contains("api_key:tests"), "{created}");
+    assert!(created.contains(&lot_id));
+    let key_row = decode(log.row("data-action=\"api_key.created\""));
+    assert!(key_row.contains("user:admin@aurora.example"), "{key_row}");
+    assert!(
+        !log.body.contains("data-action=\"user.created\"")
+            || log.body.contains("admin@aurora.example")
+    );
+
+    // An award review through the API is in the log too, with the key that did it.
+    let reviewed = app
+        .open_lot(
+            &op,
+            serde_json::json!({"capacity": 1, "review_required": true}),
+        )
+        .await;
+    place_bids(&app, &op, &reviewed, &[("RV1234", 1, "300.00")]).await;
+    app.close_now(&reviewed).await;
+    app.run_jobs().await;
+    app.post(&format!("/v1/lots/{reviewed}/award/approve"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200);
+    let log = browser.get("/console/audit?action=award.").await;
+    let approved = decode(log.row("data-action=\"award.approved\""));
+    assert!(
+        approved.contains("api_key:tests") && approved.contains(&reviewed),
+        "{approved}"
+    );
+    assert!(
+        !log.body.contains("data-action=\"lot.created\""),
+        "filtered by action"
+    );
+
+    // Members see but cannot add keys.
+    user(&app, &op, "member@aurora.example", Role::Member).await;
+    let member = Browser::new(&app);
+    member.sign_in("member@aurora.example", PASSWORD).await;
+    let refused = member
+        .submit("/console/keys", &[("name", "x"), ("scope", "operator")])
+        .await;
+    assert_eq!(refused.status, 403);
+}
+
+async fn one_operators_users_never_see_anothers_lots_bids_or_bookings(app: TestApp) {
+    let (a, browser_a) = signed_in(&app, "aurora").await;
+    let (_b, browser_b) = signed_in(&app, "borealis").await;
+    let lot_a = app
+        .open_lot(&a, serde_json::json!({"title": "Aurora secret lot"}))
+        .await;
+    place_bids(&app, &a, &lot_a, &[("AB1234", 1, "300.00")]).await;
+    browser_a
+        .submit(
+            &format!("/console/lots/{lot_a}/capacity"),
+            &[("capacity", "3")],
+        )
+        .await;
+
+    for path in [
+        format!("/console/lots/{lot_a}"),
+        format!("/console/lots/{lot_a}/edit"),
+        format!("/console/lots/{lot_a}/bids"),
+        format!("/console/lots/{lot_a}/bids.csv"),
+        format!("/console/lots/{lot_a}/policies"),
+        format!("/console/lots/{lot_a}/cancel"),
+    ] {
+        let page = browser_b.get(&path).await;
+        assert_eq!(page.status, 404, "{path}");
+        assert!(
+            !page.body.contains("AB1234") && !page.body.contains("Aurora secret"),
+            "{path}"
+        );
+    }
+    for (path, form) in [
+        (
+            format!("/console/lots/{lot_a}/cancel"),
+            vec![("reason", "mine now")],
+        ),
+        (
+            format!("/console/lots/{lot_a}/capacity"),
+            vec![("capacity", "0")],
+        ),
+        (
+            format!("/console/lots/{lot_a}/edit"),
+            vec![("title", "taken")],
+        ),
+    ] {
+        assert_eq!(browser_b.submit(&path, &form).await.status, 404, "{path}");
+    }
+    let stored = lot::Entity::find_by_id(&lot_a)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((stored.status.as_str(), stored.capacity), ("open", 3));
+
+    let lists = [
+        browser_b.get("/console/lots").await.body,
+        browser_b.get("/console/bookings").await.body,
+        browser_b.get("/console/audit").await.body,
+        browser_b.get("/console/dashboard").await.body,
+    ];
+    for body in &lists {
+        assert!(
+            !body.contains(&lot_a) && !body.contains("AB1234") && !body.contains("Aurora secret")
+        );
+    }
+    // Operator A sees its own.
+    assert!(browser_a.get("/console/lots").await.body.contains(&lot_a));
+    assert!(
+        browser_a
+            .get("/console/bookings")
+            .await
+            .body
+            .contains("AB1234")
+    );
+    assert!(browser_a.get("/console/audit").await.body.contains(&lot_a));
+}
+
+async fn the_dashboard_draws_its_charts_as_svg(app: TestApp) {
+    let (op, browser) = signed_in(&app, "aurora").await;
+    let lot_id = app.open_lot(&op, serde_json::json!({"capacity": 1})).await;
+    place_bids(
+        &app,
+        &op,
+        &lot_id,
+        &[("AB1234", 1, "300.00"), ("CD5678", 1, "1000.00")],
+    )
+    .await;
+    app.close_now(&lot_id).await;
+    app.run_jobs().await;
+    let page = browser.get("/console/dashboard").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains("<svg class=\"chart\" id=\"revenue-eur\""),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("<svg class=\"chart\" id=\"bids-per-lot\"")
+    );
+    assert!(
+        page.body
+            .contains("<svg class=\"chart\" id=\"bid-position\"")
+    );
+    assert!(
+        page.body
+            .contains("id=\"acceptance\">50 % (1 of 2 bids on awarded lots won)"),
+        "{}",
+        page.body
+    );
+    // 1000.00 is the maximum: the top bucket; 300.00 is 200 of 900 above the reserve.
+    let position = page.row("<th scope=\"row\">90–100 %");
+    assert!(position.contains("<td>1</td>"), "{position}");
+    let revenue_table = &page.body[page.body.find("Upgrade revenue per day, EUR").unwrap()..];
+    assert!(revenue_table.contains("1000.00 EUR"));
+}
+
+store_tests!(
+    an_operator_signs_in_with_the_right_password_only,
+    five_wrong_passwords_lock_the_account_for_fifteen_minutes,
+    forms_without_the_session_csrf_token_change_nothing,
+    a_lot_form_shows_each_error_beside_its_field_and_creates_nothing,
+    cancelling_says_how_many_holds_are_released_before_it_happens,
+    an_import_file_is_previewed_and_nothing_is_imported_while_a_row_is_bad,
+    bids_export_as_csv_and_each_policy_can_be_previewed,
+    changes_by_console_users_and_api_keys_are_in_the_audit_log,
+    one_operators_users_never_see_anothers_lots_bids_or_bookings,
+    the_dashboard_draws_its_charts_as_svg,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_cookie_is_secure_when_the_service_is_reached_over_https() {
+    let app = crate::support::spawn_app_with(crate::support::Store::Sqlite, |s| {
+        s.public_url = Some("https://upgrade.example".into());
+    })
+    .await
+    .unwrap();
+    let op = app.operator("aurora").await;
+    user(&app, &op, "ops@aurora.example", Role::Member).await;
+    // A browser keeps Secure cookies off plain http, so carry the sign-in form's cookie by hand.
+    let form = app.get("/console/sign-in").await;
+    let pre = form
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(pre.contains("Secure"), "{pre}");
+    let pre = pre.split(';').next().unwrap().to_owned();
+    let body = form.text().await.unwrap();
+    let at = body.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let csrf = &body[at..at + body[at..].find('"').unwrap()];
+    let res = app
+        .client
+        .post(format!("{}/console/sign-in", app.address))
+        .header("cookie", pre)
+        .form(&[
+            ("email", "ops@aurora.example"),
+            ("password", PASSWORD),
+            ("csrf", csrf),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let cookie = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("surclass_console="))
+        .unwrap();
+    assert!(cookie.contains("Secure"), "{cookie}");
+}
