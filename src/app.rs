@@ -15,14 +15,13 @@ use tokio::sync::watch;
 
 use std::time::Duration;
 
-use crate::config::LimitSettings;
 use crate::http::json::MAX_BODY_BYTES;
 use crate::http::limits::BodyLimits;
 use crate::http::traveller_pages::PagesConfig;
 use crate::http::{self, metrics::Metrics};
 use crate::jobs::Worker;
 use crate::payments::{self, PaymentGateway};
-use crate::services::bids::{BidWriter, MAX_BIDS_PER_COMMIT};
+use crate::services::bids;
 use crate::services::links::PublicUrl;
 use crate::services::sessions::SessionSigner;
 use crate::services::throttle::LoginThrottle;
@@ -104,7 +103,7 @@ impl Application {
             gateway.clone(),
             PublicUrl::new(public_url.clone()),
             pages,
-            &settings.limits,
+            &settings,
         )
         .map_err(|source| StartupError::Bind {
             addr: settings.bind,
@@ -170,8 +169,9 @@ fn serve(
     gateway: Arc<dyn PaymentGateway>,
     public_url: PublicUrl,
     pages: PagesConfig,
-    limits: &LimitSettings,
+    settings: &Settings,
 ) -> std::io::Result<Server> {
+    let limits = &settings.limits;
     let client_timeout = Duration::from_secs(limits.client_timeout);
     let body_limits = web::Data::new(BodyLimits {
         max_bytes: MAX_BODY_BYTES,
@@ -184,7 +184,7 @@ fn serve(
     let metrics = web::Data::new(Metrics::new());
     let signer = web::Data::new(signer);
     // One bid writer per process: bids placed together share a commit.
-    let bid_writer = web::Data::new(BidWriter::start(db.get_ref().clone(), MAX_BIDS_PER_COMMIT));
+    let bid_writer = web::Data::new(bids::start_writer(db.get_ref(), settings.db_connections));
     // One throttle per process: a flood of wrong pairs is slowed wherever it lands.
     let throttle = web::Data::new(
         LoginThrottle::default().with_attempts_per_minute(limits.sign_ins_per_minute),

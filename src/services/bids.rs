@@ -358,6 +358,16 @@ pub type BidWriter = GroupCommit<bid::Model, BidError>;
 /// Bids that commit in one transaction at most (a few milliseconds of writes).
 pub const MAX_BIDS_PER_COMMIT: usize = 128;
 
+/// The process's bid writer: one writer task on SQLite (it has one writer at a time), one per
+/// two pooled connections on PostgreSQL (batches commit side by side; reads keep the rest).
+pub fn start_writer(db: &Db, pool_size: u32) -> BidWriter {
+    let writers = match db.get_database_backend() {
+        sea_orm::DbBackend::Sqlite => 1,
+        _ => (pool_size as usize / 2).max(1),
+    };
+    GroupCommit::start(db.clone(), MAX_BIDS_PER_COMMIT, writers)
+}
+
 /// [`place`], with the bid's write sent to the process's writer, to share a commit with
 /// the bids placed at the same moment. The hold is taken before, outside the batch, as in
 /// `place`; the answer comes after the commit.

@@ -10,10 +10,11 @@
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use futures_util::FutureExt;
 use sea_orm::{DatabaseTransaction, DbErr, TransactionTrait};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::{Db, write_txn};
 
@@ -48,12 +49,17 @@ where
     T: Send + 'static,
     E: From<DbErr> + Send + 'static,
 {
-    /// Starts the writer task on the current tokio runtime; at most `max_batch` writes share
-    /// a commit. The task ends when every handle is dropped.
-    pub fn start(db: Db, max_batch: usize) -> Self {
+    /// Starts `writers` writer tasks on the current tokio runtime, taking batches from one
+    /// queue; at most `max_batch` writes share a commit. One writer suits SQLite (one writer
+    /// at a time anyway); on PostgreSQL a few let batches run side by side on several
+    /// connections. The tasks end when every handle is dropped.
+    pub fn start(db: Db, max_batch: usize, writers: usize) -> Self {
         let max_batch = max_batch.max(1);
         let (requests, queue) = mpsc::channel(max_batch * 8);
-        tokio::spawn(writer(db, queue, max_batch));
+        let queue = Arc::new(Mutex::new(queue));
+        for _ in 0..writers.max(1) {
+            tokio::spawn(writer(db.clone(), queue.clone(), max_batch));
+        }
         Self { requests }
     }
 
@@ -69,13 +75,14 @@ where
     }
 }
 
-async fn writer<T, E>(db: Db, mut queue: mpsc::Receiver<Request<T, E>>, max_batch: usize)
+async fn writer<T, E>(db: Db, queue: Arc<Mutex<mpsc::Receiver<Request<T, E>>>>, max_batch: usize)
 where
     T: Send + 'static,
     E: From<DbErr> + Send + 'static,
 {
     let mut batch = Vec::with_capacity(max_batch);
-    while queue.recv_many(&mut batch, max_batch).await > 0 {
+    // The queue is held only while taking a batch: the next writer takes the next one.
+    while queue.lock().await.recv_many(&mut batch, max_batch).await > 0 {
         commit_batch(&db, std::mem::take(&mut batch)).await;
     }
 }
@@ -169,7 +176,7 @@ mod tests {
         db.execute_unprepared("CREATE TABLE t (n INTEGER NOT NULL)")
             .await
             .unwrap();
-        let writer = GroupCommit::start(db.clone(), 16);
+        let writer = GroupCommit::start(db.clone(), 16, 2);
         let answers =
             futures_util::future::join_all((0..40).map(|n| writer.run(insert(n, n % 10 == 3))))
                 .await;
