@@ -12,6 +12,7 @@ pub mod ids;
 pub mod jobs;
 pub mod matching;
 pub mod money;
+pub mod notifications;
 pub mod payments;
 pub mod services;
 pub mod store;

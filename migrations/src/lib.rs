@@ -3,6 +3,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_core_tables;
 mod m20261123_000002_simulated_gateway;
+mod m20261123_000003_notifications;
 
 pub struct Migrator;
 
@@ -12,6 +13,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_core_tables::Migration),
             Box::new(m20261123_000002_simulated_gateway::Migration),
+            Box::new(m20261123_000003_notifications::Migration),
         ]
     }
 }

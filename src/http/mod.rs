@@ -9,6 +9,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod pagination;
 pub mod problem;
+pub mod unsubscribe;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -19,6 +20,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(health::readyz)
         .service(metrics::expose)
         .service(openapi::openapi_yaml)
+        .service(unsubscribe::show)
+        .service(unsubscribe::one_click)
         .configure(api::routes)
         .default_service(web::to(not_found));
 }

@@ -3,6 +3,7 @@
 //! written in one transaction. Run twice, it does nothing the second time: the lot is no
 //! longer open.
 
+use crate::notifications::{Topic, outbox};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
@@ -466,6 +467,8 @@ async fn apply_plan(
         }
         let reason = loser.reason.as_str();
         set_outcome(txn, b, BidStatus::Lost, None, Some(reason), None, now).await?;
+        let why = reason_text(reason, b.units);
+        outbox::enqueue(txn, &b.id, Topic::NotSuccessful, Some(&why), now).await?;
         events::record(
             txn,
             &b.id,

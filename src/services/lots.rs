@@ -1,5 +1,6 @@
 //! Operators configure lots: create, edit, open, cancel, change capacity, list.
 
+use crate::notifications::{Topic, outbox};
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
@@ -378,6 +379,9 @@ async fn unwind_bids(
         .await?;
     for b in bids {
         events::record(txn, &b.id, why, None, Some(detail.to_owned()), now).await?;
+        if b.status != BidStatus::Charged.as_str() {
+            outbox::enqueue(txn, &b.id, Topic::Cancelled, Some(detail), now).await?;
+        }
         if b.status == BidStatus::Charged.as_str() {
             jobs::enqueue(
                 txn,

@@ -4,6 +4,7 @@
 pub mod award;
 pub mod bids;
 pub mod bookings;
+pub mod data_rights;
 pub mod events;
 pub mod keys;
 pub mod links;

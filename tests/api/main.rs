@@ -10,6 +10,7 @@ mod health;
 mod idempotency;
 mod keys;
 mod lots;
+mod notifications;
 mod openapi;
 mod reconcile;
 mod scale;

@@ -58,6 +58,7 @@ pub async fn spawn_app_with(store: Store, tweak: impl FnOnce(&mut Settings)) -> 
         // Tests drive the jobs themselves (`run_jobs`), so every step is deterministic.
         no_jobs: true,
         stripe: Default::default(),
+        notify: Default::default(),
     };
     tweak(&mut settings);
     let app = Application::build(settings)

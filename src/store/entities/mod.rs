@@ -14,3 +14,7 @@ pub mod operator;
 pub mod outbox;
 pub mod payment;
 pub mod setting;
+pub mod privacy_setting;
+pub mod unsubscribe;
+pub mod webhook_attempt;
+pub mod webhook_endpoint;
