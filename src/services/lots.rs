@@ -498,6 +498,7 @@ async fn cut_awarded(
                 now,
             )
             .await?;
+            outbox::enqueue(txn, &b.id, Topic::Cancelled, Some(detail), now).await?;
         }
     }
     record.revenue = Money::from_minor(record.revenue_minor, spec.currency)

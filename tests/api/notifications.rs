@@ -119,6 +119,27 @@ async fn a_change_that_is_refused_sends_nothing(store: Store) {
     app.bid(&token, &lot, "5.00", GOOD).await.expect(422);
     app.run_jobs().await;
     assert!(messages(&app, &op, "").await.is_empty());
+    // A change refused inside its transaction (bidding closed) writes no message either.
+    let bid = app.bid(&token, &lot, "150.00", GOOD).await.expect(201).body["id"].as_str().unwrap().to_owned();
+    app.close_now(&lot).await;
+    app.patch(&format!("/v1/traveller/bids/{bid}"))
+        .key(&token)
+        .json(&json!({"amount": "200.00"}))
+        .send()
+        .await
+        .expect(409);
+    app.delete(&format!("/v1/traveller/bids/{bid}")).key(&token).send().await.expect(409);
+    // A transaction that wrote a message and then rolled back leaves neither message nor job.
+    let txn = surclass::store::write_txn(&app.db).await.unwrap();
+    surclass::notifications::outbox::enqueue(&txn, &bid, surclass::notifications::Topic::Refunded, None, chrono::Utc::now())
+        .await
+        .unwrap();
+    txn.rollback().await.unwrap();
+    app.run_jobs().await;
+    let items = messages(&app, &op, "").await;
+    assert_eq!(of_topic(&items, "bid.placed").len(), 1);
+    assert!(of_topic(&items, "bid.changed").is_empty() && of_topic(&items, "bid.withdrawn").is_empty());
+    assert!(of_topic(&items, "bid.refunded").is_empty());
 }
 
 /// A minimal SMTP server for the failure path: refuses recipients with 451 while `refuse`
@@ -528,6 +549,10 @@ async fn erasure_removes_personal_data_and_keeps_the_money_records(store: Store)
     assert_eq!(after["bids"][0]["payments"], before["bids"][0]["payments"]);
     let findings = surclass::services::reconcile::check(&app.db, app.gateway.as_ref()).await.unwrap();
     assert!(findings.is_empty(), "{findings:?}");
+    // The operator's nightly import does not bring the data back.
+    import(&app, &op, "ERASE1", "forget.me@example.com", "en", &[&lot]).await;
+    let again = app.read("/v1/bookings/ERASE1/data").key(&op.key).send().await.expect(200).body;
+    assert_eq!(again["booking"]["email"], Value::Null);
     // Erasing again changes nothing; another operator cannot reach it.
     app.post("/v1/bookings/ERASE1/erasure").key(&op.key).send().await.expect(200);
     let other = app.operator("other").await;
