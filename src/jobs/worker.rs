@@ -142,7 +142,17 @@ impl Worker {
             return Ok(());
         };
         reminders::schedule(&self.db, notifier.settings().reminder_lead).await?;
-        super::enqueue(&self.db, Job::PurgeExpired, Utc::now()).await
+        let purge = Job::PurgeExpired;
+        // Once an hour (the key names the hour): look before writing, as for reminders.
+        let scheduled = job::Entity::find()
+            .filter(job::Column::DedupeKey.eq(purge.dedupe_key()))
+            .one(&self.db)
+            .await?
+            .is_some();
+        if scheduled {
+            return Ok(());
+        }
+        super::enqueue(&self.db, purge, Utc::now()).await
     }
 
     async fn execute(&self, row: job::Model) {

@@ -9,7 +9,7 @@ use super::{Topic, outbox, unsubscribe};
 use crate::domain::bid::BidStatus;
 use crate::domain::lot::LotStatus;
 use crate::jobs::{self, Job};
-use crate::store::entities::{bid, lot};
+use crate::store::entities::{bid, job, lot};
 use crate::store::{Db, write_txn};
 
 /// Open lots closing within `lead` get their reminder job (once per lot: the key is the lot).
@@ -25,8 +25,25 @@ pub async fn schedule(db: &Db, lead: Duration) -> Result<(), DbErr> {
         .into_tuple()
         .all(db)
         .await?;
+    if due.is_empty() {
+        return Ok(());
+    }
+    // Lots stay in the window for hours and the worker looks every few hundred milliseconds:
+    // read which already have their job rather than writing (and locking) each time.
+    let keys: Vec<String> = due.iter().map(|id| format!("remind:{id}")).collect();
+    let scheduled: std::collections::HashSet<String> = job::Entity::find()
+        .select_only()
+        .column(job::Column::DedupeKey)
+        .filter(job::Column::DedupeKey.is_in(keys))
+        .into_tuple::<String>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
     for lot_id in due {
-        jobs::enqueue(db, Job::Remind { lot_id }, now).await?;
+        if !scheduled.contains(&format!("remind:{lot_id}")) {
+            jobs::enqueue(db, Job::Remind { lot_id }, now).await?;
+        }
     }
     Ok(())
 }
