@@ -49,8 +49,16 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
             .unwrap_or(facts.amount_minor * i64::from(facts.units)),
         &facts.currency,
     );
-    // The lot's title already names the resource and the classes ("AU101: economy → business").
-    let upgrade = format!("{} ({})", facts.lot_title, facts.service_date);
+    // Generated titles already name the classes ("AU101: economy → business"); operators'
+    // own titles ("Paris CDG → New York JFK") may not.
+    let upgrade = if facts.lot_title.contains(&facts.to_class) {
+        format!("{} ({})", facts.lot_title, facts.service_date)
+    } else {
+        format!(
+            "{}, {} → {} ({})",
+            facts.lot_title, facts.from_class, facts.to_class, facts.service_date
+        )
+    };
     let closes = closes_local(facts);
     let detail = facts.detail.clone().unwrap_or_default();
     let (subject, lead) = if fr {
