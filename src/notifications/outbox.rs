@@ -64,6 +64,33 @@ pub async fn enqueue(
     let Some(l) = lot::Entity::find_by_id(b.lot_id.clone()).one(txn).await? else {
         return Ok(());
     };
+    let endpoints = endpoints_of(txn, &l.operator_id).await?;
+    enqueue_loaded(txn, &b, &l, &endpoints, topic, detail, now).await
+}
+
+/// The operator's active webhook endpoints, read once for a batch of [`enqueue_loaded`].
+pub async fn endpoints_of(
+    txn: &impl ConnectionTrait,
+    operator_id: &str,
+) -> Result<Vec<webhook_endpoint::Model>, DbErr> {
+    webhook_endpoint::Entity::find()
+        .filter(webhook_endpoint::Column::OperatorId.eq(operator_id))
+        .filter(webhook_endpoint::Column::Active.eq(true))
+        .all(txn)
+        .await
+}
+
+/// [`enqueue`] with the bid (as it now is), its lot and the operator's endpoints already in
+/// hand: for loops over many bids in one transaction, such as an award.
+pub async fn enqueue_loaded(
+    txn: &impl ConnectionTrait,
+    b: &bid::Model,
+    l: &lot::Model,
+    endpoints: &[webhook_endpoint::Model],
+    topic: Topic,
+    detail: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
     let total_minor = match topic {
         Topic::UpgradeConfirmed | Topic::Refunded => b
             .award_price_minor
@@ -94,14 +121,9 @@ pub async fn enqueue(
     let payload = serde_json::to_string(&facts).expect("facts serialise");
     let mut rows = vec![(EMAIL, None, format!("<{}@surclass>", uuid::Uuid::new_v4()))];
     if topic.is_webhook_event() {
-        for endpoint in webhook_endpoint::Entity::find()
-            .filter(webhook_endpoint::Column::OperatorId.eq(&l.operator_id))
-            .filter(webhook_endpoint::Column::Active.eq(true))
-            .all(txn)
-            .await?
-        {
-            if super::webhooks::subscribed(&endpoint, topic) {
-                rows.push((WEBHOOK, Some(endpoint.id), facts.event_id.clone()));
+        for endpoint in endpoints {
+            if super::webhooks::subscribed(endpoint, topic) {
+                rows.push((WEBHOOK, Some(endpoint.id.clone()), facts.event_id.clone()));
             }
         }
     }

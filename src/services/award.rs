@@ -460,6 +460,7 @@ async fn apply_plan(
         .await?;
         events::record(txn, &b.id, BidEventKind::Standby, None, Some(detail), now).await?;
     }
+    let endpoints = outbox::endpoints_of(txn, &l.operator_id).await?;
     for loser in &plan.losers {
         let b = by_id(&loser.id);
         if b.status == BidStatus::Withdrawn.as_str() {
@@ -468,7 +469,12 @@ async fn apply_plan(
         let reason = loser.reason.as_str();
         set_outcome(txn, b, BidStatus::Lost, None, Some(reason), None, now).await?;
         let why = reason_text(reason, b.units);
-        outbox::enqueue(txn, &b.id, Topic::NotSuccessful, Some(&why), now).await?;
+        let lost = bid::Model {
+            status: BidStatus::Lost.as_str().to_owned(),
+            ..b.clone()
+        };
+        outbox::enqueue_loaded(txn, &lost, l, &endpoints, Topic::NotSuccessful, Some(&why), now)
+            .await?;
         events::record(
             txn,
             &b.id,

@@ -453,7 +453,7 @@ fn unsubscribe_url(body: &str) -> String {
 async fn one_click_stops_reminders_and_money_messages_still_come(store: Store) {
     let Some(app) = spawn_app_with(store, |_| {}).await else { return };
     let op = app.operator("aurora").await;
-    let first = app.open_lot(&op, json!({"capacity": 4})).await;
+    let first = app.open_lot(&op, json!({"capacity": 2})).await;
     let second = app
         .open_lot(&op, json!({"resource": "AU202", "closes_at": (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339()}))
         .await;
@@ -498,6 +498,11 @@ async fn one_click_stops_reminders_and_money_messages_still_come(store: Store) {
     app.run_jobs().await;
     assert_eq!(of_topic(&messages(&app, &op, "").await, "bid.reminder").len(), 1);
 
+    // Someone else offers less for the same two seats.
+    import(&app, &op, "LOSER1", "loser@example.com", "en", &[&first]).await;
+    let other = app.sign_in("LOSER1", "Lefèvre").await;
+    app.bid(&other, &first, "120.00", GOOD).await.expect(201);
+
     // The money outcome still comes.
     app.close_now(&first).await;
     app.run_jobs().await;
@@ -506,6 +511,11 @@ async fn one_click_stops_reminders_and_money_messages_still_come(store: Store) {
     assert_eq!(confirmed.len(), 1, "{items:#?}");
     assert_eq!(confirmed[0]["status"], "sent");
     assert!(confirmed[0]["body"].as_str().unwrap().contains("Amount charged: 300.00 EUR"));
+    let lost = of_topic(&items, "bid.lost");
+    assert_eq!(lost.len(), 1, "{items:#?}");
+    assert_eq!(lost[0]["to"], "loser@example.com");
+    let body = lost[0]["body"].as_str().unwrap();
+    assert!(body.contains("Other offers were higher") && body.contains("nothing is charged"), "{body}");
 }
 
 async fn erasure_removes_personal_data_and_keeps_the_money_records(store: Store) {
