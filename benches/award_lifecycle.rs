@@ -79,7 +79,9 @@ async fn run(engine: &str, url: &str) {
         db.clone(),
         Arc::new(surclass::notifications::email::LocalMailbox),
         surclass::services::links::PublicUrl::new("http://127.0.0.1:8080"),
-        surclass::services::sessions::SessionSigner::load_or_create(&db).await.unwrap(),
+        surclass::services::sessions::SessionSigner::load_or_create(&db)
+            .await
+            .unwrap(),
         Default::default(),
     );
     let worker = tokio::spawn(

@@ -39,7 +39,11 @@ struct Found {
     fr: bool,
 }
 
-async fn find(db: &Db, signer: &SessionSigner, token: &str) -> Result<Option<Found>, sea_orm::DbErr> {
+async fn find(
+    db: &Db,
+    signer: &SessionSigner,
+    token: &str,
+) -> Result<Option<Found>, sea_orm::DbErr> {
     let Some(booking_id) = unsubscribe::verify(signer, token) else {
         return Ok(None);
     };
@@ -101,7 +105,9 @@ pub async fn show(
             if already {
                 format!("<p>Vous ne recevez plus de rappels de {name}.</p>")
             } else {
-                format!("<p>Ne plus recevoir de rappels avant la clôture des offres de {name} ? Les messages sur vos offres et vos paiements continueront d'arriver.</p>")
+                format!(
+                    "<p>Ne plus recevoir de rappels avant la clôture des offres de {name} ? Les messages sur vos offres et vos paiements continueront d'arriver.</p>"
+                )
             },
             "Ne plus recevoir de rappels",
         )
@@ -112,7 +118,9 @@ pub async fn show(
             if already {
                 format!("<p>You no longer get reminders from {name}.</p>")
             } else {
-                format!("<p>Stop reminders from {name} before bidding closes? Messages about your offers and payments still come.</p>")
+                format!(
+                    "<p>Stop reminders from {name} before bidding closes? Messages about your offers and payments still come.</p>"
+                )
             },
             "Stop reminders",
         )
@@ -151,14 +159,18 @@ pub async fn one_click(
             StatusCode::OK,
             "fr",
             "C'est fait",
-            &format!("<p>Vous ne recevrez plus de rappels de {name}. Les messages sur vos offres et vos paiements continueront d'arriver.</p>"),
+            &format!(
+                "<p>Vous ne recevrez plus de rappels de {name}. Les messages sur vos offres et vos paiements continueront d'arriver.</p>"
+            ),
         )
     } else {
         page(
             StatusCode::OK,
             "en",
             "Done",
-            &format!("<p>You will get no more reminders from {name}. Messages about your offers and payments still come.</p>"),
+            &format!(
+                "<p>You will get no more reminders from {name}. Messages about your offers and payments still come.</p>"
+            ),
         )
     }
 }

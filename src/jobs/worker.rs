@@ -13,9 +13,9 @@ use super::{Job, queue};
 use crate::domain::lot::LotStatus;
 use crate::notifications::dispatch::Notifier;
 use crate::notifications::reminders;
-use crate::services::data_rights;
 use crate::payments::PaymentGateway;
 use crate::services::award::{self, CloseOutcome};
+use crate::services::data_rights;
 use crate::services::settlement;
 use crate::store::Db;
 use crate::store::entities::{job, lot};
@@ -249,7 +249,10 @@ impl Worker {
                 .map(|_| None)
                 .map_err(|e| e.to_string()),
             Job::Deliver { outbox_id } => match &self.notifier {
-                Some(notifier) => notifier.deliver(*outbox_id).await.map_err(|e| e.to_string()),
+                Some(notifier) => notifier
+                    .deliver(*outbox_id)
+                    .await
+                    .map_err(|e| e.to_string()),
                 // Not this process's work: a serving process with a notifier takes it.
                 None => Ok(Some(Utc::now() + Duration::minutes(1))),
             },

@@ -125,13 +125,15 @@ impl Notifier {
             Some((b, to))
         }) else {
             let why = "no email address for this booking (none given, or erased)";
-            self.finish(&row, outbox::SUPPRESSED, Some(why.into())).await?;
+            self.finish(&row, outbox::SUPPRESSED, Some(why.into()))
+                .await?;
             return Ok(None);
         };
         if topic.is_optional() {
             if unsubscribe::is_unsubscribed(&self.db, &booking.id).await? {
                 let why = "the traveller unsubscribed";
-                self.finish(&row, outbox::SUPPRESSED, Some(why.into())).await?;
+                self.finish(&row, outbox::SUPPRESSED, Some(why.into()))
+                    .await?;
                 return Ok(None);
             }
             // A reminder for a bid withdrawn (or a lot closed) meanwhile would only confuse.
@@ -141,7 +143,8 @@ impl Notifier {
                 .is_some_and(|b| b.status == BidStatus::Active.as_str());
             if !still_active {
                 let why = "the bid is no longer active";
-                self.finish(&row, outbox::SUPPRESSED, Some(why.into())).await?;
+                self.finish(&row, outbox::SUPPRESSED, Some(why.into()))
+                    .await?;
                 return Ok(None);
             }
         }
@@ -191,7 +194,10 @@ impl Notifier {
         // What goes out is recorded first: the operator's view, and the local mailbox.
         outbox_entity::Entity::update_many()
             .col_expr(outbox_entity::Column::Recipient, Some(to).into())
-            .col_expr(outbox_entity::Column::Subject, Some(rendered.subject).into())
+            .col_expr(
+                outbox_entity::Column::Subject,
+                Some(rendered.subject).into(),
+            )
             .col_expr(outbox_entity::Column::Body, Some(rendered.body).into())
             .filter(outbox_entity::Column::Id.eq(row.id))
             .exec(&self.db)
@@ -227,7 +233,8 @@ impl Notifier {
         };
         let Some(endpoint) = endpoint else {
             let why = "the endpoint was deleted or disabled";
-            self.finish(&row, outbox::SUPPRESSED, Some(why.into())).await?;
+            self.finish(&row, outbox::SUPPRESSED, Some(why.into()))
+                .await?;
             return Ok(None);
         };
         let body = webhooks::body(topic.as_str(), &facts);
@@ -243,7 +250,9 @@ impl Notifier {
             .header(webhooks::EVENT_HEADER, topic.as_str())
             .header(
                 webhooks::DELIVERY_HEADER,
-                row.message_id.clone().unwrap_or_else(|| facts.event_id.clone()),
+                row.message_id
+                    .clone()
+                    .unwrap_or_else(|| facts.event_id.clone()),
             )
             .body(body)
             .send()
@@ -272,7 +281,10 @@ impl Notifier {
             .col_expr(outbox_entity::Column::Status, outbox::SENT.into())
             .col_expr(outbox_entity::Column::Attempts, attempts.into())
             .col_expr(outbox_entity::Column::SentAt, Some(Utc::now()).into())
-            .col_expr(outbox_entity::Column::LastError, Option::<String>::None.into())
+            .col_expr(
+                outbox_entity::Column::LastError,
+                Option::<String>::None.into(),
+            )
             .filter(outbox_entity::Column::Id.eq(row.id))
             .exec(&self.db)
             .await?;

@@ -48,7 +48,10 @@ pub fn build_message(email: &OutgoingEmail) -> Result<Message, SendError> {
     let bad = |what: &str, e: &dyn std::fmt::Display| SendError::Permanent(format!("{what}: {e}"));
     let from = Mailbox::new(
         Some(email.from_name.clone()),
-        email.from_address.parse().map_err(|e| bad("sender address", &e))?,
+        email
+            .from_address
+            .parse()
+            .map_err(|e| bad("sender address", &e))?,
     );
     let reply_to: Mailbox = email
         .reply_to
@@ -147,7 +150,11 @@ mod tests {
             unsubscribe_url: Some("https://up.example/unsubscribe/x".into()),
         };
         let raw = String::from_utf8(build_message(&email).unwrap().formatted()).unwrap();
-        assert!(raw.contains("From: \"Aurora Air\" <upgrades@surclass.example>") || raw.contains("From: Aurora Air <upgrades@surclass.example>"), "{raw}");
+        assert!(
+            raw.contains("From: \"Aurora Air\" <upgrades@surclass.example>")
+                || raw.contains("From: Aurora Air <upgrades@surclass.example>"),
+            "{raw}"
+        );
         assert!(raw.contains("Reply-To: help@aurora.example"), "{raw}");
         assert!(raw.contains("List-Unsubscribe: <https://up.example/unsubscribe/x>"));
         assert!(raw.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"));

@@ -175,7 +175,10 @@ pub async fn list(
     if let Some(channel) = channel {
         q = q.filter(outbox::Column::Channel.eq(channel));
     }
-    q.order_by_desc(outbox::Column::Id).limit(limit).all(db).await
+    q.order_by_desc(outbox::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
 }
 
 pub async fn get(

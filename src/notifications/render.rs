@@ -226,7 +226,11 @@ mod tests {
         assert!(fr.body.contains("https://up.example/s/tok"));
         let en = render(Topic::UpgradeConfirmed, &facts(), &cx("de"));
         assert_eq!(en.language, "en");
-        assert!(en.body.contains("Amount charged: 250.00 EUR"), "{}", en.body);
+        assert!(
+            en.body.contains("Amount charged: 250.00 EUR"),
+            "{}",
+            en.body
+        );
     }
 
     #[test]
@@ -234,7 +238,11 @@ mod tests {
         let mut c = cx("en");
         c.unsubscribe_url = Some("https://up.example/unsubscribe/t");
         let reminder = render(Topic::Reminder, &facts(), &c);
-        assert!(reminder.body.contains("Stop reminders: https://up.example/unsubscribe/t"));
+        assert!(
+            reminder
+                .body
+                .contains("Stop reminders: https://up.example/unsubscribe/t")
+        );
         let receipt = render(Topic::UpgradeConfirmed, &facts(), &cx("en"));
         assert!(!receipt.body.contains("unsubscribe"));
     }

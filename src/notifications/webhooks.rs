@@ -33,7 +33,10 @@ pub const MAX_ATTEMPTS: i32 = 30;
 pub fn sign(secret: &str, timestamp: i64, body: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
     mac.update(format!("{timestamp}.{body}").as_bytes());
-    format!("t={timestamp},v1={}", hex::encode(mac.finalize().into_bytes()))
+    format!(
+        "t={timestamp},v1={}",
+        hex::encode(mac.finalize().into_bytes())
+    )
 }
 
 /// What a receiver does (and what the tests do): `true` for a genuine, fresh delivery.
@@ -235,7 +238,9 @@ pub async fn update(
 /// Deletes an endpoint; deliveries not yet made to it are suppressed, the record stays.
 pub async fn delete(db: &Db, owner: &Owner, id: &str) -> Result<(), EndpointError> {
     let current = get(db, owner, id).await?;
-    webhook_endpoint::Entity::delete_by_id(current.id).exec(db).await?;
+    webhook_endpoint::Entity::delete_by_id(current.id)
+        .exec(db)
+        .await?;
     Ok(())
 }
 
@@ -271,7 +276,10 @@ pub async fn deliveries(
             let (mine, rest): (Vec<_>, Vec<_>) =
                 attempts.drain(..).partition(|a| a.outbox_id == row.id);
             attempts = rest;
-            Delivery { row, attempts: mine }
+            Delivery {
+                row,
+                attempts: mine,
+            }
         })
         .collect())
 }
@@ -309,6 +317,11 @@ mod tests {
         assert!(verify("whsec_a", &header, "{\"id\":1}", 1_767_225_600 + 10));
         assert!(!verify("whsec_b", &header, "{\"id\":1}", 1_767_225_600));
         assert!(!verify("whsec_a", &header, "{\"id\":2}", 1_767_225_600));
-        assert!(!verify("whsec_a", &header, "{\"id\":1}", 1_767_225_600 + 301));
+        assert!(!verify(
+            "whsec_a",
+            &header,
+            "{\"id\":1}",
+            1_767_225_600 + 301
+        ));
     }
 }

@@ -473,8 +473,16 @@ async fn apply_plan(
             status: BidStatus::Lost.as_str().to_owned(),
             ..b.clone()
         };
-        outbox::enqueue_loaded(txn, &lost, l, &endpoints, Topic::NotSuccessful, Some(&why), now)
-            .await?;
+        outbox::enqueue_loaded(
+            txn,
+            &lost,
+            l,
+            &endpoints,
+            Topic::NotSuccessful,
+            Some(&why),
+            now,
+        )
+        .await?;
         events::record(
             txn,
             &b.id,

@@ -130,7 +130,9 @@ pub async fn export(db: &impl ConnectionTrait, booking_id: &str) -> Result<Value
                 "body": m.body, "created_at": m.created_at, "sent_at": m.sent_at})
         })
         .collect();
-    let unsubscribed = unsubscribe::Entity::find_by_id(b.id.clone()).one(db).await?;
+    let unsubscribed = unsubscribe::Entity::find_by_id(b.id.clone())
+        .one(db)
+        .await?;
     Ok(json!({
         "booking": {
             "id": b.id, "reference": b.reference, "last_name": b.last_name,
@@ -193,8 +195,14 @@ async fn erase_in(
     let erased = am.update(txn).await?;
     // What was sent to them: address and text (their name, links) go; the fact stays.
     outbox_entity::Entity::update_many()
-        .col_expr(outbox_entity::Column::Recipient, Option::<String>::None.into())
-        .col_expr(outbox_entity::Column::Subject, Option::<String>::None.into())
+        .col_expr(
+            outbox_entity::Column::Recipient,
+            Option::<String>::None.into(),
+        )
+        .col_expr(
+            outbox_entity::Column::Subject,
+            Option::<String>::None.into(),
+        )
         .col_expr(outbox_entity::Column::Body, Option::<String>::None.into())
         .filter(outbox_entity::Column::BookingId.eq(booking_id))
         .exec(txn)

@@ -37,23 +37,23 @@ pub struct DataExport(serde_json::Value);
 
 fn export_example() -> serde_json::Value {
     serde_json::json!({
-    "booking": {"id": "bkg_0k2m4p6r8t1v3x5z7b9d", "reference": "AU7K2P", "last_name": "Müller",
-        "email": "anna.muller@example.com", "phone": "+4915112345678", "language": "en", "party_size": 2,
-        "loyalty_tier": 1, "created_at": "2026-11-20T09:00:00Z", "erased_at": null},
-    "eligible_lots": ["lot_7gx2k9m4q8r1t5v3w6y0"],
-    "bids": [{"id": "bid_0k2m4p6r8t1v3x5z7b9d", "lot_id": "lot_7gx2k9m4q8r1t5v3w6y0", "status": "charged",
-        "amount_per_person": "420.00", "currency": "EUR", "units": 2, "partial_ok": false,
-        "submitted_at": "2026-11-21T10:00:00Z",
-        "events": [{"kind": "placed", "at": "2026-11-21T10:00:00Z", "amount": "420.00", "detail": null}],
-        "payments": [{"id": "pay_1", "kind": "capture", "amount": "840.00", "currency": "EUR", "status": "succeeded",
-            "provider": "simulated", "created_at": "2026-11-23T09:00:00Z"}]}],
-    "messages": [{"topic": "bid.charged", "status": "sent", "to": "anna.muller@example.com",
-        "subject": "Upgrade confirmed: …", "body": "Dear Müller, …", "created_at": "2026-11-23T09:00:00Z",
-        "sent_at": "2026-11-23T09:00:01Z"}],
-    "reminders": {"unsubscribed_at": null},
-    "ip_addresses": "none stored",
-    "exported_at": "2026-11-23T10:00:00Z"
-})
+        "booking": {"id": "bkg_0k2m4p6r8t1v3x5z7b9d", "reference": "AU7K2P", "last_name": "Müller",
+            "email": "anna.muller@example.com", "phone": "+4915112345678", "language": "en", "party_size": 2,
+            "loyalty_tier": 1, "created_at": "2026-11-20T09:00:00Z", "erased_at": null},
+        "eligible_lots": ["lot_7gx2k9m4q8r1t5v3w6y0"],
+        "bids": [{"id": "bid_0k2m4p6r8t1v3x5z7b9d", "lot_id": "lot_7gx2k9m4q8r1t5v3w6y0", "status": "charged",
+            "amount_per_person": "420.00", "currency": "EUR", "units": 2, "partial_ok": false,
+            "submitted_at": "2026-11-21T10:00:00Z",
+            "events": [{"kind": "placed", "at": "2026-11-21T10:00:00Z", "amount": "420.00", "detail": null}],
+            "payments": [{"id": "pay_1", "kind": "capture", "amount": "840.00", "currency": "EUR", "status": "succeeded",
+                "provider": "simulated", "created_at": "2026-11-23T09:00:00Z"}]}],
+        "messages": [{"topic": "bid.charged", "status": "sent", "to": "anna.muller@example.com",
+            "subject": "Upgrade confirmed: …", "body": "Dear Müller, …", "created_at": "2026-11-23T09:00:00Z",
+            "sent_at": "2026-11-23T09:00:01Z"}],
+        "reminders": {"unsubscribed_at": null},
+        "ip_addresses": "none stored",
+        "exported_at": "2026-11-23T10:00:00Z"
+    })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -160,7 +160,10 @@ pub async fn set_retention(
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"))
 )]
 #[get("/v1/traveller/data")]
-pub async fn traveller_export(auth: TravellerAuth, db: web::Data<Db>) -> Result<HttpResponse, Problem> {
+pub async fn traveller_export(
+    auth: TravellerAuth,
+    db: web::Data<Db>,
+) -> Result<HttpResponse, Problem> {
     let data = data_rights::export(db.get_ref(), &auth.booking.id).await?;
     Ok(HttpResponse::Ok().json(DataExport(data)))
 }
@@ -174,7 +177,10 @@ pub async fn traveller_export(auth: TravellerAuth, db: web::Data<Db>) -> Result<
         (status = 409, description = "An offer is still in play", body = Problem, content_type = "application/problem+json"))
 )]
 #[post("/v1/traveller/erasure")]
-pub async fn traveller_erase(auth: TravellerAuth, db: web::Data<Db>) -> Result<HttpResponse, Problem> {
+pub async fn traveller_erase(
+    auth: TravellerAuth,
+    db: web::Data<Db>,
+) -> Result<HttpResponse, Problem> {
     Ok(HttpResponse::Ok().json(erasure(data_rights::erase(&db, &auth.booking.id).await?)))
 }
 

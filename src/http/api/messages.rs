@@ -101,11 +101,19 @@ pub async fn list(
     query: web::Query<MessageQuery>,
 ) -> Result<HttpResponse, Problem> {
     let mut e = FieldErrors::new();
-    let statuses = [outbox::PENDING, outbox::SENT, outbox::PARKED, outbox::SUPPRESSED];
+    let statuses = [
+        outbox::PENDING,
+        outbox::SENT,
+        outbox::PARKED,
+        outbox::SUPPRESSED,
+    ];
     if let Some(s) = &query.status
         && !statuses.contains(&s.as_str())
     {
-        e.add("status", format!("'{s}' is not one of: {}", statuses.join(", ")));
+        e.add(
+            "status",
+            format!("'{s}' is not one of: {}", statuses.join(", ")),
+        );
     }
     if let Some(c) = &query.channel
         && c != outbox::EMAIL
