@@ -43,6 +43,7 @@ per_store!(
     erasure_removes_personal_data_and_keeps_the_money_records,
     personal_data_past_the_retention_period_is_purged,
     emails_reach_a_real_smtp_server_with_reply_to_and_unsubscribe_headers,
+    a_webhook_receiver_down_for_a_day_gets_its_delivery_parked_and_retried,
 );
 
 async fn import(
@@ -343,10 +344,13 @@ fn verify_as_documented(secret: &str, header: &str, body: &[u8]) -> bool {
     })
 }
 
+/// What a receiver got: the `Surclass-Signature` and `Surclass-Delivery` headers, the raw body.
+type Delivery = (String, String, Vec<u8>);
+
 struct Receiver {
     url: String,
     calls: Arc<AtomicUsize>,
-    seen: Arc<Mutex<Vec<(String, String, Vec<u8>)>>>,
+    seen: Arc<Mutex<Vec<Delivery>>>,
 }
 
 /// An HTTP receiver that answers 500 to the first `failures` deliveries and 200 after.
@@ -987,4 +991,63 @@ async fn emails_reach_a_real_smtp_server_with_reply_to_and_unsubscribe_headers(s
             .body["reminders"],
         false
     );
+}
+
+async fn a_webhook_receiver_down_for_a_day_gets_its_delivery_parked_and_retried(store: Store) {
+    let Some(app) = spawn_app_with(store, |_| {}).await else {
+        return;
+    };
+    let op = app.operator("aurora").await;
+    let max = surclass::notifications::webhooks::MAX_ATTEMPTS as usize;
+    let hook = receiver(max).await;
+    let created = app
+        .post("/v1/webhook-endpoints")
+        .key(&op.key)
+        .json(&json!({"url": hook.url, "events": ["bid.placed"]}))
+        .send()
+        .await
+        .expect(201);
+    let endpoint = created.body["id"].as_str().unwrap().to_owned();
+    let lot = app.open_lot(&op, json!({})).await;
+    import(&app, &op, "DOWN01", "down@example.com", "en", &[&lot]).await;
+    let token = app.sign_in("DOWN01", "Lefèvre").await;
+    app.bid(&token, &lot, "150.00", GOOD).await.expect(201);
+    app.run_jobs().await;
+    for _ in 1..max + 3 {
+        retries_are_due(&app).await;
+        app.run_jobs().await;
+    }
+    // Every attempt failed and none is made after the last: parked, and listed as such.
+    assert_eq!(hook.calls.load(Ordering::SeqCst), max);
+    let parked = messages(&app, &op, "?status=parked&channel=webhook").await;
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0]["attempts"], max as i64);
+    let listed = app
+        .read(&format!("/v1/webhook-endpoints/{endpoint}/deliveries"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(listed.body["items"][0]["status"], "parked");
+    assert_eq!(
+        listed.body["items"][0]["attempts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        max
+    );
+
+    // The receiver is back (it answers 200 from now on); the operator retries: one more call.
+    let id = parked[0]["id"].as_i64().unwrap();
+    app.post(&format!("/v1/messages/{id}/retry"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(202);
+    app.run_jobs().await;
+    retries_are_due(&app).await;
+    app.run_jobs().await;
+    assert_eq!(hook.calls.load(Ordering::SeqCst), max + 1);
+    let sent = messages(&app, &op, "?channel=webhook").await;
+    assert_eq!(sent[0]["status"], "sent");
 }
