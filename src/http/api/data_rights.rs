@@ -8,32 +8,27 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::{OperatorAuth, TravellerAuth};
-use crate::domain::validation::FieldErrors;
 use crate::http::json::JsonBody;
 use crate::http::problem::Problem;
 use crate::notifications::unsubscribe;
-use crate::services::data_rights::{self, DataRightsError};
+use crate::services::data_rights;
 use crate::store::Db;
-
-impl From<DataRightsError> for Problem {
-    fn from(e: DataRightsError) -> Self {
-        match e {
-            DataRightsError::NotFound => Problem::not_found("No such booking."),
-            e @ DataRightsError::MoneyInFlight(_) => {
-                Problem::conflict("erasure-money-in-flight", "Not yet", e.to_string())
-            }
-            e @ DataRightsError::BadRetention => {
-                Problem::invalid(FieldErrors::single("retention_days", e.to_string()))
-            }
-            DataRightsError::Db(e) => e.into(),
-        }
-    }
-}
 
 /// Everything held about one booking.
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(value_type = Object)]
 pub struct DataExport(serde_json::Value);
+
+/// The export as JSON that a browser saves as a file.
+fn download(booking_id: &str, data: serde_json::Value) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((
+            "Content-Disposition",
+            format!("attachment; filename=\"surclass-{booking_id}.json\""),
+        ))
+        .insert_header(("Cache-Control", "no-store"))
+        .json(DataExport(data))
+}
 
 fn export_example() -> serde_json::Value {
     serde_json::json!({
@@ -91,7 +86,7 @@ pub async fn operator_export(
 ) -> Result<HttpResponse, Problem> {
     let b = data_rights::find_booking(db.get_ref(), &auth.operator_id, &booking).await?;
     let data = data_rights::export(db.get_ref(), &b.id).await?;
-    Ok(HttpResponse::Ok().json(DataExport(data)))
+    Ok(download(&b.id, data))
 }
 
 /// Erase a booking's personal data (name, contact, what was sent to it); financial records
@@ -165,7 +160,7 @@ pub async fn traveller_export(
     db: web::Data<Db>,
 ) -> Result<HttpResponse, Problem> {
     let data = data_rights::export(db.get_ref(), &auth.booking.id).await?;
-    Ok(HttpResponse::Ok().json(DataExport(data)))
+    Ok(download(&auth.booking.id, data))
 }
 
 /// Erase the signed-in traveller's personal data; the session (and the reference + name

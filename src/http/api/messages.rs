@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::auth::OperatorAuth;
 use crate::domain::validation::FieldErrors;
 use crate::http::problem::Problem;
-use crate::notifications::outbox::{self, RetryError};
+use crate::notifications::outbox;
 use crate::store::Db;
 use crate::store::entities::outbox as outbox_entity;
 
@@ -158,14 +158,6 @@ pub async fn retry(
     db: web::Data<Db>,
     id: web::Path<i64>,
 ) -> Result<HttpResponse, Problem> {
-    match outbox::retry(&db, &auth.operator_id, id.into_inner()).await {
-        Ok(row) => Ok(HttpResponse::Accepted().json(view(row))),
-        Err(RetryError::NotFound) => Err(Problem::not_found("No such message.")),
-        Err(e @ RetryError::NotParked(_)) => Err(Problem::conflict(
-            "message-not-parked",
-            "Only a parked message can be retried",
-            e.to_string(),
-        )),
-        Err(RetryError::Db(e)) => Err(e.into()),
-    }
+    let row = outbox::retry(&db, &auth.operator_id, id.into_inner()).await?;
+    Ok(HttpResponse::Accepted().json(view(row)))
 }

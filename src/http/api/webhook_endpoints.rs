@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use crate::http::json::JsonBody;
 use crate::http::problem::Problem;
-use crate::notifications::webhooks::{self, EndpointError, EndpointInput, Owner};
+use crate::notifications::webhooks::{self, EndpointInput, Owner};
 use crate::services::keys;
 use crate::store::Db;
 use crate::store::entities::webhook_endpoint;
@@ -59,16 +59,6 @@ impl FromRequest for EndpointOwner {
                 partner_key,
             }))
         })
-    }
-}
-
-impl From<EndpointError> for Problem {
-    fn from(e: EndpointError) -> Self {
-        match e {
-            EndpointError::NotFound => Problem::not_found("No such webhook endpoint."),
-            EndpointError::Invalid(errors) => Problem::invalid(errors),
-            EndpointError::Db(e) => e.into(),
-        }
     }
 }
 
