@@ -3,7 +3,6 @@
 //! written in one transaction. Run twice, it does nothing the second time: the lot is no
 //! longer open.
 
-use crate::notifications::{Topic, outbox};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
@@ -17,6 +16,7 @@ use crate::domain::lot::{AwardPolicy, LotSpec, LotStatus, PaymentMode};
 use crate::jobs::{self, Job};
 use crate::matching::{self, AwardPlan, BidInput, LoseReason, Loser, LotRules, Policy, Winner};
 use crate::money::Money;
+use crate::notifications::{Topic, outbox};
 use crate::store::entities::{award, bid, lot};
 use crate::store::{Db, lots as store_lots, write_txn};
 

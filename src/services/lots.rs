@@ -1,6 +1,5 @@
 //! Operators configure lots: create, edit, open, cancel, change capacity, list.
 
-use crate::notifications::{Topic, outbox};
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
@@ -16,6 +15,7 @@ use crate::domain::validation::FieldErrors;
 use crate::ids;
 use crate::jobs::{self, Job};
 use crate::money::Money;
+use crate::notifications::{Topic, outbox};
 use crate::store::entities::{award, bid, lot};
 use crate::store::{Db, lots as store_lots, write_txn};
 

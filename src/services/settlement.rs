@@ -5,7 +5,6 @@
 //! *before* calling it, so a crash between the call and the bookkeeping is repaired by
 //! running the job again: same key, same answer, no second charge.
 
-use crate::notifications::{Topic, outbox};
 use std::collections::BTreeMap;
 
 use chrono::{Duration, Utc};
@@ -22,6 +21,7 @@ use crate::domain::lot::{LotSpec, LotStatus, PaymentMode};
 use crate::jobs::{self, Job};
 use crate::matching;
 use crate::money::Money;
+use crate::notifications::{Topic, outbox};
 use crate::payments::{
     ChargeOutcome, ChargeRequest, IdempotencyKey, PaymentError, PaymentGateway, PaymentRef,
     PaymentStep, SavedCard,
