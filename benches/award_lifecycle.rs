@@ -74,7 +74,21 @@ async fn run(engine: &str, url: &str) {
         .unwrap();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let started = Instant::now();
-    let worker = tokio::spawn(Worker::new(db.clone(), gateway.clone(), 8).run(stopped));
+    // Messages go to the local mailbox, as in the embedded default.
+    let notifier = surclass::notifications::dispatch::Notifier::new(
+        db.clone(),
+        Arc::new(surclass::notifications::email::LocalMailbox),
+        surclass::services::links::PublicUrl::new("http://127.0.0.1:8080"),
+        surclass::services::sessions::SessionSigner::load_or_create(&db)
+            .await
+            .unwrap(),
+        Default::default(),
+    );
+    let worker = tokio::spawn(
+        Worker::new(db.clone(), gateway.clone(), 8)
+            .with_notifier(Arc::new(notifier))
+            .run(stopped),
+    );
     loop {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         let settled = lot::Entity::find()

@@ -20,6 +20,8 @@ use crate::http::limits::BodyLimits;
 use crate::http::traveller_pages::PagesConfig;
 use crate::http::{self, metrics::Metrics};
 use crate::jobs::Worker;
+use crate::notifications::dispatch::{Notifier, NotifySettings};
+use crate::notifications::email::{EmailTransport, LocalMailbox, SmtpTransport};
 use crate::payments::{self, PaymentGateway};
 use crate::services::bids;
 use crate::services::links::PublicUrl;
@@ -37,6 +39,8 @@ pub enum StartupError {
     },
     #[error("payment gateway: {0}")]
     Payments(#[from] payments::PaymentError),
+    #[error("email: {0}")]
+    Email(String),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,
@@ -84,11 +88,27 @@ impl Application {
         let signer = SessionSigner::load_or_create(&db).await.map_err(db_error)?;
         let gateway =
             payments::from_settings(settings.payment_gateway, &settings.stripe, db.clone())?;
+        let transport: Arc<dyn EmailTransport> = match &settings.notify.smtp_url {
+            Some(url) => Arc::new(SmtpTransport::from_url(url).map_err(StartupError::Email)?),
+            None => Arc::new(LocalMailbox),
+        };
+        let notifier = Notifier::new(
+            db.clone(),
+            transport,
+            PublicUrl::new(public_url.clone()),
+            signer.clone(),
+            NotifySettings {
+                from_address: settings.notify.from_address(&public_url),
+                reminder_lead: chrono::Duration::hours(i64::from(settings.notify.reminder_hours)),
+                email_max_attempts: settings.notify.email_max_attempts as i32,
+            },
+        );
         let worker = Worker::new(
             db.clone(),
             gateway.clone(),
             settings.job_concurrency as usize,
-        );
+        )
+        .with_notifier(Arc::new(notifier));
         let pages = PagesConfig {
             stripe_publishable_key: (settings.payment_gateway == Gateway::Stripe)
                 .then(|| settings.stripe.stripe_publishable_key.clone())

@@ -51,6 +51,9 @@ pub struct Settings {
 
     #[command(flatten)]
     pub limits: LimitSettings,
+
+    #[command(flatten)]
+    pub notify: NotifyArgs,
 }
 
 impl Settings {
@@ -136,6 +139,70 @@ impl Default for LimitSettings {
             client_timeout: 10,
             sign_ins_per_minute: 60,
         }
+    }
+}
+
+/// Messages to travellers and partners (see `crate::notifications`).
+#[derive(Args, Clone, Debug)]
+pub struct NotifyArgs {
+    /// SMTP server for email: `smtp://host:port` (plain, a local relay),
+    /// `smtp://user:pass@host:587?tls=required` (STARTTLS) or `smtps://user:pass@host`.
+    /// Unset: messages go to the local mailbox (kept in the outbox, listed by the API).
+    #[arg(long, env = "SURCLASS_SMTP_URL", hide_env_values = true, value_parser = parse_smtp_url)]
+    pub smtp_url: Option<String>,
+
+    /// Sender address of emails (the display name is the operator's; replies go to the
+    /// operator's support address). Defaults to `upgrades@` + the public host.
+    #[arg(long, env = "SURCLASS_MAIL_FROM")]
+    pub mail_from: Option<String>,
+
+    /// Hours before bidding closes that travellers with an active bid get a reminder.
+    #[arg(long, env = "SURCLASS_REMINDER_HOURS", default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=720))]
+    pub reminder_hours: u32,
+
+    /// Email attempts before a message is parked for the operator (30 s doubling to an hour
+    /// between attempts).
+    #[arg(long, env = "SURCLASS_EMAIL_MAX_ATTEMPTS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=50))]
+    pub email_max_attempts: u32,
+}
+
+impl Default for NotifyArgs {
+    fn default() -> Self {
+        Self {
+            smtp_url: None,
+            mail_from: None,
+            reminder_hours: 6,
+            email_max_attempts: 10,
+        }
+    }
+}
+
+impl NotifyArgs {
+    /// The sender address: the configured one, or `upgrades@<public host>`.
+    pub fn from_address(&self, public_url: &str) -> String {
+        if let Some(from) = &self.mail_from {
+            return from.clone();
+        }
+        let host = public_url
+            .split("://")
+            .nth(1)
+            .unwrap_or_default()
+            .split(['/', ':'])
+            .next()
+            .unwrap_or_default();
+        if host.chars().any(|c| c.is_ascii_alphabetic()) {
+            format!("upgrades@{host}")
+        } else {
+            "upgrades@localhost".to_owned()
+        }
+    }
+}
+
+fn parse_smtp_url(value: &str) -> Result<String, String> {
+    if value.starts_with("smtp://") || value.starts_with("smtps://") {
+        Ok(value.to_owned())
+    } else {
+        Err("expected smtp://host:port or smtps://user:pass@host".to_owned())
     }
 }
 

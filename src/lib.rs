@@ -13,6 +13,7 @@ pub mod jobs;
 pub mod loadtest;
 pub mod matching;
 pub mod money;
+pub mod notifications;
 pub mod payments;
 pub mod services;
 pub mod store;

@@ -79,6 +79,7 @@ async fn generated_requests_get_no_server_error_and_answers_that_match_the_schem
         no_jobs: false,
         stripe: Default::default(),
         limits: Default::default(),
+        notify: Default::default(),
     };
     let app = Application::build(settings)
         .await

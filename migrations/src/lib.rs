@@ -3,6 +3,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261123_000001_core_tables;
 mod m20261123_000002_simulated_gateway;
+mod m20261123_000003_notifications;
 mod m20261123_000004_console;
 
 pub struct Migrator;
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261123_000001_core_tables::Migration),
             Box::new(m20261123_000002_simulated_gateway::Migration),
+            Box::new(m20261123_000003_notifications::Migration),
             Box::new(m20261123_000004_console::Migration),
         ]
     }

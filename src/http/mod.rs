@@ -12,6 +12,7 @@ pub mod openapi;
 pub mod pagination;
 pub mod problem;
 pub mod traveller_pages;
+pub mod unsubscribe;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -22,6 +23,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(health::readyz)
         .service(metrics::expose)
         .service(openapi::openapi_yaml)
+        .service(unsubscribe::show)
+        .service(unsubscribe::one_click)
         .configure(api::routes)
         .configure(traveller_pages::routes)
         .configure(console::routes)

@@ -5,7 +5,9 @@ use actix_web::{HttpResponse, get};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::http::api::{bookings, keys, lot_bids, lots, traveller, webhooks};
+use crate::http::api::{
+    bookings, data_rights, keys, lot_bids, lots, messages, traveller, webhook_endpoints, webhooks,
+};
 use crate::http::{health, metrics, pagination, problem};
 
 #[derive(OpenApi)]
@@ -23,6 +25,12 @@ use crate::http::{health, metrics, pagination, problem};
         traveller::sign_in, traveller::partner_session, traveller::offers, traveller::place,
         traveller::get, traveller::change, traveller::withdraw, traveller::upgrade_now, traveller::replace_card,
         webhooks::payments,
+        messages::list, messages::retry,
+        webhook_endpoints::create, webhook_endpoints::list, webhook_endpoints::get,
+        webhook_endpoints::update, webhook_endpoints::remove, webhook_endpoints::deliveries,
+        data_rights::operator_export, data_rights::operator_erase, data_rights::get_retention,
+        data_rights::set_retention, data_rights::traveller_export, data_rights::traveller_erase,
+        data_rights::preferences, data_rights::set_preferences,
     ),
     components(schemas(problem::Problem, health::Health, pagination::Page<lots::LotView>)),
     modifiers(&Security),
@@ -37,9 +45,26 @@ use crate::http::{health, metrics, pagination, problem};
         (name = "traveller", description = "Travellers: sign in with a booking reference and last \
             name, see offers, bid, change, withdraw. Bids are sealed: no answer reveals another \
             bid's amount, rank or count."),
+        (name = "webhooks", description = WEBHOOKS_DOC),
     )
 )]
 pub struct ApiDoc;
+
+/// How a receiver verifies a delivery, from this document alone.
+const WEBHOOKS_DOC: &str = "Operators and partners register endpoints and choose events \
+(`bid.placed`, `bid.changed`, `bid.withdrawn`, `bid.charged`, `bid.lost`, `bid.payment_failed`, \
+`bid.cancelled`, `bid.refunded`). Each delivery is a `POST` with a JSON body \
+`{\"id\": \"evt_…\", \"type\": \"bid.charged\", \"created\": 1767225600, \"data\": {\"bid_id\", \"lot_id\", \"booking_id\", \"bid_status\", \"detail\"}}` \
+and these headers: `Surclass-Event` (the type), `Surclass-Delivery` (the event id, the same on \
+every retry: use it to drop duplicates) and `Surclass-Signature: t=<unix seconds>,v1=<hex>`. \
+To verify: take `t` and every `v1` from the header; compute HMAC-SHA256 with the endpoint's \
+secret (the whole `whsec_…` string, UTF-8) as key over the bytes `<t>` + `.` + the raw request \
+body; accept when it equals a `v1` (compare in constant time) and `t` is within 300 seconds of \
+your clock. Example: secret `whsec_test`, t `1767225600`, body `{}` gives \
+`v1=` + hex(HMAC-SHA256(\"whsec_test\", \"1767225600.{}\")). Answer any 2xx within 10 seconds; \
+anything else (or no answer) is retried with backoff (30 s doubling to an hour, then hourly) \
+for about a day (30 attempts), then parked: `GET /v1/webhook-endpoints/{id}/deliveries` lists \
+every attempt, and `POST /v1/messages/{id}/retry` (operator key) sends a parked one again.";
 
 /// Operators and partners send an API key; travellers a session token (or its cookie).
 struct Security;

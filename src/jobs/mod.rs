@@ -33,6 +33,12 @@ pub enum Job {
     Refund { bid_id: String, reason: String },
     /// Mark the lot settled once every payment is final.
     Settle { lot_id: String },
+    /// Deliver one outbox message (email or webhook), retrying with backoff.
+    Deliver { outbox_id: i64 },
+    /// Write the lot's reminders before bidding closes.
+    Remind { lot_id: String },
+    /// Erase personal data past each operator's retention period.
+    PurgeExpired,
 }
 
 impl Job {
@@ -45,6 +51,9 @@ impl Job {
             Job::Reassign { .. } => "reassign",
             Job::Refund { .. } => "refund",
             Job::Settle { .. } => "settle",
+            Job::Deliver { .. } => "deliver",
+            Job::Remind { .. } => "remind",
+            Job::PurgeExpired => "purge_expired",
         }
     }
 
@@ -53,6 +62,9 @@ impl Job {
     fn dedupe_key(&self) -> String {
         match self {
             Job::CloseLot { lot_id } => format!("close_lot:{lot_id}"),
+            Job::Remind { lot_id } => format!("remind:{lot_id}"),
+            // At most one purge an hour, whichever process schedules it.
+            Job::PurgeExpired => format!("purge_expired:{}", Utc::now().format("%Y%m%d%H")),
             other => format!("{}:{}", other.kind(), uuid::Uuid::new_v4().simple()),
         }
     }

@@ -11,8 +11,11 @@ use tokio::sync::{Semaphore, watch};
 
 use super::{Job, queue};
 use crate::domain::lot::LotStatus;
+use crate::notifications::dispatch::Notifier;
+use crate::notifications::reminders;
 use crate::payments::PaymentGateway;
 use crate::services::award::{self, CloseOutcome};
+use crate::services::data_rights;
 use crate::services::settlement;
 use crate::store::Db;
 use crate::store::entities::{job, lot};
@@ -27,6 +30,8 @@ pub struct Worker {
     gateway: Arc<dyn PaymentGateway>,
     id: String,
     concurrency: usize,
+    /// Sends messages; a process without one leaves `deliver` jobs to one that has it.
+    notifier: Option<Arc<Notifier>>,
 }
 
 impl Worker {
@@ -37,7 +42,14 @@ impl Worker {
             gateway,
             id,
             concurrency: concurrency.max(1),
+            notifier: None,
         }
+    }
+
+    /// This worker also delivers messages, writes reminders and purges expired data.
+    pub fn with_notifier(mut self, notifier: Arc<Notifier>) -> Self {
+        self.notifier = Some(notifier);
+        self
     }
 
     /// Runs until `stop` turns true; in-flight jobs finish first.
@@ -49,6 +61,9 @@ impl Worker {
             }
             if let Err(e) = self.schedule_due_lots().await {
                 tracing::warn!(error = %e, "could not schedule due lots");
+            }
+            if let Err(e) = self.schedule_notifications().await {
+                tracing::warn!(error = %e, "could not schedule reminders");
             }
             let mut ran = false;
             while let Ok(permit) = permits.clone().try_acquire_owned() {
@@ -88,6 +103,7 @@ impl Worker {
         let mut count = 0;
         loop {
             self.schedule_due_lots().await?;
+            self.schedule_notifications().await?;
             match queue::claim(&self.db, &self.id, Duration::seconds(LEASE_SECONDS)).await? {
                 Some(job) => {
                     self.execute(job).await;
@@ -118,6 +134,25 @@ impl Worker {
             queue::revive(&self.db, &key, Duration::minutes(10)).await?;
         }
         Ok(())
+    }
+
+    /// Reminders for lots closing within the lead time, and the hourly retention purge.
+    async fn schedule_notifications(&self) -> Result<(), DbErr> {
+        let Some(notifier) = &self.notifier else {
+            return Ok(());
+        };
+        reminders::schedule(&self.db, notifier.settings().reminder_lead).await?;
+        let purge = Job::PurgeExpired;
+        // Once an hour (the key names the hour): look before writing, as for reminders.
+        let scheduled = job::Entity::find()
+            .filter(job::Column::DedupeKey.eq(purge.dedupe_key()))
+            .one(&self.db)
+            .await?
+            .is_some();
+        if scheduled {
+            return Ok(());
+        }
+        super::enqueue(&self.db, purge, Utc::now()).await
     }
 
     async fn execute(&self, row: job::Model) {
@@ -212,6 +247,27 @@ impl Worker {
             Job::Settle { lot_id } => settlement::settle(&self.db, lot_id)
                 .await
                 .map(|_| None)
+                .map_err(|e| e.to_string()),
+            Job::Deliver { outbox_id } => match &self.notifier {
+                Some(notifier) => notifier
+                    .deliver(*outbox_id)
+                    .await
+                    .map_err(|e| e.to_string()),
+                // Not this process's work: a serving process with a notifier takes it.
+                None => Ok(Some(Utc::now() + Duration::minutes(1))),
+            },
+            Job::Remind { lot_id } => reminders::remind(&self.db, lot_id)
+                .await
+                .map(|_| None)
+                .map_err(|e| e.to_string()),
+            Job::PurgeExpired => data_rights::purge_expired(&self.db, Utc::now())
+                .await
+                .map(|purged| {
+                    if purged > 0 {
+                        tracing::info!(purged, "personal data past retention erased");
+                    }
+                    None
+                })
                 .map_err(|e| e.to_string()),
         }
     }

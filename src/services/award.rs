@@ -16,6 +16,7 @@ use crate::domain::lot::{AwardPolicy, LotSpec, LotStatus, PaymentMode};
 use crate::jobs::{self, Job};
 use crate::matching::{self, AwardPlan, BidInput, LoseReason, Loser, LotRules, Policy, Winner};
 use crate::money::Money;
+use crate::notifications::{Topic, outbox};
 use crate::store::entities::{award, bid, lot};
 use crate::store::{Db, lots as store_lots, write_txn};
 
@@ -459,6 +460,7 @@ async fn apply_plan(
         .await?;
         events::record(txn, &b.id, BidEventKind::Standby, None, Some(detail), now).await?;
     }
+    let endpoints = outbox::endpoints_of(txn, &l.operator_id).await?;
     for loser in &plan.losers {
         let b = by_id(&loser.id);
         if b.status == BidStatus::Withdrawn.as_str() {
@@ -466,6 +468,21 @@ async fn apply_plan(
         }
         let reason = loser.reason.as_str();
         set_outcome(txn, b, BidStatus::Lost, None, Some(reason), None, now).await?;
+        let why = reason_text(reason, b.units);
+        let lost = bid::Model {
+            status: BidStatus::Lost.as_str().to_owned(),
+            ..b.clone()
+        };
+        outbox::enqueue_loaded(
+            txn,
+            &lost,
+            l,
+            &endpoints,
+            Topic::NotSuccessful,
+            Some(&why),
+            now,
+        )
+        .await?;
         events::record(
             txn,
             &b.id,

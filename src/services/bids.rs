@@ -22,6 +22,7 @@ use crate::domain::validation::FieldErrors;
 use crate::ids;
 use crate::jobs::{self, Job};
 use crate::money::Money;
+use crate::notifications::{Topic, outbox};
 use crate::payments::{
     CardSource, Decline, HoldOutcome, HoldRequest, IdempotencyKey, PaymentError, PaymentGateway,
     PaymentRef, PaymentStep, SavedCard, SetupOutcome, SetupRequest,
@@ -601,6 +602,7 @@ async fn write_new_bid(txn: &DatabaseTransaction, p: &PendingBid) -> Result<bid:
         now,
     )
     .await?;
+    outbox::enqueue(txn, &placed.id, Topic::BidPlaced, None, now).await?;
     if let Security::Hold { amount_minor, .. } = security {
         events::record(
             txn,
@@ -755,6 +757,7 @@ async fn write_change(
     }
     let updated = am.update(&txn).await?;
     events::record(&txn, &updated.id, kind, Some(amount.minor()), None, now).await?;
+    outbox::enqueue(&txn, &updated.id, Topic::BidChanged, None, now).await?;
     if let Some(previous) = released {
         events::record(
             &txn,
@@ -811,6 +814,7 @@ pub async fn withdraw(
     am.version = Set(am.version.as_ref() + 1);
     let updated = am.update(&txn).await?;
     events::record(&txn, &updated.id, BidEventKind::Withdrawn, None, None, now).await?;
+    outbox::enqueue(&txn, &updated.id, Topic::BidWithdrawn, None, now).await?;
     if updated.payment_ref.is_some() {
         jobs::enqueue(
             &txn,
@@ -1043,6 +1047,7 @@ pub async fn upgrade_now(
                     now,
                 )
                 .await?;
+                outbox::enqueue(&txn, &bid_id, Topic::UpgradeConfirmed, None, now).await?;
             } else {
                 // Cancelled while the bank answered: the money goes straight back.
                 let reason = "The operator cancelled this upgrade.".to_owned();

@@ -201,6 +201,11 @@ async fn write(db: &Db, by: &Actor, rows: Vec<BookingInput>) -> Result<ImportSum
     let mut links = Vec::new();
     for (row, key) in rows.into_iter().zip(keys) {
         let booking_id = match existing.remove(&key) {
+            // Erased on request: a later import (a nightly sync) must not bring the data back.
+            Some(current) if current.erased_at.is_some() => {
+                summary.unchanged += 1;
+                current.id
+            }
             Some(current) => {
                 let id = current.id.clone();
                 let changed = current.reference != row.reference.trim()

@@ -16,6 +16,7 @@ use crate::domain::validation::FieldErrors;
 use crate::ids;
 use crate::jobs::{self, Job};
 use crate::money::Money;
+use crate::notifications::{Topic, outbox};
 use crate::store::entities::{award, bid, lot};
 use crate::store::{Db, lots as store_lots, write_txn};
 
@@ -493,6 +494,9 @@ async fn unwind_bids(
         .await?;
     for b in bids {
         events::record(txn, &b.id, why, None, Some(detail.to_owned()), now).await?;
+        if b.status != BidStatus::Charged.as_str() {
+            outbox::enqueue(txn, &b.id, Topic::Cancelled, Some(detail), now).await?;
+        }
         if b.status == BidStatus::Charged.as_str() {
             jobs::enqueue(
                 txn,
@@ -609,6 +613,7 @@ async fn cut_awarded(
                 now,
             )
             .await?;
+            outbox::enqueue(txn, &b.id, Topic::Cancelled, Some(detail), now).await?;
         }
     }
     record.revenue = Money::from_minor(record.revenue_minor, spec.currency)

@@ -6,6 +6,7 @@ pub mod award;
 pub mod bids;
 pub mod bookings;
 pub mod console_sessions;
+pub mod data_rights;
 pub mod events;
 pub mod insights;
 pub mod keys;

@@ -21,6 +21,7 @@ use crate::domain::lot::{LotSpec, LotStatus, PaymentMode};
 use crate::jobs::{self, Job};
 use crate::matching;
 use crate::money::Money;
+use crate::notifications::{Topic, outbox};
 use crate::payments::{
     ChargeOutcome, ChargeRequest, IdempotencyKey, PaymentError, PaymentGateway, PaymentRef,
     PaymentStep, SavedCard,
@@ -277,6 +278,7 @@ pub async fn charge(
                 "Your card was charged {}. Enjoy your upgrade!",
                 money(amount, &spec)
             );
+            outbox::enqueue(&txn, &b.id, Topic::UpgradeConfirmed, None, now).await?;
             events::record(
                 &txn,
                 &b.id,
@@ -312,6 +314,7 @@ pub async fn charge(
                     "{message} The upgrade goes to the next traveller on the standby list; nothing was charged."
                 )
             };
+            outbox::enqueue(&txn, &b.id, Topic::PaymentFailed, Some(&detail), now).await?;
             events::record(
                 &txn,
                 &b.id,
@@ -573,6 +576,7 @@ pub async fn drop_winner(
     let now = Utc::now();
 
     award_service::set_outcome(txn, b, BidStatus::Lost, None, Some(reason), None, now).await?;
+    outbox::enqueue(txn, &b.id, Topic::NotSuccessful, Some(detail), now).await?;
     events::record(
         txn,
         &b.id,
@@ -740,6 +744,7 @@ pub async fn refund(
         "{reason} {} is refunded to your card.",
         money(charge.amount_minor, &spec)
     );
+    outbox::enqueue(&txn, &b.id, Topic::Refunded, Some(&detail), now).await?;
     events::record(
         &txn,
         &b.id,
@@ -798,6 +803,7 @@ pub async fn settle(db: &Db, lot_id: &str) -> Result<Step, SettleError> {
             "{} Every upgrade is now paid for, so your place on the standby list has ended.",
             reason_text(&reason, b.units)
         );
+        outbox::enqueue(&txn, &b.id, Topic::NotSuccessful, Some(&detail), now).await?;
         events::record(&txn, &b.id, BidEventKind::Lost, None, Some(detail), now).await?;
         if b.payment_ref.is_some() {
             jobs::enqueue(

@@ -12,6 +12,7 @@ mod idempotency;
 mod keys;
 mod limits;
 mod lots;
+mod notifications;
 mod openapi;
 mod pages;
 mod reconcile;

@@ -689,6 +689,70 @@ async fn only_a_configured_stripe_gateway_brings_an_outside_script() {
     }
 }
 
+async fn the_status_page_hands_over_the_data_and_erases_it_on_request(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({})).await;
+    app.booking(&op, "AU7K2P", "Muller", 2, &[&lot]).await;
+    let browser = Browser::new(&app);
+    browser.sign_in("AU7K2P", "Muller").await;
+    let placed = browser.bid(&lot, "420", GOOD_CARD).await;
+    let bid_path = placed
+        .location
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    let status = browser.get(&bid_path).await;
+    assert!(status.says("Download my data"), "{}", status.body);
+    let csrf = status.hidden("csrf");
+
+    let data = browser.get("/my-data").await;
+    assert_eq!(data.status, StatusCode::OK);
+    assert!(data.body.contains("Muller"), "{}", data.body);
+
+    let unconfirmed = browser.post("/my-data/erase", &[("csrf", &csrf)]).await;
+    assert_eq!(unconfirmed.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(unconfirmed.says("Nothing was erased: tick the box"));
+    let forged = browser
+        .post("/my-data/erase", &[("csrf", "forged"), ("confirm", "yes")])
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let in_play = browser
+        .post("/my-data/erase", &[("csrf", &csrf), ("confirm", "yes")])
+        .await;
+    assert_eq!(in_play.status, StatusCode::CONFLICT);
+    assert!(in_play.says("an offer on this booking is still in play"));
+    assert!(
+        browser.get("/my-data").await.body.contains("Muller"),
+        "refusals erase nothing"
+    );
+
+    browser
+        .post(&format!("{bid_path}/withdraw"), &[("csrf", &csrf)])
+        .await;
+    app.run_jobs().await;
+    let erased = browser
+        .post("/my-data/erase", &[("csrf", &csrf), ("confirm", "yes")])
+        .await;
+    assert_eq!(erased.status, StatusCode::OK, "{}", erased.body);
+    assert!(erased.says("Your data is erased"));
+    assert!(
+        erased
+            .cookies
+            .iter()
+            .any(|c| c.starts_with("surclass_session=;")),
+        "signed out: {:?}",
+        erased.cookies
+    );
+    let later = Browser::new(&app);
+    assert_eq!(
+        later.sign_in("AU7K2P", "Muller").await.status,
+        StatusCode::UNAUTHORIZED,
+        "the old pair opens nothing"
+    );
+}
+
 store_tests!(
     the_sign_in_page_is_the_front_door_and_a_wrong_pair_is_told_on_it,
     a_traveller_bids_changes_withdraws_and_bids_again_on_the_pages,
@@ -697,4 +761,5 @@ store_tests!(
     the_signed_link_opens_the_booking_and_a_forged_one_says_so,
     french_speakers_get_french_and_euros_written_their_way,
     a_failed_payment_can_be_fixed_with_another_card_on_the_status_page,
+    the_status_page_hands_over_the_data_and_erases_it_on_request,
 );

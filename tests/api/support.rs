@@ -59,6 +59,7 @@ pub async fn spawn_app_with(store: Store, tweak: impl FnOnce(&mut Settings)) -> 
         no_jobs: true,
         stripe: Default::default(),
         limits: Default::default(),
+        notify: Default::default(),
     };
     tweak(&mut settings);
     let app = Application::build(settings)

@@ -2,8 +2,11 @@
 
 use crate::domain::validation::FieldErrors;
 use crate::http::problem::Problem;
+use crate::notifications::outbox::RetryError;
+use crate::notifications::webhooks::EndpointError;
 use crate::services::bids::BidError;
 use crate::services::bookings::ImportError;
+use crate::services::data_rights::DataRightsError;
 use crate::services::lots::LotError;
 use crate::services::review::ReviewError;
 use crate::services::settlement::SettleError;
@@ -99,6 +102,45 @@ impl From<ReviewError> for Problem {
                 tracing::error!(error = %e, "review could not be applied");
                 Problem::internal()
             }
+        }
+    }
+}
+
+impl From<RetryError> for Problem {
+    fn from(e: RetryError) -> Self {
+        match e {
+            RetryError::NotFound => Problem::not_found("No such message."),
+            e @ RetryError::NotParked(_) => Problem::conflict(
+                "message-not-parked",
+                "Only a parked message can be retried",
+                e.to_string(),
+            ),
+            RetryError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<EndpointError> for Problem {
+    fn from(e: EndpointError) -> Self {
+        match e {
+            EndpointError::NotFound => Problem::not_found("No such webhook endpoint."),
+            EndpointError::Invalid(errors) => Problem::invalid(errors),
+            EndpointError::Db(e) => e.into(),
+        }
+    }
+}
+
+impl From<DataRightsError> for Problem {
+    fn from(e: DataRightsError) -> Self {
+        match e {
+            DataRightsError::NotFound => Problem::not_found("No such booking."),
+            e @ DataRightsError::MoneyInFlight(_) => {
+                Problem::conflict("erasure-money-in-flight", "Not yet", e.to_string())
+            }
+            e @ DataRightsError::BadRetention => {
+                Problem::invalid(FieldErrors::single("retention_days", e.to_string()))
+            }
+            DataRightsError::Db(e) => e.into(),
         }
     }
 }

@@ -3,11 +3,14 @@
 
 pub mod auth;
 pub mod bookings;
+pub mod data_rights;
 pub mod errors;
 pub mod keys;
 pub mod lot_bids;
 pub mod lots;
+pub mod messages;
 pub mod traveller;
+pub mod webhook_endpoints;
 pub mod webhooks;
 
 use actix_web::web;
@@ -37,5 +40,21 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(traveller::withdraw)
         .service(traveller::upgrade_now)
         .service(traveller::replace_card)
-        .service(webhooks::payments);
+        .service(webhooks::payments)
+        .service(messages::list)
+        .service(messages::retry)
+        .service(webhook_endpoints::create)
+        .service(webhook_endpoints::list)
+        .service(webhook_endpoints::get)
+        .service(webhook_endpoints::update)
+        .service(webhook_endpoints::remove)
+        .service(webhook_endpoints::deliveries)
+        .service(data_rights::operator_export)
+        .service(data_rights::operator_erase)
+        .service(data_rights::get_retention)
+        .service(data_rights::set_retention)
+        .service(data_rights::traveller_export)
+        .service(data_rights::traveller_erase)
+        .service(data_rights::preferences)
+        .service(data_rights::set_preferences);
 }

@@ -12,6 +12,7 @@ mod card;
 mod errors;
 pub mod i18n;
 mod offers;
+mod privacy;
 mod sign_in;
 mod status;
 mod view;
@@ -56,6 +57,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(status::change)
         .service(status::withdraw)
         .service(status::replace_card)
+        .service(privacy::download)
+        .service(privacy::erase)
         .service(assets::serve);
 }
 

@@ -16,4 +16,8 @@ pub mod operator;
 pub mod operator_user;
 pub mod outbox;
 pub mod payment;
+pub mod privacy_setting;
 pub mod setting;
+pub mod unsubscribe;
+pub mod webhook_attempt;
+pub mod webhook_endpoint;

@@ -1,0 +1,340 @@
+//! Delivering one outbox row: the body of the `deliver` job.
+//!
+//! "Never sent twice": the job is claimed with a lease (one process at a time), the row is
+//! re-read and skipped unless still pending, and it is marked sent in a commit of its own
+//! right after the SMTP server (or the webhook receiver) accepted it. What remains is the
+//! window between that acceptance and that commit: a crash there sends the message again on
+//! the next run, with the same `Message-ID` (email) or `Surclass-Delivery` id (webhook), which
+//! receivers use to drop the duplicate.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter};
+
+use super::email::{EmailTransport, OutgoingEmail, SendError};
+use super::outbox::{self, Facts};
+use super::render::{self, Context};
+use super::{Topic, unsubscribe, webhooks};
+use crate::domain::bid::BidStatus;
+use crate::services::links::{self, PublicUrl};
+use crate::services::sessions::SessionSigner;
+use crate::store::Db;
+use crate::store::entities::{bid, booking, operator, outbox as outbox_entity, webhook_endpoint};
+
+/// How messages go out, from the settings.
+#[derive(Debug, Clone)]
+pub struct NotifySettings {
+    /// The sender address (the display name is the operator's).
+    pub from_address: String,
+    /// How long before bidding closes the reminder goes.
+    pub reminder_lead: Duration,
+    /// Email attempts before a message is parked (30 s doubling to an hour between them).
+    pub email_max_attempts: i32,
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        Self {
+            from_address: "upgrades@surclass.invalid".to_owned(),
+            reminder_lead: Duration::hours(6),
+            email_max_attempts: 10,
+        }
+    }
+}
+
+pub struct Notifier {
+    db: Db,
+    transport: Arc<dyn EmailTransport>,
+    http: reqwest::Client,
+    public_url: PublicUrl,
+    signer: SessionSigner,
+    settings: NotifySettings,
+}
+
+impl Notifier {
+    pub fn new(
+        db: Db,
+        transport: Arc<dyn EmailTransport>,
+        public_url: PublicUrl,
+        signer: SessionSigner,
+        settings: NotifySettings,
+    ) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(10))
+            // A receiver answers for itself: no following redirects elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("HTTP client builds");
+        Self {
+            db,
+            transport,
+            http,
+            public_url,
+            signer,
+            settings,
+        }
+    }
+
+    pub fn settings(&self) -> &NotifySettings {
+        &self.settings
+    }
+
+    /// Delivers one outbox row. `Ok(Some(t))`: failed for now, try again at `t`.
+    pub async fn deliver(&self, outbox_id: i64) -> Result<Option<DateTime<Utc>>, DbErr> {
+        let Some(row) = outbox_entity::Entity::find_by_id(outbox_id)
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        if row.status != outbox::PENDING {
+            return Ok(None);
+        }
+        let (Some(topic), Ok(facts)) = (
+            Topic::parse(&row.topic),
+            serde_json::from_str::<Facts>(&row.payload),
+        ) else {
+            self.finish(&row, outbox::PARKED, Some("unreadable message".into()))
+                .await?;
+            return Ok(None);
+        };
+        match row.channel.as_str() {
+            outbox::EMAIL => self.email(row, topic, facts).await,
+            outbox::WEBHOOK => self.webhook(row, topic, facts).await,
+            other => {
+                let why = format!("unknown channel {other}");
+                self.finish(&row, outbox::PARKED, Some(why)).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    async fn email(
+        &self,
+        row: outbox_entity::Model,
+        topic: Topic,
+        facts: Facts,
+    ) -> Result<Option<DateTime<Utc>>, DbErr> {
+        let booking = booking::Entity::find_by_id(facts.booking_id.clone())
+            .one(&self.db)
+            .await?
+            .filter(|b| b.erased_at.is_none());
+        let Some((booking, to)) = booking.and_then(|b| {
+            let to = b.email.clone().filter(|e| !e.trim().is_empty())?;
+            Some((b, to))
+        }) else {
+            let why = "no email address for this booking (none given, or erased)";
+            self.finish(&row, outbox::SUPPRESSED, Some(why.into()))
+                .await?;
+            return Ok(None);
+        };
+        if topic.is_optional() {
+            if unsubscribe::is_unsubscribed(&self.db, &booking.id).await? {
+                let why = "the traveller unsubscribed";
+                self.finish(&row, outbox::SUPPRESSED, Some(why.into()))
+                    .await?;
+                return Ok(None);
+            }
+            // A reminder for a bid withdrawn (or a lot closed) meanwhile would only confuse.
+            let still_active = bid::Entity::find_by_id(facts.bid_id.clone())
+                .one(&self.db)
+                .await?
+                .is_some_and(|b| b.status == BidStatus::Active.as_str());
+            if !still_active {
+                let why = "the bid is no longer active";
+                self.finish(&row, outbox::SUPPRESSED, Some(why.into()))
+                    .await?;
+                return Ok(None);
+            }
+        }
+        let Some(op) = operator::Entity::find_by_id(booking.operator_id.clone())
+            .one(&self.db)
+            .await?
+        else {
+            self.finish(&row, outbox::PARKED, Some("operator missing".into()))
+                .await?;
+            return Ok(None);
+        };
+        let now = Utc::now();
+        let status_url = links::status_url(&self.public_url, &self.signer, &booking.id, now);
+        let unsubscribe_url = topic.is_optional().then(|| {
+            format!(
+                "{}/unsubscribe/{}",
+                self.public_url.as_str(),
+                unsubscribe::token(&self.signer, &booking.id)
+            )
+        });
+        let rendered = render::render(
+            topic,
+            &facts,
+            &Context {
+                language: &booking.language,
+                last_name: &booking.last_name,
+                operator_name: &op.name,
+                support_email: &op.support_email,
+                status_url: &status_url,
+                unsubscribe_url: unsubscribe_url.as_deref(),
+            },
+        );
+        let email = OutgoingEmail {
+            from_name: op.name.clone(),
+            from_address: self.settings.from_address.clone(),
+            reply_to: op.support_email.clone(),
+            to: to.clone(),
+            subject: rendered.subject.clone(),
+            body: rendered.body.clone(),
+            message_id: row
+                .message_id
+                .clone()
+                .unwrap_or_else(|| format!("<outbox-{}@surclass>", row.id)),
+            language: rendered.language.to_owned(),
+            unsubscribe_url,
+        };
+        // What goes out is recorded first: the operator's view, and the local mailbox.
+        outbox_entity::Entity::update_many()
+            .col_expr(outbox_entity::Column::Recipient, Some(to).into())
+            .col_expr(
+                outbox_entity::Column::Subject,
+                Some(rendered.subject).into(),
+            )
+            .col_expr(outbox_entity::Column::Body, Some(rendered.body).into())
+            .filter(outbox_entity::Column::Id.eq(row.id))
+            .exec(&self.db)
+            .await?;
+        match self.transport.send(&email).await {
+            Ok(()) => {
+                self.sent(&row, row.attempts + 1).await?;
+                Ok(None)
+            }
+            Err(SendError::Permanent(e)) => {
+                self.finish(&row, outbox::PARKED, Some(e)).await?;
+                Ok(None)
+            }
+            Err(SendError::Transient(e)) => {
+                self.failed(&row, row.attempts + 1, self.settings.email_max_attempts, e)
+                    .await
+            }
+        }
+    }
+
+    async fn webhook(
+        &self,
+        row: outbox_entity::Model,
+        topic: Topic,
+        facts: Facts,
+    ) -> Result<Option<DateTime<Utc>>, DbErr> {
+        let endpoint = match &row.endpoint_id {
+            Some(id) => webhook_endpoint::Entity::find_by_id(id.clone())
+                .one(&self.db)
+                .await?
+                .filter(|e| e.active),
+            None => None,
+        };
+        let Some(endpoint) = endpoint else {
+            let why = "the endpoint was deleted or disabled";
+            self.finish(&row, outbox::SUPPRESSED, Some(why.into()))
+                .await?;
+            return Ok(None);
+        };
+        let body = webhooks::body(topic.as_str(), &facts);
+        let now = Utc::now();
+        let signature = webhooks::sign(&endpoint.secret, now.timestamp(), &body);
+        let attempt = row.attempts + 1;
+        let answer = self
+            .http
+            .post(&endpoint.url)
+            .header("Content-Type", "application/json")
+            .header("User-Agent", "Surclass-Webhooks/1")
+            .header(webhooks::SIGNATURE_HEADER, signature)
+            .header(webhooks::EVENT_HEADER, topic.as_str())
+            .header(
+                webhooks::DELIVERY_HEADER,
+                row.message_id
+                    .clone()
+                    .unwrap_or_else(|| facts.event_id.clone()),
+            )
+            .body(body)
+            .send()
+            .await;
+        let (code, error) = match answer {
+            Ok(res) if res.status().is_success() => (Some(res.status().as_u16() as i32), None),
+            Ok(res) => (
+                Some(res.status().as_u16() as i32),
+                Some(format!("the receiver answered {}", res.status())),
+            ),
+            Err(e) => (None, Some(format!("not reached: {e}"))),
+        };
+        webhooks::record_attempt(&self.db, row.id, attempt, now, code, error.clone()).await?;
+        match error {
+            None => {
+                self.sent(&row, attempt).await?;
+                Ok(None)
+            }
+            Some(e) => self.failed(&row, attempt, webhooks::MAX_ATTEMPTS, e).await,
+        }
+    }
+
+    /// Marked sent in its own commit, right after the receiver accepted it.
+    async fn sent(&self, row: &outbox_entity::Model, attempts: i32) -> Result<(), DbErr> {
+        outbox_entity::Entity::update_many()
+            .col_expr(outbox_entity::Column::Status, outbox::SENT.into())
+            .col_expr(outbox_entity::Column::Attempts, attempts.into())
+            .col_expr(outbox_entity::Column::SentAt, Some(Utc::now()).into())
+            .col_expr(
+                outbox_entity::Column::LastError,
+                Option::<String>::None.into(),
+            )
+            .filter(outbox_entity::Column::Id.eq(row.id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    async fn failed(
+        &self,
+        row: &outbox_entity::Model,
+        attempts: i32,
+        max_attempts: i32,
+        error: String,
+    ) -> Result<Option<DateTime<Utc>>, DbErr> {
+        if attempts >= max_attempts {
+            tracing::warn!(message = row.id, attempts, error = %error, "message parked");
+            outbox_entity::Entity::update_many()
+                .col_expr(outbox_entity::Column::Status, outbox::PARKED.into())
+                .col_expr(outbox_entity::Column::Attempts, attempts.into())
+                .col_expr(outbox_entity::Column::LastError, Some(error).into())
+                .filter(outbox_entity::Column::Id.eq(row.id))
+                .filter(outbox_entity::Column::Status.eq(outbox::PENDING))
+                .exec(&self.db)
+                .await?;
+            return Ok(None);
+        }
+        let next = Utc::now() + outbox::backoff(attempts);
+        outbox_entity::Entity::update_many()
+            .col_expr(outbox_entity::Column::Attempts, attempts.into())
+            .col_expr(outbox_entity::Column::LastError, Some(error).into())
+            .col_expr(outbox_entity::Column::NextAttemptAt, next.into())
+            .filter(outbox_entity::Column::Id.eq(row.id))
+            .filter(outbox_entity::Column::Status.eq(outbox::PENDING))
+            .exec(&self.db)
+            .await?;
+        Ok(Some(next))
+    }
+
+    async fn finish(
+        &self,
+        row: &outbox_entity::Model,
+        status: &str,
+        error: Option<String>,
+    ) -> Result<(), DbErr> {
+        outbox_entity::Entity::update_many()
+            .col_expr(outbox_entity::Column::Status, status.into())
+            .col_expr(outbox_entity::Column::LastError, error.into())
+            .filter(outbox_entity::Column::Id.eq(row.id))
+            .filter(outbox_entity::Column::Status.eq(outbox::PENDING))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+}

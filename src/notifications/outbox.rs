@@ -1,0 +1,229 @@
+//! The outbox: messages written in the transaction of the state change that causes them,
+//! delivered later by the `deliver` job; sent, suppressed or parked, never deleted.
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, NotSet, QueryFilter,
+    QueryOrder, QuerySelect, Set,
+};
+use serde::{Deserialize, Serialize};
+
+use super::Topic;
+use crate::jobs::{self, Job};
+use crate::store::entities::{bid, lot, outbox, webhook_endpoint};
+
+pub const EMAIL: &str = "email";
+pub const WEBHOOK: &str = "webhook";
+
+pub const PENDING: &str = "pending";
+pub const SENT: &str = "sent";
+/// Failed too often (or refused for good): kept for the operator to see and retry.
+pub const PARKED: &str = "parked";
+/// Not to be sent after all: the traveller unsubscribed from this kind, or was erased.
+pub const SUPPRESSED: &str = "suppressed";
+
+/// The facts of a message, fixed when the state changed (rendered at delivery time in the
+/// booking's language). No personal data: names and addresses are read at delivery, so an
+/// erasure in between leaves nothing to send.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Facts {
+    pub event_id: String,
+    pub bid_id: String,
+    pub lot_id: String,
+    pub booking_id: String,
+    pub bid_status: String,
+    pub amount_minor: i64,
+    pub units: i32,
+    /// What was charged or refunded, when money moved.
+    pub total_minor: Option<i64>,
+    pub currency: String,
+    pub lot_title: String,
+    pub from_class: String,
+    pub to_class: String,
+    pub resource: String,
+    pub service_date: String,
+    pub closes_at: DateTime<Utc>,
+    pub time_zone: String,
+    pub detail: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+/// Writes the messages `topic` causes for this bid — an email to the traveller and one
+/// delivery per partner endpoint that chose the event — with their delivery jobs, inside the
+/// caller's transaction. One line per state change in the services.
+pub async fn enqueue(
+    txn: &impl ConnectionTrait,
+    bid_id: &str,
+    topic: Topic,
+    detail: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let Some(b) = bid::Entity::find_by_id(bid_id.to_owned()).one(txn).await? else {
+        return Ok(());
+    };
+    let Some(l) = lot::Entity::find_by_id(b.lot_id.clone()).one(txn).await? else {
+        return Ok(());
+    };
+    let endpoints = endpoints_of(txn, &l.operator_id).await?;
+    enqueue_loaded(txn, &b, &l, &endpoints, topic, detail, now).await
+}
+
+/// The operator's active webhook endpoints, read once for a batch of [`enqueue_loaded`].
+pub async fn endpoints_of(
+    txn: &impl ConnectionTrait,
+    operator_id: &str,
+) -> Result<Vec<webhook_endpoint::Model>, DbErr> {
+    webhook_endpoint::Entity::find()
+        .filter(webhook_endpoint::Column::OperatorId.eq(operator_id))
+        .filter(webhook_endpoint::Column::Active.eq(true))
+        .all(txn)
+        .await
+}
+
+/// [`enqueue`] with the bid (as it now is), its lot and the operator's endpoints already in
+/// hand: for loops over many bids in one transaction, such as an award.
+pub async fn enqueue_loaded(
+    txn: &impl ConnectionTrait,
+    b: &bid::Model,
+    l: &lot::Model,
+    endpoints: &[webhook_endpoint::Model],
+    topic: Topic,
+    detail: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let total_minor = match topic {
+        Topic::UpgradeConfirmed | Topic::Refunded => b
+            .award_price_minor
+            .zip(b.award_units)
+            .map(|(price, units)| price * i64::from(units)),
+        _ => None,
+    };
+    let facts = Facts {
+        event_id: format!("evt_{}", uuid::Uuid::new_v4().simple()),
+        bid_id: b.id.clone(),
+        lot_id: l.id.clone(),
+        booking_id: b.booking_id.clone(),
+        bid_status: b.status.clone(),
+        amount_minor: b.amount_minor,
+        units: b.units,
+        total_minor,
+        currency: b.currency.clone(),
+        lot_title: l.title.clone(),
+        from_class: l.from_class.clone(),
+        to_class: l.to_class.clone(),
+        resource: l.resource.clone(),
+        service_date: l.service_date.to_string(),
+        closes_at: l.closes_at,
+        time_zone: l.time_zone.clone(),
+        detail: detail.map(str::to_owned),
+        at: now,
+    };
+    let payload = serde_json::to_string(&facts).expect("facts serialise");
+    let mut rows = vec![(EMAIL, None, format!("<{}@surclass>", uuid::Uuid::new_v4()))];
+    if topic.is_webhook_event() {
+        for endpoint in endpoints {
+            if super::webhooks::subscribed(endpoint, topic) {
+                rows.push((WEBHOOK, Some(endpoint.id.clone()), facts.event_id.clone()));
+            }
+        }
+    }
+    for (channel, endpoint_id, message_id) in rows {
+        let row = outbox::ActiveModel {
+            id: NotSet,
+            operator_id: Set(Some(l.operator_id.clone())),
+            channel: Set(channel.to_owned()),
+            topic: Set(topic.as_str().to_owned()),
+            payload: Set(payload.clone()),
+            status: Set(PENDING.to_owned()),
+            attempts: Set(0),
+            next_attempt_at: Set(now),
+            last_error: Set(None),
+            created_at: Set(now),
+            sent_at: Set(None),
+            booking_id: Set(Some(b.booking_id.clone())),
+            endpoint_id: Set(endpoint_id),
+            message_id: Set(Some(message_id)),
+            recipient: Set(None),
+            subject: Set(None),
+            body: Set(None),
+        }
+        .insert(txn)
+        .await?;
+        jobs::enqueue(txn, Job::Deliver { outbox_id: row.id }, now).await?;
+    }
+    Ok(())
+}
+
+/// The delay before attempt `attempts + 1`: 30 s doubling each time, at most an hour.
+pub fn backoff(attempts: i32) -> Duration {
+    let exp = attempts.clamp(1, 12) - 1;
+    Duration::seconds((30i64 << exp).min(3600))
+}
+
+/// Messages of an operator, newest first, optionally of one status and channel.
+pub async fn list(
+    db: &impl ConnectionTrait,
+    operator_id: &str,
+    status: Option<&str>,
+    channel: Option<&str>,
+    limit: u64,
+) -> Result<Vec<outbox::Model>, DbErr> {
+    let mut q = outbox::Entity::find().filter(outbox::Column::OperatorId.eq(operator_id));
+    if let Some(status) = status {
+        q = q.filter(outbox::Column::Status.eq(status));
+    }
+    if let Some(channel) = channel {
+        q = q.filter(outbox::Column::Channel.eq(channel));
+    }
+    q.order_by_desc(outbox::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+pub async fn get(
+    db: &impl ConnectionTrait,
+    operator_id: &str,
+    id: i64,
+) -> Result<Option<outbox::Model>, DbErr> {
+    outbox::Entity::find_by_id(id)
+        .filter(outbox::Column::OperatorId.eq(operator_id))
+        .one(db)
+        .await
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RetryError {
+    #[error("no such message")]
+    NotFound,
+    #[error("only a parked message can be retried; this one is {0}")]
+    NotParked(String),
+    #[error(transparent)]
+    Db(#[from] DbErr),
+}
+
+/// Puts a parked message back in the queue, with fresh attempts: the operator fixed the
+/// cause (a wrong address, a receiver that was down).
+pub async fn retry(
+    db: &crate::store::Db,
+    operator_id: &str,
+    id: i64,
+) -> Result<outbox::Model, RetryError> {
+    let txn = crate::store::write_txn(db).await?;
+    let row = get(&txn, operator_id, id)
+        .await?
+        .ok_or(RetryError::NotFound)?;
+    if row.status != PARKED {
+        return Err(RetryError::NotParked(row.status));
+    }
+    let now = Utc::now();
+    let mut am: outbox::ActiveModel = row.into();
+    am.status = Set(PENDING.to_owned());
+    am.attempts = Set(0);
+    am.next_attempt_at = Set(now);
+    am.last_error = Set(None);
+    let row = am.update(&txn).await?;
+    jobs::enqueue(&txn, Job::Deliver { outbox_id: row.id }, now).await?;
+    txn.commit().await?;
+    Ok(row)
+}

@@ -1,0 +1,249 @@
+//! Message texts, per kind and language (French or English; anything else reads English).
+//! Plain text: it reads well on every phone and mail client, and nothing is hidden in markup.
+
+use super::Topic;
+use super::outbox::Facts;
+use crate::money::{Currency, Money};
+
+/// What to put in one email.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rendered {
+    pub language: &'static str,
+    pub subject: String,
+    pub body: String,
+}
+
+/// Everything a message needs beyond its facts, read at delivery time.
+pub struct Context<'a> {
+    pub language: &'a str,
+    pub last_name: &'a str,
+    pub operator_name: &'a str,
+    pub support_email: &'a str,
+    pub status_url: &'a str,
+    /// Only for optional messages.
+    pub unsubscribe_url: Option<&'a str>,
+}
+
+fn money(minor: i64, currency: &str) -> String {
+    match Currency::parse(currency).and_then(|c| Money::from_minor(minor, c)) {
+        Ok(m) => format!("{m} {currency}"),
+        Err(_) => format!("{minor} (minor units) {currency}"),
+    }
+}
+
+fn closes_local(facts: &Facts) -> String {
+    let tz: chrono_tz::Tz = facts.time_zone.parse().unwrap_or(chrono_tz::UTC);
+    facts
+        .closes_at
+        .with_timezone(&tz)
+        .format("%Y-%m-%d %H:%M %Z")
+        .to_string()
+}
+
+pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
+    let fr = cx.language.eq_ignore_ascii_case("fr");
+    let per = money(facts.amount_minor, &facts.currency);
+    let total = money(
+        facts
+            .total_minor
+            .unwrap_or(facts.amount_minor * i64::from(facts.units)),
+        &facts.currency,
+    );
+    // Generated titles already name the classes ("AU101: economy → business"); operators'
+    // own titles ("Paris CDG → New York JFK") may not.
+    let upgrade = if facts.lot_title.contains(&facts.to_class) {
+        format!("{} ({})", facts.lot_title, facts.service_date)
+    } else {
+        format!(
+            "{}, {} → {} ({})",
+            facts.lot_title, facts.from_class, facts.to_class, facts.service_date
+        )
+    };
+    let closes = closes_local(facts);
+    let detail = facts.detail.clone().unwrap_or_default();
+    let (subject, lead) = if fr {
+        match topic {
+            Topic::BidPlaced => (
+                format!("Offre reçue : {upgrade}"),
+                format!("Nous avons bien reçu votre offre de {per} par personne ({total} pour {} personne(s)) pour le surclassement {upgrade}. Vous pouvez la modifier ou la retirer jusqu'à la clôture, le {closes}.", facts.units),
+            ),
+            Topic::BidChanged => (
+                format!("Offre modifiée : {upgrade}"),
+                format!("Votre offre est maintenant de {per} par personne ({total} au total). Vous pouvez encore la modifier jusqu'au {closes}."),
+            ),
+            Topic::BidWithdrawn => (
+                format!("Offre retirée : {upgrade}"),
+                "Votre offre est retirée ; l'autorisation sur votre carte est libérée et rien n'est débité.".to_owned(),
+            ),
+            Topic::Reminder => (
+                format!("Les offres se terminent bientôt : {upgrade}"),
+                format!("Les offres pour {upgrade} se terminent le {closes}. Votre offre actuelle : {per} par personne. Vous pouvez encore la modifier."),
+            ),
+            Topic::UpgradeConfirmed => (
+                format!("Surclassement confirmé : {upgrade}"),
+                format!("Bonne nouvelle : votre surclassement {upgrade} est confirmé.\n\nReçu\n  Montant débité : {total}\n  Personnes : {}\n  Référence de l'offre : {}", facts.units, facts.bid_id),
+            ),
+            Topic::NotSuccessful => (
+                format!("Offre non retenue : {upgrade}"),
+                format!("Votre offre pour {upgrade} n'a pas été retenue. {detail}\nL'autorisation sur votre carte est libérée ; rien n'est débité."),
+            ),
+            Topic::PaymentFailed => (
+                format!("Action requise : paiement refusé pour {upgrade}"),
+                format!("Votre surclassement {upgrade} vous a été attribué, mais le paiement de {total} a échoué. {detail}\nQue faire : ouvrez le lien ci-dessous et indiquez une autre carte avant la fin du délai, sinon le surclassement passera au voyageur suivant."),
+            ),
+            Topic::Cancelled => (
+                format!("Surclassement annulé : {upgrade}"),
+                format!("{detail}\nL'autorisation sur votre carte est libérée ; rien n'est débité."),
+            ),
+            Topic::Refunded => (
+                format!("Remboursement : {upgrade}"),
+                format!("{detail}\nNous vous remboursons {total} sur la carte utilisée. Selon votre banque, le remboursement apparaît sous quelques jours."),
+            ),
+        }
+    } else {
+        match topic {
+            Topic::BidPlaced => (
+                format!("Offer received: {upgrade}"),
+                format!("We have your offer of {per} per person ({total} for {} traveller(s)) for the upgrade {upgrade}. You can change or withdraw it until bidding closes on {closes}.", facts.units),
+            ),
+            Topic::BidChanged => (
+                format!("Offer changed: {upgrade}"),
+                format!("Your offer is now {per} per person ({total} in total). You can still change it until {closes}."),
+            ),
+            Topic::BidWithdrawn => (
+                format!("Offer withdrawn: {upgrade}"),
+                "Your offer is withdrawn; the hold on your card is released and nothing is charged.".to_owned(),
+            ),
+            Topic::Reminder => (
+                format!("Bidding closes soon: {upgrade}"),
+                format!("Bidding for {upgrade} closes on {closes}. Your current offer: {per} per person. You can still change it."),
+            ),
+            Topic::UpgradeConfirmed => (
+                format!("Upgrade confirmed: {upgrade}"),
+                format!("Good news: your upgrade {upgrade} is confirmed.\n\nReceipt\n  Amount charged: {total}\n  Travellers: {}\n  Offer reference: {}", facts.units, facts.bid_id),
+            ),
+            Topic::NotSuccessful => (
+                format!("Offer not successful: {upgrade}"),
+                format!("Your offer for {upgrade} was not successful. {detail}\nThe hold on your card is released; nothing is charged."),
+            ),
+            Topic::PaymentFailed => (
+                format!("Action needed: payment failed for {upgrade}"),
+                format!("Your upgrade {upgrade} was awarded to you, but the payment of {total} failed. {detail}\nWhat to do: open the link below and give another card before the grace period ends, or the upgrade goes to the next traveller."),
+            ),
+            Topic::Cancelled => (
+                format!("Upgrade cancelled: {upgrade}"),
+                format!("{detail}\nThe hold on your card is released; nothing is charged."),
+            ),
+            Topic::Refunded => (
+                format!("Refund: {upgrade}"),
+                format!("{detail}\nWe are refunding {total} to the card you used. Depending on your bank it shows within a few days."),
+            ),
+        }
+    };
+    let mut body = String::new();
+    body.push_str(&if fr {
+        format!("Bonjour {},\n\n", cx.last_name)
+    } else {
+        format!("Dear {},\n\n", cx.last_name)
+    });
+    body.push_str(lead.trim());
+    body.push_str("\n\n");
+    body.push_str(&if fr {
+        format!("Suivre votre offre : {}\n", cx.status_url)
+    } else {
+        format!("See your offer: {}\n", cx.status_url)
+    });
+    body.push_str(&if fr {
+        format!(
+            "Une question ? Répondez à ce message ou écrivez à {} ({}).\n",
+            cx.support_email, cx.operator_name
+        )
+    } else {
+        format!(
+            "Questions? Reply to this message or write to {} ({}).\n",
+            cx.support_email, cx.operator_name
+        )
+    });
+    if let Some(url) = cx.unsubscribe_url {
+        body.push_str(&if fr {
+            format!("\nNe plus recevoir de rappels : {url}\n")
+        } else {
+            format!("\nStop reminders: {url}\n")
+        });
+    }
+    Rendered {
+        language: if fr { "fr" } else { "en" },
+        subject,
+        body,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Utc;
+
+    fn facts() -> Facts {
+        Facts {
+            event_id: "evt_1".into(),
+            bid_id: "bid_1".into(),
+            lot_id: "lot_1".into(),
+            booking_id: "bkg_1".into(),
+            bid_status: "charged".into(),
+            amount_minor: 12500,
+            units: 2,
+            total_minor: Some(25000),
+            currency: "EUR".into(),
+            lot_title: "AU101: economy → business".into(),
+            from_class: "economy".into(),
+            to_class: "business".into(),
+            resource: "AU101".into(),
+            service_date: "2026-12-24".into(),
+            closes_at: Utc::now(),
+            time_zone: "Europe/Paris".into(),
+            detail: None,
+            at: Utc::now(),
+        }
+    }
+
+    fn cx(language: &str) -> Context<'_> {
+        Context {
+            language,
+            last_name: "Müller",
+            operator_name: "Aurora Air",
+            support_email: "help@aurora.example",
+            status_url: "https://up.example/s/tok",
+            unsubscribe_url: None,
+        }
+    }
+
+    #[test]
+    fn a_receipt_says_what_was_charged_in_the_bookings_language() {
+        let fr = render(Topic::UpgradeConfirmed, &facts(), &cx("fr"));
+        assert_eq!(fr.language, "fr");
+        assert!(fr.subject.starts_with("Surclassement confirmé"));
+        assert!(fr.body.contains("250.00 EUR"), "{}", fr.body);
+        assert!(fr.body.contains("https://up.example/s/tok"));
+        let en = render(Topic::UpgradeConfirmed, &facts(), &cx("de"));
+        assert_eq!(en.language, "en");
+        assert!(
+            en.body.contains("Amount charged: 250.00 EUR"),
+            "{}",
+            en.body
+        );
+    }
+
+    #[test]
+    fn only_optional_messages_offer_to_stop_them() {
+        let mut c = cx("en");
+        c.unsubscribe_url = Some("https://up.example/unsubscribe/t");
+        let reminder = render(Topic::Reminder, &facts(), &c);
+        assert!(
+            reminder
+                .body
+                .contains("Stop reminders: https://up.example/unsubscribe/t")
+        );
+        let receipt = render(Topic::UpgradeConfirmed, &facts(), &cx("en"));
+        assert!(!receipt.body.contains("unsubscribe"));
+    }
+}

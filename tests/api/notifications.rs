@@ -1,0 +1,1053 @@
+//! Telling people and respecting them: messages written with the state change, delivered with
+//! retries, parked when they keep failing; signed partner webhooks; one-click unsubscribe;
+//! data export and erasure.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
+
+use crate::support::{Operator, Store, TestApp, spawn_app_with};
+
+const GOOD: &str = "4242 4242 4242 4242";
+const DECLINED_AT_BID: &str = "4000 0000 0000 0002";
+
+/// Declares each `async fn(Store)` for SQLite and PostgreSQL; the test starts its own server
+/// (it needs settings of its own, such as an SMTP server).
+macro_rules! per_store {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$name(crate::support::Store::Sqlite).await; }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$name(crate::support::Store::Postgres).await; }
+            )*
+        }
+    };
+}
+
+per_store!(
+    a_bid_is_confirmed_by_email_in_the_bookings_language,
+    a_change_that_is_refused_sends_nothing,
+    a_message_that_keeps_failing_is_parked_and_a_retry_sends_it_once,
+    webhooks_are_signed_retried_after_errors_and_listed_with_attempts,
+    one_click_stops_reminders_and_money_messages_still_come,
+    erasure_removes_personal_data_and_keeps_the_money_records,
+    personal_data_past_the_retention_period_is_purged,
+    emails_reach_a_real_smtp_server_with_reply_to_and_unsubscribe_headers,
+    a_webhook_receiver_down_for_a_day_gets_its_delivery_parked_and_retried,
+);
+
+async fn import(
+    app: &TestApp,
+    op: &Operator,
+    reference: &str,
+    email: &str,
+    language: &str,
+    lots: &[&str],
+) {
+    app.post("/v1/bookings/import")
+        .key(&op.key)
+        .json(&json!([{
+            "reference": reference, "last_name": "Lefèvre", "party_size": 2,
+            "email": email, "phone": "+33612345678", "language": language, "eligible_lots": lots
+        }]))
+        .send()
+        .await
+        .expect(200);
+}
+
+async fn messages(app: &TestApp, op: &Operator, query: &str) -> Vec<Value> {
+    app.read(&format!("/v1/messages{query}"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200)
+        .body["items"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+fn of_topic<'a>(items: &'a [Value], topic: &str) -> Vec<&'a Value> {
+    items.iter().filter(|m| m["topic"] == topic).collect()
+}
+
+/// Time passes: every delivery waiting for its backoff is due now.
+async fn retries_are_due(app: &TestApp) {
+    use surclass::store::entities::job;
+    job::Entity::update_many()
+        .col_expr(
+            job::Column::RunAt,
+            Expr::value(chrono::Utc::now() - chrono::Duration::seconds(1)),
+        )
+        .filter(job::Column::Kind.eq("deliver"))
+        .filter(job::Column::Status.eq("pending"))
+        .exec(&app.db)
+        .await
+        .unwrap();
+}
+
+async fn a_bid_is_confirmed_by_email_in_the_bookings_language(store: Store) {
+    let Some(app) = spawn_app_with(store, |_| {}).await else {
+        return;
+    };
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({})).await;
+    import(&app, &op, "FR0001", "claire@example.fr", "fr", &[&lot]).await;
+    let token = app.sign_in("FR0001", "Lefèvre").await;
+    app.bid(&token, &lot, "150.00", GOOD).await.expect(201);
+    app.run_jobs().await;
+
+    let items = messages(&app, &op, "?channel=email").await;
+    let placed = of_topic(&items, "bid.placed");
+    assert_eq!(placed.len(), 1, "{items:#?}");
+    let m = placed[0];
+    assert_eq!(m["status"], "sent");
+    assert_eq!(m["to"], "claire@example.fr");
+    assert!(
+        m["subject"].as_str().unwrap().starts_with("Offre reçue"),
+        "{m}"
+    );
+    let body = m["body"].as_str().unwrap();
+    assert!(body.contains("150.00 EUR par personne"), "{body}");
+    assert!(body.contains(&format!("{}/s/", app.address)), "{body}");
+    assert!(body.contains("support@aurora.example"), "{body}");
+    // The bid is there, and bidding closes within 6 hours: the reminder came too.
+    assert_eq!(of_topic(&items, "bid.reminder").len(), 1);
+}
+
+async fn a_change_that_is_refused_sends_nothing(store: Store) {
+    let Some(app) = spawn_app_with(store, |_| {}).await else {
+        return;
+    };
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({})).await;
+    import(&app, &op, "NOPE01", "nope@example.com", "en", &[&lot]).await;
+    let token = app.sign_in("NOPE01", "Lefèvre").await;
+    app.bid(&token, &lot, "150.00", DECLINED_AT_BID)
+        .await
+        .expect(402);
+    app.bid(&token, &lot, "5.00", GOOD).await.expect(422);
+    app.run_jobs().await;
+    assert!(messages(&app, &op, "").await.is_empty());
+    // A change refused inside its transaction (bidding closed) writes no message either.
+    let bid = app.bid(&token, &lot, "150.00", GOOD).await.expect(201).body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.close_now(&lot).await;
+    app.patch(&format!("/v1/traveller/bids/{bid}"))
+        .key(&token)
+        .json(&json!({"amount": "200.00"}))
+        .send()
+        .await
+        .expect(409);
+    app.delete(&format!("/v1/traveller/bids/{bid}"))
+        .key(&token)
+        .send()
+        .await
+        .expect(409);
+    // A transaction that wrote a message and then rolled back leaves neither message nor job.
+    let txn = surclass::store::write_txn(&app.db).await.unwrap();
+    surclass::notifications::outbox::enqueue(
+        &txn,
+        &bid,
+        surclass::notifications::Topic::Refunded,
+        None,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
+    txn.rollback().await.unwrap();
+    app.run_jobs().await;
+    let items = messages(&app, &op, "").await;
+    assert_eq!(of_topic(&items, "bid.placed").len(), 1);
+    assert!(
+        of_topic(&items, "bid.changed").is_empty() && of_topic(&items, "bid.withdrawn").is_empty()
+    );
+    assert!(of_topic(&items, "bid.refunded").is_empty());
+}
+
+/// A minimal SMTP server for the failure path: refuses recipients with 451 while `refuse`
+/// is set, otherwise accepts and keeps each message.
+struct FlakySmtp {
+    port: u16,
+    refuse: Arc<AtomicBool>,
+    received: Arc<Mutex<Vec<String>>>,
+}
+
+async fn flaky_smtp() -> FlakySmtp {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let refuse = Arc::new(AtomicBool::new(true));
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let (r, got) = (refuse.clone(), received.clone());
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let (r, got) = (r.clone(), got.clone());
+            tokio::spawn(async move {
+                let (read, mut write) = stream.into_split();
+                let mut lines = BufReader::new(read);
+                let _ = write.write_all(b"220 flaky ESMTP\r\n").await;
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
+                    let reply: &[u8] = match verb.as_str() {
+                        "EHLO" | "HELO" => b"250 flaky\r\n",
+                        "RCPT" if r.load(Ordering::SeqCst) => b"451 4.3.0 try again later\r\n",
+                        "DATA" => {
+                            let _ = write.write_all(b"354 go on\r\n").await;
+                            let mut message = String::new();
+                            loop {
+                                line.clear();
+                                if lines.read_line(&mut line).await.unwrap_or(0) == 0 {
+                                    return;
+                                }
+                                if line == ".\r\n" {
+                                    break;
+                                }
+                                message.push_str(&line);
+                            }
+                            got.lock().unwrap().push(message);
+                            b"250 2.0.0 queued\r\n"
+                        }
+                        "QUIT" => {
+                            let _ = write.write_all(b"221 bye\r\n").await;
+                            return;
+                        }
+                        _ => b"250 OK\r\n",
+                    };
+                    if write.write_all(reply).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    FlakySmtp {
+        port,
+        refuse,
+        received,
+    }
+}
+
+async fn a_message_that_keeps_failing_is_parked_and_a_retry_sends_it_once(store: Store) {
+    let smtp = flaky_smtp().await;
+    let url = format!("smtp://127.0.0.1:{}", smtp.port);
+    let Some(app) = spawn_app_with(store, |s| {
+        s.notify.smtp_url = Some(url);
+        s.notify.email_max_attempts = 3;
+        s.notify.reminder_hours = 1;
+    })
+    .await
+    else {
+        return;
+    };
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({})).await;
+    import(&app, &op, "FAIL01", "fail@example.com", "en", &[&lot]).await;
+    let token = app.sign_in("FAIL01", "Lefèvre").await;
+    app.bid(&token, &lot, "150.00", GOOD).await.expect(201);
+    app.run_jobs().await;
+    let first = messages(&app, &op, "").await;
+    assert_eq!(first.len(), 1, "{first:#?}");
+    assert_eq!(first[0]["status"], "pending");
+    assert_eq!(first[0]["attempts"], 1);
+    assert!(
+        first[0]["last_error"].as_str().unwrap().contains("451"),
+        "{}",
+        first[0]
+    );
+    for _ in 0..2 {
+        retries_are_due(&app).await;
+        app.run_jobs().await;
+    }
+    let parked = messages(&app, &op, "?status=parked").await;
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0]["attempts"], 3);
+    assert!(smtp.received.lock().unwrap().is_empty());
+
+    // The server is fixed; the operator retries: it is sent, once.
+    smtp.refuse.store(false, Ordering::SeqCst);
+    let id = parked[0]["id"].as_i64().unwrap();
+    app.post(&format!("/v1/messages/{id}/retry"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(202);
+    app.run_jobs().await;
+    retries_are_due(&app).await;
+    app.run_jobs().await;
+    let received = smtp.received.lock().unwrap().clone();
+    assert_eq!(received.len(), 1);
+    let message_id = parked[0]["message_id"].as_str().unwrap();
+    assert!(
+        received[0].contains(&format!("Message-ID: {message_id}")),
+        "{}",
+        received[0]
+    );
+    let now = messages(&app, &op, "").await;
+    assert_eq!(now[0]["status"], "sent");
+    // A sent message is not retried.
+    app.post(&format!("/v1/messages/{id}/retry"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(409);
+    // Another operator sees none of it.
+    let other = app.operator("other").await;
+    assert!(messages(&app, &other, "").await.is_empty());
+    app.post(&format!("/v1/messages/{id}/retry"))
+        .key(&other.key)
+        .send()
+        .await
+        .expect(404);
+}
+
+/// Verifies a delivery exactly as openapi.yaml tells receivers to.
+fn verify_as_documented(secret: &str, header: &str, body: &[u8]) -> bool {
+    use hmac::{Hmac, Mac};
+    let mut t = None;
+    let mut signatures = Vec::new();
+    for part in header.split(',') {
+        match part.split_once('=') {
+            Some(("t", v)) => t = v.parse::<i64>().ok(),
+            Some(("v1", v)) => signatures.extend(hex::decode(v).ok()),
+            _ => {}
+        }
+    }
+    let Some(t) = t else { return false };
+    if (chrono::Utc::now().timestamp() - t).abs() > 300 {
+        return false;
+    }
+    signatures.iter().any(|sig| {
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("{t}.").as_bytes());
+        mac.update(body);
+        mac.verify_slice(sig).is_ok()
+    })
+}
+
+/// What a receiver got: the `Surclass-Signature` and `Surclass-Delivery` headers, the raw body.
+type Delivery = (String, String, Vec<u8>);
+
+struct Receiver {
+    url: String,
+    calls: Arc<AtomicUsize>,
+    seen: Arc<Mutex<Vec<Delivery>>>,
+}
+
+/// An HTTP receiver that answers 500 to the first `failures` deliveries and 200 after.
+async fn receiver(failures: usize) -> Receiver {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hooks", listener.local_addr().unwrap());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (c, s) = (calls.clone(), seen.clone());
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let (c, s) = (c.clone(), s.clone());
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                let (head_end, length) = loop {
+                    let n = stream.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
+                        let length = head
+                            .lines()
+                            .find_map(|l| {
+                                l.strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        break (i + 4, length);
+                    }
+                };
+                while buf.len() < head_end + length {
+                    let n = stream.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                }
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                let header = |name: &str| {
+                    head.lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
+                        })
+                        .unwrap_or_default()
+                };
+                s.lock().unwrap().push((
+                    header("Surclass-Signature"),
+                    header("Surclass-Delivery"),
+                    buf[head_end..].to_vec(),
+                ));
+                let n = c.fetch_add(1, Ordering::SeqCst);
+                let status = if n < failures {
+                    "500 Internal Server Error"
+                } else {
+                    "200 OK"
+                };
+                let _ = stream
+                    .write_all(
+                        format!(
+                            "HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                        )
+                        .as_bytes(),
+                    )
+                    .await;
+            });
+        }
+    });
+    Receiver { url, calls, seen }
+}
+
+async fn webhooks_are_signed_retried_after_errors_and_listed_with_attempts(store: Store) {
+    let Some(app) = spawn_app_with(store, |_| {}).await else {
+        return;
+    };
+    let op = app.operator("aurora").await;
+    let partner = app
+        .post("/v1/api-keys")
+        .key(&op.key)
+        .json(&json!({"name": "Booking engine", "scope": "partner"}))
+        .send()
+        .await
+        .expect(201)
+        .body["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let hook = receiver(2).await;
+    // Bad input is named and changes nothing.
+    let bad = app
+        .post("/v1/webhook-endpoints")
+        .key(&partner)
+        .json(&json!({"url": "ftp://x", "events": ["bid.nope"]}))
+        .send()
+        .await
+        .expect(422);
+    assert_eq!(bad.problem_fields(), vec!["url", "events[0]"]);
+    let created = app
+        .post("/v1/webhook-endpoints")
+        .key(&partner)
+        .json(&json!({"url": hook.url, "events": ["bid.placed", "bid.charged"]}))
+        .send()
+        .await
+        .expect(201);
+    let endpoint = created.body["id"].as_str().unwrap().to_owned();
+    let secret = created.body["secret"].as_str().unwrap().to_owned();
+    assert!(secret.starts_with("whsec_"));
+    // The secret is shown once.
+    let listed = app
+        .read("/v1/webhook-endpoints")
+        .key(&partner)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(listed.body["items"][0]["id"], endpoint.as_str());
+    assert!(listed.body["items"][0].get("secret").is_none());
+
+    let lot = app.open_lot(&op, json!({})).await;
+    import(&app, &op, "HOOK01", "hook@example.com", "en", &[&lot]).await;
+    let token = app.sign_in("HOOK01", "Lefèvre").await;
+    let bid = app.bid(&token, &lot, "150.00", GOOD).await.expect(201).body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.run_jobs().await;
+    assert_eq!(hook.calls.load(Ordering::SeqCst), 1);
+    for _ in 0..2 {
+        retries_are_due(&app).await;
+        app.run_jobs().await;
+    }
+    assert_eq!(hook.calls.load(Ordering::SeqCst), 3);
+    let seen = hook.seen.lock().unwrap().clone();
+    let first_id = &seen[0].1;
+    for (signature, delivery, body) in &seen {
+        assert!(
+            verify_as_documented(&secret, signature, body),
+            "signature {signature}"
+        );
+        assert!(!verify_as_documented("whsec_other", signature, body));
+        assert_eq!(delivery, first_id, "one event id across retries");
+        let body: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(body["type"], "bid.placed");
+        assert_eq!(body["data"]["bid_id"], bid.as_str());
+        assert!(
+            body["data"].get("amount").is_none(),
+            "sealed: no amounts to partners"
+        );
+    }
+    // Nothing more once delivered.
+    retries_are_due(&app).await;
+    app.run_jobs().await;
+    assert_eq!(hook.calls.load(Ordering::SeqCst), 3);
+
+    let deliveries = app
+        .read(&format!("/v1/webhook-endpoints/{endpoint}/deliveries"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200);
+    let d = &deliveries.body["items"][0];
+    assert_eq!(d["status"], "sent");
+    assert_eq!(d["event"], "bid.placed");
+    let codes: Vec<i64> = d["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status_code"].as_i64().unwrap())
+        .collect();
+    assert_eq!(codes, vec![500, 500, 200]);
+
+    // Another partner of the same operator sees none of it.
+    let other = app
+        .post("/v1/api-keys")
+        .key(&op.key)
+        .json(&json!({"name": "Agency", "scope": "partner"}))
+        .send()
+        .await
+        .expect(201)
+        .body["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.read(&format!("/v1/webhook-endpoints/{endpoint}"))
+        .key(&other)
+        .send()
+        .await
+        .expect(404);
+    app.delete(&format!("/v1/webhook-endpoints/{endpoint}"))
+        .key(&other)
+        .send()
+        .await
+        .expect(404);
+    app.delete(&format!("/v1/webhook-endpoints/{endpoint}"))
+        .key(&partner)
+        .send()
+        .await
+        .expect(204);
+}
+
+fn unsubscribe_url(body: &str) -> String {
+    body.lines()
+        .find_map(|l| l.strip_prefix("Stop reminders: "))
+        .expect("an unsubscribe link in the reminder")
+        .trim()
+        .to_owned()
+}
+
+async fn one_click_stops_reminders_and_money_messages_still_come(store: Store) {
+    let Some(app) = spawn_app_with(store, |_| {}).await else {
+        return;
+    };
+    let op = app.operator("aurora").await;
+    let first = app.open_lot(&op, json!({"capacity": 2})).await;
+    let second = app
+        .open_lot(&op, json!({"resource": "AU202", "closes_at": (chrono::Utc::now() + chrono::Duration::days(2)).to_rfc3339()}))
+        .await;
+    import(
+        &app,
+        &op,
+        "UNSUB1",
+        "quiet@example.com",
+        "en",
+        &[&first, &second],
+    )
+    .await;
+    let token = app.sign_in("UNSUB1", "Lefèvre").await;
+    app.bid(&token, &first, "150.00", GOOD).await.expect(201);
+    app.bid(&token, &second, "150.00", GOOD).await.expect(201);
+    app.run_jobs().await;
+    let items = messages(&app, &op, "").await;
+    let reminders = of_topic(&items, "bid.reminder");
+    assert_eq!(reminders.len(), 1, "only the lot closing within 6 hours");
+    assert!(
+        of_topic(&items, "bid.placed")
+            .iter()
+            .all(|m| !m["body"].as_str().unwrap().contains("Stop reminders"))
+    );
+    let url = unsubscribe_url(reminders[0]["body"].as_str().unwrap());
+    assert!(url.starts_with(&format!("{}/unsubscribe/", app.address)));
+
+    // The page a person sees has a button; a tampered link is refused.
+    let page = app.client.get(&url).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("<button"));
+    let forged = app.client.post(format!("{url}x")).send().await.unwrap();
+    assert_eq!(forged.status(), 404);
+    // What a mail client sends (RFC 8058), with no session.
+    let clicked = app
+        .client
+        .post(&url)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("List-Unsubscribe=One-Click")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(clicked.status(), 200);
+    let prefs = app
+        .read("/v1/traveller/notifications")
+        .key(&token)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(prefs.body["reminders"], false);
+
+    // The second lot now closes within the lead time: no reminder is written for it.
+    surclass::store::entities::lot::Entity::update_many()
+        .col_expr(
+            surclass::store::entities::lot::Column::ClosesAt,
+            Expr::value(chrono::Utc::now() + chrono::Duration::hours(2)),
+        )
+        .filter(surclass::store::entities::lot::Column::Id.eq(&second))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    app.run_jobs().await;
+    assert_eq!(
+        of_topic(&messages(&app, &op, "").await, "bid.reminder").len(),
+        1
+    );
+
+    // Someone else offers less for the same two seats.
+    import(&app, &op, "LOSER1", "loser@example.com", "en", &[&first]).await;
+    let other = app.sign_in("LOSER1", "Lefèvre").await;
+    app.bid(&other, &first, "120.00", GOOD).await.expect(201);
+
+    // The money outcome still comes.
+    app.close_now(&first).await;
+    app.run_jobs().await;
+    let items = messages(&app, &op, "").await;
+    let confirmed = of_topic(&items, "bid.charged");
+    assert_eq!(confirmed.len(), 1, "{items:#?}");
+    assert_eq!(confirmed[0]["status"], "sent");
+    assert!(
+        confirmed[0]["body"]
+            .as_str()
+            .unwrap()
+            .contains("Amount charged: 300.00 EUR")
+    );
+    let lost = of_topic(&items, "bid.lost");
+    assert_eq!(lost.len(), 1, "{items:#?}");
+    assert_eq!(lost[0]["to"], "loser@example.com");
+    let body = lost[0]["body"].as_str().unwrap();
+    assert!(
+        body.contains("Other offers were higher") && body.contains("nothing is charged"),
+        "{body}"
+    );
+}
+
+async fn erasure_removes_personal_data_and_keeps_the_money_records(store: Store) {
+    let Some(app) = spawn_app_with(store, |_| {}).await else {
+        return;
+    };
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({})).await;
+    import(&app, &op, "ERASE1", "forget.me@example.com", "en", &[&lot]).await;
+    let token = app.sign_in("ERASE1", "Lefèvre").await;
+    app.bid(&token, &lot, "150.00", GOOD).await.expect(201);
+    app.run_jobs().await;
+    // Not while money may still move.
+    let refused = app
+        .post("/v1/traveller/erasure")
+        .key(&token)
+        .send()
+        .await
+        .expect(409);
+    assert_eq!(refused.problem_type(), "erasure-money-in-flight");
+    app.close_now(&lot).await;
+    app.run_jobs().await;
+
+    let before = app
+        .read("/v1/traveller/data")
+        .key(&token)
+        .send()
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(before["booking"]["email"], "forget.me@example.com");
+    assert_eq!(before["booking"]["last_name"], "Lefèvre");
+    assert_eq!(before["bids"][0]["status"], "charged");
+    assert!(
+        before["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["to"] == "forget.me@example.com")
+    );
+
+    let erased = app
+        .post("/v1/traveller/erasure")
+        .key(&token)
+        .send()
+        .await
+        .expect(200);
+    assert!(erased.body["erased_at"].is_string());
+    // The session and the old pair open nothing any more.
+    app.read("/v1/traveller/data")
+        .key(&token)
+        .send()
+        .await
+        .expect(401);
+    app.post("/v1/traveller/sessions")
+        .json(&json!({"reference": "ERASE1", "last_name": "Lefèvre"}))
+        .send()
+        .await
+        .expect(401);
+
+    let after = app
+        .read("/v1/bookings/ERASE1/data")
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200)
+        .body;
+    let text = after.to_string();
+    for personal in ["forget.me@example.com", "Lefèvre", "+33612345678"] {
+        assert!(!text.contains(personal), "{personal} still in {after:#}");
+    }
+    assert_eq!(after["booking"]["email"], Value::Null);
+    // The money records stay and still match the payment provider.
+    assert_eq!(after["bids"][0]["status"], "charged");
+    assert_eq!(after["bids"][0]["payments"], before["bids"][0]["payments"]);
+    let findings = surclass::services::reconcile::check(&app.db, app.gateway.as_ref())
+        .await
+        .unwrap();
+    assert!(findings.is_empty(), "{findings:?}");
+    // The operator's nightly import does not bring the data back.
+    import(&app, &op, "ERASE1", "forget.me@example.com", "en", &[&lot]).await;
+    let again = app
+        .read("/v1/bookings/ERASE1/data")
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(again["booking"]["email"], Value::Null);
+    // Erasing again changes nothing; another operator cannot reach it.
+    app.post("/v1/bookings/ERASE1/erasure")
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200);
+    let other = app.operator("other").await;
+    app.read("/v1/bookings/ERASE1/data")
+        .key(&other.key)
+        .send()
+        .await
+        .expect(404);
+}
+
+async fn personal_data_past_the_retention_period_is_purged(store: Store) {
+    let Some(app) = spawn_app_with(store, |_| {}).await else {
+        return;
+    };
+    let op = app.operator("aurora").await;
+    let bad = app
+        .call(reqwest::Method::PUT, "/v1/privacy/retention")
+        .key(&op.key)
+        .json(&json!({"retention_days": 0}))
+        .send()
+        .await
+        .expect(422);
+    assert_eq!(bad.problem_fields(), vec!["retention_days"]);
+    app.call(reqwest::Method::PUT, "/v1/privacy/retention")
+        .key(&op.key)
+        .json(&json!({"retention_days": 30}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(
+        app.read("/v1/privacy/retention")
+            .key(&op.key)
+            .send()
+            .await
+            .expect(200)
+            .body["retention_days"],
+        30
+    );
+    let settled = app.open_lot(&op, json!({})).await;
+    let open = app.open_lot(&op, json!({"resource": "AU303"})).await;
+    import(&app, &op, "OLD001", "old@example.com", "en", &[&settled]).await;
+    import(&app, &op, "NEW001", "new@example.com", "en", &[&open]).await;
+    let token = app.sign_in("OLD001", "Lefèvre").await;
+    app.bid(&token, &settled, "150.00", GOOD).await.expect(201);
+    app.close_now(&settled).await;
+    app.run_jobs().await;
+    assert_eq!(
+        surclass::store::entities::lot::Entity::find_by_id(settled.clone())
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        "settled"
+    );
+
+    // 31 days later.
+    let later = chrono::Utc::now() + chrono::Duration::days(31);
+    let purged = surclass::services::data_rights::purge_expired(&app.db, later)
+        .await
+        .unwrap();
+    assert_eq!(purged, 1);
+    let old = app
+        .read("/v1/bookings/OLD001/data")
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(old["booking"]["email"], Value::Null);
+    assert!(old["booking"]["erased_at"].is_string());
+    let new = app
+        .read("/v1/bookings/NEW001/data")
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(new["booking"]["email"], "new@example.com");
+}
+
+/// The SMTP sink started by `.ci/run` (aiosmtpd), or `None` with a notice (a failure in CI).
+fn smtp_sink() -> Option<(String, std::path::PathBuf)> {
+    match (
+        std::env::var("SURCLASS_TEST_SMTP"),
+        std::env::var("SURCLASS_TEST_SMTP_DIR"),
+    ) {
+        (Ok(addr), Ok(dir)) if !addr.is_empty() && !dir.is_empty() => Some((addr, dir.into())),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!(
+                "CI=true but SURCLASS_TEST_SMTP/SURCLASS_TEST_SMTP_DIR are not set: the SMTP tests are mandatory in CI"
+            )
+        }
+        _ => {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "skipped: SMTP test (start tests/support/smtp/sink.py as .ci/run does and set SURCLASS_TEST_SMTP and SURCLASS_TEST_SMTP_DIR)"
+            );
+            None
+        }
+    }
+}
+
+/// The messages the sink stored for `recipient`, as raw RFC 5322 text.
+fn received_by(dir: &std::path::Path, recipient: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(dir.join(recipient)) else {
+        return Vec::new();
+    };
+    let mut files: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|p| std::fs::read_to_string(p).unwrap())
+        .collect()
+}
+
+fn header<'a>(raw: &'a str, name: &str) -> Option<&'a str> {
+    raw.split("\r\n\r\n").next()?.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.eq_ignore_ascii_case(name).then(|| v.trim())
+    })
+}
+
+async fn emails_reach_a_real_smtp_server_with_reply_to_and_unsubscribe_headers(store: Store) {
+    let Some((addr, dir)) = smtp_sink() else {
+        return;
+    };
+    let Some(app) = spawn_app_with(store, |s| {
+        s.notify.smtp_url = Some(format!("smtp://{addr}"));
+        s.notify.mail_from = Some("upgrades@surclass.test".into());
+    })
+    .await
+    else {
+        return;
+    };
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({})).await;
+    let recipient = format!("t-{}@example.com", uuid::Uuid::new_v4().simple());
+    import(&app, &op, "SMTP01", &recipient, "fr", &[&lot]).await;
+    let token = app.sign_in("SMTP01", "Lefèvre").await;
+    app.bid(&token, &lot, "150.00", GOOD).await.expect(201);
+    app.run_jobs().await;
+
+    let got = received_by(&dir, &recipient);
+    assert_eq!(got.len(), 2, "the receipt and the reminder: {got:#?}");
+    let reminder = got
+        .iter()
+        .find(|m| header(m, "List-Unsubscribe").is_some())
+        .expect("the reminder");
+    let receipt = got
+        .iter()
+        .find(|m| header(m, "List-Unsubscribe").is_none())
+        .expect("the receipt");
+    for m in [reminder, receipt] {
+        assert_eq!(
+            header(m, "From"),
+            Some("\"aurora Ltd\" <upgrades@surclass.test>").or(header(m, "From"))
+        );
+        assert!(header(m, "From").unwrap().contains("aurora Ltd"), "{m}");
+        assert_eq!(header(m, "Reply-To"), Some("support@aurora.example"));
+        assert_eq!(header(m, "Content-Language"), Some("fr"));
+        assert!(
+            header(m, "Message-ID")
+                .is_some_and(|id| id.starts_with('<') && id.ends_with("@surclass>"))
+        );
+    }
+    assert_eq!(
+        header(reminder, "List-Unsubscribe-Post"),
+        Some("List-Unsubscribe=One-Click")
+    );
+    let unsubscribe = header(reminder, "List-Unsubscribe")
+        .unwrap()
+        .trim_matches(['<', '>'])
+        .to_owned();
+    assert!(unsubscribe.starts_with(&format!("{}/unsubscribe/", app.address)));
+    // The Message-IDs are the ones the operator sees.
+    let listed = messages(&app, &op, "?channel=email").await;
+    for m in &listed {
+        let id = m["message_id"].as_str().unwrap();
+        assert!(
+            got.iter().any(|raw| header(raw, "Message-ID") == Some(id)),
+            "{id}"
+        );
+    }
+    // The status link opens the booking: its token is a traveller session.
+    let text = match header(receipt, "Content-Transfer-Encoding") {
+        Some(enc) if enc.eq_ignore_ascii_case("base64") => {
+            use base64::Engine;
+            let body: String = receipt
+                .split("\r\n\r\n")
+                .nth(1)
+                .unwrap()
+                .split_whitespace()
+                .collect();
+            String::from_utf8(
+                base64::engine::general_purpose::STANDARD
+                    .decode(body)
+                    .unwrap(),
+            )
+            .unwrap()
+        }
+        _ => receipt.replace("=\r\n", "").replace("=3D", "="),
+    };
+    let start = text
+        .find(&format!("{}/s/", app.address))
+        .expect("a status link");
+    let link: String = text[start..]
+        .chars()
+        .take_while(|c| !c.is_whitespace())
+        .collect();
+    let session = link.rsplit("/s/").next().unwrap();
+    app.read("/v1/traveller/data")
+        .key(session)
+        .send()
+        .await
+        .expect(200);
+    // One click, as a mail client does it.
+    let clicked = app
+        .client
+        .post(&unsubscribe)
+        .form(&[("List-Unsubscribe", "One-Click")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(clicked.status(), 200);
+    assert_eq!(
+        app.read("/v1/traveller/notifications")
+            .key(&token)
+            .send()
+            .await
+            .expect(200)
+            .body["reminders"],
+        false
+    );
+}
+
+async fn a_webhook_receiver_down_for_a_day_gets_its_delivery_parked_and_retried(store: Store) {
+    let Some(app) = spawn_app_with(store, |_| {}).await else {
+        return;
+    };
+    let op = app.operator("aurora").await;
+    let max = surclass::notifications::webhooks::MAX_ATTEMPTS as usize;
+    let hook = receiver(max).await;
+    let created = app
+        .post("/v1/webhook-endpoints")
+        .key(&op.key)
+        .json(&json!({"url": hook.url, "events": ["bid.placed"]}))
+        .send()
+        .await
+        .expect(201);
+    let endpoint = created.body["id"].as_str().unwrap().to_owned();
+    let lot = app.open_lot(&op, json!({})).await;
+    import(&app, &op, "DOWN01", "down@example.com", "en", &[&lot]).await;
+    let token = app.sign_in("DOWN01", "Lefèvre").await;
+    app.bid(&token, &lot, "150.00", GOOD).await.expect(201);
+    app.run_jobs().await;
+    for _ in 1..max + 3 {
+        retries_are_due(&app).await;
+        app.run_jobs().await;
+    }
+    // Every attempt failed and none is made after the last: parked, and listed as such.
+    assert_eq!(hook.calls.load(Ordering::SeqCst), max);
+    let parked = messages(&app, &op, "?status=parked&channel=webhook").await;
+    assert_eq!(parked.len(), 1);
+    assert_eq!(parked[0]["attempts"], max as i64);
+    let listed = app
+        .read(&format!("/v1/webhook-endpoints/{endpoint}/deliveries"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(listed.body["items"][0]["status"], "parked");
+    assert_eq!(
+        listed.body["items"][0]["attempts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        max
+    );
+
+    // The receiver is back (it answers 200 from now on); the operator retries: one more call.
+    let id = parked[0]["id"].as_i64().unwrap();
+    app.post(&format!("/v1/messages/{id}/retry"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(202);
+    app.run_jobs().await;
+    retries_are_due(&app).await;
+    app.run_jobs().await;
+    assert_eq!(hook.calls.load(Ordering::SeqCst), max + 1);
+    let sent = messages(&app, &op, "?channel=webhook").await;
+    assert_eq!(sent[0]["status"], "sent");
+}
