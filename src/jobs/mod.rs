@@ -70,6 +70,22 @@ impl Job {
     }
 }
 
+/// Schedules `jobs`, all to run at `run_at`, in the caller's transaction, in one statement.
+pub async fn enqueue_many(
+    db: &impl ConnectionTrait,
+    jobs: impl IntoIterator<Item = Job>,
+    run_at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let rows: Vec<_> = jobs
+        .into_iter()
+        .map(|job| {
+            let payload = serde_json::to_string(&job).expect("jobs serialise");
+            (job.kind(), job.dedupe_key(), payload)
+        })
+        .collect();
+    queue::enqueue_many(db, rows, run_at).await
+}
+
 /// Schedules `job` to run at `run_at`, in the caller's transaction.
 pub async fn enqueue(
     db: &impl ConnectionTrait,

@@ -33,24 +33,43 @@ pub async fn enqueue(
     payload: &str,
     run_at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    enqueue_many(
+        db,
+        vec![(kind, dedupe_key.to_owned(), payload.to_owned())],
+        run_at,
+    )
+    .await
+}
+
+/// Several `(kind, dedupe key, payload)` jobs in one insert; a key already queued is kept.
+pub async fn enqueue_many(
+    db: &impl ConnectionTrait,
+    jobs: Vec<(&str, String, String)>,
+    run_at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    if jobs.is_empty() {
+        return Ok(());
+    }
     let now = Utc::now();
-    let row = job::ActiveModel {
-        kind: Set(kind.to_owned()),
-        dedupe_key: Set(dedupe_key.to_owned()),
-        payload: Set(payload.to_owned()),
-        status: Set(PENDING.to_owned()),
-        run_at: Set(run_at),
-        attempts: Set(0),
-        locked_by: Set(None),
-        locked_until: Set(None),
-        last_error: Set(None),
-        created_at: Set(now),
-        updated_at: Set(now),
-        ..Default::default()
-    };
-    job::Entity::insert(row)
+    let rows = jobs
+        .into_iter()
+        .map(|(kind, dedupe_key, payload)| job::ActiveModel {
+            kind: Set(kind.to_owned()),
+            dedupe_key: Set(dedupe_key),
+            payload: Set(payload),
+            status: Set(PENDING.to_owned()),
+            run_at: Set(run_at),
+            attempts: Set(0),
+            locked_by: Set(None),
+            locked_until: Set(None),
+            last_error: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+            ..Default::default()
+        });
+    job::Entity::insert_many(rows)
         .on_conflict_do_nothing_on([job::Column::DedupeKey])
-        .exec(db)
+        .exec_without_returning(db)
         .await?;
     Ok(())
 }

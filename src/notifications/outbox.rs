@@ -64,7 +64,11 @@ pub async fn enqueue(
     let Some(l) = lot::Entity::find_by_id(b.lot_id.clone()).one(txn).await? else {
         return Ok(());
     };
-    let endpoints = endpoints_of(txn, &l.operator_id).await?;
+    let endpoints = if topic.is_webhook_event() {
+        endpoints_of(txn, &l.operator_id).await?
+    } else {
+        Vec::new()
+    };
     enqueue_loaded(txn, &b, &l, &endpoints, topic, detail, now).await
 }
 
@@ -91,6 +95,42 @@ pub async fn enqueue_loaded(
     detail: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    insert(txn, messages(b, l, endpoints, topic, detail, now), now).await
+}
+
+/// [`enqueue`] for many bids at once (placed together): one insert of their messages, one
+/// of their delivery jobs. `endpoints` are the active ones of the bids' operator.
+pub async fn enqueue_many(
+    txn: &impl ConnectionTrait,
+    bids: &[(&bid::Model, &lot::Model)],
+    endpoints: &[webhook_endpoint::Model],
+    topic: Topic,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let rows = bids
+        .iter()
+        .flat_map(|(b, l)| {
+            let theirs: Vec<_> = endpoints
+                .iter()
+                .filter(|e| e.operator_id == l.operator_id)
+                .cloned()
+                .collect();
+            messages(b, l, &theirs, topic, None, now)
+        })
+        .collect();
+    insert(txn, rows, now).await
+}
+
+/// The messages a state change causes: an email to the traveller and one delivery per
+/// partner endpoint that chose the event.
+fn messages(
+    b: &bid::Model,
+    l: &lot::Model,
+    endpoints: &[webhook_endpoint::Model],
+    topic: Topic,
+    detail: Option<&str>,
+    now: DateTime<Utc>,
+) -> Vec<outbox::ActiveModel> {
     let total_minor = match topic {
         Topic::UpgradeConfirmed | Topic::Refunded => b
             .award_price_minor
@@ -127,8 +167,8 @@ pub async fn enqueue_loaded(
             }
         }
     }
-    for (channel, endpoint_id, message_id) in rows {
-        let row = outbox::ActiveModel {
+    rows.into_iter()
+        .map(|(channel, endpoint_id, message_id)| outbox::ActiveModel {
             id: NotSet,
             operator_id: Set(Some(l.operator_id.clone())),
             channel: Set(channel.to_owned()),
@@ -146,12 +186,28 @@ pub async fn enqueue_loaded(
             recipient: Set(None),
             subject: Set(None),
             body: Set(None),
-        }
-        .insert(txn)
-        .await?;
-        jobs::enqueue(txn, Job::Deliver { outbox_id: row.id }, now).await?;
+        })
+        .collect()
+}
+
+/// Writes messages and a delivery job for each.
+async fn insert(
+    txn: &impl ConnectionTrait,
+    rows: Vec<outbox::ActiveModel>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    if rows.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    let written = outbox::Entity::insert_many(rows)
+        .exec_with_returning(txn)
+        .await?;
+    jobs::enqueue_many(
+        txn,
+        written.iter().map(|row| Job::Deliver { outbox_id: row.id }),
+        now,
+    )
+    .await
 }
 
 /// The delay before attempt `attempts + 1`: 30 s doubling each time, at most an hour.

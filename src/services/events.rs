@@ -1,7 +1,7 @@
 //! The bid timeline: every change a traveller cares about is an event they can read.
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, NotSet, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait, NotSet, Set};
 
 use crate::domain::bid::BidEventKind;
 use crate::store::entities::bid_event;
@@ -25,4 +25,31 @@ pub async fn record(
     .insert(db)
     .await?;
     Ok(())
+}
+
+/// Several events in one insert, returned as stored (with their ids), in the given order.
+pub async fn record_many(
+    db: &impl ConnectionTrait,
+    events: Vec<(String, BidEventKind, Option<i64>, Option<String>)>,
+    at: DateTime<Utc>,
+) -> Result<Vec<bid_event::Model>, DbErr> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows =
+        events.into_iter().map(
+            |(bid_id, kind, amount_minor, detail)| bid_event::ActiveModel {
+                id: NotSet,
+                bid_id: Set(bid_id),
+                kind: Set(kind.as_str().to_owned()),
+                amount_minor: Set(amount_minor),
+                detail: Set(detail),
+                at: Set(at),
+            },
+        );
+    let mut stored = bid_event::Entity::insert_many(rows)
+        .exec_with_returning(db)
+        .await?;
+    stored.sort_by_key(|e| e.id);
+    Ok(stored)
 }

@@ -2,7 +2,7 @@
 //! under the idempotency key the call uses.
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, IntoActiveModel, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, Set};
 
 use super::entities::payment;
 use crate::ids;
@@ -23,7 +23,25 @@ pub struct NewPayment<'a> {
 }
 
 pub async fn insert(db: &impl ConnectionTrait, p: NewPayment<'_>) -> Result<payment::Model, DbErr> {
+    row(p, Utc::now()).insert(db).await
+}
+
+/// Several calls recorded in one insert.
+pub async fn insert_many(
+    db: &impl ConnectionTrait,
+    payments: Vec<NewPayment<'_>>,
+) -> Result<(), DbErr> {
+    if payments.is_empty() {
+        return Ok(());
+    }
     let now = Utc::now();
+    payment::Entity::insert_many(payments.into_iter().map(|p| row(p, now)))
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+fn row(p: NewPayment<'_>, now: chrono::DateTime<Utc>) -> payment::ActiveModel {
     payment::ActiveModel {
         id: Set(ids::new_id("pay")),
         bid_id: Set(p.bid_id.to_owned()),
@@ -39,8 +57,6 @@ pub async fn insert(db: &impl ConnectionTrait, p: NewPayment<'_>) -> Result<paym
         created_at: Set(now),
         updated_at: Set(now),
     }
-    .insert(db)
-    .await
 }
 
 /// Records the provider's answer on a row written before the call.
