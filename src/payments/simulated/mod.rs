@@ -26,9 +26,11 @@
 //! with a fingerprint of the request and replayed for the same key; the same key with other
 //! parameters is refused. A transient failure stores nothing.
 
+mod holds;
 mod store;
 
 use std::collections::BTreeMap;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
 use chrono::{Datelike, Utc};
@@ -51,6 +53,17 @@ pub const DEFAULT_WEBHOOK_SECRET: &str = "whsec_surclass_simulated";
 pub struct SimulatedGateway {
     db: Db,
     webhook_secret: String,
+    holds: Holds,
+}
+
+/// The hold batcher, started by the first hold (inside the runtime that serves it).
+#[derive(Clone, Default)]
+struct Holds(Arc<OnceLock<holds::HoldBatcher>>);
+
+impl std::fmt::Debug for Holds {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Holds")
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -144,6 +157,7 @@ impl SimulatedGateway {
         Self {
             db,
             webhook_secret: DEFAULT_WEBHOOK_SECRET.to_owned(),
+            holds: Holds::default(),
         }
     }
 
@@ -256,18 +270,12 @@ impl SimulatedGateway {
         let txn = self.begin().await?;
         match store::find_request(&txn, key.as_str()).await? {
             None => Ok(Ok(txn)),
-            Some(row) if row.operation == operation && row.fingerprint == request_fingerprint => {
-                let stored: Stored<T> = serde_json::from_str(&row.response).map_err(|e| {
-                    PaymentError::Protocol(format!("stored answer for {key} is unreadable: {e}"))
-                })?;
-                Ok(Err(match stored {
-                    Stored::Ok(value) => Ok(value),
-                    Stored::Err(error) => Err(error),
-                }))
-            }
-            Some(_) => Ok(Err(Err(PaymentError::Invalid(format!(
-                "idempotency key {key} was already used with other parameters"
-            ))))),
+            Some(row) => Ok(Err(replay(
+                key,
+                (&row.operation, &row.fingerprint, &row.response),
+                operation,
+                request_fingerprint,
+            ))),
         }
     }
 
@@ -349,15 +357,17 @@ impl SimulatedGateway {
         }
     }
 
-    async fn do_authorize(
+    /// The answer to a hold and the payment object it creates (none when the card is
+    /// refused before a payment exists), not yet stored.
+    async fn prepare_hold(
         &self,
         txn: &DatabaseTransaction,
         request: &HoldRequest,
-    ) -> Result<HoldOutcome, PaymentError> {
+    ) -> Result<(Option<SimPayment>, HoldOutcome), PaymentError> {
         check_amount(request.amount_minor)?;
         let card = match self.resolve_card(txn, &request.card).await? {
             Ok(card) => card,
-            Err(decline) => return Ok(HoldOutcome::Declined(decline)),
+            Err(decline) => return Ok((None, HoldOutcome::Declined(decline))),
         };
         let mut metadata = request.metadata.clone();
         if let Some(customer) = &request.customer_ref {
@@ -391,8 +401,7 @@ impl SimulatedGateway {
                 HoldOutcome::RequiresAction(pending_payment(&payment))
             }
         };
-        store::insert(txn, &payment.id, "payment", &payment).await?;
-        Ok(outcome)
+        Ok((Some(payment), outcome))
     }
 
     async fn do_capture(
@@ -610,6 +619,28 @@ impl SimulatedGateway {
     }
 }
 
+/// The stored answer to a key, for a request with the same operation and parameters; a
+/// refusal for a key reused with other ones.
+fn replay<T: DeserializeOwned>(
+    key: &IdempotencyKey,
+    (operation, fingerprint, response): (&str, &str, &str),
+    requested: &str,
+    request_fingerprint: &str,
+) -> Result<T, PaymentError> {
+    if operation != requested || fingerprint != request_fingerprint {
+        return Err(PaymentError::Invalid(format!(
+            "idempotency key {key} was already used with other parameters"
+        )));
+    }
+    let stored: Stored<T> = serde_json::from_str(response).map_err(|e| {
+        PaymentError::Protocol(format!("stored answer for {key} is unreadable: {e}"))
+    })?;
+    match stored {
+        Stored::Ok(value) => Ok(value),
+        Stored::Err(error) => Err(error),
+    }
+}
+
 /// Runs one keyed operation: replay, or act and store the answer, in one transaction.
 macro_rules! keyed {
     ($self:ident, $key:expr, $operation:literal, $fingerprint:expr, |$txn:ident| $body:expr) => {{
@@ -633,22 +664,16 @@ impl PaymentGateway for SimulatedGateway {
     }
 
     async fn authorize_hold(&self, request: HoldRequest) -> Result<HoldOutcome, PaymentError> {
-        let key = request.idempotency_key.clone();
-        keyed!(
-            self,
-            &key,
-            "authorize_hold",
-            format!(
-                "{}|{}|{}|{:?}|{}|{:?}",
-                request.amount_minor,
-                request.currency,
-                request.card.redacted(),
-                request.customer_ref,
-                request.description,
-                request.metadata
-            ),
-            |txn| self.do_authorize(&txn, &request).await
-        )
+        let batcher = self.holds.0.get_or_init(|| {
+            holds::start(Self {
+                holds: Holds::default(),
+                ..self.clone()
+            })
+        });
+        batcher
+            .call(request, "simulated hold")
+            .await
+            .map_err(|e| PaymentError::Transient(e.to_string()))?
     }
 
     async fn capture(

@@ -2,7 +2,8 @@
 
 use chrono::Utc;
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    QueryFilter, QuerySelect,
 };
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -138,6 +139,65 @@ pub(super) async fn insert_request(
         created_at: Set(Utc::now()),
     }
     .insert(c)
+    .await
+    .map(|_| ())
+}
+
+/// The stored answers to any of `keys`, by key.
+pub(super) async fn find_requests(
+    c: &impl ConnectionTrait,
+    keys: Vec<String>,
+) -> Result<Vec<request::Model>, PaymentError> {
+    request::Entity::find()
+        .filter(request::Column::IdempotencyKey.is_in(keys))
+        .all(c)
+        .await
+        .map_err(db_error)
+}
+
+/// Inserts many new objects of one kind in one statement.
+pub(super) async fn insert_many<T: Serialize>(
+    c: &impl ConnectionTrait,
+    kind: &str,
+    values: &[(String, T)],
+) -> Result<(), DbErr> {
+    if values.is_empty() {
+        return Ok(());
+    }
+    let now = Utc::now();
+    object::Entity::insert_many(values.iter().map(|(id, value)| object::ActiveModel {
+        id: Set(id.clone()),
+        kind: Set(kind.to_owned()),
+        body: Set(serde_json::to_string(value).expect("simulated objects serialise")),
+        created_at: Set(now),
+        updated_at: Set(now),
+    }))
+    .exec(c)
+    .await
+    .map(|_| ())
+}
+
+/// Stores many answers (key, operation, fingerprint, response) in one statement.
+pub(super) async fn insert_requests(
+    c: &impl ConnectionTrait,
+    rows: Vec<(String, &'static str, String, String)>,
+) -> Result<(), DbErr> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let now = Utc::now();
+    request::Entity::insert_many(
+        rows.into_iter().map(
+            |(key, operation, fingerprint, response)| request::ActiveModel {
+                idempotency_key: Set(key),
+                operation: Set(operation.to_owned()),
+                fingerprint: Set(fingerprint),
+                response: Set(response),
+                created_at: Set(now),
+            },
+        ),
+    )
+    .exec(c)
     .await
     .map(|_| ())
 }
