@@ -203,8 +203,8 @@ fn serve(
     let db = web::Data::new(db);
     let metrics = web::Data::new(Metrics::new());
     let signer = web::Data::new(signer);
-    // One bid writer per process: bids placed together share a commit.
-    let bid_writer = web::Data::new(bids::start_writer(db.get_ref(), settings.db_connections));
+    // One bid intake per process: bids placed together share look-ups and a commit.
+    let intake = web::Data::new(bids::Intake::start(db.get_ref(), settings.db_connections));
     // One throttle per process: a flood of wrong pairs is slowed wherever it lands.
     let throttle = web::Data::new(
         LoginThrottle::default().with_attempts_per_minute(limits.sign_ins_per_minute),
@@ -224,7 +224,7 @@ fn serve(
             .app_data(public_url.clone())
             .app_data(pages.clone())
             .app_data(body_limits.clone())
-            .app_data(bid_writer.clone())
+            .app_data(intake.clone())
             .configure(http::routes)
     })
     .shutdown_timeout(20)

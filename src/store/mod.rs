@@ -8,7 +8,6 @@
 pub mod api_keys;
 pub mod batch;
 pub mod entities;
-pub mod group_commit;
 pub mod lots;
 pub mod payments;
 

@@ -437,6 +437,28 @@ impl TestApp {
             .expect(200);
     }
 
+    /// The simulated gateway's payments still holding money on a card (authorised, neither
+    /// captured nor released), by reference.
+    pub async fn gateway_holds_awaiting_capture(&self) -> std::collections::HashSet<String> {
+        use sea_orm::ConnectionTrait;
+        let rows = self
+            .db
+            .query_all_raw(sea_orm::Statement::from_string(
+                self.db.get_database_backend(),
+                "SELECT id, body FROM simulated_gateway_objects WHERE kind = 'payment'",
+            ))
+            .await
+            .expect("gateway objects readable");
+        rows.iter()
+            .filter_map(|row| {
+                let id: String = row.try_get("", "id").ok()?;
+                let body: String = row.try_get("", "body").ok()?;
+                let body: serde_json::Value = serde_json::from_str(&body).ok()?;
+                (body["status"] == "requires_capture").then_some(id)
+            })
+            .collect()
+    }
+
     /// Signs a traveller in and returns the session token.
     pub async fn sign_in(&self, reference: &str, last_name: &str) -> String {
         let reply = self

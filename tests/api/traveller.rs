@@ -1,6 +1,7 @@
 //! A traveller signs in with a booking reference and last name, sees what they can bid on,
 //! and bids, changes and withdraws; bids are sealed.
 
+use sea_orm::EntityTrait;
 use serde_json::json;
 
 use crate::store_tests;
@@ -400,6 +401,95 @@ async fn a_partner_acts_for_travellers_of_its_operator_only(app: TestApp) {
         .expect(403);
 }
 
+/// A deadline rush: bids placed at the same moment are checked, secured and committed
+/// together, and each still gets the answer it would get alone. A double submit places one
+/// bid and leaves no second hold on the card.
+async fn bids_placed_at_the_same_moment_each_get_their_own_answer(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({"capacity": 40})).await;
+    let other = app.open_lot(&op, json!({"resource": "AU202"})).await;
+    let mut tokens = Vec::new();
+    for n in 0..24 {
+        let reference = format!("PNR{n:03}");
+        app.booking(&op, &reference, "Martin", 1 + n % 3, &[&lot])
+            .await;
+        tokens.push(app.sign_in(&reference, "Martin").await);
+    }
+    let bid = |token: &str, lot: &str, amount: &str| {
+        let (token, lot, amount) = (token.to_owned(), lot.to_owned(), amount.to_owned());
+        let app = &app;
+        async move { app.bid(&token, &lot, &amount, "pm_card_visa").await }
+    };
+    let mut rush = Vec::new();
+    for (n, token) in tokens.iter().enumerate().take(20) {
+        rush.push(bid(token, &lot, &format!("{}.00", 200 + n)));
+    }
+    // The same bid sent twice at once, a bid out of range, and one on a lot not offered.
+    rush.push(bid(&tokens[20], &lot, "300.00"));
+    rush.push(bid(&tokens[20], &lot, "300.00"));
+    rush.push(bid(&tokens[21], &lot, "5000.00"));
+    rush.push(bid(&tokens[22], &other, "300.00"));
+    let answers = futures_util::future::join_all(rush).await;
+
+    for (n, answer) in answers.iter().take(20).enumerate() {
+        assert_eq!(answer.status, 201, "bid {n}: {:?}", answer.body);
+        assert_eq!(answer.body["amount"], format!("{}.00", 200 + n));
+        let party = 1 + n as i64 % 3;
+        assert_eq!(answer.body["units"], party);
+        let kinds: Vec<&str> = answer.body["timeline"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            kinds,
+            ["placed", "hold_placed"],
+            "the answer carries the timeline"
+        );
+    }
+    let mut twice: Vec<u16> = answers[20..22].iter().map(|a| a.status).collect();
+    twice.sort_unstable();
+    assert_eq!(twice, [201, 409], "a double submit places one bid");
+    let refused = answers[20..22].iter().find(|a| a.status == 409).unwrap();
+    assert_eq!(refused.problem_type(), "bid-exists");
+    assert_eq!(
+        answers[22].status, 422,
+        "out of range: {:?}",
+        answers[22].body
+    );
+    assert_eq!(
+        answers[23].status, 404,
+        "not offered: {:?}",
+        answers[23].body
+    );
+
+    // Each 201 is in the database, and the card of every refused bid is free again: the
+    // gateway holds exactly one authorisation per active bid.
+    let bids = app
+        .read(&format!("/v1/lots/{lot}/bids?limit=100"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200);
+    let listed = bids.body["items"].as_array().unwrap().len();
+    assert_eq!(listed, 21);
+    let objects = surclass::store::entities::bid::Entity::find()
+        .all(&app.db)
+        .await
+        .unwrap();
+    let held: std::collections::HashSet<String> = objects
+        .iter()
+        .filter_map(|b| b.payment_ref.clone())
+        .collect();
+    assert_eq!(held.len(), 21, "one hold per bid");
+    let authorised = app.gateway_holds_awaiting_capture().await;
+    assert_eq!(
+        authorised, held,
+        "no hold left on a card whose bid was refused"
+    );
+}
+
 store_tests!(
     signing_in_ignores_case_spaces_accents_and_apostrophes,
     a_wrong_pair_gets_one_generic_answer_and_floods_are_throttled,
@@ -408,4 +498,5 @@ store_tests!(
     bad_bids_get_clear_errors_and_change_nothing,
     no_traveller_answer_reveals_another_bid,
     a_partner_acts_for_travellers_of_its_operator_only,
+    bids_placed_at_the_same_moment_each_get_their_own_answer,
 );

@@ -106,26 +106,47 @@ impl FromRequest for PartnerAuth {
     }
 }
 
+/// A verified traveller session, the booking not yet read: for routes that read it in a
+/// batch with others' (bid intake). Answers 401 as [`TravellerAuth`] does when the booking
+/// turns out to be gone.
+pub struct TravellerSession {
+    pub booking_id: String,
+}
+
+fn session_claims(req: &HttpRequest) -> Result<String, Problem> {
+    let signer = req
+        .app_data::<web::Data<SessionSigner>>()
+        .expect("signer configured");
+    bearer(req)
+        .or_else(|| req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned()))
+        .and_then(|t| signer.verify(&t, Utc::now()))
+        .map(|claims| claims.booking_id)
+        .ok_or_else(|| {
+            Problem::unauthorized("Sign in again with your booking reference and last name.")
+        })
+}
+
+impl FromRequest for TravellerSession {
+    type Error = Problem;
+    type Future = std::future::Ready<Result<Self, Problem>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        std::future::ready(session_claims(req).map(|booking_id| Self { booking_id }))
+    }
+}
+
 impl FromRequest for TravellerAuth {
     type Error = Problem;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Problem>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let db = db(req);
-        let signer = req
-            .app_data::<web::Data<SessionSigner>>()
-            .expect("signer configured")
-            .clone();
-        let token =
-            bearer(req).or_else(|| req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned()));
+        let booking_id = session_claims(req);
         Box::pin(async move {
             let expired = || {
                 Problem::unauthorized("Sign in again with your booking reference and last name.")
             };
-            let claims = token
-                .and_then(|t| signer.verify(&t, Utc::now()))
-                .ok_or_else(expired)?;
-            let booking = booking::Entity::find_by_id(claims.booking_id)
+            let booking = booking::Entity::find_by_id(booking_id?)
                 .one(&db)
                 .await?
                 .filter(|b| b.erased_at.is_none())

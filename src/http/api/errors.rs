@@ -36,6 +36,9 @@ impl From<ImportError> for Problem {
 impl From<BidError> for Problem {
     fn from(e: BidError) -> Self {
         match e {
+            BidError::SignedOut => {
+                Problem::unauthorized("Sign in again with your booking reference and last name.")
+            }
             BidError::NotFound => Problem::not_found("No such offer or bid for this booking."),
             BidError::Closed { closes_at } => Problem::conflict(
                 "bidding-closed",

@@ -8,7 +8,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::auth::{PartnerAuth, SESSION_COOKIE, TravellerAuth};
+use super::auth::{PartnerAuth, SESSION_COOKIE, TravellerAuth, TravellerSession};
 use crate::domain::bid::BidEventKind;
 use crate::domain::identity::reference_key;
 use crate::domain::lot::LotStatus;
@@ -17,7 +17,7 @@ use crate::http::problem::Problem;
 use crate::money::{Currency, Money};
 use crate::payments::{CardSource, PaymentGateway};
 use crate::services::award::{PlanRecord, reason_text, rule_text};
-use crate::services::bids::{self, NewBid, Offer};
+use crate::services::bids::{self, BidError, NewBid, Offer};
 use crate::services::bookings;
 use crate::services::sessions::{SessionSigner, session_ttl};
 use crate::services::throttle::LoginThrottle;
@@ -513,9 +513,9 @@ pub struct PlaceBid {
 )]
 #[post("/v1/traveller/bids")]
 pub async fn place(
-    auth: TravellerAuth,
+    session: TravellerSession,
     db: web::Data<Db>,
-    writer: web::Data<bids::BidWriter>,
+    intake: web::Data<bids::Intake>,
     gateway: web::Data<dyn PaymentGateway>,
     JsonBody(input): JsonBody<PlaceBid>,
 ) -> Result<HttpResponse, Problem> {
@@ -527,16 +527,31 @@ pub async fn place(
         preference: input.preference,
         consent_to_charge: input.consent_to_charge,
     };
-    let b = bids::place_grouped(&db, &writer, gateway.get_ref(), &auth.booking, new).await?;
-    let (b, lot, events) = bids::timeline(&db, &auth.booking, &b.id).await?;
+    // The booking is read with the other bids' in the intake's look-up, not one by one.
+    let placed = intake
+        .place(gateway.get_ref(), bids::Ask::new(&session.booking_id, new))
+        .await?;
+    // A new bid's timeline is what was just written; a bid placed again after a withdrawal
+    // has earlier events, read back. Either way the lot was open: no award to show yet.
+    let (b, events) = match placed.timeline {
+        Some(events) => (placed.bid, events),
+        None => {
+            let booking = booking_of(&db, &session.booking_id).await?;
+            let (b, _, events) = bids::timeline(&db, &booking, &placed.bid.id).await?;
+            (b, events)
+        }
+    };
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/traveller/bids/{}", b.id)))
-        .json(bid_view(
-            &b,
-            lot.closes_at,
-            Some(events),
-            award_summary(&db, &lot.id).await?.as_ref(),
-        )))
+        .json(bid_view(&b, placed.closes_at, Some(events), None)))
+}
+
+async fn booking_of(db: &Db, booking_id: &str) -> Result<booking::Model, Problem> {
+    booking::Entity::find_by_id(booking_id.to_owned())
+        .one(db)
+        .await?
+        .filter(|b| b.erased_at.is_none())
+        .ok_or_else(|| Problem::from(BidError::SignedOut))
 }
 
 /// A bid with its timeline.

@@ -160,7 +160,7 @@ pub async fn submit(
     req: HttpRequest,
     db: web::Data<Db>,
     gateway: web::Data<dyn PaymentGateway>,
-    writer: web::Data<bids::BidWriter>,
+    intake: web::Data<bids::Intake>,
     lot_id: web::Path<String>,
     form: web::Form<HashMap<String, String>>,
 ) -> Result<HttpResponse, PageError> {
@@ -194,24 +194,25 @@ pub async fn submit(
         }
     };
     let amount = normalize_amount(&typed, who.lang);
-    // Through the same group-committing writer as the API: one write path for every bid.
-    let placed = bids::place_grouped(
-        &db,
-        &writer,
-        gateway.get_ref(),
-        &who.booking,
-        NewBid {
-            lot_id: &offer.lot.id,
-            amount: &amount,
-            card,
-            partial_ok: false,
-            preference: None,
-            consent_to_charge: consent,
-        },
-    )
-    .await;
+    // Through the same batched intake as the API: one write path for every bid.
+    let placed = intake
+        .place(
+            gateway.get_ref(),
+            bids::Ask::new(
+                &who.booking.id,
+                NewBid {
+                    lot_id: &offer.lot.id,
+                    amount: &amount,
+                    card,
+                    partial_ok: false,
+                    preference: None,
+                    consent_to_charge: consent,
+                },
+            ),
+        )
+        .await;
     match placed {
-        Ok(b) => Ok(see_other(format!("/bids/{}?done=placed", b.id))),
+        Ok(placed) => Ok(see_other(format!("/bids/{}?done=placed", placed.bid.id))),
         Err(BidError::AlreadyBid { bid_id }) => Ok(see_other(format!("/bids/{bid_id}"))),
         Err(e) => {
             let (status, alert) = bid_alert(who.lang, e, &offer.spec)?;

@@ -154,6 +154,7 @@ pub fn bid_alert(
     let alert = match error {
         BidError::Db(e) => return Err(PageError::Db(e)),
         BidError::NotFound => return Err(PageError::NotFound(lang)),
+        BidError::SignedOut => return Err(PageError::SignedOut { expired: true }),
         BidError::OutOfRange { .. } => {
             let (min, max) = (
                 lang.money(spec.reserve.minor(), spec.currency),

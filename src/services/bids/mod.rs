@@ -7,8 +7,8 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
-    IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use std::collections::BTreeMap;
@@ -16,6 +16,8 @@ use std::collections::BTreeMap;
 use sha2::Digest;
 
 use super::events;
+
+mod intake;
 use crate::domain::bid::{BidEventKind, BidStatus};
 use crate::domain::lot::{LotSpec, LotStatus, PaymentMode};
 use crate::domain::validation::FieldErrors;
@@ -28,12 +30,15 @@ use crate::payments::{
     PaymentRef, PaymentStep, SavedCard, SetupOutcome, SetupRequest,
 };
 use crate::store::entities::{bid, bid_event, booking, booking_lot, lot, payment};
-use crate::store::group_commit::GroupCommit;
 use crate::store::payments::{self as store_payments, NewPayment};
 use crate::store::{Db, lots as store_lots, write_txn};
+pub use intake::{Ask, Intake, Placed};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BidError {
+    /// The session's booking is gone (erased): the traveller must sign in again.
+    #[error("the booking of this session no longer exists")]
+    SignedOut,
     #[error("no such offer or bid for this booking")]
     NotFound,
     #[error("bidding closed at {closes_at}")]
@@ -341,153 +346,23 @@ async fn record_security(
     Ok(())
 }
 
-/// Places the booking's bid on a lot (or bids again after withdrawing). The card is
-/// authorised for the party's total first; the bid is written only if that succeeds, and
-/// the deadline is checked again inside the write transaction.
+/// Places the booking's bid on a lot (or bids again after withdrawing), on its own: the
+/// card is authorised for the party's total first; the bid is written only if that
+/// succeeds, and the deadline is checked again inside the write transaction. The server
+/// places bids through [`Intake`], which does the same for many bids at once.
 pub async fn place(
     db: &Db,
     gateway: &dyn PaymentGateway,
     booking: &booking::Model,
     new: NewBid<'_>,
 ) -> Result<bid::Model, BidError> {
-    place_with(db, None, gateway, booking, new).await
-}
-
-/// The writes of placed bids, grouped into shared transactions (see [`GroupCommit`]).
-pub type BidWriter = GroupCommit<bid::Model, BidError>;
-
-/// Bids that commit in one transaction at most (a few milliseconds of writes).
-pub const MAX_BIDS_PER_COMMIT: usize = 128;
-
-/// The process's bid writer: one writer task on SQLite (it has one writer at a time), one per
-/// two pooled connections on PostgreSQL (batches commit side by side; reads keep the rest).
-pub fn start_writer(db: &Db, pool_size: u32) -> BidWriter {
-    let writers = match db.get_database_backend() {
-        sea_orm::DbBackend::Sqlite => 1,
-        _ => (pool_size as usize / 2).max(1),
-    };
-    GroupCommit::start(db.clone(), MAX_BIDS_PER_COMMIT, writers)
-}
-
-/// [`place`], with the bid's write sent to the process's writer, to share a commit with
-/// the bids placed at the same moment. The hold is taken before, outside the batch, as in
-/// `place`; the answer comes after the commit.
-pub async fn place_grouped(
-    db: &Db,
-    writer: &BidWriter,
-    gateway: &dyn PaymentGateway,
-    booking: &booking::Model,
-    new: NewBid<'_>,
-) -> Result<bid::Model, BidError> {
-    place_with(db, Some(writer), gateway, booking, new).await
-}
-
-async fn place_with(
-    db: &Db,
-    writer: Option<&BidWriter>,
-    gateway: &dyn PaymentGateway,
-    booking: &booking::Model,
-    new: NewBid<'_>,
-) -> Result<bid::Model, BidError> {
-    let mut errors = FieldErrors::new();
-    if new.card.is_none() {
-        errors.add(
-            "payment_method",
-            "is required: the card to authorise (a payment method id or card details)",
-        );
-    }
-    if let Some(p) = new.preference
-        && !(1..=9).contains(&p)
-    {
-        errors.add("preference", "must be between 1 (first choice) and 9");
-    }
-    errors.into_result().map_err(BidError::Invalid)?;
-
-    // Everything that can be checked before asking the bank, so a bad request never
-    // touches the card.
-    let (lot, spec) = lock_open_lot(db, booking, new.lot_id).await?;
-    if spec.payment_mode == PaymentMode::ChargeOnAward && !new.consent_to_charge {
-        return Err(BidError::Invalid(FieldErrors::single(
-            "consent_to_charge",
-            "must be true: this upgrade charges your card after the close if you win, without you present",
-        )));
-    }
-    check_window(&spec, Utc::now())?;
-    let units = booking.party_size.max(1) as u32;
-    check_fits(&lot, &spec, units, new.partial_ok)?;
-    let amount = parse_amount(&spec, new.amount)?;
-    let existing = bid::Entity::find()
-        .filter(bid::Column::LotId.eq(&lot.id))
-        .filter(bid::Column::BookingId.eq(&booking.id))
-        .one(db)
-        .await?;
-    if let Some(b) = &existing {
-        match BidStatus::parse(&b.status) {
-            Ok(BidStatus::Active) => {
-                return Err(BidError::AlreadyBid {
-                    bid_id: b.id.clone(),
-                });
-            }
-            Ok(BidStatus::Withdrawn) => {}
-            Ok(status) => return Err(BidError::NotActive { status }),
-            Err(e) => return Err(BidError::Db(DbErr::Custom(e))),
-        }
-    }
-    let bid_id = existing
-        .as_ref()
-        .map_or_else(|| ids::new_id("bid"), |b| b.id.clone());
-    let attempt = attempts(db, &bid_id).await? + 1;
-    let total = amount.minor() * i64::from(units);
-    let card = new.card.clone().expect("checked above");
-    // A payment method id (never card details) is kept to re-authorise a raised bid.
-    let method = match &card {
-        CardSource::PaymentMethod(id) => Some(id.clone()),
-        CardSource::Card { .. } => None,
-    };
-    let security = secure(gateway, &spec, booking, &bid_id, attempt, total, card).await?;
-
-    let pending = PendingBid {
-        booking: booking.clone(),
-        lot_id: new.lot_id.to_owned(),
-        partial_ok: new.partial_ok,
-        preference: new.preference,
-        bid_id: bid_id.clone(),
-        attempt,
-        amount,
-        units,
-        security: security.clone(),
-        method,
-        provider: gateway.provider(),
-    };
-    let written = match writer {
-        Some(writer) => {
-            writer
-                .run(Box::new(move |txn| {
-                    Box::pin(async move { write_new_bid(txn, &pending).await })
-                }))
-                .await
-        }
-        None => {
-            async {
-                let txn = write_txn(db).await?;
-                let placed = write_new_bid(&txn, &pending).await?;
-                txn.commit().await?;
-                Ok(placed)
-            }
-            .await
-        }
-    };
-    match written {
-        Ok(b) => Ok(b),
-        Err(e) => {
-            unwind(db, gateway, &bid_id, attempt, &security).await;
-            Err(e)
-        }
-    }
+    Ok(intake::place_one(db, gateway, Ask::new(&booking.id, new))
+        .await?
+        .bid)
 }
 
 /// A bid whose card is secured, with everything its write needs, owned so that the write
-/// can run on the group-commit writer's transaction.
+/// can run in a batch on the intake's writer.
 struct PendingBid {
     booking: booking::Model,
     lot_id: String,
@@ -500,146 +375,6 @@ struct PendingBid {
     security: Security,
     method: Option<String>,
     provider: &'static str,
-}
-
-/// Writes the bid, its payment record and its events on `txn` (its own transaction, or a
-/// savepoint of a shared one); the caller commits. The deadline is re-checked here, under
-/// the lot's lock.
-async fn write_new_bid(txn: &DatabaseTransaction, p: &PendingBid) -> Result<bid::Model, BidError> {
-    let PendingBid {
-        booking,
-        bid_id,
-        attempt,
-        amount,
-        units,
-        security,
-        ..
-    } = p;
-    let (bid_id, attempt, amount, units) = (bid_id.as_str(), *attempt, *amount, *units);
-    let method = p.method.clone();
-    let (lot, spec) = lock_open_lot(txn, booking, &p.lot_id).await?;
-    let now = Utc::now();
-    check_window(&spec, now)?;
-    check_fits(&lot, &spec, units, p.partial_ok)?;
-    let (payment_ref, saved_card) = match security {
-        Security::Hold { reference, .. } => (Some(reference.clone()), None),
-        Security::SavedCard(card) => (
-            None,
-            Some(serde_json::to_string(card).expect("cards serialise")),
-        ),
-    };
-    let existing = bid::Entity::find_by_id(bid_id.to_owned())
-        .lock_exclusive()
-        .one(txn)
-        .await?;
-    let placed = match existing {
-        Some(b) if b.status == BidStatus::Withdrawn.as_str() => {
-            let mut am = b.into_active_model();
-            am.amount_minor = Set(amount.minor());
-            am.units = Set(units as i32);
-            am.partial_ok = Set(p.partial_ok);
-            am.tier = Set(booking.loyalty_tier);
-            am.preference = Set(p.preference.map(|p| p as i32));
-            am.status = Set(BidStatus::Active.as_str().to_owned());
-            am.payment_method_ref = Set(method);
-            am.payment_ref = Set(payment_ref);
-            am.saved_card = Set(saved_card);
-            am.submitted_at = Set(now);
-            am.updated_at = Set(now);
-            am.version = Set(am.version.as_ref() + 1);
-            am.update(txn).await?
-        }
-        Some(b) if b.status == BidStatus::Active.as_str() => {
-            return Err(BidError::AlreadyBid { bid_id: b.id });
-        }
-        Some(b) => {
-            let status = BidStatus::parse(&b.status).unwrap_or(BidStatus::Lost);
-            return Err(BidError::NotActive { status });
-        }
-        None => {
-            bid::ActiveModel {
-                id: Set(bid_id.to_owned()),
-                lot_id: Set(lot.id.clone()),
-                booking_id: Set(booking.id.clone()),
-                amount_minor: Set(amount.minor()),
-                currency: Set(spec.currency.code().to_owned()),
-                units: Set(units as i32),
-                partial_ok: Set(p.partial_ok),
-                tier: Set(booking.loyalty_tier),
-                preference: Set(p.preference.map(|p| p as i32)),
-                status: Set(BidStatus::Active.as_str().to_owned()),
-                payment_method_ref: Set(method),
-                payment_ref: Set(payment_ref),
-                saved_card: Set(saved_card),
-                award_units: Set(None),
-                award_price_minor: Set(None),
-                outcome_reason: Set(None),
-                standby_rank: Set(None),
-                submitted_at: Set(now),
-                created_at: Set(now),
-                updated_at: Set(now),
-                version: Set(0),
-            }
-            .insert(txn)
-            .await?
-        }
-    };
-    record_security(
-        txn,
-        &placed.id,
-        spec.currency.code(),
-        p.provider,
-        attempt,
-        security,
-    )
-    .await?;
-    events::record(
-        txn,
-        &placed.id,
-        BidEventKind::Placed,
-        Some(amount.minor()),
-        None,
-        now,
-    )
-    .await?;
-    outbox::enqueue(txn, &placed.id, Topic::BidPlaced, None, now).await?;
-    if let Security::Hold { amount_minor, .. } = security {
-        events::record(
-            txn,
-            &placed.id,
-            BidEventKind::HoldPlaced,
-            Some(amount.minor()),
-            None,
-            now,
-        )
-        .await?;
-        let _ = amount_minor;
-    }
-    if let Security::SavedCard(card) = security {
-        // The consent the card networks require for a merchant-initiated charge, on record.
-        let detail = format!(
-            "Card {} saved. You agreed that it is charged {} {} without you present if your upgrade is confirmed, and never otherwise.",
-            card.card
-                .last4
-                .as_deref()
-                .map(|l| format!("ending {l}"))
-                .unwrap_or_default(),
-            Money::from_minor(amount.minor() * i64::from(units), spec.currency)
-                .map(|m| m.to_string())
-                .unwrap_or_default(),
-            spec.currency
-        );
-        events::record(
-            txn,
-            &placed.id,
-            BidEventKind::CardSaved,
-            Some(amount.minor()),
-            Some(detail),
-            now,
-        )
-        .await?;
-    }
-    Ok(placed)
 }
 
 fn check_fits(
@@ -902,14 +637,22 @@ async fn lock_open_lot(
         return Err(BidError::NotFound);
     }
     let lot = lot::Entity::find_by_id(lot_id.to_owned())
-        .filter(lot::Column::OperatorId.eq(&booking.operator_id))
         .lock_shared()
         .one(txn)
         .await?
         .ok_or(BidError::NotFound)?;
     let spec = store_lots::spec(&lot).map_err(corrupt)?;
-    match store_lots::status(&lot) {
-        LotStatus::Open => Ok((lot, spec)),
+    open_lot(&lot, &spec, booking)?;
+    Ok((lot, spec))
+}
+
+/// Whether this booking may bid on the lot now: the operator's, published and open.
+fn open_lot(lot: &lot::Model, spec: &LotSpec, booking: &booking::Model) -> Result<(), BidError> {
+    if lot.operator_id != booking.operator_id {
+        return Err(BidError::NotFound);
+    }
+    match store_lots::status(lot) {
+        LotStatus::Open => Ok(()),
         LotStatus::Draft => Err(BidError::NotFound),
         LotStatus::Cancelled => Err(BidError::Unavailable(
             "The operator cancelled this upgrade.".into(),
