@@ -78,10 +78,17 @@ async fn work<Req, Resp>(
         let (requests, replies): (Vec<Req>, Vec<_>) =
             std::mem::take(&mut batch).into_iter().unzip();
         let expected = requests.len();
+        let started = std::time::Instant::now();
         // A panicking batch must not take the worker (and every later request) down: its
         // callers get `Stopped`, the next batch is served.
         match AssertUnwindSafe(handle(requests)).catch_unwind().await {
             Ok(answers) => {
+                tracing::debug!(
+                    batch = name,
+                    requests = expected,
+                    ms = started.elapsed().as_secs_f64() * 1e3,
+                    "batch handled"
+                );
                 debug_assert_eq!(answers.len(), expected, "{name}: one answer per request");
                 for (reply, answer) in replies.into_iter().zip(answers) {
                     let _ = reply.send(answer);
