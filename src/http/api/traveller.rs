@@ -506,9 +506,12 @@ pub struct PlaceBid {
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses(
         (status = 201, description = "Bid placed", body = TravellerBidView),
+        (status = 401, description = "Not signed in, or the booking is gone", body = Problem, content_type = "application/problem+json"),
+        (status = 402, description = "Card declined; nothing changed", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such offer for this booking", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Bidding closed, not open yet, upgrade unavailable, or a bid exists", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Amount outside the range, or a field invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The payment service is not answering; nothing changed", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/traveller/bids")]
