@@ -24,7 +24,7 @@ use sea_orm::{
 
 use super::{
     BidError, NewBid, PendingBid, Security, check_fits, check_window, corrupt, open_lot,
-    parse_amount, secure, unwind,
+    parse_amount, secure, security_payment, unwind,
 };
 use crate::domain::bid::{BidEventKind, BidStatus};
 use crate::domain::lot::{LotSpec, PaymentMode};
@@ -32,10 +32,10 @@ use crate::domain::validation::FieldErrors;
 use crate::ids;
 use crate::money::Money;
 use crate::notifications::{Topic, outbox};
-use crate::payments::{CardSource, IdempotencyKey, PaymentGateway, PaymentStep};
+use crate::payments::{CardSource, PaymentGateway};
 use crate::store::batch::Batcher;
 use crate::store::entities::{bid, bid_event, booking, booking_lot, lot, payment};
-use crate::store::payments::{self as store_payments, NewPayment};
+use crate::store::payments as store_payments;
 use crate::store::{Db, lots as store_lots, write_txn};
 
 /// Bids looked up or written together at most.
@@ -499,7 +499,13 @@ async fn write_all(
     for (p, b) in pending.iter().zip(&placed) {
         let Ok(b) = b else { continue };
         let spec = &lots[&p.lot_id].1;
-        payments.push(security_record(p, spec));
+        payments.push(security_payment(
+            &p.bid_id,
+            spec.currency.code(),
+            p.provider,
+            p.attempt,
+            &p.security,
+        ));
         events.extend(placed_events(p, spec, b));
     }
     store_payments::insert_many(txn, payments).await?;
@@ -634,32 +640,6 @@ fn secured_by(security: &Security) -> (Option<String>, Option<String>) {
             None,
             Some(serde_json::to_string(card).expect("cards serialise")),
         ),
-    }
-}
-
-fn security_record<'a>(p: &'a PendingBid, spec: &'a LotSpec) -> NewPayment<'a> {
-    let (kind, amount, reference, step) = match &p.security {
-        Security::Hold {
-            reference,
-            amount_minor,
-        } => ("hold", *amount_minor, reference.clone(), PaymentStep::Hold),
-        Security::SavedCard(card) => (
-            "save_card",
-            0,
-            card.setup.to_string(),
-            PaymentStep::SaveCard,
-        ),
-    };
-    NewPayment {
-        bid_id: &p.bid_id,
-        kind,
-        amount_minor: amount,
-        currency: spec.currency.code(),
-        status: "succeeded",
-        provider: p.provider,
-        provider_ref: Some(reference),
-        idempotency_key: IdempotencyKey::derive(&p.bid_id, step, p.attempt).to_string(),
-        attempt: p.attempt,
     }
 }
 

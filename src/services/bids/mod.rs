@@ -316,6 +316,22 @@ async fn record_security(
     attempt: u32,
     security: &Security,
 ) -> Result<(), DbErr> {
+    store_payments::insert(
+        db,
+        security_payment(bid_id, currency, provider, attempt, security),
+    )
+    .await?;
+    Ok(())
+}
+
+/// The payment record of what secures a bid: its hold, or the card saved for a later charge.
+fn security_payment<'a>(
+    bid_id: &'a str,
+    currency: &'a str,
+    provider: &'a str,
+    attempt: u32,
+    security: &Security,
+) -> NewPayment<'a> {
     let (kind, amount, reference, step) = match security {
         Security::Hold {
             reference,
@@ -328,22 +344,17 @@ async fn record_security(
             PaymentStep::SaveCard,
         ),
     };
-    store_payments::insert(
-        db,
-        NewPayment {
-            bid_id,
-            kind,
-            amount_minor: amount,
-            currency,
-            status: "succeeded",
-            provider,
-            provider_ref: Some(reference),
-            idempotency_key: IdempotencyKey::derive(bid_id, step, attempt).to_string(),
-            attempt,
-        },
-    )
-    .await?;
-    Ok(())
+    NewPayment {
+        bid_id,
+        kind,
+        amount_minor: amount,
+        currency,
+        status: "succeeded",
+        provider,
+        provider_ref: Some(reference),
+        idempotency_key: IdempotencyKey::derive(bid_id, step, attempt).to_string(),
+        attempt,
+    }
 }
 
 /// Places the booking's bid on a lot (or bids again after withdrawing), on its own: the
