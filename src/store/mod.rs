@@ -11,6 +11,9 @@ pub mod entities;
 pub mod lots;
 pub mod payments;
 
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use migration::{Migrator, MigratorTrait};
@@ -63,15 +66,28 @@ pub async fn write_txn(db: &DatabaseConnection) -> Result<DatabaseTransaction, D
 /// The batch writers of this process (bids, simulated holds) queue here, in order, before
 /// writing to SQLite. SQLite has one writer at a time and its busy handler waits for the
 /// write lock by sleeping (up to 100 ms a try), which under load costs far more than the
-/// writes; a FIFO queue in the process hands the lock over at once. PostgreSQL needs none.
+/// writes; a FIFO queue in the process hands the lock over at once. One queue per database
+/// file, as SQLite's lock is; PostgreSQL needs none.
 pub async fn sqlite_write_turn(
     db: &DatabaseConnection,
-) -> Option<tokio::sync::MutexGuard<'static, ()>> {
-    static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-    match db.get_database_backend() {
-        DbBackend::Sqlite => Some(TURN.lock().await),
-        _ => None,
+) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+    type Turns = HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>;
+    static TURNS: LazyLock<std::sync::Mutex<Turns>> = LazyLock::new(Default::default);
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return None;
     }
+    let file = db
+        .get_sqlite_connection_pool()
+        .connect_options()
+        .get_filename()
+        .to_path_buf();
+    let turn = TURNS
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .entry(file)
+        .or_default()
+        .clone();
+    Some(turn.lock_owned().await)
 }
 
 /// Cheap round trip for readiness checks.
