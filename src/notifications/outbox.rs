@@ -99,7 +99,8 @@ pub async fn enqueue_loaded(
 }
 
 /// [`enqueue`] for many bids at once (placed together): one insert of their messages, one
-/// of their delivery jobs. `endpoints` are the active ones of the bids' operator.
+/// of their delivery jobs. `endpoints` are the active ones of every operator among the bids';
+/// each bid's webhooks go to its own operator's only.
 pub async fn enqueue_many(
     txn: &impl ConnectionTrait,
     bids: &[(&bid::Model, &lot::Model)],
