@@ -499,4 +499,181 @@ store_tests!(
     no_traveller_answer_reveals_another_bid,
     a_partner_acts_for_travellers_of_its_operator_only,
     bids_placed_at_the_same_moment_each_get_their_own_answer,
+    a_bid_whose_lot_closes_while_its_card_is_held_is_refused_and_the_hold_released,
 );
+
+mod deadline_passes {
+    use surclass::payments::*;
+
+    /// A card gateway that, once the hold is granted, lets the deadline pass before answering:
+    /// the bid passed every check before the card was asked, and finds its lot closed at the write.
+    pub struct DeadlinePassesDuringHold {
+        pub inner: std::sync::Arc<dyn PaymentGateway>,
+        pub db: surclass::store::Db,
+        pub lot_id: String,
+    }
+
+    #[async_trait::async_trait]
+    impl PaymentGateway for DeadlinePassesDuringHold {
+        fn provider(&self) -> &'static str {
+            self.inner.provider()
+        }
+        async fn authorize_hold(&self, request: HoldRequest) -> Result<HoldOutcome, PaymentError> {
+            let outcome = self.inner.authorize_hold(request).await;
+            use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+            use surclass::store::entities::lot;
+            lot::Entity::update_many()
+                .col_expr(
+                    lot::Column::ClosesAt,
+                    Expr::value(chrono::Utc::now() - chrono::Duration::seconds(1)),
+                )
+                .filter(lot::Column::Id.eq(&self.lot_id))
+                .exec(&self.db)
+                .await
+                .expect("deadline moved");
+            outcome
+        }
+        async fn capture(
+            &self,
+            reference: &PaymentRef,
+            amount_minor: i64,
+            key: &IdempotencyKey,
+        ) -> Result<Capture, PaymentError> {
+            self.inner.capture(reference, amount_minor, key).await
+        }
+        async fn release(
+            &self,
+            reference: &PaymentRef,
+            key: &IdempotencyKey,
+        ) -> Result<(), PaymentError> {
+            self.inner.release(reference, key).await
+        }
+        async fn save_card_for_later(
+            &self,
+            request: SetupRequest,
+        ) -> Result<SetupOutcome, PaymentError> {
+            self.inner.save_card_for_later(request).await
+        }
+        async fn charge_saved_card(
+            &self,
+            request: ChargeRequest,
+        ) -> Result<ChargeOutcome, PaymentError> {
+            self.inner.charge_saved_card(request).await
+        }
+        async fn refund(
+            &self,
+            reference: &PaymentRef,
+            amount_minor: i64,
+            key: &IdempotencyKey,
+        ) -> Result<Refund, PaymentError> {
+            self.inner.refund(reference, amount_minor, key).await
+        }
+        async fn payment_status(
+            &self,
+            reference: &PaymentRef,
+        ) -> Result<PaymentState, PaymentError> {
+            self.inner.payment_status(reference).await
+        }
+        async fn setup_status(&self, reference: &SetupRef) -> Result<SetupOutcome, PaymentError> {
+            self.inner.setup_status(reference).await
+        }
+        fn parse_webhook(
+            &self,
+            payload: &str,
+            signature: &str,
+        ) -> Result<PaymentEvent, WebhookError> {
+            self.inner.parse_webhook(payload, signature)
+        }
+    }
+}
+use deadline_passes::DeadlinePassesDuringHold;
+
+async fn a_bid_whose_lot_closes_while_its_card_is_held_is_refused_and_the_hold_released(
+    app: TestApp,
+) {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    use surclass::services::bids::{Ask, Intake, NewBid};
+    use surclass::store::entities::{bid, booking, payment};
+
+    let op = app.operator("aurora").await;
+    let fresh = app.open_lot(&op, json!({})).await;
+    let again = app.open_lot(&op, json!({"resource": "AU202"})).await;
+    app.booking(&op, "PNR001", "Martin", 2, &[&fresh, &again])
+        .await;
+    // On `again`, the traveller has bid and withdrawn: bidding again reuses the same bid.
+    let token = app.sign_in("PNR001", "Martin").await;
+    let first = app
+        .bid(&token, &again, "200.00", "pm_card_visa")
+        .await
+        .expect(201);
+    let again_bid = first.body["id"].as_str().unwrap().to_owned();
+    app.delete(&format!("/v1/traveller/bids/{again_bid}"))
+        .key(&token)
+        .send()
+        .await
+        .expect(200);
+    app.run_jobs().await; // the withdrawn bid's hold is released by a job
+    assert!(app.gateway_holds_awaiting_capture().await.is_empty());
+    let booking = booking::Entity::find()
+        .filter(booking::Column::Reference.eq("PNR001"))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .expect("booking imported");
+    let intake = Intake::start(&app.db, 4);
+
+    for lot_id in [&fresh, &again] {
+        let gateway = DeadlinePassesDuringHold {
+            inner: app.gateway.clone(),
+            db: app.db.clone(),
+            lot_id: lot_id.clone(),
+        };
+        let ask = Ask::new(
+            &booking.id,
+            NewBid {
+                lot_id,
+                amount: "300.00",
+                card: Some(surclass::payments::CardSource::PaymentMethod(
+                    "pm_card_visa".into(),
+                )),
+                partial_ok: false,
+                preference: None,
+                consent_to_charge: false,
+            },
+        );
+        let refused = intake.place(&gateway, ask).await;
+        assert!(
+            matches!(
+                refused,
+                Err(surclass::services::bids::BidError::Closed { .. })
+            ),
+            "the write finds the lot closed: {:?}",
+            refused.map(|p| p.bid.id)
+        );
+    }
+
+    assert!(
+        app.gateway_holds_awaiting_capture().await.is_empty(),
+        "no hold is left on the card of a bid that was not written"
+    );
+    let bids = bid::Entity::find().all(&app.db).await.unwrap();
+    assert_eq!(bids.len(), 1, "no bid written on the lot that closed");
+    assert_eq!(bids[0].id, again_bid);
+    assert_eq!(
+        bids[0].status, "withdrawn",
+        "the withdrawn bid stays withdrawn"
+    );
+    // The hold taken for the refused re-bid is on the bid's record, as released.
+    let records = payment::Entity::find()
+        .filter(payment::Column::BidId.eq(&again_bid))
+        .all(&app.db)
+        .await
+        .unwrap();
+    let unwound: Vec<_> = records
+        .iter()
+        .filter(|p| p.idempotency_key.ends_with("/unwound"))
+        .collect();
+    assert_eq!(unwound.len(), 1, "{records:?}");
+    assert_eq!(unwound[0].status, "released");
+    assert_eq!(unwound[0].amount_minor, 60_000, "300.00 for a party of two");
+}
