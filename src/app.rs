@@ -22,6 +22,7 @@ use crate::http::{self, metrics::Metrics};
 use crate::jobs::Worker;
 use crate::notifications::dispatch::{Notifier, NotifySettings};
 use crate::notifications::email::{EmailTransport, LocalMailbox, SmtpTransport};
+use crate::notifications::webhook_targets::WebhookTargets;
 use crate::payments::{self, PaymentGateway};
 use crate::services::bids;
 use crate::services::links::PublicUrl;
@@ -101,6 +102,7 @@ impl Application {
                 from_address: settings.notify.from_address(&public_url),
                 reminder_lead: chrono::Duration::hours(i64::from(settings.notify.reminder_hours)),
                 email_max_attempts: settings.notify.email_max_attempts as i32,
+                webhook_targets: WebhookTargets::new(settings.notify.webhooks_to_private_addresses),
             },
         );
         let worker = Worker::new(
@@ -203,6 +205,9 @@ fn serve(
     let db = web::Data::new(db);
     let metrics = web::Data::new(Metrics::new());
     let signer = web::Data::new(signer);
+    let webhook_targets = web::Data::new(WebhookTargets::new(
+        settings.notify.webhooks_to_private_addresses,
+    ));
     // One bid intake per process: bids placed together share look-ups and a commit.
     let intake = web::Data::new(bids::Intake::start(db.get_ref(), settings.db_connections));
     // One throttle per process: a flood of wrong pairs is slowed wherever it lands.
@@ -225,6 +230,7 @@ fn serve(
             .app_data(pages.clone())
             .app_data(body_limits.clone())
             .app_data(intake.clone())
+            .app_data(webhook_targets.clone())
             .configure(http::routes)
     })
     .shutdown_timeout(20)

@@ -164,6 +164,13 @@ pub struct NotifyArgs {
     /// between attempts).
     #[arg(long, env = "SURCLASS_EMAIL_MAX_ATTEMPTS", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=50))]
     pub email_max_attempts: u32,
+
+    /// Let webhook endpoints point at loopback, private and link-local addresses (a receiver
+    /// on this machine or the local network, for development). Off, such URLs are refused at
+    /// registration and at every delivery, so an API key cannot make the server call into
+    /// its own network.
+    #[arg(long, env = "SURCLASS_WEBHOOKS_TO_PRIVATE_ADDRESSES")]
+    pub webhooks_to_private_addresses: bool,
 }
 
 impl Default for NotifyArgs {
@@ -173,6 +180,7 @@ impl Default for NotifyArgs {
             mail_from: None,
             reminder_hours: 6,
             email_max_attempts: 10,
+            webhooks_to_private_addresses: false,
         }
     }
 }

@@ -15,6 +15,7 @@ use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter};
 use super::email::{EmailTransport, OutgoingEmail, SendError};
 use super::outbox::{self, Facts};
 use super::render::{self, Context};
+use super::webhook_targets::WebhookTargets;
 use super::{Topic, unsubscribe, webhooks};
 use crate::domain::bid::BidStatus;
 use crate::services::links::{self, PublicUrl};
@@ -31,6 +32,8 @@ pub struct NotifySettings {
     pub reminder_lead: Duration,
     /// Email attempts before a message is parked (30 s doubling to an hour between them).
     pub email_max_attempts: i32,
+    /// Which addresses webhook receivers may have.
+    pub webhook_targets: WebhookTargets,
 }
 
 impl Default for NotifySettings {
@@ -39,6 +42,7 @@ impl Default for NotifySettings {
             from_address: "upgrades@surclass.invalid".to_owned(),
             reminder_lead: Duration::hours(6),
             email_max_attempts: 10,
+            webhook_targets: WebhookTargets::PUBLIC_ONLY,
         }
     }
 }
@@ -60,12 +64,14 @@ impl Notifier {
         signer: SessionSigner,
         settings: NotifySettings,
     ) -> Self {
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(10))
             // A receiver answers for itself: no following redirects elsewhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("HTTP client builds");
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(resolver) = settings.webhook_targets.resolver() {
+            http = http.dns_resolver(resolver);
+        }
+        let http = http.build().expect("HTTP client builds");
         Self {
             db,
             transport,
@@ -237,10 +243,18 @@ impl Notifier {
                 .await?;
             return Ok(None);
         };
-        let body = webhooks::body(topic.as_str(), &facts);
         let now = Utc::now();
-        let signature = webhooks::sign(&endpoint.secret, now.timestamp(), &body);
         let attempt = row.attempts + 1;
+        // Registered before the rule, or written around the API: refused, never called.
+        if let Some(why) = self.settings.webhook_targets.refusal(&endpoint.url) {
+            let why = format!("not sent: the URL {why}");
+            webhooks::record_attempt(&self.db, row.id, attempt, now, None, Some(why.clone()))
+                .await?;
+            // Trying again would not help: parked at once, where the operator sees why.
+            return self.failed(&row, attempt, attempt, why).await;
+        }
+        let body = webhooks::body(topic.as_str(), &facts);
+        let signature = webhooks::sign(&endpoint.secret, now.timestamp(), &body);
         let answer = self
             .http
             .post(&endpoint.url)
@@ -263,7 +277,7 @@ impl Notifier {
                 Some(res.status().as_u16() as i32),
                 Some(format!("the receiver answered {}", res.status())),
             ),
-            Err(e) => (None, Some(format!("not reached: {e}"))),
+            Err(e) => (None, Some(format!("not reached: {}", causes(&e)))),
         };
         webhooks::record_attempt(&self.db, row.id, attempt, now, code, error.clone()).await?;
         match error {
@@ -337,4 +351,17 @@ impl Notifier {
             .await?;
         Ok(())
     }
+}
+
+/// An error and its causes, outermost first: reqwest's own message ("error sending request")
+/// does not say why (refused, timed out, no public address).
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

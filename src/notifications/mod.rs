@@ -12,6 +12,7 @@ pub mod outbox;
 pub mod reminders;
 pub mod render;
 pub mod unsubscribe;
+pub mod webhook_targets;
 pub mod webhooks;
 
 use serde::{Deserialize, Serialize};

@@ -16,6 +16,7 @@ use sha2::Sha256;
 
 use super::Topic;
 use super::outbox::{self, Facts};
+use super::webhook_targets::WebhookTargets;
 use crate::domain::validation::FieldErrors;
 use crate::ids;
 use crate::store::Db;
@@ -112,7 +113,11 @@ pub struct EndpointInput {
     pub active: Option<bool>,
 }
 
-fn validate(input: &EndpointInput, creating: bool) -> Result<(), EndpointError> {
+fn validate(
+    input: &EndpointInput,
+    creating: bool,
+    targets: WebhookTargets,
+) -> Result<(), EndpointError> {
     let mut errors = FieldErrors::default();
     match &input.url {
         Some(url) => {
@@ -122,6 +127,8 @@ fn validate(input: &EndpointInput, creating: bool) -> Result<(), EndpointError> 
                 && !url.contains(char::is_whitespace);
             if !ok {
                 errors.add("url", "expected an absolute http:// or https:// URL");
+            } else if let Some(why) = targets.refusal(url) {
+                errors.add("url", why);
             }
         }
         None if creating => errors.add("url", "required"),
@@ -171,8 +178,9 @@ pub async fn create(
     db: &Db,
     owner: &Owner,
     input: EndpointInput,
+    targets: WebhookTargets,
 ) -> Result<webhook_endpoint::Model, EndpointError> {
-    validate(&input, true)?;
+    validate(&input, true, targets)?;
     let mut events = input.events.unwrap_or_default();
     events.dedup();
     Ok(webhook_endpoint::ActiveModel {
@@ -215,8 +223,9 @@ pub async fn update(
     owner: &Owner,
     id: &str,
     input: EndpointInput,
+    targets: WebhookTargets,
 ) -> Result<webhook_endpoint::Model, EndpointError> {
-    validate(&input, false)?;
+    validate(&input, false, targets)?;
     let current = get(db, owner, id).await?;
     let mut am = current.into_active_model();
     if let Some(url) = input.url {

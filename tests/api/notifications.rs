@@ -44,6 +44,7 @@ per_store!(
     personal_data_past_the_retention_period_is_purged,
     emails_reach_a_real_smtp_server_with_reply_to_and_unsubscribe_headers,
     a_webhook_receiver_down_for_a_day_gets_its_delivery_parked_and_retried,
+    webhooks_never_go_to_the_servers_own_network,
 );
 
 async fn import(
@@ -1050,4 +1051,99 @@ async fn a_webhook_receiver_down_for_a_day_gets_its_delivery_parked_and_retried(
     assert_eq!(hook.calls.load(Ordering::SeqCst), max + 1);
     let sent = messages(&app, &op, "?channel=webhook").await;
     assert_eq!(sent[0]["status"], "sent");
+}
+
+/// An API key chooses where webhooks go, and the server makes the call: by default it never
+/// calls loopback, private or link-local addresses (a database port, a cloud metadata
+/// address), neither when the endpoint is registered nor when a delivery is made.
+async fn webhooks_never_go_to_the_servers_own_network(store: Store) {
+    let Some(app) = spawn_app_with(store, |s| {
+        s.notify.webhooks_to_private_addresses = false;
+    })
+    .await
+    else {
+        return;
+    };
+    let op = app.operator("aurora").await;
+    let hook = receiver(0).await;
+    for url in [
+        hook.url.as_str(),
+        "http://localhost:5432/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]:8080/hooks",
+        "http://10.0.0.7/hooks",
+    ] {
+        let refused = app
+            .post("/v1/webhook-endpoints")
+            .key(&op.key)
+            .json(&json!({"url": url, "events": ["bid.placed"]}))
+            .send()
+            .await
+            .expect(422);
+        assert_eq!(refused.problem_fields(), vec!["url"], "{url}");
+        assert!(
+            refused.text.contains("public addresses only"),
+            "{url}: {}",
+            refused.text
+        );
+    }
+    let listed = app
+        .read("/v1/webhook-endpoints")
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(listed.body["items"], json!([]), "nothing registered");
+
+    // A public URL is accepted, and cannot be changed to a private one.
+    let endpoint = app
+        .post("/v1/webhook-endpoints")
+        .key(&op.key)
+        .json(&json!({"url": "https://hooks.partner.example/surclass", "events": ["bid.placed"]}))
+        .send()
+        .await
+        .expect(201)
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.patch(&format!("/v1/webhook-endpoints/{endpoint}"))
+        .key(&op.key)
+        .json(&json!({"url": hook.url}))
+        .send()
+        .await
+        .expect(422);
+
+    // An endpoint that points inside anyway (registered before this rule, or written around
+    // the API) is not called: the delivery is parked with the reason.
+    use surclass::store::entities::webhook_endpoint;
+    webhook_endpoint::Entity::update_many()
+        .col_expr(webhook_endpoint::Column::Url, Expr::value(hook.url.clone()))
+        .filter(webhook_endpoint::Column::Id.eq(&endpoint))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    let lot = app.open_lot(&op, json!({})).await;
+    import(&app, &op, "HOOK02", "hook@example.com", "en", &[&lot]).await;
+    let token = app.sign_in("HOOK02", "Lefèvre").await;
+    app.bid(&token, &lot, "150.00", GOOD).await.expect(201);
+    app.run_jobs().await;
+    retries_are_due(&app).await;
+    app.run_jobs().await;
+    assert_eq!(
+        hook.calls.load(Ordering::SeqCst),
+        0,
+        "the receiver was never called"
+    );
+    let deliveries = app
+        .read(&format!("/v1/webhook-endpoints/{endpoint}/deliveries"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200);
+    let d = &deliveries.body["items"][0];
+    assert_eq!(d["status"], "parked");
+    assert_eq!(d["attempts"].as_array().unwrap().len(), 1);
+    let error = d["attempts"][0]["error"].as_str().unwrap();
+    assert!(error.contains("public addresses only"), "{error}");
 }

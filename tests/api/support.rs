@@ -59,7 +59,11 @@ pub async fn spawn_app_with(store: Store, tweak: impl FnOnce(&mut Settings)) -> 
         no_jobs: true,
         stripe: Default::default(),
         limits: Default::default(),
-        notify: Default::default(),
+        // The tests' webhook receivers listen on 127.0.0.1.
+        notify: surclass::config::NotifyArgs {
+            webhooks_to_private_addresses: true,
+            ..Default::default()
+        },
     };
     tweak(&mut settings);
     let app = Application::build(settings)

@@ -13,6 +13,7 @@ use utoipa::ToSchema;
 
 use crate::http::json::JsonBody;
 use crate::http::problem::Problem;
+use crate::notifications::webhook_targets::WebhookTargets;
 use crate::notifications::webhooks::{self, EndpointInput, Owner};
 use crate::services::keys;
 use crate::store::Db;
@@ -109,7 +110,8 @@ pub struct EndpointList {
 #[schema(example = json!({"url": "https://partner.example/hooks/surclass", "events": ["bid.charged", "bid.refunded"],
     "description": "Booking engine"}))]
 pub struct EndpointBody {
-    /// Absolute `https://` (or `http://`) URL receiving `POST`s.
+    /// Absolute `https://` (or `http://`) URL receiving `POST`s, on a public address: loopback,
+    /// private and link-local addresses (and `localhost`) are refused unless the server allows them.
     pub url: Option<String>,
     /// Events to receive: `bid.placed`, `bid.changed`, `bid.withdrawn`, `bid.charged`,
     /// `bid.lost`, `bid.payment_failed`, `bid.cancelled`, `bid.refunded`.
@@ -143,9 +145,10 @@ impl From<EndpointBody> for EndpointInput {
 pub async fn create(
     owner: EndpointOwner,
     db: web::Data<Db>,
+    targets: web::Data<WebhookTargets>,
     JsonBody(input): JsonBody<EndpointBody>,
 ) -> Result<HttpResponse, Problem> {
-    let endpoint = webhooks::create(&db, &owner.0, input.into()).await?;
+    let endpoint = webhooks::create(&db, &owner.0, input.into(), **targets).await?;
     let secret = endpoint.secret.clone();
     Ok(HttpResponse::Created().json(NewEndpointView {
         endpoint: view(endpoint),
@@ -196,10 +199,11 @@ pub async fn get(
 pub async fn update(
     owner: EndpointOwner,
     db: web::Data<Db>,
+    targets: web::Data<WebhookTargets>,
     id: web::Path<String>,
     JsonBody(input): JsonBody<EndpointBody>,
 ) -> Result<HttpResponse, Problem> {
-    let endpoint = webhooks::update(&db, &owner.0, &id, input.into()).await?;
+    let endpoint = webhooks::update(&db, &owner.0, &id, input.into(), **targets).await?;
     Ok(HttpResponse::Ok().json(view(endpoint)))
 }
 
