@@ -4,10 +4,11 @@
 //!   hold left on any card, and nobody both charged and told they lost;
 //! - two servers share one PostgreSQL database and award the same due lots: each lot once.
 
+#[path = "support/processes.rs"]
+mod processes;
+
 use std::io::Write;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::json;
@@ -16,94 +17,7 @@ use surclass::services::reconcile;
 use surclass::store::entities::{award, bid, payment};
 use surclass::store::{self, Db};
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    fn start(database_url: &str, port: u16) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_surclass"))
-            .args([
-                "--no-demo",
-                "--bind",
-                &format!("127.0.0.1:{port}"),
-                "--database-url",
-                database_url,
-                // Every bidder signs in from 127.0.0.1 within seconds.
-                "--sign-ins-per-minute",
-                "1000000",
-            ])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("surclass starts");
-        Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    async fn ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if reqwest::get(format!("{}/readyz", self.base))
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("server did not become ready");
-    }
-
-    fn kill(mut self) {
-        // SIGKILL: no graceful shutdown, jobs cut wherever they are.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-async fn operator(db: &Db, slug: &str) -> String {
-    use sea_orm::{ActiveModelTrait, Set};
-    surclass::store::entities::operator::ActiveModel {
-        id: Set(format!("op_{slug}")),
-        slug: Set(slug.into()),
-        name: Set(slug.into()),
-        kind: Set("airline".into()),
-        support_email: Set(format!("support@{slug}.example")),
-        created_at: Set(chrono::Utc::now()),
-    }
-    .insert(db)
-    .await
-    .unwrap();
-    let (_, key) = surclass::store::api_keys::issue(
-        db,
-        &format!("op_{slug}"),
-        surclass::store::api_keys::Scope::Operator,
-        "t",
-    )
-    .await
-    .unwrap();
-    key
-}
+use processes::{Server, free_port, operator_key, postgres_admin_url, settled, settled_and_idle};
 
 /// Creates `lots` lots closing at `closes_at`, each with `bidders` bids (a few on a card that
 /// fails when charged); returns the lot ids.
@@ -176,16 +90,6 @@ async fn auction(
     ids
 }
 
-async fn settled(db: &Db, lots: &[String]) -> bool {
-    let n = surclass::store::entities::lot::Entity::find()
-        .filter(surclass::store::entities::lot::Column::Id.is_in(lots.to_vec()))
-        .filter(surclass::store::entities::lot::Column::Status.eq("settled"))
-        .count(db)
-        .await
-        .unwrap();
-    n as usize == lots.len()
-}
-
 /// Money invariants over everything in the database, checked against the simulated
 /// provider's own records.
 async fn assert_money_is_consistent(db: &Db, lots: &[String]) {
@@ -227,7 +131,7 @@ async fn killing_the_server_during_award_and_charging_loses_and_doubles_nothing(
     let server = Server::start(&url, port);
     server.ready().await;
     let db = store::connect(&url, 2).await.unwrap();
-    let key = operator(&db, "aurora").await;
+    let key = operator_key(&db, "aurora").await;
     let closes_at = chrono::Utc::now() + chrono::Duration::seconds(6);
     let lots = auction(&server.base, &key, 3, 30, closes_at).await;
     let wait = (closes_at - chrono::Utc::now())
@@ -250,7 +154,7 @@ async fn killing_the_server_during_award_and_charging_loses_and_doubles_nothing(
         server = Some(restarted);
     }
     // Let the last process finish the work.
-    let last = match server {
+    let mut last = match server {
         Some(s) => s,
         None => {
             let s = Server::start(&url, port);
@@ -258,16 +162,8 @@ async fn killing_the_server_during_award_and_charging_loses_and_doubles_nothing(
             s
         }
     };
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !settled(&db, &lots).await {
-        assert!(
-            Instant::now() < deadline,
-            "lots not settled after {kills} kills"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    // Releases run after settling; give them a moment, then check everything.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Releases run after settling: every due job has run before anything is checked.
+    settled_and_idle(&db, &lots).await;
     last.kill();
     let _ = writeln!(std::io::stderr(), "crash test: {kills} kills");
     assert_money_is_consistent(&db, &lots).await;
@@ -275,7 +171,7 @@ async fn killing_the_server_during_award_and_charging_loses_and_doubles_nothing(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_on_one_postgresql_award_each_lot_once() {
-    let Some(admin) = postgres_admin_url() else {
+    let Some(admin) = postgres_admin_url("two servers on PostgreSQL") else {
         return;
     };
     let name = format!("surclass_t_{}", uuid::Uuid::new_v4().simple());
@@ -285,21 +181,16 @@ async fn two_servers_on_one_postgresql_award_each_lot_once() {
         .unwrap();
     let url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
     let (p1, p2) = (free_port(), free_port());
-    let one = Server::start(&url, p1);
+    let mut one = Server::start(&url, p1);
     one.ready().await;
-    let two = Server::start(&url, p2);
+    let mut two = Server::start(&url, p2);
     two.ready().await;
     let db = store::connect(&url, 2).await.unwrap();
-    let key = operator(&db, "aurora").await;
+    let key = operator_key(&db, "aurora").await;
     let closes_at = chrono::Utc::now() + chrono::Duration::seconds(8);
     // Bids spread over both servers: lots are created on one, bid on through either.
     let lots = auction(&two.base, &key, 4, 15, closes_at).await;
-    let deadline = Instant::now() + Duration::from_secs(90);
-    while !settled(&db, &lots).await {
-        assert!(Instant::now() < deadline, "lots not settled");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    settled_and_idle(&db, &lots).await;
     one.kill();
     two.kill();
     assert_money_is_consistent(&db, &lots).await;
@@ -307,22 +198,4 @@ async fn two_servers_on_one_postgresql_award_each_lot_once() {
     conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .await
         .ok();
-}
-
-fn postgres_admin_url() -> Option<String> {
-    match std::env::var("SURCLASS_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!(
-                "CI=true but SURCLASS_TEST_DATABASE_URL is not set: PostgreSQL tests are mandatory in CI"
-            )
-        }
-        _ => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "skipped: two servers on PostgreSQL (set SURCLASS_TEST_DATABASE_URL)"
-            );
-            None
-        }
-    }
 }

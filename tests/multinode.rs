@@ -6,83 +6,25 @@
 //!
 //! PostgreSQL only (SQLite is one file on one machine); mandatory when CI=true.
 
+#[path = "support/processes.rs"]
+mod processes;
+
 use std::io::Write;
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::json;
 use surclass::payments::simulated::SimulatedGateway;
 use surclass::services::reconcile;
-use surclass::store::entities::{award, bid, lot, payment};
-use surclass::store::{self, Db};
+use surclass::store;
+use surclass::store::entities::{award, bid, payment};
+
+use processes::{Server, free_port, idle, operator_key, postgres_admin_url, settled};
 
 const NODES: usize = 3;
 const LOTS: usize = 4;
 const BIDDERS: usize = 24;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-struct Node {
-    child: Child,
-    base: String,
-}
-
-impl Node {
-    fn start(database_url: &str, port: u16) -> Self {
-        let child = Command::new(env!("CARGO_BIN_EXE_surclass"))
-            .args([
-                "--no-demo",
-                "--bind",
-                &format!("127.0.0.1:{port}"),
-                "--database-url",
-                database_url,
-            ])
-            .args(["--sign-ins-per-minute", "1000000"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("surclass starts");
-        Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    async fn ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if reqwest::get(format!("{}/readyz", self.base))
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("node did not become ready");
-    }
-
-    fn kill(&mut self) {
-        // SIGKILL: no graceful shutdown, jobs cut wherever they are.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 /// A small deterministic generator: the same kills at the same moments on every run.
 struct Lcg(u64);
@@ -95,30 +37,6 @@ impl Lcg {
             .wrapping_add(1442695040888963407);
         (self.0 >> 33) % n
     }
-}
-
-async fn operator_key(db: &Db) -> String {
-    use sea_orm::{ActiveModelTrait, Set};
-    surclass::store::entities::operator::ActiveModel {
-        id: Set("op_multi".into()),
-        slug: Set("multi".into()),
-        name: Set("Multi Air".into()),
-        kind: Set("airline".into()),
-        support_email: Set("ops@multi.example".into()),
-        created_at: Set(chrono::Utc::now()),
-    }
-    .insert(db)
-    .await
-    .unwrap();
-    surclass::store::api_keys::issue(
-        db,
-        "op_multi",
-        surclass::store::api_keys::Scope::Operator,
-        "t",
-    )
-    .await
-    .unwrap()
-    .1
 }
 
 /// Lots closing at `closes_at`; every bidder signs in and bids through node `i % NODES`,
@@ -205,31 +123,9 @@ async fn auction(
     (lots, bids)
 }
 
-async fn settled(db: &Db, lots: &[String]) -> bool {
-    let n = lot::Entity::find()
-        .filter(lot::Column::Id.is_in(lots.to_vec()))
-        .filter(lot::Column::Status.eq("settled"))
-        .count(db)
-        .await
-        .unwrap();
-    n as usize == lots.len()
-}
-
-/// Every job that is due has run (holds released, failed charges moved to standby).
-async fn idle(db: &Db) -> bool {
-    use surclass::store::entities::job;
-    job::Entity::find()
-        .filter(job::Column::Status.is_in(["pending", "running"]))
-        .filter(job::Column::RunAt.lte(chrono::Utc::now()))
-        .count(db)
-        .await
-        .unwrap()
-        == 0
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_killed_at_random_during_the_close_award_each_lot_once_and_lose_no_bid() {
-    let Some(admin) = postgres_admin_url() else {
+    let Some(admin) = postgres_admin_url("the multi-node test") else {
         return;
     };
     let name = format!("surclass_t_{}", uuid::Uuid::new_v4().simple());
@@ -241,15 +137,15 @@ async fn three_nodes_killed_at_random_during_the_close_award_each_lot_once_and_l
 
     let ports: Vec<u16> = (0..NODES).map(|_| free_port()).collect();
     // The first node migrates; the others start on the migrated schema.
-    let mut nodes: Vec<Node> = Vec::new();
+    let mut nodes: Vec<Server> = Vec::new();
     for &port in &ports {
-        let node = Node::start(&url, port);
+        let node = Server::start(&url, port);
         node.ready().await;
         nodes.push(node);
     }
     let bases: Vec<String> = nodes.iter().map(|n| n.base.clone()).collect();
     let db = store::connect(&url, 2).await.unwrap();
-    let key = operator_key(&db).await;
+    let key = operator_key(&db, "multi").await;
     let closes_at = chrono::Utc::now() + chrono::Duration::seconds(20);
     let (lots, placed) = auction(&bases, &key, closes_at).await;
     assert_eq!(placed.len(), LOTS * BIDDERS);
@@ -277,7 +173,7 @@ async fn three_nodes_killed_at_random_during_the_close_award_each_lot_once_and_l
             nodes[victim].kill();
             kills += 1;
             tokio::time::sleep(Duration::from_millis(rng.below(400))).await;
-            nodes[victim] = Node::start(&url, ports[victim]);
+            nodes[victim] = Server::start(&url, ports[victim]);
             nodes[victim].ready().await;
         } else {
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -346,22 +242,4 @@ async fn three_nodes_killed_at_random_during_the_close_award_each_lot_once_and_l
     conn.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .await
         .ok();
-}
-
-fn postgres_admin_url() -> Option<String> {
-    match std::env::var("SURCLASS_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
-            panic!(
-                "CI=true but SURCLASS_TEST_DATABASE_URL is not set: the multi-node test is mandatory in CI"
-            )
-        }
-        _ => {
-            let _ = writeln!(
-                std::io::stderr(),
-                "skipped: three nodes on PostgreSQL (set SURCLASS_TEST_DATABASE_URL)"
-            );
-            None
-        }
-    }
 }
