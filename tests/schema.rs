@@ -61,6 +61,14 @@ fn run(program: &str, base: &str, token: &str, filter: &[&str]) -> (bool, String
     (output.status.success(), report)
 }
 
+/// The run stopped on a CPython 3.11 bug (`ast.parse` raising "AST constructor recursion
+/// depth mismatch", gh-106905, inside hypothesis) without any request failing its checks. It
+/// comes and goes with hash and thread order, so the run is repeated once; a failure of the
+/// API is never retried.
+fn crashed_in_python(report: &str) -> bool {
+    report.contains("AST constructor recursion depth mismatch") && !report.contains("FAILURES")
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_requests_get_no_server_error_and_answers_that_match_the_schema() {
     let Some(program) = schemathesis() else {
@@ -125,10 +133,19 @@ async fn generated_requests_get_no_server_error_and_answers_that_match_the_schem
     let mut failed = Vec::new();
     for (caller, token, filter) in runs {
         let (program, base) = (program.clone(), base.clone());
-        let (ok, report) =
-            tokio::task::spawn_blocking(move || run(&program, &base, &token, &filter))
-                .await
-                .unwrap();
+        let (ok, report) = tokio::task::spawn_blocking(move || {
+            let (ok, report) = run(&program, &base, &token, &filter);
+            if !ok && crashed_in_python(&report) {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "schemathesis as {caller}: the tool itself crashed (CPython 3.11 bug gh-106905), found no failure; running again once"
+                );
+                return run(&program, &base, &token, &filter);
+            }
+            (ok, report)
+        })
+        .await
+        .unwrap();
         let summary = report
             .lines()
             .filter(|l| l.contains(" generated, ") || l.starts_with("====="))
@@ -146,4 +163,13 @@ async fn generated_requests_get_no_server_error_and_answers_that_match_the_schem
         failed.is_empty(),
         "schemathesis found failures as {failed:?} (reports above)"
     );
+}
+
+#[test]
+fn only_the_tools_own_crash_is_run_again_never_a_failure_of_the_api() {
+    let crash = "Runtime Error\nSystemError: AST constructor recursion depth mismatch (before=66, after=63)\n3302 generated, 3302 passed";
+    assert!(crashed_in_python(crash));
+    let failure = format!("{crash}\n=== FAILURES ===\n_ GET /v1/lots _\nServer error");
+    assert!(!crashed_in_python(&failure));
+    assert!(!crashed_in_python("=== FAILURES ===\nResponse violates schema"));
 }
