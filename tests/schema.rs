@@ -171,5 +171,7 @@ fn only_the_tools_own_crash_is_run_again_never_a_failure_of_the_api() {
     assert!(crashed_in_python(crash));
     let failure = format!("{crash}\n=== FAILURES ===\n_ GET /v1/lots _\nServer error");
     assert!(!crashed_in_python(&failure));
-    assert!(!crashed_in_python("=== FAILURES ===\nResponse violates schema"));
+    assert!(!crashed_in_python(
+        "=== FAILURES ===\nResponse violates schema"
+    ));
 }

@@ -31,10 +31,6 @@ impl WebhookTargets {
         Self { allow_private }
     }
 
-    pub fn allows_private(self) -> bool {
-        self.allow_private
-    }
-
     /// Why `url` may not receive webhooks, if it may not; `url` is already known to be an
     /// absolute http(s) URL. Names other than local ones are checked at delivery.
     pub fn refusal(self, url: &str) -> Option<String> {

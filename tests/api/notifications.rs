@@ -429,6 +429,17 @@ async fn receiver(failures: usize) -> Receiver {
     Receiver { url, calls, seen }
 }
 
+/// The newest delivery to a webhook endpoint, as its deliveries list shows it.
+async fn latest_delivery(app: &TestApp, key: &str, endpoint: &str) -> Value {
+    let listed = app
+        .read(&format!("/v1/webhook-endpoints/{endpoint}/deliveries"))
+        .key(key)
+        .send()
+        .await
+        .expect(200);
+    listed.body["items"][0].clone()
+}
+
 async fn webhooks_are_signed_retried_after_errors_and_listed_with_attempts(store: Store) {
     let Some(app) = spawn_app_with(store, |_| {}).await else {
         return;
@@ -511,13 +522,7 @@ async fn webhooks_are_signed_retried_after_errors_and_listed_with_attempts(store
     app.run_jobs().await;
     assert_eq!(hook.calls.load(Ordering::SeqCst), 3);
 
-    let deliveries = app
-        .read(&format!("/v1/webhook-endpoints/{endpoint}/deliveries"))
-        .key(&op.key)
-        .send()
-        .await
-        .expect(200);
-    let d = &deliveries.body["items"][0];
+    let d = &latest_delivery(&app, &op.key, &endpoint).await;
     assert_eq!(d["status"], "sent");
     assert_eq!(d["event"], "bid.placed");
     let codes: Vec<i64> = d["attempts"]
@@ -1023,20 +1028,9 @@ async fn a_webhook_receiver_down_for_a_day_gets_its_delivery_parked_and_retried(
     let parked = messages(&app, &op, "?status=parked&channel=webhook").await;
     assert_eq!(parked.len(), 1);
     assert_eq!(parked[0]["attempts"], max as i64);
-    let listed = app
-        .read(&format!("/v1/webhook-endpoints/{endpoint}/deliveries"))
-        .key(&op.key)
-        .send()
-        .await
-        .expect(200);
-    assert_eq!(listed.body["items"][0]["status"], "parked");
-    assert_eq!(
-        listed.body["items"][0]["attempts"]
-            .as_array()
-            .unwrap()
-            .len(),
-        max
-    );
+    let delivery = latest_delivery(&app, &op.key, &endpoint).await;
+    assert_eq!(delivery["status"], "parked");
+    assert_eq!(delivery["attempts"].as_array().unwrap().len(), max);
 
     // The receiver is back (it answers 200 from now on); the operator retries: one more call.
     let id = parked[0]["id"].as_i64().unwrap();
@@ -1135,13 +1129,7 @@ async fn webhooks_never_go_to_the_servers_own_network(store: Store) {
         0,
         "the receiver was never called"
     );
-    let deliveries = app
-        .read(&format!("/v1/webhook-endpoints/{endpoint}/deliveries"))
-        .key(&op.key)
-        .send()
-        .await
-        .expect(200);
-    let d = &deliveries.body["items"][0];
+    let d = &latest_delivery(&app, &op.key, &endpoint).await;
     assert_eq!(d["status"], "parked");
     assert_eq!(d["attempts"].as_array().unwrap().len(), 1);
     let error = d["attempts"][0]["error"].as_str().unwrap();
