@@ -69,7 +69,9 @@ impl Notifier {
             // A receiver answers for itself: no following redirects elsewhere.
             .redirect(reqwest::redirect::Policy::none());
         if let Some(resolver) = settings.webhook_targets.resolver() {
-            http = http.dns_resolver(resolver);
+            // A proxy (HTTP_PROXY and the like) would resolve the name itself, past the
+            // public-address check: with the check on, webhooks go direct.
+            http = http.dns_resolver(resolver).no_proxy();
         }
         let http = http.build().expect("HTTP client builds");
         Self {

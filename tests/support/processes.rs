@@ -28,6 +28,11 @@ pub struct Server {
 
 impl Server {
     pub fn start(database_url: &str, port: u16) -> Self {
+        Self::start_with_env(database_url, port, &[])
+    }
+
+    /// Started with these extra environment variables.
+    pub fn start_with_env(database_url: &str, port: u16, env: &[(&str, &str)]) -> Self {
         let child = Command::new(env!("CARGO_BIN_EXE_surclass"))
             .args([
                 "--no-demo",
@@ -40,6 +45,7 @@ impl Server {
                 "1000000",
             ])
             .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
