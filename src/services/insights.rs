@@ -2,10 +2,11 @@
 //! (revenue per day, bids per lot, acceptance rate, where bids fall between reserve and maximum).
 //! Every query is scoped to one operator.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
-use chrono::NaiveDate;
-use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use chrono::{DateTime, NaiveDate, Utc};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ColumnTrait, DbErr, EntityTrait, JoinType, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::domain::bid::BidStatus;
 use crate::store::Db;
@@ -62,79 +63,129 @@ pub struct Dashboard {
     pub position: [i64; 10],
 }
 
+/// The dashboard's figures, counted by the database: one grouped query over the operator's
+/// bids and one over its charges and refunds, so the page costs the same with a million bids
+/// as with ten.
 pub async fn dashboard(db: &Db, operator_id: &str) -> Result<Dashboard, DbErr> {
     let lots = lot::Entity::find()
+        .select_only()
+        .column(lot::Column::Id)
+        .column(lot::Column::Title)
+        .column(lot::Column::Status)
         .filter(lot::Column::OperatorId.eq(operator_id))
         .order_by_desc(lot::Column::ClosesAt)
+        .into_tuple::<(String, String, String)>()
         .all(db)
         .await?;
     let mut d = Dashboard::default();
     if lots.is_empty() {
         return Ok(d);
     }
-    let by_id: HashMap<&str, &lot::Model> = lots.iter().map(|l| (l.id.as_str(), l)).collect();
+    let decided: HashSet<&str> = lots
+        .iter()
+        .filter(|(_, _, status)| matches!(status.as_str(), "awarded" | "settled"))
+        .map(|(id, _, _)| id.as_str())
+        .collect();
     let mut counts: HashMap<String, i64> = HashMap::new();
-    let mut money_bids = Vec::new();
-    for chunk in lots.chunks(500) {
-        let rows: Vec<(String, String, String, i64)> = bid::Entity::find()
-            .select_only()
-            .column(bid::Column::Id)
-            .column(bid::Column::LotId)
-            .column(bid::Column::Status)
-            .column(bid::Column::AmountMinor)
-            .filter(bid::Column::LotId.is_in(chunk.iter().map(|l| l.id.clone())))
-            .into_tuple()
-            .all(db)
-            .await?;
-        for (id, lot_id, status, amount) in rows {
-            if status == BidStatus::Withdrawn.as_str() {
-                continue;
-            }
-            let Some(l) = by_id.get(lot_id.as_str()) else {
-                continue;
-            };
-            *counts.entry(lot_id.clone()).or_default() += 1;
-            let span = (l.maximum_minor - l.reserve_minor).max(1);
-            let at = ((amount - l.reserve_minor).clamp(0, span) * 10 / span).min(9);
-            d.position[at as usize] += 1;
-            if matches!(l.status.as_str(), "awarded" | "settled") {
-                d.decided += 1;
-                let won = WON.iter().any(|s| s.as_str() == status)
-                    || status == BidStatus::Refunded.as_str();
-                if won {
-                    d.accepted += 1;
-                }
-            }
-            if status == BidStatus::Charged.as_str() || status == BidStatus::Refunded.as_str() {
-                money_bids.push(id);
+    for (lot_id, status, at, n) in bid_groups(db, operator_id).await? {
+        *counts.entry(lot_id.clone()).or_default() += n;
+        // The CASE keeps every bucket in 0..=9; a row outside would be a query bug.
+        debug_assert!((0..10).contains(&at), "bucket {at}");
+        d.position[at.clamp(0, 9) as usize] += n;
+        if decided.contains(lot_id.as_str()) {
+            d.decided += n;
+            if WON.iter().any(|s| s.as_str() == status) || status == BidStatus::Refunded.as_str() {
+                d.accepted += n;
             }
         }
     }
     d.bids_per_lot = lots
         .iter()
         .take(12)
-        .map(|l| (l.title.clone(), counts.get(&l.id).copied().unwrap_or(0)))
+        .map(|(id, title, _)| (title.clone(), counts.get(id).copied().unwrap_or(0)))
         .collect();
     let mut revenue: BTreeMap<String, BTreeMap<NaiveDate, i64>> = BTreeMap::new();
-    for chunk in money_bids.chunks(500) {
-        let payments = payment::Entity::find()
-            .filter(payment::Column::BidId.is_in(chunk.iter().cloned()))
-            .filter(payment::Column::Status.eq("succeeded"))
-            .filter(payment::Column::Kind.is_in(["charge", "refund"]))
-            .all(db)
-            .await?;
-        for p in payments {
-            let sign = if p.kind == "refund" { -1 } else { 1 };
-            *revenue
-                .entry(p.currency.clone())
-                .or_default()
-                .entry(p.updated_at.date_naive())
-                .or_default() += sign * p.amount_minor;
-        }
+    for (currency, kind, amount, at) in money_moved(db, operator_id).await? {
+        let sign = if kind == "refund" { -1 } else { 1 };
+        *revenue
+            .entry(currency)
+            .or_default()
+            .entry(at.date_naive())
+            .or_default() += sign * amount;
     }
     d.revenue_per_day = revenue
         .into_iter()
         .map(|(c, days)| (c, days.into_iter().collect()))
         .collect();
     Ok(d)
+}
+
+fn bids_on_lots() -> sea_orm::RelationDef {
+    bid::Entity::belongs_to(lot::Entity)
+        .from(bid::Column::LotId)
+        .to(lot::Column::Id)
+        .into()
+}
+
+/// The operator's bids (not withdrawn) counted by lot, status and position bucket: where the
+/// amount lies between the lot's reserve (bucket 0) and maximum (bucket 9), in tenths.
+async fn bid_groups(db: &Db, operator_id: &str) -> Result<Vec<(String, String, i64, i64)>, DbErr> {
+    let amount = || Expr::col((bid::Entity, bid::Column::AmountMinor));
+    let reserve = || Expr::col((lot::Entity, lot::Column::ReserveMinor));
+    let maximum = || Expr::col((lot::Entity, lot::Column::MaximumMinor));
+    let bucket: Expr = Expr::case(amount().lte(reserve()), 0)
+        .case(amount().gte(maximum()), 9)
+        .finally(
+            amount()
+                .sub(reserve())
+                .mul(10)
+                .div(maximum().sub(reserve())),
+        )
+        .into();
+    bid::Entity::find()
+        .select_only()
+        .column(bid::Column::LotId)
+        .column(bid::Column::Status)
+        .column_as(bucket, "bucket")
+        .column_as(bid::Column::Id.count(), "n")
+        .join(JoinType::InnerJoin, bids_on_lots())
+        .filter(lot::Column::OperatorId.eq(operator_id))
+        .filter(bid::Column::Status.ne(BidStatus::Withdrawn.as_str()))
+        .group_by(bid::Column::LotId)
+        .group_by(bid::Column::Status)
+        .group_by(Expr::cust("bucket"))
+        .into_tuple()
+        .all(db)
+        .await
+}
+
+/// Succeeded charges and refunds of the operator's charged or refunded bids: (currency,
+/// kind, amount, when). One row per winner at most twice, far fewer than bids.
+async fn money_moved(
+    db: &Db,
+    operator_id: &str,
+) -> Result<Vec<(String, String, i64, DateTime<Utc>)>, DbErr> {
+    payment::Entity::find()
+        .select_only()
+        .column(payment::Column::Currency)
+        .column(payment::Column::Kind)
+        .column(payment::Column::AmountMinor)
+        .column(payment::Column::UpdatedAt)
+        .join(
+            JoinType::InnerJoin,
+            payment::Entity::belongs_to(bid::Entity)
+                .from(payment::Column::BidId)
+                .to(bid::Column::Id)
+                .into(),
+        )
+        .join(JoinType::InnerJoin, bids_on_lots())
+        .filter(lot::Column::OperatorId.eq(operator_id))
+        .filter(payment::Column::Status.eq("succeeded"))
+        .filter(payment::Column::Kind.is_in(["charge", "refund"]))
+        .filter(
+            bid::Column::Status.is_in([BidStatus::Charged.as_str(), BidStatus::Refunded.as_str()]),
+        )
+        .into_tuple()
+        .all(db)
+        .await
 }

@@ -878,6 +878,108 @@ async fn the_dashboard_draws_its_charts_as_svg(app: TestApp) {
     assert!(revenue_table.contains("1000.00 EUR"));
 }
 
+/// The dashboard's figures, exactly: withdrawn bids and other operators' lots count nowhere,
+/// a refunded upgrade counts as accepted but not as revenue, positions run from the reserve
+/// (first tenth) to the maximum (last tenth).
+async fn the_dashboard_counts_every_bid_once_and_only_the_operators_own(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let other = app.operator("borealis").await;
+    // Reserve 100.00, maximum 1000.00 on every lot.
+    let awarded = app
+        .open_lot(&op, serde_json::json!({"title": "Awarded", "capacity": 1}))
+        .await;
+    let refunded = app
+        .open_lot(
+            &op,
+            serde_json::json!({"title": "Refunded", "capacity": 1, "currency": "USD"}),
+        )
+        .await;
+    let open = app
+        .open_lot(&op, serde_json::json!({"title": "Open", "capacity": 1}))
+        .await;
+    let theirs = app
+        .open_lot(&other, serde_json::json!({"title": "Theirs"}))
+        .await;
+    place_bids(
+        &app,
+        &op,
+        &awarded,
+        &[
+            ("AW0001", 1, "100.00"),
+            ("AW0002", 1, "300.00"),
+            ("AW0003", 1, "1000.00"),
+        ],
+    )
+    .await;
+    app.booking(&op, "AW0004", "Gone", 1, &[&awarded]).await;
+    let token = app.sign_in("AW0004", "Gone").await;
+    let gone = app
+        .bid(&token, &awarded, "550.00", GOOD_CARD)
+        .await
+        .expect(201);
+    app.delete(&format!(
+        "/v1/traveller/bids/{}",
+        gone.body["id"].as_str().unwrap()
+    ))
+    .key(&token)
+    .send()
+    .await
+    .expect(200);
+    place_bids(&app, &op, &refunded, &[("RF0001", 1, "550.00")]).await;
+    place_bids(&app, &op, &open, &[("OP0001", 1, "775.00")]).await;
+    place_bids(&app, &other, &theirs, &[("TH0001", 1, "1000.00")]).await;
+    app.close_now(&awarded).await;
+    app.close_now(&refunded).await;
+    app.run_jobs().await;
+    app.post(&format!("/v1/lots/{refunded}/cancel"))
+        .key(&op.key)
+        .json(&serde_json::json!({"reason": "Aircraft swap"}))
+        .send()
+        .await
+        .expect(200);
+    app.run_jobs().await;
+
+    let d = surclass::services::insights::dashboard(&app.db, &op.id)
+        .await
+        .unwrap();
+    // 100.00 → first tenth, 300.00 → third, 550.00 → sixth, 775.00 → eighth, 1000.00 → last.
+    assert_eq!(d.position, [1, 0, 1, 0, 0, 1, 0, 1, 0, 1]);
+    assert_eq!(
+        (d.accepted, d.decided),
+        (1, 3),
+        "one winner of three on the awarded lot"
+    );
+    let mut per_lot = d.bids_per_lot.clone();
+    per_lot.sort();
+    assert_eq!(
+        per_lot,
+        [
+            ("Awarded".to_owned(), 3),
+            ("Open".to_owned(), 1),
+            ("Refunded".to_owned(), 1)
+        ]
+    );
+    let total = |currency: &str| -> i64 {
+        d.revenue_per_day[currency]
+            .iter()
+            .map(|(_, minor)| minor)
+            .sum()
+    };
+    assert_eq!(total("EUR"), 100_000, "{:?}", d.revenue_per_day);
+    assert_eq!(
+        total("USD"),
+        0,
+        "charged then refunded: {:?}",
+        d.revenue_per_day
+    );
+
+    let theirs = surclass::services::insights::dashboard(&app.db, &other.id)
+        .await
+        .unwrap();
+    assert_eq!(theirs.position, [0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+    assert_eq!(theirs.bids_per_lot, [("Theirs".to_owned(), 1)]);
+}
+
 store_tests!(
     an_operator_signs_in_with_the_right_password_only,
     five_wrong_passwords_lock_the_account_for_fifteen_minutes,
@@ -889,6 +991,7 @@ store_tests!(
     changes_by_console_users_and_api_keys_are_in_the_audit_log,
     one_operators_users_never_see_anothers_lots_bids_or_bookings,
     the_dashboard_draws_its_charts_as_svg,
+    the_dashboard_counts_every_bid_once_and_only_the_operators_own,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
