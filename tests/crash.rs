@@ -11,13 +11,15 @@ use std::io::Write;
 use std::time::Duration;
 
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
-use serde_json::json;
 use surclass::payments::simulated::SimulatedGateway;
 use surclass::services::reconcile;
 use surclass::store::entities::{award, bid, payment};
 use surclass::store::{self, Db};
 
-use processes::{Server, free_port, operator_key, postgres_admin_url, settled, settled_and_idle};
+use processes::{
+    CARD_DECLINED_AT_CHARGE, GOOD_CARD, Server, create, free_port, import_bookings, operator_key,
+    postgres_admin_url, seat_lot, settled, settled_and_idle, sign_in_and_bid,
+};
 
 /// Creates `lots` lots closing at `closes_at`, each with `bidders` bids (a few on a card that
 /// fails when charged); returns the lot ids.
@@ -31,61 +33,26 @@ async fn auction(
     let http = reqwest::Client::new();
     let mut ids = Vec::new();
     for n in 0..lots {
-        let lot: serde_json::Value = http
-            .post(format!("{base}/v1/lots"))
-            .bearer_auth(key)
-            .json(&json!({"resource_kind": "seat", "resource": format!("AU{n}"), "service_date": "2026-12-24",
-                "from_class": "economy", "to_class": "business", "capacity": bidders / 3, "currency": "EUR",
-                "reserve": "100.00", "maximum": "900.00", "closes_at": closes_at.to_rfc3339(), "open": true,
-                "payment_grace_seconds": 0}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let lot_id = lot["id"].as_str().expect("lot created").to_owned();
-        let rows: Vec<_> = (0..bidders)
-            .map(|i| json!({"reference": format!("L{n}B{i}"), "last_name": "Martin", "party_size": 1, "eligible_lots": [lot_id]}))
-            .collect();
-        assert!(
-            http.post(format!("{base}/v1/bookings/import"))
-                .bearer_auth(key)
-                .json(&rows)
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .is_success()
-        );
-        for i in 0..bidders {
-            let session: serde_json::Value = http
-                .post(format!("{base}/v1/traveller/sessions"))
-                .json(&json!({"reference": format!("L{n}B{i}"), "last_name": "Martin"}))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+        let lot = create(
+            &http,
+            base,
+            key,
+            "/v1/lots",
+            &seat_lot(&format!("AU{n}"), bidders / 3, closes_at),
+        )
+        .await;
+        let bookings: Vec<_> = (0..bidders).map(|i| (format!("L{n}B{i}"), 1)).collect();
+        import_bookings(&http, base, key, &lot, &bookings).await;
+        for (i, (reference, _)) in bookings.iter().enumerate() {
             let card = if i % 7 == 3 {
-                "4000000000000341"
+                CARD_DECLINED_AT_CHARGE
             } else {
-                "4242424242424242"
+                GOOD_CARD
             };
-            let res = http
-                .post(format!("{base}/v1/traveller/bids"))
-                .bearer_auth(session["token"].as_str().unwrap())
-                .json(
-                    &json!({"lot_id": lot_id, "amount": format!("{}.00", 100 + (i * 37) % 800),
-                    "card": {"number": card, "exp_month": 12, "exp_year": 2030, "cvc": "123"}}),
-                )
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(res.status(), 201);
+            let amount = format!("{}.00", 100 + (i * 37) % 800);
+            sign_in_and_bid(&http, base, reference, &lot, &amount, card).await;
         }
-        ids.push(lot_id);
+        ids.push(lot);
     }
     ids
 }

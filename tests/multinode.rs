@@ -14,13 +14,15 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter};
-use serde_json::json;
 use surclass::payments::simulated::SimulatedGateway;
 use surclass::services::reconcile;
 use surclass::store;
 use surclass::store::entities::{award, bid, payment};
 
-use processes::{Server, free_port, idle, operator_key, postgres_admin_url, settled};
+use processes::{
+    CARD_DECLINED_AT_CHARGE, GOOD_CARD, Server, create, free_port, idle, import_bookings,
+    operator_key, postgres_admin_url, seat_lot, settled, sign_in_and_bid,
+};
 
 const NODES: usize = 3;
 const LOTS: usize = 4;
@@ -49,70 +51,37 @@ async fn auction(
     let http = reqwest::Client::new();
     let mut lots = Vec::new();
     for n in 0..LOTS {
-        let created: serde_json::Value = http
-            .post(format!("{}/v1/lots", bases[n % NODES]))
-            .bearer_auth(key)
-            .json(&json!({"resource_kind": "seat", "resource": format!("MN{n}"), "service_date": "2026-12-24",
-                "from_class": "economy", "to_class": "business", "capacity": BIDDERS / 3, "currency": "EUR",
-                "reserve": "100.00", "maximum": "900.00", "closes_at": closes_at.to_rfc3339(), "open": true,
-                "payment_grace_seconds": 0}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let lot_id = created["id"].as_str().expect("lot created").to_owned();
-        let rows: Vec<_> = (0..BIDDERS)
-            .map(|i| json!({"reference": format!("M{n}B{i}"), "last_name": "Martin", "party_size": 1 + i % 2, "eligible_lots": [lot_id]}))
+        let lot = create(
+            &http,
+            &bases[n % NODES],
+            key,
+            "/v1/lots",
+            &seat_lot(&format!("MN{n}"), BIDDERS / 3, closes_at),
+        )
+        .await;
+        let bookings: Vec<_> = (0..BIDDERS)
+            .map(|i| (format!("M{n}B{i}"), 1 + i % 2))
             .collect();
-        let imported = http
-            .post(format!("{}/v1/bookings/import", bases[(n + 1) % NODES]))
-            .bearer_auth(key)
-            .json(&rows)
-            .send()
-            .await
-            .unwrap();
-        assert!(imported.status().is_success());
-        lots.push(lot_id);
+        import_bookings(&http, &bases[(n + 1) % NODES], key, &lot, &bookings).await;
+        lots.push(lot);
     }
     let mut tasks = tokio::task::JoinSet::new();
     for n in 0..LOTS {
         for i in 0..BIDDERS {
-            let (http, base, lot_id) = (
+            let (http, base, lot) = (
                 http.clone(),
                 bases[(n * BIDDERS + i) % NODES].clone(),
                 lots[n].clone(),
             );
             tasks.spawn(async move {
-                let session: serde_json::Value = http
-                    .post(format!("{base}/v1/traveller/sessions"))
-                    .json(&json!({"reference": format!("M{n}B{i}"), "last_name": "Martin"}))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
                 // A few cards fail when charged: the standby list moves up.
                 let card = if i % 7 == 3 {
-                    "4000000000000341"
+                    CARD_DECLINED_AT_CHARGE
                 } else {
-                    "4242424242424242"
+                    GOOD_CARD
                 };
-                let res = http
-                    .post(format!("{base}/v1/traveller/bids"))
-                    .bearer_auth(session["token"].as_str().expect("signed in"))
-                    .json(
-                        &json!({"lot_id": lot_id, "amount": format!("{}.00", 100 + (i * 37) % 800),
-                        "card": {"number": card, "exp_month": 12, "exp_year": 2030, "cvc": "123"}}),
-                    )
-                    .send()
-                    .await
-                    .unwrap();
-                assert_eq!(res.status(), 201, "bid placed through {base}");
-                let placed: serde_json::Value = res.json().await.unwrap();
-                placed["id"].as_str().unwrap().to_owned()
+                let amount = format!("{}.00", 100 + (i * 37) % 800);
+                sign_in_and_bid(&http, &base, &format!("M{n}B{i}"), &lot, &amount, card).await
             });
         }
     }

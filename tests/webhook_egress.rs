@@ -10,10 +10,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use surclass::store;
 
-use processes::{Server, free_port, operator_key};
+use processes::{
+    GOOD_CARD, Server, create, free_port, get_json, import_bookings, operator_key, seat_lot,
+    sign_in_and_bid,
+};
 
 /// A listener on loopback that counts the connections made to it.
 fn trap() -> (String, Arc<AtomicUsize>) {
@@ -51,79 +54,34 @@ async fn webhooks_ignore_a_proxy_in_the_environment() {
     let key = operator_key(&db, "aurora").await;
     let base = &server.base;
     let http = reqwest::Client::new();
-    let post = |path: &str, body: Value| {
-        http.post(format!("{base}{path}"))
-            .bearer_auth(&key)
-            .json(&body)
-            .send()
-    };
 
     // `.example` names never resolve: a delivery made directly fails at the name; one made
     // through the proxy would reach the trap.
-    let endpoint: Value = post(
+    let endpoint = create(
+        &http,
+        base,
+        &key,
         "/v1/webhook-endpoints",
-        json!({"url": "http://hooks.partner.example/surclass", "events": ["bid.placed"]}),
+        &json!({"url": "http://hooks.partner.example/surclass", "events": ["bid.placed"]}),
     )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    let endpoint = endpoint["id"]
-        .as_str()
-        .expect("endpoint created")
-        .to_owned();
+    .await;
     let closes_at = chrono::Utc::now() + chrono::Duration::hours(2);
-    let lot: Value = post(
+    let lot = create(
+        &http,
+        base,
+        &key,
         "/v1/lots",
-        json!({"resource_kind": "seat", "resource": "AU1", "service_date": "2026-12-24",
-            "from_class": "economy", "to_class": "business", "capacity": 2, "currency": "EUR",
-            "reserve": "100.00", "maximum": "900.00", "closes_at": closes_at.to_rfc3339(), "open": true}),
+        &seat_lot("AU1", 2, closes_at),
     )
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
-    let lot = lot["id"].as_str().expect("lot created").to_owned();
-    let imported = post(
-        "/v1/bookings/import",
-        json!([{"reference": "PRX001", "last_name": "Martin", "party_size": 1, "eligible_lots": [lot]}]),
-    )
-    .await
-    .unwrap();
-    assert!(imported.status().is_success());
-    let session: Value = http
-        .post(format!("{base}/v1/traveller/sessions"))
-        .json(&json!({"reference": "PRX001", "last_name": "Martin"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let placed = http
-        .post(format!("{base}/v1/traveller/bids"))
-        .bearer_auth(session["token"].as_str().unwrap())
-        .json(&json!({"lot_id": lot, "amount": "150.00",
-            "card": {"number": "4242424242424242", "exp_month": 12, "exp_year": 2030, "cvc": "123"}}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(placed.status(), 201);
+    .await;
+    import_bookings(&http, base, &key, &lot, &[("PRX001".to_owned(), 1)]).await;
+    sign_in_and_bid(&http, base, "PRX001", &lot, "150.00", GOOD_CARD).await;
 
     // The delivery is attempted (and fails: the name does not resolve) ...
+    let deliveries_url = format!("{base}/v1/webhook-endpoints/{endpoint}/deliveries");
     let deadline = Instant::now() + Duration::from_secs(60);
     let attempt = loop {
-        let deliveries: Value = http
-            .get(format!("{base}/v1/webhook-endpoints/{endpoint}/deliveries"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let deliveries = get_json(&http, &deliveries_url, &key).await;
         if let Some(first) = deliveries["items"][0]["attempts"][0].as_object() {
             break first.clone();
         }

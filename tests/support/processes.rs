@@ -1,6 +1,7 @@
-//! The real `surclass` program in child processes, for the tests that kill it
-//! (`crash.rs`, `multinode.rs`): start, wait until ready, kill with SIGKILL; and what those
-//! tests ask of the shared database afterwards.
+//! The real `surclass` program in child processes, for the tests that kill it or change its
+//! environment (`crash.rs`, `multinode.rs`, `webhook_egress.rs`): start, wait until ready,
+//! kill with SIGKILL; the few API calls those tests make; and what they ask of the shared
+//! database afterwards.
 #![allow(dead_code)] // each test binary uses its own part
 
 use std::io::Write;
@@ -9,6 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+use serde_json::{Value, json};
 use surclass::store::Db;
 use surclass::store::entities::{job, lot};
 
@@ -106,6 +108,106 @@ pub async fn operator_key(db: &Db, slug: &str) -> String {
     .await
     .unwrap();
     key
+}
+
+/// A card that is held and charged, and one that is held but declined when charged.
+pub const GOOD_CARD: &str = "4242424242424242";
+pub const CARD_DECLINED_AT_CHARGE: &str = "4000000000000341";
+
+/// An open economy-to-business seat lot, EUR 100 to 900, charged at once on award.
+pub fn seat_lot(
+    resource: &str,
+    capacity: usize,
+    closes_at: chrono::DateTime<chrono::Utc>,
+) -> Value {
+    json!({"resource_kind": "seat", "resource": resource, "service_date": "2026-12-24",
+        "from_class": "economy", "to_class": "business", "capacity": capacity, "currency": "EUR",
+        "reserve": "100.00", "maximum": "900.00", "closes_at": closes_at.to_rfc3339(), "open": true,
+        "payment_grace_seconds": 0})
+}
+
+/// POSTs as the operator and returns the created object's id.
+pub async fn create(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    path: &str,
+    body: &Value,
+) -> String {
+    let res = http
+        .post(format!("{base}{path}"))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "POST {path}");
+    let created: Value = res.json().await.unwrap();
+    created["id"].as_str().expect("an id").to_owned()
+}
+
+/// One booking per `(reference, party_size)`, last name Martin, eligible for `lot`.
+pub async fn import_bookings(
+    http: &reqwest::Client,
+    base: &str,
+    key: &str,
+    lot: &str,
+    bookings: &[(String, usize)],
+) {
+    let rows: Vec<_> = bookings
+        .iter()
+        .map(|(reference, party)| json!({"reference": reference, "last_name": "Martin", "party_size": party, "eligible_lots": [lot]}))
+        .collect();
+    let res = http
+        .post(format!("{base}/v1/bookings/import"))
+        .bearer_auth(key)
+        .json(&rows)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_success(), "import: {}", res.status());
+}
+
+/// Signs in as booking `reference` (last name Martin) and places a bid; returns the bid's id.
+pub async fn sign_in_and_bid(
+    http: &reqwest::Client,
+    base: &str,
+    reference: &str,
+    lot: &str,
+    amount: &str,
+    card: &str,
+) -> String {
+    let session: Value = http
+        .post(format!("{base}/v1/traveller/sessions"))
+        .json(&json!({"reference": reference, "last_name": "Martin"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let res = http
+        .post(format!("{base}/v1/traveller/bids"))
+        .bearer_auth(session["token"].as_str().expect("signed in"))
+        .json(&json!({"lot_id": lot, "amount": amount,
+            "card": {"number": card, "exp_month": 12, "exp_year": 2030, "cvc": "123"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201, "bid placed through {base}");
+    let placed: Value = res.json().await.unwrap();
+    placed["id"].as_str().unwrap().to_owned()
+}
+
+pub async fn get_json(http: &reqwest::Client, url: &str, key: &str) -> Value {
+    http.get(url)
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }
 
 pub async fn settled(db: &Db, lots: &[String]) -> bool {
