@@ -15,6 +15,7 @@ use tokio::sync::watch;
 
 use std::time::Duration;
 
+use crate::http::client_address::TrustedProxies;
 use crate::http::json::MAX_BODY_BYTES;
 use crate::http::limits::BodyLimits;
 use crate::http::traveller_pages::PagesConfig;
@@ -214,6 +215,7 @@ fn serve(
     let throttle = web::Data::new(
         LoginThrottle::default().with_attempts_per_minute(limits.sign_ins_per_minute),
     );
+    let proxies = web::Data::new(TrustedProxies::new(limits.trusted_proxies.clone()));
     let server = HttpServer::new(move || {
         App::new()
             .wrap(middleware::from_fn(http::idempotency::guard))
@@ -225,6 +227,7 @@ fn serve(
             .app_data(metrics.clone())
             .app_data(signer.clone())
             .app_data(throttle.clone())
+            .app_data(proxies.clone())
             .app_data(gateway.clone())
             .app_data(public_url.clone())
             .app_data(pages.clone())

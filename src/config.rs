@@ -131,6 +131,12 @@ pub struct LimitSettings {
     /// Sign-in attempts (right or wrong) one client address may make per minute, before 429.
     #[arg(long, env = "SURCLASS_SIGN_INS_PER_MINUTE", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub sign_ins_per_minute: u32,
+
+    /// Reverse proxies in front of this service (comma-separated addresses or networks, e.g.
+    /// `10.0.0.0/8,192.0.2.1`): from them, the client address for per-address limits is read
+    /// from `X-Forwarded-For`. Unset, the header is ignored and the TCP peer is the client.
+    #[arg(long, env = "SURCLASS_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::http::client_address::parse_trusted_proxy)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for LimitSettings {
@@ -138,6 +144,7 @@ impl Default for LimitSettings {
         Self {
             client_timeout: 10,
             sign_ins_per_minute: 60,
+            trusted_proxies: Vec::new(),
         }
     }
 }

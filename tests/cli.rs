@@ -27,6 +27,11 @@ fn a_bad_setting_stops_start_up_with_one_line_naming_it() {
         ("SURCLASS_LOG_FORMAT", "xml", "--log-format"),
         ("SURCLASS_PUBLIC_URL", "example.com", "--public-url"),
         ("SURCLASS_DB_CONNECTIONS", "0", "--db-connections"),
+        (
+            "SURCLASS_TRUSTED_PROXIES",
+            "proxy.local",
+            "--trusted-proxies",
+        ),
     ] {
         let out = surclass()
             .current_dir(dir.path())

@@ -2,6 +2,7 @@
 //! console in their own modules. Handlers are thin: parse, authorise, call a service, map.
 
 pub mod api;
+pub mod client_address;
 pub mod console;
 pub mod health;
 pub mod idempotency;

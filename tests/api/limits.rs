@@ -1,6 +1,6 @@
 //! Abuse gets a clear answer instead of tying the service up: bodies over the limit get 413,
 //! clients that send too slowly get 408, and a flood of sign-ins from one address gets 429
-//! with Retry-After; every answer the application writes is problem+json.
+//! with Retry-After (the address read from `X-Forwarded-For` only behind a trusted proxy); every answer the application writes is problem+json.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -180,6 +180,49 @@ async fn a_flood_of_sign_ins_from_one_address_gets_429_with_retry_after(store: S
     assert!((1..=60).contains(&wait), "{wait}");
 }
 
+/// Signs in as FLD001 / Moreau with `X-Forwarded-For: from`; answers the status.
+async fn sign_in_forwarded_for(app: &TestApp, from: &str) -> u16 {
+    app.post("/v1/traveller/sessions")
+        .header("X-Forwarded-For", from)
+        .json(&serde_json::json!({"reference": "FLD001", "last_name": "Moreau"}))
+        .send()
+        .await
+        .status
+}
+
+async fn behind_a_trusted_proxy_each_traveller_has_their_own_sign_in_allowance(store: Store) {
+    let Some(app) = spawn_app_with(store, |s| {
+        s.limits.sign_ins_per_minute = 2;
+        s.limits.trusted_proxies = vec!["127.0.0.0/8".parse().unwrap()];
+    })
+    .await
+    else {
+        return;
+    };
+    let op = app.operator("proxied").await;
+    let lot = app.open_lot(&op, serde_json::json!({})).await;
+    app.booking(&op, "FLD001", "Moreau", 1, &[&lot]).await;
+    // Every request comes from the proxy on 127.0.0.1; the header says who sent it.
+    assert_eq!(sign_in_forwarded_for(&app, "203.0.113.7").await, 201);
+    assert_eq!(sign_in_forwarded_for(&app, "203.0.113.7").await, 201);
+    assert_eq!(sign_in_forwarded_for(&app, "203.0.113.7").await, 429);
+    // Another traveller behind the same proxy is not held up by the first one's flood.
+    assert_eq!(sign_in_forwarded_for(&app, "203.0.113.8").await, 201);
+}
+
+async fn a_client_cannot_dodge_the_sign_in_limit_with_x_forwarded_for(store: Store) {
+    let Some(app) = strict(store).await else {
+        return;
+    };
+    let op = app.operator("dodger").await;
+    let lot = app.open_lot(&op, serde_json::json!({})).await;
+    app.booking(&op, "FLD001", "Moreau", 1, &[&lot]).await;
+    // No proxy is trusted: the header is the client's own claim and changes nothing.
+    assert_eq!(sign_in_forwarded_for(&app, "203.0.113.1").await, 201);
+    assert_eq!(sign_in_forwarded_for(&app, "203.0.113.2").await, 201);
+    assert_eq!(sign_in_forwarded_for(&app, "203.0.113.3").await, 429);
+}
+
 macro_rules! both_stores {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -208,4 +251,6 @@ both_stores!(
     a_client_sending_its_body_too_slowly_gets_408,
     a_client_sending_its_headers_too_slowly_gets_408,
     a_flood_of_sign_ins_from_one_address_gets_429_with_retry_after,
+    behind_a_trusted_proxy_each_traveller_has_their_own_sign_in_allowance,
+    a_client_cannot_dodge_the_sign_in_limit_with_x_forwarded_for,
 );

@@ -625,6 +625,29 @@ async fn a_failed_payment_can_be_fixed_with_another_card_on_the_status_page(app:
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flood_of_sign_ins_on_the_page_is_slowed_like_one_on_the_api() {
+    let app = crate::support::spawn_app_with(crate::support::Store::Sqlite, |s| {
+        s.limits.sign_ins_per_minute = 2;
+    })
+    .await
+    .unwrap();
+    let op = app.operator("aurora").await;
+    app.booking(&op, "AU7K2P", "Muller", 1, &[]).await;
+    // Right answers count as much as wrong ones: each costs a lookup.
+    for _ in 0..2 {
+        let page = Browser::new(&app).sign_in("AU7K2P", "Muller").await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    }
+    let page = Browser::new(&app).sign_in("AU7K2P", "Muller").await;
+    assert_eq!(page.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        page.says("Too many attempts. Wait a few minutes"),
+        "{}",
+        page.body
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_https_the_session_cookie_is_secure() {
     let app = crate::support::spawn_app_with(crate::support::Store::Sqlite, |s| {
         s.public_url = Some("https://upgrade.example".into())

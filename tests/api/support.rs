@@ -235,6 +235,11 @@ impl Call<'_> {
         self
     }
 
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.builder = self.builder.header(name, value);
+        self
+    }
+
     pub fn idempotency_key(mut self, key: &str) -> Self {
         self.builder = self.builder.header("Idempotency-Key", key);
         self

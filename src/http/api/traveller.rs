@@ -2,7 +2,7 @@
 //! Sealed: nothing here ever tells one traveller about another's bid, not even how many.
 
 use actix_web::cookie::{Cookie, SameSite, time};
-use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
+use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde::{Deserialize, Serialize};
@@ -12,6 +12,7 @@ use super::auth::{PartnerAuth, SESSION_COOKIE, TravellerAuth, TravellerSession};
 use crate::domain::bid::BidEventKind;
 use crate::domain::identity::reference_key;
 use crate::domain::lot::LotStatus;
+use crate::http::client_address::ClientAddress;
 use crate::http::json::JsonBody;
 use crate::http::problem::Problem;
 use crate::money::{Currency, Money};
@@ -100,16 +101,12 @@ fn not_found_generic() -> Problem {
 )]
 #[post("/v1/traveller/sessions")]
 pub async fn sign_in(
-    req: HttpRequest,
     db: web::Data<Db>,
     signer: web::Data<SessionSigner>,
     throttle: web::Data<LoginThrottle>,
+    ClientAddress(client): ClientAddress,
     JsonBody(input): JsonBody<SignIn>,
 ) -> Result<HttpResponse, Problem> {
-    let client = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
     if let Err(wait) = throttle.admit(&client) {
         return Err(Problem::too_many(
             format!("Too many sign-in attempts from this address. Try again in {wait} seconds."),

@@ -19,6 +19,7 @@ use super::{
 };
 use crate::domain::identity::reference_key;
 use crate::http::api::auth::SESSION_COOKIE;
+use crate::http::client_address::ClientAddress;
 use crate::services::bookings;
 use crate::services::sessions::SessionSigner;
 use crate::services::throttle::LoginThrottle;
@@ -104,6 +105,7 @@ pub async fn submit(
     req: HttpRequest,
     db: web::Data<Db>,
     throttle: web::Data<LoginThrottle>,
+    ClientAddress(client): ClientAddress,
     form: web::Form<HashMap<String, String>>,
 ) -> Result<HttpResponse, PageError> {
     let lang = language(&req, None);
@@ -141,12 +143,9 @@ pub async fn submit(
             Alert::new(t.sign_in_missing).on(on),
         );
     }
-    let client = req
-        .peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
     let key = reference_key(&reference);
-    if throttle.check(&client, &key).is_err() {
+    // A flood from one address is slowed here as on the API, right answers counting too.
+    if throttle.admit(&client).is_err() || throttle.check(&client, &key).is_err() {
         return again(
             StatusCode::TOO_MANY_REQUESTS,
             Alert::new(t.sign_in_throttled),
