@@ -4,6 +4,9 @@
 //!
 //!     cargo bench --bench award_lifecycle
 //!
+//! `AWARD_BENCH_BIDS=10000` runs a smaller round (capacity scales with it) when looking for
+//! where the time goes.
+//!
 //! Bids are placed through the service layer with real (simulated) card holds, then every
 //! lot's deadline is moved into the past and the job worker runs with its default
 //! concurrency until nothing is left to do.
@@ -13,7 +16,8 @@ use std::time::Instant;
 
 use chrono::{Duration, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QuerySelect, Set,
 };
 use surclass::domain::lot::{AwardPolicy, LotSpec, PaymentMode, ResourceKind};
 use surclass::jobs::{Worker, queue};
@@ -22,11 +26,17 @@ use surclass::payments::{CardSource, PaymentGateway, simulated::SimulatedGateway
 use surclass::services::bids::{self, NewBid};
 use surclass::services::bookings::{self, BookingInput};
 use surclass::services::lots;
-use surclass::store::entities::{bid_event, booking, lot, operator};
+use surclass::store::entities::{bid_event, booking, job, lot, operator};
 use surclass::store::{self, Db};
 
-const BIDS: usize = 100_000;
 const LOTS: usize = 20;
+
+fn bids() -> usize {
+    std::env::var("AWARD_BENCH_BIDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(100_000)
+}
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -104,9 +114,19 @@ async fn run(engine: &str, url: &str) {
     stop.send(true).unwrap();
     worker.await.unwrap();
     let events = bid_event::Entity::find().count(&db).await.unwrap();
+    let jobs: Vec<(String, i64)> = job::Entity::find()
+        .select_only()
+        .column(job::Column::Kind)
+        .column_as(job::Column::Id.count(), "n")
+        .group_by(job::Column::Kind)
+        .into_tuple()
+        .all(&db)
+        .await
+        .unwrap();
     println!(
-        "{engine}: {BIDS} bids over {LOTS} lots: deadline to last timeline event {:.1} s \
-         ({events} events; placing the bids with card holds took {:.1} s)",
+        "{engine}: {} bids over {LOTS} lots: deadline to last timeline event {:.1} s \
+         ({events} events; placing the bids with card holds took {:.1} s; jobs run: {jobs:?})",
+        bids(),
         elapsed.as_secs_f64(),
         placing.as_secs_f64()
     );
@@ -135,7 +155,7 @@ async fn setup(db: &Db) -> Vec<String> {
             from_class: "economy".into(),
             to_class: "business".into(),
             class_rank: 1,
-            capacity: 500,
+            capacity: (bids() / LOTS / 10).max(1) as u32,
             entitlement_units: 0,
             currency: eur,
             reserve: Money::parse("100.00", eur).unwrap(),
@@ -168,7 +188,7 @@ async fn setup(db: &Db) -> Vec<String> {
             .id,
         );
     }
-    for chunk in (0..BIDS).collect::<Vec<_>>().chunks(10_000) {
+    for chunk in (0..bids()).collect::<Vec<_>>().chunks(10_000) {
         let rows = chunk
             .iter()
             .map(|&i| BookingInput {
