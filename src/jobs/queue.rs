@@ -1,20 +1,21 @@
 //! Durable jobs in the database: enqueued in the transaction that makes them due, claimed by
 //! one process at a time with a lease, retried with backoff, never lost.
 //!
-//! Claiming: PostgreSQL takes the row `FOR UPDATE SKIP LOCKED`, so several processes share
-//! the queue without waiting on each other; SQLite has one writer (`BEGIN IMMEDIATE`), which
+//! Claiming: a worker takes as many due jobs as it has room for in one transaction, and
+//! records how they ended in another, shared by every job that ended meanwhile. PostgreSQL
+//! takes the rows `FOR UPDATE SKIP LOCKED`, so several processes share the queue without
+//! waiting on each other; SQLite has one writer (`BEGIN IMMEDIATE`), which
 //! serialises claims. A process that dies mid-job loses its lease: after `locked_until` the
 //! job is claimable again, which is why every job is written to be safely re-run.
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::sea_query::{LockBehavior, LockType};
+use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use crate::store::entities::job;
-use crate::store::{Db, write_txn};
+use crate::store::{Db, sqlite_write_turn, write_txn};
 
 pub const PENDING: &str = "pending";
 pub const RUNNING: &str = "running";
@@ -90,48 +91,72 @@ pub async fn reschedule(
     Ok(())
 }
 
-/// Takes the next due job for `worker` for `lease`, or `None` when nothing is due.
-pub async fn claim(db: &Db, worker: &str, lease: Duration) -> Result<Option<job::Model>, DbErr> {
+/// Takes up to `limit` due jobs for `worker` for `lease`, oldest first, in one transaction:
+/// pending ones whose time has come, then running ones whose lease ran out.
+pub async fn claim(
+    db: &Db,
+    worker: &str,
+    lease: Duration,
+    limit: u64,
+) -> Result<Vec<job::Model>, DbErr> {
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
     let now = Utc::now();
+    let _turn = sqlite_write_turn(db).await;
     let txn = write_txn(db).await?;
     // Two simple queries rather than one OR: each walks the (status, run_at) index instead
     // of scanning every job ever run.
-    let pending = job::Entity::find()
+    let mut due = job::Entity::find()
         .filter(job::Column::Status.eq(PENDING))
         .filter(job::Column::RunAt.lte(now))
         .order_by_asc(job::Column::RunAt)
         .order_by_asc(job::Column::Id)
-        .limit(1)
+        .limit(limit)
         .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-        .one(&txn)
+        .all(&txn)
         .await?;
-    let due = match pending {
-        Some(job) => Some(job),
-        None => {
-            job::Entity::find()
-                .filter(job::Column::Status.eq(RUNNING))
-                .filter(job::Column::LockedUntil.lt(now))
-                .order_by_asc(job::Column::RunAt)
-                .limit(1)
-                .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-                .one(&txn)
-                .await?
-        }
-    };
-    let Some(due) = due else {
+    if (due.len() as u64) < limit {
+        let abandoned = job::Entity::find()
+            .filter(job::Column::Status.eq(RUNNING))
+            .filter(job::Column::LockedUntil.lt(now))
+            .order_by_asc(job::Column::RunAt)
+            .limit(limit - due.len() as u64)
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            .all(&txn)
+            .await?;
+        due.extend(abandoned);
+    }
+    if due.is_empty() {
         txn.commit().await?;
-        return Ok(None);
-    };
-    let attempts = due.attempts + 1;
-    let mut am = due.into_active_model();
-    am.status = Set(RUNNING.to_owned());
-    am.locked_by = Set(Some(worker.to_owned()));
-    am.locked_until = Set(Some(now + lease));
-    am.attempts = Set(attempts);
-    am.updated_at = Set(now);
-    let claimed = am.update(&txn).await?;
+        return Ok(due);
+    }
+    let until = now + lease;
+    job::Entity::update_many()
+        .col_expr(job::Column::Status, RUNNING.into())
+        .col_expr(job::Column::LockedBy, Some(worker.to_owned()).into())
+        .col_expr(job::Column::LockedUntil, Some(until).into())
+        .col_expr(
+            job::Column::Attempts,
+            // Qualified: the trait in scope would shadow `Ord::min` below.
+            sea_orm::sea_query::ExprTrait::add(Expr::col(job::Column::Attempts), 1),
+        )
+        .col_expr(job::Column::UpdatedAt, now.into())
+        .filter(job::Column::Id.is_in(due.iter().map(|j| j.id)))
+        .exec(&txn)
+        .await?;
     txn.commit().await?;
-    Ok(Some(claimed))
+    Ok(due
+        .into_iter()
+        .map(|j| job::Model {
+            status: RUNNING.to_owned(),
+            locked_by: Some(worker.to_owned()),
+            locked_until: Some(until),
+            attempts: j.attempts + 1,
+            updated_at: now,
+            ..j
+        })
+        .collect())
 }
 
 /// Puts a parked job back in the queue once it has rested for `rest`: used for closing
@@ -172,60 +197,58 @@ pub async fn renew(
     Ok(())
 }
 
-/// The job ran to the end.
-pub async fn complete(db: &impl ConnectionTrait, job: &job::Model) -> Result<(), DbErr> {
-    finish(db, job, DONE, None, job.run_at).await
+/// How a run of a job ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// It ran to the end.
+    Done,
+    /// Not due after all (a grace period still running): run it again at this time.
+    NotYet(DateTime<Utc>),
+    /// It failed: it runs again after a backoff that doubles per attempt (capped at an hour),
+    /// or is parked after [`MAX_ATTEMPTS`].
+    Failed(String),
 }
 
-/// The job failed; it runs again after a backoff that doubles per attempt (capped at an
-/// hour), or is parked after [`MAX_ATTEMPTS`].
-pub async fn retry_later(
-    db: &impl ConnectionTrait,
-    job: &job::Model,
-    error: &str,
-) -> Result<(), DbErr> {
-    let status = if job.attempts >= MAX_ATTEMPTS {
-        PARKED
-    } else {
-        PENDING
-    };
-    let backoff = Duration::seconds((1i64 << job.attempts.clamp(0, 12)).min(3600));
-    finish(db, job, status, Some(error), Utc::now() + backoff).await
-}
-
-/// The job is not due yet after all (a grace period still running): run it at `at`.
-pub async fn defer(
-    db: &impl ConnectionTrait,
-    job: &job::Model,
-    at: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    finish(db, job, PENDING, None, at).await
-}
-
-async fn finish(
-    db: &impl ConnectionTrait,
-    job: &job::Model,
-    status: &str,
-    error: Option<&str>,
-    run_at: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    // Only the lease holder may finish it: a job whose lease expired and was re-claimed
-    // elsewhere is that process's now.
-    job::Entity::update_many()
-        .col_expr(job::Column::Status, status.into())
-        .col_expr(job::Column::RunAt, run_at.into())
-        .col_expr(job::Column::LockedBy, Option::<String>::None.into())
-        .col_expr(
-            job::Column::LockedUntil,
-            Option::<DateTime<Utc>>::None.into(),
-        )
-        .col_expr(job::Column::LastError, error.map(str::to_owned).into())
-        .col_expr(job::Column::UpdatedAt, Utc::now().into())
-        .filter(job::Column::Id.eq(job.id))
-        .filter(job::Column::LockedBy.eq(job.locked_by.clone()))
-        .exec(db)
-        .await?;
-    Ok(())
+/// Records how `ended` jobs ended, in one transaction (a busy worker ends many at once).
+pub async fn finish(db: &Db, ended: &[(job::Model, Outcome)]) -> Result<(), DbErr> {
+    if ended.is_empty() {
+        return Ok(());
+    }
+    let now = Utc::now();
+    let _turn = sqlite_write_turn(db).await;
+    let txn = write_txn(db).await?;
+    for (job, outcome) in ended {
+        let (status, error, run_at) = match outcome {
+            Outcome::Done => (DONE, None, job.run_at),
+            Outcome::NotYet(at) => (PENDING, None, *at),
+            Outcome::Failed(error) => {
+                let status = if job.attempts >= MAX_ATTEMPTS {
+                    PARKED
+                } else {
+                    PENDING
+                };
+                let backoff = Duration::seconds((1i64 << job.attempts.clamp(0, 12)).min(3600));
+                (status, Some(error.as_str()), now + backoff)
+            }
+        };
+        // Only the lease holder may finish it: a job whose lease expired and was re-claimed
+        // elsewhere is that process's now.
+        job::Entity::update_many()
+            .col_expr(job::Column::Status, status.into())
+            .col_expr(job::Column::RunAt, run_at.into())
+            .col_expr(job::Column::LockedBy, Option::<String>::None.into())
+            .col_expr(
+                job::Column::LockedUntil,
+                Option::<DateTime<Utc>>::None.into(),
+            )
+            .col_expr(job::Column::LastError, error.map(str::to_owned).into())
+            .col_expr(job::Column::UpdatedAt, now.into())
+            .filter(job::Column::Id.eq(job.id))
+            .filter(job::Column::LockedBy.eq(job.locked_by.clone()))
+            .exec(&txn)
+            .await?;
+    }
+    txn.commit().await
 }
 
 /// Jobs not finished yet (pending or running), for tests and the operator's view.

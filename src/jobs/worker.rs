@@ -2,12 +2,12 @@
 //! at a time (bounded, so charging a big lot stays inside the provider's rate limit).
 
 use std::sync::Arc;
-use std::time::Duration as StdDuration;
+use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{Duration, Utc};
 use futures_util::FutureExt;
 use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
-use tokio::sync::{Semaphore, watch};
+use tokio::sync::{Semaphore, mpsc, watch};
 
 use super::{Job, queue};
 use crate::domain::lot::LotStatus;
@@ -23,6 +23,10 @@ use crate::store::entities::{job, lot};
 /// How long a claimed job is ours before another process may take it over. Kept short so a
 /// killed process's jobs are picked up within seconds; a live one renews it while it works.
 const LEASE_SECONDS: i64 = 10;
+
+/// How often the loop looks for lots past their deadline and reminders to write, and how
+/// long it waits for work when nothing is running.
+const SCHEDULE_EVERY: StdDuration = StdDuration::from_millis(250);
 
 #[derive(Clone)]
 pub struct Worker {
@@ -53,48 +57,66 @@ impl Worker {
     }
 
     /// Runs until `stop` turns true; in-flight jobs finish first.
+    ///
+    /// The loop wakes as soon as a job ends, records every job that ended since its last
+    /// turn in one transaction and claims as many due jobs as there is room for in another:
+    /// short jobs (a message to deliver) then cost a fraction of a transaction each instead
+    /// of waiting for a timer.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let permits = Arc::new(Semaphore::new(self.concurrency));
+        let (ended_tx, mut ended_rx) = mpsc::unbounded_channel();
+        let mut ended = Vec::new();
+        let mut next_schedule = Instant::now();
         loop {
+            while let Ok(one) = ended_rx.try_recv() {
+                ended.push(one);
+            }
+            self.record(std::mem::take(&mut ended)).await;
             if *stop.borrow() {
                 break;
             }
-            if let Err(e) = self.schedule_due_lots().await {
-                tracing::warn!(error = %e, "could not schedule due lots");
+            if Instant::now() >= next_schedule {
+                if let Err(e) = self.schedule_due_lots().await {
+                    tracing::warn!(error = %e, "could not schedule due lots");
+                }
+                if let Err(e) = self.schedule_notifications().await {
+                    tracing::warn!(error = %e, "could not schedule reminders");
+                }
+                next_schedule = Instant::now() + SCHEDULE_EVERY;
             }
-            if let Err(e) = self.schedule_notifications().await {
-                tracing::warn!(error = %e, "could not schedule reminders");
-            }
-            let mut ran = false;
-            while let Ok(permit) = permits.clone().try_acquire_owned() {
-                match queue::claim(&self.db, &self.id, Duration::seconds(LEASE_SECONDS)).await {
-                    Ok(Some(job)) => {
-                        ran = true;
-                        let worker = self.clone();
+            let room = permits.available_permits();
+            let lease = Duration::seconds(LEASE_SECONDS);
+            match queue::claim(&self.db, &self.id, lease, room as u64).await {
+                Ok(jobs) => {
+                    for job in jobs {
+                        let permit = permits
+                            .clone()
+                            .try_acquire_owned()
+                            .expect("claimed no more jobs than free permits");
+                        let (worker, ended_tx) = (self.clone(), ended_tx.clone());
                         tokio::spawn(async move {
-                            worker.execute(job).await;
+                            let outcome = worker.execute(job).await;
+                            // Room first, then the wake-up: the loop claims into it at once.
                             drop(permit);
+                            let _ = ended_tx.send(outcome);
                         });
                     }
-                    Ok(None) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "could not claim a job");
-                        break;
-                    }
                 }
+                Err(e) => tracing::warn!(error = %e, "could not claim jobs"),
             }
-            let pause = if ran {
-                StdDuration::from_millis(20)
-            } else {
-                StdDuration::from_millis(250)
-            };
             tokio::select! {
-                _ = tokio::time::sleep(pause) => {}
+                Some(one) = ended_rx.recv() => ended.push(one),
+                _ = tokio::time::sleep(SCHEDULE_EVERY) => {}
                 _ = stop.changed() => {}
             }
         }
-        // Let running jobs finish: take every permit back.
-        let _ = permits.acquire_many(self.concurrency as u32).await;
+        // Let running jobs finish and record how they ended: the channel closes when the
+        // last of them has reported.
+        drop(ended_tx);
+        while let Some(one) = ended_rx.recv().await {
+            ended.push(one);
+        }
+        self.record(ended).await;
     }
 
     /// Runs every job that is due now, one after another, until none is left; returns how
@@ -104,13 +126,21 @@ impl Worker {
         loop {
             self.schedule_due_lots().await?;
             self.schedule_notifications().await?;
-            match queue::claim(&self.db, &self.id, Duration::seconds(LEASE_SECONDS)).await? {
-                Some(job) => {
-                    self.execute(job).await;
-                    count += 1;
-                }
-                None => return Ok(count),
-            }
+            let lease = Duration::seconds(LEASE_SECONDS);
+            let Some(job) = queue::claim(&self.db, &self.id, lease, 1).await?.pop() else {
+                return Ok(count);
+            };
+            let ended = self.execute(job).await;
+            queue::finish(&self.db, &[ended]).await?;
+            count += 1;
+        }
+    }
+
+    /// Writes how jobs ended. Should that fail, their leases run out and they run again:
+    /// every job is safe to repeat.
+    async fn record(&self, ended: Vec<(job::Model, queue::Outcome)>) {
+        if let Err(e) = queue::finish(&self.db, &ended).await {
+            tracing::error!(jobs = ended.len(), error = %e, "job outcomes not recorded");
         }
     }
 
@@ -155,21 +185,16 @@ impl Worker {
         super::enqueue(&self.db, purge, Utc::now()).await
     }
 
-    async fn execute(&self, row: job::Model) {
+    async fn execute(&self, row: job::Model) -> (job::Model, queue::Outcome) {
         let job: Job = match serde_json::from_str(&row.payload) {
             Ok(job) => job,
             Err(e) => {
                 tracing::error!(job = row.id, error = %e, "unreadable job parked");
-                let _ = queue::retry_later(
-                    &self.db,
-                    &job::Model {
-                        attempts: queue::MAX_ATTEMPTS,
-                        ..row
-                    },
-                    &e.to_string(),
-                )
-                .await;
-                return;
+                let parked = job::Model {
+                    attempts: queue::MAX_ATTEMPTS,
+                    ..row
+                };
+                return (parked, queue::Outcome::Failed(e.to_string()));
             }
         };
         // Renew the lease while the job runs (a slow provider call must not let another
@@ -199,17 +224,14 @@ impl Worker {
         };
         heartbeat.abort();
         let outcome = match result {
-            Ok(Some(later)) => queue::defer(&self.db, &row, later).await,
-            Ok(None) => queue::complete(&self.db, &row).await,
+            Ok(Some(later)) => queue::Outcome::NotYet(later),
+            Ok(None) => queue::Outcome::Done,
             Err(e) => {
                 tracing::warn!(job = row.id, kind = job.kind(), attempt = row.attempts, error = %e, "job failed, will retry");
-                queue::retry_later(&self.db, &row, &e).await
+                queue::Outcome::Failed(e)
             }
         };
-        if let Err(e) = outcome {
-            // The lease runs out and the job is run again: every job is safe to repeat.
-            tracing::error!(job = row.id, error = %e, "job outcome not recorded");
-        }
+        (row, outcome)
     }
 
     /// `Ok(Some(t))`: not due yet, run again at `t`.
@@ -270,5 +292,86 @@ impl Worker {
                 })
                 .map_err(|e| e.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+
+    use super::*;
+    use crate::payments::simulated::SimulatedGateway;
+
+    async fn count(db: &Db, status: &str, kind: &str) -> u64 {
+        job::Entity::find()
+            .filter(job::Column::Status.eq(status))
+            .filter(job::Column::Kind.eq(kind))
+            .count(db)
+            .await
+            .unwrap()
+    }
+
+    /// Many short jobs at once, as after a big lot closes: the loop runs them a few at a
+    /// time, and every one ends recorded as it ended: done, due again later, or parked.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_loop_runs_a_burst_of_jobs_and_records_how_each_ended() {
+        let dir = std::env::temp_dir().join(format!("surclass-worker-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = crate::store::connect(&format!("sqlite://{}", dir.join("w.db").display()), 4)
+            .await
+            .unwrap();
+        crate::store::migrate(&db).await.unwrap();
+        let now = Utc::now();
+        // Settling a lot that is not there: nothing to do, done.
+        let settles = (0..30).map(|i| Job::Settle {
+            lot_id: format!("lot_gone_{i}"),
+        });
+        // A message for a process without a notifier: left for one that has it, a minute on.
+        let deliveries = (0..10).map(|i| Job::Deliver { outbox_id: i });
+        crate::jobs::enqueue_many(&db, settles.chain(deliveries), now)
+            .await
+            .unwrap();
+        queue::enqueue(&db, "settle", "broken", "{not json", now)
+            .await
+            .unwrap();
+
+        let gateway: Arc<dyn PaymentGateway> = Arc::new(SimulatedGateway::new(db.clone()));
+        let (stop, stopped) = watch::channel(false);
+        let running = tokio::spawn(Worker::new(db.clone(), gateway, 4).run(stopped));
+        let give_up = Instant::now() + StdDuration::from_secs(60);
+        while count(&db, queue::DONE, "settle").await < 30
+            || count(&db, queue::PARKED, "settle").await < 1
+            || job::Entity::find()
+                .filter(job::Column::Kind.eq("deliver"))
+                .filter(job::Column::Attempts.eq(1))
+                .filter(job::Column::Status.eq(queue::PENDING))
+                .count(&db)
+                .await
+                .unwrap()
+                < 10
+        {
+            assert!(Instant::now() < give_up, "the burst did not drain");
+            tokio::time::sleep(StdDuration::from_millis(20)).await;
+        }
+        stop.send(true).unwrap();
+        running.await.unwrap();
+
+        let all = job::Entity::find().all(&db).await.unwrap();
+        assert_eq!(all.len(), 41);
+        assert!(
+            all.iter()
+                .all(|j| j.locked_by.is_none() && j.status != queue::RUNNING)
+        );
+        for j in all.iter().filter(|j| j.kind == "deliver") {
+            assert!(j.run_at > now + Duration::seconds(50), "{j:?}");
+        }
+        let broken = all.iter().find(|j| j.dedupe_key == "broken").unwrap();
+        assert_eq!(broken.status, queue::PARKED);
+        assert!(broken.last_error.is_some());
+        assert!(
+            all.iter()
+                .filter(|j| j.kind == "settle" && j.dedupe_key != "broken")
+                .all(|j| j.status == queue::DONE && j.attempts == 1)
+        );
     }
 }
