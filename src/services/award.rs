@@ -460,6 +460,21 @@ async fn apply_plan(
         .await?;
         events::record(txn, &b.id, BidEventKind::Standby, None, Some(detail), now).await?;
     }
+    // Every losing hold is released at once by one job for the lot, in batches; queued before
+    // the losers' messages, so the money moves first when many lots close together.
+    if plan.losers.iter().any(|loser| {
+        bids.iter()
+            .any(|b| b.id == loser.id && b.payment_ref.is_some())
+    }) {
+        jobs::enqueue(
+            txn,
+            Job::ReleaseLosers {
+                lot_id: l.id.clone(),
+            },
+            now,
+        )
+        .await?;
+    }
     let endpoints = outbox::endpoints_of(txn, &l.operator_id).await?;
     for loser in &plan.losers {
         let b = by_id(&loser.id);
@@ -489,20 +504,6 @@ async fn apply_plan(
             BidEventKind::Lost,
             None,
             Some(reason_text(reason, b.units)),
-            now,
-        )
-        .await?;
-    }
-    // Every losing hold is released at once by one job for the lot, in batches.
-    if plan.losers.iter().any(|loser| {
-        bids.iter()
-            .any(|b| b.id == loser.id && b.payment_ref.is_some())
-    }) {
-        jobs::enqueue(
-            txn,
-            Job::ReleaseLosers {
-                lot_id: l.id.clone(),
-            },
             now,
         )
         .await?;
