@@ -200,6 +200,7 @@ impl Notifier {
             unsubscribe_url,
         };
         // What goes out is recorded first: the operator's view, and the local mailbox.
+        let turn = crate::store::sqlite_write_turn(&self.db).await;
         outbox_entity::Entity::update_many()
             .col_expr(outbox_entity::Column::Recipient, Some(to).into())
             .col_expr(
@@ -210,6 +211,7 @@ impl Notifier {
             .filter(outbox_entity::Column::Id.eq(row.id))
             .exec(&self.db)
             .await?;
+        drop(turn);
         match self.transport.send(&email).await {
             Ok(()) => {
                 self.sent(&row, row.attempts + 1).await?;
@@ -293,6 +295,7 @@ impl Notifier {
 
     /// Marked sent in its own commit, right after the receiver accepted it.
     async fn sent(&self, row: &outbox_entity::Model, attempts: i32) -> Result<(), DbErr> {
+        let _turn = crate::store::sqlite_write_turn(&self.db).await;
         outbox_entity::Entity::update_many()
             .col_expr(outbox_entity::Column::Status, outbox::SENT.into())
             .col_expr(outbox_entity::Column::Attempts, attempts.into())
@@ -314,6 +317,7 @@ impl Notifier {
         max_attempts: i32,
         error: String,
     ) -> Result<Option<DateTime<Utc>>, DbErr> {
+        let _turn = crate::store::sqlite_write_turn(&self.db).await;
         if attempts >= max_attempts {
             tracing::warn!(message = row.id, attempts, error = %error, "message parked");
             outbox_entity::Entity::update_many()
@@ -344,6 +348,7 @@ impl Notifier {
         status: &str,
         error: Option<String>,
     ) -> Result<(), DbErr> {
+        let _turn = crate::store::sqlite_write_turn(&self.db).await;
         outbox_entity::Entity::update_many()
             .col_expr(outbox_entity::Column::Status, status.into())
             .col_expr(outbox_entity::Column::LastError, error.into())
