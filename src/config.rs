@@ -1,9 +1,10 @@
 //! Configuration: flags, each with an environment variable and a default that works on a
 //! fresh machine. A bad value stops start-up with one line naming the flag (clap's error).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use clap::{Args, ValueEnum};
+use ipnet::IpNet;
 
 #[derive(Args, Clone, Debug)]
 pub struct Settings {
@@ -135,8 +136,8 @@ pub struct LimitSettings {
     /// Reverse proxies in front of this service (comma-separated addresses or networks, e.g.
     /// `10.0.0.0/8,192.0.2.1`): from them, the client address for per-address limits is read
     /// from `X-Forwarded-For`. Unset, the header is ignored and the TCP peer is the client.
-    #[arg(long, env = "SURCLASS_TRUSTED_PROXIES", value_delimiter = ',', value_parser = crate::http::client_address::parse_trusted_proxy)]
-    pub trusted_proxies: Vec<ipnet::IpNet>,
+    #[arg(long, env = "SURCLASS_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_trusted_proxy)]
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 impl Default for LimitSettings {
@@ -236,10 +237,35 @@ fn parse_database_url(value: &str) -> Result<String, String> {
     }
 }
 
+/// `--trusted-proxies` entries: a network (`10.0.0.0/8`) or one address.
+pub(crate) fn parse_trusted_proxy(value: &str) -> Result<IpNet, String> {
+    let value = value.trim();
+    value
+        .parse::<IpNet>()
+        .or_else(|_| value.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("'{value}' is not an address or network (e.g. 10.0.0.0/8, 192.0.2.1)"))
+}
+
 fn parse_public_url(value: &str) -> Result<String, String> {
     if (value.starts_with("http://") || value.starts_with("https://")) && value.len() > 8 {
         Ok(value.to_owned())
     } else {
         Err("expected an absolute http:// or https:// URL".to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_are_networks_or_single_addresses() {
+        assert!(parse_trusted_proxy("10.0.0.0/8").is_ok());
+        assert!(parse_trusted_proxy(" ::1 ").is_ok());
+        let e = parse_trusted_proxy("proxy.local").unwrap_err();
+        assert!(
+            e.contains("'proxy.local' is not an address or network"),
+            "{e}"
+        );
     }
 }

@@ -151,13 +151,19 @@ async fn a_client_sending_its_headers_too_slowly_gets_408(store: Store) {
     assert!(status_line(&answer).contains(" 408 "), "{answer}");
 }
 
+/// An operator `slug` with an open lot and the booking FLD001 / Moreau on it: what the
+/// sign-in floods below aim at.
+async fn flood_target(app: &TestApp, slug: &str) {
+    let op = app.operator(slug).await;
+    let lot = app.open_lot(&op, serde_json::json!({})).await;
+    app.booking(&op, "FLD001", "Moreau", 1, &[&lot]).await;
+}
+
 async fn a_flood_of_sign_ins_from_one_address_gets_429_with_retry_after(store: Store) {
     let Some(app) = strict(store).await else {
         return;
     };
-    let op = app.operator("flood").await;
-    let lot = app.open_lot(&op, serde_json::json!({})).await;
-    app.booking(&op, "FLD001", "Moreau", 1, &[&lot]).await;
+    flood_target(&app, "flood").await;
     // Right answers count as much as wrong ones: each costs a lookup.
     app.sign_in("FLD001", "Moreau").await;
     app.sign_in("FLD001", "Moreau").await;
@@ -199,9 +205,7 @@ async fn behind_a_trusted_proxy_each_traveller_has_their_own_sign_in_allowance(s
     else {
         return;
     };
-    let op = app.operator("proxied").await;
-    let lot = app.open_lot(&op, serde_json::json!({})).await;
-    app.booking(&op, "FLD001", "Moreau", 1, &[&lot]).await;
+    flood_target(&app, "proxied").await;
     // Every request comes from the proxy on 127.0.0.1; the header says who sent it.
     assert_eq!(sign_in_forwarded_for(&app, "203.0.113.7").await, 201);
     assert_eq!(sign_in_forwarded_for(&app, "203.0.113.7").await, 201);
@@ -214,9 +218,7 @@ async fn a_client_cannot_dodge_the_sign_in_limit_with_x_forwarded_for(store: Sto
     let Some(app) = strict(store).await else {
         return;
     };
-    let op = app.operator("dodger").await;
-    let lot = app.open_lot(&op, serde_json::json!({})).await;
-    app.booking(&op, "FLD001", "Moreau", 1, &[&lot]).await;
+    flood_target(&app, "dodger").await;
     // No proxy is trusted: the header is the client's own claim and changes nothing.
     assert_eq!(sign_in_forwarded_for(&app, "203.0.113.1").await, 201);
     assert_eq!(sign_in_forwarded_for(&app, "203.0.113.2").await, 201);
