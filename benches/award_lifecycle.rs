@@ -110,7 +110,7 @@ async fn run(engine: &str, url: &str) {
     println!(
         "{engine}: {} bids over {LOTS} lots: deadline to last timeline event {:.1} s \
          ({events} events; placing the bids with card holds took {:.1} s, delivering their \
-         confirmations {:.1} s; jobs run: {jobs:?})",
+         confirmations and reminders {:.1} s; jobs run: {jobs:?})",
         bids(),
         elapsed.as_secs_f64(),
         placing.as_secs_f64(),
