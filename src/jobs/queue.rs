@@ -207,6 +207,8 @@ pub enum Outcome {
     /// It failed: it runs again after a backoff that doubles per attempt (capped at an hour),
     /// or is parked after [`MAX_ATTEMPTS`].
     Failed(String),
+    /// It cannot run at all (an unreadable payload): parked at once, for an operator to see.
+    Unrunnable(String),
 }
 
 /// Records how `ended` jobs ended, in one transaction (a busy worker ends many at once).
@@ -221,6 +223,7 @@ pub async fn finish(db: &Db, ended: &[(job::Model, Outcome)]) -> Result<(), DbEr
         let (status, error, run_at) = match outcome {
             Outcome::Done => (DONE, None, job.run_at),
             Outcome::NotYet(at) => (PENDING, None, *at),
+            Outcome::Unrunnable(error) => (PARKED, Some(error.as_str()), job.run_at),
             Outcome::Failed(error) => {
                 let status = if job.attempts >= MAX_ATTEMPTS {
                     PARKED
@@ -231,8 +234,9 @@ pub async fn finish(db: &Db, ended: &[(job::Model, Outcome)]) -> Result<(), DbEr
                 (status, Some(error.as_str()), now + backoff)
             }
         };
-        // Only the lease holder may finish it: a job whose lease expired and was re-claimed
-        // elsewhere is that process's now.
+        // Only this claim may finish it: a job whose lease expired and was claimed again (by
+        // another process, or by this one: the worker id is the same) belongs to that claim,
+        // which counted one more attempt.
         job::Entity::update_many()
             .col_expr(job::Column::Status, status.into())
             .col_expr(job::Column::RunAt, run_at.into())
@@ -245,6 +249,7 @@ pub async fn finish(db: &Db, ended: &[(job::Model, Outcome)]) -> Result<(), DbEr
             .col_expr(job::Column::UpdatedAt, now.into())
             .filter(job::Column::Id.eq(job.id))
             .filter(job::Column::LockedBy.eq(job.locked_by.clone()))
+            .filter(job::Column::Attempts.eq(job.attempts))
             .exec(&txn)
             .await?;
     }

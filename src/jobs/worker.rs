@@ -71,7 +71,7 @@ impl Worker {
             while let Ok(one) = ended_rx.try_recv() {
                 ended.push(one);
             }
-            self.record(std::mem::take(&mut ended)).await;
+            self.record(&mut ended).await;
             if *stop.borrow() {
                 break;
             }
@@ -110,13 +110,16 @@ impl Worker {
                 _ = stop.changed() => {}
             }
         }
-        // Let running jobs finish and record how they ended: the channel closes when the
-        // last of them has reported.
+        // Let running jobs finish, recording each as it ends (a long one must not keep the
+        // short ones' leases running out): the channel closes when the last has reported.
         drop(ended_tx);
         while let Some(one) = ended_rx.recv().await {
             ended.push(one);
+            while let Ok(more) = ended_rx.try_recv() {
+                ended.push(more);
+            }
+            self.record(&mut ended).await;
         }
-        self.record(ended).await;
     }
 
     /// Runs every job that is due now, one after another, until none is left; returns how
@@ -136,11 +139,15 @@ impl Worker {
         }
     }
 
-    /// Writes how jobs ended. Should that fail, their leases run out and they run again:
-    /// every job is safe to repeat.
-    async fn record(&self, ended: Vec<(job::Model, queue::Outcome)>) {
-        if let Err(e) = queue::finish(&self.db, &ended).await {
-            tracing::error!(jobs = ended.len(), error = %e, "job outcomes not recorded");
+    /// Writes how jobs ended and empties `ended`. Should that fail, they stay in `ended` for
+    /// the next turn; should the process stop first, their leases run out and they run
+    /// again: every job is safe to repeat.
+    async fn record(&self, ended: &mut Vec<(job::Model, queue::Outcome)>) {
+        match queue::finish(&self.db, ended).await {
+            Ok(()) => ended.clear(),
+            Err(e) => {
+                tracing::error!(jobs = ended.len(), error = %e, "job outcomes not recorded yet")
+            }
         }
     }
 
@@ -190,11 +197,7 @@ impl Worker {
             Ok(job) => job,
             Err(e) => {
                 tracing::error!(job = row.id, error = %e, "unreadable job parked");
-                let parked = job::Model {
-                    attempts: queue::MAX_ATTEMPTS,
-                    ..row
-                };
-                return (parked, queue::Outcome::Failed(e.to_string()));
+                return (row, queue::Outcome::Unrunnable(e.to_string()));
             }
         };
         // Renew the lease while the job runs (a slow provider call must not let another
@@ -311,16 +314,21 @@ mod tests {
             .unwrap()
     }
 
-    /// Many short jobs at once, as after a big lot closes: the loop runs them a few at a
-    /// time, and every one ends recorded as it ended: done, due again later, or parked.
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn the_loop_runs_a_burst_of_jobs_and_records_how_each_ended() {
+    async fn fresh_db() -> Db {
         let dir = std::env::temp_dir().join(format!("surclass-worker-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let db = crate::store::connect(&format!("sqlite://{}", dir.join("w.db").display()), 4)
             .await
             .unwrap();
         crate::store::migrate(&db).await.unwrap();
+        db
+    }
+
+    /// Many short jobs at once, as after a big lot closes: the loop runs them a few at a
+    /// time, and every one ends recorded as it ended: done, due again later, or parked.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_loop_runs_a_burst_of_jobs_and_records_how_each_ended() {
+        let db = fresh_db().await;
         let now = Utc::now();
         // Settling a lot that is not there: nothing to do, done.
         let settles = (0..30).map(|i| Job::Settle {
@@ -373,5 +381,59 @@ mod tests {
                 .filter(|j| j.kind == "settle" && j.dedupe_key != "broken")
                 .all(|j| j.status == queue::DONE && j.attempts == 1)
         );
+    }
+
+    /// A run outlived its lease and the job was claimed again (by the same worker): the first
+    /// run's late outcome must not end the second run's claim.
+    #[tokio::test]
+    async fn a_late_outcome_does_not_end_a_newer_claim_of_the_same_job() {
+        let db = fresh_db().await;
+        let lease = Duration::seconds(10);
+        let settle = Job::Settle {
+            lot_id: "lot_gone".into(),
+        };
+        crate::jobs::enqueue(&db, settle, Utc::now()).await.unwrap();
+        let first = queue::claim(&db, "w1", lease, 1)
+            .await
+            .unwrap()
+            .pop()
+            .unwrap();
+        job::Entity::update_many()
+            .col_expr(
+                job::Column::LockedUntil,
+                Some(Utc::now() - Duration::seconds(1)).into(),
+            )
+            .exec(&db)
+            .await
+            .unwrap();
+        let second = queue::claim(&db, "w1", lease, 1)
+            .await
+            .unwrap()
+            .pop()
+            .unwrap();
+        assert_eq!(
+            (first.id, first.attempts, second.attempts),
+            (second.id, 1, 2)
+        );
+
+        queue::finish(&db, &[(first, queue::Outcome::Done)])
+            .await
+            .unwrap();
+        let row = job::Entity::find_by_id(second.id)
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.status, queue::RUNNING, "the second run still holds it");
+
+        queue::finish(&db, &[(second, queue::Outcome::Done)])
+            .await
+            .unwrap();
+        let row = job::Entity::find_by_id(row.id)
+            .one(&db)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.status, queue::DONE);
     }
 }
