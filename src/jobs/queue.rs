@@ -138,7 +138,7 @@ pub async fn claim(
         .col_expr(job::Column::LockedUntil, Some(until).into())
         .col_expr(
             job::Column::Attempts,
-            // Qualified: the trait in scope would shadow `Ord::min` below.
+            // Called by path: importing ExprTrait would make `i64::min` below ambiguous.
             sea_orm::sea_query::ExprTrait::add(Expr::col(job::Column::Attempts), 1),
         )
         .col_expr(job::Column::UpdatedAt, now.into())

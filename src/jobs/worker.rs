@@ -314,6 +314,15 @@ mod tests {
             .unwrap()
     }
 
+    async fn status_of(db: &Db, id: i64) -> String {
+        job::Entity::find_by_id(id)
+            .one(db)
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+    }
+
     async fn fresh_db() -> Db {
         let dir = std::env::temp_dir().join(format!("surclass-worker-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -419,21 +428,16 @@ mod tests {
         queue::finish(&db, &[(first, queue::Outcome::Done)])
             .await
             .unwrap();
-        let row = job::Entity::find_by_id(second.id)
-            .one(&db)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(row.status, queue::RUNNING, "the second run still holds it");
+        let id = second.id;
+        assert_eq!(
+            status_of(&db, id).await,
+            queue::RUNNING,
+            "the second run holds it"
+        );
 
         queue::finish(&db, &[(second, queue::Outcome::Done)])
             .await
             .unwrap();
-        let row = job::Entity::find_by_id(row.id)
-            .one(&db)
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(row.status, queue::DONE);
+        assert_eq!(status_of(&db, id).await, queue::DONE);
     }
 }
