@@ -219,6 +219,10 @@ pub async fn finish(db: &Db, ended: &[(job::Model, Outcome)]) -> Result<(), DbEr
     let now = Utc::now();
     let _turn = sqlite_write_turn(db).await;
     let txn = write_txn(db).await?;
+    // In id order: two processes' batches hold different claims, but should they ever
+    // overlap (an expired lease), rows locked in one order cannot deadlock on PostgreSQL.
+    let mut ended: Vec<&(job::Model, Outcome)> = ended.iter().collect();
+    ended.sort_by_key(|(job, _)| job.id);
     for (job, outcome) in ended {
         let (status, error, run_at) = match outcome {
             Outcome::Done => (DONE, None, job.run_at),
