@@ -52,7 +52,7 @@ pub async fn enqueue_many(
         return Ok(());
     }
     let now = Utc::now();
-    let rows = jobs
+    let rows: Vec<job::ActiveModel> = jobs
         .into_iter()
         .map(|(kind, dedupe_key, payload)| job::ActiveModel {
             kind: Set(kind.to_owned()),
@@ -67,11 +67,14 @@ pub async fn enqueue_many(
             created_at: Set(now),
             updated_at: Set(now),
             ..Default::default()
-        });
-    job::Entity::insert_many(rows)
-        .on_conflict_do_nothing_on([job::Column::DedupeKey])
-        .exec_without_returning(db)
-        .await?;
+        })
+        .collect();
+    for piece in crate::store::shape::pieces(rows) {
+        job::Entity::insert_many(piece)
+            .on_conflict_do_nothing_on([job::Column::DedupeKey])
+            .exec_without_returning(db)
+            .await?;
+    }
     Ok(())
 }
 
@@ -142,7 +145,9 @@ pub async fn claim(
             sea_orm::sea_query::ExprTrait::add(Expr::col(job::Column::Attempts), 1),
         )
         .col_expr(job::Column::UpdatedAt, now.into())
-        .filter(job::Column::Id.is_in(due.iter().map(|j| j.id)))
+        .filter(job::Column::Id.is_in(crate::store::shape::padded(
+            due.iter().map(|j| j.id).collect(),
+        )))
         .exec(&txn)
         .await?;
     txn.commit().await?;

@@ -200,9 +200,14 @@ async fn insert(
     if rows.is_empty() {
         return Ok(());
     }
-    let written = outbox::Entity::insert_many(rows)
-        .exec_with_returning(txn)
-        .await?;
+    let mut written = Vec::with_capacity(rows.len());
+    for piece in crate::store::shape::pieces(rows) {
+        written.extend(
+            outbox::Entity::insert_many(piece)
+                .exec_with_returning(txn)
+                .await?,
+        );
+    }
     jobs::enqueue_many(
         txn,
         written.iter().map(|row| Job::Deliver { outbox_id: row.id }),

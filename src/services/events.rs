@@ -36,8 +36,9 @@ pub async fn record_many(
     if events.is_empty() {
         return Ok(Vec::new());
     }
-    let rows =
-        events.into_iter().map(
+    let rows: Vec<bid_event::ActiveModel> = events
+        .into_iter()
+        .map(
             |(bid_id, kind, amount_minor, detail)| bid_event::ActiveModel {
                 id: NotSet,
                 bid_id: Set(bid_id),
@@ -46,10 +47,16 @@ pub async fn record_many(
                 detail: Set(detail),
                 at: Set(at),
             },
+        )
+        .collect();
+    let mut stored = Vec::with_capacity(rows.len());
+    for piece in crate::store::shape::pieces(rows) {
+        stored.extend(
+            bid_event::Entity::insert_many(piece)
+                .exec_with_returning(db)
+                .await?,
         );
-    let mut stored = bid_event::Entity::insert_many(rows)
-        .exec_with_returning(db)
-        .await?;
+    }
     stored.sort_by_key(|e| e.id);
     Ok(stored)
 }

@@ -10,6 +10,7 @@ pub mod batch;
 pub mod entities;
 pub mod lots;
 pub mod payments;
+pub mod shape;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -25,6 +26,11 @@ use sea_orm::{
 
 pub use sea_orm::DatabaseConnection as Db;
 
+/// Compiled statements kept per connection. Batched statements come in a few fixed shapes
+/// ([`shape`]) but several hundred in all (each `IN` list and insert of 1, 2, 4 … 128);
+/// sqlx's default of 100 would evict them before they are used again.
+const STATEMENT_CACHE: usize = 1024;
+
 /// Connects and brings the schema up to date. SQLite files are created when missing.
 pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnection, DbErr> {
     let mut options = ConnectOptions::new(url.to_owned());
@@ -39,7 +45,9 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
+                .statement_cache_capacity(STATEMENT_CACHE)
         })
+        .map_sqlx_postgres_opts(|o| o.statement_cache_capacity(STATEMENT_CACHE))
         .map_sqlx_sqlite_pool_opts(|pool| {
             pool.after_connect(|conn, _| {
                 Box::pin(async move {

@@ -35,9 +35,12 @@ pub async fn insert_many(
         return Ok(());
     }
     let now = Utc::now();
-    payment::Entity::insert_many(payments.into_iter().map(|p| row(p, now)))
-        .exec_without_returning(db)
-        .await?;
+    let rows = payments.into_iter().map(|p| row(p, now)).collect();
+    for piece in super::shape::pieces(rows) {
+        payment::Entity::insert_many(piece)
+            .exec_without_returning(db)
+            .await?;
+    }
     Ok(())
 }
 

@@ -490,7 +490,104 @@ async fn bids_placed_at_the_same_moment_each_get_their_own_answer(app: TestApp) 
     );
 }
 
+/// However many bids a rush groups into one write (here seven, which the store writes as
+/// statements of four, two and one rows), each is stored whole and answered with its own
+/// bid: its hold record, its two timeline events, its email and that email's delivery job.
+/// A bid refused in the middle of the group changes nothing and shifts no other answer.
+async fn a_group_of_bids_of_any_size_is_stored_whole(app: TestApp) {
+    use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter};
+    use surclass::services::bids::{Ask, place_together};
+    use surclass::store::entities::{bid, bid_event, booking, job, outbox, payment};
+
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({"capacity": 40})).await;
+    for n in 0..8 {
+        app.booking(&op, &format!("GRP{n:03}"), "Martin", 1, &[&lot])
+            .await;
+    }
+    let mut bookings = booking::Entity::find().all(&app.db).await.unwrap();
+    bookings.sort_by(|a, b| a.id.cmp(&b.id));
+    let amount = |n: usize| {
+        if n == 3 {
+            "5000.00".to_owned()
+        } else {
+            format!("{}.00", 200 + n)
+        }
+    };
+    let asks = bookings
+        .iter()
+        .enumerate()
+        .map(|(n, b)| Ask {
+            booking_id: b.id.clone(),
+            lot_id: lot.clone(),
+            amount: amount(n),
+            card: Some(surclass::payments::CardSource::PaymentMethod(
+                "pm_card_visa".into(),
+            )),
+            partial_ok: false,
+            preference: None,
+            consent_to_charge: false,
+        })
+        .collect();
+
+    let answers = place_together(&app.db, app.gateway.as_ref(), asks).await;
+
+    assert_eq!(answers.len(), 8);
+    assert!(answers[3].is_err(), "above the maximum: refused");
+    let placed: Vec<_> = answers
+        .iter()
+        .enumerate()
+        .filter(|(n, _)| *n != 3)
+        .map(|(n, a)| (n, a.as_ref().expect("placed")))
+        .collect();
+    for (n, p) in &placed {
+        assert_eq!(
+            p.bid.booking_id, bookings[*n].id,
+            "answer {n} is its own bid"
+        );
+        assert_eq!(p.bid.amount_minor, (200 + *n as i64) * 100);
+        let timeline = p.timeline.as_ref().expect("a new bid's timeline");
+        assert!(timeline.iter().all(|e| e.bid_id == p.bid.id));
+        let kinds: Vec<&str> = timeline.iter().map(|e| e.kind.as_str()).collect();
+        assert_eq!(kinds, ["placed", "hold_placed"]);
+    }
+    let ids: Vec<String> = placed.iter().map(|(_, p)| p.bid.id.clone()).collect();
+    let count_bids = bid::Entity::find()
+        .filter(bid::Column::LotId.eq(&lot))
+        .count(&app.db);
+    assert_eq!(count_bids.await.unwrap(), 7);
+    let holds = payment::Entity::find()
+        .filter(payment::Column::BidId.is_in(ids.clone()))
+        .filter(payment::Column::Kind.eq("hold"))
+        .count(&app.db);
+    assert_eq!(holds.await.unwrap(), 7);
+    let events = bid_event::Entity::find()
+        .filter(bid_event::Column::BidId.is_in(ids.clone()))
+        .count(&app.db);
+    assert_eq!(events.await.unwrap(), 14);
+    let emails = outbox::Entity::find()
+        .filter(outbox::Column::Topic.eq("bid.placed"))
+        .filter(outbox::Column::Channel.eq("email"))
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(emails.len(), 7);
+    let deliveries = job::Entity::find()
+        .filter(job::Column::Kind.eq("deliver"))
+        .count(&app.db);
+    assert_eq!(deliveries.await.unwrap(), 7, "one delivery job per email");
+    let held: std::collections::HashSet<String> = placed
+        .iter()
+        .filter_map(|(_, p)| p.bid.payment_ref.clone())
+        .collect();
+    assert_eq!(held.len(), 7);
+    assert_eq!(app.gateway_holds_awaiting_capture().await, held);
+    // The emails go out and the queue empties.
+    app.run_jobs().await;
+}
+
 store_tests!(
+    a_group_of_bids_of_any_size_is_stored_whole,
     signing_in_ignores_case_spaces_accents_and_apostrophes,
     a_wrong_pair_gets_one_generic_answer_and_floods_are_throttled,
     offers_show_min_max_per_person_and_for_the_party_before_any_card,

@@ -8,6 +8,7 @@ use sea_orm::{
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::payments::PaymentError;
+use crate::store::shape::{padded, pieces};
 
 pub mod object {
     use sea_orm::entity::prelude::*;
@@ -149,13 +150,13 @@ pub(super) async fn find_requests(
     keys: Vec<String>,
 ) -> Result<Vec<request::Model>, PaymentError> {
     request::Entity::find()
-        .filter(request::Column::IdempotencyKey.is_in(keys))
+        .filter(request::Column::IdempotencyKey.is_in(padded(keys)))
         .all(c)
         .await
         .map_err(db_error)
 }
 
-/// Inserts many new objects of one kind in one statement.
+/// Inserts many new objects of one kind, a few statements of fixed shapes.
 pub(super) async fn insert_many<T: Serialize>(
     c: &impl ConnectionTrait,
     kind: &str,
@@ -165,19 +166,24 @@ pub(super) async fn insert_many<T: Serialize>(
         return Ok(());
     }
     let now = Utc::now();
-    object::Entity::insert_many(values.iter().map(|(id, value)| object::ActiveModel {
-        id: Set(id.clone()),
-        kind: Set(kind.to_owned()),
-        body: Set(serde_json::to_string(value).expect("simulated objects serialise")),
-        created_at: Set(now),
-        updated_at: Set(now),
-    }))
-    .exec(c)
-    .await
-    .map(|_| ())
+    let rows = values
+        .iter()
+        .map(|(id, value)| object::ActiveModel {
+            id: Set(id.clone()),
+            kind: Set(kind.to_owned()),
+            body: Set(serde_json::to_string(value).expect("simulated objects serialise")),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .collect();
+    for piece in pieces(rows) {
+        object::Entity::insert_many(piece).exec(c).await?;
+    }
+    Ok(())
 }
 
-/// Stores many answers (key, operation, fingerprint, response) in one statement.
+/// Stores many answers (key, operation, fingerprint, response), a few statements of fixed
+/// shapes.
 pub(super) async fn insert_requests(
     c: &impl ConnectionTrait,
     rows: Vec<(String, &'static str, String, String)>,
@@ -186,8 +192,9 @@ pub(super) async fn insert_requests(
         return Ok(());
     }
     let now = Utc::now();
-    request::Entity::insert_many(
-        rows.into_iter().map(
+    let rows = rows
+        .into_iter()
+        .map(
             |(key, operation, fingerprint, response)| request::ActiveModel {
                 idempotency_key: Set(key),
                 operation: Set(operation.to_owned()),
@@ -195,9 +202,10 @@ pub(super) async fn insert_requests(
                 response: Set(response),
                 created_at: Set(now),
             },
-        ),
-    )
-    .exec(c)
-    .await
-    .map(|_| ())
+        )
+        .collect();
+    for piece in pieces(rows) {
+        request::Entity::insert_many(piece).exec(c).await?;
+    }
+    Ok(())
 }

@@ -36,6 +36,7 @@ use crate::payments::{CardSource, PaymentGateway};
 use crate::store::batch::Batcher;
 use crate::store::entities::{bid, bid_event, booking, booking_lot, lot, payment};
 use crate::store::payments as store_payments;
+use crate::store::shape::{padded, pieces};
 use crate::store::{Db, lots as store_lots, write_txn};
 
 /// Bids looked up or written together at most.
@@ -147,28 +148,61 @@ impl Intake {
     }
 }
 
-/// The same three stages for one bid, unbatched: for tools and tests that place bids
-/// without a running server.
+/// The same three stages for one bid, without a running server: for tools and tests.
 pub async fn place_one(
     db: &Db,
     gateway: &dyn PaymentGateway,
     ask: Ask,
 ) -> Result<Placed, BidError> {
-    let looked = one(look(db, vec![ask.clone()]).await)?;
-    let (pending, security) = secure_looked(gateway, &ask, looked).await?;
-    let (bid_id, attempt) = (pending.bid_id.clone(), pending.attempt);
-    match one(write(db, vec![pending]).await) {
-        Ok(placed) => Ok(placed),
-        Err(e) => {
-            unwind(db, gateway, &bid_id, attempt, &security).await;
-            Err(e)
-        }
-    }
-}
-
-fn one<T>(mut answers: Vec<Result<T, BidError>>) -> Result<T, BidError> {
+    let mut answers = place_together(db, gateway, vec![ask]).await;
     debug_assert_eq!(answers.len(), 1);
     answers.pop().expect("one answer for one request")
+}
+
+/// The three stages for these bids as one batch (one look, the cards side by side, one
+/// write), without a running server: what a deadline rush makes of them, on demand. One
+/// answer per ask, in order.
+pub async fn place_together(
+    db: &Db,
+    gateway: &dyn PaymentGateway,
+    asks: Vec<Ask>,
+) -> Vec<Result<Placed, BidError>> {
+    let looked = look(db, asks.clone()).await;
+    let secured = futures_util::future::join_all(
+        asks.iter()
+            .zip(looked)
+            .map(|(ask, looked)| async move { secure_looked(gateway, ask, looked?).await }),
+    )
+    .await;
+    let mut answers: Vec<Option<Result<Placed, BidError>>> = Vec::with_capacity(asks.len());
+    let mut pending = Vec::new();
+    let mut securities = Vec::new();
+    for secured in secured {
+        match secured {
+            Ok((p, security)) => {
+                securities.push((p.bid_id.clone(), p.attempt, security));
+                pending.push(p);
+                answers.push(None);
+            }
+            Err(e) => answers.push(Some(Err(e))),
+        }
+    }
+    let mut written = write(db, pending).await.into_iter().zip(securities);
+    let mut out = Vec::with_capacity(answers.len());
+    for answer in answers {
+        out.push(match answer {
+            Some(refused) => refused,
+            None => {
+                let (result, (bid_id, attempt, security)) =
+                    written.next().expect("one write answer per pending bid");
+                if result.is_err() {
+                    unwind(db, gateway, &bid_id, attempt, &security).await;
+                }
+                result
+            }
+        });
+    }
+    out
 }
 
 async fn secure_looked(
@@ -230,7 +264,7 @@ async fn look_all(db: &Db, asks: &[Ask]) -> Result<Vec<Result<Looked, BidError>>
     let booking_ids = distinct(asks.iter().map(|a| &a.booking_id));
     let lot_ids = distinct(asks.iter().map(|a| &a.lot_id));
     let bookings: HashMap<String, booking::Model> = booking::Entity::find()
-        .filter(booking::Column::Id.is_in(booking_ids.clone()))
+        .filter(booking::Column::Id.is_in(padded(booking_ids.clone())))
         .all(db)
         .await?
         .into_iter()
@@ -243,7 +277,10 @@ async fn look_all(db: &Db, asks: &[Ask]) -> Result<Vec<Result<Looked, BidError>>
     let mut attempts: HashMap<String, u32> = HashMap::new();
     if !earlier.is_empty() {
         let rows = payment::Entity::find()
-            .filter(payment::Column::BidId.is_in(earlier.values().map(|b| b.id.clone())))
+            .filter(
+                payment::Column::BidId
+                    .is_in(padded(earlier.values().map(|b| b.id.clone()).collect())),
+            )
             .filter(payment::Column::Kind.is_in(["hold", "save_card"]))
             .all(db)
             .await?;
@@ -326,8 +363,8 @@ async fn eligibility(
     lot_ids: &[String],
 ) -> Result<HashSet<(String, String)>, DbErr> {
     Ok(booking_lot::Entity::find()
-        .filter(booking_lot::Column::BookingId.is_in(booking_ids.to_vec()))
-        .filter(booking_lot::Column::LotId.is_in(lot_ids.to_vec()))
+        .filter(booking_lot::Column::BookingId.is_in(padded(booking_ids.to_vec())))
+        .filter(booking_lot::Column::LotId.is_in(padded(lot_ids.to_vec())))
         .all(db)
         .await?
         .into_iter()
@@ -343,7 +380,7 @@ async fn lots_by_id(
     lock: bool,
 ) -> Result<HashMap<String, (lot::Model, LotSpec)>, DbErr> {
     let mut query = lot::Entity::find()
-        .filter(lot::Column::Id.is_in(lot_ids.to_vec()))
+        .filter(lot::Column::Id.is_in(padded(lot_ids.to_vec())))
         .order_by_asc(lot::Column::Id);
     if lock {
         query = query.lock_shared();
@@ -368,8 +405,8 @@ async fn bids_by_pair(
     lock: bool,
 ) -> Result<HashMap<(String, String), bid::Model>, DbErr> {
     let mut query = bid::Entity::find()
-        .filter(bid::Column::BookingId.is_in(booking_ids.to_vec()))
-        .filter(bid::Column::LotId.is_in(lot_ids.to_vec()))
+        .filter(bid::Column::BookingId.is_in(padded(booking_ids.to_vec())))
+        .filter(bid::Column::LotId.is_in(padded(lot_ids.to_vec())))
         .order_by_asc(bid::Column::Id);
     if lock {
         query = query.lock_exclusive();
@@ -386,6 +423,9 @@ async fn bids_by_pair(
 // Write
 
 async fn write(db: &Db, pending: Vec<PendingBid>) -> Vec<Result<Placed, BidError>> {
+    if pending.is_empty() {
+        return Vec::new();
+    }
     let written = async {
         let _turn = crate::store::sqlite_write_turn(db).await;
         let txn = write_txn(db).await?;
@@ -472,8 +512,8 @@ async fn write_all(
         })
         .collect();
     let mut stored: HashMap<String, bid::Model> = HashMap::new();
-    if !new_rows.is_empty() {
-        let inserted = bid::Entity::insert_many(new_rows)
+    for piece in pieces(new_rows) {
+        let inserted = bid::Entity::insert_many(piece)
             .on_conflict_do_nothing_on([bid::Column::LotId, bid::Column::BookingId])
             .exec_with_returning_many(txn)
             .await?;

@@ -32,7 +32,7 @@ use crate::payments::{
 use crate::store::entities::{bid, bid_event, booking, booking_lot, lot, payment};
 use crate::store::payments::{self as store_payments, NewPayment};
 use crate::store::{Db, lots as store_lots, write_txn};
-pub use intake::{Ask, Intake, Placed};
+pub use intake::{Ask, Intake, Placed, place_together};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BidError {
