@@ -3,7 +3,9 @@
 //! - timestamps are UTC (`timestamp with time zone`);
 //! - enums are short strings, foreign keys are declared in `CREATE TABLE` (SQLite cannot add
 //!   them later), and every later change is one alteration per statement.
-//! Public ids are random text ("lot_…", "bid_…"): sequential ids would leak bid counts.
+//!
+//! Public ids are text ("lot_…", "bid_…"): the time they were made, then random characters
+//! (`src/ids.rs`), never a sequence, which would leak bid counts.
 
 use sea_orm_migration::{prelude::*, schema::*};
 

@@ -486,7 +486,7 @@ impl SimulatedGateway {
             Some(id) => load_or_invalid::<SimCustomer>(txn, id).await?,
             None => {
                 let customer = SimCustomer {
-                    id: format!("simcus_{}", random_id(24)),
+                    id: crate::ids::new_id("simcus"),
                     customer_ref: request.customer_ref.clone(),
                 };
                 store::insert(txn, &customer.id, "customer", &customer).await?;
@@ -498,12 +498,12 @@ impl SimulatedGateway {
             Err(decline) => return Ok(SetupOutcome::Declined(decline)),
         };
         let method = SimPaymentMethod {
-            id: format!("simpm_{}", random_id(24)),
+            id: crate::ids::new_id("simpm"),
             customer: customer.id.clone(),
             card: card.clone(),
             set_up: false,
         };
-        let setup_id = format!("simseti_{}", random_id(24));
+        let setup_id = crate::ids::new_id("simseti");
         let mut setup = SimSetup {
             client_secret: format!("{setup_id}_secret_{}", random_id(24)),
             id: setup_id,
@@ -604,7 +604,7 @@ impl SimulatedGateway {
         payment.amount_refunded += amount;
         store::update(txn, &payment.id, &payment).await?;
         let refund = SimRefund {
-            id: format!("simre_{}", random_id(24)),
+            id: crate::ids::new_id("simre"),
             payment: payment.id.clone(),
             amount,
             currency: payment.currency,
@@ -850,7 +850,7 @@ fn new_payment(
     description: &str,
     metadata: BTreeMap<String, String>,
 ) -> SimPayment {
-    let id = format!("simpi_{}", random_id(24));
+    let id = crate::ids::new_id("simpi");
     SimPayment {
         client_secret: format!("{id}_secret_{}", random_id(24)),
         id,
