@@ -114,7 +114,8 @@ async fn reconcile(settings: Settings, repair: bool) -> Result<(), String> {
         .await
         .map_err(|e| format!("database {url}: {e}"))?;
     let gateway =
-        surclass::payments::from_settings(settings.payment_gateway, &settings.stripe, db.clone())
+        surclass::payments::from_settings(settings.payment_gateway, &settings.stripe, &db, 2)
+            .await
             .map_err(|e| e.to_string())?;
     let findings = reconcile::check(&db, gateway.as_ref())
         .await

@@ -483,6 +483,105 @@ fn stripe_webhooks_are_verified_offline() {
 
 // ---- simulated gateway under concurrency, on both stores ---------------------------------
 
+/// Payments of the simulated gateway kept in `db`'s own tables.
+async fn gateway_payments_in(db: &surclass::store::Db) -> i64 {
+    use sea_orm::{ConnectionTrait, Statement};
+    db.query_one_raw(Statement::from_string(
+        db.get_database_backend(),
+        "SELECT COUNT(*) AS n FROM simulated_gateway_objects WHERE kind = 'payment'",
+    ))
+    .await
+    .unwrap()
+    .unwrap()
+    .try_get::<i64>("", "n")
+    .unwrap()
+}
+
+fn held(outcome: HoldOutcome) -> PaymentRef {
+    match outcome {
+        HoldOutcome::Authorized(hold) => hold.reference,
+        other => panic!("{other:?}"),
+    }
+}
+
+/// A real provider's writes never wait for the store's write lock; the simulated one's must
+/// not either: beside a SQLite store it keeps a file of its own, and keeps it across restarts.
+#[tokio::test]
+async fn beside_a_sqlite_store_the_simulated_gateway_keeps_a_file_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("surclass.db").display());
+    let db = surclass::store::connect(&url, 2).await.unwrap();
+    surclass::store::migrate(&db).await.unwrap();
+    let bid = new_bid();
+    let gateway = SimulatedGateway::beside(&db, 2).await.unwrap();
+    let reference = held(
+        gateway
+            .authorize_hold(hold_request(&bid, 8_000, "4242424242424242"))
+            .await
+            .unwrap(),
+    );
+    assert!(dir.path().join("surclass-gateway.db").exists());
+    assert_eq!(
+        gateway_payments_in(&db).await,
+        0,
+        "nothing in the store's tables"
+    );
+    assert_eq!(gateway_payments_in(gateway.state()).await, 1);
+
+    let again = SimulatedGateway::beside(&db, 2).await.unwrap();
+    assert_eq!(
+        again.payment_status(&reference).await.unwrap().status,
+        PaymentStatus::Authorized {
+            amount_capturable: 8_000
+        }
+    );
+}
+
+/// A store from before the gateway's own file holds its holds in its own tables: they stay
+/// there and can still be released.
+#[tokio::test]
+async fn a_store_already_keeping_gateway_state_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("surclass.db").display());
+    let db = surclass::store::connect(&url, 2).await.unwrap();
+    surclass::store::migrate(&db).await.unwrap();
+    let bid = new_bid();
+    let reference = held(
+        SimulatedGateway::new(db.clone())
+            .authorize_hold(hold_request(&bid, 5_000, "4242424242424242"))
+            .await
+            .unwrap(),
+    );
+    let gateway = SimulatedGateway::beside(&db, 2).await.unwrap();
+    assert!(!dir.path().join("surclass-gateway.db").exists());
+    gateway
+        .release(
+            &reference,
+            &IdempotencyKey::derive(&bid, PaymentStep::Release, 1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        gateway.payment_status(&reference).await.unwrap().status,
+        PaymentStatus::Canceled
+    );
+}
+
+/// Beside a store in memory there is no file to put one next to: the store's own tables.
+#[tokio::test]
+async fn beside_a_store_in_memory_the_gateway_uses_its_tables() {
+    let db = surclass::store::connect("sqlite::memory:", 1)
+        .await
+        .unwrap();
+    surclass::store::migrate(&db).await.unwrap();
+    let gateway = SimulatedGateway::beside(&db, 2).await.unwrap();
+    gateway
+        .authorize_hold(hold_request(&new_bid(), 3_000, "4242424242424242"))
+        .await
+        .unwrap();
+    assert_eq!(gateway_payments_in(&db).await, 1);
+}
+
 /// Eight copies of one request at once (a retry storm after a time-out), then two captures
 /// of one hold under different keys: one hold, one capture. Runs on SQLite (one writer at a
 /// time) and, where `SURCLASS_TEST_DATABASE_URL` is set, on PostgreSQL (row locks and the

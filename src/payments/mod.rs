@@ -116,15 +116,17 @@ pub trait PaymentGateway: Send + Sync {
     fn parse_webhook(&self, payload: &str, signature: &str) -> Result<PaymentEvent, WebhookError>;
 }
 
-/// The gateway chosen by the settings. `db` keeps the simulated gateway's state.
-pub fn from_settings(
+/// The gateway chosen by the settings; the simulated one keeps its state beside the store `db`
+/// ([`simulated::SimulatedGateway::beside`]).
+pub async fn from_settings(
     gateway: Gateway,
     stripe: &StripeSettings,
-    db: Db,
+    db: &Db,
+    connections: u32,
 ) -> Result<Arc<dyn PaymentGateway>, PaymentError> {
     match gateway {
         Gateway::Simulated => {
-            let mut simulated = simulated::SimulatedGateway::new(db);
+            let mut simulated = simulated::SimulatedGateway::beside(db, connections).await?;
             if let Some(secret) = &stripe.stripe_webhook_secret {
                 simulated = simulated.with_webhook_secret(secret);
             }

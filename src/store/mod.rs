@@ -176,6 +176,23 @@ pub async fn sqlite_write_turn(
     Some(turn.lock_owned().await)
 }
 
+/// The file of a SQLite store, as SQLite names it; `None` for PostgreSQL and for a database
+/// in memory (which SQLite lists with no file).
+pub async fn sqlite_file(db: &DatabaseConnection) -> Result<Option<PathBuf>, DbErr> {
+    use sea_orm::{ConnectionTrait, Statement};
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return Ok(None);
+    }
+    let row = db
+        .query_one_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "SELECT file FROM pragma_database_list WHERE name = 'main'",
+        ))
+        .await?;
+    let file: Option<String> = row.map(|r| r.try_get("", "file")).transpose()?;
+    Ok(file.filter(|f| !f.is_empty()).map(PathBuf::from))
+}
+
 /// Cheap round trip for readiness checks.
 pub async fn ping(db: &DatabaseConnection) -> Result<(), DbErr> {
     db.ping().await

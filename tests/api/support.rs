@@ -450,10 +450,13 @@ impl TestApp {
     /// captured nor released), by reference.
     pub async fn gateway_holds_awaiting_capture(&self) -> std::collections::HashSet<String> {
         use sea_orm::ConnectionTrait;
-        let rows = self
-            .db
+        let gateway = surclass::payments::simulated::SimulatedGateway::beside(&self.db, 2)
+            .await
+            .expect("the simulated gateway's state opens");
+        let state = gateway.state();
+        let rows = state
             .query_all_raw(sea_orm::Statement::from_string(
-                self.db.get_database_backend(),
+                state.get_database_backend(),
                 "SELECT id, body FROM simulated_gateway_objects WHERE kind = 'payment'",
             ))
             .await

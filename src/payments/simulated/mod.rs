@@ -1,5 +1,6 @@
-//! The embedded gateway: no network, behaves like Stripe's test cards, keeps its state in the
-//! application database (two tables of its own) so holds survive a restart.
+//! The embedded gateway: no network, behaves like Stripe's test cards, keeps its state in two
+//! tables of its own so holds survive a restart: in a SQLite file beside a SQLite store, in
+//! the store itself on PostgreSQL ([`SimulatedGateway::beside`]).
 //!
 //! | card | at bid time (hold, save) | on capture / off-session charge |
 //! |---|---|---|
@@ -45,6 +46,18 @@ use super::{PaymentGateway, check_amount, fingerprint, webhook};
 use crate::money::Currency;
 use crate::store::Db;
 use store::db_error;
+
+/// The gateway's own file beside a SQLite store's: `dir/name.db` → `dir/name-gateway.db`.
+fn gateway_file(store: &std::path::Path) -> std::path::PathBuf {
+    let stem = store
+        .file_stem()
+        .map_or_else(|| "surclass".into(), |s| s.to_string_lossy().into_owned());
+    let name = match store.extension() {
+        Some(ext) => format!("{stem}-gateway.{}", ext.to_string_lossy()),
+        None => format!("{stem}-gateway"),
+    };
+    store.with_file_name(name)
+}
 
 /// Signs the simulated gateway's events when no webhook secret is configured.
 pub const DEFAULT_WEBHOOK_SECRET: &str = "whsec_surclass_simulated";
@@ -159,6 +172,36 @@ impl SimulatedGateway {
             webhook_secret: DEFAULT_WEBHOOK_SECRET.to_owned(),
             holds: Holds::default(),
         }
+    }
+
+    /// The simulated provider of the store `db`, with its state where a provider's would be:
+    /// apart from the store. Next to a SQLite store it keeps a file of its own
+    /// (`surclass.db` → `surclass-gateway.db`), so that its writes (a hold per bid) do not queue
+    /// for the store's one write lock, which a real provider's never would; on PostgreSQL (row
+    /// locks, many writers) and in memory it keeps its tables in `db`. A SQLite store that
+    /// already holds gateway state in its own tables, from before the file of its own, keeps
+    /// using them, so that its holds can still be captured and released.
+    pub async fn beside(db: &Db, connections: u32) -> Result<Self, PaymentError> {
+        let Some(file) = crate::store::sqlite_file(db).await.map_err(db_error)? else {
+            return Ok(Self::new(db.clone()));
+        };
+        let own = gateway_file(&file);
+        if !own.exists() && store::holds_any(db).await? {
+            return Ok(Self::new(db.clone()));
+        }
+        let url = format!("sqlite://{}", own.display());
+        let gateway_db = crate::store::connect(&url, connections.clamp(2, 8))
+            .await
+            .map_err(db_error)?;
+        // The whole schema, as for `in_memory`: one migration history to keep, a few empty
+        // tables the gateway never touches.
+        crate::store::migrate(&gateway_db).await.map_err(db_error)?;
+        Ok(Self::new(gateway_db))
+    }
+
+    /// The database this gateway keeps its state in.
+    pub fn state(&self) -> &Db {
+        &self.db
     }
 
     /// A private in-memory SQLite database, migrated: for tests and one-off tools.

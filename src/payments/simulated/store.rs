@@ -50,6 +50,18 @@ pub mod request {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
+/// Whether `db` keeps any gateway state (a store from before the gateway's own file).
+pub(super) async fn holds_any(db: &impl ConnectionTrait) -> Result<bool, PaymentError> {
+    Ok(object::Entity::find()
+        .select_only()
+        .column(object::Column::Id)
+        .into_tuple::<String>()
+        .one(db)
+        .await
+        .map_err(db_error)?
+        .is_some())
+}
+
 pub(super) fn db_error(error: DbErr) -> PaymentError {
     PaymentError::Transient(format!("simulated gateway store: {error}"))
 }
