@@ -114,7 +114,7 @@ async fn reconcile(settings: Settings, repair: bool) -> Result<(), String> {
         .await
         .map_err(|e| format!("database {url}: {e}"))?;
     let gateway =
-        surclass::payments::from_settings(settings.payment_gateway, &settings.stripe, &db, 2)
+        surclass::payments::from_settings(settings.payment_gateway, &settings.stripe, &db)
             .await
             .map_err(|e| e.to_string())?;
     let findings = reconcile::check(&db, gateway.as_ref())

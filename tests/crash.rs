@@ -82,7 +82,7 @@ async fn assert_money_is_consistent(db: &Db, lots: &[String]) {
             other => panic!("bid {} left in {other}", b.id),
         }
     }
-    let gateway = SimulatedGateway::beside(db, 2).await.unwrap();
+    let gateway = SimulatedGateway::beside(db).await.unwrap();
     let findings = reconcile::check(db, &gateway).await.unwrap();
     assert!(
         findings.is_empty(),

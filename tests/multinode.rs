@@ -189,7 +189,7 @@ async fn three_nodes_killed_at_random_during_the_close_award_each_lot_once_and_l
     }
     assert!(charged > 0, "somebody won");
     // The database and the payment provider agree, and the command says so too.
-    let findings = reconcile::check(&db, &SimulatedGateway::beside(&db, 2).await.unwrap())
+    let findings = reconcile::check(&db, &SimulatedGateway::beside(&db).await.unwrap())
         .await
         .unwrap();
     assert!(

@@ -497,6 +497,15 @@ async fn gateway_payments_in(db: &surclass::store::Db) -> i64 {
     .unwrap()
 }
 
+/// A migrated SQLite store, `surclass.db` in a directory of its own.
+async fn sqlite_store() -> (tempfile::TempDir, surclass::store::Db) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("surclass.db").display());
+    let db = surclass::store::connect(&url, 2).await.unwrap();
+    surclass::store::migrate(&db).await.unwrap();
+    (dir, db)
+}
+
 fn held(outcome: HoldOutcome) -> PaymentRef {
     match outcome {
         HoldOutcome::Authorized(hold) => hold.reference,
@@ -508,12 +517,9 @@ fn held(outcome: HoldOutcome) -> PaymentRef {
 /// not either: beside a SQLite store it keeps a file of its own, and keeps it across restarts.
 #[tokio::test]
 async fn beside_a_sqlite_store_the_simulated_gateway_keeps_a_file_of_its_own() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("surclass.db").display());
-    let db = surclass::store::connect(&url, 2).await.unwrap();
-    surclass::store::migrate(&db).await.unwrap();
+    let (dir, db) = sqlite_store().await;
     let bid = new_bid();
-    let gateway = SimulatedGateway::beside(&db, 2).await.unwrap();
+    let gateway = SimulatedGateway::beside(&db).await.unwrap();
     let reference = held(
         gateway
             .authorize_hold(hold_request(&bid, 8_000, "4242424242424242"))
@@ -528,7 +534,7 @@ async fn beside_a_sqlite_store_the_simulated_gateway_keeps_a_file_of_its_own() {
     );
     assert_eq!(gateway_payments_in(gateway.state()).await, 1);
 
-    let again = SimulatedGateway::beside(&db, 2).await.unwrap();
+    let again = SimulatedGateway::beside(&db).await.unwrap();
     assert_eq!(
         again.payment_status(&reference).await.unwrap().status,
         PaymentStatus::Authorized {
@@ -541,10 +547,7 @@ async fn beside_a_sqlite_store_the_simulated_gateway_keeps_a_file_of_its_own() {
 /// there and can still be released.
 #[tokio::test]
 async fn a_store_already_keeping_gateway_state_keeps_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("surclass.db").display());
-    let db = surclass::store::connect(&url, 2).await.unwrap();
-    surclass::store::migrate(&db).await.unwrap();
+    let (dir, db) = sqlite_store().await;
     let bid = new_bid();
     let reference = held(
         SimulatedGateway::new(db.clone())
@@ -552,7 +555,7 @@ async fn a_store_already_keeping_gateway_state_keeps_it() {
             .await
             .unwrap(),
     );
-    let gateway = SimulatedGateway::beside(&db, 2).await.unwrap();
+    let gateway = SimulatedGateway::beside(&db).await.unwrap();
     assert!(!dir.path().join("surclass-gateway.db").exists());
     gateway
         .release(
@@ -574,7 +577,7 @@ async fn beside_a_store_in_memory_the_gateway_uses_its_tables() {
         .await
         .unwrap();
     surclass::store::migrate(&db).await.unwrap();
-    let gateway = SimulatedGateway::beside(&db, 2).await.unwrap();
+    let gateway = SimulatedGateway::beside(&db).await.unwrap();
     gateway
         .authorize_hold(hold_request(&new_bid(), 3_000, "4242424242424242"))
         .await

@@ -122,11 +122,10 @@ pub async fn from_settings(
     gateway: Gateway,
     stripe: &StripeSettings,
     db: &Db,
-    connections: u32,
 ) -> Result<Arc<dyn PaymentGateway>, PaymentError> {
     match gateway {
         Gateway::Simulated => {
-            let mut simulated = simulated::SimulatedGateway::beside(db, connections).await?;
+            let mut simulated = simulated::SimulatedGateway::beside(db).await?;
             if let Some(secret) = &stripe.stripe_webhook_secret {
                 simulated = simulated.with_webhook_secret(secret);
             }

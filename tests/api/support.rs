@@ -450,7 +450,7 @@ impl TestApp {
     /// captured nor released), by reference.
     pub async fn gateway_holds_awaiting_capture(&self) -> std::collections::HashSet<String> {
         use sea_orm::ConnectionTrait;
-        let gateway = surclass::payments::simulated::SimulatedGateway::beside(&self.db, 2)
+        let gateway = surclass::payments::simulated::SimulatedGateway::beside(&self.db)
             .await
             .expect("the simulated gateway's state opens");
         let state = gateway.state();

@@ -47,6 +47,10 @@ use crate::money::Currency;
 use crate::store::Db;
 use store::db_error;
 
+/// Connections to the gateway's own file: one hold batch writes at a time; the others read
+/// payment states for reconciliation and the demo's bank page.
+const GATEWAY_CONNECTIONS: u32 = 4;
+
 /// The gateway's own file beside a SQLite store's: `dir/name.db` → `dir/name-gateway.db`.
 fn gateway_file(store: &std::path::Path) -> std::path::PathBuf {
     let stem = store
@@ -181,7 +185,7 @@ impl SimulatedGateway {
     /// locks, many writers) and in memory it keeps its tables in `db`. A SQLite store that
     /// already holds gateway state in its own tables, from before the file of its own, keeps
     /// using them, so that its holds can still be captured and released.
-    pub async fn beside(db: &Db, connections: u32) -> Result<Self, PaymentError> {
+    pub async fn beside(db: &Db) -> Result<Self, PaymentError> {
         let Some(file) = crate::store::sqlite_file(db).await.map_err(db_error)? else {
             return Ok(Self::new(db.clone()));
         };
@@ -190,7 +194,7 @@ impl SimulatedGateway {
             return Ok(Self::new(db.clone()));
         }
         let url = format!("sqlite://{}", own.display());
-        let gateway_db = crate::store::connect(&url, connections.clamp(2, 8))
+        let gateway_db = crate::store::connect(&url, GATEWAY_CONNECTIONS)
             .await
             .map_err(db_error)?;
         // The whole schema, as for `in_memory`: one migration history to keep, a few empty
