@@ -17,7 +17,7 @@ use surclass::store::api_keys::{self, Scope};
 use surclass::store::entities::operator;
 
 const SEED: &str = "20261123";
-/// Cases per operation and phase: about 3,500 requests over the three runs.
+/// Cases per operation and phase: about 5,300 requests over the three runs.
 const MAX_EXAMPLES: &str = "100";
 
 fn schemathesis() -> Option<String> {
@@ -52,7 +52,7 @@ fn run(program: &str, base: &str, token: &str, filter: &[&str]) -> (bool, String
         // One worker: hypothesis parses lambda sources with `ast`, whose recursion counter
         // CPython 3.11 keeps per interpreter, not per call (gh-106905). Two worker threads
         // parsing at once corrupt it and the tool stops with "AST constructor recursion
-        // depth mismatch"; CI failed that way twice in a row at 4a3cc81.
+        // depth mismatch". CI at 4a3cc81 failed that way, run-again-once notwithstanding.
         .args(["--workers", "1", "--request-timeout", "30", "--no-color"])
         .args(filter)
         .output()
