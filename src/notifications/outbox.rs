@@ -204,13 +204,15 @@ async fn insert(
     for piece in crate::store::shape::pieces(rows) {
         written.extend(
             outbox::Entity::insert_many(piece)
-                .exec_with_returning(txn)
+                .exec_with_returning_keys(txn)
                 .await?,
         );
     }
     jobs::enqueue_many(
         txn,
-        written.iter().map(|row| Job::Deliver { outbox_id: row.id }),
+        written
+            .into_iter()
+            .map(|outbox_id| Job::Deliver { outbox_id }),
         now,
     )
     .await

@@ -16,7 +16,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
     IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set,
@@ -461,7 +461,8 @@ async fn write_all(
     txn: &DatabaseTransaction,
     pending: &[PendingBid],
 ) -> Result<Vec<Result<Placed, BidError>>, DbErr> {
-    let now = Utc::now();
+    // Microseconds, as PostgreSQL keeps them: the bids answered are the bids read back later.
+    let now = Utc::now().trunc_subsecs(6);
     let booking_ids = distinct(pending.iter().map(|p| &p.booking.id));
     let lot_ids = distinct(pending.iter().map(|p| &p.lot_id));
     let lots = lots_by_id(txn, &lot_ids, true).await?;
@@ -497,7 +498,7 @@ async fn write_all(
             }
         })();
         if let Ok(Plan::Insert(am)) = &plan {
-            existing.insert(pair, placeholder(am));
+            existing.insert(pair, as_written(am));
         }
         plans.push(plan);
     }
@@ -511,14 +512,24 @@ async fn write_all(
             _ => None,
         })
         .collect();
+    // Only the ids come back: the rows are what was sent, so decoding them again is waste.
+    let mut sent: HashMap<String, bid::Model> = new_rows
+        .iter()
+        .map(|am| (am.id.as_ref().clone(), as_written(am)))
+        .collect();
     let mut stored: HashMap<String, bid::Model> = HashMap::new();
     for piece in pieces(new_rows) {
         let inserted = bid::Entity::insert_many(piece)
             .on_conflict_do_nothing_on([bid::Column::LotId, bid::Column::BookingId])
-            .exec_with_returning_many(txn)
+            .exec_with_returning_keys(txn)
             .await?;
-        if let sea_orm::TryInsertResult::Inserted(rows) = inserted {
-            stored.extend(rows.into_iter().map(|b| (b.id.clone(), b)));
+        if let sea_orm::TryInsertResult::Inserted(ids) = inserted {
+            for id in ids {
+                let b = sent.remove(&id).ok_or_else(|| {
+                    DbErr::Custom(format!("the insert returned {id}, a bid it was not sent"))
+                })?;
+                stored.insert(id, b);
+            }
         }
     }
     let mut placed: Vec<Result<bid::Model, BidError>> = Vec::with_capacity(pending.len());
@@ -609,8 +620,9 @@ fn new_bid(p: &PendingBid, spec: &LotSpec, now: DateTime<Utc>) -> bid::ActiveMod
     }
 }
 
-/// Stands in for a bid of this batch in the duplicate check; never written.
-fn placeholder(am: &bid::ActiveModel) -> bid::Model {
+/// A bid of this batch as it is written: what the duplicate check sees and, once its id
+/// comes back from the insert, what the caller is answered.
+fn as_written(am: &bid::ActiveModel) -> bid::Model {
     bid::Model {
         id: am.id.as_ref().clone(),
         lot_id: am.lot_id.as_ref().clone(),
