@@ -447,6 +447,16 @@ async fn bids_placed_at_the_same_moment_each_get_their_own_answer(app: TestApp) 
             ["placed", "hold_placed"],
             "the answer carries the timeline"
         );
+        // The answer is the bid as stored, to the microsecond: reading it back changes nothing.
+        let id = answer.body["id"].as_str().unwrap();
+        let read_back = app
+            .read(&format!("/v1/traveller/bids/{id}"))
+            .key(&tokens[n])
+            .send()
+            .await
+            .expect(200)
+            .body;
+        assert_eq!(read_back, answer.body, "bid {n} read back");
     }
     let mut twice: Vec<u16> = answers[20..22].iter().map(|a| a.status).collect();
     twice.sort_unstable();
