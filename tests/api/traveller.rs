@@ -596,7 +596,84 @@ async fn a_group_of_bids_of_any_size_is_stored_whole(app: TestApp) {
     app.run_jobs().await;
 }
 
+/// A group is checked pair by pair, booking and lot together: a bid on one upgrade does not
+/// block a bid on another, and an upgrade offered to one booking of the group is not thereby
+/// offered to the others.
+async fn a_group_checks_each_booking_against_its_own_upgrades(app: TestApp) {
+    use surclass::services::bids::{Ask, BidError, place_together};
+    use surclass::store::entities::booking;
+
+    let op = app.operator("aurora").await;
+    let seat = app.open_lot(&op, json!({})).await;
+    let lounge = app.open_lot(&op, json!({"resource": "AU202"})).await;
+    app.booking(&op, "PNR001", "Martin", 1, &[&seat, &lounge])
+        .await;
+    app.booking(&op, "PNR002", "Dubois", 1, &[&seat]).await;
+    let both = app.sign_in("PNR001", "Martin").await;
+    let earlier = app.bid(&both, &seat, "200.00", "pm_card_visa").await;
+    assert_eq!(earlier.status, 201, "{:?}", earlier.body);
+    let id_of = |reference: &str| {
+        let db = app.db.clone();
+        let reference = reference.to_owned();
+        async move {
+            booking::Entity::find()
+                .all(&db)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|b| b.reference == reference)
+                .unwrap()
+                .id
+        }
+    };
+    let (martin, dubois) = (id_of("PNR001").await, id_of("PNR002").await);
+    let ask = |booking: &str, lot: &str| Ask {
+        booking_id: booking.to_owned(),
+        lot_id: lot.to_owned(),
+        amount: "300.00".to_owned(),
+        card: Some(surclass::payments::CardSource::PaymentMethod(
+            "pm_card_visa".into(),
+        )),
+        partial_ok: false,
+        preference: None,
+        consent_to_charge: false,
+    };
+
+    let answers = place_together(
+        &app.db,
+        app.gateway.as_ref(),
+        vec![
+            ask(&martin, &lounge),
+            ask(&martin, &seat),
+            ask(&dubois, &lounge),
+            ask(&dubois, &seat),
+        ],
+    )
+    .await;
+
+    let placed = answers[0].as_ref().expect("a bid on the other upgrade");
+    assert_eq!(
+        (&placed.bid.booking_id, &placed.bid.lot_id),
+        (&martin, &lounge)
+    );
+    match &answers[1] {
+        Err(BidError::AlreadyBid { bid_id }) => assert_eq!(bid_id, &earlier.body["id"]),
+        other => panic!("the seat already has Martin's bid: {other:?}"),
+    }
+    assert!(
+        matches!(answers[2], Err(BidError::NotFound)),
+        "the lounge is not offered to Dubois: {:?}",
+        answers[2]
+    );
+    let placed = answers[3].as_ref().expect("Dubois bids on the seat");
+    assert_eq!(
+        (&placed.bid.booking_id, &placed.bid.lot_id),
+        (&dubois, &seat)
+    );
+}
+
 store_tests!(
+    a_group_checks_each_booking_against_its_own_upgrades,
     a_group_of_bids_of_any_size_is_stored_whole,
     signing_in_ignores_case_spaces_accents_and_apostrophes,
     a_wrong_pair_gets_one_generic_answer_and_floods_are_throttled,

@@ -357,17 +357,22 @@ fn check_fields(ask: &Ask) -> Result<(), BidError> {
     errors.into_result().map_err(BidError::Invalid)
 }
 
+/// Which of these bookings may bid on which of these lots. Looked up by booking alone and
+/// filtered here: a booking is eligible for a few lots but a lot for thousands of bookings,
+/// and given both lists PostgreSQL read every booking of the lots (a profile of intake put
+/// most of its time there).
 async fn eligibility(
     db: &impl sea_orm::ConnectionTrait,
     booking_ids: &[String],
     lot_ids: &[String],
 ) -> Result<HashSet<(String, String)>, DbErr> {
+    let lots: HashSet<&String> = lot_ids.iter().collect();
     Ok(booking_lot::Entity::find()
         .filter(booking_lot::Column::BookingId.is_in(padded(booking_ids.to_vec())))
-        .filter(booking_lot::Column::LotId.is_in(padded(lot_ids.to_vec())))
         .all(db)
         .await?
         .into_iter()
+        .filter(|e| lots.contains(&e.lot_id))
         .map(|e| (e.booking_id, e.lot_id))
         .collect())
 }
@@ -398,22 +403,32 @@ async fn lots_by_id(
 
 /// Bids of these bookings on these lots, by `(lot, booking)`; `lock` takes them
 /// `FOR UPDATE`, in id order so that two batches never wait on each other in a circle.
+///
+/// Found by booking alone, like [`eligibility`], and then, to lock, read again by id: only
+/// the bids of these pairs are locked, and each is read as committed after any wait.
 async fn bids_by_pair(
     db: &impl sea_orm::ConnectionTrait,
     booking_ids: &[String],
     lot_ids: &[String],
     lock: bool,
 ) -> Result<HashMap<(String, String), bid::Model>, DbErr> {
-    let mut query = bid::Entity::find()
+    let lots: HashSet<&String> = lot_ids.iter().collect();
+    let mut found: Vec<bid::Model> = bid::Entity::find()
         .filter(bid::Column::BookingId.is_in(padded(booking_ids.to_vec())))
-        .filter(bid::Column::LotId.is_in(padded(lot_ids.to_vec())))
-        .order_by_asc(bid::Column::Id);
-    if lock {
-        query = query.lock_exclusive();
-    }
-    Ok(query
         .all(db)
         .await?
+        .into_iter()
+        .filter(|b| lots.contains(&b.lot_id))
+        .collect();
+    if lock && !found.is_empty() {
+        found = bid::Entity::find()
+            .filter(bid::Column::Id.is_in(padded(found.into_iter().map(|b| b.id).collect())))
+            .order_by_asc(bid::Column::Id)
+            .lock_exclusive()
+            .all(db)
+            .await?;
+    }
+    Ok(found
         .into_iter()
         .map(|b| ((b.lot_id.clone(), b.booking_id.clone()), b))
         .collect())
