@@ -600,6 +600,7 @@ async fn a_group_of_bids_of_any_size_is_stored_whole(app: TestApp) {
 /// block a bid on another, and an upgrade offered to one booking of the group is not thereby
 /// offered to the others.
 async fn a_group_checks_each_booking_against_its_own_upgrades(app: TestApp) {
+    use sea_orm::{ColumnTrait, QueryFilter};
     use surclass::services::bids::{Ask, BidError, place_together};
     use surclass::store::entities::booking;
 
@@ -612,21 +613,13 @@ async fn a_group_checks_each_booking_against_its_own_upgrades(app: TestApp) {
     let both = app.sign_in("PNR001", "Martin").await;
     let earlier = app.bid(&both, &seat, "200.00", "pm_card_visa").await;
     assert_eq!(earlier.status, 201, "{:?}", earlier.body);
-    let id_of = |reference: &str| {
-        let db = app.db.clone();
-        let reference = reference.to_owned();
-        async move {
-            booking::Entity::find()
-                .all(&db)
-                .await
-                .unwrap()
-                .into_iter()
-                .find(|b| b.reference == reference)
-                .unwrap()
-                .id
-        }
+    let id_of = |reference: &'static str| {
+        booking::Entity::find()
+            .filter(booking::Column::Reference.eq(reference))
+            .one(&app.db)
     };
-    let (martin, dubois) = (id_of("PNR001").await, id_of("PNR002").await);
+    let martin = id_of("PNR001").await.unwrap().expect("Martin's booking").id;
+    let dubois = id_of("PNR002").await.unwrap().expect("Dubois's booking").id;
     let ask = |booking: &str, lot: &str| Ask {
         booking_id: booking.to_owned(),
         lot_id: lot.to_owned(),
