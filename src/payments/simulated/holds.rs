@@ -24,7 +24,7 @@ const MAX_HOLDS_PER_COMMIT: usize = 128;
 pub(super) fn start(gateway: SimulatedGateway) -> HoldBatcher {
     // SQLite has one writer at a time. On PostgreSQL batches commit side by side: with two
     // workers the holds were the busiest stage of a deadline rush (busy 88% of the run);
-    // four gave 13-25% more bids/s (README, "Bid intake under load").
+    // four gave 12-32% more bids/s (README, "Bid intake under load").
     let workers = match gateway.db.get_database_backend() {
         DbBackend::Sqlite => 1,
         _ => 4,
