@@ -467,7 +467,9 @@ async fn write(db: &Db, pending: Vec<PendingBid>) -> Vec<Result<Placed, BidError
 
 /// What the write does with one pending bid, once checked.
 enum Plan {
-    Insert(bid::ActiveModel),
+    /// A new row, as it will be written: what a later bid of this batch on the same booking
+    /// and lot finds, and what the caller is answered once the insert returns its id.
+    Insert(bid::Model),
     /// Placed again after a withdrawal: the same row, active again.
     Reactivate(bid::Model),
 }
@@ -512,51 +514,46 @@ async fn write_all(
                 }),
             }
         })();
-        if let Ok(Plan::Insert(am)) = &plan {
-            existing.insert(pair, as_written(am));
+        if let Ok(Plan::Insert(b)) = &plan {
+            existing.insert(pair, b.clone());
         }
         plans.push(plan);
     }
 
     // New bids in one insert. A bid of the same booking and lot committed meanwhile by
     // another writer (another process) is skipped by the unique index, not an error.
+    // `reset_all` marks every column Set: a model converts to Unchanged values.
     let new_rows: Vec<bid::ActiveModel> = plans
         .iter()
         .filter_map(|plan| match plan {
-            Ok(Plan::Insert(am)) => Some(am.clone()),
+            Ok(Plan::Insert(b)) => Some(bid::ActiveModel::from(b.clone()).reset_all()),
             _ => None,
         })
         .collect();
     // Only the ids come back: the rows are what was sent, so decoding them again is waste.
-    let mut sent: HashMap<String, bid::Model> = new_rows
-        .iter()
-        .map(|am| (am.id.as_ref().clone(), as_written(am)))
-        .collect();
-    let mut stored: HashMap<String, bid::Model> = HashMap::new();
+    let mut inserted: HashSet<String> = HashSet::with_capacity(new_rows.len());
     for piece in pieces(new_rows) {
-        let inserted = bid::Entity::insert_many(piece)
+        let written = bid::Entity::insert_many(piece)
             .on_conflict_do_nothing_on([bid::Column::LotId, bid::Column::BookingId])
             .exec_with_returning_keys(txn)
             .await?;
-        if let sea_orm::TryInsertResult::Inserted(ids) = inserted {
-            for id in ids {
-                let b = sent.remove(&id).ok_or_else(|| {
-                    DbErr::Custom(format!("the insert returned {id}, a bid it was not sent"))
-                })?;
-                stored.insert(id, b);
-            }
+        if let sea_orm::TryInsertResult::Inserted(ids) = written {
+            inserted.extend(ids);
         }
     }
     let mut placed: Vec<Result<bid::Model, BidError>> = Vec::with_capacity(pending.len());
     for (p, plan) in pending.iter().zip(plans) {
         placed.push(match plan {
             Err(e) => Err(e),
-            Ok(Plan::Insert(_)) => match stored.remove(&p.bid_id) {
-                Some(b) => Ok(b),
-                None => Err(concurrent_bid(txn, p).await?),
-            },
+            Ok(Plan::Insert(b)) if inserted.remove(&b.id) => Ok(b),
+            Ok(Plan::Insert(_)) => Err(concurrent_bid(txn, p).await?),
             Ok(Plan::Reactivate(b)) => Ok(reactivate(txn, b, p, now).await?),
         });
+    }
+    if let Some(id) = inserted.into_iter().next() {
+        return Err(DbErr::Custom(format!(
+            "the insert returned {id}, a bid it was not sent"
+        )));
     }
 
     // Their payment records, events, messages and delivery jobs: one insert each.
@@ -608,57 +605,29 @@ async fn write_all(
         .collect())
 }
 
-fn new_bid(p: &PendingBid, spec: &LotSpec, now: DateTime<Utc>) -> bid::ActiveModel {
+fn new_bid(p: &PendingBid, spec: &LotSpec, now: DateTime<Utc>) -> bid::Model {
     let (payment_ref, saved_card) = secured_by(&p.security);
-    bid::ActiveModel {
-        id: Set(p.bid_id.clone()),
-        lot_id: Set(p.lot_id.clone()),
-        booking_id: Set(p.booking.id.clone()),
-        amount_minor: Set(p.amount.minor()),
-        currency: Set(spec.currency.code().to_owned()),
-        units: Set(p.units as i32),
-        partial_ok: Set(p.partial_ok),
-        tier: Set(p.booking.loyalty_tier),
-        preference: Set(p.preference.map(|p| p as i32)),
-        status: Set(BidStatus::Active.as_str().to_owned()),
-        payment_method_ref: Set(p.method.clone()),
-        payment_ref: Set(payment_ref),
-        saved_card: Set(saved_card),
-        award_units: Set(None),
-        award_price_minor: Set(None),
-        outcome_reason: Set(None),
-        standby_rank: Set(None),
-        submitted_at: Set(now),
-        created_at: Set(now),
-        updated_at: Set(now),
-        version: Set(0),
-    }
-}
-
-/// A bid of this batch as it is written: what the duplicate check sees and, once its id
-/// comes back from the insert, what the caller is answered.
-fn as_written(am: &bid::ActiveModel) -> bid::Model {
     bid::Model {
-        id: am.id.as_ref().clone(),
-        lot_id: am.lot_id.as_ref().clone(),
-        booking_id: am.booking_id.as_ref().clone(),
-        amount_minor: *am.amount_minor.as_ref(),
-        currency: am.currency.as_ref().clone(),
-        units: *am.units.as_ref(),
-        partial_ok: *am.partial_ok.as_ref(),
-        tier: *am.tier.as_ref(),
-        preference: *am.preference.as_ref(),
-        status: am.status.as_ref().clone(),
-        payment_method_ref: am.payment_method_ref.as_ref().clone(),
-        payment_ref: am.payment_ref.as_ref().clone(),
-        saved_card: am.saved_card.as_ref().clone(),
+        id: p.bid_id.clone(),
+        lot_id: p.lot_id.clone(),
+        booking_id: p.booking.id.clone(),
+        amount_minor: p.amount.minor(),
+        currency: spec.currency.code().to_owned(),
+        units: p.units as i32,
+        partial_ok: p.partial_ok,
+        tier: p.booking.loyalty_tier,
+        preference: p.preference.map(|p| p as i32),
+        status: BidStatus::Active.as_str().to_owned(),
+        payment_method_ref: p.method.clone(),
+        payment_ref,
+        saved_card,
         award_units: None,
         award_price_minor: None,
         outcome_reason: None,
         standby_rank: None,
-        submitted_at: *am.submitted_at.as_ref(),
-        created_at: *am.created_at.as_ref(),
-        updated_at: *am.updated_at.as_ref(),
+        submitted_at: now,
+        created_at: now,
+        updated_at: now,
         version: 0,
     }
 }
