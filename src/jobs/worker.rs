@@ -237,6 +237,18 @@ impl Worker {
         (row, outcome)
     }
 
+    /// `Ok(Some(t))`: some are still pending, run again at `t`.
+    async fn deliver(&self, outbox_ids: &[i64]) -> Result<Option<chrono::DateTime<Utc>>, String> {
+        match &self.notifier {
+            Some(notifier) => notifier
+                .deliver(outbox_ids)
+                .await
+                .map_err(|e| e.to_string()),
+            // Not this process's work: a serving process with a notifier takes it.
+            None => Ok(Some(Utc::now() + Duration::minutes(1))),
+        }
+    }
+
     /// `Ok(Some(t))`: not due yet, run again at `t`.
     async fn perform(&self, job: &Job) -> Result<Option<chrono::DateTime<Utc>>, String> {
         let gateway = self.gateway.as_ref();
@@ -273,14 +285,8 @@ impl Worker {
                 .await
                 .map(|_| None)
                 .map_err(|e| e.to_string()),
-            Job::Deliver { outbox_id } => match &self.notifier {
-                Some(notifier) => notifier
-                    .deliver(*outbox_id)
-                    .await
-                    .map_err(|e| e.to_string()),
-                // Not this process's work: a serving process with a notifier takes it.
-                None => Ok(Some(Utc::now() + Duration::minutes(1))),
-            },
+            Job::Deliver { outbox_id } => self.deliver(&[*outbox_id]).await,
+            Job::DeliverMany { outbox_ids } => self.deliver(outbox_ids).await,
             Job::Remind { lot_id } => reminders::remind(&self.db, lot_id)
                 .await
                 .map(|_| None)

@@ -1,7 +1,8 @@
-//! Delivering one outbox row: the body of the `deliver` job.
+//! Delivering outbox rows: the body of the `deliver` and `deliver_many` jobs.
 //!
-//! "Never sent twice": the job is claimed with a lease (one process at a time), the row is
-//! re-read and skipped unless still pending, and it is marked sent in a commit of its own
+//! "Never sent twice": a run claims the row first (a conditional update that only a pending,
+//! due row passes, moving its next attempt past the longest send), so one run at a time
+//! sends it whichever jobs name it; it is marked sent in a commit of its own
 //! right after the SMTP server (or the webhook receiver) accepted it. What remains is the
 //! window between that acceptance and that commit: a crash there sends the message again on
 //! the next run, with the same `Message-ID` (email) or `Surclass-Delivery` id (webhook), which
@@ -10,7 +11,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 
 use super::email::{EmailTransport, OutgoingEmail, SendError};
 use super::outbox::{self, Facts};
@@ -45,6 +46,13 @@ impl Default for NotifySettings {
             webhook_targets: WebhookTargets::PUBLIC_ONLY,
         }
     }
+}
+
+/// How long a run has the messages it claimed to itself: longer than sending them all can
+/// take (an SMTP server gets 20 s, a webhook receiver 10 s), short enough that a crash
+/// mid-send is retried soon.
+fn claim_for(messages: usize) -> Duration {
+    Duration::seconds(60 + 30 * i64::try_from(messages.min(1_000)).unwrap_or(1_000))
 }
 
 pub struct Notifier {
@@ -88,32 +96,57 @@ impl Notifier {
         &self.settings
     }
 
-    /// Delivers one outbox row. `Ok(Some(t))`: failed for now, try again at `t`.
-    pub async fn deliver(&self, outbox_id: i64) -> Result<Option<DateTime<Utc>>, DbErr> {
-        let Some(row) = outbox_entity::Entity::find_by_id(outbox_id)
-            .one(&self.db)
-            .await?
-        else {
-            return Ok(None);
-        };
-        if row.status != outbox::PENDING {
-            return Ok(None);
+    /// Delivers the due messages among `ids`. `Ok(Some(t))`: some are still pending (failed
+    /// for now, not due yet, or claimed by a run that died); run again at `t`.
+    pub async fn deliver(&self, ids: &[i64]) -> Result<Option<DateTime<Utc>>, DbErr> {
+        for row in self.claim(ids).await? {
+            self.deliver_claimed(row).await?;
         }
+        let waiting: Vec<DateTime<Utc>> = outbox_entity::Entity::find()
+            .select_only()
+            .column(outbox_entity::Column::NextAttemptAt)
+            .filter(outbox_entity::Column::Id.is_in(ids.iter().copied()))
+            .filter(outbox_entity::Column::Status.eq(outbox::PENDING))
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        Ok(waiting.into_iter().min())
+    }
+
+    /// Takes the due, pending messages among `ids` for this run: their next attempt moves past
+    /// the longest send, in one conditional update, so a message is sent by one run at a time
+    /// even when two jobs name it (a batch, and an operator's retry of a parked message).
+    async fn claim(&self, ids: &[i64]) -> Result<Vec<outbox_entity::Model>, DbErr> {
+        let _turn = crate::store::sqlite_write_turn(&self.db).await;
+        let now = Utc::now();
+        outbox_entity::Entity::update_many()
+            .col_expr(
+                outbox_entity::Column::NextAttemptAt,
+                (now + claim_for(ids.len())).into(),
+            )
+            .filter(outbox_entity::Column::Id.is_in(ids.iter().copied()))
+            .filter(outbox_entity::Column::Status.eq(outbox::PENDING))
+            .filter(outbox_entity::Column::NextAttemptAt.lte(now))
+            .exec_with_returning(&self.db)
+            .await
+    }
+
+    /// Sends one claimed message and records how it went.
+    async fn deliver_claimed(&self, row: outbox_entity::Model) -> Result<(), DbErr> {
         let (Some(topic), Ok(facts)) = (
             Topic::parse(&row.topic),
             serde_json::from_str::<Facts>(&row.payload),
         ) else {
-            self.finish(&row, outbox::PARKED, Some("unreadable message".into()))
-                .await?;
-            return Ok(None);
+            return self
+                .finish(&row, outbox::PARKED, Some("unreadable message".into()))
+                .await;
         };
         match row.channel.as_str() {
-            outbox::EMAIL => self.email(row, topic, facts).await,
-            outbox::WEBHOOK => self.webhook(row, topic, facts).await,
+            outbox::EMAIL => self.email(row, topic, facts).await.map(drop),
+            outbox::WEBHOOK => self.webhook(row, topic, facts).await.map(drop),
             other => {
                 let why = format!("unknown channel {other}");
-                self.finish(&row, outbox::PARKED, Some(why)).await?;
-                Ok(None)
+                self.finish(&row, outbox::PARKED, Some(why)).await
             }
         }
     }
@@ -300,6 +333,8 @@ impl Notifier {
             .col_expr(outbox_entity::Column::Status, outbox::SENT.into())
             .col_expr(outbox_entity::Column::Attempts, attempts.into())
             .col_expr(outbox_entity::Column::SentAt, Some(Utc::now()).into())
+            // No next attempt: not the claim's horizon.
+            .col_expr(outbox_entity::Column::NextAttemptAt, Utc::now().into())
             .col_expr(
                 outbox_entity::Column::LastError,
                 Option::<String>::None.into(),

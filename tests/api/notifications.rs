@@ -38,6 +38,8 @@ per_store!(
     a_bid_is_confirmed_by_email_in_the_bookings_language,
     a_change_that_is_refused_sends_nothing,
     a_message_that_keeps_failing_is_parked_and_a_retry_sends_it_once,
+    a_message_two_delivery_jobs_name_at_once_goes_out_once,
+    the_messages_of_one_transaction_share_a_delivery_job_and_each_keeps_its_own_retries,
     webhooks_are_signed_retried_after_errors_and_listed_with_attempts,
     one_click_stops_reminders_and_money_messages_still_come,
     erasure_removes_personal_data_and_keeps_the_money_records,
@@ -84,14 +86,18 @@ fn of_topic<'a>(items: &'a [Value], topic: &str) -> Vec<&'a Value> {
 
 /// Time passes: every delivery waiting for its backoff is due now.
 async fn retries_are_due(app: &TestApp) {
-    use surclass::store::entities::job;
+    use surclass::store::entities::{job, outbox};
+    let past = chrono::Utc::now() - chrono::Duration::seconds(1);
     job::Entity::update_many()
-        .col_expr(
-            job::Column::RunAt,
-            Expr::value(chrono::Utc::now() - chrono::Duration::seconds(1)),
-        )
-        .filter(job::Column::Kind.eq("deliver"))
+        .col_expr(job::Column::RunAt, Expr::value(past))
+        .filter(job::Column::Kind.is_in(["deliver", "deliver_many"]))
         .filter(job::Column::Status.eq("pending"))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    outbox::Entity::update_many()
+        .col_expr(outbox::Column::NextAttemptAt, Expr::value(past))
+        .filter(outbox::Column::Status.eq("pending"))
         .exec(&app.db)
         .await
         .unwrap();
@@ -179,10 +185,12 @@ async fn a_change_that_is_refused_sends_nothing(store: Store) {
 }
 
 /// A minimal SMTP server for the failure path: refuses recipients with 451 while `refuse`
-/// is set, otherwise accepts and keeps each message.
+/// is set, otherwise accepts and keeps each message; while `slow` is set, it greets half a
+/// second late, so that sends in flight overlap.
 struct FlakySmtp {
     port: u16,
     refuse: Arc<AtomicBool>,
+    slow: Arc<AtomicBool>,
     received: Arc<Mutex<Vec<String>>>,
 }
 
@@ -190,17 +198,21 @@ async fn flaky_smtp() -> FlakySmtp {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let refuse = Arc::new(AtomicBool::new(true));
+    let slow = Arc::new(AtomicBool::new(false));
     let received = Arc::new(Mutex::new(Vec::new()));
-    let (r, got) = (refuse.clone(), received.clone());
+    let (r, sl, got) = (refuse.clone(), slow.clone(), received.clone());
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
-            let (r, got) = (r.clone(), got.clone());
+            let (r, sl, got) = (r.clone(), sl.clone(), got.clone());
             tokio::spawn(async move {
                 let (read, mut write) = stream.into_split();
                 let mut lines = BufReader::new(read);
+                if sl.load(Ordering::SeqCst) {
+                    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                }
                 let _ = write.write_all(b"220 flaky ESMTP\r\n").await;
                 let mut line = String::new();
                 loop {
@@ -244,6 +256,7 @@ async fn flaky_smtp() -> FlakySmtp {
     FlakySmtp {
         port,
         refuse,
+        slow,
         received,
     }
 }
@@ -319,6 +332,124 @@ async fn a_message_that_keeps_failing_is_parked_and_a_retry_sends_it_once(store:
         .send()
         .await
         .expect(404);
+}
+
+/// A batch's job and an operator's retry can name the same message; both runs may be in
+/// flight together. The message goes out once.
+async fn a_message_two_delivery_jobs_name_at_once_goes_out_once(store: Store) {
+    use surclass::jobs::{self, Job};
+    let smtp = flaky_smtp().await;
+    smtp.refuse.store(false, Ordering::SeqCst);
+    smtp.slow.store(true, Ordering::SeqCst);
+    let url = format!("smtp://127.0.0.1:{}", smtp.port);
+    let Some(app) = spawn_app_with(store, |s| s.notify.smtp_url = Some(url)).await else {
+        return;
+    };
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({})).await;
+    import(&app, &op, "TWICE1", "twice@example.com", "en", &[&lot]).await;
+    let token = app.sign_in("TWICE1", "Lefèvre").await;
+    app.bid(&token, &lot, "150.00", GOOD).await.expect(201);
+    let message = messages(&app, &op, "").await[0].clone();
+    let id = message["id"].as_i64().unwrap();
+    let message_id = format!("Message-ID: {}", message["message_id"].as_str().unwrap());
+    for job in [
+        Job::Deliver { outbox_id: id },
+        Job::DeliverMany {
+            outbox_ids: vec![id, id],
+        },
+    ] {
+        jobs::enqueue(&app.db, job, chrono::Utc::now())
+            .await
+            .unwrap();
+    }
+    // Three runs at once, as on three processes.
+    tokio::join!(app.run_jobs(), app.run_jobs(), app.run_jobs());
+    let received = smtp.received.lock().unwrap().clone();
+    let copies = received.iter().filter(|m| m.contains(&message_id)).count();
+    assert_eq!(copies, 1, "{received:#?}");
+    let sent = messages(&app, &op, "").await;
+    let sent = sent.iter().find(|m| m["id"] == id).unwrap();
+    assert_eq!(sent["status"], "sent", "{sent:#?}");
+    assert_eq!(sent["attempts"], 1);
+}
+
+/// Messages written in one transaction (as a lot's close writes one per bid) share one
+/// delivery job; a message that fails is retried on its own backoff.
+async fn the_messages_of_one_transaction_share_a_delivery_job_and_each_keeps_its_own_retries(
+    store: Store,
+) {
+    use surclass::notifications::{Topic, outbox};
+    use surclass::store::entities::{bid, job, lot};
+    let smtp = flaky_smtp().await;
+    smtp.refuse.store(false, Ordering::SeqCst);
+    let url = format!("smtp://127.0.0.1:{}", smtp.port);
+    let Some(app) = spawn_app_with(store, |s| s.notify.smtp_url = Some(url)).await else {
+        return;
+    };
+    let op = app.operator("aurora").await;
+    let lot_id = app.open_lot(&op, json!({})).await;
+    for (i, amount) in ["150.00", "160.00", "170.00"].iter().enumerate() {
+        let reference = format!("SHARE{i}");
+        let email = format!("share{i}@example.com");
+        import(&app, &op, &reference, &email, "en", &[&lot_id]).await;
+        let token = app.sign_in(&reference, "Lefèvre").await;
+        app.bid(&token, &lot_id, amount, GOOD).await.expect(201);
+    }
+    app.run_jobs().await;
+
+    // Three more in one transaction, while the receiver refuses for now.
+    smtp.refuse.store(true, Ordering::SeqCst);
+    let lot = lot::Entity::find_by_id(lot_id.clone())
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    let bids = bid::Entity::find()
+        .filter(bid::Column::LotId.eq(lot_id.clone()))
+        .all(&app.db)
+        .await
+        .unwrap();
+    let pairs: Vec<(&bid::Model, &lot::Model)> = bids.iter().map(|b| (b, &lot)).collect();
+    outbox::enqueue_many(&app.db, &pairs, &[], Topic::BidPlaced, chrono::Utc::now())
+        .await
+        .unwrap();
+    let batch = job::Entity::find()
+        .filter(job::Column::Kind.eq("deliver_many"))
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(batch.len(), 1, "one job for the three: {batch:#?}");
+    let payload: Value = serde_json::from_str(&batch[0].payload).unwrap();
+    app.run_jobs().await;
+    let waiting = messages(&app, &op, "?status=pending").await;
+    assert_eq!(waiting.len(), 3, "{waiting:#?}");
+    for m in &waiting {
+        assert_eq!(m["attempts"], 1, "{m}");
+        assert!(m["last_error"].as_str().unwrap().contains("451"), "{m}");
+        assert!(
+            payload["outbox_ids"].as_array().unwrap().contains(&m["id"]),
+            "{m} in {payload}"
+        );
+    }
+    let job = job::Entity::find_by_id(batch[0].id);
+    assert_eq!(
+        job.clone().one(&app.db).await.unwrap().unwrap().status,
+        "pending"
+    );
+
+    // The receiver is back: each goes out once, and the job is done.
+    smtp.refuse.store(false, Ordering::SeqCst);
+    retries_are_due(&app).await;
+    app.run_jobs().await;
+    let received = smtp.received.lock().unwrap().clone();
+    for m in &waiting {
+        let message_id = format!("Message-ID: {}", m["message_id"].as_str().unwrap());
+        let copies = received.iter().filter(|r| r.contains(&message_id)).count();
+        assert_eq!(copies, 1, "{m}");
+    }
+    assert!(messages(&app, &op, "?status=pending").await.is_empty());
+    assert_eq!(job.one(&app.db).await.unwrap().unwrap().status, "done");
 }
 
 /// Verifies a delivery exactly as openapi.yaml tells receivers to.

@@ -582,10 +582,24 @@ async fn a_group_of_bids_of_any_size_is_stored_whole(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(emails.len(), 7);
-    let deliveries = job::Entity::find()
-        .filter(job::Column::Kind.eq("deliver"))
-        .count(&app.db);
-    assert_eq!(deliveries.await.unwrap(), 7, "one delivery job per email");
+    // Each email is named by one delivery job; emails written together share it.
+    let mut named: Vec<i64> = Vec::new();
+    for j in job::Entity::find()
+        .filter(job::Column::Kind.is_in(["deliver", "deliver_many"]))
+        .all(&app.db)
+        .await
+        .unwrap()
+    {
+        let payload: serde_json::Value = serde_json::from_str(&j.payload).unwrap();
+        match payload["outbox_ids"].as_array() {
+            Some(ids) => named.extend(ids.iter().map(|v| v.as_i64().unwrap())),
+            None => named.push(payload["outbox_id"].as_i64().unwrap()),
+        }
+    }
+    named.sort_unstable();
+    let mut written: Vec<i64> = emails.iter().map(|e| e.id).collect();
+    written.sort_unstable();
+    assert_eq!(named, written, "every email has exactly one delivery job");
     let held: std::collections::HashSet<String> = placed
         .iter()
         .filter_map(|(_, p)| p.bid.payment_ref.clone())
