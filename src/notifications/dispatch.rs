@@ -357,6 +357,8 @@ impl Notifier {
             tracing::warn!(message = row.id, attempts, error = %error, "message parked");
             outbox_entity::Entity::update_many()
                 .col_expr(outbox_entity::Column::Status, outbox::PARKED.into())
+                // No next attempt until an operator retries: not the claim's horizon.
+                .col_expr(outbox_entity::Column::NextAttemptAt, Utc::now().into())
                 .col_expr(outbox_entity::Column::Attempts, attempts.into())
                 .col_expr(outbox_entity::Column::LastError, Some(error).into())
                 .filter(outbox_entity::Column::Id.eq(row.id))
@@ -386,6 +388,8 @@ impl Notifier {
         let _turn = crate::store::sqlite_write_turn(&self.db).await;
         outbox_entity::Entity::update_many()
             .col_expr(outbox_entity::Column::Status, status.into())
+            // Ended: no next attempt, so not the claim's horizon either.
+            .col_expr(outbox_entity::Column::NextAttemptAt, Utc::now().into())
             .col_expr(outbox_entity::Column::LastError, error.into())
             .filter(outbox_entity::Column::Id.eq(row.id))
             .filter(outbox_entity::Column::Status.eq(outbox::PENDING))

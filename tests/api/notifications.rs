@@ -295,6 +295,13 @@ async fn a_message_that_keeps_failing_is_parked_and_a_retry_sends_it_once(store:
     let parked = messages(&app, &op, "?status=parked").await;
     assert_eq!(parked.len(), 1);
     assert_eq!(parked[0]["attempts"], 3);
+    let next: chrono::DateTime<chrono::Utc> =
+        serde_json::from_value(parked[0]["next_attempt_at"].clone()).unwrap();
+    assert!(
+        next <= chrono::Utc::now(),
+        "a parked message waits for no attempt: {}",
+        parked[0]
+    );
     assert!(smtp.received.lock().unwrap().is_empty());
 
     // The server is fixed; the operator retries: it is sent, once.
