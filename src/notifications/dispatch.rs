@@ -142,8 +142,8 @@ impl Notifier {
                 .await;
         };
         match row.channel.as_str() {
-            outbox::EMAIL => self.email(row, topic, facts).await.map(drop),
-            outbox::WEBHOOK => self.webhook(row, topic, facts).await.map(drop),
+            outbox::EMAIL => self.email(row, topic, facts).await,
+            outbox::WEBHOOK => self.webhook(row, topic, facts).await,
             other => {
                 let why = format!("unknown channel {other}");
                 self.finish(&row, outbox::PARKED, Some(why)).await
@@ -156,7 +156,7 @@ impl Notifier {
         row: outbox_entity::Model,
         topic: Topic,
         facts: Facts,
-    ) -> Result<Option<DateTime<Utc>>, DbErr> {
+    ) -> Result<(), DbErr> {
         let booking = booking::Entity::find_by_id(facts.booking_id.clone())
             .one(&self.db)
             .await?
@@ -168,14 +168,14 @@ impl Notifier {
             let why = "no email address for this booking (none given, or erased)";
             self.finish(&row, outbox::SUPPRESSED, Some(why.into()))
                 .await?;
-            return Ok(None);
+            return Ok(());
         };
         if topic.is_optional() {
             if unsubscribe::is_unsubscribed(&self.db, &booking.id).await? {
                 let why = "the traveller unsubscribed";
                 self.finish(&row, outbox::SUPPRESSED, Some(why.into()))
                     .await?;
-                return Ok(None);
+                return Ok(());
             }
             // A reminder for a bid withdrawn (or a lot closed) meanwhile would only confuse.
             let still_active = bid::Entity::find_by_id(facts.bid_id.clone())
@@ -186,7 +186,7 @@ impl Notifier {
                 let why = "the bid is no longer active";
                 self.finish(&row, outbox::SUPPRESSED, Some(why.into()))
                     .await?;
-                return Ok(None);
+                return Ok(());
             }
         }
         let Some(op) = operator::Entity::find_by_id(booking.operator_id.clone())
@@ -195,7 +195,7 @@ impl Notifier {
         else {
             self.finish(&row, outbox::PARKED, Some("operator missing".into()))
                 .await?;
-            return Ok(None);
+            return Ok(());
         };
         let now = Utc::now();
         let status_url = links::status_url(&self.public_url, &self.signer, &booking.id, now);
@@ -248,11 +248,11 @@ impl Notifier {
         match self.transport.send(&email).await {
             Ok(()) => {
                 self.sent(&row, row.attempts + 1).await?;
-                Ok(None)
+                Ok(())
             }
             Err(SendError::Permanent(e)) => {
                 self.finish(&row, outbox::PARKED, Some(e)).await?;
-                Ok(None)
+                Ok(())
             }
             Err(SendError::Transient(e)) => {
                 self.failed(&row, row.attempts + 1, self.settings.email_max_attempts, e)
@@ -266,7 +266,7 @@ impl Notifier {
         row: outbox_entity::Model,
         topic: Topic,
         facts: Facts,
-    ) -> Result<Option<DateTime<Utc>>, DbErr> {
+    ) -> Result<(), DbErr> {
         let endpoint = match &row.endpoint_id {
             Some(id) => webhook_endpoint::Entity::find_by_id(id.clone())
                 .one(&self.db)
@@ -278,7 +278,7 @@ impl Notifier {
             let why = "the endpoint was deleted or disabled";
             self.finish(&row, outbox::SUPPRESSED, Some(why.into()))
                 .await?;
-            return Ok(None);
+            return Ok(());
         };
         let now = Utc::now();
         let attempt = row.attempts + 1;
@@ -320,7 +320,7 @@ impl Notifier {
         match error {
             None => {
                 self.sent(&row, attempt).await?;
-                Ok(None)
+                Ok(())
             }
             Some(e) => self.failed(&row, attempt, webhooks::MAX_ATTEMPTS, e).await,
         }
@@ -351,7 +351,7 @@ impl Notifier {
         attempts: i32,
         max_attempts: i32,
         error: String,
-    ) -> Result<Option<DateTime<Utc>>, DbErr> {
+    ) -> Result<(), DbErr> {
         let _turn = crate::store::sqlite_write_turn(&self.db).await;
         if attempts >= max_attempts {
             tracing::warn!(message = row.id, attempts, error = %error, "message parked");
@@ -365,7 +365,7 @@ impl Notifier {
                 .filter(outbox_entity::Column::Status.eq(outbox::PENDING))
                 .exec(&self.db)
                 .await?;
-            return Ok(None);
+            return Ok(());
         }
         let next = Utc::now() + outbox::backoff(attempts);
         outbox_entity::Entity::update_many()
@@ -376,7 +376,7 @@ impl Notifier {
             .filter(outbox_entity::Column::Status.eq(outbox::PENDING))
             .exec(&self.db)
             .await?;
-        Ok(Some(next))
+        Ok(())
     }
 
     async fn finish(
