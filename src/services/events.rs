@@ -28,6 +28,10 @@ pub async fn record(
 }
 
 /// Several events in one insert, returned as stored (with their ids), in the given order.
+///
+/// Only the ids come back from the database: the rest of each row is what was sent. Both
+/// stores number the rows of an insert in the order of its values, so the ids sorted are the
+/// events in the order given.
 pub async fn record_many(
     db: &impl ConnectionTrait,
     events: Vec<(String, BidEventKind, Option<i64>, Option<String>)>,
@@ -37,26 +41,46 @@ pub async fn record_many(
         return Ok(Vec::new());
     }
     let rows: Vec<bid_event::ActiveModel> = events
-        .into_iter()
+        .iter()
         .map(
             |(bid_id, kind, amount_minor, detail)| bid_event::ActiveModel {
                 id: NotSet,
-                bid_id: Set(bid_id),
+                bid_id: Set(bid_id.clone()),
                 kind: Set(kind.as_str().to_owned()),
-                amount_minor: Set(amount_minor),
-                detail: Set(detail),
+                amount_minor: Set(*amount_minor),
+                detail: Set(detail.clone()),
                 at: Set(at),
             },
         )
         .collect();
-    let mut stored = Vec::with_capacity(rows.len());
+    let mut ids: Vec<i64> = Vec::with_capacity(rows.len());
     for piece in crate::store::shape::pieces(rows) {
-        stored.extend(
+        ids.extend(
             bid_event::Entity::insert_many(piece)
-                .exec_with_returning(db)
+                .exec_with_returning_keys(db)
                 .await?,
         );
     }
-    stored.sort_by_key(|e| e.id);
-    Ok(stored)
+    if ids.len() != events.len() {
+        return Err(DbErr::Custom(format!(
+            "{} events written but {} ids returned",
+            events.len(),
+            ids.len()
+        )));
+    }
+    ids.sort_unstable();
+    Ok(ids
+        .into_iter()
+        .zip(events)
+        .map(
+            |(id, (bid_id, kind, amount_minor, detail))| bid_event::Model {
+                id,
+                bid_id,
+                kind: kind.as_str().to_owned(),
+                amount_minor,
+                detail,
+                at,
+            },
+        )
+        .collect())
 }

@@ -505,7 +505,7 @@ async fn bids_placed_at_the_same_moment_each_get_their_own_answer(app: TestApp) 
 /// bid: its hold record, its two timeline events, its email and that email's delivery job.
 /// A bid refused in the middle of the group changes nothing and shifts no other answer.
 async fn a_group_of_bids_of_any_size_is_stored_whole(app: TestApp) {
-    use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter};
+    use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter, QueryOrder};
     use surclass::services::bids::{Ask, place_together};
     use surclass::store::entities::{bid, bid_event, booking, job, outbox, payment};
 
@@ -573,8 +573,17 @@ async fn a_group_of_bids_of_any_size_is_stored_whole(app: TestApp) {
     assert_eq!(holds.await.unwrap(), 7);
     let events = bid_event::Entity::find()
         .filter(bid_event::Column::BidId.is_in(ids.clone()))
-        .count(&app.db);
-    assert_eq!(events.await.unwrap(), 14);
+        .order_by_asc(bid_event::Column::Id)
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(events.len(), 14);
+    // Each answer's timeline is its events as stored: ids, kinds, amounts and times.
+    for (_, p) in &placed {
+        let stored: Vec<_> = events.iter().filter(|e| e.bid_id == p.bid.id).collect();
+        let answered: Vec<_> = p.timeline.as_ref().unwrap().iter().collect();
+        assert_eq!(answered, stored, "the timeline answered for {}", p.bid.id);
+    }
     let emails = outbox::Entity::find()
         .filter(outbox::Column::Topic.eq("bid.placed"))
         .filter(outbox::Column::Channel.eq("email"))
