@@ -700,37 +700,61 @@ store_tests!(
     a_partner_acts_for_travellers_of_its_operator_only,
     bids_placed_at_the_same_moment_each_get_their_own_answer,
     a_bid_whose_lot_closes_while_its_card_is_held_is_refused_and_the_hold_released,
+    a_traveller_who_hangs_up_while_the_card_is_held_still_gets_the_bid,
 );
 
-mod deadline_passes {
+mod during_hold {
     use surclass::payments::*;
 
-    /// A card gateway that, once the hold is granted, lets the deadline pass before answering:
-    /// the bid passed every check before the card was asked, and finds its lot closed at the write.
-    pub struct DeadlinePassesDuringHold {
+    /// What happens after the card gateway grants a hold and before it answers.
+    pub enum AfterHold {
+        /// The deadline passes: the bid passed every check before the card was asked, and
+        /// finds its lot closed at the write.
+        DeadlinePasses {
+            db: surclass::store::Db,
+            lot_id: String,
+        },
+        /// The gateway says the hold is granted, then is slow to answer: long enough for
+        /// the caller to give up waiting.
+        SlowAnswer {
+            held: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+        },
+    }
+
+    /// A card gateway that does something between granting a hold and answering.
+    pub struct DuringHold {
         pub inner: std::sync::Arc<dyn PaymentGateway>,
-        pub db: surclass::store::Db,
-        pub lot_id: String,
+        pub then: AfterHold,
     }
 
     #[async_trait::async_trait]
-    impl PaymentGateway for DeadlinePassesDuringHold {
+    impl PaymentGateway for DuringHold {
         fn provider(&self) -> &'static str {
             self.inner.provider()
         }
         async fn authorize_hold(&self, request: HoldRequest) -> Result<HoldOutcome, PaymentError> {
             let outcome = self.inner.authorize_hold(request).await;
-            use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
-            use surclass::store::entities::lot;
-            lot::Entity::update_many()
-                .col_expr(
-                    lot::Column::ClosesAt,
-                    Expr::value(chrono::Utc::now() - chrono::Duration::seconds(1)),
-                )
-                .filter(lot::Column::Id.eq(&self.lot_id))
-                .exec(&self.db)
-                .await
-                .expect("deadline moved");
+            match &self.then {
+                AfterHold::DeadlinePasses { db, lot_id } => {
+                    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+                    use surclass::store::entities::lot;
+                    lot::Entity::update_many()
+                        .col_expr(
+                            lot::Column::ClosesAt,
+                            Expr::value(chrono::Utc::now() - chrono::Duration::seconds(1)),
+                        )
+                        .filter(lot::Column::Id.eq(lot_id))
+                        .exec(db)
+                        .await
+                        .expect("deadline moved");
+                }
+                AfterHold::SlowAnswer { held } => {
+                    if let Some(held) = held.lock().unwrap().take() {
+                        let _ = held.send(());
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                }
+            }
             outcome
         }
         async fn capture(
@@ -786,7 +810,7 @@ mod deadline_passes {
         }
     }
 }
-use deadline_passes::DeadlinePassesDuringHold;
+use during_hold::{AfterHold, DuringHold};
 
 async fn a_bid_whose_lot_closes_while_its_card_is_held_is_refused_and_the_hold_released(
     app: TestApp,
@@ -823,10 +847,12 @@ async fn a_bid_whose_lot_closes_while_its_card_is_held_is_refused_and_the_hold_r
     let intake = Intake::start(&app.db, 4);
 
     for lot_id in [&fresh, &again] {
-        let gateway = DeadlinePassesDuringHold {
+        let gateway = DuringHold {
             inner: app.gateway.clone(),
-            db: app.db.clone(),
-            lot_id: lot_id.clone(),
+            then: AfterHold::DeadlinePasses {
+                db: app.db.clone(),
+                lot_id: lot_id.clone(),
+            },
         };
         let ask = Ask::new(
             &booking.id,
@@ -841,7 +867,7 @@ async fn a_bid_whose_lot_closes_while_its_card_is_held_is_refused_and_the_hold_r
                 consent_to_charge: false,
             },
         );
-        let refused = intake.place(&gateway, ask).await;
+        let refused = intake.place(std::sync::Arc::new(gateway), ask).await;
         assert!(
             matches!(
                 refused,
@@ -876,4 +902,90 @@ async fn a_bid_whose_lot_closes_while_its_card_is_held_is_refused_and_the_hold_r
     assert_eq!(unwound.len(), 1, "{records:?}");
     assert_eq!(unwound[0].status, "released");
     assert_eq!(unwound[0].amount_minor, 60_000, "300.00 for a party of two");
+}
+
+/// A connection that drops after the card was held but before the answer came (the HTTP
+/// server then drops the request): the placement goes on without it, so the hold is never
+/// left on a card with no bid to show for it. The traveller finds the bid when they come back.
+async fn a_traveller_who_hangs_up_while_the_card_is_held_still_gets_the_bid(app: TestApp) {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    use surclass::services::bids::{Ask, Intake, NewBid};
+    use surclass::store::entities::{bid, booking};
+
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({})).await;
+    app.booking(&op, "PNR001", "Martin", 2, &[&lot]).await;
+    let booking = booking::Entity::find()
+        .filter(booking::Column::Reference.eq("PNR001"))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .expect("booking imported");
+    let (held, hold_granted) = tokio::sync::oneshot::channel();
+    let gateway = std::sync::Arc::new(DuringHold {
+        inner: app.gateway.clone(),
+        then: AfterHold::SlowAnswer {
+            held: std::sync::Mutex::new(Some(held)),
+        },
+    });
+    let intake = Intake::start(&app.db, 4);
+    let ask = Ask::new(
+        &booking.id,
+        NewBid {
+            lot_id: &lot,
+            amount: "300.00",
+            card: Some(surclass::payments::CardSource::PaymentMethod(
+                "pm_card_visa".into(),
+            )),
+            partial_ok: false,
+            preference: None,
+            consent_to_charge: false,
+        },
+    );
+
+    // The caller stops waiting once the hold is granted, as the HTTP server drops the
+    // request of a client that hung up.
+    tokio::select! {
+        answered = intake.place(gateway, ask) => {
+            panic!("the slow gateway answered first: {:?}", answered.map(|p| p.bid.id))
+        }
+        _ = hold_granted => {}
+    }
+
+    let mut written = Vec::new();
+    for _ in 0..100 {
+        written = bid::Entity::find()
+            .filter(bid::Column::BookingId.eq(&booking.id))
+            .all(&app.db)
+            .await
+            .unwrap();
+        if !written.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        written.len(),
+        1,
+        "the bid is written although nobody waited for it"
+    );
+    assert_eq!(written[0].status, "active");
+    let hold = written[0]
+        .payment_ref
+        .clone()
+        .expect("the bid has its hold");
+    assert_eq!(
+        app.gateway_holds_awaiting_capture().await,
+        std::collections::HashSet::from([hold]),
+        "the only hold on the card is the bid's"
+    );
+    // The traveller coming back sees it.
+    let token = app.sign_in("PNR001", "Martin").await;
+    let mine = app
+        .read(&format!("/v1/traveller/bids/{}", written[0].id))
+        .key(&token)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(mine.body["status"], "active");
 }

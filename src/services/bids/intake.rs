@@ -124,7 +124,27 @@ impl Intake {
 
     /// Places the bid: looked up with the bids asked for at the same moment, secured at the
     /// payment provider, written in the next shared commit. Answers after that commit.
-    pub async fn place(&self, gateway: &dyn PaymentGateway, ask: Ask) -> Result<Placed, BidError> {
+    ///
+    /// The placement runs whole, as a task of its own on the caller's runtime (an HTTP
+    /// worker's, where the request's own work stays): a caller that stops waiting cannot stop
+    /// it between the card hold and the write, which would leave a hold on the card with no
+    /// bid for it. The HTTP server drops the request of a connection reset by the client.
+    pub async fn place(
+        &self,
+        gateway: std::sync::Arc<dyn PaymentGateway>,
+        ask: Ask,
+    ) -> Result<Placed, BidError> {
+        let intake = self.clone();
+        tokio::spawn(async move { intake.place_here(gateway.as_ref(), ask).await })
+            .await
+            .unwrap_or_else(|e| {
+                Err(BidError::Db(DbErr::Custom(format!(
+                    "bid placement stopped: {e}"
+                ))))
+            })
+    }
+
+    async fn place_here(&self, gateway: &dyn PaymentGateway, ask: Ask) -> Result<Placed, BidError> {
         let stopped = |e: crate::store::batch::Stopped| BidError::Db(DbErr::Custom(e.to_string()));
         let looked = self
             .look
