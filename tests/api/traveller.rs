@@ -701,6 +701,8 @@ store_tests!(
     bids_placed_at_the_same_moment_each_get_their_own_answer,
     a_bid_whose_lot_closes_while_its_card_is_held_is_refused_and_the_hold_released,
     a_traveller_who_hangs_up_while_the_card_is_held_still_gets_the_bid,
+    a_raise_whose_caller_hangs_up_after_the_new_hold_is_still_made,
+    an_upgrade_now_whose_caller_hangs_up_after_the_hold_is_still_bought,
 );
 
 mod during_hold {
@@ -988,4 +990,138 @@ async fn a_traveller_who_hangs_up_while_the_card_is_held_still_gets_the_bid(app:
         .await
         .expect(200);
     assert_eq!(mine.body["status"], "active");
+}
+
+/// The same for a raise that needs a new hold: the raise is written and the old hold
+/// released, never two holds on the card for one bid.
+async fn a_raise_whose_caller_hangs_up_after_the_new_hold_is_still_made(app: TestApp) {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    use surclass::services::bids;
+    use surclass::store::entities::{bid, booking};
+
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({})).await;
+    app.booking(&op, "PNR001", "Martin", 2, &[&lot]).await;
+    let token = app.sign_in("PNR001", "Martin").await;
+    let first = app
+        .bid(&token, &lot, "200.00", "pm_card_visa")
+        .await
+        .expect(201);
+    let bid_id = first.body["id"].as_str().unwrap().to_owned();
+    let booking = booking::Entity::find()
+        .filter(booking::Column::Reference.eq("PNR001"))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .expect("booking imported");
+    let old_hold = bid::Entity::find_by_id(bid_id.clone())
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .payment_ref
+        .expect("the bid has a hold");
+    let (held, hold_granted) = tokio::sync::oneshot::channel();
+    let gateway: std::sync::Arc<dyn surclass::payments::PaymentGateway> =
+        std::sync::Arc::new(DuringHold {
+            inner: app.gateway.clone(),
+            then: AfterHold::SlowAnswer {
+                held: std::sync::Mutex::new(Some(held)),
+            },
+        });
+
+    let card = Some(surclass::payments::CardSource::PaymentMethod(
+        "pm_card_visa".into(),
+    ));
+    tokio::select! {
+        answered = bids::change(&app.db, &gateway, &booking, &bid_id, "300.00", card) => {
+            panic!("the slow gateway answered first: {:?}", answered.map(|b| b.id))
+        }
+        _ = hold_granted => {}
+    }
+
+    let mut raised = None;
+    for _ in 0..100 {
+        let b = bid::Entity::find_by_id(bid_id.clone())
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap();
+        if b.amount_minor == 30_000 {
+            raised = Some(b);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let raised = raised.expect("the raise is written although nobody waited for it");
+    let new_hold = raised
+        .payment_ref
+        .clone()
+        .expect("the raised bid has its hold");
+    assert_ne!(new_hold, old_hold);
+    app.run_jobs().await;
+    assert_eq!(
+        app.gateway_holds_awaiting_capture().await,
+        std::collections::HashSet::from([new_hold]),
+        "the only hold on the card is the raised bid's"
+    );
+}
+
+/// And for "upgrade now": the card held, the purchase goes on to the unit and the charge,
+/// rather than a hold on the card and nothing bought.
+async fn an_upgrade_now_whose_caller_hangs_up_after_the_hold_is_still_bought(app: TestApp) {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    use surclass::services::bids;
+    use surclass::store::entities::{bid, booking};
+
+    let op = app.operator("aurora").await;
+    let lot = app
+        .open_lot(&op, json!({"capacity": 3, "upgrade_now": "800.00"}))
+        .await;
+    app.booking(&op, "PNR001", "Martin", 2, &[&lot]).await;
+    let booking = booking::Entity::find()
+        .filter(booking::Column::Reference.eq("PNR001"))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .expect("booking imported");
+    let (held, hold_granted) = tokio::sync::oneshot::channel();
+    let gateway: std::sync::Arc<dyn surclass::payments::PaymentGateway> =
+        std::sync::Arc::new(DuringHold {
+            inner: app.gateway.clone(),
+            then: AfterHold::SlowAnswer {
+                held: std::sync::Mutex::new(Some(held)),
+            },
+        });
+
+    let card = Some(surclass::payments::CardSource::PaymentMethod(
+        "pm_card_visa".into(),
+    ));
+    tokio::select! {
+        answered = bids::upgrade_now(&app.db, &gateway, &booking, &lot, card) => {
+            panic!("the slow gateway answered first: {:?}", answered.map(|b| b.id))
+        }
+        _ = hold_granted => {}
+    }
+
+    let mut bought = None;
+    for _ in 0..100 {
+        let found = bid::Entity::find()
+            .filter(bid::Column::BookingId.eq(&booking.id))
+            .one(&app.db)
+            .await
+            .unwrap();
+        if let Some(b) = found.filter(|b| b.status == "charged") {
+            bought = Some(b);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let bought = bought.expect("the purchase is completed although nobody waited for it");
+    assert_eq!(bought.award_units, Some(2));
+    app.run_jobs().await;
+    assert!(
+        app.gateway_holds_awaiting_capture().await.is_empty(),
+        "the hold was captured, none left waiting"
+    );
 }

@@ -635,15 +635,7 @@ pub async fn change(
     JsonBody(input): JsonBody<ChangeBid>,
 ) -> Result<HttpResponse, Problem> {
     let card = card_source(input.payment_method.as_deref(), input.card.as_ref());
-    bids::change(
-        &db,
-        gateway.get_ref(),
-        &auth.booking,
-        &id,
-        &input.amount,
-        card,
-    )
-    .await?;
+    bids::change(&db, &gateway, &auth.booking, &id, &input.amount, card).await?;
     let (b, lot, events) = bids::timeline(&db, &auth.booking, &id).await?;
     Ok(HttpResponse::Ok().json(bid_view(
         &b,
@@ -709,7 +701,7 @@ pub async fn upgrade_now(
     JsonBody(input): JsonBody<UpgradeNowInput>,
 ) -> Result<HttpResponse, Problem> {
     let card = card_source(input.payment_method.as_deref(), input.card.as_ref());
-    let b = bids::upgrade_now(&db, gateway.get_ref(), &auth.booking, &id, card).await?;
+    let b = bids::upgrade_now(&db, &gateway, &auth.booking, &id, card).await?;
     let (b, lot, events) = bids::timeline(&db, &auth.booking, &b.id).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/traveller/bids/{}", b.id)))
@@ -737,7 +729,7 @@ pub async fn replace_card(
     JsonBody(input): JsonBody<UpgradeNowInput>,
 ) -> Result<HttpResponse, Problem> {
     let card = card_source(input.payment_method.as_deref(), input.card.as_ref());
-    bids::replace_card(&db, gateway.get_ref(), &auth.booking, &id, card).await?;
+    bids::replace_card(&db, &gateway, &auth.booking, &id, card).await?;
     let (b, lot, events) = bids::timeline(&db, &auth.booking, &id).await?;
     Ok(HttpResponse::Ok().json(bid_view(&b, lot.closes_at, Some(events), None)))
 }

@@ -424,7 +424,7 @@ pub async fn change(
         }
     };
     let amount = normalize_amount(&typed, who.lang);
-    match bids::change(&db, gateway.get_ref(), &who.booking, &id, &amount, card).await {
+    match bids::change(&db, &gateway, &who.booking, &id, &amount, card).await {
         Ok(_) => Ok(see_other(format!("/bids/{id}?done=changed"))),
         Err(BidError::Invalid(errors)) if errors.0.iter().any(|e| e.field == "payment_method") => {
             let alert = match who.lang {
@@ -511,7 +511,7 @@ pub async fn replace_card(
             .await;
         }
     };
-    match bids::replace_card(&db, gateway.get_ref(), &who.booking, &id, card).await {
+    match bids::replace_card(&db, &gateway, &who.booking, &id, card).await {
         Ok(_) => Ok(see_other(format!("/bids/{id}?done=card"))),
         Err(e) => {
             let (status, alert) = bid_alert(who.lang, e, &loaded.spec)?;

@@ -24,7 +24,7 @@ use sea_orm::{
 
 use super::{
     BidError, NewBid, PendingBid, Security, check_fits, check_window, corrupt, open_lot,
-    parse_amount, secure, security_payment, unwind,
+    parse_amount, secure, security_payment, unwind, whole,
 };
 use crate::domain::bid::{BidEventKind, BidStatus};
 use crate::domain::lot::{LotSpec, PaymentMode};
@@ -125,23 +125,15 @@ impl Intake {
     /// Places the bid: looked up with the bids asked for at the same moment, secured at the
     /// payment provider, written in the next shared commit. Answers after that commit.
     ///
-    /// The placement runs whole, as a task of its own on the caller's runtime (an HTTP
-    /// worker's, where the request's own work stays): a caller that stops waiting cannot stop
-    /// it between the card hold and the write, which would leave a hold on the card with no
-    /// bid for it. The HTTP server drops the request of a connection reset by the client.
+    /// The placement runs [`whole`], on the caller's runtime (an HTTP worker's, where the
+    /// request's own work stays).
     pub async fn place(
         &self,
         gateway: std::sync::Arc<dyn PaymentGateway>,
         ask: Ask,
     ) -> Result<Placed, BidError> {
         let intake = self.clone();
-        tokio::spawn(async move { intake.place_here(gateway.as_ref(), ask).await })
-            .await
-            .unwrap_or_else(|e| {
-                Err(BidError::Db(DbErr::Custom(format!(
-                    "bid placement stopped: {e}"
-                ))))
-            })
+        whole(async move { intake.place_here(gateway.as_ref(), ask).await }).await
     }
 
     async fn place_here(&self, gateway: &dyn PaymentGateway, ask: Ask) -> Result<Placed, BidError> {

@@ -12,6 +12,7 @@ use sea_orm::{
 };
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use sha2::Digest;
 
@@ -408,10 +409,38 @@ fn check_fits(
     Ok(())
 }
 
+/// Runs a traveller's step that moves money as a task of its own, to the end: the caller
+/// that stops waiting (the HTTP server drops the request of a connection reset by the client)
+/// cannot stop it between the card call and the write that records it, which would leave a
+/// hold or a charge with no bid to show for it.
+async fn whole<T: Send + 'static>(
+    step: impl Future<Output = Result<T, BidError>> + Send + 'static,
+) -> Result<T, BidError> {
+    tokio::spawn(step).await.unwrap_or_else(|e| {
+        Err(BidError::Db(DbErr::Custom(format!(
+            "the step stopped before its end: {e}"
+        ))))
+    })
+}
+
 /// Changes the amount per person of an active bid. The ranking time becomes now: a changed
 /// offer queues behind equal offers made earlier. A raise above what the card holds takes a
 /// new hold first, and the old one is released once the change is written.
 pub async fn change(
+    db: &Db,
+    gateway: &Arc<dyn PaymentGateway>,
+    booking: &booking::Model,
+    bid_id: &str,
+    amount: &str,
+    card: Option<CardSource>,
+) -> Result<bid::Model, BidError> {
+    let (db, gateway, booking) = (db.clone(), gateway.clone(), booking.clone());
+    let (bid_id, amount) = (bid_id.to_owned(), amount.to_owned());
+    whole(async move { change_here(&db, gateway.as_ref(), &booking, &bid_id, &amount, card).await })
+        .await
+}
+
+async fn change_here(
     db: &Db,
     gateway: &dyn PaymentGateway,
     booking: &booking::Model,
@@ -703,6 +732,23 @@ async fn lock_own_bid(
 /// is authorised, the units are reserved under the lot's lock, then the money is captured;
 /// a failure at any step undoes the earlier ones, so nobody pays for a unit they do not get.
 pub async fn upgrade_now(
+    db: &Db,
+    gateway: &Arc<dyn PaymentGateway>,
+    booking: &booking::Model,
+    lot_id: &str,
+    card: Option<CardSource>,
+) -> Result<bid::Model, BidError> {
+    let (db, gateway, booking, lot_id) = (
+        db.clone(),
+        gateway.clone(),
+        booking.clone(),
+        lot_id.to_owned(),
+    );
+    whole(async move { upgrade_now_here(&db, gateway.as_ref(), &booking, &lot_id, card).await })
+        .await
+}
+
+async fn upgrade_now_here(
     db: &Db,
     gateway: &dyn PaymentGateway,
     booking: &booking::Model,
@@ -1091,6 +1137,23 @@ async fn reserve_now(
 /// A winner whose payment failed gives another card during the grace period: it is
 /// secured for the award's total and the charge runs again at once.
 pub async fn replace_card(
+    db: &Db,
+    gateway: &Arc<dyn PaymentGateway>,
+    booking: &booking::Model,
+    bid_id: &str,
+    card: Option<CardSource>,
+) -> Result<bid::Model, BidError> {
+    let (db, gateway, booking, bid_id) = (
+        db.clone(),
+        gateway.clone(),
+        booking.clone(),
+        bid_id.to_owned(),
+    );
+    whole(async move { replace_card_here(&db, gateway.as_ref(), &booking, &bid_id, card).await })
+        .await
+}
+
+async fn replace_card_here(
     db: &Db,
     gateway: &dyn PaymentGateway,
     booking: &booking::Model,
