@@ -830,6 +830,7 @@ store_tests!(
     a_booking_that_bid_on_two_classes_of_one_flight_wins_only_the_higher,
     after_a_review_rejection_a_failed_payment_still_moves_the_standby_list_up,
     a_declined_upgrade_now_leaves_the_earlier_bid_and_its_hold_as_they_were,
+    a_replacement_card_whose_caller_hangs_up_after_the_hold_is_still_charged,
 );
 
 // The same lifecycle through async-stripe against the emulator (cards typed in; the
@@ -903,5 +904,82 @@ async fn a_booking_that_bid_on_two_classes_of_one_flight_wins_only_the_higher(ap
     assert_eq!(
         premium_award.body["revenue"], "150.00",
         "the premium seat went to the other traveller"
+    );
+}
+
+/// A winner whose payment failed gives another card, and the connection drops once it is
+/// held: the replacement is still written and charged, never a second hold left on a card
+/// with the upgrade lost for want of payment.
+async fn a_replacement_card_whose_caller_hangs_up_after_the_hold_is_still_charged(app: TestApp) {
+    use crate::traveller::during_hold::{AfterHold, DuringHold};
+    use surclass::services::bids;
+    use surclass::store::entities::{bid, booking};
+
+    let op = app.operator("aurora").await;
+    let lot = app
+        .open_lot(&op, json!({"capacity": 1, "payment_grace_seconds": 600}))
+        .await;
+    let winner = bidder(
+        &app,
+        &op,
+        &lot,
+        "PNR001",
+        1,
+        "400.00",
+        DECLINED_WHEN_CHARGED,
+    )
+    .await;
+    app.close_now(&lot).await;
+    app.run_jobs().await;
+    assert_eq!(seen(&app, &winner).await["status"], "payment_failed");
+    let booking = booking::Entity::find()
+        .filter(booking::Column::Reference.eq("PNR001"))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .expect("booking imported");
+    let (held, hold_granted) = tokio::sync::oneshot::channel();
+    let gateway: std::sync::Arc<dyn surclass::payments::PaymentGateway> =
+        std::sync::Arc::new(DuringHold {
+            inner: app.gateway.clone(),
+            then: AfterHold::SlowAnswer {
+                held: std::sync::Mutex::new(Some(held)),
+            },
+        });
+
+    let card = Some(surclass::payments::CardSource::PaymentMethod(
+        "pm_card_visa".into(),
+    ));
+    tokio::select! {
+        answered = bids::replace_card(&app.db, &gateway, &booking, &winner.bid, card) => {
+            panic!("the slow gateway answered first: {:?}", answered.map(|b| b.id))
+        }
+        _ = hold_granted => {}
+    }
+
+    let mut replaced = false;
+    for _ in 0..100 {
+        let b = bid::Entity::find_by_id(winner.bid.clone())
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap();
+        if b.status != "payment_failed" {
+            replaced = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        replaced,
+        "the new card is written although nobody waited for it"
+    );
+    app.run_jobs().await;
+    let kept = seen(&app, &winner).await;
+    assert_eq!(kept["status"], "charged");
+    assert_eq!(kept["outcome"]["charged_total"], "400.00");
+    assert!(
+        app.gateway_holds_awaiting_capture().await.is_empty(),
+        "the new hold was captured and the old one released"
     );
 }

@@ -705,7 +705,7 @@ store_tests!(
     an_upgrade_now_whose_caller_hangs_up_after_the_hold_is_still_bought,
 );
 
-mod during_hold {
+pub(crate) mod during_hold {
     use surclass::payments::*;
 
     /// What happens after the card gateway grants a hold and before it answers.
