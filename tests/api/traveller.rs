@@ -849,13 +849,14 @@ async fn a_bid_whose_lot_closes_while_its_card_is_held_is_refused_and_the_hold_r
     let intake = Intake::start(&app.db, 4);
 
     for lot_id in [&fresh, &again] {
-        let gateway = DuringHold {
-            inner: app.gateway.clone(),
-            then: AfterHold::DeadlinePasses {
-                db: app.db.clone(),
-                lot_id: lot_id.clone(),
-            },
-        };
+        let gateway: std::sync::Arc<dyn surclass::payments::PaymentGateway> =
+            std::sync::Arc::new(DuringHold {
+                inner: app.gateway.clone(),
+                then: AfterHold::DeadlinePasses {
+                    db: app.db.clone(),
+                    lot_id: lot_id.clone(),
+                },
+            });
         let ask = Ask::new(
             &booking.id,
             NewBid {
@@ -869,7 +870,7 @@ async fn a_bid_whose_lot_closes_while_its_card_is_held_is_refused_and_the_hold_r
                 consent_to_charge: false,
             },
         );
-        let refused = intake.place(std::sync::Arc::new(gateway), ask).await;
+        let refused = intake.place(&gateway, ask).await;
         assert!(
             matches!(
                 refused,
@@ -924,12 +925,13 @@ async fn a_traveller_who_hangs_up_while_the_card_is_held_still_gets_the_bid(app:
         .unwrap()
         .expect("booking imported");
     let (held, hold_granted) = tokio::sync::oneshot::channel();
-    let gateway = std::sync::Arc::new(DuringHold {
-        inner: app.gateway.clone(),
-        then: AfterHold::SlowAnswer {
-            held: std::sync::Mutex::new(Some(held)),
-        },
-    });
+    let gateway: std::sync::Arc<dyn surclass::payments::PaymentGateway> =
+        std::sync::Arc::new(DuringHold {
+            inner: app.gateway.clone(),
+            then: AfterHold::SlowAnswer {
+                held: std::sync::Mutex::new(Some(held)),
+            },
+        });
     let intake = Intake::start(&app.db, 4);
     let ask = Ask::new(
         &booking.id,
@@ -946,9 +948,9 @@ async fn a_traveller_who_hangs_up_while_the_card_is_held_still_gets_the_bid(app:
     );
 
     // The caller stops waiting once the hold is granted, as the HTTP server drops the
-    // request of a client that hung up.
+    // request of a connection the client reset.
     tokio::select! {
-        answered = intake.place(gateway, ask) => {
+        answered = intake.place(&gateway, ask) => {
             panic!("the slow gateway answered first: {:?}", answered.map(|p| p.bid.id))
         }
         _ = hold_granted => {}

@@ -529,10 +529,7 @@ pub async fn place(
     };
     // The booking is read with the other bids' in the intake's look-up, not one by one.
     let placed = intake
-        .place(
-            gateway.clone().into_inner(),
-            bids::Ask::new(&session.booking_id, new),
-        )
+        .place(&gateway, bids::Ask::new(&session.booking_id, new))
         .await?;
     // A new bid's timeline is what was just written; a bid placed again after a withdrawal
     // has earlier events, read back. Either way the lot was open: no award to show yet.

@@ -197,7 +197,7 @@ pub async fn submit(
     // Through the same batched intake as the API: one write path for every bid.
     let placed = intake
         .place(
-            gateway.clone().into_inner(),
+            &gateway,
             bids::Ask::new(
                 &who.booking.id,
                 NewBid {

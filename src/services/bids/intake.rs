@@ -129,10 +129,10 @@ impl Intake {
     /// request's own work stays).
     pub async fn place(
         &self,
-        gateway: std::sync::Arc<dyn PaymentGateway>,
+        gateway: &std::sync::Arc<dyn PaymentGateway>,
         ask: Ask,
     ) -> Result<Placed, BidError> {
-        let intake = self.clone();
+        let (intake, gateway) = (self.clone(), gateway.clone());
         whole(async move { intake.place_here(gateway.as_ref(), ask).await }).await
     }
 
