@@ -911,9 +911,8 @@ async fn a_booking_that_bid_on_two_classes_of_one_flight_wins_only_the_higher(ap
 /// held: the replacement is still written and charged, never a second hold left on a card
 /// with the upgrade lost for want of payment.
 async fn a_replacement_card_whose_caller_hangs_up_after_the_hold_is_still_charged(app: TestApp) {
-    use crate::traveller::during_hold::{AfterHold, DuringHold};
+    use crate::traveller::during_hold::{bid_once, hang_up_once_held, slow_to_answer};
     use surclass::services::bids;
-    use surclass::store::entities::{bid, booking};
 
     let op = app.operator("aurora").await;
     let lot = app
@@ -932,48 +931,21 @@ async fn a_replacement_card_whose_caller_hangs_up_after_the_hold_is_still_charge
     app.close_now(&lot).await;
     app.run_jobs().await;
     assert_eq!(seen(&app, &winner).await["status"], "payment_failed");
-    let booking = booking::Entity::find()
-        .filter(booking::Column::Reference.eq("PNR001"))
-        .one(&app.db)
-        .await
-        .unwrap()
-        .expect("booking imported");
-    let (held, hold_granted) = tokio::sync::oneshot::channel();
-    let gateway: std::sync::Arc<dyn surclass::payments::PaymentGateway> =
-        std::sync::Arc::new(DuringHold {
-            inner: app.gateway.clone(),
-            then: AfterHold::SlowAnswer {
-                held: std::sync::Mutex::new(Some(held)),
-            },
-        });
+    let booking = app.stored_booking("PNR001").await;
+    let (gateway, hold_granted) = slow_to_answer(app.gateway.clone());
 
     let card = Some(surclass::payments::CardSource::PaymentMethod(
         "pm_card_visa".into(),
     ));
-    tokio::select! {
-        answered = bids::replace_card(&app.db, &gateway, &booking, &winner.bid, card) => {
-            panic!("the slow gateway answered first: {:?}", answered.map(|b| b.id))
-        }
-        _ = hold_granted => {}
-    }
+    hang_up_once_held(
+        bids::replace_card(&app.db, &gateway, &booking, &winner.bid, card),
+        hold_granted,
+    )
+    .await;
 
-    let mut replaced = false;
-    for _ in 0..100 {
-        let b = bid::Entity::find_by_id(winner.bid.clone())
-            .one(&app.db)
-            .await
-            .unwrap()
-            .unwrap();
-        if b.status != "payment_failed" {
-            replaced = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert!(
-        replaced,
-        "the new card is written although nobody waited for it"
-    );
+    bid_once(&app.db, &booking.id, |b| b.status != "payment_failed")
+        .await
+        .expect("the new card is written although nobody waited for it");
     app.run_jobs().await;
     let kept = seen(&app, &winner).await;
     assert_eq!(kept["status"], "charged");

@@ -446,6 +446,21 @@ impl TestApp {
             .expect(200);
     }
 
+    /// The booking with this reference as stored (for calls to the services themselves).
+    pub async fn stored_booking(
+        &self,
+        reference: &str,
+    ) -> surclass::store::entities::booking::Model {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        use surclass::store::entities::booking;
+        booking::Entity::find()
+            .filter(booking::Column::Reference.eq(reference))
+            .one(&self.db)
+            .await
+            .unwrap()
+            .expect("booking imported")
+    }
+
     /// The simulated gateway's payments still holding money on a card (authorised, neither
     /// captured nor released), by reference.
     pub async fn gateway_holds_awaiting_capture(&self) -> std::collections::HashSet<String> {

@@ -706,7 +706,9 @@ store_tests!(
 );
 
 pub(crate) mod during_hold {
+    use std::sync::Arc;
     use surclass::payments::*;
+    use surclass::store::entities::bid;
 
     /// What happens after the card gateway grants a hold and before it answers.
     pub enum AfterHold {
@@ -723,9 +725,57 @@ pub(crate) mod during_hold {
         },
     }
 
+    /// A gateway that answers 300 ms after granting a hold, and the signal that it granted it.
+    pub fn slow_to_answer(
+        inner: Arc<dyn PaymentGateway>,
+    ) -> (Arc<dyn PaymentGateway>, tokio::sync::oneshot::Receiver<()>) {
+        let (held, granted) = tokio::sync::oneshot::channel();
+        let gateway = Arc::new(DuringHold {
+            inner,
+            then: AfterHold::SlowAnswer {
+                held: std::sync::Mutex::new(Some(held)),
+            },
+        });
+        (gateway, granted)
+    }
+
+    /// Waits for `step` only until the gateway has granted its hold, as the HTTP server drops
+    /// the request of a connection the client reset.
+    pub async fn hang_up_once_held<T: std::fmt::Debug>(
+        step: impl std::future::Future<Output = T>,
+        granted: tokio::sync::oneshot::Receiver<()>,
+    ) {
+        tokio::select! {
+            answered = step => panic!("the slow gateway answered first: {answered:?}"),
+            _ = granted => {}
+        }
+    }
+
+    /// The booking's one bid once `done` says the step went on to its end, looked at every
+    /// 50 ms for 5 s; `None` if it never did.
+    pub async fn bid_once(
+        db: &surclass::store::Db,
+        booking_id: &str,
+        done: impl Fn(&bid::Model) -> bool,
+    ) -> Option<bid::Model> {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        for _ in 0..100 {
+            let found = bid::Entity::find()
+                .filter(bid::Column::BookingId.eq(booking_id))
+                .one(db)
+                .await
+                .unwrap();
+            if let Some(b) = found.filter(|b| done(b)) {
+                return Some(b);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        None
+    }
+
     /// A card gateway that does something between granting a hold and answering.
     pub struct DuringHold {
-        pub inner: std::sync::Arc<dyn PaymentGateway>,
+        pub inner: Arc<dyn PaymentGateway>,
         pub then: AfterHold,
     }
 
@@ -812,14 +862,14 @@ pub(crate) mod during_hold {
         }
     }
 }
-use during_hold::{AfterHold, DuringHold};
+use during_hold::{AfterHold, DuringHold, bid_once, hang_up_once_held, slow_to_answer};
 
 async fn a_bid_whose_lot_closes_while_its_card_is_held_is_refused_and_the_hold_released(
     app: TestApp,
 ) {
     use sea_orm::{ColumnTrait, QueryFilter};
     use surclass::services::bids::{Ask, Intake, NewBid};
-    use surclass::store::entities::{bid, booking, payment};
+    use surclass::store::entities::{bid, payment};
 
     let op = app.operator("aurora").await;
     let fresh = app.open_lot(&op, json!({})).await;
@@ -840,12 +890,7 @@ async fn a_bid_whose_lot_closes_while_its_card_is_held_is_refused_and_the_hold_r
         .expect(200);
     app.run_jobs().await; // the withdrawn bid's hold is released by a job
     assert!(app.gateway_holds_awaiting_capture().await.is_empty());
-    let booking = booking::Entity::find()
-        .filter(booking::Column::Reference.eq("PNR001"))
-        .one(&app.db)
-        .await
-        .unwrap()
-        .expect("booking imported");
+    let booking = app.stored_booking("PNR001").await;
     let intake = Intake::start(&app.db, 4);
 
     for lot_id in [&fresh, &again] {
@@ -911,27 +956,13 @@ async fn a_bid_whose_lot_closes_while_its_card_is_held_is_refused_and_the_hold_r
 /// server then drops the request): the placement goes on without it, so the hold is never
 /// left on a card with no bid to show for it. The traveller finds the bid when they come back.
 async fn a_traveller_who_hangs_up_while_the_card_is_held_still_gets_the_bid(app: TestApp) {
-    use sea_orm::{ColumnTrait, QueryFilter};
     use surclass::services::bids::{Ask, Intake, NewBid};
-    use surclass::store::entities::{bid, booking};
 
     let op = app.operator("aurora").await;
     let lot = app.open_lot(&op, json!({})).await;
     app.booking(&op, "PNR001", "Martin", 2, &[&lot]).await;
-    let booking = booking::Entity::find()
-        .filter(booking::Column::Reference.eq("PNR001"))
-        .one(&app.db)
-        .await
-        .unwrap()
-        .expect("booking imported");
-    let (held, hold_granted) = tokio::sync::oneshot::channel();
-    let gateway: std::sync::Arc<dyn surclass::payments::PaymentGateway> =
-        std::sync::Arc::new(DuringHold {
-            inner: app.gateway.clone(),
-            then: AfterHold::SlowAnswer {
-                held: std::sync::Mutex::new(Some(held)),
-            },
-        });
+    let booking = app.stored_booking("PNR001").await;
+    let (gateway, hold_granted) = slow_to_answer(app.gateway.clone());
     let intake = Intake::start(&app.db, 4);
     let ask = Ask::new(
         &booking.id,
@@ -947,37 +978,13 @@ async fn a_traveller_who_hangs_up_while_the_card_is_held_still_gets_the_bid(app:
         },
     );
 
-    // The caller stops waiting once the hold is granted, as the HTTP server drops the
-    // request of a connection the client reset.
-    tokio::select! {
-        answered = intake.place(&gateway, ask) => {
-            panic!("the slow gateway answered first: {:?}", answered.map(|p| p.bid.id))
-        }
-        _ = hold_granted => {}
-    }
+    hang_up_once_held(intake.place(&gateway, ask), hold_granted).await;
 
-    let mut written = Vec::new();
-    for _ in 0..100 {
-        written = bid::Entity::find()
-            .filter(bid::Column::BookingId.eq(&booking.id))
-            .all(&app.db)
-            .await
-            .unwrap();
-        if !written.is_empty() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    assert_eq!(
-        written.len(),
-        1,
-        "the bid is written although nobody waited for it"
-    );
-    assert_eq!(written[0].status, "active");
-    let hold = written[0]
-        .payment_ref
-        .clone()
-        .expect("the bid has its hold");
+    let written = bid_once(&app.db, &booking.id, |_| true)
+        .await
+        .expect("the bid is written although nobody waited for it");
+    assert_eq!(written.status, "active");
+    let hold = written.payment_ref.clone().expect("the bid has its hold");
     assert_eq!(
         app.gateway_holds_awaiting_capture().await,
         std::collections::HashSet::from([hold]),
@@ -986,7 +993,7 @@ async fn a_traveller_who_hangs_up_while_the_card_is_held_still_gets_the_bid(app:
     // The traveller coming back sees it.
     let token = app.sign_in("PNR001", "Martin").await;
     let mine = app
-        .read(&format!("/v1/traveller/bids/{}", written[0].id))
+        .read(&format!("/v1/traveller/bids/{}", written.id))
         .key(&token)
         .send()
         .await
@@ -997,9 +1004,8 @@ async fn a_traveller_who_hangs_up_while_the_card_is_held_still_gets_the_bid(app:
 /// The same for a raise that needs a new hold: the raise is written and the old hold
 /// released, never two holds on the card for one bid.
 async fn a_raise_whose_caller_hangs_up_after_the_new_hold_is_still_made(app: TestApp) {
-    use sea_orm::{ColumnTrait, QueryFilter};
     use surclass::services::bids;
-    use surclass::store::entities::{bid, booking};
+    use surclass::store::entities::bid;
 
     let op = app.operator("aurora").await;
     let lot = app.open_lot(&op, json!({})).await;
@@ -1010,12 +1016,7 @@ async fn a_raise_whose_caller_hangs_up_after_the_new_hold_is_still_made(app: Tes
         .await
         .expect(201);
     let bid_id = first.body["id"].as_str().unwrap().to_owned();
-    let booking = booking::Entity::find()
-        .filter(booking::Column::Reference.eq("PNR001"))
-        .one(&app.db)
-        .await
-        .unwrap()
-        .expect("booking imported");
+    let booking = app.stored_booking("PNR001").await;
     let old_hold = bid::Entity::find_by_id(bid_id.clone())
         .one(&app.db)
         .await
@@ -1023,39 +1024,20 @@ async fn a_raise_whose_caller_hangs_up_after_the_new_hold_is_still_made(app: Tes
         .unwrap()
         .payment_ref
         .expect("the bid has a hold");
-    let (held, hold_granted) = tokio::sync::oneshot::channel();
-    let gateway: std::sync::Arc<dyn surclass::payments::PaymentGateway> =
-        std::sync::Arc::new(DuringHold {
-            inner: app.gateway.clone(),
-            then: AfterHold::SlowAnswer {
-                held: std::sync::Mutex::new(Some(held)),
-            },
-        });
+    let (gateway, hold_granted) = slow_to_answer(app.gateway.clone());
 
     let card = Some(surclass::payments::CardSource::PaymentMethod(
         "pm_card_visa".into(),
     ));
-    tokio::select! {
-        answered = bids::change(&app.db, &gateway, &booking, &bid_id, "300.00", card) => {
-            panic!("the slow gateway answered first: {:?}", answered.map(|b| b.id))
-        }
-        _ = hold_granted => {}
-    }
+    hang_up_once_held(
+        bids::change(&app.db, &gateway, &booking, &bid_id, "300.00", card),
+        hold_granted,
+    )
+    .await;
 
-    let mut raised = None;
-    for _ in 0..100 {
-        let b = bid::Entity::find_by_id(bid_id.clone())
-            .one(&app.db)
-            .await
-            .unwrap()
-            .unwrap();
-        if b.amount_minor == 30_000 {
-            raised = Some(b);
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let raised = raised.expect("the raise is written although nobody waited for it");
+    let raised = bid_once(&app.db, &booking.id, |b| b.amount_minor == 30_000)
+        .await
+        .expect("the raise is written although nobody waited for it");
     let new_hold = raised
         .payment_ref
         .clone()
@@ -1072,54 +1054,28 @@ async fn a_raise_whose_caller_hangs_up_after_the_new_hold_is_still_made(app: Tes
 /// And for "upgrade now": the card held, the purchase goes on to the unit and the charge,
 /// rather than a hold on the card and nothing bought.
 async fn an_upgrade_now_whose_caller_hangs_up_after_the_hold_is_still_bought(app: TestApp) {
-    use sea_orm::{ColumnTrait, QueryFilter};
     use surclass::services::bids;
-    use surclass::store::entities::{bid, booking};
 
     let op = app.operator("aurora").await;
     let lot = app
         .open_lot(&op, json!({"capacity": 3, "upgrade_now": "800.00"}))
         .await;
     app.booking(&op, "PNR001", "Martin", 2, &[&lot]).await;
-    let booking = booking::Entity::find()
-        .filter(booking::Column::Reference.eq("PNR001"))
-        .one(&app.db)
-        .await
-        .unwrap()
-        .expect("booking imported");
-    let (held, hold_granted) = tokio::sync::oneshot::channel();
-    let gateway: std::sync::Arc<dyn surclass::payments::PaymentGateway> =
-        std::sync::Arc::new(DuringHold {
-            inner: app.gateway.clone(),
-            then: AfterHold::SlowAnswer {
-                held: std::sync::Mutex::new(Some(held)),
-            },
-        });
+    let booking = app.stored_booking("PNR001").await;
+    let (gateway, hold_granted) = slow_to_answer(app.gateway.clone());
 
     let card = Some(surclass::payments::CardSource::PaymentMethod(
         "pm_card_visa".into(),
     ));
-    tokio::select! {
-        answered = bids::upgrade_now(&app.db, &gateway, &booking, &lot, card) => {
-            panic!("the slow gateway answered first: {:?}", answered.map(|b| b.id))
-        }
-        _ = hold_granted => {}
-    }
+    hang_up_once_held(
+        bids::upgrade_now(&app.db, &gateway, &booking, &lot, card),
+        hold_granted,
+    )
+    .await;
 
-    let mut bought = None;
-    for _ in 0..100 {
-        let found = bid::Entity::find()
-            .filter(bid::Column::BookingId.eq(&booking.id))
-            .one(&app.db)
-            .await
-            .unwrap();
-        if let Some(b) = found.filter(|b| b.status == "charged") {
-            bought = Some(b);
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let bought = bought.expect("the purchase is completed although nobody waited for it");
+    let bought = bid_once(&app.db, &booking.id, |b| b.status == "charged")
+        .await
+        .expect("the purchase is completed although nobody waited for it");
     assert_eq!(bought.award_units, Some(2));
     app.run_jobs().await;
     assert!(

@@ -15,6 +15,7 @@
 //! request at once.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
@@ -129,7 +130,7 @@ impl Intake {
     /// request's own work stays).
     pub async fn place(
         &self,
-        gateway: &std::sync::Arc<dyn PaymentGateway>,
+        gateway: &Arc<dyn PaymentGateway>,
         ask: Ask,
     ) -> Result<Placed, BidError> {
         let (intake, gateway) = (self.clone(), gateway.clone());
