@@ -693,3 +693,35 @@ async fn simulated_concurrent_requests_have_one_effect_on_postgres() {
         .await
         .unwrap();
 }
+
+/// In the server every HTTP worker has a runtime of its own, and a worker can stop (restarted
+/// after a crash, or at shutdown) while the process goes on. Holds asked for from such a
+/// worker must not take the gateway's hold batching down with it: the next traveller's hold,
+/// asked for from anywhere else, is still granted.
+#[tokio::test]
+async fn holds_are_still_granted_after_the_runtime_of_the_first_one_has_stopped() {
+    let (_dir, db) = sqlite_store().await;
+    let gateway = std::sync::Arc::new(SimulatedGateway::beside(&db).await.unwrap());
+
+    let worker = gateway.clone();
+    let first = hold_request(&new_bid(), 9_900, "4242424242424242");
+    let first = tokio::task::spawn_blocking(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        // The runtime is dropped, with every task still on it, when this closure returns.
+        runtime.block_on(async move { worker.authorize_hold(first).await })
+    })
+    .await
+    .unwrap();
+    held(first.unwrap());
+
+    let next = gateway
+        .authorize_hold(hold_request(&new_bid(), 9_900, "4242424242424242"))
+        .await;
+    assert!(
+        matches!(next, Ok(HoldOutcome::Authorized(_))),
+        "a later hold is refused: {next:?}"
+    );
+}

@@ -73,9 +73,24 @@ pub struct SimulatedGateway {
     holds: Holds,
 }
 
-/// The hold batcher, started by the first hold (inside the runtime that serves it).
+/// The hold batcher, started by the first hold on the runtime the gateway was made on (the
+/// process's main one). Not on the first caller's: in the server that is one HTTP worker's
+/// runtime, which can stop while the process goes on, and all holds would stop with it.
 #[derive(Clone, Default)]
-struct Holds(Arc<OnceLock<holds::HoldBatcher>>);
+struct Holds {
+    batcher: Arc<OnceLock<holds::HoldBatcher>>,
+    /// `None` when the gateway was made outside a runtime: then the first caller's.
+    runtime: Option<tokio::runtime::Handle>,
+}
+
+impl Holds {
+    fn new() -> Self {
+        Self {
+            batcher: Arc::default(),
+            runtime: tokio::runtime::Handle::try_current().ok(),
+        }
+    }
+}
 
 impl std::fmt::Debug for Holds {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -174,7 +189,7 @@ impl SimulatedGateway {
         Self {
             db,
             webhook_secret: DEFAULT_WEBHOOK_SECRET.to_owned(),
-            holds: Holds::default(),
+            holds: Holds::new(),
         }
     }
 
@@ -711,7 +726,8 @@ impl PaymentGateway for SimulatedGateway {
     }
 
     async fn authorize_hold(&self, request: HoldRequest) -> Result<HoldOutcome, PaymentError> {
-        let batcher = self.holds.0.get_or_init(|| {
+        let batcher = self.holds.batcher.get_or_init(|| {
+            let _on = self.holds.runtime.as_ref().map(|runtime| runtime.enter());
             holds::start(Self {
                 holds: Holds::default(),
                 ..self.clone()
