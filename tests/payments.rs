@@ -605,12 +605,10 @@ async fn concurrent_requests_have_one_effect(db: surclass::store::Db) {
         .collect();
     let mut outcomes = Vec::new();
     for task in tasks {
-        match task.await.unwrap() {
-            Ok(outcome) => outcomes.push(outcome),
-            Err(error) => assert!(error.is_retryable(), "{error}"),
-        }
+        // Holds are batched: a copy that lands in another batch than the first is answered
+        // with the first one's hold, not refused as "in progress".
+        outcomes.push(task.await.unwrap().expect("every copy is answered"));
     }
-    assert!(!outcomes.is_empty());
     let settled = gateway.authorize_hold(request).await.unwrap();
     assert!(outcomes.iter().all(|o| *o == settled), "{outcomes:?}");
     let count = db

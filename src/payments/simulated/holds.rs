@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use sea_orm::DbBackend;
+use sea_orm::{DbBackend, SqlErr};
 
 use super::{SimPayment, SimulatedGateway, Stored, replay, store};
 use crate::payments::{HoldOutcome, HoldRequest, PaymentError, fingerprint};
@@ -52,12 +52,41 @@ pub(super) fn request_fingerprint(request: &HoldRequest) -> String {
     ))
 }
 
+/// How often a batch runs again after another batch stored one of its keys first.
+const ROUNDS: usize = 3;
+
+/// Another batch stored one of this batch's keys while it ran.
+struct KeyTaken;
+
 impl SimulatedGateway {
+    /// On PostgreSQL batches commit side by side, so the same request sent twice at once (a
+    /// double tap) can land in two of them; the one that commits second finds the key taken.
+    /// Nothing of it is kept, and it runs again: the copy then gets the stored answer, as a
+    /// replay, and the other holds of the batch are not refused for it.
     async fn authorize_batch(
         &self,
         requests: Vec<HoldRequest>,
     ) -> Vec<Result<HoldOutcome, PaymentError>> {
-        let all_failed = |e: PaymentError| requests.iter().map(|_| Err(e.clone())).collect();
+        for _ in 1..ROUNDS {
+            if let Ok(answers) = self.authorize_batch_once(&requests).await {
+                return answers;
+            }
+        }
+        self.authorize_batch_once(&requests)
+            .await
+            .unwrap_or_else(|KeyTaken| {
+                let taken = PaymentError::Transient(
+                    "a concurrent request with the same idempotency key is in progress".into(),
+                );
+                requests.iter().map(|_| Err(taken.clone())).collect()
+            })
+    }
+
+    async fn authorize_batch_once(
+        &self,
+        requests: &[HoldRequest],
+    ) -> Result<Vec<Result<HoldOutcome, PaymentError>>, KeyTaken> {
+        let all_failed = |e: PaymentError| Ok(requests.iter().map(|_| Err(e.clone())).collect());
         let _turn = crate::store::sqlite_write_turn(&self.db).await;
         let txn = match self.begin().await {
             Ok(txn) => txn,
@@ -79,7 +108,7 @@ impl SimulatedGateway {
         let mut answers = Vec::with_capacity(requests.len());
         let mut payments: Vec<(String, SimPayment)> = Vec::new();
         let mut stored = Vec::new();
-        for request in &requests {
+        for request in requests {
             let key = request.idempotency_key.as_str();
             let request_fingerprint = request_fingerprint(request);
             if let Some((operation, fingerprint, response)) = known.get(key) {
@@ -125,7 +154,10 @@ impl SimulatedGateway {
         }
         .await;
         match written {
-            Ok(()) => answers,
+            Ok(()) => Ok(answers),
+            Err(e) if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                Err(KeyTaken)
+            }
             Err(e) => {
                 tracing::error!(error = %e, holds = requests.len(), "simulated hold batch failed");
                 all_failed(store::db_error(e))
