@@ -703,6 +703,8 @@ store_tests!(
     a_traveller_who_hangs_up_while_the_card_is_held_still_gets_the_bid,
     a_raise_whose_caller_hangs_up_after_the_new_hold_is_still_made,
     an_upgrade_now_whose_caller_hangs_up_after_the_hold_is_still_bought,
+    raises_sent_at_the_same_moment_are_each_applied_and_the_card_held_once,
+    the_same_raise_sent_twice_at_once_is_applied_once,
 );
 
 pub(crate) mod during_hold {
@@ -1049,6 +1051,121 @@ async fn a_raise_whose_caller_hangs_up_after_the_new_hold_is_still_made(app: Tes
         std::collections::HashSet::from([new_hold]),
         "the only hold on the card is the raised bid's"
     );
+}
+
+/// Raises of one bid sent at the same moment (a double tap, two devices), behind a card
+/// gateway slow enough that each reads the bid before any is written: none is refused, each
+/// is applied in turn, and in the end the card holds the bid's total once, every other hold
+/// released.
+async fn raises_sent_at_the_same_moment_are_each_applied_and_the_card_held_once(app: TestApp) {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    use surclass::services::bids;
+    use surclass::store::entities::{bid, bid_event, payment};
+
+    let (bid_id, booking) = a_bid_of_two_at_200(&app).await;
+    let (gateway, _) = slow_to_answer(app.gateway.clone());
+    let raises = ["300.00", "350.00", "400.00", "450.00"]
+        .map(|amount| bids::change(&app.db, &gateway, &booking, &bid_id, amount, visa()));
+    for answer in futures_util::future::join_all(raises).await {
+        answer.expect("each raise is applied");
+    }
+
+    let changes = bid_event::Entity::find()
+        .filter(bid_event::Column::BidId.eq(&bid_id))
+        .filter(bid_event::Column::Kind.is_in(["raised", "lowered"]))
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(changes.len(), 4, "one change on the timeline per raise");
+    let last = changes.iter().max_by_key(|e| e.id).unwrap();
+    let now = bid::Entity::find_by_id(bid_id.clone())
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        Some(now.amount_minor),
+        last.amount_minor,
+        "the bid is the last raise written"
+    );
+    let hold = now.payment_ref.clone().expect("the bid has a hold");
+    let held = payment::Entity::find()
+        .filter(payment::Column::ProviderRef.eq(&hold))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .expect("the bid's hold is recorded");
+    assert!(
+        held.amount_minor >= now.amount_minor * 2,
+        "the card holds {} for a bid of 2 x {}",
+        held.amount_minor,
+        now.amount_minor
+    );
+    app.run_jobs().await;
+    assert_eq!(
+        app.gateway_holds_awaiting_capture().await,
+        std::collections::HashSet::from([hold]),
+        "the only hold on the card is the bid's"
+    );
+}
+
+/// The same raise sent twice at once: one change, one new hold, the old one released.
+async fn the_same_raise_sent_twice_at_once_is_applied_once(app: TestApp) {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    use surclass::services::bids;
+    use surclass::store::entities::{bid, bid_event};
+
+    let (bid_id, booking) = a_bid_of_two_at_200(&app).await;
+    let (gateway, _) = slow_to_answer(app.gateway.clone());
+    let twice = ["300.00", "300.00"]
+        .map(|amount| bids::change(&app.db, &gateway, &booking, &bid_id, amount, visa()));
+    for answer in futures_util::future::join_all(twice).await {
+        assert_eq!(
+            answer.expect("both copies are answered").amount_minor,
+            30_000
+        );
+    }
+
+    let raised = bid_event::Entity::find()
+        .filter(bid_event::Column::BidId.eq(&bid_id))
+        .filter(bid_event::Column::Kind.eq("raised"))
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(raised.len(), 1, "one raise on the timeline");
+    let hold = bid::Entity::find_by_id(bid_id.clone())
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .payment_ref
+        .expect("the bid has a hold");
+    app.run_jobs().await;
+    assert_eq!(
+        app.gateway_holds_awaiting_capture().await,
+        std::collections::HashSet::from([hold]),
+        "the card is held once, for the raise"
+    );
+}
+
+/// A booking of two with a bid of 200.00 a person on a new lot: the bid's id and the booking.
+async fn a_bid_of_two_at_200(app: &TestApp) -> (String, surclass::store::entities::booking::Model) {
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({})).await;
+    app.booking(&op, "PNR001", "Martin", 2, &[&lot]).await;
+    let token = app.sign_in("PNR001", "Martin").await;
+    let placed = app
+        .bid(&token, &lot, "200.00", "pm_card_visa")
+        .await
+        .expect(201);
+    let bid_id = placed.body["id"].as_str().unwrap().to_owned();
+    (bid_id, app.stored_booking("PNR001").await)
+}
+
+fn visa() -> Option<surclass::payments::CardSource> {
+    Some(surclass::payments::CardSource::PaymentMethod(
+        "pm_card_visa".into(),
+    ))
 }
 
 /// And for "upgrade now": the card held, the purchase goes on to the unit and the charge,

@@ -78,6 +78,11 @@ impl From<BidError> for Problem {
                 "The bid can no longer change",
                 e.to_string(),
             ),
+            e @ BidError::ChangedMeanwhile => Problem::conflict(
+                "bid-changed-meanwhile",
+                "The bid was changed meanwhile",
+                format!("{e}. Look at the bid again and retry."),
+            ),
             BidError::CardDeclined(message) => Problem::new(
                 actix_web::http::StatusCode::PAYMENT_REQUIRED,
                 "card-declined",

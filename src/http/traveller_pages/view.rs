@@ -227,6 +227,16 @@ pub fn bid_alert(
             };
             (StatusCode::CONFLICT, alert)
         }
+        BidError::ChangedMeanwhile => {
+            let alert = if fr {
+                Alert::new("Votre offre a été modifiée au même moment depuis un autre écran. Cette demande n'a rien changé.")
+                    .then("Regardez votre offre et réessayez.")
+            } else {
+                Alert::new("Your bid was changed at the same moment from another screen. This request changed nothing.")
+                    .then("Look at your bid and try again.")
+            };
+            (StatusCode::CONFLICT, alert)
+        }
         BidError::CardDeclined(message) => {
             let alert = if fr {
                 Alert::new("Votre carte a été refusée (ou votre banque demande une confirmation que cette page ne sait pas encore faire). Rien n'a été débité.")

@@ -60,6 +60,9 @@ pub enum BidError {
     AlreadyBid { bid_id: String },
     #[error("the bid is {status} and can no longer be changed")]
     NotActive { status: BidStatus },
+    /// Other changes of the bid kept landing first; this one changed nothing.
+    #[error("the bid was changed meanwhile by another request; this one changed nothing")]
+    ChangedMeanwhile,
     /// The card was refused; nothing was written.
     #[error("{0}")]
     CardDeclined(String),
@@ -185,7 +188,11 @@ async fn secure(
     match spec.payment_mode {
         PaymentMode::Hold => {
             let request = HoldRequest {
-                idempotency_key: card_key(bid_id, PaymentStep::Hold, attempt, &card)?,
+                // The total is part of the key: two raises of one bid sent at once read the
+                // same attempt number, and each must get a hold of its own amount rather
+                // than the provider refusing the second as a key reused for other parameters.
+                idempotency_key: card_key(bid_id, PaymentStep::Hold, attempt, &card)?
+                    .child(&total_minor.to_string()),
                 amount_minor: total_minor,
                 currency: spec.currency,
                 card,
@@ -440,7 +447,32 @@ pub async fn change(
         .await
 }
 
+/// How often a change starts over because another change of the same bid landed first: with
+/// n changes of one bid at once, each lands within n tries.
+const CHANGE_TRIES: usize = 5;
+
+/// A change is worked out (and its hold taken) against the bid as read, and written only onto
+/// that same version of the bid; if another change landed in between (a double tap, two
+/// devices), it starts over from the bid as it is now. Mixing the two could leave the bid's
+/// amount above what its card holds, or two holds recorded under one attempt.
 async fn change_here(
+    db: &Db,
+    gateway: &dyn PaymentGateway,
+    booking: &booking::Model,
+    bid_id: &str,
+    amount: &str,
+    card: Option<CardSource>,
+) -> Result<bid::Model, BidError> {
+    for _ in 0..CHANGE_TRIES {
+        match change_once(db, gateway, booking, bid_id, amount, card.clone()).await {
+            Err(BidError::ChangedMeanwhile) => continue,
+            done => return done,
+        }
+    }
+    Err(BidError::ChangedMeanwhile)
+}
+
+async fn change_once(
     db: &Db,
     gateway: &dyn PaymentGateway,
     booking: &booking::Model,
@@ -480,7 +512,17 @@ async fn change_here(
         }
         _ => None,
     };
-    let written = write_change(db, gateway, booking, bid_id, amount, new_hold.as_ref()).await;
+    let seen = current.version;
+    let written = write_change(
+        db,
+        gateway,
+        booking,
+        bid_id,
+        seen,
+        amount,
+        new_hold.as_ref(),
+    )
+    .await;
     match (written, new_hold) {
         (Ok(updated), _) => Ok(updated),
         (Err(e), Some((attempt, security))) => {
@@ -496,6 +538,7 @@ async fn write_change(
     gateway: &dyn PaymentGateway,
     booking: &booking::Model,
     bid_id: &str,
+    seen: i32,
     amount: Money,
     new_hold: Option<&(u32, Security)>,
 ) -> Result<bid::Model, BidError> {
@@ -505,6 +548,16 @@ async fn write_change(
     let now = Utc::now();
     check_window(&spec, now)?;
     ensure_active(&current)?;
+    if let Some((_, Security::Hold { reference, .. })) = new_hold
+        && current.payment_ref.as_deref() == Some(reference.as_str())
+    {
+        // The same raise, sent twice at once, was written by the other copy (the provider
+        // gave both the one hold).
+        return Ok(current);
+    }
+    if current.version != seen {
+        return Err(BidError::ChangedMeanwhile);
+    }
     let kind = if amount.minor() >= current.amount_minor {
         BidEventKind::Raised
     } else {
