@@ -464,6 +464,22 @@ impl TestApp {
     /// The simulated gateway's payments still holding money on a card (authorised, neither
     /// captured nor released), by reference.
     pub async fn gateway_holds_awaiting_capture(&self) -> std::collections::HashSet<String> {
+        self.gateway_payments(|body| body["status"] == "requires_capture")
+            .await
+    }
+
+    /// Every payment the simulated gateway made for the bid, whatever became of it.
+    #[allow(dead_code)]
+    pub async fn gateway_payments_of(&self, bid_id: &str) -> std::collections::HashSet<String> {
+        self.gateway_payments(|body| body["metadata"]["surclass_bid"] == bid_id)
+            .await
+    }
+
+    /// The simulated gateway's payments whose stored body passes `keep`, by reference.
+    async fn gateway_payments(
+        &self,
+        keep: impl Fn(&serde_json::Value) -> bool,
+    ) -> std::collections::HashSet<String> {
         use sea_orm::ConnectionTrait;
         let gateway = surclass::payments::simulated::SimulatedGateway::beside(&self.db)
             .await
@@ -481,7 +497,7 @@ impl TestApp {
                 let id: String = row.try_get("", "id").ok()?;
                 let body: String = row.try_get("", "body").ok()?;
                 let body: serde_json::Value = serde_json::from_str(&body).ok()?;
-                (body["status"] == "requires_capture").then_some(id)
+                keep(&body).then_some(id)
             })
             .collect()
     }

@@ -1107,6 +1107,20 @@ async fn raises_sent_at_the_same_moment_are_each_applied_and_the_card_held_once(
         std::collections::HashSet::from([hold]),
         "the only hold on the card is the bid's"
     );
+    let recorded: std::collections::HashSet<String> = payment::Entity::find()
+        .filter(payment::Column::BidId.eq(&bid_id))
+        .filter(payment::Column::Kind.eq("hold"))
+        .all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter_map(|p| p.provider_ref)
+        .collect();
+    assert_eq!(
+        recorded,
+        app.gateway_payments_of(&bid_id).await,
+        "every hold taken for the bid is recorded"
+    );
 }
 
 /// The same raise sent twice at once: one change, one new hold, the old one released.

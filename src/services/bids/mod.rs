@@ -296,8 +296,10 @@ async fn unwind(
                 status: if released { "released" } else { "succeeded" },
                 provider: gateway.provider(),
                 provider_ref: Some(reference.clone()),
+                // The reference is part of the key: changes of one bid sent at once can
+                // each unwind a hold of the same attempt, and each must be recorded.
                 idempotency_key: format!(
-                    "{}/unwound",
+                    "{}/{reference}/unwound",
                     IdempotencyKey::derive(&b.id, PaymentStep::Hold, attempt)
                 ),
                 attempt,
