@@ -619,7 +619,7 @@ fn card_source(payment_method: Option<&str>, card: Option<&CardInput>) -> Option
     responses(
         (status = 200, description = "Changed", body = TravellerBidView),
         (status = 404, description = "No such bid", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Bidding closed or bid not active", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Bidding closed, bid not active, or changed meanwhile by another request", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Amount outside the range", body = Problem, content_type = "application/problem+json"),
     )
 )]
