@@ -55,6 +55,11 @@ impl<Req: Send + 'static, Resp: Send + 'static> Batcher<Req, Resp> {
         Self { requests }
     }
 
+    /// Its workers have ended (the runtime they ran on stopped): calls can only fail.
+    pub fn is_stopped(&self) -> bool {
+        self.requests.is_closed()
+    }
+
     /// Sends `request` with the next batch and waits for its answer.
     pub async fn call(&self, request: Req, name: &'static str) -> Result<Resp, Stopped> {
         let (reply, answer) = oneshot::channel();
