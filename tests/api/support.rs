@@ -461,6 +461,17 @@ impl TestApp {
             .expect("booking imported")
     }
 
+    /// A bid as stored.
+    #[allow(dead_code)]
+    pub async fn stored_bid(&self, id: &str) -> surclass::store::entities::bid::Model {
+        use sea_orm::EntityTrait;
+        surclass::store::entities::bid::Entity::find_by_id(id.to_owned())
+            .one(&self.db)
+            .await
+            .unwrap()
+            .expect("bid stored")
+    }
+
     /// The simulated gateway's payments still holding money on a card (authorised, neither
     /// captured nor released), by reference.
     pub async fn gateway_holds_awaiting_capture(&self) -> std::collections::HashSet<String> {

@@ -705,6 +705,7 @@ store_tests!(
     an_upgrade_now_whose_caller_hangs_up_after_the_hold_is_still_bought,
     raises_sent_at_the_same_moment_are_each_applied_and_the_card_held_once,
     the_same_raise_sent_twice_at_once_is_applied_once,
+    a_raise_that_keeps_losing_to_other_changes_is_refused_and_changes_nothing,
 );
 
 pub(crate) mod during_hold {
@@ -719,6 +720,11 @@ pub(crate) mod during_hold {
         DeadlinePasses {
             db: surclass::store::Db,
             lot_id: String,
+        },
+        /// Another change of the bid lands (its version moves on) before the answer.
+        BidChanges {
+            db: surclass::store::Db,
+            bid_id: String,
         },
         /// The gateway says the hold is granted, then is slow to answer: long enough for
         /// the caller to give up waiting.
@@ -801,6 +807,18 @@ pub(crate) mod during_hold {
                         .exec(db)
                         .await
                         .expect("deadline moved");
+                }
+                AfterHold::BidChanges { db, bid_id } => {
+                    use sea_orm::{
+                        ColumnTrait, EntityTrait, QueryFilter,
+                        sea_query::{Expr, ExprTrait},
+                    };
+                    bid::Entity::update_many()
+                        .col_expr(bid::Column::Version, Expr::col(bid::Column::Version).add(1))
+                        .filter(bid::Column::Id.eq(bid_id))
+                        .exec(db)
+                        .await
+                        .expect("bid changed");
                 }
                 AfterHold::SlowAnswer { held } => {
                     if let Some(held) = held.lock().unwrap().take() {
@@ -1007,32 +1025,17 @@ async fn a_traveller_who_hangs_up_while_the_card_is_held_still_gets_the_bid(app:
 /// released, never two holds on the card for one bid.
 async fn a_raise_whose_caller_hangs_up_after_the_new_hold_is_still_made(app: TestApp) {
     use surclass::services::bids;
-    use surclass::store::entities::bid;
 
-    let op = app.operator("aurora").await;
-    let lot = app.open_lot(&op, json!({})).await;
-    app.booking(&op, "PNR001", "Martin", 2, &[&lot]).await;
-    let token = app.sign_in("PNR001", "Martin").await;
-    let first = app
-        .bid(&token, &lot, "200.00", "pm_card_visa")
+    let (bid_id, booking) = a_bid_of_two_at_200(&app).await;
+    let old_hold = app
+        .stored_bid(&bid_id)
         .await
-        .expect(201);
-    let bid_id = first.body["id"].as_str().unwrap().to_owned();
-    let booking = app.stored_booking("PNR001").await;
-    let old_hold = bid::Entity::find_by_id(bid_id.clone())
-        .one(&app.db)
-        .await
-        .unwrap()
-        .unwrap()
         .payment_ref
         .expect("the bid has a hold");
     let (gateway, hold_granted) = slow_to_answer(app.gateway.clone());
 
-    let card = Some(surclass::payments::CardSource::PaymentMethod(
-        "pm_card_visa".into(),
-    ));
     hang_up_once_held(
-        bids::change(&app.db, &gateway, &booking, &bid_id, "300.00", card),
+        bids::change(&app.db, &gateway, &booking, &bid_id, "300.00", visa()),
         hold_granted,
     )
     .await;
@@ -1060,7 +1063,7 @@ async fn a_raise_whose_caller_hangs_up_after_the_new_hold_is_still_made(app: Tes
 async fn raises_sent_at_the_same_moment_are_each_applied_and_the_card_held_once(app: TestApp) {
     use sea_orm::{ColumnTrait, QueryFilter};
     use surclass::services::bids;
-    use surclass::store::entities::{bid, bid_event, payment};
+    use surclass::store::entities::{bid_event, payment};
 
     let (bid_id, booking) = a_bid_of_two_at_200(&app).await;
     let (gateway, _) = slow_to_answer(app.gateway.clone());
@@ -1078,11 +1081,7 @@ async fn raises_sent_at_the_same_moment_are_each_applied_and_the_card_held_once(
         .unwrap();
     assert_eq!(changes.len(), 4, "one change on the timeline per raise");
     let last = changes.iter().max_by_key(|e| e.id).unwrap();
-    let now = bid::Entity::find_by_id(bid_id.clone())
-        .one(&app.db)
-        .await
-        .unwrap()
-        .unwrap();
+    let now = app.stored_bid(&bid_id).await;
     assert_eq!(
         Some(now.amount_minor),
         last.amount_minor,
@@ -1127,7 +1126,7 @@ async fn raises_sent_at_the_same_moment_are_each_applied_and_the_card_held_once(
 async fn the_same_raise_sent_twice_at_once_is_applied_once(app: TestApp) {
     use sea_orm::{ColumnTrait, QueryFilter};
     use surclass::services::bids;
-    use surclass::store::entities::{bid, bid_event};
+    use surclass::store::entities::bid_event;
 
     let (bid_id, booking) = a_bid_of_two_at_200(&app).await;
     let (gateway, _) = slow_to_answer(app.gateway.clone());
@@ -1147,11 +1146,9 @@ async fn the_same_raise_sent_twice_at_once_is_applied_once(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(raised.len(), 1, "one raise on the timeline");
-    let hold = bid::Entity::find_by_id(bid_id.clone())
-        .one(&app.db)
+    let hold = app
+        .stored_bid(&bid_id)
         .await
-        .unwrap()
-        .unwrap()
         .payment_ref
         .expect("the bid has a hold");
     app.run_jobs().await;
@@ -1159,6 +1156,41 @@ async fn the_same_raise_sent_twice_at_once_is_applied_once(app: TestApp) {
         app.gateway_holds_awaiting_capture().await,
         std::collections::HashSet::from([hold]),
         "the card is held once, for the raise"
+    );
+}
+
+/// A raise whose bid is changed by something else every time its card is held gives up after
+/// a few tries: refused as changed meanwhile, the bid as it was, every hold it took released.
+async fn a_raise_that_keeps_losing_to_other_changes_is_refused_and_changes_nothing(app: TestApp) {
+    use std::sync::Arc;
+    use surclass::services::bids::{self, BidError};
+
+    let (bid_id, booking) = a_bid_of_two_at_200(&app).await;
+    let before = app.stored_bid(&bid_id).await;
+    let gateway: Arc<dyn surclass::payments::PaymentGateway> = Arc::new(DuringHold {
+        inner: app.gateway.clone(),
+        then: AfterHold::BidChanges {
+            db: app.db.clone(),
+            bid_id: bid_id.clone(),
+        },
+    });
+
+    let refused = bids::change(&app.db, &gateway, &booking, &bid_id, "300.00", visa()).await;
+    assert!(
+        matches!(refused, Err(BidError::ChangedMeanwhile)),
+        "{refused:?}"
+    );
+    let after = app.stored_bid(&bid_id).await;
+    assert_eq!(
+        (after.amount_minor, &after.payment_ref),
+        (before.amount_minor, &before.payment_ref),
+        "the bid is as it was"
+    );
+    app.run_jobs().await;
+    assert_eq!(
+        app.gateway_holds_awaiting_capture().await,
+        std::collections::HashSet::from([before.payment_ref.expect("the bid has a hold")]),
+        "every hold the raise took is released"
     );
 }
 

@@ -67,19 +67,15 @@ impl SimulatedGateway {
         &self,
         requests: Vec<HoldRequest>,
     ) -> Vec<Result<HoldOutcome, PaymentError>> {
-        for _ in 1..ROUNDS {
+        for _ in 0..ROUNDS {
             if let Ok(answers) = self.authorize_batch_once(&requests).await {
                 return answers;
             }
         }
-        self.authorize_batch_once(&requests)
-            .await
-            .unwrap_or_else(|KeyTaken| {
-                let taken = PaymentError::Transient(
-                    "a concurrent request with the same idempotency key is in progress".into(),
-                );
-                requests.iter().map(|_| Err(taken.clone())).collect()
-            })
+        let taken = PaymentError::Transient(
+            "a concurrent request with the same idempotency key is in progress".into(),
+        );
+        requests.iter().map(|_| Err(taken.clone())).collect()
     }
 
     async fn authorize_batch_once(
