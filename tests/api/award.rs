@@ -542,6 +542,41 @@ async fn upgrade_now_confirms_and_charges_at_once_while_units_are_free(app: Test
     let _ = single;
 }
 
+/// A traveller who taps "upgrade now" again (a retry after a lost answer, a second tap) is
+/// shown the upgrade they bought, not told that the units are gone: they took them.
+async fn upgrade_now_sent_again_shows_the_purchase_and_charges_nothing_more(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app
+        .open_lot(&op, json!({"capacity": 3, "upgrade_now": "800.00"}))
+        .await;
+    app.booking(&op, "PNR001", "Martin", 2, &[&lot]).await;
+    let token = app.sign_in("PNR001", "Martin").await;
+    let buy = || {
+        app.post(&format!("/v1/traveller/offers/{lot}/upgrade-now"))
+            .key(&token)
+            .json(&json!({"payment_method": "pm_card_visa"}))
+            .send()
+    };
+    let bought = buy().await.expect(201);
+    let again = buy().await.expect(201);
+    assert_eq!(again.body["id"], bought.body["id"]);
+    assert_eq!(again.body["status"], "charged");
+    assert_eq!(again.body["total"], "1600.00");
+
+    app.run_jobs().await;
+    let bid = bought.body["id"].as_str().unwrap();
+    assert_eq!(payments_of(&app, bid, "charge", "succeeded").await, 1);
+    assert_eq!(
+        payment::Entity::find()
+            .filter(payment::Column::Kind.eq("hold"))
+            .count(&app.db)
+            .await
+            .unwrap(),
+        1,
+        "one hold, captured"
+    );
+}
+
 async fn an_operator_reviews_the_award_before_anything_is_charged(app: TestApp) {
     let op = app.operator("aurora").await;
     let lot = app
@@ -825,6 +860,7 @@ store_tests!(
     a_smaller_aircraft_after_the_award_refunds_the_last_ranked_first,
     closing_twice_awards_once_and_charges_once,
     upgrade_now_confirms_and_charges_at_once_while_units_are_free,
+    upgrade_now_sent_again_shows_the_purchase_and_charges_nothing_more,
     an_operator_reviews_the_award_before_anything_is_charged,
     a_traveller_whose_payment_failed_keeps_the_upgrade_with_another_card,
     a_booking_that_bid_on_two_classes_of_one_flight_wins_only_the_higher,

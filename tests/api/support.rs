@@ -479,6 +479,13 @@ impl TestApp {
             .await
     }
 
+    /// The simulated gateway's payments that took money from a card, by reference.
+    #[allow(dead_code)]
+    pub async fn gateway_payments_captured(&self) -> std::collections::HashSet<String> {
+        self.gateway_payments(|body| body["amount_received"].as_i64().unwrap_or(0) > 0)
+            .await
+    }
+
     /// Every payment the simulated gateway made for the bid, whatever became of it.
     #[allow(dead_code)]
     pub async fn gateway_payments_of(&self, bid_id: &str) -> std::collections::HashSet<String> {

@@ -703,6 +703,9 @@ store_tests!(
     a_traveller_who_hangs_up_while_the_card_is_held_still_gets_the_bid,
     a_raise_whose_caller_hangs_up_after_the_new_hold_is_still_made,
     an_upgrade_now_whose_caller_hangs_up_after_the_hold_is_still_bought,
+    upgrade_now_tapped_twice_at_once_buys_once_and_charges_once,
+    upgrade_now_tapped_twice_at_once_over_an_earlier_bid_buys_once_and_charges_once,
+    the_last_units_bought_now_by_two_travellers_at_once_go_to_one,
     raises_sent_at_the_same_moment_are_each_applied_and_the_card_held_once,
     the_same_raise_sent_twice_at_once_is_applied_once,
     a_raise_that_keeps_losing_to_other_changes_is_refused_and_changes_nothing,
@@ -1244,5 +1247,139 @@ async fn an_upgrade_now_whose_caller_hangs_up_after_the_hold_is_still_bought(app
     assert!(
         app.gateway_holds_awaiting_capture().await.is_empty(),
         "the hold was captured, none left waiting"
+    );
+}
+
+/// "Upgrade now" tapped twice at once by a booking with no bid yet, behind a card gateway
+/// slow enough that both copies are past their checks before either is written: both are
+/// answered with the one purchase, the units are taken once and the card charged once.
+async fn upgrade_now_tapped_twice_at_once_buys_once_and_charges_once(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app
+        .open_lot(&op, json!({"capacity": 4, "upgrade_now": "800.00"}))
+        .await;
+    app.booking(&op, "PNR001", "Martin", 2, &[&lot]).await;
+    upgrade_now_twice_at_once(&app, &lot).await;
+}
+
+/// The same over an earlier bid: both copies ask for the same hold, and the one that finds
+/// the upgrade bought leaves that hold to the purchase.
+async fn upgrade_now_tapped_twice_at_once_over_an_earlier_bid_buys_once_and_charges_once(
+    app: TestApp,
+) {
+    let op = app.operator("aurora").await;
+    let lot = app
+        .open_lot(&op, json!({"capacity": 4, "upgrade_now": "800.00"}))
+        .await;
+    app.booking(&op, "PNR001", "Martin", 2, &[&lot]).await;
+    let token = app.sign_in("PNR001", "Martin").await;
+    app.bid(&token, &lot, "300.00", "pm_card_visa")
+        .await
+        .expect(201);
+    upgrade_now_twice_at_once(&app, &lot).await;
+}
+
+/// Sends two "upgrade now" of PNR001 (a party of two) at 800.00 at once and checks that
+/// they come to one purchase of 1,600.00.
+async fn upgrade_now_twice_at_once(app: &TestApp, lot: &str) {
+    use sea_orm::{ColumnTrait, QueryFilter};
+    use surclass::services::bids;
+    use surclass::store::entities::{bid, lot as lots, payment};
+
+    let booking = app.stored_booking("PNR001").await;
+    let (gateway, _) = slow_to_answer(app.gateway.clone());
+    let twice =
+        [visa(), visa()].map(|card| bids::upgrade_now(&app.db, &gateway, &booking, lot, card));
+    let answers: Vec<bid::Model> = futures_util::future::join_all(twice)
+        .await
+        .into_iter()
+        .map(|answer| answer.expect("both copies are answered with the purchase"))
+        .collect();
+    assert_eq!(answers[0].id, answers[1].id, "one bid");
+    for answer in &answers {
+        assert_eq!(
+            (answer.award_units, answer.award_price_minor),
+            (Some(2), Some(80_000))
+        );
+    }
+
+    app.run_jobs().await;
+    let bought = app.stored_bid(&answers[0].id).await;
+    assert_eq!(bought.status, "charged");
+    let sold = lots::Entity::find_by_id(lot.to_owned())
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .units_sold_now;
+    assert_eq!(sold, 2, "the party's two units are taken once");
+    let charges: Vec<i64> = payment::Entity::find()
+        .filter(payment::Column::Kind.eq("charge"))
+        .filter(payment::Column::Status.eq("succeeded"))
+        .all(&app.db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.amount_minor)
+        .collect();
+    assert_eq!(charges, [160_000], "one charge recorded");
+    assert_eq!(
+        app.gateway_payments_captured().await.len(),
+        1,
+        "the card is charged once"
+    );
+    assert!(
+        app.gateway_holds_awaiting_capture().await.is_empty(),
+        "no hold is left on the card"
+    );
+}
+
+/// Two travellers take the last units "now" at the same moment: one gets them and is charged,
+/// the other is told they are gone and keeps no hold; the units are never sold twice.
+async fn the_last_units_bought_now_by_two_travellers_at_once_go_to_one(app: TestApp) {
+    use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter};
+    use surclass::services::bids::{self, BidError};
+    use surclass::store::entities::{lot as lots, payment};
+
+    let op = app.operator("aurora").await;
+    let lot = app
+        .open_lot(&op, json!({"capacity": 3, "upgrade_now": "800.00"}))
+        .await;
+    app.booking(&op, "PNR001", "Martin", 2, &[&lot]).await;
+    app.booking(&op, "PNR002", "Durand", 2, &[&lot]).await;
+    let (martin, durand) = (
+        app.stored_booking("PNR001").await,
+        app.stored_booking("PNR002").await,
+    );
+    let (gateway, _) = slow_to_answer(app.gateway.clone());
+    let (first, second) = tokio::join!(
+        bids::upgrade_now(&app.db, &gateway, &martin, &lot, visa()),
+        bids::upgrade_now(&app.db, &gateway, &durand, &lot, visa()),
+    );
+    let (bought, refused) = match (first, second) {
+        (Ok(b), Err(e)) | (Err(e), Ok(b)) => (b, e),
+        other => panic!("one purchase and one refusal, not {other:?}"),
+    };
+    assert!(matches!(refused, BidError::Unavailable(_)), "{refused:?}");
+    assert_eq!(bought.award_units, Some(2));
+
+    app.run_jobs().await;
+    let sold = lots::Entity::find_by_id(lot.clone())
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .units_sold_now;
+    assert_eq!(sold, 2);
+    let charged = payment::Entity::find()
+        .filter(payment::Column::Kind.eq("charge"))
+        .filter(payment::Column::Status.eq("succeeded"))
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(charged, 1);
+    assert!(
+        app.gateway_holds_awaiting_capture().await.is_empty(),
+        "the refused traveller's hold is released"
     );
 }

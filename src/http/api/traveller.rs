@@ -683,10 +683,10 @@ pub struct UpgradeNowInput {
     tag = "traveller", security(("session" = []), ("session_cookie" = [])), request_body = UpgradeNowInput,
     params(("id" = String, Path, description = "Lot id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses(
-        (status = 201, description = "Upgraded and charged", body = TravellerBidView),
+        (status = 201, description = "Upgraded and charged; sent again, the same purchase, nothing more charged", body = TravellerBidView),
         (status = 402, description = "Card declined; nothing charged", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such offer for this booking", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "No fixed price, sold out, or bidding closed", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "No fixed price, sold out, bidding closed, or a bid of this booking placed by another request meanwhile (bid-changed-meanwhile); nothing charged", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/traveller/offers/{id}/upgrade-now")]

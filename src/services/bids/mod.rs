@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, sea_query::LockType,
 };
 
 use std::collections::BTreeMap;
@@ -724,6 +724,18 @@ async fn lock_open_lot(
     booking: &booking::Model,
     lot_id: &str,
 ) -> Result<(lot::Model, LotSpec), BidError> {
+    lock_open_lot_as(txn, booking, lot_id, LockType::Share).await
+}
+
+/// As [`lock_open_lot`], with the lock given: a sale that counts the lot's units in the same
+/// transaction takes it for update, since two such sales holding it shared would each wait
+/// for the other to let go before writing (PostgreSQL then aborts one as a deadlock).
+async fn lock_open_lot_as(
+    txn: &impl ConnectionTrait,
+    booking: &booking::Model,
+    lot_id: &str,
+    lock: LockType,
+) -> Result<(lot::Model, LotSpec), BidError> {
     let eligible = booking_lot::Entity::find_by_id((booking.id.clone(), lot_id.to_owned()))
         .one(txn)
         .await?
@@ -732,7 +744,7 @@ async fn lock_open_lot(
         return Err(BidError::NotFound);
     }
     let lot = lot::Entity::find_by_id(lot_id.to_owned())
-        .lock_shared()
+        .lock(lock)
         .one(txn)
         .await?
         .ok_or(BidError::NotFound)?;
@@ -824,16 +836,21 @@ async fn upgrade_now_here(
         )
     })?;
     let units = booking.party_size.max(1) as u32;
-    if store_lots::free_units(&lot, &spec) < units {
-        return Err(BidError::Unavailable(
-            "Not enough upgrades are left to take one now; you can still bid.".into(),
-        ));
-    }
     let existing = bid::Entity::find()
         .filter(bid::Column::LotId.eq(&lot.id))
         .filter(bid::Column::BookingId.eq(&booking.id))
         .one(db)
         .await?;
+    // Tapped again: the traveller sees the upgrade they bought, not "sold out" (they took
+    // the units themselves), and nothing more is held or charged.
+    if let Some(b) = existing.as_ref().filter(|b| bought_now(b, price, units)) {
+        return Ok(b.clone());
+    }
+    if store_lots::free_units(&lot, &spec) < units {
+        return Err(BidError::Unavailable(
+            "Not enough upgrades are left to take one now; you can still bid.".into(),
+        ));
+    }
     if let Some(b) = &existing
         && ![BidStatus::Active.as_str(), BidStatus::Withdrawn.as_str()].contains(&b.status.as_str())
     {
@@ -860,7 +877,14 @@ async fn upgrade_now_here(
     )
     .await;
     let (reserved, previous, key) = match reserved {
-        Ok(r) => r,
+        Ok(Reserved::Now(purchase, previous, key)) => (purchase, previous, key),
+        Ok(Reserved::Already(bought)) => {
+            // Another copy of this request bought it first. With the same hold (one bid,
+            // same key) `unwind` leaves it to that copy's capture; a copy that began
+            // without a bid made a hold of its own, released here.
+            unwind(db, gateway, &bought.id, attempt, &security).await;
+            return Ok(bought);
+        }
         Err(e) => {
             unwind(db, gateway, &bid_id, attempt, &security).await;
             return Err(e);
@@ -1057,6 +1081,21 @@ async fn settle_payment_row(
     Ok(())
 }
 
+/// Whether the bid is the upgrade bought now: won or charged, for these units at this price.
+fn bought_now(b: &bid::Model, price: Money, units: u32) -> bool {
+    [BidStatus::Won.as_str(), BidStatus::Charged.as_str()].contains(&b.status.as_str())
+        && b.award_price_minor == Some(price.minor())
+        && b.award_units == Some(units as i32)
+}
+
+/// What reserving an "upgrade now" came to.
+enum Reserved {
+    /// The purchase (a bid at the fixed price), what the bid was before, and the capture's key.
+    Now(bid::Model, Option<PreviousBid>, IdempotencyKey),
+    /// Another copy of the same request (a double tap) bought it first: its purchase.
+    Already(bid::Model),
+}
+
 /// Reserves the units for an "upgrade now" purchase; returns the purchase (a bid at the
 /// fixed price) and any earlier hold of the booking's bid on the lot, to release.
 #[allow(clippy::too_many_arguments)]
@@ -1070,24 +1109,35 @@ async fn reserve_now(
     price: Money,
     units: u32,
     security: &Security,
-) -> Result<(bid::Model, Option<PreviousBid>, IdempotencyKey), BidError> {
+) -> Result<Reserved, BidError> {
     let txn = write_txn(db).await?;
-    let (lot, spec) = lock_open_lot(&txn, booking, lot_id).await?;
+    let (lot, spec) = lock_open_lot_as(&txn, booking, lot_id, LockType::Update).await?;
     let now = Utc::now();
     check_window(&spec, now)?;
+    let Security::Hold { reference, .. } = security else {
+        unreachable!("a hold was asked for")
+    };
+    // Found by booking, not by id: copies of a request that began without a bid each
+    // picked an id of their own, and only the first may write one.
+    let existing = bid::Entity::find()
+        .filter(bid::Column::LotId.eq(lot_id))
+        .filter(bid::Column::BookingId.eq(&booking.id))
+        .lock_exclusive()
+        .one(&txn)
+        .await?;
+    // Checked again under the lock: a double-tap must not sell the units twice.
+    if let Some(b) = existing.as_ref().filter(|b| bought_now(b, price, units)) {
+        return Ok(Reserved::Already(b.clone()));
+    }
+    if existing.as_ref().is_some_and(|b| b.id != bid_id) {
+        // Another request placed a bid for this booking meanwhile; this one changed nothing.
+        return Err(BidError::ChangedMeanwhile);
+    }
     if store_lots::free_units(&lot, &spec) < units {
         return Err(BidError::Unavailable(
             "The last upgrades were just taken; you can still bid.".into(),
         ));
     }
-    let Security::Hold { reference, .. } = security else {
-        unreachable!("a hold was asked for")
-    };
-    let existing = bid::Entity::find_by_id(bid_id.to_owned())
-        .lock_exclusive()
-        .one(&txn)
-        .await?;
-    // Checked again under the lock: a double-tap must not sell the units twice.
     if let Some(b) = &existing
         && ![BidStatus::Active.as_str(), BidStatus::Withdrawn.as_str()].contains(&b.status.as_str())
     {
@@ -1186,7 +1236,7 @@ async fn reserve_now(
     )
     .await?;
     txn.commit().await?;
-    Ok((purchase, previous, key))
+    Ok(Reserved::Now(purchase, previous, key))
 }
 
 /// A winner whose payment failed gives another card during the grace period: it is
