@@ -24,6 +24,32 @@ use crate::services::sessions::SessionSigner;
 use crate::store::Db;
 use crate::store::entities::{bid, booking, operator, outbox as outbox_entity, webhook_endpoint};
 
+/// What stands for a link's token in the operator's copy of an email.
+pub const HIDDEN_TOKEN: &str = "…";
+
+/// The text with the token of each of this service's status and unsubscribe links replaced
+/// by [`HIDDEN_TOKEN`]: where each link was shows, not what it opens.
+pub fn hide_tokens(body: &str, public_url: &PublicUrl) -> String {
+    let prefixes = [
+        format!("{}/s/", public_url.as_str()),
+        format!("{}/unsubscribe/", public_url.as_str()),
+    ];
+    let mut kept = String::with_capacity(body.len());
+    let mut rest = body;
+    while let Some((at, prefix)) = prefixes
+        .iter()
+        .filter_map(|p| rest.find(p.as_str()).map(|at| (at, p)))
+        .min()
+    {
+        kept.push_str(&rest[..at + prefix.len()]);
+        kept.push_str(HIDDEN_TOKEN);
+        rest = &rest[at + prefix.len()..];
+        rest = &rest[rest.find(char::is_whitespace).unwrap_or(rest.len())..];
+    }
+    kept.push_str(rest);
+    kept
+}
+
 /// How messages go out, from the settings.
 #[derive(Debug, Clone)]
 pub struct NotifySettings {
@@ -233,6 +259,7 @@ impl Notifier {
             unsubscribe_url,
         };
         // What goes out is recorded first: the operator's view, and the local mailbox.
+        let kept = self.operators_copy(&email);
         let turn = crate::store::sqlite_write_turn(&self.db).await;
         outbox_entity::Entity::update_many()
             .col_expr(outbox_entity::Column::Recipient, Some(to).into())
@@ -240,7 +267,7 @@ impl Notifier {
                 outbox_entity::Column::Subject,
                 Some(rendered.subject).into(),
             )
-            .col_expr(outbox_entity::Column::Body, Some(rendered.body).into())
+            .col_expr(outbox_entity::Column::Body, Some(kept).into())
             .filter(outbox_entity::Column::Id.eq(row.id))
             .exec(&self.db)
             .await?;
@@ -258,6 +285,18 @@ impl Notifier {
                 self.failed(&row, row.attempts + 1, self.settings.email_max_attempts, e)
                     .await
             }
+        }
+    }
+
+    /// The text kept for the operator's view. The links in an email open the traveller's
+    /// booking (a session) or stop their reminders, so once a real mail server carries the
+    /// email they go to the traveller only. Without one, the kept copy is the local mailbox
+    /// and must keep its links.
+    fn operators_copy(&self, email: &OutgoingEmail) -> String {
+        if self.transport.kind() == "local" {
+            email.body.clone()
+        } else {
+            hide_tokens(&email.body, &self.public_url)
         }
     }
 
@@ -410,4 +449,24 @@ fn causes(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_operators_copy_shows_where_each_link_was_and_none_of_their_tokens() {
+        let base = PublicUrl::new("https://up.example/");
+        let body = "Dear Roy,\n\nSee your offer: https://up.example/s/v1.abc.DEF-9\nStop reminders: https://up.example/unsubscribe/xyz\nOther: https://elsewhere.example/s/keep";
+        assert_eq!(
+            hide_tokens(body, &base),
+            "Dear Roy,\n\nSee your offer: https://up.example/s/…\nStop reminders: https://up.example/unsubscribe/…\nOther: https://elsewhere.example/s/keep"
+        );
+        assert_eq!(hide_tokens("no link", &base), "no link");
+        assert_eq!(
+            hide_tokens("https://up.example/s/tok", &base),
+            "https://up.example/s/…"
+        );
+    }
 }

@@ -1117,6 +1117,17 @@ async fn emails_reach_a_real_smtp_server_with_reply_to_and_unsubscribe_headers(s
         .send()
         .await
         .expect(200);
+    // That link goes to the traveller only: the operator's copy shows where it was, and
+    // neither it nor the unsubscribe link can be taken from there.
+    let unsubscribe_token = unsubscribe.rsplit("/unsubscribe/").next().unwrap();
+    for m in &listed {
+        let body = m["body"].as_str().unwrap();
+        assert!(body.contains(&format!("{}/s/…", app.address)), "{body}");
+        assert!(
+            !body.contains(session) && !body.contains(unsubscribe_token),
+            "{body}"
+        );
+    }
     // One click, as a mail client does it.
     let clicked = app
         .client

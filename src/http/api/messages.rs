@@ -36,6 +36,9 @@ pub struct MessageView {
     /// Email recipient (blank once the booking's data is erased).
     pub to: Option<String>,
     pub subject: Option<String>,
+    /// The email's text. Sent through an SMTP server, the token of each link that opens the
+    /// traveller's booking or stops their reminders shows as `…`: those go to the traveller
+    /// only. In the local mailbox (no SMTP server) the links are whole.
     pub body: Option<String>,
     /// `Message-ID` of the email, or the event id of a webhook delivery (stable across retries).
     pub message_id: Option<String>,
