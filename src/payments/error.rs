@@ -118,6 +118,10 @@ pub enum PaymentError {
     Declined(Decline),
     #[error("payment provider unavailable, retry later with the same idempotency key: {0}")]
     Transient(String),
+    /// Another request with the same idempotency key (a double tap's other copy) is still
+    /// being processed; once it is done, the same key replays its answer.
+    #[error("a request with the same idempotency key is still in progress: {0}")]
+    InProgress(String),
     #[error("payment request refused: {0}")]
     Invalid(String),
     #[error("payment gateway misconfigured: {0}")]
@@ -139,7 +143,7 @@ impl PaymentError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             Self::Declined(_) => ErrorKind::Declined,
-            Self::Transient(_) => ErrorKind::Transient,
+            Self::Transient(_) | Self::InProgress(_) => ErrorKind::Transient,
             Self::Invalid(_) => ErrorKind::Invalid,
             Self::Configuration(_) => ErrorKind::Configuration,
             Self::Protocol(_) => ErrorKind::Protocol,
@@ -148,7 +152,7 @@ impl PaymentError {
 
     /// True when the same call, with the same idempotency key, may succeed later.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Transient(_))
+        matches!(self, Self::Transient(_) | Self::InProgress(_))
     }
 
     /// The decline to show the traveller, when the card is the problem.

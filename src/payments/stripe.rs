@@ -233,7 +233,9 @@ fn classify(error: StripeError) -> Failure {
                     .unwrap_or(api.type_.as_str()),
                 api.message.as_deref().unwrap_or("no message")
             );
+            let code = api.code.as_ref().map(|c| c.as_str());
             match status {
+                409 if code == Some("idempotency_key_in_use") => PaymentError::InProgress(message),
                 401 | 403 => PaymentError::Configuration(message),
                 409 | 424 | 429 | 500..=599 => PaymentError::Transient(message),
                 _ => PaymentError::Invalid(message),
@@ -730,4 +732,49 @@ fn event_of(event: stripe_webhook::Event) -> Result<PaymentEvent, WebhookError> 
         created: event.created,
         payment,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use stripe::{ApiErrorsCode, ApiErrorsType};
+
+    fn api_error(code: ApiErrorsCode) -> Box<ApiErrors> {
+        Box::new(ApiErrors {
+            advice_code: None,
+            charge: None,
+            code: Some(code),
+            decline_code: None,
+            doc_url: None,
+            message: Some(
+                "There is currently another in-progress request using this Stripe-Idempotency-Key"
+                    .into(),
+            ),
+            network_advice_code: None,
+            network_decline_code: None,
+            param: None,
+            payment_intent: None,
+            payment_method: None,
+            payment_method_type: None,
+            request_log_url: None,
+            setup_intent: None,
+            source: None,
+            type_: ApiErrorsType::IdempotencyError,
+        })
+    }
+
+    #[test]
+    fn a_key_still_in_use_is_told_apart_from_other_conflicts() {
+        let in_use = fail(StripeError::Stripe(
+            api_error(ApiErrorsCode::IdempotencyKeyInUse),
+            409,
+        ));
+        assert!(matches!(in_use, PaymentError::InProgress(_)), "{in_use:?}");
+        assert!(in_use.is_retryable());
+        let other = fail(StripeError::Stripe(
+            api_error(ApiErrorsCode::LockTimeout),
+            409,
+        ));
+        assert!(matches!(other, PaymentError::Transient(_)), "{other:?}");
+    }
 }

@@ -708,6 +708,8 @@ store_tests!(
     the_last_units_bought_now_by_two_travellers_at_once_go_to_one,
     raises_sent_at_the_same_moment_are_each_applied_and_the_card_held_once,
     the_same_raise_sent_twice_at_once_is_applied_once,
+    the_same_raise_sent_twice_at_once_through_a_provider_that_says_in_progress_is_applied_once,
+    upgrade_now_tapped_twice_at_once_through_a_provider_that_says_in_progress_buys_once,
     a_raise_that_keeps_losing_to_other_changes_is_refused_and_changes_nothing,
 );
 
@@ -734,6 +736,22 @@ pub(crate) mod during_hold {
         SlowAnswer {
             held: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
         },
+        /// As Stripe does: a hold whose key another request is still using is answered
+        /// "in progress"; each hold is answered 300 ms after it is granted.
+        OneRequestPerKey {
+            in_flight: std::sync::Mutex<std::collections::HashSet<String>>,
+        },
+    }
+
+    /// A gateway that answers "in progress" to a hold whose key is in use, as Stripe does, and
+    /// is slow enough (300 ms) that copies of one request sent at once overlap.
+    pub fn one_request_per_key(inner: Arc<dyn PaymentGateway>) -> Arc<dyn PaymentGateway> {
+        Arc::new(DuringHold {
+            inner,
+            then: AfterHold::OneRequestPerKey {
+                in_flight: Default::default(),
+            },
+        })
     }
 
     /// A gateway that answers 300 ms after granting a hold, and the signal that it granted it.
@@ -796,6 +814,12 @@ pub(crate) mod during_hold {
             self.inner.provider()
         }
         async fn authorize_hold(&self, request: HoldRequest) -> Result<HoldOutcome, PaymentError> {
+            let key = request.idempotency_key.as_str().to_owned();
+            if let AfterHold::OneRequestPerKey { in_flight } = &self.then
+                && !in_flight.lock().unwrap().insert(key.clone())
+            {
+                return Err(PaymentError::InProgress(format!("{key} is in use")));
+            }
             let outcome = self.inner.authorize_hold(request).await;
             match &self.then {
                 AfterHold::DeadlinePasses { db, lot_id } => {
@@ -828,6 +852,10 @@ pub(crate) mod during_hold {
                         let _ = held.send(());
                     }
                     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                }
+                AfterHold::OneRequestPerKey { in_flight } => {
+                    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                    in_flight.lock().unwrap().remove(&key);
                 }
             }
             outcome
@@ -885,7 +913,9 @@ pub(crate) mod during_hold {
         }
     }
 }
-use during_hold::{AfterHold, DuringHold, bid_once, hang_up_once_held, slow_to_answer};
+use during_hold::{
+    AfterHold, DuringHold, bid_once, hang_up_once_held, one_request_per_key, slow_to_answer,
+};
 
 async fn a_bid_whose_lot_closes_while_its_card_is_held_is_refused_and_the_hold_released(
     app: TestApp,
@@ -1127,12 +1157,28 @@ async fn raises_sent_at_the_same_moment_are_each_applied_and_the_card_held_once(
 
 /// The same raise sent twice at once: one change, one new hold, the old one released.
 async fn the_same_raise_sent_twice_at_once_is_applied_once(app: TestApp) {
+    let (gateway, _) = slow_to_answer(app.gateway.clone());
+    same_raise_twice_at_once(&app, gateway).await;
+}
+
+/// The same through a provider that answers the second copy's hold "in progress" (Stripe
+/// does): that copy waits for the first's hold, and is answered, not told to retry later.
+async fn the_same_raise_sent_twice_at_once_through_a_provider_that_says_in_progress_is_applied_once(
+    app: TestApp,
+) {
+    let gateway = one_request_per_key(app.gateway.clone());
+    same_raise_twice_at_once(&app, gateway).await;
+}
+
+async fn same_raise_twice_at_once(
+    app: &TestApp,
+    gateway: std::sync::Arc<dyn surclass::payments::PaymentGateway>,
+) {
     use sea_orm::{ColumnTrait, QueryFilter};
     use surclass::services::bids;
     use surclass::store::entities::bid_event;
 
-    let (bid_id, booking) = a_bid_of_two_at_200(&app).await;
-    let (gateway, _) = slow_to_answer(app.gateway.clone());
+    let (bid_id, booking) = a_bid_of_two_at_200(app).await;
     let twice = ["300.00", "300.00"]
         .map(|amount| bids::change(&app.db, &gateway, &booking, &bid_id, amount, visa()));
     for answer in futures_util::future::join_all(twice).await {
@@ -1259,7 +1305,25 @@ async fn upgrade_now_tapped_twice_at_once_buys_once_and_charges_once(app: TestAp
         .open_lot(&op, json!({"capacity": 4, "upgrade_now": "800.00"}))
         .await;
     app.booking(&op, "PNR001", "Martin", 2, &[&lot]).await;
-    upgrade_now_twice_at_once(&app, &lot).await;
+    let (gateway, _) = slow_to_answer(app.gateway.clone());
+    upgrade_now_twice_at_once(&app, &lot, gateway).await;
+}
+
+/// The same over an earlier bid, through a provider that answers the second copy's hold
+/// "in progress" (Stripe does): that copy waits, and is answered with the purchase.
+async fn upgrade_now_tapped_twice_at_once_through_a_provider_that_says_in_progress_buys_once(
+    app: TestApp,
+) {
+    let op = app.operator("aurora").await;
+    let lot = app
+        .open_lot(&op, json!({"capacity": 4, "upgrade_now": "800.00"}))
+        .await;
+    app.booking(&op, "PNR001", "Martin", 2, &[&lot]).await;
+    let token = app.sign_in("PNR001", "Martin").await;
+    app.bid(&token, &lot, "300.00", "pm_card_visa")
+        .await
+        .expect(201);
+    upgrade_now_twice_at_once(&app, &lot, one_request_per_key(app.gateway.clone())).await;
 }
 
 /// The same over an earlier bid: both copies ask for the same hold, and the one that finds
@@ -1276,18 +1340,22 @@ async fn upgrade_now_tapped_twice_at_once_over_an_earlier_bid_buys_once_and_char
     app.bid(&token, &lot, "300.00", "pm_card_visa")
         .await
         .expect(201);
-    upgrade_now_twice_at_once(&app, &lot).await;
+    let (gateway, _) = slow_to_answer(app.gateway.clone());
+    upgrade_now_twice_at_once(&app, &lot, gateway).await;
 }
 
 /// Sends two "upgrade now" of PNR001 (a party of two) at 800.00 at once and checks that
 /// they come to one purchase of 1,600.00.
-async fn upgrade_now_twice_at_once(app: &TestApp, lot: &str) {
+async fn upgrade_now_twice_at_once(
+    app: &TestApp,
+    lot: &str,
+    gateway: std::sync::Arc<dyn surclass::payments::PaymentGateway>,
+) {
     use sea_orm::{ColumnTrait, QueryFilter};
     use surclass::services::bids;
     use surclass::store::entities::{bid, lot as lots, payment};
 
     let booking = app.stored_booking("PNR001").await;
-    let (gateway, _) = slow_to_answer(app.gateway.clone());
     let twice =
         [visa(), visa()].map(|card| bids::upgrade_now(&app.db, &gateway, &booking, lot, card));
     let answers: Vec<bid::Model> = futures_util::future::join_all(twice)

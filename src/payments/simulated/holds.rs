@@ -72,7 +72,7 @@ impl SimulatedGateway {
                 return answers;
             }
         }
-        let taken = PaymentError::Transient(
+        let taken = PaymentError::InProgress(
             "a concurrent request with the same idempotency key is in progress".into(),
         );
         requests.iter().map(|_| Err(taken.clone())).collect()
@@ -117,8 +117,8 @@ impl SimulatedGateway {
                 continue;
             }
             let result = match self.prepare_hold(&txn, request).await {
-                Err(PaymentError::Transient(e)) => {
-                    answers.push(Err(PaymentError::Transient(e)));
+                Err(e) if e.is_retryable() => {
+                    answers.push(Err(e));
                     continue;
                 }
                 Ok((payment, outcome)) => {

@@ -338,7 +338,7 @@ impl SimulatedGateway {
         request_fingerprint: &str,
         result: Result<T, PaymentError>,
     ) -> Result<T, PaymentError> {
-        if matches!(result, Err(PaymentError::Transient(_))) {
+        if matches!(&result, Err(e) if e.is_retryable()) {
             let _ = txn.rollback().await;
             return result;
         }
@@ -352,7 +352,7 @@ impl SimulatedGateway {
         {
             let _ = txn.rollback().await;
             return Err(match error.sql_err() {
-                Some(SqlErr::UniqueConstraintViolation(_)) => PaymentError::Transient(format!(
+                Some(SqlErr::UniqueConstraintViolation(_)) => PaymentError::InProgress(format!(
                     "a concurrent request with idempotency key {key} is in progress"
                 )),
                 _ => db_error(error),

@@ -200,7 +200,10 @@ async fn secure(
                 description,
                 metadata,
             };
-            match gateway.authorize_hold(request).await.map_err(unavailable)? {
+            match patiently(|| gateway.authorize_hold(request.clone()))
+                .await
+                .map_err(unavailable)?
+            {
                 HoldOutcome::Authorized(a) => Ok(Security::Hold {
                     reference: a.reference.to_string(),
                     amount_minor: a.amount_minor,
@@ -218,8 +221,7 @@ async fn secure(
                 description,
                 metadata,
             };
-            match gateway
-                .save_card_for_later(request)
+            match patiently(|| gateway.save_card_for_later(request.clone()))
                 .await
                 .map_err(unavailable)?
             {
@@ -230,6 +232,27 @@ async fn secure(
         }
     }
 }
+
+/// Calls the provider again while it says that another request with the same key is in
+/// progress: a double tap's two copies ask for the same hold at once, and Stripe answers the
+/// second "in progress" until the first is done, then replays the first's answer. About two
+/// seconds in all, then the copy is told the provider is not answering.
+async fn patiently<T, F: Future<Output = Result<T, PaymentError>>>(
+    mut call: impl FnMut() -> F,
+) -> Result<T, PaymentError> {
+    let mut wait = std::time::Duration::from_millis(25);
+    for _ in 0..IN_PROGRESS_TRIES {
+        match call().await {
+            Err(PaymentError::InProgress(_)) => tokio::time::sleep(wait).await,
+            answer => return answer,
+        }
+        wait = (wait * 2).min(std::time::Duration::from_millis(400));
+    }
+    call().await
+}
+
+/// How often a call is tried again while its key is in use by another copy.
+const IN_PROGRESS_TRIES: u32 = 8;
 
 /// The key of securing one card for one attempt: a retry of the same request sends the
 /// same key (one effect), while another card after a decline is a new try, not a replay of
