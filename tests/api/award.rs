@@ -867,6 +867,7 @@ store_tests!(
     after_a_review_rejection_a_failed_payment_still_moves_the_standby_list_up,
     a_declined_upgrade_now_leaves_the_earlier_bid_and_its_hold_as_they_were,
     a_replacement_card_whose_caller_hangs_up_after_the_hold_is_still_charged,
+    a_replacement_card_sent_twice_at_once_is_charged_once_and_both_are_answered,
 );
 
 // The same lifecycle through async-stripe against the emulator (cards typed in; the
@@ -986,6 +987,61 @@ async fn a_replacement_card_whose_caller_hangs_up_after_the_hold_is_still_charge
     let kept = seen(&app, &winner).await;
     assert_eq!(kept["status"], "charged");
     assert_eq!(kept["outcome"]["charged_total"], "400.00");
+    assert!(
+        app.gateway_holds_awaiting_capture().await.is_empty(),
+        "the new hold was captured and the old one released"
+    );
+}
+
+/// The replacement card sent twice at once (a double tap on "pay with this card"): both
+/// copies are answered with the upgrade kept, and the card is charged once.
+async fn a_replacement_card_sent_twice_at_once_is_charged_once_and_both_are_answered(app: TestApp) {
+    use crate::traveller::during_hold::slow_to_answer;
+    use surclass::services::bids;
+
+    let op = app.operator("aurora").await;
+    let lot = app
+        .open_lot(&op, json!({"capacity": 1, "payment_grace_seconds": 600}))
+        .await;
+    let winner = bidder(
+        &app,
+        &op,
+        &lot,
+        "PNR001",
+        1,
+        "400.00",
+        DECLINED_WHEN_CHARGED,
+    )
+    .await;
+    app.close_now(&lot).await;
+    app.run_jobs().await;
+    assert_eq!(seen(&app, &winner).await["status"], "payment_failed");
+    let booking = app.stored_booking("PNR001").await;
+    let (gateway, _) = slow_to_answer(app.gateway.clone());
+    let visa = || {
+        Some(surclass::payments::CardSource::PaymentMethod(
+            "pm_card_visa".into(),
+        ))
+    };
+
+    let (first, second) = tokio::join!(
+        bids::replace_card(&app.db, &gateway, &booking, &winner.bid, visa()),
+        bids::replace_card(&app.db, &gateway, &booking, &winner.bid, visa()),
+    );
+    for answer in [first, second] {
+        let kept = answer.expect("both copies are answered");
+        assert_eq!(
+            kept.status, "won",
+            "the upgrade is kept, the charge under way"
+        );
+    }
+    app.run_jobs().await;
+    let kept = seen(&app, &winner).await;
+    assert_eq!(kept["status"], "charged");
+    assert_eq!(
+        payments_of(&app, &winner.bid, "charge", "succeeded").await,
+        1
+    );
     assert!(
         app.gateway_holds_awaiting_capture().await.is_empty(),
         "the new hold was captured and the old one released"

@@ -1262,6 +1262,16 @@ async fn reserve_now(
     Ok(Reserved::Now(purchase, previous, key))
 }
 
+/// Whether the bid is already secured by this hold or saved card.
+fn secures(b: &bid::Model, security: &Security) -> bool {
+    match security {
+        Security::Hold { reference, .. } => b.payment_ref.as_deref() == Some(reference.as_str()),
+        Security::SavedCard(card) => {
+            b.saved_card.as_deref() == serde_json::to_string(card).ok().as_deref()
+        }
+    }
+}
+
 /// A winner whose payment failed gives another card during the grace period: it is
 /// secured for the award's total and the charge runs again at once.
 pub async fn replace_card(
@@ -1312,6 +1322,11 @@ async fn replace_card_here(
     let txn = write_txn(db).await?;
     let locked = lock_own_bid(&txn, booking, bid_id).await?;
     if locked.status != BidStatus::PaymentFailed.as_str() {
+        if secures(&locked, &security) {
+            // The same card sent twice at once (the provider gave both copies one answer):
+            // the other copy wrote it, and this one is answered as it was.
+            return Ok(locked);
+        }
         // The grace period ran out meanwhile: the upgrade went to the next traveller.
         drop(txn);
         unwind(db, gateway, bid_id, attempt, &security).await;
