@@ -695,6 +695,7 @@ store_tests!(
     a_wrong_pair_gets_one_generic_answer_and_floods_are_throttled,
     offers_show_min_max_per_person_and_for_the_party_before_any_card,
     a_traveller_bids_changes_withdraws_and_bids_again,
+    a_withdrawal_sent_twice_is_answered_twice_and_done_once,
     bad_bids_get_clear_errors_and_change_nothing,
     no_traveller_answer_reveals_another_bid,
     a_partner_acts_for_travellers_of_its_operator_only,
@@ -1450,4 +1451,40 @@ async fn the_last_units_bought_now_by_two_travellers_at_once_go_to_one(app: Test
         app.gateway_holds_awaiting_capture().await.is_empty(),
         "the refused traveller's hold is released"
     );
+}
+
+/// A withdrawal sent twice (a double tap, a retry after a lost answer) is answered the same
+/// both times, and is one withdrawal: one event, one message, one release of the hold.
+async fn a_withdrawal_sent_twice_is_answered_twice_and_done_once(app: TestApp) {
+    use sea_orm::{ColumnTrait, PaginatorTrait, QueryFilter};
+    use surclass::store::entities::{bid_event, outbox};
+
+    let (bid_id, booking) = a_bid_of_two_at_200(&app).await;
+    let token = app.sign_in("PNR001", "Martin").await;
+    for _ in 0..2 {
+        let withdrawn = app
+            .delete(&format!("/v1/traveller/bids/{bid_id}"))
+            .key(&token)
+            .send()
+            .await
+            .expect(200);
+        assert_eq!(withdrawn.body["status"], "withdrawn");
+    }
+    app.run_jobs().await;
+    let events = bid_event::Entity::find()
+        .filter(bid_event::Column::BidId.eq(&bid_id))
+        .filter(bid_event::Column::Kind.is_in(["withdrawn", "hold_released"]))
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(events, 2, "withdrawn once, the hold released once");
+    let told = outbox::Entity::find()
+        .filter(outbox::Column::BookingId.eq(&booking.id))
+        .filter(outbox::Column::Channel.eq("email"))
+        .filter(outbox::Column::Topic.eq("bid.withdrawn"))
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(told, 1, "told once");
+    assert!(app.gateway_holds_awaiting_capture().await.is_empty());
 }

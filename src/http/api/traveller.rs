@@ -647,7 +647,7 @@ pub async fn change(
     tag = "traveller", security(("session" = []), ("session_cookie" = [])),
     params(("id" = String, Path, description = "Bid id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses(
-        (status = 200, description = "Withdrawn", body = TravellerBidView),
+        (status = 200, description = "Withdrawn (sent again, the same answer: withdrawn once)", body = TravellerBidView),
         (status = 404, description = "No such bid", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Bidding closed or bid not active", body = Problem, content_type = "application/problem+json"),
     )

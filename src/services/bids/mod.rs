@@ -660,6 +660,10 @@ pub async fn withdraw(
     let (_, spec) = lock_open_lot(&txn, booking, &current.lot_id).await?;
     let now = Utc::now();
     check_window(&spec, now)?;
+    if current.status == BidStatus::Withdrawn.as_str() {
+        // Sent twice (a double tap, a retry after a lost answer): already done, said once.
+        return Ok(current);
+    }
     ensure_active(&current)?;
     let mut am = current.into_active_model();
     am.status = Set(BidStatus::Withdrawn.as_str().to_owned());
