@@ -13,6 +13,13 @@ use crate::domain::validation::FieldErrors;
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
+/// Where the problem types live; a problem's `type` is this followed by its kind.
+pub const PROBLEM_TYPES: &str = "https://surclass.dev/problems/";
+
+fn type_uri<S: serde::Serializer>(kind: &&'static str, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&format_args!("{PROBLEM_TYPES}{kind}"))
+}
+
 #[derive(Debug, Clone, Serialize, ToSchema)]
 #[schema(example = json!({
     "type": "https://surclass.dev/problems/invalid-field",
@@ -22,10 +29,13 @@ pub const CONTENT_TYPE: &str = "application/problem+json";
     "field": "amount"
 }))]
 pub struct Problem {
-    /// Stable identifier of the kind of problem.
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub title: String,
+    /// Stable identifier of the kind of problem, a URI under `https://surclass.dev/problems/`.
+    // Kept as the last part only (a fixed text); serialised whole.
+    #[serde(rename = "type", serialize_with = "type_uri")]
+    #[schema(value_type = String)]
+    pub kind: &'static str,
+    /// Short summary, the same for every problem of the type.
+    pub title: &'static str,
     pub status: u16,
     pub detail: String,
     /// The request field at fault, when there is one (JSON path such as `bids[2].amount`).
@@ -36,7 +46,7 @@ pub struct Problem {
     pub errors: Vec<ProblemField>,
     /// Seconds to wait before retrying (with 429 and 503).
     #[serde(skip)]
-    pub retry_after: Option<u64>,
+    pub retry_after: Option<u32>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -46,10 +56,15 @@ pub struct ProblemField {
 }
 
 impl Problem {
-    pub fn new(status: StatusCode, slug: &str, title: &str, detail: impl Into<String>) -> Self {
+    pub fn new(
+        status: StatusCode,
+        slug: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
         Self {
-            kind: format!("https://surclass.dev/problems/{slug}"),
-            title: title.to_owned(),
+            kind: slug,
+            title,
             status: status.as_u16(),
             detail: detail.into(),
             field: None,
@@ -78,7 +93,7 @@ impl Problem {
         problem
     }
 
-    pub fn conflict(slug: &str, title: &str, detail: impl Into<String>) -> Self {
+    pub fn conflict(slug: &'static str, title: &'static str, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, slug, title, detail)
     }
 
@@ -102,7 +117,7 @@ impl Problem {
             "Too many attempts",
             detail,
         );
-        p.retry_after = Some(retry_after);
+        p.retry_after = Some(u32::try_from(retry_after).unwrap_or(u32::MAX));
         p
     }
 

@@ -58,8 +58,8 @@ impl From<BidError> for Problem {
             }
             e @ BidError::OutOfRange { .. } => {
                 let mut p = Problem::invalid(FieldErrors::single("amount", e.to_string()));
-                p.kind = "https://surclass.dev/problems/amount-out-of-range".into();
-                p.title = "Amount outside the range".into();
+                p.kind = "amount-out-of-range";
+                p.title = "Amount outside the range";
                 p
             }
             BidError::Invalid(errors) => Problem::invalid(errors),
