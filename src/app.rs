@@ -219,6 +219,9 @@ fn serve(
     let server = HttpServer::new(move || {
         App::new()
             .wrap(middleware::from_fn(http::idempotency::guard))
+            .wrap(middleware::from_fn(
+                http::traveller_pages::failures_in_their_language,
+            ))
             .wrap(middleware::from_fn(http::limits::bodies))
             .wrap(middleware::from_fn(http::metrics::record))
             .wrap(TracingLogger::default())

@@ -508,6 +508,39 @@ async fn the_signed_link_opens_the_booking_and_a_forged_one_says_so(app: TestApp
     assert_eq!(stale.status, StatusCode::UNAUTHORIZED);
 }
 
+/// When a page fails on our side (here the store loses a table), the traveller is told so,
+/// and that nothing changed, in their own language.
+async fn a_failure_on_our_side_is_told_in_the_travellers_language(app: TestApp) {
+    use sea_orm::ConnectionTrait;
+
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({})).await;
+    app.booking(&op, "AU7K2P", "Muller", 2, &[&lot]).await;
+    let french = Browser::with_language(&app, "fr-FR,fr;q=0.9,en;q=0.5");
+    french.sign_in("AU7K2P", "Muller").await;
+    let english = Browser::with_language(&app, "en-GB,en;q=0.9");
+    english.sign_in("AU7K2P", "Muller").await;
+    app.db
+        .execute_unprepared("ALTER TABLE lots RENAME TO lots_gone")
+        .await
+        .unwrap();
+
+    let failed = french.get("/offers").await;
+    assert_eq!(failed.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        failed.says("Un problème est survenu") && failed.says("Rien n'a été modifié"),
+        "{}",
+        failed.body
+    );
+    let failed = english.get("/offers").await;
+    assert_eq!(failed.status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(
+        failed.says("Something went wrong") && failed.says("Nothing was changed"),
+        "{}",
+        failed.body
+    );
+}
+
 async fn french_speakers_get_french_and_euros_written_their_way(app: TestApp) {
     let op = app.operator("aurora").await;
     let lot = app
@@ -783,6 +816,7 @@ store_tests!(
     a_post_without_this_sessions_form_token_changes_nothing,
     the_signed_link_opens_the_booking_and_a_forged_one_says_so,
     french_speakers_get_french_and_euros_written_their_way,
+    a_failure_on_our_side_is_told_in_the_travellers_language,
     a_failed_payment_can_be_fixed_with_another_card_on_the_status_page,
     the_status_page_hands_over_the_data_and_erases_it_on_request,
 );

@@ -10,6 +10,7 @@ mod assets;
 mod bid;
 mod card;
 mod errors;
+pub use errors::failures_in_their_language;
 pub mod i18n;
 mod offers;
 mod privacy;
