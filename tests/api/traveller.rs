@@ -707,6 +707,7 @@ store_tests!(
     upgrade_now_tapped_twice_at_once_buys_once_and_charges_once,
     upgrade_now_tapped_twice_at_once_over_an_earlier_bid_buys_once_and_charges_once,
     the_last_units_bought_now_by_two_travellers_at_once_go_to_one,
+    an_upgrade_now_that_meets_a_bid_placed_meanwhile_is_refused_and_takes_nothing,
     raises_sent_at_the_same_moment_are_each_applied_and_the_card_held_once,
     the_same_raise_sent_twice_at_once_is_applied_once,
     the_same_raise_sent_twice_at_once_through_a_provider_that_says_in_progress_is_applied_once,
@@ -736,6 +737,13 @@ pub(crate) mod during_hold {
         /// the caller to give up waiting.
         SlowAnswer {
             held: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+        },
+        /// A bid for the booking is placed by another request (another phone) before the
+        /// answer.
+        BidPlaced {
+            db: surclass::store::Db,
+            lot_id: String,
+            booking_id: String,
         },
         /// As Stripe does: a hold whose key another request is still using is answered
         /// "in progress"; each hold is answered 300 ms after it is granted.
@@ -853,6 +861,41 @@ pub(crate) mod during_hold {
                         let _ = held.send(());
                     }
                     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                }
+                AfterHold::BidPlaced {
+                    db,
+                    lot_id,
+                    booking_id,
+                } => {
+                    use sea_orm::{ActiveModelTrait, IntoActiveModel};
+                    let now = chrono::Utc::now();
+                    bid::Model {
+                        id: format!("bid_other_phone_{booking_id}"),
+                        lot_id: lot_id.clone(),
+                        booking_id: booking_id.clone(),
+                        amount_minor: 30_000,
+                        currency: "EUR".into(),
+                        units: 2,
+                        partial_ok: false,
+                        tier: 0,
+                        preference: None,
+                        status: "active".into(),
+                        payment_method_ref: None,
+                        payment_ref: None,
+                        saved_card: None,
+                        award_units: None,
+                        award_price_minor: None,
+                        outcome_reason: None,
+                        standby_rank: None,
+                        submitted_at: now,
+                        created_at: now,
+                        updated_at: now,
+                        version: 0,
+                    }
+                    .into_active_model()
+                    .insert(db)
+                    .await
+                    .expect("bid placed");
                 }
                 AfterHold::OneRequestPerKey { in_flight } => {
                     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -1487,4 +1530,55 @@ async fn a_withdrawal_sent_twice_is_answered_twice_and_done_once(app: TestApp) {
         .unwrap();
     assert_eq!(told, 1, "told once");
     assert!(app.gateway_holds_awaiting_capture().await.is_empty());
+}
+
+/// "Upgrade now" from one phone while another places a bid for the same booking: the sale,
+/// worked out for a booking without a bid, is refused as changed meanwhile; no unit is taken,
+/// the placed bid stays as it is, and the sale's hold is released.
+async fn an_upgrade_now_that_meets_a_bid_placed_meanwhile_is_refused_and_takes_nothing(
+    app: TestApp,
+) {
+    use std::sync::Arc;
+    use surclass::services::bids::{self, BidError};
+    use surclass::store::entities::lot as lots;
+
+    let op = app.operator("aurora").await;
+    let lot = app
+        .open_lot(&op, json!({"capacity": 4, "upgrade_now": "800.00"}))
+        .await;
+    app.booking(&op, "PNR001", "Martin", 2, &[&lot]).await;
+    let booking = app.stored_booking("PNR001").await;
+    let gateway: Arc<dyn surclass::payments::PaymentGateway> = Arc::new(DuringHold {
+        inner: app.gateway.clone(),
+        then: AfterHold::BidPlaced {
+            db: app.db.clone(),
+            lot_id: lot.clone(),
+            booking_id: booking.id.clone(),
+        },
+    });
+
+    let refused = bids::upgrade_now(&app.db, &gateway, &booking, &lot, visa()).await;
+    assert!(
+        matches!(refused, Err(BidError::ChangedMeanwhile)),
+        "{refused:?}"
+    );
+    let placed = app
+        .stored_bid(&format!("bid_other_phone_{}", booking.id))
+        .await;
+    assert_eq!(
+        (placed.status.as_str(), placed.amount_minor),
+        ("active", 30_000)
+    );
+    let sold = lots::Entity::find_by_id(lot.clone())
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .units_sold_now;
+    assert_eq!(sold, 0, "no unit taken");
+    app.run_jobs().await;
+    assert!(
+        app.gateway_holds_awaiting_capture().await.is_empty(),
+        "the sale's hold is released"
+    );
 }
