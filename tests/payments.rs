@@ -50,6 +50,7 @@ on_both_gateways!(
     a_hold_waiting_for_authentication_completes,
     a_card_saved_with_authentication_charges_off_session,
     a_released_hold_is_gone,
+    open_holds_are_the_payments_still_holding_money,
     refunds_full_and_partial_up_to_what_was_taken,
     a_retried_call_has_one_effect,
     webhooks_are_verified_and_forgeries_refused,

@@ -25,6 +25,9 @@ pub enum Job {
     /// Release a hold of a bid that did not win (or was withdrawn, or is no longer needed).
     /// The hold is named: after a re-bid the bid holds a newer one, which must stay.
     Release { bid_id: String, hold: String },
+    /// Release a hold that no bid records (a crash came between a card call and its write;
+    /// `reconcile` finds it). The job row is its record: there is no bid to write it on.
+    ReleaseUnrecorded { hold: String },
     /// Release the holds of every losing bid of a lot that still has one, in batches.
     ReleaseLosers { lot_id: String },
     /// A winner's payment is still failing after the grace period: give the units to standby.
@@ -50,6 +53,7 @@ impl Job {
             Job::CloseLot { .. } => "close_lot",
             Job::Charge { .. } => "charge",
             Job::Release { .. } => "release",
+            Job::ReleaseUnrecorded { .. } => "release_unrecorded",
             Job::ReleaseLosers { .. } => "release_losers",
             Job::Reassign { .. } => "reassign",
             Job::Refund { .. } => "refund",

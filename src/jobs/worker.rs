@@ -273,6 +273,12 @@ impl Worker {
                 .await
                 .map(|_| None)
                 .map_err(|e| e.to_string()),
+            Job::ReleaseUnrecorded { hold } => {
+                settlement::release_unrecorded(&self.db, gateway, hold)
+                    .await
+                    .map(|_| None)
+                    .map_err(|e| e.to_string())
+            }
             Job::Reassign { bid_id, attempt } => settlement::reassign(&self.db, bid_id, *attempt)
                 .await
                 .map(|_| None)

@@ -108,6 +108,14 @@ pub trait PaymentGateway: Send + Sync {
     /// Where a payment stands now (after 3-D Secure, for reconciliation).
     async fn payment_status(&self, reference: &PaymentRef) -> Result<PaymentState, PaymentError>;
 
+    /// Every payment holding money on a card now, created at or after `since`, newest first.
+    /// Reconcile compares them with the holds the database recorded: a crash between a card
+    /// call and its write leaves a hold that no bid knows of.
+    async fn open_holds(
+        &self,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<OpenHold>, PaymentError>;
+
     /// Where a card setup stands now (after 3-D Secure).
     async fn setup_status(&self, reference: &SetupRef) -> Result<SetupOutcome, PaymentError>;
 
@@ -139,6 +147,10 @@ pub async fn from_settings(
         }
     }
 }
+
+/// The metadata key naming our bid on every provider payment, so that a hold no record names
+/// can be traced back (and told apart from payments of other products on the same account).
+pub const BID_METADATA: &str = "surclass_bid";
 
 /// Card authorisations expire after about seven days, so the `hold` payment mode is offered
 /// only when bidding closes within this many days of the bid (the day left covers award,

@@ -387,6 +387,15 @@ pub struct PaymentState {
     pub metadata: BTreeMap<String, String>,
 }
 
+/// A payment holding money on a card now (authorised, neither captured nor released), as
+/// [`open_holds`](super::PaymentGateway::open_holds) lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OpenHold {
+    pub state: PaymentState,
+    /// When the provider created it: a hold younger than a money step may still be written.
+    pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
 /// A verified provider event about a payment (`payment_intent.*`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PaymentEvent {

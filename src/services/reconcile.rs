@@ -1,14 +1,20 @@
 //! `surclass reconcile`: what the database and the payment provider disagree on, and the
 //! repair for each. Money must never be stuck: a hold on a finished bid, a capture without a
-//! win, a refund owed and not sent, a payment call left pending by a crash.
+//! win, a refund owed and not sent, a payment call left pending by a crash, a hold that no
+//! bid records.
 
-use chrono::{Duration, Utc};
-use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter};
+use std::collections::HashSet;
+
+use chrono::{DateTime, Duration, Utc};
+use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 
 use crate::domain::bid::BidStatus;
 use crate::domain::lot::LotStatus;
 use crate::jobs::{self, Job};
-use crate::payments::{PaymentGateway, PaymentRef, PaymentStatus};
+use crate::money::Money;
+use crate::payments::{
+    BID_METADATA, HOLD_MAX_DAYS, PaymentError, PaymentGateway, PaymentRef, PaymentStatus,
+};
 use crate::store::Db;
 use crate::store::entities::{bid, lot, payment};
 
@@ -32,8 +38,31 @@ impl std::fmt::Display for Finding {
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error(transparent)]
+    Store(#[from] DbErr),
+    /// The provider could not list its holds: nothing can be said about them.
+    #[error("payment provider: {0}")]
+    Provider(#[from] PaymentError),
+}
+
+/// How long a money step may take between its card call and its write: a hold younger than
+/// this that no bid records may still be written, so it is not reported.
+pub const IN_FLIGHT: Duration = Duration::minutes(5);
+
 /// Lists every inconsistency; changes nothing.
-pub async fn check(db: &Db, gateway: &dyn PaymentGateway) -> Result<Vec<Finding>, DbErr> {
+pub async fn check(db: &Db, gateway: &dyn PaymentGateway) -> Result<Vec<Finding>, ReconcileError> {
+    check_as_of(db, gateway, Utc::now()).await
+}
+
+/// [`check`] as it would see things at `now` (tests use a later `now` rather than waiting
+/// out [`IN_FLIGHT`]).
+pub async fn check_as_of(
+    db: &Db,
+    gateway: &dyn PaymentGateway,
+    now: DateTime<Utc>,
+) -> Result<Vec<Finding>, ReconcileError> {
     let mut findings = Vec::new();
     let bids = bid::Entity::find().all(db).await?;
     let lots = lot::Entity::find().all(db).await?;
@@ -124,7 +153,7 @@ pub async fn check(db: &Db, gateway: &dyn PaymentGateway) -> Result<Vec<Finding>
         }
         // A charge left pending by a crash between the provider call and our bookkeeping:
         // running the charge again replays the provider's answer under the same key.
-        let stale = Utc::now() - Duration::minutes(5);
+        let stale = now - IN_FLIGHT;
         if charges
             .iter()
             .any(|p| p.bid_id == b.id && p.status == "pending" && p.updated_at < stale)
@@ -190,7 +219,65 @@ pub async fn check(db: &Db, gateway: &dyn PaymentGateway) -> Result<Vec<Finding>
             });
         }
     }
+    findings.extend(unrecorded_holds(db, gateway, &bids, now).await?);
     Ok(findings)
+}
+
+/// Holds on a card that no bid and no payment record names: a crash between a money step's
+/// card call and its write. Only ours (they carry the bid id), and only those older than
+/// [`IN_FLIGHT`]; holds expire at the provider after about a week, so older ones are gone.
+async fn unrecorded_holds(
+    db: &Db,
+    gateway: &dyn PaymentGateway,
+    bids: &[bid::Model],
+    now: DateTime<Utc>,
+) -> Result<Vec<Finding>, ReconcileError> {
+    let open = gateway
+        .open_holds(now - Duration::days(HOLD_MAX_DAYS + 1))
+        .await?;
+    let recorded: Vec<String> = payment::Entity::find()
+        .select_only()
+        .column(payment::Column::ProviderRef)
+        .filter(payment::Column::ProviderRef.is_not_null())
+        .into_tuple()
+        .all(db)
+        .await?;
+    let known: HashSet<&str> = recorded
+        .iter()
+        .map(String::as_str)
+        .chain(bids.iter().filter_map(|b| b.payment_ref.as_deref()))
+        .collect();
+    Ok(open
+        .into_iter()
+        .filter(|h| h.created_at <= now - IN_FLIGHT)
+        .filter(|h| !known.contains(h.state.reference.as_str()))
+        .filter_map(|h| {
+            let bid_id = h.state.metadata.get(BID_METADATA)?.clone();
+            let hold = h.state.reference.to_string();
+            let amount = match Money::from_minor(h.state.amount_minor, h.state.currency) {
+                Ok(money) => format!("{money} {}", h.state.currency),
+                Err(_) => format!("{} minor units", h.state.amount_minor),
+            };
+            Some(if bids.iter().any(|b| b.id == bid_id) {
+                Finding {
+                    problem: format!("hold {hold} of {amount} on the card, recorded nowhere"),
+                    repair: Job::Release {
+                        bid_id: bid_id.clone(),
+                        hold,
+                    },
+                    bid_id,
+                }
+            } else {
+                Finding {
+                    problem: format!(
+                        "hold {hold} of {amount} on the card for a bid that was never stored"
+                    ),
+                    repair: Job::ReleaseUnrecorded { hold },
+                    bid_id,
+                }
+            })
+        })
+        .collect())
 }
 
 /// Schedules the repair of each finding; the worker carries them out.

@@ -23,8 +23,8 @@ use crate::matching;
 use crate::money::Money;
 use crate::notifications::{Topic, outbox};
 use crate::payments::{
-    ChargeOutcome, ChargeRequest, IdempotencyKey, PaymentError, PaymentGateway, PaymentRef,
-    PaymentStep, SavedCard,
+    BID_METADATA, ChargeOutcome, ChargeRequest, IdempotencyKey, PaymentError, PaymentGateway,
+    PaymentRef, PaymentStep, SavedCard,
 };
 use crate::store::entities::{award, bid, lot, payment};
 use crate::store::payments::{self as store_payments, NewPayment};
@@ -117,7 +117,7 @@ async fn finish_payment(
 
 fn metadata(b: &bid::Model) -> BTreeMap<String, String> {
     BTreeMap::from([
-        ("surclass_bid".to_owned(), b.id.clone()),
+        (BID_METADATA.to_owned(), b.id.clone()),
         ("surclass_lot".to_owned(), b.lot_id.clone()),
     ])
 }
@@ -395,6 +395,35 @@ pub async fn release(
     )
     .await?;
     txn.commit().await?;
+    Ok(Step::Done)
+}
+
+/// Releases a hold that no bid records: a crash came between a new bid's card call and its
+/// write, so there is no bid or timeline to write on (reconcile finds it). If a record names
+/// the hold by now, its bid's own jobs deal with it. Same key as every release of this hold.
+pub async fn release_unrecorded(
+    db: &Db,
+    gateway: &dyn PaymentGateway,
+    hold: &str,
+) -> Result<Step, SettleError> {
+    let on_a_bid = bid::Entity::find()
+        .filter(bid::Column::PaymentRef.eq(hold))
+        .one(db)
+        .await?
+        .is_some();
+    let in_payments = payment::Entity::find()
+        .filter(payment::Column::ProviderRef.eq(hold))
+        .one(db)
+        .await?
+        .is_some();
+    if hold.is_empty() || on_a_bid || in_payments {
+        return Ok(Step::NothingToDo);
+    }
+    let key = IdempotencyKey::parse(&format!("surclass:{hold}:release"))?;
+    gateway
+        .release(&PaymentRef::new(hold.to_owned()), &key)
+        .await?;
+    tracing::info!(hold, "hold that no bid recorded released");
     Ok(Step::Done)
 }
 

@@ -945,6 +945,12 @@ pub(crate) mod during_hold {
         ) -> Result<PaymentState, PaymentError> {
             self.inner.payment_status(reference).await
         }
+        async fn open_holds(
+            &self,
+            since: chrono::DateTime<chrono::Utc>,
+        ) -> Result<Vec<OpenHold>, PaymentError> {
+            self.inner.open_holds(since).await
+        }
         async fn setup_status(&self, reference: &SetupRef) -> Result<SetupOutcome, PaymentError> {
             self.inner.setup_status(reference).await
         }

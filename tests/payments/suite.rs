@@ -368,6 +368,54 @@ pub async fn a_released_hold_is_gone(h: &dyn Harness) {
     );
 }
 
+/// Reconcile finds holds no record names by asking the provider what it holds now.
+pub async fn open_holds_are_the_payments_still_holding_money(h: &dyn Harness) {
+    let since = chrono::Utc::now() - chrono::Duration::minutes(1);
+    let (held, captured, released) = (new_bid(), new_bid(), new_bid());
+    let hold = authorized(h, &held, 6_500, "4242424242424242").await;
+    let taken = authorized(h, &captured, 7_000, "4242424242424242").await;
+    h.gateway()
+        .capture(
+            &taken.reference,
+            7_000,
+            &key(&captured, PaymentStep::Capture),
+        )
+        .await
+        .unwrap();
+    let gone = authorized(h, &released, 7_500, "4242424242424242").await;
+    h.gateway()
+        .release(&gone.reference, &key(&released, PaymentStep::Release))
+        .await
+        .unwrap();
+
+    let open = h.gateway().open_holds(since).await.unwrap();
+    let listed = |reference: &PaymentRef| open.iter().find(|o| &o.state.reference == reference);
+    let mine = listed(&hold.reference).expect("a hold is listed");
+    assert_eq!(mine.state.amount_minor, 6_500);
+    assert_eq!(
+        mine.state.status,
+        PaymentStatus::Authorized {
+            amount_capturable: 6_500
+        }
+    );
+    assert_eq!(mine.state.metadata.get("bid_id"), Some(&held));
+    assert!(mine.created_at >= since - chrono::Duration::seconds(1));
+    assert!(listed(&taken.reference).is_none(), "captured: nothing held");
+    assert!(listed(&gone.reference).is_none(), "released: nothing held");
+    assert!(
+        open.windows(2).all(|w| w[0].created_at >= w[1].created_at),
+        "newest first (on Stripe: LAYER 8)"
+    );
+
+    // Holds taken before `since` are not asked for.
+    let later = h
+        .gateway()
+        .open_holds(chrono::Utc::now() + chrono::Duration::minutes(1))
+        .await
+        .unwrap();
+    assert!(later.iter().all(|o| o.state.reference != hold.reference));
+}
+
 pub async fn refunds_full_and_partial_up_to_what_was_taken(h: &dyn Harness) {
     // Partial refunds of an off-session charge.
     let bid = new_bid();

@@ -34,7 +34,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use chrono::{Datelike, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 use sea_orm::{ConnectOptions, Database, DatabaseTransaction, SqlErr};
@@ -818,6 +818,18 @@ impl PaymentGateway for SimulatedGateway {
     async fn payment_status(&self, reference: &PaymentRef) -> Result<PaymentState, PaymentError> {
         let payment: SimPayment = load_or_invalid(&self.db, reference.as_str()).await?;
         Ok(payment_state(&payment))
+    }
+
+    async fn open_holds(&self, since: DateTime<Utc>) -> Result<Vec<OpenHold>, PaymentError> {
+        let payments = store::created_since::<SimPayment>(&self.db, "payment", since).await?;
+        Ok(payments
+            .into_iter()
+            .filter(|(_, p)| p.status == Status::RequiresCapture)
+            .map(|(created_at, p)| OpenHold {
+                state: payment_state(&p),
+                created_at,
+            })
+            .collect())
     }
 
     async fn setup_status(&self, reference: &SetupRef) -> Result<SetupOutcome, PaymentError> {

@@ -1,9 +1,9 @@
 //! The simulated gateway's two tables (migration `m20261123_000002_simulated_gateway`).
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    QueryFilter, QuerySelect,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::{Serialize, de::DeserializeOwned};
 
@@ -108,6 +108,28 @@ pub(super) async fn insert<T: Serialize>(
     .await
     .map_err(db_error)?;
     Ok(())
+}
+
+/// Every object of `kind` created at or after `since`, newest first, with its creation time.
+pub(super) async fn created_since<T: DeserializeOwned>(
+    c: &impl ConnectionTrait,
+    kind: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<(DateTime<Utc>, T)>, PaymentError> {
+    object::Entity::find()
+        .filter(object::Column::Kind.eq(kind))
+        .filter(object::Column::CreatedAt.gte(since))
+        .order_by_desc(object::Column::CreatedAt)
+        .all(c)
+        .await
+        .map_err(db_error)?
+        .into_iter()
+        .map(|row| {
+            serde_json::from_str(&row.body)
+                .map(|value| (row.created_at, value))
+                .map_err(|e| corrupt(&row.id, e))
+        })
+        .collect()
 }
 
 pub(super) async fn update<T: Serialize>(

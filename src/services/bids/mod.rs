@@ -27,8 +27,8 @@ use crate::jobs::{self, Job};
 use crate::money::Money;
 use crate::notifications::{Topic, outbox};
 use crate::payments::{
-    CardSource, Decline, HoldOutcome, HoldRequest, IdempotencyKey, PaymentError, PaymentGateway,
-    PaymentRef, PaymentStep, SavedCard, SetupOutcome, SetupRequest,
+    BID_METADATA, CardSource, Decline, HoldOutcome, HoldRequest, IdempotencyKey, PaymentError,
+    PaymentGateway, PaymentRef, PaymentStep, SavedCard, SetupOutcome, SetupRequest,
 };
 use crate::store::entities::{bid, bid_event, booking, booking_lot, lot, payment};
 use crate::store::payments::{self as store_payments, NewPayment};
@@ -179,7 +179,7 @@ async fn secure(
         "Upgrade {} {} {} → {}",
         spec.resource, spec.service_date, spec.from_class, spec.to_class
     );
-    let metadata = BTreeMap::from([("surclass_bid".to_owned(), bid_id.to_owned())]);
+    let metadata = BTreeMap::from([(BID_METADATA.to_owned(), bid_id.to_owned())]);
     let needs_action = || {
         BidError::CardDeclined(
             "Your bank asks to confirm this card with a code, which this page cannot do yet. Please use another card.".into(),

@@ -313,6 +313,21 @@ async def idempotency(request, handler):
     return response
 
 
+# LAYER 8: PaymentIntents listed newest first, as at Stripe (localstripe lists them in the order
+# they were made); reconcile pages through them until they are older than it asks for.
+_pi_list_all = PI._api_list_all.__func__
+
+
+def _pi_list_newest_first(cls, url, limit=None, starting_after=None, **kwargs):
+    li = _pi_list_all(cls, url, limit=limit, starting_after=starting_after, **kwargs)
+    # Stable: among intents of the same second, the one made last comes first.
+    li._list = sorted(reversed(li._list), key=lambda pi: pi.created, reverse=True)
+    return li
+
+
+PI._api_list_all = classmethod(_pi_list_newest_first)
+
+
 # The resources module listed its extra routes (`/confirm`, `/capture`, …) with the methods of
 # the time: point them at the patched ones before the server module reads that list.
 _PATCHED_ROUTES = {
