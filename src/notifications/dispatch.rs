@@ -25,10 +25,10 @@ use crate::store::Db;
 use crate::store::entities::{bid, booking, operator, outbox as outbox_entity, webhook_endpoint};
 
 /// What stands for a link's token in the operator's copy of an email.
-pub const HIDDEN_TOKEN: &str = "…";
+const HIDDEN_TOKEN: &str = "…";
 
 /// The text with the token of each of this service's status and unsubscribe links replaced
-/// by [`HIDDEN_TOKEN`]: where each link was shows, not what it opens.
+/// by `…`: where each link was shows, not what it opens.
 pub fn hide_tokens(body: &str, public_url: &PublicUrl) -> String {
     let prefixes = [
         format!("{}/s/", public_url.as_str()),

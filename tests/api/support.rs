@@ -472,11 +472,16 @@ impl TestApp {
             .expect("bid stored")
     }
 
-    /// The simulated gateway's payments still holding money on a card (authorised, neither
-    /// captured nor released), by reference.
+    /// The gateway's payments still holding money on a card (authorised, neither captured
+    /// nor released), by reference, as reconcile asks for them.
     pub async fn gateway_holds_awaiting_capture(&self) -> std::collections::HashSet<String> {
-        self.gateway_payments(|body| body["status"] == "requires_capture")
+        self.gateway
+            .open_holds(chrono::DateTime::UNIX_EPOCH)
             .await
+            .expect("the gateway lists its holds")
+            .into_iter()
+            .map(|hold| hold.state.reference.to_string())
+            .collect()
     }
 
     /// The simulated gateway's payments that took money from a card, by reference.

@@ -291,7 +291,7 @@ async fn unwind(
         .await
         .ok()
         .flatten();
-    if live.as_ref().and_then(|b| b.payment_ref.as_deref()) == Some(reference.as_str()) {
+    if live.as_ref().is_some_and(|b| secures(b, security)) {
         return;
     }
     let released = match IdempotencyKey::parse(&format!("surclass:{reference}:release")) {
@@ -573,8 +573,8 @@ async fn write_change(
     let now = Utc::now();
     check_window(&spec, now)?;
     ensure_active(&current)?;
-    if let Some((_, Security::Hold { reference, .. })) = new_hold
-        && current.payment_ref.as_deref() == Some(reference.as_str())
+    if let Some((_, security)) = new_hold
+        && secures(&current, security)
     {
         // The same raise, sent twice at once, was written by the other copy (the provider
         // gave both the one hold).
