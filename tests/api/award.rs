@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use surclass::store::entities::{award, payment};
 
 use crate::store_tests;
-use crate::support::{Operator, TestApp};
+use crate::support::{Operator, TestApp, timeline_kinds};
 
 const GOOD: &str = "4242 4242 4242 4242";
 const DECLINED_AT_BID: &str = "4000 0000 0000 0002";
@@ -45,15 +45,6 @@ async fn seen(app: &TestApp, b: &Bidder) -> Value {
         .body
 }
 
-fn kinds(bid: &Value) -> Vec<String> {
-    bid["timeline"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 async fn payments_of(app: &TestApp, bid: &str, kind: &str, status: &str) -> u64 {
     payment::Entity::find()
         .filter(payment::Column::BidId.eq(bid))
@@ -86,9 +77,9 @@ async fn the_best_offers_that_fit_win_are_charged_and_every_other_hold_is_releas
     assert_eq!(first["status"], "charged");
     assert_eq!(first["outcome"]["charged_total"], "600.00");
     assert!(
-        kinds(&first).ends_with(&["lot_closed".into(), "won".into(), "charged".into()]),
+        timeline_kinds(&first).ends_with(&["lot_closed".into(), "won".into(), "charged".into()]),
         "{:?}",
-        kinds(&first)
+        timeline_kinds(&first)
     );
     let third_seen = seen(&app, &third).await;
     assert_eq!(third_seen["status"], "charged");
@@ -105,13 +96,13 @@ async fn the_best_offers_that_fit_win_are_charged_and_every_other_hold_is_releas
         second["outcome"]
     );
     assert!(
-        kinds(&second).contains(&"hold_released".to_owned()),
+        timeline_kinds(&second).contains(&"hold_released".to_owned()),
         "{:?}",
-        kinds(&second)
+        timeline_kinds(&second)
     );
     let low = seen(&app, &low).await;
     assert_eq!(low["status"], "released");
-    assert!(kinds(&low).contains(&"hold_released".to_owned()));
+    assert!(timeline_kinds(&low).contains(&"hold_released".to_owned()));
     assert!(
         low["outcome"]["rule"]
             .as_str()
@@ -120,7 +111,7 @@ async fn the_best_offers_that_fit_win_are_charged_and_every_other_hold_is_releas
     );
     let gone = seen(&app, &gone).await;
     assert_eq!(gone["status"], "withdrawn");
-    assert!(kinds(&gone).contains(&"hold_released".to_owned()));
+    assert!(timeline_kinds(&gone).contains(&"hold_released".to_owned()));
 
     // The operator sees the award and its revenue; the lot is settled.
     let award = app
@@ -263,7 +254,7 @@ async fn a_failed_charge_moves_the_standby_list_up_after_the_grace_period(app: T
         "{}",
         failing
     );
-    let k = kinds(&failing);
+    let k = timeline_kinds(&failing);
     assert!(
         k.contains(&"payment_failed".to_owned()) && k.contains(&"hold_released".to_owned()),
         "{k:?}"
@@ -272,7 +263,7 @@ async fn a_failed_charge_moves_the_standby_list_up_after_the_grace_period(app: T
 
     let next = seen(&app, &next).await;
     assert_eq!(next["status"], "charged", "{}", next);
-    assert!(kinds(&next).contains(&"standby".to_owned()));
+    assert!(timeline_kinds(&next).contains(&"standby".to_owned()));
     assert_eq!(next["outcome"]["charged_total"], "300.00");
 
     let third = seen(&app, &third).await;
@@ -370,11 +361,11 @@ async fn charge_on_award_saves_the_card_and_charges_it_when_won(app: TestApp) {
     };
     let v = seen(&app, &winner).await;
     assert!(
-        !kinds(&v).contains(&"hold_placed".to_owned()),
+        !timeline_kinds(&v).contains(&"hold_placed".to_owned()),
         "nothing is held on the card"
     );
     assert!(
-        kinds(&v).contains(&"card_saved".to_owned()),
+        timeline_kinds(&v).contains(&"card_saved".to_owned()),
         "the consent is on the timeline"
     );
     app.close_now(&lot).await;
@@ -435,7 +426,7 @@ async fn a_smaller_aircraft_after_the_award_refunds_the_last_ranked_first(app: T
     assert_eq!(seen(&app, &top).await["status"], "charged");
     let cut = seen(&app, &last).await;
     assert_eq!(cut["status"], "refunded");
-    assert!(kinds(&cut).contains(&"capacity_changed".to_owned()));
+    assert!(timeline_kinds(&cut).contains(&"capacity_changed".to_owned()));
     let award = app
         .read(&format!("/v1/lots/{lot}/award"))
         .key(&op.key)

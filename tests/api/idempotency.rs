@@ -3,7 +3,7 @@
 use serde_json::json;
 
 use crate::store_tests;
-use crate::support::TestApp;
+use crate::support::{TestApp, timeline_kinds};
 
 async fn a_retried_create_replays_the_answer_and_creates_one_lot(app: TestApp) {
     let op = app.operator("aurora").await;
@@ -87,12 +87,7 @@ async fn a_retried_bid_change_is_applied_once(app: TestApp) {
         .send()
         .await
         .expect(200);
-    let kinds: Vec<&str> = seen.body["timeline"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
+    let kinds = timeline_kinds(&seen.body);
     assert_eq!(
         kinds,
         ["placed", "hold_placed", "raised", "hold_placed"],

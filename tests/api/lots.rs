@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::store_tests;
-use crate::support::TestApp;
+use crate::support::{TestApp, timeline_kinds};
 
 fn in_hours(h: i64) -> String {
     (chrono::Utc::now() + chrono::Duration::hours(h)).to_rfc3339()
@@ -279,14 +279,9 @@ async fn a_cancelled_lot_releases_every_bid_and_tells_the_bidder(app: TestApp) {
         .await
         .expect(200);
     assert_eq!(seen.body["status"], "released");
-    let kinds: Vec<&str> = seen.body["timeline"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
-    assert!(kinds.contains(&"lot_cancelled"), "{kinds:?}");
-    assert!(kinds.contains(&"hold_released"), "{kinds:?}");
+    let kinds = timeline_kinds(&seen.body);
+    assert!(kinds.contains(&"lot_cancelled".to_owned()), "{kinds:?}");
+    assert!(kinds.contains(&"hold_released".to_owned()), "{kinds:?}");
     let timeline = seen.body["timeline"].as_array().unwrap();
     let told = &timeline
         .iter()

@@ -2,20 +2,50 @@
 
 use std::collections::BTreeMap;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
 use serde_json::json;
 use surclass::jobs::Job;
 use surclass::money::Currency;
 use surclass::payments::{
     BID_METADATA, CardSource, HoldOutcome, HoldRequest, IdempotencyKey, PaymentRef, PaymentStatus,
-    PaymentStep,
 };
 use surclass::services::reconcile;
 use surclass::store::entities::{bid, payment};
 
 use crate::store_tests;
-use crate::support::TestApp;
+use crate::support::{TestApp, timeline_kinds};
+
+/// What reconcile reports as of `at`: exactly one finding, whose problem names `problem`.
+async fn the_one_finding(app: &TestApp, at: DateTime<Utc>, problem: &str) -> reconcile::Finding {
+    let mut findings = reconcile::check_as_of(&app.db, app.gateway.as_ref(), at)
+        .await
+        .unwrap();
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    let finding = findings.remove(0);
+    assert!(finding.problem.contains(problem), "{finding}");
+    finding
+}
+
+/// Nothing to report as of `at`.
+async fn consistent_as_of(app: &TestApp, at: DateTime<Utc>) -> bool {
+    reconcile::check_as_of(&app.db, app.gateway.as_ref(), at)
+        .await
+        .unwrap()
+        .is_empty()
+}
+
+/// Queues the finding's repair, runs the jobs, and checks nothing is left to report.
+async fn repair(app: &TestApp, finding: reconcile::Finding, at: DateTime<Utc>) {
+    reconcile::repair(&app.db, &[finding]).await.unwrap();
+    app.run_jobs().await;
+    assert!(consistent_as_of(app, at).await, "repaired");
+}
+
+/// Late enough that no money step can still be on its way to writing a hold taken now.
+fn after_in_flight() -> DateTime<Utc> {
+    Utc::now() + reconcile::IN_FLIGHT + chrono::Duration::minutes(1)
+}
 
 async fn a_hold_left_on_a_losing_bid_is_found_and_released(app: TestApp) {
     let op = app.operator("aurora").await;
@@ -33,64 +63,31 @@ async fn a_hold_left_on_a_losing_bid_is_found_and_released(app: TestApp) {
         .expect(201);
     app.close_now(&lot).await;
     app.run_jobs().await;
+    let later = after_in_flight();
     assert!(
-        reconcile::check(&app.db, app.gateway.as_ref())
-            .await
-            .unwrap()
-            .is_empty(),
+        consistent_as_of(&app, later).await,
         "a clean lot is consistent"
     );
 
     // A hold the bookkeeping lost track of: on the card, but on a bid that lost.
     let loser_id = loser.body["id"].as_str().unwrap().to_owned();
-    let stray = app
-        .gateway
-        .authorize_hold(HoldRequest {
-            idempotency_key: IdempotencyKey::derive(&loser_id, PaymentStep::Hold, 99),
-            amount_minor: 20000,
-            currency: Currency::parse("EUR").unwrap(),
-            card: CardSource::payment_method("pm_card_visa"),
-            customer_ref: None,
-            description: "stray".into(),
-            metadata: BTreeMap::new(),
-        })
-        .await
-        .unwrap();
-    let HoldOutcome::Authorized(stray) = stray else {
-        panic!("hold authorised")
-    };
+    let stray = hold_nobody_wrote(
+        &app,
+        BTreeMap::from([(BID_METADATA.to_owned(), loser_id.clone())]),
+    )
+    .await;
     let row = bid::Entity::find_by_id(loser_id.clone())
         .one(&app.db)
         .await
         .unwrap()
         .unwrap();
     let mut am = row.into_active_model();
-    am.payment_ref = Set(Some(stray.reference.to_string()));
+    am.payment_ref = Set(Some(stray.to_string()));
     am.update(&app.db).await.unwrap();
 
-    let findings = reconcile::check(&app.db, app.gateway.as_ref())
-        .await
-        .unwrap();
-    assert_eq!(findings.len(), 1, "{findings:?}");
-    assert!(
-        findings[0].problem.contains("still on the card"),
-        "{}",
-        findings[0]
-    );
-    reconcile::repair(&app.db, &findings).await.unwrap();
-    app.run_jobs().await;
-    assert!(
-        reconcile::check(&app.db, app.gateway.as_ref())
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    let state = app
-        .gateway
-        .payment_status(&PaymentRef::new(stray.reference.to_string()))
-        .await
-        .unwrap();
-    assert_eq!(state.status, PaymentStatus::Canceled);
+    let finding = the_one_finding(&app, later, "still on the card").await;
+    repair(&app, finding, later).await;
+    assert_eq!(status_of(&app, &stray).await, PaymentStatus::Canceled);
 }
 
 async fn a_replaced_hold_whose_release_never_ran_is_found(app: TestApp) {
@@ -115,23 +112,9 @@ async fn a_replaced_hold_whose_release_never_ran_is_found(app: TestApp) {
         .exec(&app.db)
         .await
         .unwrap();
-    let findings = reconcile::check(&app.db, app.gateway.as_ref())
-        .await
-        .unwrap();
-    assert_eq!(findings.len(), 1, "{findings:?}");
-    assert!(
-        findings[0].problem.contains("replaced hold"),
-        "{}",
-        findings[0]
-    );
-    reconcile::repair(&app.db, &findings).await.unwrap();
-    app.run_jobs().await;
-    assert!(
-        reconcile::check(&app.db, app.gateway.as_ref())
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    let now = Utc::now();
+    let finding = the_one_finding(&app, now, "replaced hold").await;
+    repair(&app, finding, now).await;
     let bid = app
         .read(&format!("/v1/traveller/bids/{id}"))
         .key(&token)
@@ -198,39 +181,20 @@ async fn a_hold_for_a_bid_that_was_never_stored_is_found_and_released(app: TestA
     let foreign = hold_nobody_wrote(&app, BTreeMap::new()).await;
 
     // Just taken, it may be a money step still on its way to the write.
-    assert!(
-        reconcile::check(&app.db, app.gateway.as_ref())
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    let later = Utc::now() + reconcile::IN_FLIGHT + chrono::Duration::minutes(1);
-    let findings = reconcile::check_as_of(&app.db, app.gateway.as_ref(), later)
-        .await
-        .unwrap();
-    assert_eq!(findings.len(), 1, "{findings:?}");
-    assert_eq!(findings[0].bid_id, "bid_never_stored");
-    assert!(
-        findings[0].problem.contains("350.00 EUR") && findings[0].problem.contains("never stored"),
-        "{}",
-        findings[0]
-    );
+    assert!(consistent_as_of(&app, Utc::now()).await);
+    let later = after_in_flight();
+    let finding = the_one_finding(&app, later, "never stored").await;
+    assert_eq!(finding.bid_id, "bid_never_stored");
+    assert!(finding.problem.contains("350.00 EUR"), "{finding}");
     assert_eq!(
-        findings[0].repair,
+        finding.repair,
         Job::ReleaseUnrecorded {
             hold: stray.to_string()
         }
     );
 
-    reconcile::repair(&app.db, &findings).await.unwrap();
-    app.run_jobs().await;
+    repair(&app, finding, later).await;
     assert_eq!(status_of(&app, &stray).await, PaymentStatus::Canceled);
-    assert!(
-        reconcile::check_as_of(&app.db, app.gateway.as_ref(), later)
-            .await
-            .unwrap()
-            .is_empty()
-    );
     assert!(
         matches!(
             status_of(&app, &live).await,
@@ -262,18 +226,9 @@ async fn a_hold_of_a_stored_bid_that_its_write_never_recorded_is_released_on_its
         BTreeMap::from([(BID_METADATA.to_owned(), id.to_owned())]),
     )
     .await;
-    let later = Utc::now() + reconcile::IN_FLIGHT + chrono::Duration::minutes(1);
-    let findings = reconcile::check_as_of(&app.db, app.gateway.as_ref(), later)
-        .await
-        .unwrap();
-    assert_eq!(findings.len(), 1, "{findings:?}");
-    assert!(
-        findings[0].problem.contains("recorded nowhere"),
-        "{}",
-        findings[0]
-    );
-    reconcile::repair(&app.db, &findings).await.unwrap();
-    app.run_jobs().await;
+    let later = after_in_flight();
+    let finding = the_one_finding(&app, later, "recorded nowhere").await;
+    repair(&app, finding, later).await;
 
     assert_eq!(status_of(&app, &stray).await, PaymentStatus::Canceled);
     let release = payment::Entity::find()
@@ -295,19 +250,8 @@ async fn a_hold_of_a_stored_bid_that_its_write_never_recorded_is_released_on_its
         seen.body["status"], "active",
         "the bid and its own hold stay"
     );
-    let kinds: Vec<&str> = seen.body["timeline"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
-    assert!(kinds.contains(&"hold_released"), "{kinds:?}");
-    assert!(
-        reconcile::check_as_of(&app.db, app.gateway.as_ref(), later)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    let kinds = timeline_kinds(&seen.body);
+    assert!(kinds.contains(&"hold_released".to_owned()), "{kinds:?}");
 }
 
 store_tests!(

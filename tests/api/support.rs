@@ -39,6 +39,21 @@ impl TestApp {
     }
 }
 
+/// The kinds of a bid's timeline, oldest first, from the bid as the API answers it.
+pub fn timeline_kinds(bid: &serde_json::Value) -> Vec<String> {
+    bid["timeline"]
+        .as_array()
+        .expect("the bid carries its timeline")
+        .iter()
+        .map(|e| {
+            e["kind"]
+                .as_str()
+                .expect("every event has a kind")
+                .to_owned()
+        })
+        .collect()
+}
+
 /// Starts the server on the given store, or `None` when that store is not configured here.
 pub async fn spawn_app(store: Store) -> Option<TestApp> {
     spawn_app_with(store, |_| {}).await

@@ -5,7 +5,7 @@ use sea_orm::EntityTrait;
 use serde_json::json;
 
 use crate::store_tests;
-use crate::support::TestApp;
+use crate::support::{TestApp, timeline_kinds};
 
 async fn signing_in_ignores_case_spaces_accents_and_apostrophes(app: TestApp) {
     let op = app.operator("aurora").await;
@@ -205,12 +205,7 @@ async fn a_traveller_bids_changes_withdraws_and_bids_again(app: TestApp) {
         .send()
         .await
         .expect(200);
-    let kinds: Vec<&str> = timeline.body["timeline"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["kind"].as_str().unwrap())
-        .collect();
+    let kinds = timeline_kinds(&timeline.body);
     assert_eq!(
         kinds,
         [
@@ -436,12 +431,7 @@ async fn bids_placed_at_the_same_moment_each_get_their_own_answer(app: TestApp) 
         assert_eq!(answer.body["amount"], format!("{}.00", 200 + n));
         let party = 1 + n as i64 % 3;
         assert_eq!(answer.body["units"], party);
-        let kinds: Vec<&str> = answer.body["timeline"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| e["kind"].as_str().unwrap())
-            .collect();
+        let kinds = timeline_kinds(&answer.body);
         assert_eq!(
             kinds,
             ["placed", "hold_placed"],
