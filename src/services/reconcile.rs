@@ -3,10 +3,10 @@
 //! win, a refund owed and not sent, a payment call left pending by a crash, a hold that no
 //! bid records.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{DbErr, EntityTrait};
 
 use crate::domain::bid::BidStatus;
 use crate::domain::lot::LotStatus;
@@ -65,21 +65,19 @@ pub async fn check_as_of(
 ) -> Result<Vec<Finding>, ReconcileError> {
     let mut findings = Vec::new();
     let bids = bid::Entity::find().all(db).await?;
-    let lots = lot::Entity::find().all(db).await?;
-    let charges = payment::Entity::find()
-        .filter(payment::Column::Kind.eq("charge"))
+    let lots: HashMap<String, String> = lot::Entity::find()
         .all(db)
-        .await?;
-    let refunds = payment::Entity::find()
-        .filter(payment::Column::Kind.eq("refund"))
-        .all(db)
-        .await?;
-    let lot_status = |id: &str| {
-        lots.iter()
-            .find(|l| l.id == id)
-            .map(|l| l.status.clone())
-            .unwrap_or_default()
-    };
+        .await?
+        .into_iter()
+        .map(|l| (l.id, l.status))
+        .collect();
+    // Every money movement once, by bid: a big lot has tens of thousands.
+    let payments = payment::Entity::find().all(db).await?;
+    let mut payments_of: HashMap<&str, Vec<&payment::Model>> = HashMap::new();
+    for p in &payments {
+        payments_of.entry(p.bid_id.as_str()).or_default().push(p);
+    }
+    let lot_status = |id: &str| lots.get(id).cloned().unwrap_or_default();
     let finished = [
         BidStatus::Lost,
         BidStatus::Withdrawn,
@@ -117,16 +115,18 @@ pub async fn check_as_of(
                 });
             }
         }
-        let charged: i64 = charges
-            .iter()
-            .filter(|p| p.bid_id == b.id && p.status == "succeeded")
-            .map(|p| p.amount_minor)
-            .sum();
-        let refunded: i64 = refunds
-            .iter()
-            .filter(|p| p.bid_id == b.id && p.status == "succeeded")
-            .map(|p| p.amount_minor)
-            .sum();
+        let of_bid = payments_of
+            .get(b.id.as_str())
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        let succeeded = |kind: &str| -> i64 {
+            of_bid
+                .iter()
+                .filter(|p| p.kind == kind && p.status == "succeeded")
+                .map(|p| p.amount_minor)
+                .sum()
+        };
+        let (charged, refunded) = (succeeded("charge"), succeeded("refund"));
         let owes = charged > refunded;
         let cancelled = lot_status(&b.lot_id) == LotStatus::Cancelled.as_str();
         if owes && b.status != BidStatus::Charged.as_str() {
@@ -154,9 +154,9 @@ pub async fn check_as_of(
         // A charge left pending by a crash between the provider call and our bookkeeping:
         // running the charge again replays the provider's answer under the same key.
         let stale = now - IN_FLIGHT;
-        if charges
+        if of_bid
             .iter()
-            .any(|p| p.bid_id == b.id && p.status == "pending" && p.updated_at < stale)
+            .any(|p| p.kind == "charge" && p.status == "pending" && p.updated_at < stale)
             && b.status == BidStatus::Won.as_str()
         {
             findings.push(Finding {
@@ -170,15 +170,12 @@ pub async fn check_as_of(
     }
     // Holds the bookkeeping replaced or unwound: recorded, not the bid's live hold, and not
     // recorded as released. The provider says whether money is still held.
-    let holds = payment::Entity::find()
-        .filter(payment::Column::Kind.eq("hold"))
-        .all(db)
-        .await?;
-    let releases = payment::Entity::find()
-        .filter(payment::Column::Kind.eq("release"))
-        .filter(payment::Column::Status.eq("succeeded"))
-        .all(db)
-        .await?;
+    let released: HashSet<&str> = payments
+        .iter()
+        .filter(|p| p.kind == "release" && p.status == "succeeded")
+        .filter_map(|p| p.provider_ref.as_deref())
+        .collect();
+    let bid_by_id: HashMap<&str, &bid::Model> = bids.iter().map(|b| (b.id.as_str(), b)).collect();
     let live = [
         BidStatus::Active,
         BidStatus::Won,
@@ -186,18 +183,19 @@ pub async fn check_as_of(
         BidStatus::PaymentFailed,
         BidStatus::Charged,
     ];
-    for h in holds.iter().filter(|h| h.status == "succeeded") {
+    let holds = payments
+        .iter()
+        .filter(|p| p.kind == "hold" && p.status == "succeeded");
+    for h in holds {
         let Some(reference) = &h.provider_ref else {
             continue;
         };
-        let Some(b) = bids.iter().find(|b| b.id == h.bid_id) else {
+        let Some(b) = bid_by_id.get(h.bid_id.as_str()) else {
             continue;
         };
         let is_live = b.payment_ref.as_deref() == Some(reference.as_str())
             && live.iter().any(|s| s.as_str() == b.status);
-        let released = releases
-            .iter()
-            .any(|r| r.provider_ref.as_deref() == Some(reference.as_str()));
+        let released = released.contains(reference.as_str());
         let reported = findings
             .iter()
             .any(|f| matches!(&f.repair, Job::Release { hold, .. } if hold == reference));
@@ -219,7 +217,7 @@ pub async fn check_as_of(
             });
         }
     }
-    findings.extend(unrecorded_holds(db, gateway, &bids, now).await?);
+    findings.extend(unrecorded_holds(gateway, &bids, &payments, now).await?);
     Ok(findings)
 }
 
@@ -227,26 +225,20 @@ pub async fn check_as_of(
 /// card call and its write. Only ours (they carry the bid id), and only those older than
 /// [`IN_FLIGHT`]; holds expire at the provider after about a week, so older ones are gone.
 async fn unrecorded_holds(
-    db: &Db,
     gateway: &dyn PaymentGateway,
     bids: &[bid::Model],
+    payments: &[payment::Model],
     now: DateTime<Utc>,
 ) -> Result<Vec<Finding>, ReconcileError> {
     let open = gateway
         .open_holds(now - Duration::days(HOLD_MAX_DAYS + 1))
         .await?;
-    let recorded: Vec<String> = payment::Entity::find()
-        .select_only()
-        .column(payment::Column::ProviderRef)
-        .filter(payment::Column::ProviderRef.is_not_null())
-        .into_tuple()
-        .all(db)
-        .await?;
-    let known: HashSet<&str> = recorded
+    let known: HashSet<&str> = payments
         .iter()
-        .map(String::as_str)
+        .filter_map(|p| p.provider_ref.as_deref())
         .chain(bids.iter().filter_map(|b| b.payment_ref.as_deref()))
         .collect();
+    let stored: HashSet<&str> = bids.iter().map(|b| b.id.as_str()).collect();
     Ok(open
         .into_iter()
         .filter(|h| h.created_at <= now - IN_FLIGHT)
@@ -258,7 +250,7 @@ async fn unrecorded_holds(
                 Ok(money) => format!("{money} {}", h.state.currency),
                 Err(_) => format!("{} minor units", h.state.amount_minor),
             };
-            Some(if bids.iter().any(|b| b.id == bid_id) {
+            Some(if stored.contains(bid_id.as_str()) {
                 Finding {
                     problem: format!("hold {hold} of {amount} on the card, recorded nowhere"),
                     repair: Job::Release {
