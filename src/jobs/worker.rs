@@ -1,10 +1,11 @@
 //! The worker: finds lots whose deadline has passed, claims due jobs and runs them, a few
 //! at a time (bounded, so charging a big lot stays inside the provider's rate limit).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use futures_util::FutureExt;
 use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use tokio::sync::{Semaphore, mpsc, watch};
@@ -23,6 +24,9 @@ use crate::store::entities::{job, lot};
 /// How long a claimed job is ours before another process may take it over. Kept short so a
 /// killed process's jobs are picked up within seconds; a live one renews it while it works.
 const LEASE_SECONDS: i64 = 10;
+
+/// How long a close that kept failing stays parked before it is tried again.
+const REVIVE_CLOSE_AFTER: Duration = Duration::minutes(10);
 
 /// How often the loop looks for lots past their deadline and reminders to write, and how
 /// long it waits for work when nothing is running.
@@ -152,6 +156,10 @@ impl Worker {
     }
 
     /// Every open lot past its deadline gets its close job (once: the key is per lot).
+    ///
+    /// A lot stays due until its close has run, which may wait behind other work (the
+    /// messages of a deadline rush): read which closes are queued rather than writing for
+    /// every due lot on every turn.
     async fn schedule_due_lots(&self) -> Result<(), DbErr> {
         let now = Utc::now();
         let due: Vec<String> = lot::Entity::find()
@@ -163,14 +171,43 @@ impl Worker {
             .into_tuple()
             .all(&self.db)
             .await?;
-        for lot_id in due {
-            let close = Job::CloseLot { lot_id };
-            let key = close.dedupe_key();
-            super::enqueue(&self.db, close, now).await?;
-            // A close that kept failing is tried again every 10 minutes, never abandoned.
-            queue::revive(&self.db, &key, Duration::minutes(10)).await?;
+        if due.is_empty() {
+            return Ok(());
         }
-        Ok(())
+        let closes: Vec<Job> = due
+            .into_iter()
+            .map(|lot_id| Job::CloseLot { lot_id })
+            .collect();
+        let queued: HashMap<String, (String, DateTime<Utc>)> = job::Entity::find()
+            .select_only()
+            .columns([
+                job::Column::DedupeKey,
+                job::Column::Status,
+                job::Column::UpdatedAt,
+            ])
+            .filter(job::Column::DedupeKey.is_in(closes.iter().map(Job::dedupe_key)))
+            .into_tuple::<(String, String, DateTime<Utc>)>()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|(key, status, updated)| (key, (status, updated)))
+            .collect();
+        let mut missing = Vec::new();
+        for close in closes {
+            let key = close.dedupe_key();
+            match queued.get(&key) {
+                None => missing.push(close),
+                // A close that kept failing is tried again every 10 minutes, never abandoned.
+                Some((status, parked_at))
+                    if status == queue::PARKED && *parked_at < now - REVIVE_CLOSE_AFTER =>
+                {
+                    queue::revive(&self.db, &key, REVIVE_CLOSE_AFTER).await?
+                }
+                // Pending or running: it will run. Done: it ran (the key is per lot).
+                Some(_) => {}
+            }
+        }
+        super::enqueue_many(&self.db, missing, now).await
     }
 
     /// Reminders for lots closing within the lead time, and the hourly retention purge.

@@ -1,11 +1,13 @@
 //! The deadline is the server's: 200 bid, raise and withdraw requests racing a lot's close
-//! are each either committed before the close or refused, never recorded after it.
+//! are each either committed before the close or refused, never recorded after it; and a
+//! lot past its deadline is closed, however long its close has been failing.
 
 use std::time::Duration;
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
-use surclass::store::entities::{bid, bid_event};
+use surclass::jobs::Job;
+use surclass::store::entities::{bid, bid_event, job};
 
 use crate::store_tests;
 use crate::support::TestApp;
@@ -143,4 +145,77 @@ async fn requests_racing_the_close_are_committed_before_it_or_refused(app: TestA
     }
 }
 
-store_tests!(requests_racing_the_close_are_committed_before_it_or_refused);
+async fn lot_status(app: &TestApp, key: &str, lot: &str) -> String {
+    let l = app
+        .read(&format!("/v1/lots/{lot}"))
+        .key(key)
+        .send()
+        .await
+        .expect(200);
+    l.body["status"].as_str().unwrap().to_owned()
+}
+
+/// Its close job ran out of attempts `ago` (say the database was down at the deadline).
+async fn park_close(app: &TestApp, lot: &str, ago: chrono::Duration) {
+    let key = format!("close_lot:{lot}");
+    job::Entity::update_many()
+        .col_expr(job::Column::Status, "parked".into())
+        .col_expr(job::Column::Attempts, 10.into())
+        .col_expr(job::Column::UpdatedAt, (chrono::Utc::now() - ago).into())
+        .filter(job::Column::DedupeKey.eq(key))
+        .exec(&app.db)
+        .await
+        .unwrap();
+}
+
+async fn a_lot_whose_close_kept_failing_is_closed_ten_minutes_later_never_abandoned(app: TestApp) {
+    let op = app.operator("aurora").await;
+    // Two flights: a lot is awarded with the due lots of its own flight and date.
+    let lot = app.open_lot(&op, json!({"resource": "AU101"})).await;
+    let queued = app.open_lot(&op, json!({"resource": "AU202"})).await;
+    // The close is queued when the deadline passes: the worker finds the lot due.
+    app.close_now(&lot).await;
+    app.close_now(&queued).await;
+    surclass::jobs::enqueue(
+        &app.db,
+        Job::CloseLot {
+            lot_id: lot.clone(),
+        },
+        chrono::Utc::now() + chrono::Duration::hours(1),
+    )
+    .await
+    .unwrap();
+    park_close(&app, &lot, chrono::Duration::minutes(1)).await;
+
+    app.run_jobs().await;
+    assert_eq!(
+        lot_status(&app, &op.key, &lot).await,
+        "open",
+        "parked a minute ago: not tried again yet"
+    );
+    assert_ne!(
+        lot_status(&app, &op.key, &queued).await,
+        "open",
+        "a due lot with no close queued gets one"
+    );
+
+    park_close(&app, &lot, chrono::Duration::minutes(11)).await;
+    app.run_jobs().await;
+    assert_ne!(
+        lot_status(&app, &op.key, &lot).await,
+        "open",
+        "ten minutes on, the close runs again"
+    );
+    let close = job::Entity::find()
+        .filter(job::Column::Kind.eq("close_lot"))
+        .filter(job::Column::Status.ne("done"))
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert!(close.is_empty(), "{close:?}");
+}
+
+store_tests!(
+    requests_racing_the_close_are_committed_before_it_or_refused,
+    a_lot_whose_close_kept_failing_is_closed_ten_minutes_later_never_abandoned
+);
