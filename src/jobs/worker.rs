@@ -25,6 +25,9 @@ use crate::store::entities::{job, lot};
 /// killed process's jobs are picked up within seconds; a live one renews it while it works.
 const LEASE_SECONDS: i64 = 10;
 
+/// How many jobs `run_until_idle` claims and records at a time.
+const IDLE_BATCH: u64 = 32;
+
 /// How long a close that kept failing stays parked before it is tried again.
 const REVIVE_CLOSE_AFTER: Duration = Duration::minutes(10);
 
@@ -128,18 +131,32 @@ impl Worker {
 
     /// Runs every job that is due now, one after another, until none is left; returns how
     /// many ran. For tests and the command line, where each step should be deterministic.
+    ///
+    /// Jobs are claimed and recorded a batch at a time, and due lots and reminders are looked
+    /// for when the queue runs dry: after a big close, tens of thousands of jobs would
+    /// otherwise pay for three transactions and three look-ups each.
     pub async fn run_until_idle(&self) -> Result<usize, DbErr> {
+        let lease = Duration::seconds(LEASE_SECONDS);
         let mut count = 0;
         loop {
-            self.schedule_due_lots().await?;
-            self.schedule_notifications().await?;
-            let lease = Duration::seconds(LEASE_SECONDS);
-            let Some(job) = queue::claim(&self.db, &self.id, lease, 1).await?.pop() else {
-                return Ok(count);
-            };
-            let ended = self.execute(job).await;
-            queue::finish(&self.db, &[ended]).await?;
-            count += 1;
+            let mut batch = queue::claim(&self.db, &self.id, lease, IDLE_BATCH).await?;
+            if batch.is_empty() {
+                self.schedule_due_lots().await?;
+                self.schedule_notifications().await?;
+                batch = queue::claim(&self.db, &self.id, lease, IDLE_BATCH).await?;
+                if batch.is_empty() {
+                    return Ok(count);
+                }
+            }
+            // The jobs waiting their turn keep their claim while a slow one runs.
+            let heartbeat = self.keep_claimed(batch.iter().map(|j| j.id).collect());
+            let mut ended = Vec::with_capacity(batch.len());
+            for job in batch {
+                ended.push(self.execute(job).await);
+            }
+            heartbeat.abort();
+            queue::finish(&self.db, &ended).await?;
+            count += ended.len();
         }
     }
 
@@ -229,6 +246,24 @@ impl Worker {
         super::enqueue(&self.db, purge, Utc::now()).await
     }
 
+    /// Renews the lease of these claimed jobs until the returned task is aborted.
+    fn keep_claimed(&self, ids: Vec<i64>) -> tokio::task::JoinHandle<()> {
+        let (db, worker) = (self.db.clone(), self.id.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(StdDuration::from_secs((LEASE_SECONDS / 3) as u64)).await;
+                for &id in &ids {
+                    // A failed renewal is retried at the next beat; the lease has room for it.
+                    if let Err(e) =
+                        queue::renew(&db, id, &worker, Duration::seconds(LEASE_SECONDS)).await
+                    {
+                        tracing::warn!(job = id, error = %e, "lease not renewed");
+                    }
+                }
+            }
+        })
+    }
+
     async fn execute(&self, row: job::Model) -> (job::Model, queue::Outcome) {
         let job: Job = match serde_json::from_str(&row.payload) {
             Ok(job) => job,
@@ -237,23 +272,8 @@ impl Worker {
                 return (row, queue::Outcome::Unrunnable(e.to_string()));
             }
         };
-        // Renew the lease while the job runs (a slow provider call must not let another
-        // process start the same job).
-        let heartbeat = {
-            let db = self.db.clone();
-            let (id, worker) = (row.id, self.id.clone());
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(StdDuration::from_secs((LEASE_SECONDS / 3) as u64)).await;
-                    // A failed renewal is retried at the next beat; the lease has room for it.
-                    if let Err(e) =
-                        queue::renew(&db, id, &worker, Duration::seconds(LEASE_SECONDS)).await
-                    {
-                        tracing::warn!(job = id, error = %e, "lease not renewed");
-                    }
-                }
-            })
-        };
+        // A slow provider call must not let another process start the same job.
+        let heartbeat = self.keep_claimed(vec![row.id]);
         // A panic in a job must not leave it "running" with a lease renewed forever.
         let result = match std::panic::AssertUnwindSafe(self.perform(&job))
             .catch_unwind()
@@ -353,6 +373,11 @@ mod tests {
 
     use super::*;
     use crate::payments::simulated::SimulatedGateway;
+    use crate::payments::{
+        Capture, ChargeOutcome, ChargeRequest, HoldOutcome, HoldRequest, IdempotencyKey, OpenHold,
+        PaymentError, PaymentEvent, PaymentRef, PaymentState, Refund, SetupOutcome, SetupRef,
+        SetupRequest, WebhookError,
+    };
 
     async fn count(db: &Db, status: &str, kind: &str) -> u64 {
         job::Entity::find()
@@ -488,5 +513,89 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(status_of(&db, id).await, queue::DONE);
+    }
+
+    /// The simulated gateway, except that releasing a hold takes longer than a lease.
+    struct SlowReleases(SimulatedGateway);
+
+    #[async_trait::async_trait]
+    impl PaymentGateway for SlowReleases {
+        fn provider(&self) -> &'static str {
+            self.0.provider()
+        }
+        async fn authorize_hold(&self, r: HoldRequest) -> Result<HoldOutcome, PaymentError> {
+            self.0.authorize_hold(r).await
+        }
+        async fn capture(
+            &self,
+            p: &PaymentRef,
+            amount: i64,
+            k: &IdempotencyKey,
+        ) -> Result<Capture, PaymentError> {
+            self.0.capture(p, amount, k).await
+        }
+        async fn release(&self, p: &PaymentRef, k: &IdempotencyKey) -> Result<(), PaymentError> {
+            tokio::time::sleep(StdDuration::from_secs(LEASE_SECONDS as u64 + 3)).await;
+            self.0.release(p, k).await
+        }
+        async fn save_card_for_later(&self, r: SetupRequest) -> Result<SetupOutcome, PaymentError> {
+            self.0.save_card_for_later(r).await
+        }
+        async fn charge_saved_card(&self, r: ChargeRequest) -> Result<ChargeOutcome, PaymentError> {
+            self.0.charge_saved_card(r).await
+        }
+        async fn refund(
+            &self,
+            p: &PaymentRef,
+            amount: i64,
+            k: &IdempotencyKey,
+        ) -> Result<Refund, PaymentError> {
+            self.0.refund(p, amount, k).await
+        }
+        async fn payment_status(&self, p: &PaymentRef) -> Result<PaymentState, PaymentError> {
+            self.0.payment_status(p).await
+        }
+        async fn open_holds(&self, since: DateTime<Utc>) -> Result<Vec<OpenHold>, PaymentError> {
+            self.0.open_holds(since).await
+        }
+        async fn setup_status(&self, r: &SetupRef) -> Result<SetupOutcome, PaymentError> {
+            self.0.setup_status(r).await
+        }
+        fn parse_webhook(&self, payload: &str, sig: &str) -> Result<PaymentEvent, WebhookError> {
+            self.0.parse_webhook(payload, sig)
+        }
+    }
+
+    /// `run_until_idle` claims jobs a batch at a time and runs them one after another: while
+    /// the first waits on the provider for longer than a lease, the others keep their claim,
+    /// so another process cannot start them too.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn jobs_waiting_behind_a_slow_one_keep_their_claim() {
+        let db = fresh_db().await;
+        let releases = (0..3).map(|i| Job::ReleaseUnrecorded {
+            hold: format!("pi_lost_{i}"),
+        });
+        crate::jobs::enqueue_many(&db, releases, Utc::now())
+            .await
+            .unwrap();
+        let slow: Arc<dyn PaymentGateway> =
+            Arc::new(SlowReleases(SimulatedGateway::new(db.clone())));
+        let worker = Worker::new(db.clone(), slow, 1);
+        let running = tokio::spawn(async move { worker.run_until_idle().await });
+
+        // Past the claim's lease, with the first release still waiting on the provider.
+        tokio::time::sleep(StdDuration::from_secs(LEASE_SECONDS as u64 + 1)).await;
+        let lease = Duration::seconds(LEASE_SECONDS);
+        let taken = queue::claim(&db, "another-process", lease, 10)
+            .await
+            .unwrap();
+        assert!(taken.is_empty(), "claimed twice: {taken:?}");
+        let claimed = job::Entity::find()
+            .filter(job::Column::LockedBy.is_not_null())
+            .count(&db)
+            .await
+            .unwrap();
+        assert_eq!(claimed, 3, "the batch is still the first worker's");
+        running.abort();
     }
 }
