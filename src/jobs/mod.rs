@@ -47,7 +47,28 @@ pub enum Job {
     PurgeExpired,
 }
 
+/// Which due jobs are claimed first. In a deadline rush thousands of confirmations are
+/// queued before the close; the close, the charges and the released holds must not wait for
+/// them. Stored as a number, lower first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Priority {
+    /// Closing lots and moving money.
+    Deadline = 0,
+    /// Emails, webhooks, reminders and the retention purge.
+    Messages = 1,
+}
+
 impl Job {
+    pub fn priority(&self) -> Priority {
+        match self {
+            Job::Deliver { .. }
+            | Job::DeliverMany { .. }
+            | Job::Remind { .. }
+            | Job::PurgeExpired => Priority::Messages,
+            _ => Priority::Deadline,
+        }
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Job::CloseLot { .. } => "close_lot",
@@ -88,7 +109,7 @@ pub async fn enqueue_many(
         .into_iter()
         .map(|job| {
             let payload = serde_json::to_string(&job).expect("jobs serialise");
-            (job.kind(), job.dedupe_key(), payload)
+            (job.kind(), job.priority(), job.dedupe_key(), payload)
         })
         .collect();
     queue::enqueue_many(db, rows, run_at).await
@@ -101,5 +122,6 @@ pub async fn enqueue(
     run_at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     let payload = serde_json::to_string(&job).expect("jobs serialise");
-    queue::enqueue(db, job.kind(), &job.dedupe_key(), &payload, run_at).await
+    let (kind, priority) = (job.kind(), job.priority());
+    queue::enqueue(db, kind, priority, &job.dedupe_key(), &payload, run_at).await
 }

@@ -14,6 +14,7 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
+use super::Priority;
 use crate::store::entities::job;
 use crate::store::{Db, sqlite_write_turn, write_txn};
 
@@ -30,22 +31,24 @@ pub const MAX_ATTEMPTS: i32 = 12;
 pub async fn enqueue(
     db: &impl ConnectionTrait,
     kind: &str,
+    priority: Priority,
     dedupe_key: &str,
     payload: &str,
     run_at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     enqueue_many(
         db,
-        vec![(kind, dedupe_key.to_owned(), payload.to_owned())],
+        vec![(kind, priority, dedupe_key.to_owned(), payload.to_owned())],
         run_at,
     )
     .await
 }
 
-/// Several `(kind, dedupe key, payload)` jobs in one insert; a key already queued is kept.
+/// Several `(kind, priority, dedupe key, payload)` jobs in one insert; a key already queued
+/// is kept.
 pub async fn enqueue_many(
     db: &impl ConnectionTrait,
-    jobs: Vec<(&str, String, String)>,
+    jobs: Vec<(&str, Priority, String, String)>,
     run_at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     if jobs.is_empty() {
@@ -54,8 +57,9 @@ pub async fn enqueue_many(
     let now = Utc::now();
     let rows: Vec<job::ActiveModel> = jobs
         .into_iter()
-        .map(|(kind, dedupe_key, payload)| job::ActiveModel {
+        .map(|(kind, priority, dedupe_key, payload)| job::ActiveModel {
             kind: Set(kind.to_owned()),
+            priority: Set(priority as i16),
             dedupe_key: Set(dedupe_key),
             payload: Set(payload),
             status: Set(PENDING.to_owned()),
@@ -94,8 +98,9 @@ pub async fn reschedule(
     Ok(())
 }
 
-/// Takes up to `limit` due jobs for `worker` for `lease`, oldest first, in one transaction:
-/// pending ones whose time has come, then running ones whose lease ran out.
+/// Takes up to `limit` due jobs for `worker` for `lease`, in one transaction: pending ones
+/// whose time has come, by [`Priority`] and then oldest first, then running ones whose
+/// lease ran out.
 pub async fn claim(
     db: &Db,
     worker: &str,
@@ -108,11 +113,12 @@ pub async fn claim(
     let now = Utc::now();
     let _turn = sqlite_write_turn(db).await;
     let txn = write_txn(db).await?;
-    // Two simple queries rather than one OR: each walks the (status, run_at) index instead
-    // of scanning every job ever run.
+    // Two simple queries rather than one OR: each walks the (status, priority, run_at) index
+    // instead of scanning every job ever run (the first in claim order, without a sort).
     let mut due = job::Entity::find()
         .filter(job::Column::Status.eq(PENDING))
         .filter(job::Column::RunAt.lte(now))
+        .order_by_asc(job::Column::Priority)
         .order_by_asc(job::Column::RunAt)
         .order_by_asc(job::Column::Id)
         .limit(limit)

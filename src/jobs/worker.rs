@@ -372,6 +372,7 @@ mod tests {
     use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 
     use super::*;
+    use crate::jobs::Priority;
     use crate::payments::simulated::SimulatedGateway;
     use crate::payments::{
         Capture, ChargeOutcome, ChargeRequest, HoldOutcome, HoldRequest, IdempotencyKey, OpenHold,
@@ -422,9 +423,16 @@ mod tests {
         crate::jobs::enqueue_many(&db, settles.chain(deliveries), now)
             .await
             .unwrap();
-        queue::enqueue(&db, "settle", "broken", "{not json", now)
-            .await
-            .unwrap();
+        queue::enqueue(
+            &db,
+            "settle",
+            Priority::Deadline,
+            "broken",
+            "{not json",
+            now,
+        )
+        .await
+        .unwrap();
 
         let gateway: Arc<dyn PaymentGateway> = Arc::new(SimulatedGateway::new(db.clone()));
         let (stop, stopped) = watch::channel(false);
@@ -513,6 +521,100 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(status_of(&db, id).await, queue::DONE);
+    }
+
+    /// A deadline rush leaves thousands of confirmations queued before the lot's close: the
+    /// close and the money are claimed first, then the messages, each oldest first.
+    #[tokio::test]
+    async fn the_deadline_s_work_is_claimed_before_messages_queued_earlier() {
+        let db = fresh_db().await;
+        let earlier = Utc::now() - Duration::minutes(5);
+        let confirmations = (0..50).map(|i| Job::DeliverMany {
+            outbox_ids: vec![i],
+        });
+        crate::jobs::enqueue_many(&db, confirmations, earlier)
+            .await
+            .unwrap();
+        let remind = Job::Remind {
+            lot_id: "lot_a".into(),
+        };
+        crate::jobs::enqueue(&db, remind, earlier).await.unwrap();
+        let now = Utc::now();
+        let close = Job::CloseLot {
+            lot_id: "lot_a".into(),
+        };
+        crate::jobs::enqueue(&db, close, now).await.unwrap();
+        let charge = Job::Charge {
+            bid_id: "bid_a".into(),
+        };
+        crate::jobs::enqueue(&db, charge, now).await.unwrap();
+        let later = Job::Settle {
+            lot_id: "lot_a".into(),
+        };
+        crate::jobs::enqueue(&db, later, now + Duration::hours(1))
+            .await
+            .unwrap();
+
+        let lease = Duration::seconds(LEASE_SECONDS);
+        let first = queue::claim(&db, "w", lease, 3).await.unwrap();
+        let kinds: Vec<&str> = first.iter().map(|j| j.kind.as_str()).collect();
+        assert_eq!(kinds, ["close_lot", "charge", "deliver_many"]);
+        let rest = queue::claim(&db, "w", lease, 100).await.unwrap();
+        assert_eq!(rest.len(), 50, "every message, and nothing not due yet");
+        assert!(rest.iter().all(|j| j.priority == Priority::Messages as i16));
+        assert!(
+            rest.windows(2)
+                .all(|w| (w[0].run_at, w[0].id) <= (w[1].run_at, w[1].id))
+        );
+    }
+
+    /// Jobs queued before priorities existed: the messages among them are put behind the
+    /// deadline's work like new ones.
+    #[tokio::test]
+    async fn messages_queued_before_the_upgrade_wait_behind_the_deadline_s_work() {
+        use migration::MigratorTrait;
+        use sea_orm::{ConnectionTrait, Statement};
+        let dir = std::env::temp_dir().join(format!("surclass-upgrade-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("w.db").display());
+        let db = crate::store::connect(&url, 1).await.unwrap();
+        migration::Migrator::up(&db, Some(4)).await.unwrap();
+        db.execute_unprepared(
+            "INSERT INTO jobs (kind, dedupe_key, payload, status, run_at, attempts, created_at, updated_at) VALUES \
+             ('deliver_many', 'a', '{}', 'pending', '2026-12-01', 0, '2026-12-01', '2026-12-01'), \
+             ('remind', 'b', '{}', 'pending', '2026-12-01', 0, '2026-12-01', '2026-12-01'), \
+             ('close_lot', 'c', '{}', 'pending', '2026-12-01', 0, '2026-12-01', '2026-12-01')",
+        )
+        .await
+        .unwrap();
+        crate::store::migrate(&db).await.unwrap();
+        let rows = db
+            .query_all_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT kind, priority FROM jobs ORDER BY dedupe_key",
+            ))
+            .await
+            .unwrap();
+        let priorities: Vec<(String, i16)> = rows
+            .iter()
+            .map(|r| {
+                (
+                    r.try_get("", "kind").unwrap(),
+                    r.try_get("", "priority").unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            priorities,
+            [
+                ("deliver_many".to_owned(), Priority::Messages as i16),
+                ("remind".to_owned(), Priority::Messages as i16),
+                ("close_lot".to_owned(), Priority::Deadline as i16),
+            ]
+        );
+        // And back, should the release be rolled back.
+        migration::Migrator::down(&db, Some(1)).await.unwrap();
+        migration::Migrator::up(&db, None).await.unwrap();
     }
 
     /// The simulated gateway, except that releasing a hold takes longer than a lease.

@@ -10,6 +10,8 @@ pub struct Model {
     pub dedupe_key: String,
     pub payload: String,
     pub status: String,
+    /// Lower first: see `jobs::Priority`.
+    pub priority: i16,
     pub run_at: DateTimeUtc,
     pub attempts: i32,
     pub locked_by: Option<String>,
