@@ -35,6 +35,16 @@ const REVIVE_CLOSE_AFTER: Duration = Duration::minutes(10);
 /// long it waits for work when nothing is running.
 const SCHEDULE_EVERY: StdDuration = StdDuration::from_millis(250);
 
+/// Renews the leases of claimed jobs until dropped, however the run ends: a cancelled caller
+/// must not keep jobs claimed that nobody runs.
+struct Heartbeat(tokio::task::JoinHandle<()>);
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 #[derive(Clone)]
 pub struct Worker {
     db: Db,
@@ -154,7 +164,7 @@ impl Worker {
             for job in batch {
                 ended.push(self.execute(job).await);
             }
-            heartbeat.abort();
+            drop(heartbeat);
             queue::finish(&self.db, &ended).await?;
             count += ended.len();
         }
@@ -174,9 +184,9 @@ impl Worker {
 
     /// Every open lot past its deadline gets its close job (once: the key is per lot).
     ///
-    /// A lot stays due until its close has run, which may wait behind other work (the
-    /// messages of a deadline rush): read which closes are queued rather than writing for
-    /// every due lot on every turn.
+    /// A lot stays due until its close has run, which may wait behind other lots' closes and
+    /// charges: read which closes are queued rather than writing for every due lot on every
+    /// turn.
     async fn schedule_due_lots(&self) -> Result<(), DbErr> {
         let now = Utc::now();
         let due: Vec<String> = lot::Entity::find()
@@ -246,10 +256,10 @@ impl Worker {
         super::enqueue(&self.db, purge, Utc::now()).await
     }
 
-    /// Renews the lease of these claimed jobs until the returned task is aborted.
-    fn keep_claimed(&self, ids: Vec<i64>) -> tokio::task::JoinHandle<()> {
+    /// Renews the lease of these claimed jobs until the returned heartbeat is dropped.
+    fn keep_claimed(&self, ids: Vec<i64>) -> Heartbeat {
         let (db, worker) = (self.db.clone(), self.id.clone());
-        tokio::spawn(async move {
+        Heartbeat(tokio::spawn(async move {
             loop {
                 tokio::time::sleep(StdDuration::from_secs((LEASE_SECONDS / 3) as u64)).await;
                 for &id in &ids {
@@ -261,7 +271,7 @@ impl Worker {
                     }
                 }
             }
-        })
+        }))
     }
 
     async fn execute(&self, row: job::Model) -> (job::Model, queue::Outcome) {
@@ -282,7 +292,7 @@ impl Worker {
             Ok(result) => result,
             Err(_) => Err("the job panicked".to_owned()),
         };
-        heartbeat.abort();
+        drop(heartbeat);
         let outcome = match result {
             Ok(Some(later)) => queue::Outcome::NotYet(later),
             Ok(None) => queue::Outcome::Done,
@@ -698,6 +708,15 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(claimed, 3, "the batch is still the first worker's");
+
+        // A run that is given up (its caller cancelled) stops renewing: the jobs it claimed
+        // go to another process once the lease runs out.
         running.abort();
+        let _ = running.await;
+        tokio::time::sleep(StdDuration::from_secs(LEASE_SECONDS as u64 + 1)).await;
+        let taken = queue::claim(&db, "another-process", lease, 10)
+            .await
+            .unwrap();
+        assert_eq!(taken.len(), 3, "{taken:?}");
     }
 }
