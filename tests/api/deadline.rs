@@ -7,6 +7,7 @@ use std::time::Duration;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
 use surclass::jobs::Job;
+use surclass::jobs::queue::{DONE, PARKED};
 use surclass::store::entities::{bid, bid_event, job};
 
 use crate::store_tests;
@@ -159,7 +160,7 @@ async fn lot_status(app: &TestApp, key: &str, lot: &str) -> String {
 async fn park_close(app: &TestApp, lot: &str, ago: chrono::Duration) {
     let key = format!("close_lot:{lot}");
     job::Entity::update_many()
-        .col_expr(job::Column::Status, "parked".into())
+        .col_expr(job::Column::Status, PARKED.into())
         .col_expr(job::Column::Attempts, 10.into())
         .col_expr(job::Column::UpdatedAt, (chrono::Utc::now() - ago).into())
         .filter(job::Column::DedupeKey.eq(key))
@@ -208,7 +209,7 @@ async fn a_lot_whose_close_kept_failing_is_closed_ten_minutes_later_never_abando
     );
     let close = job::Entity::find()
         .filter(job::Column::Kind.eq("close_lot"))
-        .filter(job::Column::Status.ne("done"))
+        .filter(job::Column::Status.ne(DONE))
         .all(&app.db)
         .await
         .unwrap();
