@@ -6,6 +6,7 @@ mod m20261123_000002_simulated_gateway;
 mod m20261123_000003_notifications;
 mod m20261123_000004_console;
 mod m20261204_000005_job_priority;
+mod m20261204_000006_outcome_priority;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000003_notifications::Migration),
             Box::new(m20261123_000004_console::Migration),
             Box::new(m20261204_000005_job_priority::Migration),
+            Box::new(m20261204_000006_outcome_priority::Migration),
         ]
     }
 }

@@ -9,7 +9,7 @@ use sea_orm_migration::{prelude::*, schema::*};
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-/// Must match `jobs::Priority::Messages`.
+/// What `jobs::Priority::Messages` was until migration 6 moved messages to 2.
 const MESSAGES: i16 = 1;
 
 #[async_trait::async_trait]

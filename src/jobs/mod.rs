@@ -49,13 +49,16 @@ pub enum Job {
 
 /// Which due jobs are claimed first. In a deadline rush thousands of confirmations are
 /// queued before the close; the close, the charges and the released holds must not wait for
-/// them. Stored as a number, lower first.
+/// them, nor must the news of the outcome. Stored as a number, lower first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Priority {
     /// Closing lots and moving money.
     Deadline = 0,
-    /// Emails, webhooks, reminders and the retention purge.
-    Messages = 1,
+    /// Delivering the messages that tell a traveller what came of their bid: given by the
+    /// outbox from the message's topic, not by the job's kind.
+    Outcomes = 1,
+    /// Other emails and webhooks, reminders and the retention purge.
+    Messages = 2,
 }
 
 impl Job {
@@ -105,11 +108,32 @@ pub async fn enqueue_many(
     jobs: impl IntoIterator<Item = Job>,
     run_at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    enqueue_many_with(db, jobs, None, run_at).await
+}
+
+/// [`enqueue_many`] claimed at `priority` rather than at each job's own: the outbox knows
+/// which deliveries carry the news of an outcome.
+pub async fn enqueue_many_at(
+    db: &impl ConnectionTrait,
+    jobs: impl IntoIterator<Item = Job>,
+    priority: Priority,
+    run_at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    enqueue_many_with(db, jobs, Some(priority), run_at).await
+}
+
+async fn enqueue_many_with(
+    db: &impl ConnectionTrait,
+    jobs: impl IntoIterator<Item = Job>,
+    priority: Option<Priority>,
+    run_at: DateTime<Utc>,
+) -> Result<(), DbErr> {
     let rows: Vec<_> = jobs
         .into_iter()
         .map(|job| {
             let payload = serde_json::to_string(&job).expect("jobs serialise");
-            (job.kind(), job.priority(), job.dedupe_key(), payload)
+            let priority = priority.unwrap_or_else(|| job.priority());
+            (job.kind(), priority, job.dedupe_key(), payload)
         })
         .collect();
     queue::enqueue_many(db, rows, run_at).await

@@ -83,4 +83,20 @@ impl Topic {
     pub fn is_webhook_event(self) -> bool {
         !matches!(self, Topic::Reminder)
     }
+
+    /// How soon its deliveries are claimed: the news of an outcome before the confirmations
+    /// and reminders that a deadline rush queued ahead of it.
+    pub fn priority(self) -> crate::jobs::Priority {
+        use crate::jobs::Priority;
+        match self {
+            Topic::UpgradeConfirmed
+            | Topic::NotSuccessful
+            | Topic::PaymentFailed
+            | Topic::Cancelled
+            | Topic::Refunded => Priority::Outcomes,
+            Topic::BidPlaced | Topic::BidChanged | Topic::BidWithdrawn | Topic::Reminder => {
+                Priority::Messages
+            }
+        }
+    }
 }

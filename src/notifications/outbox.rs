@@ -98,7 +98,13 @@ pub async fn enqueue_loaded(
     detail: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    insert(txn, messages(b, l, endpoints, topic, detail, now), now).await
+    insert(
+        txn,
+        messages(b, l, endpoints, topic, detail, now),
+        topic,
+        now,
+    )
+    .await
 }
 
 /// [`enqueue`] for many bids at once (placed together): one insert of their messages, one
@@ -122,7 +128,7 @@ pub async fn enqueue_many(
             messages(b, l, &theirs, topic, None, now)
         })
         .collect();
-    insert(txn, rows, now).await
+    insert(txn, rows, topic, now).await
 }
 
 /// The messages a state change causes: an email to the traveller and one delivery per
@@ -194,10 +200,11 @@ fn messages(
         .collect()
 }
 
-/// Writes messages and the jobs that deliver them.
+/// Writes messages of `topic` and the jobs that deliver them.
 async fn insert(
     txn: &impl ConnectionTrait,
     rows: Vec<outbox::ActiveModel>,
+    topic: Topic,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     if rows.is_empty() {
@@ -232,7 +239,7 @@ async fn insert(
             },
         }));
     }
-    jobs::enqueue_many(txn, deliveries, now).await
+    jobs::enqueue_many_at(txn, deliveries, topic.priority(), now).await
 }
 
 /// At most this many messages per delivery job.

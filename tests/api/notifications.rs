@@ -47,6 +47,7 @@ per_store!(
     emails_reach_a_real_smtp_server_with_reply_to_and_unsubscribe_headers,
     a_webhook_receiver_down_for_a_day_gets_its_delivery_parked_and_retried,
     webhooks_never_go_to_the_servers_own_network,
+    the_outcome_goes_out_before_confirmations_queued_in_the_rush,
 );
 
 async fn import(
@@ -456,7 +457,10 @@ async fn the_messages_of_one_transaction_share_a_delivery_job_and_each_keeps_its
         assert_eq!(copies, 1, "{m}");
     }
     assert!(messages(&app, &op, "?status=pending").await.is_empty());
-    assert_eq!(job.one(&app.db).await.unwrap().unwrap().status, "done");
+    assert_eq!(
+        job.one(&app.db).await.unwrap().unwrap().status,
+        surclass::jobs::queue::DONE
+    );
 }
 
 /// Verifies a delivery exactly as openapi.yaml tells receivers to.
@@ -1283,4 +1287,59 @@ async fn webhooks_never_go_to_the_servers_own_network(store: Store) {
     assert_eq!(d["attempts"].as_array().unwrap().len(), 1);
     let error = d["attempts"][0]["error"].as_str().unwrap();
     assert!(error.contains("public addresses only"), "{error}");
+}
+
+/// A deadline rush leaves the confirmations of the last bids queued when the lot is awarded:
+/// the travellers who lost hear it before those confirmations go out, not after.
+async fn the_outcome_goes_out_before_confirmations_queued_in_the_rush(store: Store) {
+    let Some(app) = spawn_app_with(store, |_| {}).await else {
+        return;
+    };
+    let op = app.operator("aurora").await;
+    // Two seats: the party of two who offers most wins.
+    let lot = app.open_lot(&op, json!({"capacity": 2})).await;
+    for (reference, amount) in [
+        ("RUSH01", "150.00"),
+        ("RUSH02", "140.00"),
+        ("RUSH03", "130.00"),
+    ] {
+        let email = format!("{}@example.com", reference.to_lowercase());
+        import(&app, &op, reference, &email, "en", &[&lot]).await;
+        let token = app.sign_in(reference, "Lefèvre").await;
+        app.bid(&token, &lot, amount, GOOD).await.expect(201);
+    }
+    // The deadline passes with the three confirmations not yet sent.
+    app.close_now(&lot).await;
+    surclass::services::award::close_and_award(&app.db, &lot)
+        .await
+        .unwrap();
+    let queued = messages(&app, &op, "?channel=email&status=pending").await;
+    let queued_ids = |topic: &str| -> Vec<Value> {
+        of_topic(&queued, topic)
+            .iter()
+            .map(|m| m["id"].clone())
+            .collect()
+    };
+    let (news, confirmations) = (queued_ids("bid.lost"), queued_ids("bid.placed"));
+    assert!(!news.is_empty() && confirmations.len() == 3, "{queued:#?}");
+    app.run_jobs().await;
+
+    let items = messages(&app, &op, "?channel=email").await;
+    let sent = |m: &&Value| {
+        assert_eq!(m["status"], "sent", "{m}");
+        m["sent_at"]
+            .as_str()
+            .unwrap()
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap()
+    };
+    let of = |ids: &[Value]| -> Vec<&Value> {
+        items.iter().filter(|m| ids.contains(&m["id"])).collect()
+    };
+    let last_news = of(&news).iter().map(sent).max().unwrap();
+    let first_confirmation = of(&confirmations).iter().map(sent).min().unwrap();
+    assert!(
+        last_news < first_confirmation,
+        "outcome sent {last_news}, first confirmation {first_confirmation}"
+    );
 }
