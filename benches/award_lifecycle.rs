@@ -5,7 +5,9 @@
 //!     cargo bench --bench award_lifecycle
 //!
 //! `AWARD_BENCH_BIDS=10000` runs a smaller round (capacity scales with it) when looking for
-//! where the time goes.
+//! where the time goes. `AWARD_BENCH_BACKLOG=1` leaves the confirmations queued at the
+//! deadline, as when bids arrive until the last second: what is timed is then how long the
+//! close and the money wait behind them.
 //!
 //! Bids are placed through the service layer with real (simulated) card holds and their
 //! confirmations delivered (as a serving process does while bidding runs), then every lot's
@@ -21,13 +23,14 @@ use sea_orm::{
     QuerySelect, Set,
 };
 use surclass::domain::lot::{AwardPolicy, LotSpec, PaymentMode, ResourceKind};
-use surclass::jobs::{Worker, queue};
+use surclass::jobs::{Priority, Worker, queue};
 use surclass::money::{Currency, Money};
+use surclass::notifications::Topic;
 use surclass::payments::{CardSource, PaymentGateway, simulated::SimulatedGateway};
 use surclass::services::bids::{self, NewBid};
 use surclass::services::bookings::{self, BookingInput};
 use surclass::services::lots;
-use surclass::store::entities::{bid_event, booking, job, lot, operator};
+use surclass::store::entities::{bid_event, booking, job, lot, operator, outbox};
 use surclass::store::{self, Db};
 
 const LOTS: usize = 20;
@@ -37,6 +40,24 @@ fn bids() -> usize {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(100_000)
+}
+
+/// Whether the confirmations are still queued at the deadline.
+fn backlog() -> bool {
+    std::env::var("AWARD_BENCH_BACKLOG").is_ok_and(|v| v == "1")
+}
+
+/// When each stage of the close was first seen done, from the deadline.
+#[derive(Default)]
+struct Milestones {
+    /// Every lot awarded (or settled): every outcome decided, charges and releases queued.
+    awarded: Option<std::time::Duration>,
+    /// Every lot settled: every winner charged, or replaced from standby and that one charged.
+    settled: Option<std::time::Duration>,
+    /// Every lot settled and every message telling a traveller the outcome handled.
+    told: Option<std::time::Duration>,
+    /// No job left: every message handled too.
+    idle: std::time::Duration,
 }
 
 fn main() {
@@ -86,8 +107,13 @@ async fn run(engine: &str, url: &str) {
         Default::default(),
     ));
     // A serving process delivers each bid's confirmation while bidding runs: deliver them
-    // before the deadline, so that what is timed after it is the close alone.
-    let confirming = work_until(&db, &gateway, &notifier, 0).await;
+    // before the deadline, so that what is timed after it is the close alone; or, with
+    // `AWARD_BENCH_BACKLOG=1`, leave them queued as a last-minute rush would.
+    let confirming = if backlog() {
+        std::time::Duration::ZERO
+    } else {
+        work_until(&db, &gateway, &notifier, 0).await.idle
+    };
     lot::Entity::update_many()
         .col_expr(
             lot::Column::ClosesAt,
@@ -96,7 +122,9 @@ async fn run(engine: &str, url: &str) {
         .exec(&db)
         .await
         .unwrap();
+    let queued = queue::unfinished(&db).await.unwrap().len();
     let elapsed = work_until(&db, &gateway, &notifier, LOTS).await;
+    let secs = |d: Option<std::time::Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64());
     let events = bid_event::Entity::find().count(&db).await.unwrap();
     let jobs: Vec<(String, i64)> = job::Entity::find()
         .select_only()
@@ -108,24 +136,30 @@ async fn run(engine: &str, url: &str) {
         .await
         .unwrap();
     println!(
-        "{engine}: {} bids over {LOTS} lots: deadline to last timeline event {:.1} s \
+        "{engine}: {} bids over {LOTS} lots, {queued} jobs queued at the deadline: every lot \
+         awarded {:.1} s, settled {:.1} s, every outcome told {:.1} s, last timeline event {:.1} s after it \
          ({events} events; placing the bids with card holds took {:.1} s, delivering their \
-         confirmations and reminders {:.1} s; jobs run: {jobs:?})",
+         confirmations and reminders before the deadline {:.1} s; jobs run: {jobs:?})",
         bids(),
-        elapsed.as_secs_f64(),
+        secs(elapsed.awarded),
+        secs(elapsed.settled),
+        secs(elapsed.told),
+        elapsed.idle.as_secs_f64(),
         placing.as_secs_f64(),
         confirming.as_secs_f64()
     );
 }
 
 /// Runs the job worker with its default concurrency until `settled` lots are settled and no
-/// job is left; answers how long that took.
+/// job is left; answers when every lot was seen awarded, settled, and the queue empty (to
+/// the 50 ms at which it looks).
 async fn work_until(
     db: &Db,
     gateway: &Arc<dyn PaymentGateway>,
     notifier: &Arc<surclass::notifications::dispatch::Notifier>,
     settled: usize,
-) -> std::time::Duration {
+) -> Milestones {
+    let mut seen = Milestones::default();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let started = Instant::now();
     let worker = tokio::spawn(
@@ -135,19 +169,42 @@ async fn work_until(
     );
     loop {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        let done = lot::Entity::find()
-            .filter(lot::Column::Status.eq("settled"))
-            .count(db)
-            .await
-            .unwrap();
-        if done as usize >= settled && queue::unfinished(db).await.unwrap().is_empty() {
+        let count = |statuses: &'static [&'static str]| {
+            lot::Entity::find()
+                .filter(lot::Column::Status.is_in(statuses.iter().copied()))
+                .count(db)
+        };
+        let awarded = count(&["awarded", "settled"]).await.unwrap() as usize;
+        let done = count(&["settled"]).await.unwrap() as usize;
+        if settled > 0 && awarded >= settled && seen.awarded.is_none() {
+            seen.awarded = Some(started.elapsed());
+        }
+        if settled > 0 && done >= settled && seen.settled.is_none() {
+            seen.settled = Some(started.elapsed());
+        }
+        if settled > 0 && done >= settled && seen.told.is_none() {
+            let outcomes = Topic::ALL
+                .into_iter()
+                .filter(|t| t.priority() == Priority::Outcomes)
+                .map(Topic::as_str);
+            let untold = outbox::Entity::find()
+                .filter(outbox::Column::Topic.is_in(outcomes))
+                .filter(outbox::Column::Status.eq(surclass::notifications::outbox::PENDING))
+                .count(db)
+                .await
+                .unwrap();
+            if untold == 0 {
+                seen.told = Some(started.elapsed());
+            }
+        }
+        if done >= settled && queue::unfinished(db).await.unwrap().is_empty() {
             break;
         }
     }
-    let elapsed = started.elapsed();
+    seen.idle = started.elapsed();
     stop.send(true).unwrap();
     worker.await.unwrap();
-    elapsed
+    seen
 }
 
 async fn setup(db: &Db) -> Vec<String> {
