@@ -7,7 +7,8 @@
 //! `AWARD_BENCH_BIDS=10000` runs a smaller round (capacity scales with it) when looking for
 //! where the time goes. `AWARD_BENCH_BACKLOG=1` leaves the confirmations queued at the
 //! deadline, as when bids arrive until the last second: what is timed is then how long the
-//! close and the money wait behind them.
+//! close and the money wait behind them. `AWARD_BENCH_CONCURRENCY=32` gives the worker more
+//! slots than the server's default of 8.
 //!
 //! Bids are placed through the service layer with real (simulated) card holds and their
 //! confirmations delivered (as a serving process does while bidding runs), then every lot's
@@ -40,6 +41,14 @@ fn bids() -> usize {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(100_000)
+}
+
+/// The worker's slots: the server's default unless `AWARD_BENCH_CONCURRENCY` says otherwise.
+fn concurrency() -> usize {
+    std::env::var("AWARD_BENCH_CONCURRENCY")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(8)
 }
 
 /// Whether the confirmations are still queued at the deadline.
@@ -150,7 +159,7 @@ async fn run(engine: &str, url: &str) {
     );
 }
 
-/// Runs the job worker with its default concurrency until `settled` lots are settled and no
+/// Runs the job worker with [`concurrency`] slots until `settled` lots are settled and no
 /// job is left; answers when every lot was seen awarded, settled, and the queue empty (to
 /// the 50 ms at which it looks).
 async fn work_until(
@@ -163,7 +172,7 @@ async fn work_until(
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let started = Instant::now();
     let worker = tokio::spawn(
-        Worker::new(db.clone(), gateway.clone(), 8)
+        Worker::new(db.clone(), gateway.clone(), concurrency())
             .with_notifier(notifier.clone())
             .run(stopped),
     );
