@@ -314,7 +314,9 @@ pub async fn retry(
     am.next_attempt_at = Set(now);
     am.last_error = Set(None);
     let row = am.update(&txn).await?;
-    jobs::enqueue(&txn, Job::Deliver { outbox_id: row.id }, now).await?;
+    // Claimed as soon as it was when first written: a retried outcome is still news.
+    let priority = Topic::parse(&row.topic).map_or(jobs::Priority::Messages, Topic::priority);
+    jobs::enqueue_many_at(&txn, [Job::Deliver { outbox_id: row.id }], priority, now).await?;
     txn.commit().await?;
     Ok(row)
 }

@@ -49,6 +49,7 @@ per_store!(
     webhooks_never_go_to_the_servers_own_network,
     the_outcome_goes_out_before_confirmations_queued_in_the_rush,
 );
+    a_retried_outcome_goes_out_before_confirmations_queued_meanwhile,
 
 async fn import(
     app: &TestApp,
@@ -1341,5 +1342,78 @@ async fn the_outcome_goes_out_before_confirmations_queued_in_the_rush(store: Sto
     assert!(
         last_news < first_confirmation,
         "outcome sent {last_news}, first confirmation {first_confirmation}"
+    );
+}
+
+/// An outcome that could not be sent (the mail server was down) and that the operator sends
+/// again is still news: it goes out before the routine confirmations queued in the meantime.
+async fn a_retried_outcome_goes_out_before_confirmations_queued_meanwhile(store: Store) {
+    let smtp = flaky_smtp().await;
+    let url = format!("smtp://127.0.0.1:{}", smtp.port);
+    let Some(app) = spawn_app_with(store, |s| {
+        s.notify.smtp_url = Some(url);
+        s.notify.email_max_attempts = 1;
+    })
+    .await
+    else {
+        return;
+    };
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({"capacity": 2})).await;
+    for (reference, amount) in [("DOWN01", "150.00"), ("DOWN02", "140.00")] {
+        let email = format!("{}@example.com", reference.to_lowercase());
+        import(&app, &op, reference, &email, "en", &[&lot]).await;
+        let token = app.sign_in(reference, "Lefèvre").await;
+        app.bid(&token, &lot, amount, GOOD).await.expect(201);
+    }
+    // The mail server refuses everything: confirmations and the outcome are parked.
+    app.close_now(&lot).await;
+    surclass::services::award::close_and_award(&app.db, &lot)
+        .await
+        .unwrap();
+    app.run_jobs().await;
+    let parked = messages(&app, &op, "?status=parked").await;
+    let lost = of_topic(&parked, "bid.lost");
+    assert_eq!(lost.len(), 1, "{parked:#?}");
+    let lost_id = lost[0]["id"].clone();
+
+    // The server is back. Travellers bid on another lot; their confirmations are queued
+    // before the operator sends the outcome again.
+    smtp.refuse.store(false, Ordering::SeqCst);
+    let other = app.open_lot(&op, json!({})).await;
+    for reference in ["LATE01", "LATE02", "LATE03"] {
+        let email = format!("{}@example.com", reference.to_lowercase());
+        import(&app, &op, reference, &email, "en", &[&other]).await;
+        let token = app.sign_in(reference, "Lefèvre").await;
+        app.bid(&token, &other, "120.00", GOOD).await.expect(201);
+    }
+    let queued = messages(&app, &op, "?status=pending").await;
+    let confirmations: Vec<Value> = of_topic(&queued, "bid.placed")
+        .iter()
+        .map(|m| m["id"].clone())
+        .collect();
+    assert_eq!(confirmations.len(), 3, "{queued:#?}");
+    app.post(&format!("/v1/messages/{lost_id}/retry"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(202);
+    app.run_jobs().await;
+
+    let items = messages(&app, &op, "?channel=email").await;
+    let sent_at = |id: &Value| {
+        let m = items.iter().find(|m| &m["id"] == id).unwrap();
+        assert_eq!(m["status"], "sent", "{m}");
+        m["sent_at"]
+            .as_str()
+            .unwrap()
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap()
+    };
+    let first_confirmation = confirmations.iter().map(sent_at).min().unwrap();
+    assert!(
+        sent_at(&lost_id) < first_confirmation,
+        "outcome sent {}, first confirmation {first_confirmation}",
+        sent_at(&lost_id)
     );
 }
