@@ -258,32 +258,22 @@ impl Notifier {
             language: rendered.language.to_owned(),
             unsubscribe_url,
         };
-        // What goes out is recorded first: the operator's view, and the local mailbox.
-        let kept = self.operators_copy(&email);
-        let turn = crate::store::sqlite_write_turn(&self.db).await;
-        outbox_entity::Entity::update_many()
-            .col_expr(outbox_entity::Column::Recipient, Some(to).into())
-            .col_expr(
-                outbox_entity::Column::Subject,
-                Some(rendered.subject).into(),
-            )
-            .col_expr(outbox_entity::Column::Body, Some(kept).into())
-            .filter(outbox_entity::Column::Id.eq(row.id))
-            .exec(&self.db)
-            .await?;
-        drop(turn);
+        // What went out (the operator's view, and the local mailbox) is written with how it
+        // went, in the same commit: one write per attempt, not two.
+        let copy = Copy {
+            recipient: to,
+            subject: rendered.subject,
+            body: self.operators_copy(&email),
+        };
+        let attempt = row.attempts + 1;
         match self.transport.send(&email).await {
-            Ok(()) => {
-                self.sent(&row, row.attempts + 1).await?;
-                Ok(())
-            }
+            Ok(()) => self.sent(&row, attempt, Some(copy)).await,
             Err(SendError::Permanent(e)) => {
-                self.finish(&row, outbox::PARKED, Some(e)).await?;
-                Ok(())
+                self.failed(&row, attempt, attempt, e, Some(copy)).await
             }
             Err(SendError::Transient(e)) => {
-                self.failed(&row, row.attempts + 1, self.settings.email_max_attempts, e)
-                    .await
+                let max = self.settings.email_max_attempts;
+                self.failed(&row, attempt, max, e, Some(copy)).await
             }
         }
     }
@@ -327,7 +317,7 @@ impl Notifier {
             webhooks::record_attempt(&self.db, row.id, attempt, now, None, Some(why.clone()))
                 .await?;
             // Trying again would not help: parked at once, where the operator sees why.
-            return self.failed(&row, attempt, attempt, why).await;
+            return self.failed(&row, attempt, attempt, why, None).await;
         }
         let body = webhooks::body(topic.as_str(), &facts);
         let signature = webhooks::sign(&endpoint.secret, now.timestamp(), &body);
@@ -357,18 +347,23 @@ impl Notifier {
         };
         webhooks::record_attempt(&self.db, row.id, attempt, now, code, error.clone()).await?;
         match error {
-            None => {
-                self.sent(&row, attempt).await?;
-                Ok(())
+            None => self.sent(&row, attempt, None).await,
+            Some(e) => {
+                self.failed(&row, attempt, webhooks::MAX_ATTEMPTS, e, None)
+                    .await
             }
-            Some(e) => self.failed(&row, attempt, webhooks::MAX_ATTEMPTS, e).await,
         }
     }
 
     /// Marked sent in its own commit, right after the receiver accepted it.
-    async fn sent(&self, row: &outbox_entity::Model, attempts: i32) -> Result<(), DbErr> {
+    async fn sent(
+        &self,
+        row: &outbox_entity::Model,
+        attempts: i32,
+        copy: Option<Copy>,
+    ) -> Result<(), DbErr> {
         let _turn = crate::store::sqlite_write_turn(&self.db).await;
-        outbox_entity::Entity::update_many()
+        keep(outbox_entity::Entity::update_many(), copy)
             .col_expr(outbox_entity::Column::Status, outbox::SENT.into())
             .col_expr(outbox_entity::Column::Attempts, attempts.into())
             .col_expr(outbox_entity::Column::SentAt, Some(Utc::now()).into())
@@ -390,11 +385,12 @@ impl Notifier {
         attempts: i32,
         max_attempts: i32,
         error: String,
+        copy: Option<Copy>,
     ) -> Result<(), DbErr> {
         let _turn = crate::store::sqlite_write_turn(&self.db).await;
         if attempts >= max_attempts {
             tracing::warn!(message = row.id, attempts, error = %error, "message parked");
-            outbox_entity::Entity::update_many()
+            keep(outbox_entity::Entity::update_many(), copy)
                 .col_expr(outbox_entity::Column::Status, outbox::PARKED.into())
                 // No next attempt until an operator retries: not the claim's horizon.
                 .col_expr(outbox_entity::Column::NextAttemptAt, Utc::now().into())
@@ -407,7 +403,7 @@ impl Notifier {
             return Ok(());
         }
         let next = Utc::now() + outbox::backoff(attempts);
-        outbox_entity::Entity::update_many()
+        keep(outbox_entity::Entity::update_many(), copy)
             .col_expr(outbox_entity::Column::Attempts, attempts.into())
             .col_expr(outbox_entity::Column::LastError, Some(error).into())
             .col_expr(outbox_entity::Column::NextAttemptAt, next.into())
@@ -436,6 +432,28 @@ impl Notifier {
             .await?;
         Ok(())
     }
+}
+
+/// What an email attempt sent, as the operator sees it.
+struct Copy {
+    recipient: String,
+    subject: String,
+    body: String,
+}
+
+/// `update` also writing what was sent, when there is a copy to keep.
+fn keep(
+    update: sea_orm::UpdateMany<outbox_entity::Entity>,
+    copy: Option<Copy>,
+) -> sea_orm::UpdateMany<outbox_entity::Entity> {
+    let Some(copy) = copy else { return update };
+    update
+        .col_expr(
+            outbox_entity::Column::Recipient,
+            Some(copy.recipient).into(),
+        )
+        .col_expr(outbox_entity::Column::Subject, Some(copy.subject).into())
+        .col_expr(outbox_entity::Column::Body, Some(copy.body).into())
 }
 
 /// An error and its causes, outermost first: reqwest's own message ("error sending request")

@@ -38,6 +38,7 @@ per_store!(
     a_bid_is_confirmed_by_email_in_the_bookings_language,
     a_change_that_is_refused_sends_nothing,
     a_message_that_keeps_failing_is_parked_and_a_retry_sends_it_once,
+    an_address_the_mail_server_rejects_is_parked_at_once_showing_what_was_sent,
     a_message_two_delivery_jobs_name_at_once_goes_out_once,
     the_messages_of_one_transaction_share_a_delivery_job_and_each_keeps_its_own_retries,
     webhooks_are_signed_retried_after_errors_and_listed_with_attempts,
@@ -48,8 +49,8 @@ per_store!(
     a_webhook_receiver_down_for_a_day_gets_its_delivery_parked_and_retried,
     webhooks_never_go_to_the_servers_own_network,
     the_outcome_goes_out_before_confirmations_queued_in_the_rush,
-);
     a_retried_outcome_goes_out_before_confirmations_queued_meanwhile,
+);
 
 async fn import(
     app: &TestApp,
@@ -187,11 +188,12 @@ async fn a_change_that_is_refused_sends_nothing(store: Store) {
 }
 
 /// A minimal SMTP server for the failure path: refuses recipients with 451 while `refuse`
-/// is set, otherwise accepts and keeps each message; while `slow` is set, it greets half a
+/// is set, rejects them for good with 550 while `reject` is set, otherwise accepts and keeps each message; while `slow` is set, it greets half a
 /// second late, so that sends in flight overlap.
 struct FlakySmtp {
     port: u16,
     refuse: Arc<AtomicBool>,
+    reject: Arc<AtomicBool>,
     slow: Arc<AtomicBool>,
     received: Arc<Mutex<Vec<String>>>,
 }
@@ -200,15 +202,21 @@ async fn flaky_smtp() -> FlakySmtp {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let refuse = Arc::new(AtomicBool::new(true));
+    let reject = Arc::new(AtomicBool::new(false));
     let slow = Arc::new(AtomicBool::new(false));
     let received = Arc::new(Mutex::new(Vec::new()));
-    let (r, sl, got) = (refuse.clone(), slow.clone(), received.clone());
+    let (r, rj, sl, got) = (
+        refuse.clone(),
+        reject.clone(),
+        slow.clone(),
+        received.clone(),
+    );
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
-            let (r, sl, got) = (r.clone(), sl.clone(), got.clone());
+            let (r, rj, sl, got) = (r.clone(), rj.clone(), sl.clone(), got.clone());
             tokio::spawn(async move {
                 let (read, mut write) = stream.into_split();
                 let mut lines = BufReader::new(read);
@@ -225,6 +233,7 @@ async fn flaky_smtp() -> FlakySmtp {
                     let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
                     let reply: &[u8] = match verb.as_str() {
                         "EHLO" | "HELO" => b"250 flaky\r\n",
+                        "RCPT" if rj.load(Ordering::SeqCst) => b"550 5.1.1 no such user\r\n",
                         "RCPT" if r.load(Ordering::SeqCst) => b"451 4.3.0 try again later\r\n",
                         "DATA" => {
                             let _ = write.write_all(b"354 go on\r\n").await;
@@ -258,6 +267,7 @@ async fn flaky_smtp() -> FlakySmtp {
     FlakySmtp {
         port,
         refuse,
+        reject,
         slow,
         received,
     }
@@ -290,6 +300,9 @@ async fn a_message_that_keeps_failing_is_parked_and_a_retry_sends_it_once(store:
         "{}",
         first[0]
     );
+    // What the attempt tried to send is shown with why it failed.
+    assert_eq!(first[0]["to"], "fail@example.com", "{}", first[0]);
+    assert!(first[0]["subject"].as_str().is_some_and(|s| !s.is_empty()));
     for _ in 0..2 {
         retries_are_due(&app).await;
         app.run_jobs().await;
@@ -341,6 +354,37 @@ async fn a_message_that_keeps_failing_is_parked_and_a_retry_sends_it_once(store:
         .send()
         .await
         .expect(404);
+}
+
+/// A mail server that rejects the address for good (550): trying again would not help, so
+/// the message is parked after that one attempt, showing what was sent and why it failed.
+async fn an_address_the_mail_server_rejects_is_parked_at_once_showing_what_was_sent(store: Store) {
+    let smtp = flaky_smtp().await;
+    smtp.refuse.store(false, Ordering::SeqCst);
+    smtp.reject.store(true, Ordering::SeqCst);
+    let url = format!("smtp://127.0.0.1:{}", smtp.port);
+    let Some(app) = spawn_app_with(store, |s| s.notify.smtp_url = Some(url)).await else {
+        return;
+    };
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({})).await;
+    import(&app, &op, "GONE01", "gone@example.com", "en", &[&lot]).await;
+    let token = app.sign_in("GONE01", "Lefèvre").await;
+    app.bid(&token, &lot, "150.00", GOOD).await.expect(201);
+    app.run_jobs().await;
+    retries_are_due(&app).await;
+    app.run_jobs().await;
+
+    let items = messages(&app, &op, "").await;
+    let confirmation = of_topic(&items, "bid.placed");
+    assert_eq!(confirmation.len(), 1, "{items:#?}");
+    let m = confirmation[0];
+    assert_eq!(m["status"], "parked", "{m}");
+    assert_eq!(m["attempts"], 1, "{m}");
+    assert!(m["last_error"].as_str().unwrap().contains("550"), "{m}");
+    assert_eq!(m["to"], "gone@example.com", "{m}");
+    assert!(m["subject"].as_str().is_some_and(|s| !s.is_empty()), "{m}");
+    assert!(smtp.received.lock().unwrap().is_empty());
 }
 
 /// A batch's job and an operator's retry can name the same message; both runs may be in
