@@ -88,8 +88,13 @@ impl Application {
         })?;
         let public_url = settings.public_url(bound);
         let signer = SessionSigner::load_or_create(&db).await.map_err(db_error)?;
-        let gateway =
-            payments::from_settings(settings.payment_gateway, &settings.stripe, &db).await?;
+        let gateway = payments::from_settings(
+            settings.payment_gateway,
+            &settings.stripe,
+            settings.simulated_gateway_store.as_deref(),
+            &db,
+        )
+        .await?;
         let transport: Arc<dyn EmailTransport> = match &settings.notify.smtp_url {
             Some(url) => Arc::new(SmtpTransport::from_url(url).map_err(StartupError::Email)?),
             None => Arc::new(LocalMailbox),

@@ -26,6 +26,13 @@ pub struct Settings {
     #[arg(long, env = "SURCLASS_PAYMENT_GATEWAY", value_enum, default_value_t = Gateway::Simulated)]
     pub payment_gateway: Gateway,
 
+    /// Where the simulated gateway keeps its holds and payments, as a provider keeps them
+    /// apart from ours: `sqlite://FILE` or `postgres://…`, created and migrated on start.
+    /// Unset: a file beside a SQLite store (`surclass-gateway.db`), the store itself on
+    /// PostgreSQL. Every process of one deployment must name the same.
+    #[arg(long, env = "SURCLASS_SIMULATED_GATEWAY_STORE", value_parser = parse_database_url)]
+    pub simulated_gateway_store: Option<String>,
+
     /// Log format: human-readable `text`, or one `json` object per line for log shippers.
     #[arg(long, env = "SURCLASS_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

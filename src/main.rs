@@ -113,10 +113,14 @@ async fn reconcile(settings: Settings, repair: bool) -> Result<(), String> {
     store::migrate(&db)
         .await
         .map_err(|e| format!("database {url}: {e}"))?;
-    let gateway =
-        surclass::payments::from_settings(settings.payment_gateway, &settings.stripe, &db)
-            .await
-            .map_err(|e| e.to_string())?;
+    let gateway = surclass::payments::from_settings(
+        settings.payment_gateway,
+        &settings.stripe,
+        settings.simulated_gateway_store.as_deref(),
+        &db,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let findings = reconcile::check(&db, gateway.as_ref())
         .await
         .map_err(|e| e.to_string())?;

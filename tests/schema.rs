@@ -84,6 +84,7 @@ async fn generated_requests_get_no_server_error_and_answers_that_match_the_schem
         bind: "127.0.0.1:0".parse().unwrap(),
         public_url: None,
         payment_gateway: Gateway::Simulated,
+        simulated_gateway_store: None,
         log_format: LogFormat::Text,
         db_connections: 4,
         no_demo: false,

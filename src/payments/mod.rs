@@ -124,16 +124,21 @@ pub trait PaymentGateway: Send + Sync {
     fn parse_webhook(&self, payload: &str, signature: &str) -> Result<PaymentEvent, WebhookError>;
 }
 
-/// The gateway chosen by the settings; the simulated one keeps its state beside the store `db`
+/// The gateway chosen by the settings; the simulated one keeps its state in `simulated_store`
+/// when named ([`simulated::SimulatedGateway::at`]), else beside the store `db`
 /// ([`simulated::SimulatedGateway::beside`]).
 pub async fn from_settings(
     gateway: Gateway,
     stripe: &StripeSettings,
+    simulated_store: Option<&str>,
     db: &Db,
 ) -> Result<Arc<dyn PaymentGateway>, PaymentError> {
     match gateway {
         Gateway::Simulated => {
-            let mut simulated = simulated::SimulatedGateway::beside(db).await?;
+            let mut simulated = match simulated_store {
+                Some(url) => simulated::SimulatedGateway::at(url).await?,
+                None => simulated::SimulatedGateway::beside(db).await?,
+            };
             if let Some(secret) = &stripe.stripe_webhook_secret {
                 simulated = simulated.with_webhook_secret(secret);
             }

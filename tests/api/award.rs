@@ -1038,3 +1038,81 @@ async fn a_replacement_card_sent_twice_at_once_is_charged_once_and_both_are_answ
         "the new hold was captured and the old one released"
     );
 }
+
+mod own_gateway_store {
+    use crate::support::Store;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::the_simulated_gateway_keeps_its_state_in_the_store_it_is_named(Store::Sqlite).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::the_simulated_gateway_keeps_its_state_in_the_store_it_is_named(Store::Postgres)
+            .await;
+    }
+}
+
+/// `--simulated-gateway-store`: the simulated provider keeps its holds and payments where it
+/// is told, as a real one keeps them apart from ours; nothing of it lands in the store or
+/// beside it, and the close still charges the winner and releases the loser.
+async fn the_simulated_gateway_keeps_its_state_in_the_store_it_is_named(
+    store: crate::support::Store,
+) {
+    use sea_orm::{ConnectionTrait, Statement};
+    use surclass::payments::{PaymentGateway, simulated::SimulatedGateway};
+
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("provider.db").display());
+    let named = url.clone();
+    let Some(app) = crate::support::spawn_app_with(store, |s| {
+        s.simulated_gateway_store = Some(named);
+    })
+    .await
+    else {
+        return;
+    };
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({"capacity": 2})).await;
+    let winner = bidder(&app, &op, &lot, "PNR001", 2, "300.00", GOOD).await;
+    let loser = bidder(&app, &op, &lot, "PNR002", 2, "280.00", GOOD).await;
+
+    let provider = SimulatedGateway::at(&url).await.unwrap();
+    let held = provider
+        .open_holds(chrono::DateTime::UNIX_EPOCH)
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 2, "both holds are in the named store");
+    let in_store = app
+        .db
+        .query_one_raw(Statement::from_string(
+            app.db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM simulated_gateway_objects",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(in_store, 0, "nothing of the provider's in our store");
+    if let Some(file) = surclass::store::sqlite_file(&app.db).await.unwrap() {
+        let stem = file.file_stem().unwrap().to_string_lossy();
+        let beside = file.with_file_name(format!("{stem}-gateway.db"));
+        assert!(!beside.exists(), "no gateway file beside the store");
+    }
+
+    app.close_now(&lot).await;
+    app.run_jobs().await;
+    assert_eq!(seen(&app, &winner).await["status"], "charged");
+    assert_eq!(seen(&app, &loser).await["status"], "released");
+    assert_eq!(app.gateway_payments_captured().await.len(), 1);
+    assert!(
+        provider
+            .open_holds(chrono::DateTime::UNIX_EPOCH)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the winner's hold captured, the loser's released"
+    );
+}

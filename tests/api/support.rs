@@ -26,6 +26,8 @@ pub struct TestApp {
     pub worker: surclass::jobs::Worker,
     #[allow(dead_code)]
     pub gateway: std::sync::Arc<dyn surclass::payments::PaymentGateway>,
+    /// `--simulated-gateway-store`, when the test named one.
+    gateway_store: Option<String>,
     _database: TestDatabase,
 }
 
@@ -66,6 +68,7 @@ pub async fn spawn_app_with(store: Store, tweak: impl FnOnce(&mut Settings)) -> 
         bind: "127.0.0.1:0".parse().unwrap(),
         public_url: None,
         payment_gateway: Gateway::Simulated,
+        simulated_gateway_store: None,
         log_format: LogFormat::Text,
         db_connections: 4,
         no_demo: true,
@@ -81,6 +84,7 @@ pub async fn spawn_app_with(store: Store, tweak: impl FnOnce(&mut Settings)) -> 
         },
     };
     tweak(&mut settings);
+    let gateway_store = settings.simulated_gateway_store.clone();
     let app = Application::build(settings)
         .await
         .expect("the server starts");
@@ -99,6 +103,7 @@ pub async fn spawn_app_with(store: Store, tweak: impl FnOnce(&mut Settings)) -> 
             .unwrap(),
         worker,
         gateway,
+        gateway_store,
         _database: database,
     })
 }
@@ -519,9 +524,12 @@ impl TestApp {
         keep: impl Fn(&serde_json::Value) -> bool,
     ) -> std::collections::HashSet<String> {
         use sea_orm::ConnectionTrait;
-        let gateway = surclass::payments::simulated::SimulatedGateway::beside(&self.db)
-            .await
-            .expect("the simulated gateway's state opens");
+        use surclass::payments::simulated::SimulatedGateway;
+        let gateway = match &self.gateway_store {
+            Some(url) => SimulatedGateway::at(url).await,
+            None => SimulatedGateway::beside(&self.db).await,
+        }
+        .expect("the simulated gateway's state opens");
         let state = gateway.state();
         let rows = state
             .query_all_raw(sea_orm::Statement::from_string(

@@ -1,6 +1,7 @@
 //! The embedded gateway: no network, behaves like Stripe's test cards, keeps its state in two
 //! tables of its own so holds survive a restart: in a SQLite file beside a SQLite store, in
-//! the store itself on PostgreSQL ([`SimulatedGateway::beside`]).
+//! the store itself on PostgreSQL ([`SimulatedGateway::beside`]), or in a database named by
+//! `--simulated-gateway-store` ([`SimulatedGateway::at`]).
 //!
 //! | card | at bid time (hold, save) | on capture / off-session charge |
 //! |---|---|---|
@@ -196,8 +197,13 @@ impl SimulatedGateway {
         if !own.exists() && store::holds_any(db).await? {
             return Ok(Self::new(db.clone()));
         }
-        let url = format!("sqlite://{}", own.display());
-        let gateway_db = crate::store::connect(&url, GATEWAY_CONNECTIONS)
+        Self::at(&format!("sqlite://{}", own.display())).await
+    }
+
+    /// The simulated provider with its state in a database of its own, `url`: created if a
+    /// SQLite file, migrated either way.
+    pub async fn at(url: &str) -> Result<Self, PaymentError> {
+        let gateway_db = crate::store::connect(url, GATEWAY_CONNECTIONS)
             .await
             .map_err(db_error)?;
         // The whole schema, as for `in_memory`: one migration history to keep, a few empty
