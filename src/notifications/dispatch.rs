@@ -260,7 +260,7 @@ impl Notifier {
         };
         // What went out (the operator's view, and the local mailbox) is written with how it
         // went, in the same commit: one write per attempt, not two.
-        let copy = Copy {
+        let copy = EmailCopy {
             recipient: to,
             subject: rendered.subject,
             body: self.operators_copy(&email),
@@ -360,7 +360,7 @@ impl Notifier {
         &self,
         row: &outbox_entity::Model,
         attempts: i32,
-        copy: Option<Copy>,
+        copy: Option<EmailCopy>,
     ) -> Result<(), DbErr> {
         let _turn = crate::store::sqlite_write_turn(&self.db).await;
         keep(outbox_entity::Entity::update_many(), copy)
@@ -385,7 +385,7 @@ impl Notifier {
         attempts: i32,
         max_attempts: i32,
         error: String,
-        copy: Option<Copy>,
+        copy: Option<EmailCopy>,
     ) -> Result<(), DbErr> {
         let _turn = crate::store::sqlite_write_turn(&self.db).await;
         if attempts >= max_attempts {
@@ -435,7 +435,7 @@ impl Notifier {
 }
 
 /// What an email attempt sent, as the operator sees it.
-struct Copy {
+struct EmailCopy {
     recipient: String,
     subject: String,
     body: String,
@@ -444,7 +444,7 @@ struct Copy {
 /// `update` also writing what was sent, when there is a copy to keep.
 fn keep(
     update: sea_orm::UpdateMany<outbox_entity::Entity>,
-    copy: Option<Copy>,
+    copy: Option<EmailCopy>,
 ) -> sea_orm::UpdateMany<outbox_entity::Entity> {
     let Some(copy) = copy else { return update };
     update
