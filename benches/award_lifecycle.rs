@@ -51,6 +51,17 @@ fn concurrency() -> usize {
         .unwrap_or(8)
 }
 
+/// The messages' slots: `AWARD_BENCH_DELIVERY`, else the server's default.
+fn delivery_concurrency() -> usize {
+    std::env::var("AWARD_BENCH_DELIVERY")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(DELIVERY_DEFAULT)
+}
+
+/// `--delivery-concurrency`'s default.
+const DELIVERY_DEFAULT: usize = 16;
+
 /// Whether the confirmations are still queued at the deadline.
 fn backlog() -> bool {
     std::env::var("AWARD_BENCH_BACKLOG").is_ok_and(|v| v == "1")
@@ -173,6 +184,7 @@ async fn work_until(
     let started = Instant::now();
     let worker = tokio::spawn(
         Worker::new(db.clone(), gateway.clone(), concurrency())
+            .with_delivery_slots(delivery_concurrency())
             .with_notifier(notifier.clone())
             .run(stopped),
     );

@@ -116,6 +116,7 @@ impl Application {
             gateway.clone(),
             settings.job_concurrency as usize,
         )
+        .with_delivery_slots(settings.delivery_concurrency as usize)
         .with_notifier(Arc::new(notifier));
         let pages = PagesConfig {
             stripe_publishable_key: (settings.payment_gateway == Gateway::Stripe)

@@ -50,6 +50,12 @@ pub struct Settings {
     #[arg(long, env = "SURCLASS_JOB_CONCURRENCY", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub job_concurrency: u32,
 
+    /// Messages (emails, webhooks), reminders and the purge run at once by this process, in
+    /// slots of their own: a slow mail server does not hold up the money, nor a slow payment
+    /// provider the news.
+    #[arg(long, env = "SURCLASS_DELIVERY_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub delivery_concurrency: u32,
+
     /// Do not run jobs in this process (another process runs them, or a test drives them).
     #[arg(long, env = "SURCLASS_NO_JOBS")]
     pub no_jobs: bool,

@@ -89,6 +89,7 @@ async fn generated_requests_get_no_server_error_and_answers_that_match_the_schem
         db_connections: 4,
         no_demo: false,
         job_concurrency: 4,
+        delivery_concurrency: 4,
         no_jobs: false,
         stripe: Default::default(),
         limits: Default::default(),

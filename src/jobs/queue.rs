@@ -107,34 +107,39 @@ pub async fn claim(
     lease: Duration,
     limit: u64,
 ) -> Result<Vec<job::Model>, DbErr> {
-    if limit == 0 {
+    let every = Room {
+        levels: Priority::Deadline..=Priority::Messages,
+        limit,
+    };
+    claim_into(db, worker, lease, &[every]).await
+}
+
+/// Room for jobs of some priority levels: a worker keeps the money's slots apart from the
+/// messages', so that a slow provider does not hold up the news and a slow mail server not
+/// the money.
+#[derive(Debug, Clone)]
+pub struct Room {
+    pub levels: std::ops::RangeInclusive<Priority>,
+    pub limit: u64,
+}
+
+/// [`claim`] into several rooms at once, in one transaction: up to each room's limit of jobs
+/// of its levels.
+pub async fn claim_into(
+    db: &Db,
+    worker: &str,
+    lease: Duration,
+    rooms: &[Room],
+) -> Result<Vec<job::Model>, DbErr> {
+    if rooms.iter().all(|r| r.limit == 0) {
         return Ok(Vec::new());
     }
     let now = Utc::now();
     let _turn = sqlite_write_turn(db).await;
     let txn = write_txn(db).await?;
-    // Two simple queries rather than one OR: each walks the (status, priority, run_at) index
-    // instead of scanning every job ever run (the first in claim order, without a sort).
-    let mut due = job::Entity::find()
-        .filter(job::Column::Status.eq(PENDING))
-        .filter(job::Column::RunAt.lte(now))
-        .order_by_asc(job::Column::Priority)
-        .order_by_asc(job::Column::RunAt)
-        .order_by_asc(job::Column::Id)
-        .limit(limit)
-        .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-        .all(&txn)
-        .await?;
-    if (due.len() as u64) < limit {
-        let abandoned = job::Entity::find()
-            .filter(job::Column::Status.eq(RUNNING))
-            .filter(job::Column::LockedUntil.lt(now))
-            .order_by_asc(job::Column::RunAt)
-            .limit(limit - due.len() as u64)
-            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
-            .all(&txn)
-            .await?;
-        due.extend(abandoned);
+    let mut due = Vec::new();
+    for room in rooms.iter().filter(|r| r.limit > 0) {
+        due.extend(due_in(&txn, room, now).await?);
     }
     if due.is_empty() {
         txn.commit().await?;
@@ -168,6 +173,50 @@ pub async fn claim(
             ..j
         })
         .collect())
+}
+
+/// Due jobs of `room`'s levels, up to its limit, locked for the caller's transaction.
+async fn due_in(
+    txn: &impl ConnectionTrait,
+    room: &Room,
+    now: DateTime<Utc>,
+) -> Result<Vec<job::Model>, DbErr> {
+    let (low, high) = (*room.levels.start() as i16, *room.levels.end() as i16);
+    let mut due: Vec<job::Model> = Vec::new();
+    // One level at a time, each an equality on the (status, priority, run_at) index that is
+    // read in claim order and stops at the limit: a range of levels made PostgreSQL sort
+    // every pending job of the range on each claim.
+    for level in low..=high {
+        let left = room.limit - due.len() as u64;
+        if left == 0 {
+            break;
+        }
+        due.extend(
+            job::Entity::find()
+                .filter(job::Column::Status.eq(PENDING))
+                .filter(job::Column::Priority.eq(level))
+                .filter(job::Column::RunAt.lte(now))
+                .order_by_asc(job::Column::RunAt)
+                .order_by_asc(job::Column::Id)
+                .limit(left)
+                .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+                .all(txn)
+                .await?,
+        );
+    }
+    if (due.len() as u64) < room.limit {
+        let abandoned = job::Entity::find()
+            .filter(job::Column::Status.eq(RUNNING))
+            .filter(job::Column::Priority.between(low, high))
+            .filter(job::Column::LockedUntil.lt(now))
+            .order_by_asc(job::Column::RunAt)
+            .limit(room.limit - due.len() as u64)
+            .lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+            .all(txn)
+            .await?;
+        due.extend(abandoned);
+    }
+    Ok(due)
 }
 
 /// Puts a parked job back in the queue once it has rested for `rest`: used for closing

@@ -1,5 +1,6 @@
 //! The worker: finds lots whose deadline has passed, claims due jobs and runs them, a few
-//! at a time (bounded, so charging a big lot stays inside the provider's rate limit).
+//! at a time (bounded, so charging a big lot stays inside the provider's rate limit), with
+//! slots of their own for messages, so that neither waits on the other's slow receiver.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use futures_util::FutureExt;
 use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 use tokio::sync::{Semaphore, mpsc, watch};
 
-use super::{Job, queue};
+use super::{Job, Priority, queue};
 use crate::domain::lot::LotStatus;
 use crate::notifications::dispatch::Notifier;
 use crate::notifications::reminders;
@@ -50,7 +51,10 @@ pub struct Worker {
     db: Db,
     gateway: Arc<dyn PaymentGateway>,
     id: String,
+    /// Slots for the deadline's work: closing, charging, releasing, refunding.
     concurrency: usize,
+    /// Slots for messages, reminders and the purge.
+    delivery_concurrency: usize,
     /// Sends messages; a process without one leaves `deliver` jobs to one that has it.
     notifier: Option<Arc<Notifier>>,
 }
@@ -63,8 +67,15 @@ impl Worker {
             gateway,
             id,
             concurrency: concurrency.max(1),
+            delivery_concurrency: concurrency.max(1),
             notifier: None,
         }
+    }
+
+    /// Messages get this many slots of their own (by default as many as the money).
+    pub fn with_delivery_slots(mut self, slots: usize) -> Self {
+        self.delivery_concurrency = slots.max(1);
+        self
     }
 
     /// This worker also delivers messages, writes reminders and purges expired data.
@@ -80,7 +91,8 @@ impl Worker {
     /// short jobs (a message to deliver) then cost a fraction of a transaction each instead
     /// of waiting for a timer.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        let permits = Arc::new(Semaphore::new(self.concurrency));
+        let money = Arc::new(Semaphore::new(self.concurrency));
+        let messages = Arc::new(Semaphore::new(self.delivery_concurrency));
         let (ended_tx, mut ended_rx) = mpsc::unbounded_channel();
         let mut ended = Vec::new();
         let mut next_schedule = Instant::now();
@@ -101,12 +113,26 @@ impl Worker {
                 }
                 next_schedule = Instant::now() + SCHEDULE_EVERY;
             }
-            let room = permits.available_permits();
+            let rooms = [
+                queue::Room {
+                    levels: Priority::Deadline..=Priority::Deadline,
+                    limit: money.available_permits() as u64,
+                },
+                queue::Room {
+                    levels: Priority::Outcomes..=Priority::Messages,
+                    limit: messages.available_permits() as u64,
+                },
+            ];
             let lease = Duration::seconds(LEASE_SECONDS);
-            match queue::claim(&self.db, &self.id, lease, room as u64).await {
+            match queue::claim_into(&self.db, &self.id, lease, &rooms).await {
                 Ok(jobs) => {
                     for job in jobs {
-                        let permit = permits
+                        let slots = if job.priority == Priority::Deadline as i16 {
+                            &money
+                        } else {
+                            &messages
+                        };
+                        let permit = slots
                             .clone()
                             .try_acquire_owned()
                             .expect("claimed no more jobs than free permits");
@@ -676,6 +702,43 @@ mod tests {
         fn parse_webhook(&self, payload: &str, sig: &str) -> Result<PaymentEvent, WebhookError> {
             self.0.parse_webhook(payload, sig)
         }
+    }
+
+    /// A provider slow to answer fills the money's slots, not the messages': reminders queued
+    /// behind a release that waits on it still run, and the release is not given up.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn messages_run_while_the_money_waits_on_a_slow_provider() {
+        let db = fresh_db().await;
+        let now = Utc::now();
+        let release = Job::ReleaseUnrecorded {
+            hold: "pi_slow".into(),
+        };
+        crate::jobs::enqueue(&db, release, now).await.unwrap();
+        let reminders = (0..3).map(|i| Job::Remind {
+            lot_id: format!("lot_gone_{i}"),
+        });
+        crate::jobs::enqueue_many(&db, reminders, now)
+            .await
+            .unwrap();
+
+        let slow: Arc<dyn PaymentGateway> =
+            Arc::new(SlowReleases(SimulatedGateway::new(db.clone())));
+        let worker = Worker::new(db.clone(), slow, 1).with_delivery_slots(1);
+        let (stop, stopped) = watch::channel(false);
+        let running = tokio::spawn(worker.run(stopped));
+        // Sooner than the release can end (a lease and more).
+        let give_up = Instant::now() + StdDuration::from_secs(LEASE_SECONDS as u64);
+        while count(&db, queue::DONE, "remind").await < 3 {
+            assert!(
+                Instant::now() < give_up,
+                "the reminders waited for the provider"
+            );
+            tokio::time::sleep(StdDuration::from_millis(20)).await;
+        }
+        assert_eq!(count(&db, queue::RUNNING, "release_unrecorded").await, 1);
+        stop.send(true).unwrap();
+        running.await.unwrap();
+        assert_eq!(count(&db, queue::RUNNING, "release_unrecorded").await, 0);
     }
 
     /// `run_until_idle` claims jobs a batch at a time and runs them one after another: while

@@ -73,6 +73,7 @@ pub async fn spawn_app_with(store: Store, tweak: impl FnOnce(&mut Settings)) -> 
         db_connections: 4,
         no_demo: true,
         job_concurrency: 4,
+        delivery_concurrency: 4,
         // Tests drive the jobs themselves (`run_jobs`), so every step is deterministic.
         no_jobs: true,
         stripe: Default::default(),
