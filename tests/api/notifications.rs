@@ -2,11 +2,12 @@
 //! retries, parked when they keep failing; signed partner webhooks; one-click unsubscribe;
 //! data export and erasure.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
 use serde_json::{Value, json};
+use surclass::config::Settings;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
 
@@ -187,40 +188,62 @@ async fn a_change_that_is_refused_sends_nothing(store: Store) {
     assert!(of_topic(&items, "bid.refunded").is_empty());
 }
 
-/// A minimal SMTP server for the failure path: refuses recipients with 451 while `refuse`
-/// is set, rejects them for good with 550 while `reject` is set, otherwise accepts and keeps each message; while `slow` is set, it greets half a
-/// second late, so that sends in flight overlap.
+/// How the mail server answers a recipient.
+#[derive(Clone, Copy)]
+#[repr(u8)]
+enum Answer {
+    /// 250: taken, and kept in `received`.
+    Accept,
+    /// 451: try again later.
+    Refuse,
+    /// 550: no such user, for good.
+    Reject,
+}
+
+/// A minimal SMTP server for the failure path: answers each recipient as it is told to;
+/// while `slow` is set, it greets half a second late, so that sends in flight overlap.
 struct FlakySmtp {
     port: u16,
-    refuse: Arc<AtomicBool>,
-    reject: Arc<AtomicBool>,
+    answer: Arc<AtomicU8>,
     slow: Arc<AtomicBool>,
     received: Arc<Mutex<Vec<String>>>,
 }
 
-async fn flaky_smtp() -> FlakySmtp {
+impl FlakySmtp {
+    fn answer(&self, answer: Answer) {
+        self.answer.store(answer as u8, Ordering::SeqCst);
+    }
+
+    /// The messages it took, whole, in the order they came.
+    fn received(&self) -> Vec<String> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+async fn flaky_smtp(answer: Answer) -> FlakySmtp {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
-    let refuse = Arc::new(AtomicBool::new(true));
-    let reject = Arc::new(AtomicBool::new(false));
-    let slow = Arc::new(AtomicBool::new(false));
-    let received = Arc::new(Mutex::new(Vec::new()));
-    let (r, rj, sl, got) = (
-        refuse.clone(),
-        reject.clone(),
-        slow.clone(),
-        received.clone(),
+    let smtp = FlakySmtp {
+        port,
+        answer: Arc::new(AtomicU8::new(answer as u8)),
+        slow: Arc::new(AtomicBool::new(false)),
+        received: Arc::new(Mutex::new(Vec::new())),
+    };
+    let (answer, slow, got) = (
+        smtp.answer.clone(),
+        smtp.slow.clone(),
+        smtp.received.clone(),
     );
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
-            let (r, rj, sl, got) = (r.clone(), rj.clone(), sl.clone(), got.clone());
+            let (answer, slow, got) = (answer.clone(), slow.clone(), got.clone());
             tokio::spawn(async move {
                 let (read, mut write) = stream.into_split();
                 let mut lines = BufReader::new(read);
-                if sl.load(Ordering::SeqCst) {
+                if slow.load(Ordering::SeqCst) {
                     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
                 }
                 let _ = write.write_all(b"220 flaky ESMTP\r\n").await;
@@ -233,8 +256,12 @@ async fn flaky_smtp() -> FlakySmtp {
                     let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
                     let reply: &[u8] = match verb.as_str() {
                         "EHLO" | "HELO" => b"250 flaky\r\n",
-                        "RCPT" if rj.load(Ordering::SeqCst) => b"550 5.1.1 no such user\r\n",
-                        "RCPT" if r.load(Ordering::SeqCst) => b"451 4.3.0 try again later\r\n",
+                        "RCPT" if answer.load(Ordering::SeqCst) == Answer::Reject as u8 => {
+                            b"550 5.1.1 no such user\r\n"
+                        }
+                        "RCPT" if answer.load(Ordering::SeqCst) == Answer::Refuse as u8 => {
+                            b"451 4.3.0 try again later\r\n"
+                        }
                         "DATA" => {
                             let _ = write.write_all(b"354 go on\r\n").await;
                             let mut message = String::new();
@@ -264,20 +291,44 @@ async fn flaky_smtp() -> FlakySmtp {
             });
         }
     });
-    FlakySmtp {
-        port,
-        refuse,
-        reject,
-        slow,
-        received,
-    }
+    smtp
+}
+
+/// A server that sends its email through `smtp`, set up further by `tweak`.
+async fn app_mailing_through(
+    store: Store,
+    smtp: &FlakySmtp,
+    tweak: impl FnOnce(&mut Settings),
+) -> Option<TestApp> {
+    let url = format!("smtp://127.0.0.1:{}", smtp.port);
+    spawn_app_with(store, |s| {
+        s.notify.smtp_url = Some(url);
+        tweak(s);
+    })
+    .await
+}
+
+/// The traveller of a new booking `reference` (English, email `<reference>@example.com`)
+/// signs in and bids `amount` a person on `lot` with a good card; returns the bid's id.
+async fn a_traveller_bids(
+    app: &TestApp,
+    op: &Operator,
+    reference: &str,
+    lot: &str,
+    amount: &str,
+) -> String {
+    let email = format!("{}@example.com", reference.to_lowercase());
+    import(app, op, reference, &email, "en", &[lot]).await;
+    let token = app.sign_in(reference, "Lefèvre").await;
+    app.bid(&token, lot, amount, GOOD).await.expect(201).body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
 }
 
 async fn a_message_that_keeps_failing_is_parked_and_a_retry_sends_it_once(store: Store) {
-    let smtp = flaky_smtp().await;
-    let url = format!("smtp://127.0.0.1:{}", smtp.port);
-    let Some(app) = spawn_app_with(store, |s| {
-        s.notify.smtp_url = Some(url);
+    let smtp = flaky_smtp(Answer::Refuse).await;
+    let Some(app) = app_mailing_through(store, &smtp, |s| {
         s.notify.email_max_attempts = 3;
         s.notify.reminder_hours = 1;
     })
@@ -287,9 +338,7 @@ async fn a_message_that_keeps_failing_is_parked_and_a_retry_sends_it_once(store:
     };
     let op = app.operator("aurora").await;
     let lot = app.open_lot(&op, json!({})).await;
-    import(&app, &op, "FAIL01", "fail@example.com", "en", &[&lot]).await;
-    let token = app.sign_in("FAIL01", "Lefèvre").await;
-    app.bid(&token, &lot, "150.00", GOOD).await.expect(201);
+    a_traveller_bids(&app, &op, "FAIL01", &lot, "150.00").await;
     app.run_jobs().await;
     let first = messages(&app, &op, "").await;
     assert_eq!(first.len(), 1, "{first:#?}");
@@ -301,7 +350,7 @@ async fn a_message_that_keeps_failing_is_parked_and_a_retry_sends_it_once(store:
         first[0]
     );
     // What the attempt tried to send is shown with why it failed.
-    assert_eq!(first[0]["to"], "fail@example.com", "{}", first[0]);
+    assert_eq!(first[0]["to"], "fail01@example.com", "{}", first[0]);
     assert!(first[0]["subject"].as_str().is_some_and(|s| !s.is_empty()));
     for _ in 0..2 {
         retries_are_due(&app).await;
@@ -317,10 +366,10 @@ async fn a_message_that_keeps_failing_is_parked_and_a_retry_sends_it_once(store:
         "a parked message waits for no attempt: {}",
         parked[0]
     );
-    assert!(smtp.received.lock().unwrap().is_empty());
+    assert!(smtp.received().is_empty());
 
     // The server is fixed; the operator retries: it is sent, once.
-    smtp.refuse.store(false, Ordering::SeqCst);
+    smtp.answer(Answer::Accept);
     let id = parked[0]["id"].as_i64().unwrap();
     app.post(&format!("/v1/messages/{id}/retry"))
         .key(&op.key)
@@ -330,7 +379,7 @@ async fn a_message_that_keeps_failing_is_parked_and_a_retry_sends_it_once(store:
     app.run_jobs().await;
     retries_are_due(&app).await;
     app.run_jobs().await;
-    let received = smtp.received.lock().unwrap().clone();
+    let received = smtp.received();
     assert_eq!(received.len(), 1);
     let message_id = parked[0]["message_id"].as_str().unwrap();
     assert!(
@@ -359,18 +408,13 @@ async fn a_message_that_keeps_failing_is_parked_and_a_retry_sends_it_once(store:
 /// A mail server that rejects the address for good (550): trying again would not help, so
 /// the message is parked after that one attempt, showing what was sent and why it failed.
 async fn an_address_the_mail_server_rejects_is_parked_at_once_showing_what_was_sent(store: Store) {
-    let smtp = flaky_smtp().await;
-    smtp.refuse.store(false, Ordering::SeqCst);
-    smtp.reject.store(true, Ordering::SeqCst);
-    let url = format!("smtp://127.0.0.1:{}", smtp.port);
-    let Some(app) = spawn_app_with(store, |s| s.notify.smtp_url = Some(url)).await else {
+    let smtp = flaky_smtp(Answer::Reject).await;
+    let Some(app) = app_mailing_through(store, &smtp, |_| {}).await else {
         return;
     };
     let op = app.operator("aurora").await;
     let lot = app.open_lot(&op, json!({})).await;
-    import(&app, &op, "GONE01", "gone@example.com", "en", &[&lot]).await;
-    let token = app.sign_in("GONE01", "Lefèvre").await;
-    app.bid(&token, &lot, "150.00", GOOD).await.expect(201);
+    a_traveller_bids(&app, &op, "GONE01", &lot, "150.00").await;
     app.run_jobs().await;
     retries_are_due(&app).await;
     app.run_jobs().await;
@@ -382,27 +426,23 @@ async fn an_address_the_mail_server_rejects_is_parked_at_once_showing_what_was_s
     assert_eq!(m["status"], "parked", "{m}");
     assert_eq!(m["attempts"], 1, "{m}");
     assert!(m["last_error"].as_str().unwrap().contains("550"), "{m}");
-    assert_eq!(m["to"], "gone@example.com", "{m}");
+    assert_eq!(m["to"], "gone01@example.com", "{m}");
     assert!(m["subject"].as_str().is_some_and(|s| !s.is_empty()), "{m}");
-    assert!(smtp.received.lock().unwrap().is_empty());
+    assert!(smtp.received().is_empty());
 }
 
 /// A batch's job and an operator's retry can name the same message; both runs may be in
 /// flight together. The message goes out once.
 async fn a_message_two_delivery_jobs_name_at_once_goes_out_once(store: Store) {
     use surclass::jobs::{self, Job};
-    let smtp = flaky_smtp().await;
-    smtp.refuse.store(false, Ordering::SeqCst);
+    let smtp = flaky_smtp(Answer::Accept).await;
     smtp.slow.store(true, Ordering::SeqCst);
-    let url = format!("smtp://127.0.0.1:{}", smtp.port);
-    let Some(app) = spawn_app_with(store, |s| s.notify.smtp_url = Some(url)).await else {
+    let Some(app) = app_mailing_through(store, &smtp, |_| {}).await else {
         return;
     };
     let op = app.operator("aurora").await;
     let lot = app.open_lot(&op, json!({})).await;
-    import(&app, &op, "TWICE1", "twice@example.com", "en", &[&lot]).await;
-    let token = app.sign_in("TWICE1", "Lefèvre").await;
-    app.bid(&token, &lot, "150.00", GOOD).await.expect(201);
+    a_traveller_bids(&app, &op, "TWICE1", &lot, "150.00").await;
     let message = messages(&app, &op, "").await[0].clone();
     let id = message["id"].as_i64().unwrap();
     let message_id = format!("Message-ID: {}", message["message_id"].as_str().unwrap());
@@ -418,7 +458,7 @@ async fn a_message_two_delivery_jobs_name_at_once_goes_out_once(store: Store) {
     }
     // Three runs at once, as on three processes.
     tokio::join!(app.run_jobs(), app.run_jobs(), app.run_jobs());
-    let received = smtp.received.lock().unwrap().clone();
+    let received = smtp.received();
     let copies = received.iter().filter(|m| m.contains(&message_id)).count();
     assert_eq!(copies, 1, "{received:#?}");
     let sent = messages(&app, &op, "").await;
@@ -434,25 +474,23 @@ async fn the_messages_of_one_transaction_share_a_delivery_job_and_each_keeps_its
 ) {
     use surclass::notifications::{Topic, outbox};
     use surclass::store::entities::{bid, job, lot};
-    let smtp = flaky_smtp().await;
-    smtp.refuse.store(false, Ordering::SeqCst);
-    let url = format!("smtp://127.0.0.1:{}", smtp.port);
-    let Some(app) = spawn_app_with(store, |s| s.notify.smtp_url = Some(url)).await else {
+    let smtp = flaky_smtp(Answer::Accept).await;
+    let Some(app) = app_mailing_through(store, &smtp, |_| {}).await else {
         return;
     };
     let op = app.operator("aurora").await;
     let lot_id = app.open_lot(&op, json!({})).await;
-    for (i, amount) in ["150.00", "160.00", "170.00"].iter().enumerate() {
-        let reference = format!("SHARE{i}");
-        let email = format!("share{i}@example.com");
-        import(&app, &op, &reference, &email, "en", &[&lot_id]).await;
-        let token = app.sign_in(&reference, "Lefèvre").await;
-        app.bid(&token, &lot_id, amount, GOOD).await.expect(201);
+    for (reference, amount) in [
+        ("SHARE0", "150.00"),
+        ("SHARE1", "160.00"),
+        ("SHARE2", "170.00"),
+    ] {
+        a_traveller_bids(&app, &op, reference, &lot_id, amount).await;
     }
     app.run_jobs().await;
 
     // Three more in one transaction, while the receiver refuses for now.
-    smtp.refuse.store(true, Ordering::SeqCst);
+    smtp.answer(Answer::Refuse);
     let lot = lot::Entity::find_by_id(lot_id.clone())
         .one(&app.db)
         .await
@@ -492,10 +530,10 @@ async fn the_messages_of_one_transaction_share_a_delivery_job_and_each_keeps_its
     );
 
     // The receiver is back: each goes out once, and the job is done.
-    smtp.refuse.store(false, Ordering::SeqCst);
+    smtp.answer(Answer::Accept);
     retries_are_due(&app).await;
     app.run_jobs().await;
-    let received = smtp.received.lock().unwrap().clone();
+    let received = smtp.received();
     for m in &waiting {
         let message_id = format!("Message-ID: {}", m["message_id"].as_str().unwrap());
         let copies = received.iter().filter(|r| r.contains(&message_id)).count();
@@ -674,12 +712,7 @@ async fn webhooks_are_signed_retried_after_errors_and_listed_with_attempts(store
     assert!(listed.body["items"][0].get("secret").is_none());
 
     let lot = app.open_lot(&op, json!({})).await;
-    import(&app, &op, "HOOK01", "hook@example.com", "en", &[&lot]).await;
-    let token = app.sign_in("HOOK01", "Lefèvre").await;
-    let bid = app.bid(&token, &lot, "150.00", GOOD).await.expect(201).body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let bid = a_traveller_bids(&app, &op, "HOOK01", &lot, "150.00").await;
     app.run_jobs().await;
     assert_eq!(hook.calls.load(Ordering::SeqCst), 1);
     for _ in 0..2 {
@@ -1213,9 +1246,7 @@ async fn a_webhook_receiver_down_for_a_day_gets_its_delivery_parked_and_retried(
         .expect(201);
     let endpoint = created.body["id"].as_str().unwrap().to_owned();
     let lot = app.open_lot(&op, json!({})).await;
-    import(&app, &op, "DOWN01", "down@example.com", "en", &[&lot]).await;
-    let token = app.sign_in("DOWN01", "Lefèvre").await;
-    app.bid(&token, &lot, "150.00", GOOD).await.expect(201);
+    a_traveller_bids(&app, &op, "DOWN01", &lot, "150.00").await;
     app.run_jobs().await;
     for _ in 1..max + 3 {
         retries_are_due(&app).await;
@@ -1316,9 +1347,7 @@ async fn webhooks_never_go_to_the_servers_own_network(store: Store) {
         .await
         .unwrap();
     let lot = app.open_lot(&op, json!({})).await;
-    import(&app, &op, "HOOK02", "hook@example.com", "en", &[&lot]).await;
-    let token = app.sign_in("HOOK02", "Lefèvre").await;
-    app.bid(&token, &lot, "150.00", GOOD).await.expect(201);
+    a_traveller_bids(&app, &op, "HOOK02", &lot, "150.00").await;
     app.run_jobs().await;
     retries_are_due(&app).await;
     app.run_jobs().await;
@@ -1348,10 +1377,7 @@ async fn the_outcome_goes_out_before_confirmations_queued_in_the_rush(store: Sto
         ("RUSH02", "140.00"),
         ("RUSH03", "130.00"),
     ] {
-        let email = format!("{}@example.com", reference.to_lowercase());
-        import(&app, &op, reference, &email, "en", &[&lot]).await;
-        let token = app.sign_in(reference, "Lefèvre").await;
-        app.bid(&token, &lot, amount, GOOD).await.expect(201);
+        a_traveller_bids(&app, &op, reference, &lot, amount).await;
     }
     // The deadline passes with the three confirmations not yet sent.
     app.close_now(&lot).await;
@@ -1392,23 +1418,15 @@ async fn the_outcome_goes_out_before_confirmations_queued_in_the_rush(store: Sto
 /// An outcome that could not be sent (the mail server was down) and that the operator sends
 /// again is still news: it goes out before the routine confirmations queued in the meantime.
 async fn a_retried_outcome_goes_out_before_confirmations_queued_meanwhile(store: Store) {
-    let smtp = flaky_smtp().await;
-    let url = format!("smtp://127.0.0.1:{}", smtp.port);
-    let Some(app) = spawn_app_with(store, |s| {
-        s.notify.smtp_url = Some(url);
-        s.notify.email_max_attempts = 1;
-    })
-    .await
+    let smtp = flaky_smtp(Answer::Refuse).await;
+    let Some(app) = app_mailing_through(store, &smtp, |s| s.notify.email_max_attempts = 1).await
     else {
         return;
     };
     let op = app.operator("aurora").await;
     let lot = app.open_lot(&op, json!({"capacity": 2})).await;
     for (reference, amount) in [("DOWN01", "150.00"), ("DOWN02", "140.00")] {
-        let email = format!("{}@example.com", reference.to_lowercase());
-        import(&app, &op, reference, &email, "en", &[&lot]).await;
-        let token = app.sign_in(reference, "Lefèvre").await;
-        app.bid(&token, &lot, amount, GOOD).await.expect(201);
+        a_traveller_bids(&app, &op, reference, &lot, amount).await;
     }
     // The mail server refuses everything: confirmations and the outcome are parked.
     app.close_now(&lot).await;
@@ -1423,13 +1441,10 @@ async fn a_retried_outcome_goes_out_before_confirmations_queued_meanwhile(store:
 
     // The server is back. Travellers bid on another lot; their confirmations are queued
     // before the operator sends the outcome again.
-    smtp.refuse.store(false, Ordering::SeqCst);
+    smtp.answer(Answer::Accept);
     let other = app.open_lot(&op, json!({})).await;
     for reference in ["LATE01", "LATE02", "LATE03"] {
-        let email = format!("{}@example.com", reference.to_lowercase());
-        import(&app, &op, reference, &email, "en", &[&other]).await;
-        let token = app.sign_in(reference, "Lefèvre").await;
-        app.bid(&token, &other, "120.00", GOOD).await.expect(201);
+        a_traveller_bids(&app, &op, reference, &other, "120.00").await;
     }
     let queued = messages(&app, &op, "?status=pending").await;
     let confirmations: Vec<Value> = of_topic(&queued, "bid.placed")
