@@ -8,7 +8,8 @@
 //! where the time goes. `AWARD_BENCH_BACKLOG=1` leaves the confirmations queued at the
 //! deadline, as when bids arrive until the last second: what is timed is then how long the
 //! close and the money wait behind them. `AWARD_BENCH_CONCURRENCY=32` gives the worker more
-//! slots than the server's default of 8.
+//! slots than the server's default of 8. `AWARD_BENCH_DB_CONNECTIONS=8` gives the pool the
+//! server's default size instead of 16.
 //!
 //! Bids are placed through the service layer with real (simulated) card holds and their
 //! confirmations delivered (as a serving process does while bidding runs), then every lot's
@@ -62,6 +63,14 @@ fn delivery_concurrency() -> usize {
 /// `--delivery-concurrency`'s default.
 const DELIVERY_DEFAULT: usize = 16;
 
+/// The pool's connections: `AWARD_BENCH_DB_CONNECTIONS`, else 16.
+fn db_connections() -> u32 {
+    std::env::var("AWARD_BENCH_DB_CONNECTIONS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(16)
+}
+
 /// Whether the confirmations are still queued at the deadline.
 fn backlog() -> bool {
     std::env::var("AWARD_BENCH_BACKLOG").is_ok_and(|v| v == "1")
@@ -108,7 +117,7 @@ fn main() {
 }
 
 async fn run(engine: &str, url: &str) {
-    let db = store::connect(url, 16).await.unwrap();
+    let db = store::connect(url, db_connections()).await.unwrap();
     store::migrate(&db).await.unwrap();
     let gateway: Arc<dyn PaymentGateway> = Arc::new(SimulatedGateway::new(db.clone()));
     let lot_ids = setup(&db).await;
