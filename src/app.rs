@@ -78,7 +78,7 @@ impl Application {
             demo::load_if_empty(&db).await.map_err(db_error)?
         };
 
-        let listener = TcpListener::bind(settings.bind).map_err(|source| StartupError::Bind {
+        let listener = listen(settings.bind).map_err(|source| StartupError::Bind {
             addr: settings.bind,
             source,
         })?;
@@ -191,6 +191,25 @@ impl Application {
     }
 }
 
+/// Connections the kernel holds for us until they are accepted. A deadline rush opens many at
+/// once; one that finds the queue full is dropped and its client tries again a second later.
+/// std's `TcpListener::bind` queues 128; this is actix-web's own default. The kernel caps it
+/// at `net.core.somaxconn` (4096 on current Linux).
+const PENDING_CONNECTIONS: i32 = 1024;
+
+/// Binds the port, as std does but with a queue of [`PENDING_CONNECTIONS`].
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    // As std does: a restarted server binds again at once, though the connections it closed
+    // linger in TIME_WAIT.
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(PENDING_CONNECTIONS)?;
+    Ok(socket.into())
+}
+
 fn serve(
     listener: TcpListener,
     db: Db,
@@ -270,6 +289,26 @@ pub fn redact(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::net::TcpStream;
+    use std::time::Duration;
+
+    /// A deadline rush opens many connections at once, every traveller's phone its own. Those
+    /// the server has not accepted yet wait in the kernel's queue; a connection that finds the
+    /// queue full is dropped, and the phone tries again only a second later.
+    #[test]
+    fn a_burst_of_new_connections_waits_to_be_accepted_rather_than_dropped() {
+        let listener = super::listen("127.0.0.1:0".parse().unwrap()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Nothing accepts here: each connection is held by the queue alone.
+        let held: Vec<TcpStream> = (0..300)
+            .map(|i| {
+                TcpStream::connect_timeout(&addr, Duration::from_millis(500))
+                    .unwrap_or_else(|e| panic!("connection {i} of the burst was dropped: {e}"))
+            })
+            .collect();
+        assert_eq!(held.len(), 300);
+    }
+
     #[test]
     fn passwords_never_reach_the_logs() {
         assert_eq!(
