@@ -308,8 +308,9 @@ async fn app_mailing_through(
     .await
 }
 
-/// The traveller of a new booking `reference` (English, email `<reference>@example.com`)
-/// signs in and bids `amount` a person on `lot` with a good card; returns the bid's id.
+/// The traveller of a new booking `reference` (English, email `<reference>@example.com` in
+/// lower case) signs in and bids `amount` a person on `lot` with a good card; returns the
+/// bid's id.
 async fn a_traveller_bids(
     app: &TestApp,
     op: &Operator,
