@@ -37,38 +37,31 @@ use surclass::store::{self, Db};
 
 const LOTS: usize = 20;
 
+/// A number from the environment, `default` when unset or unreadable.
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(default)
+}
+
 fn bids() -> usize {
-    std::env::var("AWARD_BENCH_BIDS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(100_000)
+    env_or("AWARD_BENCH_BIDS", 100_000)
 }
 
-/// The worker's slots: the server's default unless `AWARD_BENCH_CONCURRENCY` says otherwise.
+/// The worker's slots: the server's default (8) unless `AWARD_BENCH_CONCURRENCY` says otherwise.
 fn concurrency() -> usize {
-    std::env::var("AWARD_BENCH_CONCURRENCY")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(8)
+    env_or("AWARD_BENCH_CONCURRENCY", 8)
 }
 
-/// The messages' slots: `AWARD_BENCH_DELIVERY`, else the server's default.
+/// The messages' slots: `AWARD_BENCH_DELIVERY`, else `--delivery-concurrency`'s default (16).
 fn delivery_concurrency() -> usize {
-    std::env::var("AWARD_BENCH_DELIVERY")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(DELIVERY_DEFAULT)
+    env_or("AWARD_BENCH_DELIVERY", 16)
 }
-
-/// `--delivery-concurrency`'s default.
-const DELIVERY_DEFAULT: usize = 16;
 
 /// The pool's connections: `AWARD_BENCH_DB_CONNECTIONS`, else 16.
 fn db_connections() -> u32 {
-    std::env::var("AWARD_BENCH_DB_CONNECTIONS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(16)
+    env_or("AWARD_BENCH_DB_CONNECTIONS", 16)
 }
 
 /// Whether the confirmations are still queued at the deadline.

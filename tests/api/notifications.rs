@@ -88,6 +88,20 @@ fn of_topic<'a>(items: &'a [Value], topic: &str) -> Vec<&'a Value> {
     items.iter().filter(|m| m["topic"] == topic).collect()
 }
 
+/// The operator asks for a message to be sent again (`id`: a number, or its JSON value).
+async fn retry(app: &TestApp, key: &str, id: impl std::fmt::Display) -> crate::support::Reply {
+    app.post(&format!("/v1/messages/{id}/retry"))
+        .key(key)
+        .send()
+        .await
+}
+
+/// When a message listed by `/v1/messages` went out; it must have.
+fn sent_at(m: &Value) -> chrono::DateTime<chrono::Utc> {
+    assert_eq!(m["status"], "sent", "{m}");
+    m["sent_at"].as_str().unwrap().parse().unwrap()
+}
+
 /// Time passes: every delivery waiting for its backoff is due now.
 async fn retries_are_due(app: &TestApp) {
     use surclass::store::entities::{job, outbox};
@@ -372,11 +386,7 @@ async fn a_message_that_keeps_failing_is_parked_and_a_retry_sends_it_once(store:
     // The server is fixed; the operator retries: it is sent, once.
     smtp.answer(Answer::Accept);
     let id = parked[0]["id"].as_i64().unwrap();
-    app.post(&format!("/v1/messages/{id}/retry"))
-        .key(&op.key)
-        .send()
-        .await
-        .expect(202);
+    retry(&app, &op.key, id).await.expect(202);
     app.run_jobs().await;
     retries_are_due(&app).await;
     app.run_jobs().await;
@@ -391,19 +401,11 @@ async fn a_message_that_keeps_failing_is_parked_and_a_retry_sends_it_once(store:
     let now = messages(&app, &op, "").await;
     assert_eq!(now[0]["status"], "sent");
     // A sent message is not retried.
-    app.post(&format!("/v1/messages/{id}/retry"))
-        .key(&op.key)
-        .send()
-        .await
-        .expect(409);
+    retry(&app, &op.key, id).await.expect(409);
     // Another operator sees none of it.
     let other = app.operator("other").await;
     assert!(messages(&app, &other, "").await.is_empty());
-    app.post(&format!("/v1/messages/{id}/retry"))
-        .key(&other.key)
-        .send()
-        .await
-        .expect(404);
+    retry(&app, &other.key, id).await.expect(404);
 }
 
 /// A mail server that rejects the address for good (550): trying again would not help, so
@@ -1264,11 +1266,7 @@ async fn a_webhook_receiver_down_for_a_day_gets_its_delivery_parked_and_retried(
 
     // The receiver is back (it answers 200 from now on); the operator retries: one more call.
     let id = parked[0]["id"].as_i64().unwrap();
-    app.post(&format!("/v1/messages/{id}/retry"))
-        .key(&op.key)
-        .send()
-        .await
-        .expect(202);
+    retry(&app, &op.key, id).await.expect(202);
     app.run_jobs().await;
     retries_are_due(&app).await;
     app.run_jobs().await;
@@ -1397,19 +1395,11 @@ async fn the_outcome_goes_out_before_confirmations_queued_in_the_rush(store: Sto
     app.run_jobs().await;
 
     let items = messages(&app, &op, "?channel=email").await;
-    let sent = |m: &&Value| {
-        assert_eq!(m["status"], "sent", "{m}");
-        m["sent_at"]
-            .as_str()
-            .unwrap()
-            .parse::<chrono::DateTime<chrono::Utc>>()
-            .unwrap()
-    };
     let of = |ids: &[Value]| -> Vec<&Value> {
         items.iter().filter(|m| ids.contains(&m["id"])).collect()
     };
-    let last_news = of(&news).iter().map(sent).max().unwrap();
-    let first_confirmation = of(&confirmations).iter().map(sent).min().unwrap();
+    let last_news = of(&news).into_iter().map(sent_at).max().unwrap();
+    let first_confirmation = of(&confirmations).into_iter().map(sent_at).min().unwrap();
     assert!(
         last_news < first_confirmation,
         "outcome sent {last_news}, first confirmation {first_confirmation}"
@@ -1453,27 +1443,15 @@ async fn a_retried_outcome_goes_out_before_confirmations_queued_meanwhile(store:
         .map(|m| m["id"].clone())
         .collect();
     assert_eq!(confirmations.len(), 3, "{queued:#?}");
-    app.post(&format!("/v1/messages/{lost_id}/retry"))
-        .key(&op.key)
-        .send()
-        .await
-        .expect(202);
+    retry(&app, &op.key, &lost_id).await.expect(202);
     app.run_jobs().await;
 
     let items = messages(&app, &op, "?channel=email").await;
-    let sent_at = |id: &Value| {
-        let m = items.iter().find(|m| &m["id"] == id).unwrap();
-        assert_eq!(m["status"], "sent", "{m}");
-        m["sent_at"]
-            .as_str()
-            .unwrap()
-            .parse::<chrono::DateTime<chrono::Utc>>()
-            .unwrap()
-    };
+    let sent_at = |id: &Value| sent_at(items.iter().find(|m| &m["id"] == id).unwrap());
     let first_confirmation = confirmations.iter().map(sent_at).min().unwrap();
+    let outcome = sent_at(&lost_id);
     assert!(
-        sent_at(&lost_id) < first_confirmation,
-        "outcome sent {}, first confirmation {first_confirmation}",
-        sent_at(&lost_id)
+        outcome < first_confirmation,
+        "outcome sent {outcome}, first confirmation {first_confirmation}"
     );
 }
