@@ -267,13 +267,14 @@ impl Notifier {
         };
         let attempt = row.attempts + 1;
         match self.transport.send(&email).await {
-            Ok(()) => self.sent(&row, attempt, Some(copy)).await,
+            Ok(()) => self.sent(&row, attempt, Trace::Email(copy)).await,
             Err(SendError::Permanent(e)) => {
-                self.failed(&row, attempt, attempt, e, Some(copy)).await
+                self.failed(&row, attempt, attempt, e, Trace::Email(copy))
+                    .await
             }
             Err(SendError::Transient(e)) => {
                 let max = self.settings.email_max_attempts;
-                self.failed(&row, attempt, max, e, Some(copy)).await
+                self.failed(&row, attempt, max, e, Trace::Email(copy)).await
             }
         }
     }
@@ -314,10 +315,13 @@ impl Notifier {
         // Registered before the rule, or written around the API: refused, never called.
         if let Some(why) = self.settings.webhook_targets.refusal(&endpoint.url) {
             let why = format!("not sent: the URL {why}");
-            webhooks::record_attempt(&self.db, row.id, attempt, now, None, Some(why.clone()))
-                .await?;
+            let trace = Trace::Webhook {
+                at: now,
+                status_code: None,
+                error: Some(why.clone()),
+            };
             // Trying again would not help: parked at once, where the operator sees why.
-            return self.failed(&row, attempt, attempt, why, None).await;
+            return self.failed(&row, attempt, attempt, why, trace).await;
         }
         let body = webhooks::body(topic.as_str(), &facts);
         let signature = webhooks::sign(&endpoint.secret, now.timestamp(), &body);
@@ -345,11 +349,15 @@ impl Notifier {
             ),
             Err(e) => (None, Some(format!("not reached: {}", causes(&e)))),
         };
-        webhooks::record_attempt(&self.db, row.id, attempt, now, code, error.clone()).await?;
+        let trace = Trace::Webhook {
+            at: now,
+            status_code: code,
+            error: error.clone(),
+        };
         match error {
-            None => self.sent(&row, attempt, None).await,
+            None => self.sent(&row, attempt, trace).await,
             Some(e) => {
-                self.failed(&row, attempt, webhooks::MAX_ATTEMPTS, e, None)
+                self.failed(&row, attempt, webhooks::MAX_ATTEMPTS, e, trace)
                     .await
             }
         }
@@ -360,10 +368,9 @@ impl Notifier {
         &self,
         row: &outbox_entity::Model,
         attempts: i32,
-        copy: Option<EmailCopy>,
+        trace: Trace,
     ) -> Result<(), DbErr> {
-        let _turn = crate::store::sqlite_write_turn(&self.db).await;
-        keep(outbox_entity::Entity::update_many(), copy)
+        let update = outbox_entity::Entity::update_many()
             .col_expr(outbox_entity::Column::Status, outbox::SENT.into())
             .col_expr(outbox_entity::Column::Attempts, attempts.into())
             .col_expr(outbox_entity::Column::SentAt, Some(Utc::now()).into())
@@ -373,10 +380,8 @@ impl Notifier {
                 outbox_entity::Column::LastError,
                 Option::<String>::None.into(),
             )
-            .filter(outbox_entity::Column::Id.eq(row.id))
-            .exec(&self.db)
-            .await?;
-        Ok(())
+            .filter(outbox_entity::Column::Id.eq(row.id));
+        self.write_outcome(row, attempts, update, trace).await
     }
 
     async fn failed(
@@ -385,32 +390,53 @@ impl Notifier {
         attempts: i32,
         max_attempts: i32,
         error: String,
-        copy: Option<EmailCopy>,
+        trace: Trace,
     ) -> Result<(), DbErr> {
-        let _turn = crate::store::sqlite_write_turn(&self.db).await;
-        if attempts >= max_attempts {
+        let update = if attempts >= max_attempts {
             tracing::warn!(message = row.id, attempts, error = %error, "message parked");
-            keep(outbox_entity::Entity::update_many(), copy)
+            outbox_entity::Entity::update_many()
                 .col_expr(outbox_entity::Column::Status, outbox::PARKED.into())
                 // No next attempt until an operator retries: not the claim's horizon.
                 .col_expr(outbox_entity::Column::NextAttemptAt, Utc::now().into())
-                .col_expr(outbox_entity::Column::Attempts, attempts.into())
-                .col_expr(outbox_entity::Column::LastError, Some(error).into())
-                .filter(outbox_entity::Column::Id.eq(row.id))
-                .filter(outbox_entity::Column::Status.eq(outbox::PENDING))
-                .exec(&self.db)
-                .await?;
-            return Ok(());
-        }
-        let next = Utc::now() + outbox::backoff(attempts);
-        keep(outbox_entity::Entity::update_many(), copy)
+        } else {
+            let next = Utc::now() + outbox::backoff(attempts);
+            outbox_entity::Entity::update_many()
+                .col_expr(outbox_entity::Column::NextAttemptAt, next.into())
+        };
+        let update = update
             .col_expr(outbox_entity::Column::Attempts, attempts.into())
             .col_expr(outbox_entity::Column::LastError, Some(error).into())
-            .col_expr(outbox_entity::Column::NextAttemptAt, next.into())
             .filter(outbox_entity::Column::Id.eq(row.id))
-            .filter(outbox_entity::Column::Status.eq(outbox::PENDING))
-            .exec(&self.db)
-            .await?;
+            .filter(outbox_entity::Column::Status.eq(outbox::PENDING));
+        self.write_outcome(row, attempts, update, trace).await
+    }
+
+    /// The message's new state and the attempt's trace, in one commit. A webhook attempt is
+    /// listed with its outcome or not at all: written apart, a failure between the two would
+    /// list an attempt the message does not count, and its retry the same number again.
+    async fn write_outcome(
+        &self,
+        row: &outbox_entity::Model,
+        attempts: i32,
+        update: sea_orm::UpdateMany<outbox_entity::Entity>,
+        trace: Trace,
+    ) -> Result<(), DbErr> {
+        let _turn = crate::store::sqlite_write_turn(&self.db).await;
+        match trace {
+            Trace::Email(copy) => {
+                keep(update, copy).exec(&self.db).await?;
+            }
+            Trace::Webhook {
+                at,
+                status_code,
+                error,
+            } => {
+                let txn = crate::store::write_txn(&self.db).await?;
+                webhooks::record_attempt(&txn, row.id, attempts, at, status_code, error).await?;
+                update.exec(&txn).await?;
+                txn.commit().await?;
+            }
+        }
         Ok(())
     }
 
@@ -434,6 +460,18 @@ impl Notifier {
     }
 }
 
+/// What an attempt leaves besides the message's new state.
+enum Trace {
+    /// What the email sent, as the operator sees it.
+    Email(EmailCopy),
+    /// The webhook attempt, listed with its delivery: when, and what the receiver answered.
+    Webhook {
+        at: DateTime<Utc>,
+        status_code: Option<i32>,
+        error: Option<String>,
+    },
+}
+
 /// What an email attempt sent, as the operator sees it.
 struct EmailCopy {
     recipient: String,
@@ -441,12 +479,11 @@ struct EmailCopy {
     body: String,
 }
 
-/// `update` also writing what was sent, when there is a copy to keep.
+/// `update` also writing what the email sent.
 fn keep(
     update: sea_orm::UpdateMany<outbox_entity::Entity>,
-    copy: Option<EmailCopy>,
+    copy: EmailCopy,
 ) -> sea_orm::UpdateMany<outbox_entity::Entity> {
-    let Some(copy) = copy else { return update };
     update
         .col_expr(
             outbox_entity::Column::Recipient,

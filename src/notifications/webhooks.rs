@@ -293,7 +293,7 @@ pub async fn deliveries(
         .collect())
 }
 
-/// Records one attempt (its own commit, so it is listed even if the process dies next).
+/// Records one attempt; the caller commits it with the message's outcome.
 pub async fn record_attempt(
     db: &impl ConnectionTrait,
     outbox_id: i64,

@@ -48,6 +48,7 @@ per_store!(
     personal_data_past_the_retention_period_is_purged,
     emails_reach_a_real_smtp_server_with_reply_to_and_unsubscribe_headers,
     a_webhook_receiver_down_for_a_day_gets_its_delivery_parked_and_retried,
+    a_webhook_attempt_is_listed_with_its_outcome_or_not_at_all,
     webhooks_never_go_to_the_servers_own_network,
     the_outcome_goes_out_before_confirmations_queued_in_the_rush,
     a_retried_outcome_goes_out_before_confirmations_queued_meanwhile,
@@ -1273,6 +1274,84 @@ async fn a_webhook_receiver_down_for_a_day_gets_its_delivery_parked_and_retried(
     assert_eq!(hook.calls.load(Ordering::SeqCst), max + 1);
     let sent = messages(&app, &op, "?channel=webhook").await;
     assert_eq!(sent[0]["status"], "sent");
+}
+
+/// The store refuses to record how webhook deliveries went (a full disk, a lost connection:
+/// here a trigger), or stops refusing.
+async fn store_refuses_webhook_outcomes(app: &TestApp, refuse: bool) {
+    use sea_orm::{ConnectionTrait, DbBackend};
+    let sql = match (app.db.get_database_backend(), refuse) {
+        (DbBackend::Sqlite, true) => {
+            "CREATE TRIGGER refuse_outcome BEFORE UPDATE ON outbox \
+             WHEN NEW.channel = 'webhook' AND NEW.attempts <> OLD.attempts \
+             BEGIN SELECT RAISE(ABORT, 'the store refused the outcome'); END"
+        }
+        (DbBackend::Sqlite, false) => "DROP TRIGGER refuse_outcome",
+        (_, true) => {
+            "CREATE FUNCTION refuse_outcome() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'the store refused the outcome'; END $$; \
+             CREATE TRIGGER refuse_outcome BEFORE UPDATE ON outbox FOR EACH ROW \
+             WHEN (NEW.channel = 'webhook' AND NEW.attempts <> OLD.attempts) \
+             EXECUTE FUNCTION refuse_outcome()"
+        }
+        (_, false) => "DROP TRIGGER refuse_outcome ON outbox; DROP FUNCTION refuse_outcome()",
+    };
+    app.db.execute_unprepared(sql).await.unwrap();
+}
+
+/// A delivery's list of attempts and its count of them agree: an attempt whose outcome could
+/// not be recorded is not listed either (the receiver gets it again, with the same delivery id),
+/// so no attempt number is listed twice.
+async fn a_webhook_attempt_is_listed_with_its_outcome_or_not_at_all(store: Store) {
+    let Some(app) = spawn_app_with(store, |_| {}).await else {
+        return;
+    };
+    let op = app.operator("aurora").await;
+    let hook = receiver(0).await;
+    let created = app
+        .post("/v1/webhook-endpoints")
+        .key(&op.key)
+        .json(&json!({"url": hook.url, "events": ["bid.placed"]}))
+        .send()
+        .await
+        .expect(201);
+    let endpoint = created.body["id"].as_str().unwrap().to_owned();
+    let lot = app.open_lot(&op, json!({})).await;
+
+    store_refuses_webhook_outcomes(&app, true).await;
+    a_traveller_bids(&app, &op, "ONCE01", &lot, "150.00").await;
+    app.run_jobs().await;
+    assert_eq!(hook.calls.load(Ordering::SeqCst), 1);
+    let delivery = latest_delivery(&app, &op.key, &endpoint).await;
+    assert_eq!(delivery["status"], "pending");
+    assert_eq!(
+        delivery["attempts"],
+        json!([]),
+        "the outcome was not recorded, so neither is the attempt"
+    );
+    let counted = messages(&app, &op, "?channel=webhook").await;
+    assert_eq!(counted[0]["attempts"], 0);
+
+    store_refuses_webhook_outcomes(&app, false).await;
+    retries_are_due(&app).await;
+    app.run_jobs().await;
+    let seen = hook.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "sent again");
+    assert_eq!(seen[0].1, seen[1].1, "with the same delivery id");
+    let delivery = latest_delivery(&app, &op.key, &endpoint).await;
+    assert_eq!(delivery["status"], "sent");
+    let listed: Vec<(i64, i64)> = delivery["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            let number = a["attempt"].as_i64().unwrap();
+            (number, a["status_code"].as_i64().unwrap())
+        })
+        .collect();
+    assert_eq!(listed, vec![(1, 200)]);
+    let counted = messages(&app, &op, "?channel=webhook").await;
+    assert_eq!(counted[0]["attempts"], 1);
 }
 
 /// An API key chooses where webhooks go, and the server makes the call: by default it never
