@@ -2,8 +2,9 @@
 //!
 //! "Never sent twice": a run claims the row first (a conditional update that only a pending,
 //! due row passes, moving its next attempt past the longest send), so one run at a time
-//! sends it whichever jobs name it; it is marked sent in a commit of its own
-//! right after the SMTP server (or the webhook receiver) accepted it. What remains is the
+//! sends it whichever jobs name it; it is marked sent, with what the attempt leaves (the
+//! email's copy, the webhook attempt), in one commit right after the SMTP server (or the
+//! webhook receiver) accepted it. What remains is the
 //! window between that acceptance and that commit: a crash there sends the message again on
 //! the next run, with the same `Message-ID` (email) or `Surclass-Delivery` id (webhook), which
 //! receivers use to drop the duplicate.
@@ -363,7 +364,7 @@ impl Notifier {
         }
     }
 
-    /// Marked sent in its own commit, right after the receiver accepted it.
+    /// Marked sent, with the attempt's trace, right after the receiver accepted it.
     async fn sent(
         &self,
         row: &outbox_entity::Model,
