@@ -382,7 +382,7 @@ impl Notifier {
                 Option::<String>::None.into(),
             )
             .filter(outbox_entity::Column::Id.eq(row.id));
-        self.write_outcome(row, attempts, update, trace).await
+        self.write_outcome(row.id, attempts, update, trace).await
     }
 
     async fn failed(
@@ -409,7 +409,7 @@ impl Notifier {
             .col_expr(outbox_entity::Column::LastError, Some(error).into())
             .filter(outbox_entity::Column::Id.eq(row.id))
             .filter(outbox_entity::Column::Status.eq(outbox::PENDING));
-        self.write_outcome(row, attempts, update, trace).await
+        self.write_outcome(row.id, attempts, update, trace).await
     }
 
     /// The message's new state and the attempt's trace, in one commit. A webhook attempt is
@@ -417,7 +417,7 @@ impl Notifier {
     /// list an attempt the message does not count, and its retry the same number again.
     async fn write_outcome(
         &self,
-        row: &outbox_entity::Model,
+        message: i64,
         attempts: i32,
         update: sea_orm::UpdateMany<outbox_entity::Entity>,
         trace: Trace,
@@ -433,7 +433,7 @@ impl Notifier {
                 error,
             } => {
                 let txn = crate::store::write_txn(&self.db).await?;
-                webhooks::record_attempt(&txn, row.id, attempts, at, status_code, error).await?;
+                webhooks::record_attempt(&txn, message, attempts, at, status_code, error).await?;
                 update.exec(&txn).await?;
                 txn.commit().await?;
             }

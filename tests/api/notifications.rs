@@ -658,6 +658,20 @@ async fn receiver(failures: usize) -> Receiver {
     Receiver { url, calls, seen }
 }
 
+/// Registers an endpoint at `url` for `bid.placed`; answers its id.
+async fn an_endpoint_for_bids_placed(app: &TestApp, key: &str, url: &str) -> String {
+    app.post("/v1/webhook-endpoints")
+        .key(key)
+        .json(&json!({"url": url, "events": ["bid.placed"]}))
+        .send()
+        .await
+        .expect(201)
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 /// The newest delivery to a webhook endpoint, as its deliveries list shows it.
 async fn latest_delivery(app: &TestApp, key: &str, endpoint: &str) -> Value {
     let listed = app
@@ -1241,14 +1255,7 @@ async fn a_webhook_receiver_down_for_a_day_gets_its_delivery_parked_and_retried(
     let op = app.operator("aurora").await;
     let max = surclass::notifications::webhooks::MAX_ATTEMPTS as usize;
     let hook = receiver(max).await;
-    let created = app
-        .post("/v1/webhook-endpoints")
-        .key(&op.key)
-        .json(&json!({"url": hook.url, "events": ["bid.placed"]}))
-        .send()
-        .await
-        .expect(201);
-    let endpoint = created.body["id"].as_str().unwrap().to_owned();
+    let endpoint = an_endpoint_for_bids_placed(&app, &op.key, &hook.url).await;
     let lot = app.open_lot(&op, json!({})).await;
     a_traveller_bids(&app, &op, "DOWN01", &lot, "150.00").await;
     app.run_jobs().await;
@@ -1308,14 +1315,7 @@ async fn a_webhook_attempt_is_listed_with_its_outcome_or_not_at_all(store: Store
     };
     let op = app.operator("aurora").await;
     let hook = receiver(0).await;
-    let created = app
-        .post("/v1/webhook-endpoints")
-        .key(&op.key)
-        .json(&json!({"url": hook.url, "events": ["bid.placed"]}))
-        .send()
-        .await
-        .expect(201);
-    let endpoint = created.body["id"].as_str().unwrap().to_owned();
+    let endpoint = an_endpoint_for_bids_placed(&app, &op.key, &hook.url).await;
     let lot = app.open_lot(&op, json!({})).await;
 
     store_refuses_webhook_outcomes(&app, true).await;
@@ -1397,17 +1397,8 @@ async fn webhooks_never_go_to_the_servers_own_network(store: Store) {
     assert_eq!(listed.body["items"], json!([]), "nothing registered");
 
     // A public URL is accepted, and cannot be changed to a private one.
-    let endpoint = app
-        .post("/v1/webhook-endpoints")
-        .key(&op.key)
-        .json(&json!({"url": "https://hooks.partner.example/surclass", "events": ["bid.placed"]}))
-        .send()
-        .await
-        .expect(201)
-        .body["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let endpoint =
+        an_endpoint_for_bids_placed(&app, &op.key, "https://hooks.partner.example/surclass").await;
     app.patch(&format!("/v1/webhook-endpoints/{endpoint}"))
         .key(&op.key)
         .json(&json!({"url": hook.url}))
