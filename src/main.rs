@@ -6,6 +6,11 @@ use surclass::config::Settings;
 use surclass::demo::DemoSummary;
 use surclass::{demo, store, telemetry};
 
+// glibc's malloc and free were a fifth of the CPU in a deadline rush (callgrind, README
+// "Bid intake under load"); mimalloc cuts the instructions per bid by about a tenth.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "surclass", version, about = "Sealed-bid upgrade auctions")]
 struct Cli {
