@@ -6,8 +6,8 @@ use surclass::config::Settings;
 use surclass::demo::DemoSummary;
 use surclass::{demo, store, telemetry};
 
-// glibc's malloc and free were a fifth of the CPU in a deadline rush (callgrind, README
-// "Bid intake under load"); mimalloc cuts the instructions per bid by about a tenth.
+// glibc's malloc and free took about a fifth of the instructions per bid in a deadline rush;
+// mimalloc cuts the total by about a tenth (callgrind, README "Instructions per bid").
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
