@@ -7,7 +7,8 @@ use surclass::demo::DemoSummary;
 use surclass::{demo, store, telemetry};
 
 // glibc's malloc and free took about a fifth of the instructions per bid in a deadline rush;
-// mimalloc cuts the total by about a tenth (callgrind, README "Instructions per bid").
+// mimalloc cuts the total by about a tenth (callgrind, README "Instructions per bid"). With
+// the crate's `override` feature (Cargo.toml) SQLite's own allocations go through it as well.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -56,6 +57,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // First, while this is the only thread: SQLite's configuration is not thread-safe.
+    store::sqlite_without_memory_statistics();
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
         Command::AwardFile { path } => award_file(&path),

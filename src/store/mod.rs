@@ -59,6 +59,18 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
     Database::connect(options).await
 }
 
+/// Turns off SQLite's memory statistics for the process. With them on (the bundled build's
+/// default) every allocation SQLite makes takes a process-wide mutex to count itself, for
+/// figures nothing here reads. Call before SQLite is first used and before any other thread
+/// could use it (SQLite's configuration is not thread-safe): at the top of `main`. Later, SQLite
+/// refuses (`SQLITE_MISUSE`) and keeps counting, which is harmless.
+pub fn sqlite_without_memory_statistics() {
+    use libsqlite3_sys::{SQLITE_CONFIG_MEMSTATUS, sqlite3_config};
+    // SAFETY: MEMSTATUS takes one int; the caller runs this before any other thread exists.
+    let rc = unsafe { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0 as std::ffi::c_int) };
+    debug_assert_eq!(rc, libsqlite3_sys::SQLITE_OK, "SQLite was already in use");
+}
+
 /// Turns on SQLite's query planner stability guarantee for one connection. Without it SQLite
 /// marks every statement with a bound `LIMIT ?` (each sea-orm `.one()`) as depending on its
 /// parameters and compiles it again on every execution; profiles of bid intake showed ~10% of
