@@ -57,8 +57,9 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    // First, while this is the only thread: SQLite's configuration is not thread-safe.
-    store::sqlite_without_memory_statistics();
+    // SAFETY: the first statement of main, so no other thread exists; SQLite takes this option
+    // only before its first use, and only while no other thread could be using it.
+    unsafe { store::sqlite_without_memory_statistics() };
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
         Command::AwardFile { path } => award_file(&path),

@@ -60,15 +60,20 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<DatabaseConnecti
 }
 
 /// Turns off SQLite's memory statistics for the process. With them on (the bundled build's
-/// default) every allocation SQLite makes takes a process-wide mutex to count itself, for
-/// figures nothing here reads. Call before SQLite is first used and before any other thread
-/// could use it (SQLite's configuration is not thread-safe): at the top of `main`. Later, SQLite
-/// refuses (`SQLITE_MISUSE`) and keeps counting, which is harmless.
-pub fn sqlite_without_memory_statistics() {
-    use libsqlite3_sys::{SQLITE_CONFIG_MEMSTATUS, sqlite3_config};
-    // SAFETY: MEMSTATUS takes one int; the caller runs this before any other thread exists.
+/// default) every heap allocation and free in SQLite takes a process-wide mutex to count
+/// itself, for figures nothing here reads. (It also disables SQLite's soft and hard heap
+/// limits, which nothing here sets.) Later than SQLite's first use SQLite refuses
+/// (`SQLITE_MISUSE`) and keeps counting: harmless in release builds; debug builds panic, so
+/// that a call moved too late is noticed.
+///
+/// # Safety
+/// No other thread may be using SQLite: its configuration is not thread-safe. Call it first
+/// thing in `main`.
+pub unsafe fn sqlite_without_memory_statistics() {
+    use libsqlite3_sys::{SQLITE_CONFIG_MEMSTATUS, SQLITE_OK, sqlite3_config};
+    // SAFETY: MEMSTATUS takes one int; the caller guarantees no other thread uses SQLite.
     let rc = unsafe { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0 as std::ffi::c_int) };
-    debug_assert_eq!(rc, libsqlite3_sys::SQLITE_OK, "SQLite was already in use");
+    debug_assert_eq!(rc, SQLITE_OK, "SQLite was already in use");
 }
 
 /// Turns on SQLite's query planner stability guarantee for one connection. Without it SQLite
