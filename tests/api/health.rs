@@ -1,5 +1,8 @@
 //! Operations can tell whether the service is alive, ready, and how it is doing.
 
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
 use crate::store_tests;
 use crate::support::TestApp;
 
@@ -60,10 +63,78 @@ async fn metrics_count_requests_per_route_in_prometheus_format(app: TestApp) {
     assert!(text.contains("surclass_http_request_duration_seconds_bucket"));
 }
 
+/// A release rolled back takes its schema changes with it, all the way down, and applying the
+/// migrations again gives the same schema as a fresh install; readiness says which is which.
+async fn every_migration_rolls_back_and_forward_again_to_the_same_schema(app: TestApp) {
+    let fresh = schema(&app).await;
+    assert!(
+        fresh.iter().any(|line| line.contains("bids")),
+        "the schema is read: {fresh:?}"
+    );
+
+    Migrator::reset(&app.db)
+        .await
+        .expect("every migration rolls back");
+    assert_eq!(
+        schema(&app).await,
+        Vec::<String>::new(),
+        "nothing is left behind"
+    );
+    let res = app.get("/readyz").await;
+    assert_eq!(res.status(), 503);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert!(
+        body["detail"].as_str().unwrap().contains("pending"),
+        "{body}"
+    );
+
+    Migrator::up(&app.db, None)
+        .await
+        .expect("every migration applies again");
+    assert_eq!(schema(&app).await, fresh);
+    assert_eq!(app.get("/readyz").await.status(), 200);
+}
+
+/// The application's tables, columns, indexes and constraints, one line each, in a stable
+/// order (the migrations' own bookkeeping table left out).
+async fn schema(app: &TestApp) -> Vec<String> {
+    let backend = app.db.get_database_backend();
+    let queries: &[&str] = match backend {
+        DbBackend::Sqlite => &[
+            "SELECT type || ' ' || name || ': ' || coalesce(sql, '') AS line FROM sqlite_master \
+             WHERE name NOT LIKE 'sqlite_%' AND tbl_name <> 'seaql_migrations' ORDER BY type, name",
+        ],
+        _ => &[
+            "SELECT table_name || '.' || column_name || ' ' || data_type || ' ' || is_nullable \
+             || ' ' || coalesce(column_default, '') AS line FROM information_schema.columns \
+             WHERE table_schema = 'public' AND table_name <> 'seaql_migrations' \
+             ORDER BY table_name, column_name",
+            "SELECT indexname || ': ' || indexdef AS line FROM pg_indexes \
+             WHERE schemaname = 'public' AND tablename <> 'seaql_migrations' ORDER BY indexname",
+            "SELECT conrelid::regclass::text || ' ' || conname || ': ' || pg_get_constraintdef(oid) \
+             AS line FROM pg_constraint WHERE connamespace = 'public'::regnamespace \
+             AND conrelid::regclass::text <> 'seaql_migrations' ORDER BY 1",
+        ],
+    };
+    let mut lines = Vec::new();
+    for query in queries {
+        for row in app
+            .db
+            .query_all_raw(Statement::from_string(backend, *query))
+            .await
+            .expect("the catalogue is readable")
+        {
+            lines.push(row.try_get::<String>("", "line").unwrap());
+        }
+    }
+    lines
+}
+
 store_tests!(
     liveness_answers_without_touching_the_database,
     readiness_checks_the_database_and_its_schema,
     readiness_fails_with_a_problem_when_the_database_is_gone,
     unknown_routes_get_a_problem_not_an_empty_page,
     metrics_count_requests_per_route_in_prometheus_format,
+    every_migration_rolls_back_and_forward_again_to_the_same_schema,
 );
