@@ -46,11 +46,14 @@ impl PageQuery {
                 "is not a cursor this API issued",
             ))
         };
-        let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|_| invalid())
+        decode_cursor(cursor).map(Some).ok_or_else(invalid)
     }
+}
+
+/// The sort key a cursor of [`cursor_for`] carries; `None` when it is not one.
+pub fn decode_cursor<K: for<'de> Deserialize<'de>>(cursor: &str) -> Option<K> {
+    let bytes = URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 pub fn cursor_for<K: Serialize>(key: &K) -> String {

@@ -980,6 +980,88 @@ async fn the_dashboard_counts_every_bid_once_and_only_the_operators_own(app: Tes
     assert_eq!(theirs.bids_per_lot, [("Theirs".to_owned(), 1)]);
 }
 
+/// The ids of the lot rows on a list page, top to bottom.
+fn listed_lots(body: &str) -> Vec<String> {
+    body.split("data-lot=\"")
+        .skip(1)
+        .map(|rest| rest[..rest.find('"').unwrap()].to_owned())
+        .collect()
+}
+
+/// The address a link of this relation or text points to, if the page has one.
+fn link(body: &str, marker: &str) -> Option<String> {
+    let at = body.find(marker)?;
+    let start = body[..at].rfind("href=\"")? + "href=\"".len();
+    let end = start + body[start..].find('"')?;
+    Some(decode(&body[start..end]))
+}
+
+async fn the_lot_list_pages_through_every_lot_fifty_at_a_time_keeping_its_filters(app: TestApp) {
+    let (op, browser) = signed_in(&app, "aurora").await;
+    let soon = chrono::Utc::now() + chrono::Duration::hours(1);
+    let mut au101 = Vec::new();
+    for i in 0..52 {
+        let closes_at = (soon + chrono::Duration::minutes(i)).to_rfc3339();
+        au101.push(
+            app.open_lot(
+                &op,
+                serde_json::json!({"title": format!("Lot {i:02}"), "closes_at": closes_at}),
+            )
+            .await,
+        );
+    }
+    app.open_lot(&op, serde_json::json!({"resource": "AU999"}))
+        .await;
+
+    let first = browser.get("/console/lots?resource=AU101").await;
+    assert_eq!(first.status, 200);
+    assert_eq!(
+        listed_lots(&first.body),
+        &au101[..50],
+        "soonest to close first"
+    );
+    assert!(
+        first.body.contains("50 lots on this page"),
+        "{}",
+        first.body
+    );
+    assert_eq!(link(&first.body, ">First page<"), None);
+    let next = link(&first.body, "rel=\"next\"").expect("a next page link");
+    assert!(
+        next.contains("resource=AU101"),
+        "the filter is kept: {next}"
+    );
+
+    let second = browser.get(&next).await;
+    assert_eq!(second.status, 200);
+    assert_eq!(
+        listed_lots(&second.body),
+        &au101[50..],
+        "every other lot, once"
+    );
+    assert_eq!(link(&second.body, "rel=\"next\""), None, "the last page");
+    assert_eq!(
+        link(&second.body, ">First page<").as_deref(),
+        Some("/console/lots?resource=AU101")
+    );
+
+    // Unfiltered, the 53rd lot is on the second page too.
+    let all = browser.get("/console/lots").await;
+    assert_eq!(listed_lots(&all.body).len(), 50);
+    let rest = browser
+        .get(&link(&all.body, "rel=\"next\"").expect("a next page link"))
+        .await;
+    assert_eq!(listed_lots(&rest.body).len(), 3);
+
+    let forged = browser.get("/console/lots?after=not-a-cursor").await;
+    assert!(
+        forged.body.contains("is not one this list made"),
+        "{}",
+        forged.body
+    );
+    assert!(listed_lots(&forged.body).is_empty());
+}
+
 store_tests!(
     an_operator_signs_in_with_the_right_password_only,
     five_wrong_passwords_lock_the_account_for_fifteen_minutes,
@@ -992,6 +1074,7 @@ store_tests!(
     one_operators_users_never_see_anothers_lots_bids_or_bookings,
     the_dashboard_draws_its_charts_as_svg,
     the_dashboard_counts_every_bid_once_and_only_the_operators_own,
+    the_lot_list_pages_through_every_lot_fifty_at_a_time_keeping_its_filters,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,5 @@
 //! Lots: the list (status, capacity, bids, best offer, fill rate, time to close; filters by
-//! resource, date and status), the create/edit form (the API's validation, each error beside
+//! resource, date and status; 50 a page), the create/edit form (the API's validation, each error beside
 //! its field), and open, cancel (with a confirmation that counts what it undoes) and capacity.
 
 use std::collections::HashMap;
@@ -13,6 +13,7 @@ use super::{ConsoleUser, FormErrors, Nav, PageError, html, html_invalid, see_oth
 use crate::domain::lot::LotStatus;
 use crate::domain::validation::FieldErrors;
 use crate::http::api::lots::{LotInput, LotView, view};
+use crate::http::pagination::{cursor_for, decode_cursor};
 use crate::services::lots::{self, LotError, LotFilter};
 use crate::services::{insights, lots as lot_service};
 use crate::store::Db;
@@ -42,7 +43,38 @@ pub struct ListQuery {
     date_from: String,
     #[serde(default)]
     date_to: String,
+    /// Where this page starts: the cursor of the previous page's last lot.
+    #[serde(default)]
+    after: String,
 }
+
+impl ListQuery {
+    /// This list's address with the same filters, starting after `cursor` (from the start
+    /// when `None`).
+    fn href(&self, cursor: Option<&str>) -> String {
+        let mut q = url::form_urlencoded::Serializer::new(String::new());
+        for (name, value) in [
+            ("resource", &self.resource),
+            ("date_from", &self.date_from),
+            ("date_to", &self.date_to),
+            ("status", &self.status),
+        ] {
+            if !value.is_empty() {
+                q.append_pair(name, value);
+            }
+        }
+        if let Some(cursor) = cursor {
+            q.append_pair("after", cursor);
+        }
+        match q.finish() {
+            q if q.is_empty() => "/console/lots".to_owned(),
+            q => format!("/console/lots?{q}"),
+        }
+    }
+}
+
+/// Lots shown on one page of the list, soonest to close first.
+const LOTS_PER_PAGE: u64 = 50;
 
 pub struct LotRow {
     pub id: String,
@@ -62,6 +94,10 @@ pub struct LotRow {
 struct ListPage {
     nav: Nav,
     rows: Vec<LotRow>,
+    /// The next page's address, when more lots match.
+    next_page: Option<String>,
+    /// The first page's address, when this is a later one.
+    first_page: Option<String>,
     query: ListQuery,
     statuses: Vec<&'static str>,
     errors: FormErrors,
@@ -126,11 +162,26 @@ async fn list(
         service_date_from: date("date_from", &query.date_from, &mut errors),
         service_date_to: date("date_to", &query.date_to, &mut errors),
     };
-    let models = if errors.is_empty() {
-        lots::list(&db, user.operator_id(), &filter, None, 500).await?
+    let after = match query.after.as_str() {
+        "" => None,
+        cursor => errors.check(
+            "after",
+            decode_cursor::<(DateTime<Utc>, String)>(cursor)
+                .ok_or("is not one this list made: start again from the first page"),
+        ),
+    };
+    let mut models = if errors.is_empty() {
+        lots::list(&db, user.operator_id(), &filter, after, LOTS_PER_PAGE + 1).await?
     } else {
         vec![]
     };
+    // The extra lot fetched only says that another page follows.
+    let next_page = (models.len() as u64 > LOTS_PER_PAGE).then(|| {
+        models.truncate(LOTS_PER_PAGE as usize);
+        let last = models.last().expect("a full page");
+        query.href(Some(&cursor_for(&(last.closes_at, last.id.clone()))))
+    });
+    let first_page = (!query.after.is_empty()).then(|| query.href(None));
     let ids: Vec<String> = models.iter().map(|l| l.id.clone()).collect();
     let stats = lots::bid_stats(&db, &ids).await?;
     let fill = insights::fill(&db, &ids).await?;
@@ -165,6 +216,8 @@ async fn list(
     html(ListPage {
         nav: user.nav("lots"),
         rows,
+        next_page,
+        first_page,
         query,
         statuses: LotStatus::ALL.iter().map(|s| s.as_str()).collect(),
         errors: FormErrors::from_fields(&errors),
