@@ -2,10 +2,10 @@
 //! written in the same transaction as the change itself, so the log never claims a change that
 //! was rolled back nor misses one that was made.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 
 use crate::ids;
@@ -68,16 +68,27 @@ pub async fn record(
 }
 
 /// The operator's most recent changes first.
+/// `after` is the `(at, id)` of the last entry already shown: the next ones are older.
 pub async fn list(
     db: &Db,
     operator_id: &str,
     action_prefix: Option<&str>,
+    after: Option<(DateTime<Utc>, String)>,
     limit: u64,
 ) -> Result<Vec<audit_entry::Model>, DbErr> {
     let mut query =
         audit_entry::Entity::find().filter(audit_entry::Column::OperatorId.eq(operator_id));
     if let Some(prefix) = action_prefix.filter(|p| !p.is_empty()) {
         query = query.filter(audit_entry::Column::Action.starts_with(prefix));
+    }
+    if let Some((at, id)) = after {
+        query = query.filter(
+            Condition::any().add(audit_entry::Column::At.lt(at)).add(
+                Condition::all()
+                    .add(audit_entry::Column::At.eq(at))
+                    .add(audit_entry::Column::Id.lt(id)),
+            ),
+        );
     }
     query
         .order_by_desc(audit_entry::Column::At)

@@ -988,20 +988,27 @@ fn listed_lots(body: &str) -> Vec<String> {
         .collect()
 }
 
-/// The address a link of this relation or text points to, if the page has one.
+/// The address of the link (`<a …>`) whose tag or text holds `marker`, if the page has one.
 fn link(body: &str, marker: &str) -> Option<String> {
     let at = body.find(marker)?;
-    let start = body[..at].rfind("href=\"")? + "href=\"".len();
-    let end = start + body[start..].find('"')?;
-    Some(decode(&body[start..end]))
+    let tag = body[..at].rfind("<a ")?;
+    let tag = &body[tag..tag + body[tag..].find('>')?];
+    let start = tag.find("href=\"")? + "href=\"".len();
+    let end = start + tag[start..].find('"')?;
+    Some(decode(&tag[start..end]))
 }
 
 async fn the_lot_list_pages_through_every_lot_fifty_at_a_time_keeping_its_filters(app: TestApp) {
     let (op, browser) = signed_in(&app, "aurora").await;
     let soon = chrono::Utc::now() + chrono::Duration::hours(1);
+    let closing = |minutes| {
+        (soon + chrono::Duration::minutes(minutes))
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+    };
     let mut au101 = Vec::new();
     for i in 0..52 {
-        let closes_at = (soon + chrono::Duration::minutes(i)).to_rfc3339();
+        // The last four close at the same moment, across the page boundary: by id among them.
+        let closes_at = closing(i.min(48));
         au101.push(
             app.open_lot(
                 &op,
@@ -1010,15 +1017,18 @@ async fn the_lot_list_pages_through_every_lot_fifty_at_a_time_keeping_its_filter
             .await,
         );
     }
-    app.open_lot(&op, serde_json::json!({"resource": "AU999"}))
+    au101[48..].sort();
+    let au999 = app
+        .open_lot(&op, serde_json::json!({"resource": "AU999"}))
         .await;
 
-    let first = browser.get("/console/lots?resource=AU101").await;
+    let filtered = "/console/lots?resource=AU101&date_from=2026-12-01&status=open";
+    let first = browser.get(filtered).await;
     assert_eq!(first.status, 200);
     assert_eq!(
         listed_lots(&first.body),
         &au101[..50],
-        "soonest to close first"
+        "by closing time, then id"
     );
     assert!(
         first.body.contains("50 lots on this page"),
@@ -1028,8 +1038,8 @@ async fn the_lot_list_pages_through_every_lot_fifty_at_a_time_keeping_its_filter
     assert_eq!(link(&first.body, ">First page<"), None);
     let next = link(&first.body, "rel=\"next\"").expect("a next page link");
     assert!(
-        next.contains("resource=AU101"),
-        "the filter is kept: {next}"
+        next.starts_with(&format!("{filtered}&after=")),
+        "the filters are kept: {next}"
     );
 
     let second = browser.get(&next).await;
@@ -1042,16 +1052,19 @@ async fn the_lot_list_pages_through_every_lot_fifty_at_a_time_keeping_its_filter
     assert_eq!(link(&second.body, "rel=\"next\""), None, "the last page");
     assert_eq!(
         link(&second.body, ">First page<").as_deref(),
-        Some("/console/lots?resource=AU101")
+        Some(filtered)
     );
 
-    // Unfiltered, the 53rd lot is on the second page too.
+    // Unfiltered, the lot of the other resource (closing last) is on the second page too.
     let all = browser.get("/console/lots").await;
-    assert_eq!(listed_lots(&all.body).len(), 50);
+    assert_eq!(listed_lots(&all.body), &au101[..50]);
     let rest = browser
         .get(&link(&all.body, "rel=\"next\"").expect("a next page link"))
         .await;
-    assert_eq!(listed_lots(&rest.body).len(), 3);
+    assert_eq!(
+        listed_lots(&rest.body),
+        [au101[50].clone(), au101[51].clone(), au999]
+    );
 
     let forged = browser.get("/console/lots?after=not-a-cursor").await;
     assert!(
@@ -1060,6 +1073,64 @@ async fn the_lot_list_pages_through_every_lot_fifty_at_a_time_keeping_its_filter
         forged.body
     );
     assert!(listed_lots(&forged.body).is_empty());
+    assert!(!forged.body.contains("No lot matches"), "{}", forged.body);
+    assert_eq!(
+        link(&forged.body, ">First page<").as_deref(),
+        Some("/console/lots")
+    );
+}
+
+async fn the_audit_log_pages_back_through_older_changes_a_hundred_at_a_time(app: TestApp) {
+    let (op, browser) = signed_in(&app, "aurora").await;
+    let actor = Actor::system(&op.id, "tests");
+    for i in 0..101 {
+        surclass::services::audit::record(
+            &app.db,
+            &actor,
+            "test.step",
+            &format!("step {i:03}"),
+            None,
+            None,
+        )
+        .await
+        .unwrap();
+    }
+    surclass::services::audit::record(&app.db, &actor, "other.step", "other", None, None)
+        .await
+        .unwrap();
+    let steps = |body: &str| -> Vec<String> {
+        body.match_indices("step ")
+            .map(|(at, _)| body[at..at + 8].to_owned())
+            .collect()
+    };
+
+    let newest = browser.get("/console/audit?action=test.").await;
+    assert_eq!(newest.status, 200);
+    let shown = steps(&newest.body);
+    assert_eq!(shown.len(), 100, "{}", newest.body);
+    assert_eq!(shown[0], "step 100", "newest first");
+    assert!(!newest.body.contains("other.step"), "the filter applies");
+    let older = link(&newest.body, "rel=\"next\"").expect("a link to older changes");
+    assert!(
+        older.starts_with("/console/audit?action=test.&after="),
+        "{older}"
+    );
+
+    let oldest = browser.get(&older).await;
+    assert_eq!(steps(&oldest.body), ["step 000"]);
+    assert_eq!(link(&oldest.body, "rel=\"next\""), None, "nothing older");
+    assert_eq!(
+        link(&oldest.body, ">Newest changes<").as_deref(),
+        Some("/console/audit?action=test.")
+    );
+
+    let forged = browser.get("/console/audit?after=e30").await;
+    assert!(
+        forged.body.contains("is not one this log made"),
+        "{}",
+        forged.body
+    );
+    assert!(steps(&forged.body).is_empty());
 }
 
 store_tests!(
@@ -1075,6 +1146,7 @@ store_tests!(
     the_dashboard_draws_its_charts_as_svg,
     the_dashboard_counts_every_bid_once_and_only_the_operators_own,
     the_lot_list_pages_through_every_lot_fifty_at_a_time_keeping_its_filters,
+    the_audit_log_pages_back_through_older_changes_a_hundred_at_a_time,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

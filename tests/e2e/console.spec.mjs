@@ -46,6 +46,18 @@ test('sign in (a wrong password first)', async () => {
   await accessible('lots');
 });
 
+test('a page link the console did not make is refused, with a way back to the first page', async () => {
+  await page.goto(`${base}/console/lots?after=not-a-cursor`);
+  assert.match(await page.textContent('[role=alert]'), /not one this list made/);
+  assert.equal(await page.locator('nav.pages a', { hasText: 'First page' }).count(), 1);
+  await accessible('lots-bad-page-link');
+  await page.goto(`${base}/console/audit?after=not-a-cursor`);
+  assert.match(await page.textContent('[role=alert]'), /not one this log made/);
+  assert.equal(await page.locator('nav.pages a', { hasText: 'Newest changes' }).count(), 1);
+  await accessible('audit-bad-page-link');
+  await page.goto(`${base}/console/lots`);
+});
+
 test('create a lot: a field error shown beside the field, then created and opened', async () => {
   await page.click('text=New lot');
   await page.waitForURL(/\/console\/lots\/new$/);

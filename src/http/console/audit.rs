@@ -1,10 +1,12 @@
-//! The audit log: who changed what, newest first, for this operator only.
+//! The audit log: who changed what, newest first, 100 a page, for this operator only.
 
 use actix_web::{HttpResponse, get, web};
 use askama::Template;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::{ConsoleUser, Nav, PageError, html};
+use super::{ConsoleUser, Nav, PageError, html, list_href};
+use crate::http::pagination::{Page, decode_cursor, page};
 use crate::services::audit;
 use crate::store::Db;
 use crate::store::entities::audit_entry;
@@ -19,13 +21,25 @@ struct AuditPage {
     nav: Nav,
     entries: Vec<audit_entry::Model>,
     action: String,
+    /// The next (older) page's address, when there is one.
+    older: Option<String>,
+    /// The first page's address, when this is a later one.
+    newest: Option<String>,
+    /// Why the page link was refused, when it was.
+    link_error: Option<&'static str>,
 }
 
 #[derive(Deserialize)]
 struct AuditQuery {
     #[serde(default)]
     action: String,
+    /// The cursor of the previous page's last entry.
+    #[serde(default)]
+    after: String,
 }
+
+/// Changes shown on one page of the log, newest first.
+const ENTRIES_PER_PAGE: u64 = 100;
 
 #[get("/console/audit")]
 async fn audit_page(
@@ -33,11 +47,44 @@ async fn audit_page(
     db: web::Data<Db>,
     q: web::Query<AuditQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let action = q.into_inner().action.trim().to_owned();
-    let entries = audit::list(&db, user.operator_id(), Some(&action), 500).await?;
+    let q = q.into_inner();
+    let action = q.action.trim().to_owned();
+    let href = |cursor: Option<&str>| list_href("/console/audit", &[("action", &action)], cursor);
+    let (after, link_error) = match q.after.as_str() {
+        "" => (None, None),
+        cursor => match decode_cursor::<(DateTime<Utc>, String)>(cursor) {
+            Some(key) => (Some(key), None),
+            None => (
+                None,
+                Some("is not one this log made: start again from the newest changes"),
+            ),
+        },
+    };
+    let fetched = match link_error {
+        None => {
+            audit::list(
+                &db,
+                user.operator_id(),
+                Some(&action),
+                after,
+                ENTRIES_PER_PAGE + 1,
+            )
+            .await?
+        }
+        Some(_) => Vec::new(),
+    };
+    let Page {
+        items: entries,
+        next_cursor,
+    } = page(fetched, ENTRIES_PER_PAGE, |e| (e.at, e.id.clone()), |e| e);
+    let older = next_cursor.map(|cursor| href(Some(&cursor)));
+    let newest = (!q.after.is_empty()).then(|| href(None));
     html(AuditPage {
         nav: user.nav("audit"),
         entries,
         action,
+        older,
+        newest,
+        link_error,
     })
 }

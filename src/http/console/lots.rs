@@ -1,6 +1,7 @@
 //! Lots: the list (status, capacity, bids, best offer, fill rate, time to close; filters by
-//! resource, date and status; 50 a page), the create/edit form (the API's validation, each error beside
-//! its field), and open, cancel (with a confirmation that counts what it undoes) and capacity.
+//! resource, date and status; 50 a page), the create/edit form (the API's validation, each
+//! error beside its field), and open, cancel (with a confirmation that counts what it undoes)
+//! and capacity.
 
 use std::collections::HashMap;
 
@@ -9,11 +10,11 @@ use askama::Template;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::Deserialize;
 
-use super::{ConsoleUser, FormErrors, Nav, PageError, html, html_invalid, see_other};
+use super::{ConsoleUser, FormErrors, Nav, PageError, html, html_invalid, list_href, see_other};
 use crate::domain::lot::LotStatus;
 use crate::domain::validation::FieldErrors;
 use crate::http::api::lots::{LotInput, LotView, view};
-use crate::http::pagination::{cursor_for, decode_cursor};
+use crate::http::pagination::{Page, decode_cursor, page};
 use crate::services::lots::{self, LotError, LotFilter};
 use crate::services::{insights, lots as lot_service};
 use crate::store::Db;
@@ -52,28 +53,17 @@ impl ListQuery {
     /// This list's address with the same filters, starting after `cursor` (from the start
     /// when `None`).
     fn href(&self, cursor: Option<&str>) -> String {
-        let mut q = url::form_urlencoded::Serializer::new(String::new());
-        for (name, value) in [
-            ("resource", &self.resource),
+        let filters = [
+            ("resource", self.resource.as_str()),
             ("date_from", &self.date_from),
             ("date_to", &self.date_to),
             ("status", &self.status),
-        ] {
-            if !value.is_empty() {
-                q.append_pair(name, value);
-            }
-        }
-        if let Some(cursor) = cursor {
-            q.append_pair("after", cursor);
-        }
-        match q.finish() {
-            q if q.is_empty() => "/console/lots".to_owned(),
-            q => format!("/console/lots?{q}"),
-        }
+        ];
+        list_href("/console/lots", &filters, cursor)
     }
 }
 
-/// Lots shown on one page of the list, soonest to close first.
+/// Lots shown on one page of the list, by closing time, earliest first.
 const LOTS_PER_PAGE: u64 = 50;
 
 pub struct LotRow {
@@ -170,17 +160,21 @@ async fn list(
                 .ok_or("is not one this list made: start again from the first page"),
         ),
     };
-    let mut models = if errors.is_empty() {
+    let fetched = if errors.is_empty() {
         lots::list(&db, user.operator_id(), &filter, after, LOTS_PER_PAGE + 1).await?
     } else {
         vec![]
     };
-    // The extra lot fetched only says that another page follows.
-    let next_page = (models.len() as u64 > LOTS_PER_PAGE).then(|| {
-        models.truncate(LOTS_PER_PAGE as usize);
-        let last = models.last().expect("a full page");
-        query.href(Some(&cursor_for(&(last.closes_at, last.id.clone()))))
-    });
+    let Page {
+        items: models,
+        next_cursor,
+    } = page(
+        fetched,
+        LOTS_PER_PAGE,
+        |l| (l.closes_at, l.id.clone()),
+        |l| l,
+    );
+    let next_page = next_cursor.map(|cursor| query.href(Some(&cursor)));
     let first_page = (!query.after.is_empty()).then(|| query.href(None));
     let ids: Vec<String> = models.iter().map(|l| l.id.clone()).collect();
     let stats = lots::bid_stats(&db, &ids).await?;

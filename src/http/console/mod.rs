@@ -156,6 +156,22 @@ pub fn html(page: impl Template) -> Result<HttpResponse, PageError> {
         .body(page.render()?))
 }
 
+/// A paged list's address: `path` with the filters that are set, starting after `cursor`
+/// (a [`crate::http::pagination::cursor_for`] of the last row shown), or from the start.
+pub fn list_href(path: &str, filters: &[(&str, &str)], cursor: Option<&str>) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in filters.iter().filter(|(_, v)| !v.is_empty()) {
+        q.append_pair(name, value);
+    }
+    if let Some(cursor) = cursor {
+        q.append_pair("after", cursor);
+    }
+    match q.finish() {
+        q if q.is_empty() => path.to_owned(),
+        q => format!("{path}?{q}"),
+    }
+}
+
 /// A form page shown again with its errors: 422 so tests and tools see the refusal.
 pub fn html_invalid(page: impl Template) -> Result<HttpResponse, PageError> {
     Ok(HttpResponse::UnprocessableEntity()
