@@ -1133,6 +1133,53 @@ async fn the_audit_log_pages_back_through_older_changes_a_hundred_at_a_time(app:
     assert!(steps(&forged.body).is_empty());
 }
 
+async fn the_bookings_list_pages_through_every_booking_a_hundred_at_a_time(app: TestApp) {
+    let (op, browser) = signed_in(&app, "aurora").await;
+    let lot = app.open_lot(&op, serde_json::json!({})).await;
+    // One import: every booking changed at the same moment, so the pages split a tie.
+    let rows: Vec<serde_json::Value> = (0..101)
+        .map(|i| {
+            serde_json::json!({"reference": format!("PG{i:04}"), "last_name": "Paged",
+                "party_size": 1, "email": "traveller@example.com", "eligible_lots": [lot]})
+        })
+        .collect();
+    app.post("/v1/bookings/import")
+        .key(&op.key)
+        .json(&serde_json::Value::Array(rows))
+        .send()
+        .await
+        .expect(200);
+    let references = |body: &str| -> Vec<String> {
+        body.match_indices("<td>PG")
+            .map(|(at, _)| body[at + 4..at + 10].to_owned())
+            .collect()
+    };
+
+    let first = browser.get("/console/bookings").await;
+    assert_eq!(first.status, 200);
+    let mut seen = references(&first.body);
+    assert_eq!(seen.len(), 100, "{}", first.body);
+    let next = link(&first.body, "rel=\"next\"").expect("a next page link");
+    let second = browser.get(&next).await;
+    seen.extend(references(&second.body));
+    seen.sort();
+    let every: Vec<String> = (0..101).map(|i| format!("PG{i:04}")).collect();
+    assert_eq!(seen, every, "each booking once");
+    assert_eq!(link(&second.body, "rel=\"next\""), None, "the last page");
+    assert_eq!(
+        link(&second.body, ">First page<").as_deref(),
+        Some("/console/bookings")
+    );
+
+    let forged = browser.get("/console/bookings?after=bm90IGEga2V5").await;
+    assert!(
+        forged.body.contains("is not one this list made"),
+        "{}",
+        forged.body
+    );
+    assert!(references(&forged.body).is_empty());
+}
+
 store_tests!(
     an_operator_signs_in_with_the_right_password_only,
     five_wrong_passwords_lock_the_account_for_fifteen_minutes,
@@ -1147,6 +1194,7 @@ store_tests!(
     the_dashboard_counts_every_bid_once_and_only_the_operators_own,
     the_lot_list_pages_through_every_lot_fifty_at_a_time_keeping_its_filters,
     the_audit_log_pages_back_through_older_changes_a_hundred_at_a_time,
+    the_bookings_list_pages_through_every_booking_a_hundred_at_a_time,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,16 +1,19 @@
-//! Bookings: the list, and importing a CSV or JSON file in two steps. The upload shows a
-//! preview with every row's errors and writes nothing; the operator then imports, which is
-//! refused while any row is bad unless they chose to skip the bad rows.
+//! Bookings: the list (100 a page, most recently changed first), and importing a CSV or JSON
+//! file in two steps. The upload shows a preview with every row's errors and writes nothing;
+//! the operator then imports, which is refused while any row is bad unless they chose to skip
+//! the bad rows.
 
 use actix_multipart::Multipart;
 use actix_web::{HttpResponse, get, post, web};
 use askama::Template;
+use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 
-use super::{ConsoleUser, Nav, PageError, html, html_invalid, see_other};
+use super::{ConsoleUser, Nav, PageError, html, html_invalid, list_href, see_other};
 use crate::domain::validation::FieldErrors;
+use crate::http::pagination::{Page, decode_cursor, page};
 use crate::services::bookings::{self, BookingInput, ImportError, MAX_IMPORT};
 use crate::store::Db;
 use crate::store::entities::{booking, booking_lot};
@@ -151,6 +154,22 @@ struct BookingsPage {
     bookings: Vec<BookingLine>,
     file_error: Option<String>,
     notice: Option<String>,
+    /// The next page's address, when more bookings follow.
+    next_page: Option<String>,
+    /// The first page's address, when this is a later one.
+    first_page: Option<String>,
+    /// Why the page link was refused, when it was.
+    link_error: Option<&'static str>,
+}
+
+/// Bookings shown on one page of the list, most recently changed first.
+const BOOKINGS_PER_PAGE: u64 = 100;
+
+/// Where a page of the list starts: the cursor of the previous page's last booking.
+#[derive(Deserialize)]
+struct Paging {
+    #[serde(default)]
+    after: String,
 }
 
 pub struct BookingLine {
@@ -184,17 +203,57 @@ struct Done {
 async fn bookings_page(
     db: &Db,
     user: &ConsoleUser,
+    after: &str,
     file_error: Option<String>,
     notice: Option<String>,
 ) -> Result<BookingsPage, PageError> {
-    let rows = booking::Entity::find()
+    let (after_key, link_error) = match after {
+        "" => (None, None),
+        cursor => match decode_cursor::<(DateTime<Utc>, String)>(cursor) {
+            Some(key) => (Some(key), None),
+            None => (
+                None,
+                Some("is not one this list made: start again from the first page"),
+            ),
+        },
+    };
+    let mut query = booking::Entity::find()
         .filter(booking::Column::OperatorId.eq(user.operator_id()))
-        .filter(booking::Column::ErasedAt.is_null())
-        .order_by_desc(booking::Column::UpdatedAt)
-        .order_by_asc(booking::Column::Id)
-        .limit(200)
-        .all(db)
-        .await?;
+        .filter(booking::Column::ErasedAt.is_null());
+    if let Some((updated_at, id)) = after_key {
+        query = query.filter(
+            Condition::any()
+                .add(booking::Column::UpdatedAt.lt(updated_at))
+                .add(
+                    Condition::all()
+                        .add(booking::Column::UpdatedAt.eq(updated_at))
+                        .add(booking::Column::Id.gt(id)),
+                ),
+        );
+    }
+    let fetched = match link_error {
+        None => {
+            query
+                .order_by_desc(booking::Column::UpdatedAt)
+                .order_by_asc(booking::Column::Id)
+                .limit(BOOKINGS_PER_PAGE + 1)
+                .all(db)
+                .await?
+        }
+        Some(_) => Vec::new(),
+    };
+    let Page {
+        items: rows,
+        next_cursor,
+    } = page(
+        fetched,
+        BOOKINGS_PER_PAGE,
+        |b| (b.updated_at, b.id.clone()),
+        |b| b,
+    );
+    let href = |cursor: Option<&str>| list_href("/console/bookings", &[], cursor);
+    let next_page = next_cursor.map(|cursor| href(Some(&cursor)));
+    let first_page = (!after.is_empty()).then(|| href(None));
     let ids: Vec<String> = rows.iter().map(|b| b.id.clone()).collect();
     let links: Vec<String> = booking_lot::Entity::find()
         .select_only()
@@ -217,6 +276,9 @@ async fn bookings_page(
             .collect(),
         file_error,
         notice,
+        next_page,
+        first_page,
+        link_error,
     })
 }
 
@@ -225,6 +287,7 @@ async fn list(
     user: ConsoleUser,
     db: web::Data<Db>,
     done: web::Query<Done>,
+    paging: web::Query<Paging>,
 ) -> Result<HttpResponse, PageError> {
     let notice = match done.into_inner() {
         Done {
@@ -241,7 +304,7 @@ async fn list(
         )),
         _ => None,
     };
-    html(bookings_page(&db, &user, None, notice).await?)
+    html(bookings_page(&db, &user, &paging.after, None, notice).await?)
 }
 
 /// Checks every row: the file's own parse errors plus the service's checks, by row.
@@ -333,7 +396,9 @@ async fn upload(
     };
     let raw = match raw {
         Ok(raw) => raw,
-        Err(message) => return html_invalid(bookings_page(&db, &user, Some(message), None).await?),
+        Err(message) => {
+            return html_invalid(bookings_page(&db, &user, "", Some(message), None).await?);
+        }
     };
     let payload = serde_json::to_string(&raw).map_err(|_| PageError::Internal)?;
     let (rows, _, errors) = preview_rows(&db, &user, raw).await?;
