@@ -1080,10 +1080,38 @@ async fn the_lot_list_pages_through_every_lot_fifty_at_a_time_keeping_its_filter
     );
 }
 
+/// The texts of the table cells that start with `prefix`, top to bottom.
+fn cells(body: &str, prefix: &str) -> Vec<String> {
+    body.match_indices(&format!("<td>{prefix}"))
+        .map(|(at, _)| {
+            let text = &body[at + "<td>".len()..];
+            text[..text.find("</td>").unwrap()].to_owned()
+        })
+        .collect()
+}
+
 async fn the_audit_log_pages_back_through_older_changes_a_hundred_at_a_time(app: TestApp) {
     let (op, browser) = signed_in(&app, "aurora").await;
     let actor = Actor::system(&op.id, "tests");
-    for i in 0..101 {
+    // The oldest four at one moment, so that the page boundary splits them: by id among them.
+    let moment = chrono::Utc::now() - chrono::Duration::hours(1);
+    for tie in ["a", "b", "c", "d"] {
+        use sea_orm::{ActiveModelTrait, Set};
+        audit_entry::ActiveModel {
+            id: Set(format!("aud_tie_{tie}")),
+            operator_id: Set(op.id.clone()),
+            actor: Set("system:tests".into()),
+            action: Set("test.step".into()),
+            subject: Set(format!("step tie {tie}")),
+            before: Set(None),
+            after: Set(None),
+            at: Set(moment),
+        }
+        .insert(&app.db)
+        .await
+        .unwrap();
+    }
+    for i in 0..98 {
         surclass::services::audit::record(
             &app.db,
             &actor,
@@ -1098,17 +1126,14 @@ async fn the_audit_log_pages_back_through_older_changes_a_hundred_at_a_time(app:
     surclass::services::audit::record(&app.db, &actor, "other.step", "other", None, None)
         .await
         .unwrap();
-    let steps = |body: &str| -> Vec<String> {
-        body.match_indices("step ")
-            .map(|(at, _)| body[at..at + 8].to_owned())
-            .collect()
-    };
+    let steps = |body: &str| cells(body, "step ");
 
     let newest = browser.get("/console/audit?action=test.").await;
     assert_eq!(newest.status, 200);
     let shown = steps(&newest.body);
     assert_eq!(shown.len(), 100, "{}", newest.body);
-    assert_eq!(shown[0], "step 100", "newest first");
+    assert_eq!(shown[0], "step 097", "newest first");
+    assert_eq!(shown[97..], ["step 000", "step tie d", "step tie c"]);
     assert!(!newest.body.contains("other.step"), "the filter applies");
     let older = link(&newest.body, "rel=\"next\"").expect("a link to older changes");
     assert!(
@@ -1117,7 +1142,7 @@ async fn the_audit_log_pages_back_through_older_changes_a_hundred_at_a_time(app:
     );
 
     let oldest = browser.get(&older).await;
-    assert_eq!(steps(&oldest.body), ["step 000"]);
+    assert_eq!(steps(&oldest.body), ["step tie b", "step tie a"]);
     assert_eq!(link(&oldest.body, "rel=\"next\""), None, "nothing older");
     assert_eq!(
         link(&oldest.body, ">Newest changes<").as_deref(),
@@ -1136,35 +1161,46 @@ async fn the_audit_log_pages_back_through_older_changes_a_hundred_at_a_time(app:
 async fn the_bookings_list_pages_through_every_booking_a_hundred_at_a_time(app: TestApp) {
     let (op, browser) = signed_in(&app, "aurora").await;
     let lot = app.open_lot(&op, serde_json::json!({})).await;
-    // One import: every booking changed at the same moment, so the pages split a tie.
-    let rows: Vec<serde_json::Value> = (0..101)
-        .map(|i| {
-            serde_json::json!({"reference": format!("PG{i:04}"), "last_name": "Paged",
-                "party_size": 1, "email": "traveller@example.com", "eligible_lots": [lot]})
-        })
-        .collect();
-    app.post("/v1/bookings/import")
-        .key(&op.key)
-        .json(&serde_json::Value::Array(rows))
-        .send()
-        .await
-        .expect(200);
-    let references = |body: &str| -> Vec<String> {
-        body.match_indices("<td>PG")
-            .map(|(at, _)| body[at + 4..at + 10].to_owned())
+    // Three imports, oldest first; within one import every booking changed at the same moment,
+    // and the page boundary splits the second import's two.
+    for (prefix, count) in [("PA", 1), ("PB", 2), ("PC", 99)] {
+        let rows: Vec<serde_json::Value> = (0..count)
+            .map(|i| {
+                serde_json::json!({"reference": format!("{prefix}{i:04}"), "last_name": "Lindqvist",
+                    "party_size": 1, "email": "traveller@example.com", "eligible_lots": [lot]})
+            })
+            .collect();
+        app.post("/v1/bookings/import")
+            .key(&op.key)
+            .json(&serde_json::Value::Array(rows))
+            .send()
+            .await
+            .expect(200);
+    }
+    let imports = |body: &str| -> Vec<String> {
+        cells(body, "P")
+            .into_iter()
+            .map(|reference| reference[..2].to_owned())
             .collect()
     };
 
     let first = browser.get("/console/bookings").await;
     assert_eq!(first.status, 200);
-    let mut seen = references(&first.body);
-    assert_eq!(seen.len(), 100, "{}", first.body);
+    let mut expected = vec!["PC".to_owned(); 99];
+    expected.push("PB".into());
+    assert_eq!(
+        imports(&first.body),
+        expected,
+        "most recently changed first"
+    );
     let next = link(&first.body, "rel=\"next\"").expect("a next page link");
     let second = browser.get(&next).await;
-    seen.extend(references(&second.body));
+    assert_eq!(imports(&second.body), ["PB", "PA"]);
+    let mut seen = cells(&first.body, "P");
+    seen.extend(cells(&second.body, "P"));
     seen.sort();
-    let every: Vec<String> = (0..101).map(|i| format!("PG{i:04}")).collect();
-    assert_eq!(seen, every, "each booking once");
+    seen.dedup();
+    assert_eq!(seen.len(), 102, "each booking once");
     assert_eq!(link(&second.body, "rel=\"next\""), None, "the last page");
     assert_eq!(
         link(&second.body, ">First page<").as_deref(),
@@ -1177,7 +1213,7 @@ async fn the_bookings_list_pages_through_every_booking_a_hundred_at_a_time(app: 
         "{}",
         forged.body
     );
-    assert!(references(&forged.body).is_empty());
+    assert!(cells(&forged.body, "P").is_empty());
 }
 
 store_tests!(

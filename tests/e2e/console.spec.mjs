@@ -55,6 +55,9 @@ test('a page link the console did not make is refused, with a way back to the fi
   assert.match(await page.textContent('[role=alert]'), /not one this log made/);
   assert.equal(await page.locator('nav.pages a', { hasText: 'Newest changes' }).count(), 1);
   await accessible('audit-bad-page-link');
+  await page.goto(`${base}/console/bookings?after=not-a-cursor`);
+  assert.match(await page.textContent('[role=alert]'), /not one this list made/);
+  await accessible('bookings-bad-page-link');
   await page.goto(`${base}/console/lots`);
 });
 
