@@ -251,6 +251,8 @@ fn serve(
             .wrap(middleware::from_fn(http::metrics::record))
             .wrap(TracingLogger::default())
             .app_data(web::PayloadConfig::new(MAX_BODY_BYTES))
+            .app_data(http::malformed::query_config())
+            .app_data(http::malformed::form_config())
             .app_data(db.clone())
             .app_data(metrics.clone())
             .app_data(signer.clone())

@@ -8,6 +8,7 @@ pub mod health;
 pub mod idempotency;
 pub mod json;
 pub mod limits;
+pub mod malformed;
 pub mod metrics;
 pub mod openapi;
 pub mod pagination;

@@ -239,6 +239,23 @@ async fn lots_are_listed_in_pages_with_a_cursor(app: TestApp) {
         .await
         .expect(422);
     assert_eq!(bad.body["field"], "limit");
+    // A query string that cannot be read at all is still answered as problem+json.
+    for query in ["limit=abc", "limit=5&limit=6", "limit=-1"] {
+        let bad = app
+            .read(&format!("/v1/lots?{query}"))
+            .key(&op.key)
+            .send()
+            .await
+            .expect(400);
+        assert_eq!(bad.header("content-type"), Some("application/problem+json"));
+        assert_eq!(bad.problem_type(), "unreadable-query", "{query}");
+        assert!(
+            bad.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("Nothing was changed")
+        );
+    }
     let filtered = app
         .read("/v1/lots?status=draft")
         .key(&op.key)

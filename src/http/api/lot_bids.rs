@@ -44,7 +44,9 @@ pub struct OperatorBidView {
     responses(
         (status = 200, description = "A page of bids", body = Page<OperatorBidView>,
             example = json!({"items": [{"id": "bid_0k2m4p6r8t1v3x5z7b9d", "booking_reference": "AU7K2P", "last_name": "Muller",         "amount": "420.00", "units": 2, "total": "840.00", "currency": "EUR", "partial_ok": false,         "loyalty_tier": 1, "status": "active", "submitted_at": "2026-11-23T10:15:00Z"}], "next_cursor": null})),
+        (status = 400, description = "The query string could not be read", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such lot", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`limit` or `cursor` is invalid", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[get("/v1/lots/{id}/bids")]

@@ -397,6 +397,7 @@ pub struct LotListQuery {
     responses(
         (status = 200, description = "A page of lots", body = Page<LotView>,
             example = json!({"items": [{"id": "lot_7gx2k9m4q8r1t5v3w6y0", "status": "open", "resource_kind": "seat", "resource": "AU101",     "service_date": "2026-12-01", "title": "Paris CDG → New York JFK", "from_class": "economy",     "to_class": "business", "class_rank": 2, "capacity": 4, "entitlement_units": 0, "currency": "EUR",     "reserve": "250.00", "maximum": "1500.00", "upgrade_now": null, "taxes_included": true,     "opens_at": "2026-11-23T09:00:00Z", "closes_at": "2026-11-29T18:00:00Z", "time_zone": "Europe/Paris",     "award_policy": "priority", "tier_weight_pct": 0, "payment_mode": "hold", "payment_grace_seconds": 600,     "review_required": false, "chained_capacity": false, "active_bids": 7, "best_offer": "610.00",     "created_at": "2026-11-23T09:00:00Z", "updated_at": "2026-11-23T09:00:00Z"}], "next_cursor": "WyIyMDI2LTExLTI5VDE4OjAwOjAwWiIsImxvdF83Z3gyIl0"})),
+        (status = 400, description = "The query string could not be read", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "A filter is invalid", body = Problem, content_type = "application/problem+json"),
     )
 )]

@@ -94,6 +94,7 @@ pub struct MessageQuery {
     tag = "operator", security(("api_key" = [])), params(MessageQuery),
     responses(
         (status = 200, description = "Messages", body = MessageList),
+        (status = 400, description = "The query string could not be read", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid filter", body = Problem, content_type = "application/problem+json"),
     )
 )]
