@@ -7,6 +7,7 @@ mod m20261123_000003_notifications;
 mod m20261123_000004_console;
 mod m20261204_000005_job_priority;
 mod m20261204_000006_outcome_priority;
+mod m20261206_000007_bookings_by_change;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261123_000004_console::Migration),
             Box::new(m20261204_000005_job_priority::Migration),
             Box::new(m20261204_000006_outcome_priority::Migration),
+            Box::new(m20261206_000007_bookings_by_change::Migration),
         ]
     }
 }

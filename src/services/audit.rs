@@ -3,6 +3,7 @@
 //! was rolled back nor misses one that was made.
 
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::LikeExpr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
     QueryOrder, QuerySelect, Set,
@@ -79,7 +80,17 @@ pub async fn list(
     let mut query =
         audit_entry::Entity::find().filter(audit_entry::Column::OperatorId.eq(operator_id));
     if let Some(prefix) = action_prefix.filter(|p| !p.is_empty()) {
-        query = query.filter(audit_entry::Column::Action.starts_with(prefix));
+        // Actions are written in lower case, so lowering the prefix gives the same answer on
+        // SQLite (whose LIKE ignores ASCII case) and PostgreSQL; `%` and `_` are escaped so
+        // that they are matched as themselves.
+        let escaped = prefix
+            .to_lowercase()
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        query = query.filter(
+            audit_entry::Column::Action.like(LikeExpr::new(format!("{escaped}%")).escape('\\')),
+        );
     }
     if let Some((at, id)) = after {
         query = query.filter(

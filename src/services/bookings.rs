@@ -3,10 +3,10 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
-    Set,
+    ActiveModelTrait, ColumnTrait, Condition, DbErr, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 
 use super::audit::{self, Actor};
@@ -18,6 +18,37 @@ use crate::store::entities::{booking, booking_lot, lot};
 use crate::store::{Db, write_txn};
 
 pub const MAX_IMPORT: usize = 10_000;
+
+/// An operator's bookings, most recently changed first (ties by id, newest id first), after
+/// the `(updated_at, id)` of the last one already shown; erased bookings are left out.
+/// Served by `idx_bookings_operator_updated`, read backwards.
+pub async fn list(
+    db: &Db,
+    operator_id: &str,
+    after: Option<(DateTime<Utc>, String)>,
+    limit: u64,
+) -> Result<Vec<booking::Model>, DbErr> {
+    let mut query = booking::Entity::find()
+        .filter(booking::Column::OperatorId.eq(operator_id))
+        .filter(booking::Column::ErasedAt.is_null());
+    if let Some((updated_at, id)) = after {
+        query = query.filter(
+            Condition::any()
+                .add(booking::Column::UpdatedAt.lt(updated_at))
+                .add(
+                    Condition::all()
+                        .add(booking::Column::UpdatedAt.eq(updated_at))
+                        .add(booking::Column::Id.lt(id)),
+                ),
+        );
+    }
+    query
+        .order_by_desc(booking::Column::UpdatedAt)
+        .order_by_desc(booking::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await
+}
 
 /// The booking a traveller means by its reference and last name, as typed on a phone (case,
 /// spaces, dashes, accents and apostrophes do not matter); `None` when nothing matches.

@@ -53,6 +53,14 @@ async fn pending_award(
     Ok(a)
 }
 
+/// Whether the lot's award waits for the operator's review (nothing charged yet).
+pub async fn is_waiting(db: &Db, lot_id: &str) -> Result<bool, sea_orm::DbErr> {
+    Ok(award::Entity::find_by_id(lot_id.to_owned())
+        .one(db)
+        .await?
+        .is_some_and(|a| a.status == "pending_review"))
+}
+
 /// Approves the award: every winner is charged now.
 pub async fn approve(db: &Db, by: &Actor, lot_id: &str) -> Result<award::Model, ReviewError> {
     let txn = write_txn(db).await?;

@@ -5,7 +5,7 @@
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use surclass::services::audit::Actor;
 use surclass::services::operator_users::{self, Role};
-use surclass::store::entities::{audit_entry, booking, lot};
+use surclass::store::entities::{audit_entry, bid, booking, lot};
 
 use crate::store_tests;
 use crate::support::{Operator, TestApp};
@@ -751,6 +751,23 @@ async fn changes_by_console_users_and_api_keys_are_in_the_audit_log(app: TestApp
         !log.body.contains("data-action=\"lot.created\""),
         "filtered by action"
     );
+    // The filter is a plain prefix on both stores: `_` and `%` are characters, not wildcards,
+    // and capitals find the same entries (actions are written in lower case).
+    let log = browser.get("/console/audit?action=AWARD.").await;
+    assert!(log.body.contains("data-action=\"award.approved\""));
+    for pattern in ["lot_", "%created", "api%"] {
+        let log = browser
+            .get(&format!(
+                "/console/audit?action={}",
+                pattern.replace('%', "%25")
+            ))
+            .await;
+        assert!(
+            !log.body.contains("<tr data-action="),
+            "{pattern} matches no action: {}",
+            log.body
+        );
+    }
 
     // Members see but cannot add keys.
     user(&app, &op, "member@aurora.example", Role::Member).await;
@@ -1216,6 +1233,235 @@ async fn the_bookings_list_pages_through_every_booking_a_hundred_at_a_time(app: 
     assert!(cells(&forged.body, "P").is_empty());
 }
 
+/// The preview carries every row to the confirmation, so the confirmation form is as large as
+/// the file: a file of thousands of bookings must not be refused for its size at that step.
+async fn a_file_of_two_thousand_bookings_is_imported_in_one_confirmation(app: TestApp) {
+    let (op, browser) = signed_in(&app, "aurora").await;
+    let lot_id = app.open_lot(&op, serde_json::json!({})).await;
+    let mut csv =
+        "reference,last_name,party_size,email,language,loyalty_tier,eligible_lots\n".to_owned();
+    for i in 0..2000 {
+        csv += &format!("BK{i:04},Lindqvist,2,traveller{i}@example.com,en,1,{lot_id}\n");
+    }
+    let preview = browser.upload("bookings.csv", &csv).await;
+    assert_eq!(preview.status, 200, "{}", preview.body);
+    assert!(
+        preview.body.contains("2000 good rows, 0 with errors"),
+        "{}",
+        preview.body
+    );
+    let payload = decode(&{
+        let at = preview.body.find("name=\"payload\" value=\"").unwrap() + 22;
+        preview.body[at..at + preview.body[at..].find('"').unwrap()].to_owned()
+    });
+    assert!(
+        payload.len() > 100_000,
+        "the form is far over actix-web's 16 KiB default"
+    );
+
+    let imported = browser
+        .submit("/console/bookings/import/confirm", &[("payload", &payload)])
+        .await;
+    assert_eq!(imported.status, 303, "{}", imported.body);
+    let list = browser.get(imported.location()).await;
+    assert!(
+        list.body
+            .contains("Imported: 2000 created, 0 updated, 0 unchanged"),
+        "{}",
+        list.body
+    );
+    assert_eq!(booking::Entity::find().count(&app.db).await.unwrap(), 2000);
+}
+
+/// An address or form the console cannot read at all (a number that is not one, a field given
+/// twice, a body that is not a form) is answered with the console's error page, not actix-web's
+/// plain text, and changes nothing.
+async fn an_unreadable_console_address_or_form_gets_an_error_page_and_changes_nothing(
+    app: TestApp,
+) {
+    let (op, browser) = signed_in(&app, "aurora").await;
+    let lot_id = app.open_lot(&op, serde_json::json!({})).await;
+    for path in [
+        "/console/bookings?created=abc".to_owned(),
+        "/console/lots?after=a&after=b".to_owned(),
+        "/console/audit?action=lot&action=bid".to_owned(),
+    ] {
+        let page = browser.get(&path).await;
+        assert_eq!(page.status, 400, "{path}: {}", page.body);
+        assert!(
+            page.body.contains("<html") && page.body.contains("could not be read"),
+            "{path}: {}",
+            page.body
+        );
+    }
+    let status = || async {
+        lot::Entity::find_by_id(lot_id.clone())
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+    };
+    let before = status().await;
+    let csrf = browser.get("/console/users").await.csrf();
+    let res = browser
+        .client
+        .post(format!("{}/console/lots/{lot_id}/cancel", browser.base))
+        .header("content-type", "application/json")
+        .body(serde_json::json!({"csrf": csrf, "reason": "weather"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body = res.text().await.unwrap();
+    assert!(
+        body.contains("<html") && body.contains("This form could not be read"),
+        "{body}"
+    );
+    assert_eq!(status().await, before, "the lot is not cancelled");
+}
+
+/// A lot whose award waits for review is reviewed in the console: a winner taken out with a
+/// reason (refused, changing nothing, without one), the standby bid moving up, then approval,
+/// after which the winners are charged and the forms are gone.
+async fn an_award_waiting_for_review_is_trimmed_and_approved_in_the_console(app: TestApp) {
+    let (op, browser) = signed_in(&app, "aurora").await;
+    let lot_id = app
+        .open_lot(
+            &op,
+            serde_json::json!({"capacity": 1, "review_required": true}),
+        )
+        .await;
+    place_bids(
+        &app,
+        &op,
+        &lot_id,
+        &[("RV1111", 1, "400.00"), ("RV2222", 1, "300.00")],
+    )
+    .await;
+    app.close_now(&lot_id).await;
+    app.run_jobs().await;
+    let status_of = |reference: &'static str| {
+        let app = &app;
+        async move {
+            let (b, _) = bid::Entity::find()
+                .find_also_related(booking::Entity)
+                .all(&app.db)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|(_, bk)| bk.as_ref().unwrap().reference == reference)
+                .unwrap();
+            (b.id, b.status)
+        }
+    };
+    let (top, won) = status_of("RV1111").await;
+    assert_eq!(won, "won");
+    let (next, _) = status_of("RV2222").await;
+
+    let detail = browser.get(&format!("/console/lots/{lot_id}")).await;
+    assert!(
+        detail.body.contains("The award is waiting for your review"),
+        "{}",
+        detail.body
+    );
+    let bids_path = format!("/console/lots/{lot_id}/bids");
+    let page = browser.get(&bids_path).await;
+    assert!(
+        page.body.contains("Waiting for your review"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(&format!("id=\"take-{top}\"")));
+    assert!(
+        !page.body.contains(&format!("id=\"take-{next}\"")),
+        "only winners can be taken out"
+    );
+    assert!(page.body.contains("Approve the award and charge 1 winner"));
+
+    let take_out = format!("/console/lots/{lot_id}/award/take-out");
+    let refused = browser
+        .submit(&take_out, &[("take", &top), ("reason", " ")])
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused.body.contains("id=\"reason-error\">is required"),
+        "{}",
+        refused.body
+    );
+    assert!(
+        refused.body.contains(&format!("value=\"{top}\" checked")),
+        "the tick is kept"
+    );
+    let refused = browser
+        .submit(&take_out, &[("reason", "Travel document check failed")])
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused
+            .body
+            .contains("id=\"take-error\">name at least one winning bid")
+    );
+    assert!(
+        refused.body.contains("Travel document check failed"),
+        "the reason is kept"
+    );
+    assert_eq!(status_of("RV1111").await.1, "won", "nothing changed");
+
+    let done = browser
+        .submit(
+            &take_out,
+            &[("take", &top), ("reason", "Travel document check failed")],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let page = browser.get(done.location()).await;
+    assert!(
+        page.body.contains("Taken out of the award"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains(&format!("id=\"take-{next}\"")),
+        "standby moved up"
+    );
+    app.run_jobs().await;
+    assert_eq!(status_of("RV1111").await.1, "released");
+    assert_eq!(status_of("RV2222").await.1, "won");
+
+    let approve = format!("/console/lots/{lot_id}/award/approve");
+    let done = browser.submit(&approve, &[]).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let page = browser.get(done.location()).await;
+    assert!(page.body.contains("Award approved"), "{}", page.body);
+    assert!(!page.body.contains("Waiting for your review"));
+    let again = browser.submit(&approve, &[]).await;
+    assert_eq!(again.status, 422);
+    assert!(
+        again
+            .body
+            .contains("not waiting for review any more (it is approved)"),
+        "{}",
+        again.body
+    );
+    app.run_jobs().await;
+    assert_eq!(status_of("RV2222").await.1, "charged");
+    assert!(
+        !browser
+            .get(&format!("/console/lots/{lot_id}"))
+            .await
+            .body
+            .contains("waiting for your review")
+    );
+    let log = browser.get("/console/audit?action=award.").await;
+    let removed = decode(log.row("data-action=\"award.winners_removed\""));
+    assert!(
+        removed.contains("user:") && removed.contains(&top),
+        "{removed}"
+    );
+    assert!(log.body.contains("data-action=\"award.approved\""));
+}
+
 store_tests!(
     an_operator_signs_in_with_the_right_password_only,
     five_wrong_passwords_lock_the_account_for_fifteen_minutes,
@@ -1231,6 +1477,9 @@ store_tests!(
     the_lot_list_pages_through_every_lot_fifty_at_a_time_keeping_its_filters,
     the_audit_log_pages_back_through_older_changes_a_hundred_at_a_time,
     the_bookings_list_pages_through_every_booking_a_hundred_at_a_time,
+    a_file_of_two_thousand_bookings_is_imported_in_one_confirmation,
+    an_unreadable_console_address_or_form_gets_an_error_page_and_changes_nothing,
+    an_award_waiting_for_review_is_trimmed_and_approved_in_the_console,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

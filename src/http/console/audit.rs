@@ -2,11 +2,10 @@
 
 use actix_web::{HttpResponse, get, web};
 use askama::Template;
-use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::{ConsoleUser, Nav, PageError, html, list_href};
-use crate::http::pagination::{Page, decode_cursor, page};
+use super::{BadLink, ConsoleUser, Nav, PageError, html, list_href, page_start};
+use crate::http::pagination::{Page, page};
 use crate::services::audit;
 use crate::store::Db;
 use crate::store::entities::audit_entry;
@@ -50,18 +49,8 @@ async fn audit_page(
     let q = q.into_inner();
     let action = q.action.trim().to_owned();
     let href = |cursor: Option<&str>| list_href("/console/audit", &[("action", &action)], cursor);
-    let (after, link_error) = match q.after.as_str() {
-        "" => (None, None),
-        cursor => match decode_cursor::<(DateTime<Utc>, String)>(cursor) {
-            Some(key) => (Some(key), None),
-            None => (
-                None,
-                Some("is not one this log made: start again from the newest changes"),
-            ),
-        },
-    };
-    let fetched = match link_error {
-        None => {
+    let (fetched, link_error) = match page_start(&q.after) {
+        Ok(after) => (
             audit::list(
                 &db,
                 user.operator_id(),
@@ -69,9 +58,13 @@ async fn audit_page(
                 after,
                 ENTRIES_PER_PAGE + 1,
             )
-            .await?
-        }
-        Some(_) => Vec::new(),
+            .await?,
+            None,
+        ),
+        Err(BadLink) => (
+            Vec::new(),
+            Some("is not one this log made: start again from the newest changes"),
+        ),
     };
     let Page {
         items: entries,

@@ -1,5 +1,6 @@
 //! A lot's bids (sortable, CSV export), its award once made (winners, standby, reasons,
-//! payments, revenue), and the read-only "what would each policy earn now" preview.
+//! payments, revenue, and the review forms while it waits for the operator), and the
+//! read-only "what would each policy earn now" preview.
 
 use std::collections::HashMap;
 
@@ -10,7 +11,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::Deserialize;
 
 use super::lots::lot_view;
-use super::{ConsoleUser, Nav, PageError, html, money};
+use super::{ConsoleUser, Nav, PageError, html, html_invalid, money};
 use crate::http::api::lots::LotView;
 use crate::services::award::{PlanRecord, reason_text};
 use crate::services::preview;
@@ -42,6 +43,9 @@ struct SortQuery {
     sort: String,
     #[serde(default)]
     dir: String,
+    /// What the review forms just did, for the notice (never text a link could forge).
+    #[serde(default)]
+    done: String,
 }
 
 /// Rows drawn on the page; a lot with more bids is read in full through the CSV export.
@@ -111,6 +115,7 @@ pub struct Column {
 }
 
 pub struct WinnerRow {
+    pub id: String,
     pub reference: String,
     pub units: u8,
     pub price: String,
@@ -142,8 +147,46 @@ struct BidsPage {
     sort: String,
     descending: bool,
     outcome: Option<Outcome>,
+    /// The review forms, while the award waits for the operator.
+    review: Option<Review>,
+    notice: Option<&'static str>,
+    /// Why a review form did nothing; shown even when the award no longer waits.
+    error: Option<String>,
     /// All bids of the lot, when more than the rows shown.
     total: usize,
+}
+
+/// What the review forms were sent with, shown again beside their errors.
+#[derive(Debug, Default)]
+pub struct ReviewForm {
+    pub ticked: Vec<String>,
+    pub reason: String,
+    /// Why nothing was done, at the top of the page.
+    pub error: Option<String>,
+    pub bids_error: Option<String>,
+    pub reason_error: Option<String>,
+}
+
+/// An award waiting for review: the winners that can still be taken out, and the forms.
+pub struct Review {
+    pub candidates: Vec<Candidate>,
+    pub form: ReviewForm,
+}
+
+pub struct Candidate {
+    pub id: String,
+    pub label: String,
+    pub ticked: bool,
+}
+
+fn notice_text(done: &str) -> Option<&'static str> {
+    match done {
+        "approved" => Some("Award approved: the winners are being charged and told."),
+        "taken_out" => Some(
+            "Taken out of the award: those travellers are told your reason and their holds are released; the next bids on standby moved up where they fit. The award still waits for your approval.",
+        ),
+        _ => None,
+    }
 }
 
 #[get("/console/lots/{id}/bids")]
@@ -153,14 +196,50 @@ async fn bids_page(
     id: web::Path<String>,
     q: web::Query<SortQuery>,
 ) -> Result<HttpResponse, PageError> {
-    let lot = lot_view(&db, &user, &id).await?;
-    let sort = if SORTS.contains(&q.sort.as_str()) {
-        q.sort.clone()
+    let notice = notice_text(&q.done);
+    html(
+        page(
+            &db,
+            &user,
+            &id,
+            &q.sort,
+            &q.dir,
+            notice,
+            ReviewForm::default(),
+        )
+        .await?,
+    )
+}
+
+/// The bids page again, in its default order, with what the review forms were sent with and
+/// why nothing was done: 422, as every refused console form.
+pub async fn review_refused(
+    db: &Db,
+    user: &ConsoleUser,
+    id: &str,
+    form: ReviewForm,
+) -> Result<HttpResponse, PageError> {
+    html_invalid(page(db, user, id, "", "", None, form).await?)
+}
+
+async fn page(
+    db: &Db,
+    user: &ConsoleUser,
+    id: &str,
+    sort: &str,
+    dir: &str,
+    notice: Option<&'static str>,
+    mut form: ReviewForm,
+) -> Result<BidsPage, PageError> {
+    let error = form.error.take();
+    let lot = lot_view(db, user, id).await?;
+    let sort = if SORTS.contains(&sort) {
+        sort.to_owned()
     } else {
         "amount".into()
     };
-    let descending = q.dir != "asc";
-    let mut rows = load_bids(&db, &lot).await?;
+    let descending = dir != "asc";
+    let mut rows = load_bids(db, &lot).await?;
     sort_rows(&mut rows, &sort, descending);
     let columns = [
         ("amount", "Per person"),
@@ -187,10 +266,26 @@ async fn bids_page(
         }
     })
     .collect();
-    let outcome = outcome(&db, &lot, &rows).await?;
+    let outcome = outcome(db, &lot, &rows).await?;
+    let review = outcome
+        .as_ref()
+        .filter(|o| o.status == "pending_review")
+        .map(|o| Review {
+            candidates: o
+                .winners
+                .iter()
+                .filter(|w| w.status == "won")
+                .map(|w| Candidate {
+                    label: format!("{}: {} × {} = {}", w.reference, w.units, w.price, w.total),
+                    ticked: form.ticked.contains(&w.id),
+                    id: w.id.clone(),
+                })
+                .collect(),
+            form,
+        });
     let total = rows.len();
     rows.truncate(MAX_ROWS);
-    html(BidsPage {
+    Ok(BidsPage {
         nav: user.nav("lots"),
         lot,
         rows,
@@ -198,6 +293,9 @@ async fn bids_page(
         sort,
         descending,
         outcome,
+        review,
+        notice,
+        error,
         total,
     })
 }
@@ -241,6 +339,7 @@ async fn outcome(db: &Db, lot: &LotView, rows: &[BidRow]) -> Result<Option<Outco
         .winners
         .iter()
         .map(|w| WinnerRow {
+            id: w.id.clone(),
             reference: reference(&w.id),
             units: w.units,
             price: money(w.price_per_unit_minor, &lot.currency),

@@ -6,17 +6,18 @@
 use actix_multipart::Multipart;
 use actix_web::{HttpResponse, get, post, web};
 use askama::Template;
-use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use serde::{Deserialize, Serialize};
 
-use super::{ConsoleUser, Nav, PageError, html, html_invalid, list_href, see_other};
+use super::{
+    BadLink, ConsoleUser, Nav, PageError, html, html_invalid, list_href, page_start, see_other,
+};
 use crate::domain::validation::FieldErrors;
-use crate::http::pagination::{Page, decode_cursor, page};
+use crate::http::pagination::{Page, page};
 use crate::services::bookings::{self, BookingInput, ImportError, MAX_IMPORT};
 use crate::store::Db;
-use crate::store::entities::{booking, booking_lot};
+use crate::store::entities::booking_lot;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(list).service(upload).service(confirm);
@@ -207,40 +208,15 @@ async fn bookings_page(
     file_error: Option<String>,
     notice: Option<String>,
 ) -> Result<BookingsPage, PageError> {
-    let (after_key, link_error) = match after {
-        "" => (None, None),
-        cursor => match decode_cursor::<(DateTime<Utc>, String)>(cursor) {
-            Some(key) => (Some(key), None),
-            None => (
-                None,
-                Some("is not one this list made: start again from the first page"),
-            ),
-        },
-    };
-    let mut query = booking::Entity::find()
-        .filter(booking::Column::OperatorId.eq(user.operator_id()))
-        .filter(booking::Column::ErasedAt.is_null());
-    if let Some((updated_at, id)) = after_key {
-        query = query.filter(
-            Condition::any()
-                .add(booking::Column::UpdatedAt.lt(updated_at))
-                .add(
-                    Condition::all()
-                        .add(booking::Column::UpdatedAt.eq(updated_at))
-                        .add(booking::Column::Id.gt(id)),
-                ),
-        );
-    }
-    let fetched = match link_error {
-        None => {
-            query
-                .order_by_desc(booking::Column::UpdatedAt)
-                .order_by_asc(booking::Column::Id)
-                .limit(BOOKINGS_PER_PAGE + 1)
-                .all(db)
-                .await?
-        }
-        Some(_) => Vec::new(),
+    let (fetched, link_error) = match page_start(after) {
+        Ok(after) => (
+            bookings::list(db, user.operator_id(), after, BOOKINGS_PER_PAGE + 1).await?,
+            None,
+        ),
+        Err(BadLink) => (
+            Vec::new(),
+            Some("is not one this list made: start again from the first page"),
+        ),
     };
     let Page {
         items: rows,

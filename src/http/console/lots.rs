@@ -10,12 +10,16 @@ use askama::Template;
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::Deserialize;
 
-use super::{ConsoleUser, FormErrors, Nav, PageError, html, html_invalid, list_href, see_other};
+use super::{
+    BadLink, ConsoleUser, FormErrors, Nav, PageError, html, html_invalid, list_href, page_start,
+    see_other,
+};
 use crate::domain::lot::LotStatus;
 use crate::domain::validation::FieldErrors;
 use crate::http::api::lots::{LotInput, LotView, view};
-use crate::http::pagination::{Page, decode_cursor, page};
+use crate::http::pagination::{Page, page};
 use crate::services::lots::{self, LotError, LotFilter};
+use crate::services::review;
 use crate::services::{insights, lots as lot_service};
 use crate::store::Db;
 
@@ -152,14 +156,13 @@ async fn list(
         service_date_from: date("date_from", &query.date_from, &mut errors),
         service_date_to: date("date_to", &query.date_to, &mut errors),
     };
-    let after = match query.after.as_str() {
-        "" => None,
-        cursor => errors.check(
+    let after = errors
+        .check(
             "after",
-            decode_cursor::<(DateTime<Utc>, String)>(cursor)
-                .ok_or("is not one this list made: start again from the first page"),
-        ),
-    };
+            page_start(&query.after)
+                .map_err(|BadLink| "is not one this list made: start again from the first page"),
+        )
+        .flatten();
     let fetched = if errors.is_empty() {
         lots::list(&db, user.operator_id(), &filter, after, LOTS_PER_PAGE + 1).await?
     } else {
@@ -701,6 +704,8 @@ struct DetailPage {
     can_open: bool,
     can_cancel: bool,
     can_resize: bool,
+    /// The award waits for the operator before anything is charged.
+    awaiting_review: bool,
 }
 
 fn notice_text(done: &str) -> Option<String> {
@@ -727,7 +732,9 @@ async fn detail_page(
 ) -> Result<DetailPage, PageError> {
     let lot = lot_view(db, user, id).await?;
     let status = LotStatus::parse(&lot.status).map_err(|_| PageError::Internal)?;
+    let awaiting_review = review::is_waiting(db, &lot.id).await?;
     Ok(DetailPage {
+        awaiting_review,
         nav: user.nav("lots"),
         time_to_close: time_to_close(lot.closes_at, Utc::now()),
         can_edit: matches!(status, LotStatus::Draft | LotStatus::Open),

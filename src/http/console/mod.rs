@@ -8,6 +8,7 @@ mod bookings;
 mod charts;
 mod dashboard;
 mod lots;
+mod review;
 mod session;
 mod users;
 
@@ -24,6 +25,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .configure(session::routes)
         .configure(lots::routes)
         .configure(bids::routes)
+        .configure(review::routes)
         .configure(bookings::routes)
         .configure(dashboard::routes)
         .configure(users::routes)
@@ -169,6 +171,21 @@ pub fn list_href(path: &str, filters: &[(&str, &str)], cursor: Option<&str>) -> 
     match q.finish() {
         q if q.is_empty() => path.to_owned(),
         q => format!("{path}?{q}"),
+    }
+}
+
+/// A page link's `after` that no list made (edited, cut short, or from another list).
+#[derive(Debug)]
+pub struct BadLink;
+
+/// Where a paged list starts: at the top when `after` is empty, otherwise after the sort key
+/// its cursor carries. The list says a refused link on the page, beside a link to its start.
+pub fn page_start<K: serde::de::DeserializeOwned>(after: &str) -> Result<Option<K>, BadLink> {
+    match after {
+        "" => Ok(None),
+        cursor => crate::http::pagination::decode_cursor(cursor)
+            .map(Some)
+            .ok_or(BadLink),
     }
 }
 
