@@ -84,6 +84,26 @@ async fn the_console_works_in_a_browser() {
             .expect(201);
     }
 
+    // A closed lot whose award waits for the operator's review.
+    let review_lot = app
+        .open_lot(
+            &op,
+            serde_json::json!({"title": "Lyon → Oslo", "capacity": 1, "review_required": true}),
+        )
+        .await;
+    for (reference, name, amount) in [
+        ("LM2468", "Lindqvist", "400.00"),
+        ("NP1357", "Haddad", "300.00"),
+    ] {
+        app.booking(&op, reference, name, 1, &[&review_lot]).await;
+        let token = app.sign_in(reference, name).await;
+        app.bid(&token, &review_lot, amount, "4242 4242 4242 4242")
+            .await
+            .expect(201);
+    }
+    app.close_now(&review_lot).await;
+    app.run_jobs().await;
+
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut command = std::process::Command::new("node");
     command
@@ -97,6 +117,7 @@ async fn the_console_works_in_a_browser() {
         .env("SURCLASS_E2E_EMAIL", EMAIL)
         .env("SURCLASS_E2E_PASSWORD", PASSWORD)
         .env("SURCLASS_E2E_LOT_ID", &lot)
+        .env("SURCLASS_E2E_REVIEW_LOT_ID", &review_lot)
         .env("CHROMIUM_PATH", &chromium);
     // The server runs on this runtime's other threads while node drives the browser.
     let output = tokio::task::spawn_blocking(move || command.output())

@@ -1,5 +1,6 @@
 // The operator console in Chromium, desktop size: sign in, create a lot (a field error first),
-// open it, read a lot's bids, preview the policies, import bookings with a bad row, cancel
+// open it, read a lot's bids, preview the policies, review an award (a winner taken out, then
+// approved), import bookings with a bad row, cancel
 // with the confirmation, see the dashboard's SVG charts; axe-core on every page.
 // Run by tests/console_e2e.rs, which starts the server and seeds the lot with bids.
 import { test, before, after } from 'node:test';
@@ -11,6 +12,7 @@ import { baseUrl, openBrowser, screenshotter, seriousViolations } from './lib/br
 
 const base = baseUrl();
 const seededLot = process.env.SURCLASS_E2E_LOT_ID;
+const reviewLot = process.env.SURCLASS_E2E_REVIEW_LOT_ID;
 const shot = screenshotter('console');
 let browser;
 let page;
@@ -102,6 +104,26 @@ test("a lot's bids, sortable, and the policy preview", async () => {
   assert.match(await page.textContent('tr[data-policy=priority] .revenue'), /600\.00 EUR/);
   assert.match(await page.textContent('tr[data-policy=uniform_price] .revenue'), /500\.00 EUR/);
   await accessible('policies');
+});
+
+test('an award waiting for review: a winner taken out with a reason, then approved', async () => {
+  await page.goto(`${base}/console/lots/${reviewLot}`);
+  await page.click('#awaiting-review a');
+  await page.waitForSelector('#review-h');
+  await accessible('award-review');
+  await page.click('button:has-text("Take the ticked winners out")');
+  await page.waitForSelector('#take-error');
+  await accessible('award-review-refused');
+  await page.check('fieldset input[name=take]');
+  await page.fill('#take-reason', 'Travel document check failed');
+  await page.click('button:has-text("Take the ticked winners out")');
+  await page.waitForURL(/done=taken_out$/);
+  assert.match(await page.textContent('.notice'), /Taken out of the award/);
+  await page.click('button:has-text("Approve the award and charge 1 winner")');
+  await page.waitForURL(/done=approved$/);
+  assert.match(await page.textContent('#award-h'), /approved/);
+  assert.equal(await page.locator('#review-h').count(), 0);
+  await accessible('award-approved');
 });
 
 test('import bookings: a preview with the bad row, nothing imported until skipped', async () => {
