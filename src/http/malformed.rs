@@ -1,5 +1,5 @@
 //! Query strings and console forms that cannot be read at all (`limit=abc`, a repeated
-//! `after`, a form that is not form-encoded), answered in the format of whoever sent them:
+//! `after`, a form that is not form-encoded or is too large), answered in the format of whoever sent them:
 //! problem+json on the API, an error page in the console. Without this actix-web answers in
 //! plain text, which neither a partner's client nor an operator can use.
 
@@ -8,20 +8,16 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 
 use super::console::PageError;
-use super::json::MAX_BODY_BYTES;
 use super::problem::Problem;
 
 pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(unreadable_query)
 }
 
-/// Forms may be as large as any body ([`MAX_BODY_BYTES`], enforced before this by
-/// `limits::bodies`): the bookings import's confirmation carries every previewed row, far over
-/// actix-web's 16 KiB default for a file of thousands of bookings.
+/// Forms keep actix-web's 16 KiB limit (a sign-in or a bid needs far less); the bookings
+/// import's confirmation, which carries the whole file, reads its body itself.
 pub fn form_config() -> web::FormConfig {
-    web::FormConfig::default()
-        .limit(MAX_BODY_BYTES)
-        .error_handler(unreadable_form)
+    web::FormConfig::default().error_handler(unreadable_form)
 }
 
 fn is_console(req: &HttpRequest) -> bool {

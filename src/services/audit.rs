@@ -93,7 +93,8 @@ pub async fn list(
         );
     }
     if let Some((at, id)) = after {
-        query = query.filter(
+        // The first bound alone lets the `(operator_id, at)` index start at the page boundary.
+        query = query.filter(audit_entry::Column::At.lte(at)).filter(
             Condition::any().add(audit_entry::Column::At.lt(at)).add(
                 Condition::all()
                     .add(audit_entry::Column::At.eq(at))

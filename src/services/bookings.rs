@@ -20,27 +20,38 @@ use crate::store::{Db, write_txn};
 pub const MAX_IMPORT: usize = 10_000;
 
 /// An operator's bookings, most recently changed first (ties by id, newest id first), after
-/// the `(updated_at, id)` of the last one already shown; erased bookings are left out.
-/// Served by `idx_bookings_operator_updated`, read backwards.
+/// the `(updated_at, id)` of the last one already shown; erased bookings are left out. With
+/// `reference`, only those whose reference starts with it as the traveller would type it
+/// (case, spaces and dashes do not matter). Served by `idx_bookings_operator_updated`, read
+/// backwards.
 pub async fn list(
     db: &Db,
     operator_id: &str,
+    reference: Option<&str>,
     after: Option<(DateTime<Utc>, String)>,
     limit: u64,
 ) -> Result<Vec<booking::Model>, DbErr> {
     let mut query = booking::Entity::find()
         .filter(booking::Column::OperatorId.eq(operator_id))
         .filter(booking::Column::ErasedAt.is_null());
+    if let Some(reference) = reference {
+        // Keys hold only A-Z and 0-9, so nothing in the pattern is a wildcard.
+        query = query.filter(booking::Column::ReferenceKey.starts_with(reference_key(reference)));
+    }
     if let Some((updated_at, id)) = after {
-        query = query.filter(
-            Condition::any()
-                .add(booking::Column::UpdatedAt.lt(updated_at))
-                .add(
-                    Condition::all()
-                        .add(booking::Column::UpdatedAt.eq(updated_at))
-                        .add(booking::Column::Id.lt(id)),
-                ),
-        );
+        // The first bound alone lets both engines start the index walk at the page boundary;
+        // the second splits the rows that share its moment.
+        query = query
+            .filter(booking::Column::UpdatedAt.lte(updated_at))
+            .filter(
+                Condition::any()
+                    .add(booking::Column::UpdatedAt.lt(updated_at))
+                    .add(
+                        Condition::all()
+                            .add(booking::Column::UpdatedAt.eq(updated_at))
+                            .add(booking::Column::Id.lt(id)),
+                    ),
+            );
     }
     query
         .order_by_desc(booking::Column::UpdatedAt)

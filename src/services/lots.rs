@@ -401,7 +401,8 @@ pub async fn list(
         query = query.filter(lot::Column::ServiceDate.lte(to));
     }
     if let Some((closes_at, id)) = after {
-        query = query.filter(
+        // The first bound alone lets `idx_lots_operator` start at the page boundary.
+        query = query.filter(lot::Column::ClosesAt.gte(closes_at)).filter(
             Condition::any()
                 .add(lot::Column::ClosesAt.gt(closes_at))
                 .add(

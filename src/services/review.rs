@@ -1,6 +1,8 @@
 //! Operators who review the award before anything is charged: approve it, or take named
 //! winners out with a reason (their upgrade goes to the standby list), then approve.
 
+use std::collections::BTreeSet;
+
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, QuerySelect, Set,
@@ -11,10 +13,14 @@ use super::events;
 use super::lots::LotError;
 use super::settlement::{SettleError, drop_winner};
 use crate::domain::bid::{BidEventKind, BidStatus};
+use crate::domain::lot::LotStatus;
 use crate::domain::validation::FieldErrors;
 use crate::jobs::{self, Job};
 use crate::store::entities::{award, bid, lot};
 use crate::store::{Db, write_txn};
+
+/// The longest reason a traveller is given, in characters.
+pub const MAX_REASON_CHARS: usize = 500;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReviewError {
@@ -22,6 +28,12 @@ pub enum ReviewError {
     Lot(#[from] LotError),
     #[error("this lot's award is not waiting for review (it is {0})")]
     NotInReview(String),
+    /// The winners the operator was shown are not the winners now (another user or an API
+    /// key took one out meanwhile): approving would charge someone they did not review.
+    #[error(
+        "the winners changed since they were shown (one was taken out and the standby list moved up): check them and approve again"
+    )]
+    WinnersChanged,
     #[error(transparent)]
     Settle(#[from] SettleError),
 }
@@ -37,12 +49,19 @@ async fn pending_award(
     operator_id: &str,
     lot_id: &str,
 ) -> Result<award::Model, ReviewError> {
-    lot::Entity::find_by_id(lot_id.to_owned())
+    let l = lot::Entity::find_by_id(lot_id.to_owned())
         .filter(lot::Column::OperatorId.eq(operator_id))
         .lock_exclusive()
         .one(txn)
         .await?
         .ok_or(LotError::NotFound)?;
+    // A lot cancelled after its award keeps the award row as it was: nothing is left to review.
+    if l.status != LotStatus::Awarded.as_str() {
+        return Err(ReviewError::NotInReview(format!(
+            "on a lot that is {}",
+            l.status
+        )));
+    }
     let a = award::Entity::find_by_id(lot_id.to_owned())
         .one(txn)
         .await?
@@ -53,16 +72,29 @@ async fn pending_award(
     Ok(a)
 }
 
-/// Whether the lot's award waits for the operator's review (nothing charged yet).
+/// Whether the lot's award waits for the operator's review: awarded, nothing charged yet.
 pub async fn is_waiting(db: &Db, lot_id: &str) -> Result<bool, sea_orm::DbErr> {
+    let awarded = lot::Entity::find_by_id(lot_id.to_owned())
+        .one(db)
+        .await?
+        .is_some_and(|l| l.status == LotStatus::Awarded.as_str());
+    if !awarded {
+        return Ok(false);
+    }
     Ok(award::Entity::find_by_id(lot_id.to_owned())
         .one(db)
         .await?
         .is_some_and(|a| a.status == "pending_review"))
 }
 
-/// Approves the award: every winner is charged now.
-pub async fn approve(db: &Db, by: &Actor, lot_id: &str) -> Result<award::Model, ReviewError> {
+/// Approves the award: every winner is charged now. With `shown`, the winners the operator
+/// was shown, it is refused unless they are exactly the winners now.
+pub async fn approve(
+    db: &Db,
+    by: &Actor,
+    lot_id: &str,
+    shown: Option<&[String]>,
+) -> Result<award::Model, ReviewError> {
     let txn = write_txn(db).await?;
     let a = pending_award(&txn, &by.operator_id, lot_id).await?;
     let now = Utc::now();
@@ -71,6 +103,13 @@ pub async fn approve(db: &Db, by: &Actor, lot_id: &str) -> Result<award::Model, 
         .filter(bid::Column::Status.eq(BidStatus::Won.as_str()))
         .all(&txn)
         .await?;
+    if let Some(shown) = shown {
+        let shown: BTreeSet<&str> = shown.iter().map(String::as_str).collect();
+        let now_winning: BTreeSet<&str> = winners.iter().map(|w| w.id.as_str()).collect();
+        if shown != now_winning {
+            return Err(ReviewError::WinnersChanged);
+        }
+    }
     for w in &winners {
         let detail = "The operator confirmed your upgrade; your card is now charged.".to_owned();
         events::record(
@@ -129,18 +168,27 @@ pub async fn reject(
     if bid_ids.is_empty() {
         errors.add("bids", "name at least one winning bid to take out");
     }
-    if reason.trim().is_empty() || reason.len() > 500 {
-        errors.add(
+    match reason.trim().chars().count() {
+        0 => errors.add("reason", "is required: the traveller reads it"),
+        n if n > MAX_REASON_CHARS => errors.add(
             "reason",
-            "is required (1 to 500 characters): the traveller reads it",
-        );
+            format!("is {n} characters long; at most {MAX_REASON_CHARS}"),
+        ),
+        _ => {}
     }
     errors
         .into_result()
         .map_err(|e| ReviewError::Lot(LotError::Invalid(e)))?;
     let txn = write_txn(db).await?;
     pending_award(&txn, &by.operator_id, lot_id).await?;
+    // The same bid named twice (a double submit) is taken out once; errors name the position
+    // as sent.
+    let mut taken: Vec<&str> = Vec::new();
     for (i, id) in bid_ids.iter().enumerate() {
+        if taken.contains(&id.as_str()) {
+            continue;
+        }
+        taken.push(id);
         let b = bid::Entity::find_by_id(id.clone())
             .filter(bid::Column::LotId.eq(lot_id))
             .one(&txn)
@@ -170,7 +218,7 @@ pub async fn reject(
         None,
         Some(format!(
             "bids={} reason={:?}",
-            bid_ids.join(" "),
+            taken.join(" "),
             reason.trim()
         )),
     )

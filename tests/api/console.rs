@@ -1430,12 +1430,12 @@ async fn an_award_waiting_for_review_is_trimmed_and_approved_in_the_console(app:
     assert_eq!(status_of("RV2222").await.1, "won");
 
     let approve = format!("/console/lots/{lot_id}/award/approve");
-    let done = browser.submit(&approve, &[]).await;
+    let done = browser.submit(&approve, &[("winner", &next)]).await;
     assert_eq!(done.status, 303, "{}", done.body);
     let page = browser.get(done.location()).await;
     assert!(page.body.contains("Award approved"), "{}", page.body);
     assert!(!page.body.contains("Waiting for your review"));
-    let again = browser.submit(&approve, &[]).await;
+    let again = browser.submit(&approve, &[("winner", &next)]).await;
     assert_eq!(again.status, 422);
     assert!(
         again
@@ -1462,6 +1462,212 @@ async fn an_award_waiting_for_review_is_trimmed_and_approved_in_the_console(app:
     assert!(log.body.contains("data-action=\"award.approved\""));
 }
 
+/// A traveller on the phone gives their reference: the operator finds the booking by typing
+/// its start, however the traveller spells it, and pages through the matches with the search
+/// kept.
+async fn the_bookings_list_finds_bookings_by_the_start_of_their_reference(app: TestApp) {
+    let (op, browser) = signed_in(&app, "aurora").await;
+    let lot = app.open_lot(&op, serde_json::json!({})).await;
+    let mut rows: Vec<serde_json::Value> = (0..150)
+        .map(|i| {
+            serde_json::json!({"reference": format!("SR{i:04}"), "last_name": "Lindqvist",
+                "party_size": 1, "eligible_lots": [lot]})
+        })
+        .collect();
+    rows.push(
+        serde_json::json!({"reference": "AB1234", "last_name": "Muller",
+        "party_size": 2, "eligible_lots": [lot]}),
+    );
+    app.post("/v1/bookings/import")
+        .key(&op.key)
+        .json(&serde_json::Value::Array(rows))
+        .send()
+        .await
+        .expect(200);
+
+    let one = browser.get("/console/bookings?reference=ab-12%2034").await;
+    assert_eq!(one.status, 200);
+    assert_eq!(cells(&one.body, "AB"), ["AB1234"]);
+    assert!(cells(&one.body, "SR").is_empty(), "{}", one.body);
+
+    let fifty = browser.get("/console/bookings?reference=sr01").await;
+    let found = cells(&fifty.body, "SR");
+    assert_eq!(found.len(), 50, "SR0100 to SR0149");
+    assert!(found.iter().all(|r| r.starts_with("SR01")));
+
+    let first = browser.get("/console/bookings?reference=SR").await;
+    assert_eq!(cells(&first.body, "SR").len(), 100);
+    let next = link(&first.body, "rel=\"next\"").expect("a next page link");
+    assert!(next.contains("reference=SR"), "the search is kept: {next}");
+    let second = browser.get(&next).await;
+    let mut seen = cells(&first.body, "SR");
+    seen.extend(cells(&second.body, "SR"));
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 150, "each match once");
+    assert!(cells(&second.body, "AB").is_empty());
+
+    let none = browser.get("/console/bookings?reference=ZZ9").await;
+    assert!(
+        none.body
+            .contains("No booking&#39;s reference starts with ZZ9")
+            || none.body.contains("No booking's reference starts with ZZ9"),
+        "{}",
+        none.body
+    );
+    let nothing_to_match = browser.get("/console/bookings?reference=--").await;
+    assert_eq!(nothing_to_match.status, 200);
+    assert!(
+        nothing_to_match
+            .body
+            .contains("id=\"b-reference-error\">has no letter or digit")
+    );
+    assert!(cells(&nothing_to_match.body, "SR").is_empty());
+}
+
+/// The winners a review page lists, as its approve form sends them back.
+fn shown_winners(body: &str) -> Vec<String> {
+    body.match_indices("name=\"winner\" value=\"")
+        .map(|(at, m)| {
+            let value = &body[at + m.len()..];
+            value[..value.find('"').unwrap()].to_owned()
+        })
+        .collect()
+}
+
+/// The review acts only on what the operator saw, and only on their own live award: approving
+/// from a page drawn before a winner was taken out charges nobody, taking out a winner already
+/// gone changes nothing, a cancelled lot has nothing to review, another operator's user gets
+/// "not found", and a reason is measured in characters, not bytes.
+async fn an_award_review_from_a_stale_page_or_another_operator_changes_nothing(app: TestApp) {
+    let (op, browser) = signed_in(&app, "aurora").await;
+    let lot_id = app
+        .open_lot(
+            &op,
+            serde_json::json!({"capacity": 1, "review_required": true}),
+        )
+        .await;
+    place_bids(
+        &app,
+        &op,
+        &lot_id,
+        &[("ST1111", 1, "400.00"), ("ST2222", 1, "300.00")],
+    )
+    .await;
+    app.close_now(&lot_id).await;
+    app.run_jobs().await;
+    let award_status = || async {
+        surclass::store::entities::award::Entity::find_by_id(lot_id.clone())
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap()
+            .status
+    };
+    let bids_path = format!("/console/lots/{lot_id}/bids");
+    let stale = browser.get(&bids_path).await;
+    let shown = shown_winners(&stale.body);
+    assert_eq!(shown.len(), 1);
+    let top = shown[0].clone();
+
+    // Someone else (here an API key) takes the shown winner out; the standby bid moves up.
+    app.post(&format!("/v1/lots/{lot_id}/award/reject"))
+        .key(&op.key)
+        .json(&serde_json::json!({"bids": [top], "reason": "Travel document check failed"}))
+        .send()
+        .await
+        .expect(200);
+    let approve = format!("/console/lots/{lot_id}/award/approve");
+    let refused = browser.submit(&approve, &[("winner", &top)]).await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused
+            .body
+            .contains("Nothing was charged: the winners changed since they were shown"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(award_status().await, "pending_review", "not approved");
+    let now_shown = shown_winners(&refused.body);
+    assert_eq!(now_shown.len(), 1);
+    assert_ne!(now_shown[0], top, "the page shows the winner as it is now");
+    let refused = browser
+        .submit(
+            &format!("/console/lots/{lot_id}/award/take-out"),
+            &[("take", &top), ("reason", "Seat unavailable")],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused.body.contains("is no longer a winner"),
+        "{}",
+        refused.body
+    );
+
+    // A reason is counted in characters: 500 accented letters are more than 500 bytes.
+    let long = "é".repeat(501);
+    let refused = browser
+        .submit(
+            &format!("/console/lots/{lot_id}/award/take-out"),
+            &[("take", &now_shown[0]), ("reason", &long)],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    assert!(refused.body.contains("is 501 characters long; at most 500"));
+
+    // Another operator's user cannot see or act on this award.
+    let (_, stranger) = signed_in(&app, "borealis").await;
+    for (path, fields) in [
+        (approve.clone(), vec![("winner", now_shown[0].as_str())]),
+        (
+            format!("/console/lots/{lot_id}/award/take-out"),
+            vec![("take", now_shown[0].as_str()), ("reason", "no")],
+        ),
+    ] {
+        let answer = stranger.submit(&path, &fields).await;
+        assert_eq!(answer.status, 404, "{path}: {}", answer.body);
+    }
+    assert_eq!(award_status().await, "pending_review");
+
+    // Cancelled after the award: nothing is left to review or approve.
+    app.post(&format!("/v1/lots/{lot_id}/cancel"))
+        .key(&op.key)
+        .json(&serde_json::json!({"reason": "Flight cancelled"}))
+        .send()
+        .await
+        .expect(200);
+    let detail = browser.get(&format!("/console/lots/{lot_id}")).await;
+    assert!(!detail.body.contains("waiting for your review"));
+    let page = browser.get(&bids_path).await;
+    assert!(
+        !page.body.contains("Waiting for your review"),
+        "{}",
+        page.body
+    );
+    let refused = browser.submit(&approve, &[("winner", &now_shown[0])]).await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused
+            .body
+            .contains("not waiting for review any more (it is on a lot that is cancelled)"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(
+        award_status().await,
+        "pending_review",
+        "the award row is left as it was"
+    );
+    assert!(
+        !browser
+            .get("/console/audit?action=award.approved")
+            .await
+            .body
+            .contains("data-action=\"award.approved\""),
+        "no approval is logged"
+    );
+}
+
 store_tests!(
     an_operator_signs_in_with_the_right_password_only,
     five_wrong_passwords_lock_the_account_for_fifteen_minutes,
@@ -1480,6 +1686,8 @@ store_tests!(
     a_file_of_two_thousand_bookings_is_imported_in_one_confirmation,
     an_unreadable_console_address_or_form_gets_an_error_page_and_changes_nothing,
     an_award_waiting_for_review_is_trimmed_and_approved_in_the_console,
+    the_bookings_list_finds_bookings_by_the_start_of_their_reference,
+    an_award_review_from_a_stale_page_or_another_operator_changes_nothing,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

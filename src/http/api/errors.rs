@@ -105,6 +105,11 @@ impl From<ReviewError> for Problem {
             e @ ReviewError::NotInReview(_) => {
                 Problem::conflict("award-not-in-review", "Nothing to review", e.to_string())
             }
+            e @ ReviewError::WinnersChanged => Problem::conflict(
+                "award-winners-changed",
+                "The winners changed",
+                e.to_string(),
+            ),
             ReviewError::Settle(SettleError::Db(e)) => e.into(),
             ReviewError::Settle(e) => {
                 tracing::error!(error = %e, "review could not be applied");

@@ -202,7 +202,7 @@ pub async fn approve(
     db: web::Data<Db>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
-    review::approve(&db, &auth.actor(), &id).await?;
+    review::approve(&db, &auth.actor(), &id, None).await?;
     award_response(&db, &auth.operator_id, &id).await
 }
 

@@ -269,7 +269,8 @@ async fn page(
     let outcome = outcome(db, &lot, &rows).await?;
     let review = outcome
         .as_ref()
-        .filter(|o| o.status == "pending_review")
+        // A lot cancelled after its award keeps the award row: nothing is left to review.
+        .filter(|o| o.status == "pending_review" && lot.status == "awarded")
         .map(|o| Review {
             candidates: o
                 .winners

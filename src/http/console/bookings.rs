@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     BadLink, ConsoleUser, Nav, PageError, html, html_invalid, list_href, page_start, see_other,
 };
+use crate::domain::identity::reference_key;
 use crate::domain::validation::FieldErrors;
 use crate::http::pagination::{Page, page};
 use crate::services::bookings::{self, BookingInput, ImportError, MAX_IMPORT};
@@ -161,16 +162,23 @@ struct BookingsPage {
     first_page: Option<String>,
     /// Why the page link was refused, when it was.
     link_error: Option<&'static str>,
+    /// The reference search, as typed.
+    reference: String,
+    reference_error: Option<&'static str>,
 }
 
 /// Bookings shown on one page of the list, most recently changed first.
 const BOOKINGS_PER_PAGE: u64 = 100;
 
-/// Where a page of the list starts: the cursor of the previous page's last booking.
-#[derive(Deserialize)]
+/// Which bookings the list shows: a reference search, and where the page starts (the cursor
+/// of the previous page's last booking).
+#[derive(Deserialize, Default)]
 struct Paging {
     #[serde(default)]
     after: String,
+    /// Only bookings whose reference starts with this.
+    #[serde(default)]
+    reference: String,
 }
 
 pub struct BookingLine {
@@ -204,13 +212,25 @@ struct Done {
 async fn bookings_page(
     db: &Db,
     user: &ConsoleUser,
-    after: &str,
+    paging: &Paging,
     file_error: Option<String>,
     notice: Option<String>,
 ) -> Result<BookingsPage, PageError> {
+    let after = paging.after.as_str();
+    let reference = paging.reference.trim().to_owned();
+    let reference_error = (!reference.is_empty() && reference_key(&reference).is_empty())
+        .then_some("has no letter or digit: type the start of a booking reference");
     let (fetched, link_error) = match page_start(after) {
+        Ok(_) if reference_error.is_some() => (Vec::new(), None),
         Ok(after) => (
-            bookings::list(db, user.operator_id(), after, BOOKINGS_PER_PAGE + 1).await?,
+            bookings::list(
+                db,
+                user.operator_id(),
+                Some(reference.as_str()).filter(|r| !r.is_empty()),
+                after,
+                BOOKINGS_PER_PAGE + 1,
+            )
+            .await?,
             None,
         ),
         Err(BadLink) => (
@@ -227,7 +247,8 @@ async fn bookings_page(
         |b| (b.updated_at, b.id.clone()),
         |b| b,
     );
-    let href = |cursor: Option<&str>| list_href("/console/bookings", &[], cursor);
+    let href =
+        |cursor: Option<&str>| list_href("/console/bookings", &[("reference", &reference)], cursor);
     let next_page = next_cursor.map(|cursor| href(Some(&cursor)));
     let first_page = (!after.is_empty()).then(|| href(None));
     let ids: Vec<String> = rows.iter().map(|b| b.id.clone()).collect();
@@ -255,6 +276,8 @@ async fn bookings_page(
         next_page,
         first_page,
         link_error,
+        reference,
+        reference_error,
     })
 }
 
@@ -280,7 +303,7 @@ async fn list(
         )),
         _ => None,
     };
-    html(bookings_page(&db, &user, &paging.after, None, notice).await?)
+    html(bookings_page(&db, &user, &paging, None, notice).await?)
 }
 
 /// Checks every row: the file's own parse errors plus the service's checks, by row.
@@ -373,7 +396,9 @@ async fn upload(
     let raw = match raw {
         Ok(raw) => raw,
         Err(message) => {
-            return html_invalid(bookings_page(&db, &user, "", Some(message), None).await?);
+            return html_invalid(
+                bookings_page(&db, &user, &Paging::default(), Some(message), None).await?,
+            );
         }
     };
     let payload = serde_json::to_string(&raw).map_err(|_| PageError::Internal)?;
@@ -389,20 +414,40 @@ async fn upload(
     })
 }
 
-#[derive(Deserialize)]
+/// The confirmation: the session's token, every previewed row (as JSON), and the choice to
+/// skip bad rows.
+#[derive(Default)]
 struct ConfirmForm {
     csrf: String,
     payload: String,
-    #[serde(default)]
     skip_bad: String,
+}
+
+impl ConfirmForm {
+    /// Read from the raw body rather than through `web::Form`: the payload carries the whole
+    /// file, far over the 16 KiB every other form is held to (the body itself is bounded by
+    /// `limits::bodies`).
+    fn read(body: &[u8]) -> Self {
+        let mut form = Self::default();
+        for (name, value) in url::form_urlencoded::parse(body) {
+            match name.as_ref() {
+                "csrf" => form.csrf = value.into_owned(),
+                "payload" => form.payload = value.into_owned(),
+                "skip_bad" => form.skip_bad = value.into_owned(),
+                _ => {}
+            }
+        }
+        form
+    }
 }
 
 #[post("/console/bookings/import/confirm")]
 async fn confirm(
     user: ConsoleUser,
     db: web::Data<Db>,
-    form: web::Form<ConfirmForm>,
+    body: web::Bytes,
 ) -> Result<HttpResponse, PageError> {
+    let form = ConfirmForm::read(&body);
     user.check_csrf(&form.csrf)?;
     let raw: Vec<RawRow> = serde_json::from_str(&form.payload).map_err(|_| {
         PageError::BadRequest("The preview was damaged; upload the file again.".into())

@@ -11,8 +11,8 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use serde::Deserialize;
 
 use super::{
-    BadLink, ConsoleUser, FormErrors, Nav, PageError, html, html_invalid, list_href, page_start,
-    see_other,
+    BadLink, ConsoleUser, CsrfForm, FormErrors, Nav, PageError, html, html_invalid, list_href,
+    page_start, see_other,
 };
 use crate::domain::lot::LotStatus;
 use crate::domain::validation::FieldErrors;
@@ -757,11 +757,6 @@ async fn detail(
 ) -> Result<HttpResponse, PageError> {
     let notice = notice_text(&notice.done);
     html(detail_page(&db, &user, &id, notice, None, None).await?)
-}
-
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
 }
 
 #[post("/console/lots/{id}/open")]

@@ -174,6 +174,12 @@ pub fn list_href(path: &str, filters: &[(&str, &str)], cursor: Option<&str>) -> 
     }
 }
 
+/// A form that carries nothing but the session's CSRF token: a button that does one thing.
+#[derive(serde::Deserialize)]
+pub struct CsrfForm {
+    pub csrf: String,
+}
+
 /// A page link's `after` that no list made (edited, cut short, or from another list).
 #[derive(Debug)]
 pub struct BadLink;

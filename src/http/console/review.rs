@@ -4,7 +4,6 @@
 //! beside the award they act on.
 
 use actix_web::{HttpResponse, post, web};
-use serde::Deserialize;
 
 use super::bids::{ReviewForm, review_refused};
 use super::{ConsoleUser, FormErrors, PageError, see_other};
@@ -20,7 +19,9 @@ impl From<ReviewError> for PageError {
     fn from(e: ReviewError) -> Self {
         match e {
             ReviewError::Lot(e) => e.into(),
-            e @ ReviewError::NotInReview(_) => PageError::BadRequest(e.to_string()),
+            e @ (ReviewError::NotInReview(_) | ReviewError::WinnersChanged) => {
+                PageError::BadRequest(e.to_string())
+            }
             ReviewError::Settle(e) => {
                 tracing::error!(error = %e, "console: award review failed");
                 PageError::Internal
@@ -29,58 +30,68 @@ impl From<ReviewError> for PageError {
     }
 }
 
-fn not_in_review(state: &str) -> ReviewForm {
-    ReviewForm {
-        error: Some(format!(
+/// Why a review form did nothing, when the award itself is the reason (not a field).
+fn refused_by_the_award(e: ReviewError) -> Result<ReviewForm, PageError> {
+    let error = match e {
+        ReviewError::NotInReview(state) => format!(
             "Nothing was done: this award is not waiting for review any more (it is {state})."
-        )),
+        ),
+        e @ ReviewError::WinnersChanged => format!("Nothing was charged: {e}."),
+        e => return Err(e.into()),
+    };
+    Ok(ReviewForm {
+        error: Some(error),
         ..ReviewForm::default()
-    }
+    })
 }
 
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
+/// A form's fields as sent, in order: `take` and `winner` come once per bid, so not a map.
+type Fields = web::Form<Vec<(String, String)>>;
+
+fn field<'a>(form: &'a Fields, name: &str) -> &'a str {
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_default()
 }
 
+fn every(form: &Fields, name: &str) -> Vec<String> {
+    form.iter()
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+/// Approves exactly the winners the page showed (`winner`, one per bid): if they changed
+/// meanwhile, nothing is charged and the page is shown again with the winners as they are.
 #[post("/console/lots/{id}/award/approve")]
 async fn approve(
     user: ConsoleUser,
     db: web::Data<Db>,
     id: web::Path<String>,
-    form: web::Form<CsrfForm>,
+    form: Fields,
 ) -> Result<HttpResponse, PageError> {
-    user.check_csrf(&form.csrf)?;
-    match review::approve(&db, &user.actor(), &id).await {
+    user.check_csrf(field(&form, "csrf"))?;
+    let shown = every(&form, "winner");
+    match review::approve(&db, &user.actor(), &id, Some(&shown)).await {
         Ok(_) => Ok(see_other(&format!("/console/lots/{id}/bids?done=approved"))),
-        Err(ReviewError::NotInReview(state)) => {
-            review_refused(&db, &user, &id, not_in_review(&state)).await
+        Err(e @ (ReviewError::NotInReview(_) | ReviewError::WinnersChanged)) => {
+            review_refused(&db, &user, &id, refused_by_the_award(e)?).await
         }
         Err(e) => Err(e.into()),
     }
 }
 
-/// The form's fields as sent: `take` once per ticked winner, so not a map.
 #[post("/console/lots/{id}/award/take-out")]
 async fn take_out(
     user: ConsoleUser,
     db: web::Data<Db>,
     id: web::Path<String>,
-    form: web::Form<Vec<(String, String)>>,
+    form: Fields,
 ) -> Result<HttpResponse, PageError> {
-    let field = |name: &str| {
-        form.iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or_default()
-    };
-    user.check_csrf(field("csrf"))?;
-    let ticked: Vec<String> = form
-        .iter()
-        .filter(|(k, _)| k == "take")
-        .map(|(_, v)| v.clone())
-        .collect();
-    let reason = field("reason").trim().to_owned();
+    user.check_csrf(field(&form, "csrf"))?;
+    let ticked = every(&form, "take");
+    let reason = field(&form, "reason").trim().to_owned();
     match review::reject(&db, &user.actor(), &id, &ticked, &reason).await {
         Ok(_) => Ok(see_other(&format!(
             "/console/lots/{id}/bids?done=taken_out"
@@ -103,8 +114,8 @@ async fn take_out(
             };
             review_refused(&db, &user, &id, form).await
         }
-        Err(ReviewError::NotInReview(state)) => {
-            review_refused(&db, &user, &id, not_in_review(&state)).await
+        Err(e @ ReviewError::NotInReview(_)) => {
+            review_refused(&db, &user, &id, refused_by_the_award(e)?).await
         }
         Err(e) => Err(e.into()),
     }

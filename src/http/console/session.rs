@@ -15,7 +15,7 @@ use chrono::Utc;
 use sea_orm::EntityTrait;
 use serde::Deserialize;
 
-use super::{Nav, PageError, see_other};
+use super::{CsrfForm, Nav, PageError, see_other};
 use crate::ids;
 use crate::services::audit::Actor;
 use crate::services::console_sessions::{self, csrf_matches, session_ttl};
@@ -232,17 +232,12 @@ async fn sign_in(
     }
 }
 
-#[derive(Deserialize)]
-struct CsrfOnly {
-    csrf: String,
-}
-
 #[post("/console/sign-out")]
 async fn sign_out(
     user: ConsoleUser,
     db: web::Data<Db>,
     public_url: web::Data<PublicUrl>,
-    form: web::Form<CsrfOnly>,
+    form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse, PageError> {
     user.check_csrf(&form.csrf)?;
     console_sessions::end(&db, &user.token).await?;

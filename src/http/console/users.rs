@@ -5,7 +5,7 @@ use actix_web::{HttpResponse, get, post, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{ConsoleUser, FormErrors, Nav, PageError, html, html_invalid, see_other};
+use super::{ConsoleUser, CsrfForm, FormErrors, Nav, PageError, html, html_invalid, see_other};
 use crate::domain::validation::FieldErrors;
 use crate::services::keys;
 use crate::services::operator_users::{self, Role, UserError};
@@ -155,11 +155,6 @@ async fn create_key(
     let mut p = users_page(&db, &user).await?;
     p.new_secret = Some((name.to_owned(), secret));
     html(p)
-}
-
-#[derive(Deserialize)]
-struct CsrfForm {
-    csrf: String,
 }
 
 #[post("/console/keys/{id}/revoke")]
