@@ -14,8 +14,8 @@ pub fn query_config() -> web::QueryConfig {
     web::QueryConfig::default().error_handler(unreadable_query)
 }
 
-/// Forms keep actix-web's 16 KiB limit (a sign-in or a bid needs far less); the bookings
-/// import's confirmation, which carries the whole file, reads its body itself.
+/// Forms keep actix-web's 16 KiB limit (a sign-in or a bid needs far less); the console
+/// forms that can be larger read their fields through `console::form::FormFields`.
 pub fn form_config() -> web::FormConfig {
     web::FormConfig::default().error_handler(unreadable_form)
 }

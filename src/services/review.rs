@@ -30,9 +30,7 @@ pub enum ReviewError {
     NotInReview(String),
     /// The winners the operator was shown are not the winners now (another user or an API
     /// key took one out meanwhile): approving would charge someone they did not review.
-    #[error(
-        "the winners changed since they were shown (one was taken out and the standby list moved up): check them and approve again"
-    )]
+    #[error("the winners changed since the page was drawn: check them and approve again")]
     WinnersChanged,
     #[error(transparent)]
     Settle(#[from] SettleError),

@@ -1318,6 +1318,36 @@ async fn an_unreadable_console_address_or_form_gets_an_error_page_and_changes_no
         body.contains("<html") && body.contains("This form could not be read"),
         "{body}"
     );
+    // The import confirmation reads its own (large) form: the same answer for a body that is
+    // not a form, and the session's token still required.
+    let res = browser
+        .client
+        .post(format!("{}/console/bookings/import/confirm", browser.base))
+        .header("content-type", "application/json")
+        .body(serde_json::json!({"csrf": csrf, "payload": "[]"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("This form could not be read")
+    );
+    let payload = serde_json::json!([{"reference": "CS1234", "last_name": "Muller",
+        "eligible_lots": lot_id}])
+    .to_string();
+    for token in ["", "forged"] {
+        let answer = browser
+            .post(
+                "/console/bookings/import/confirm",
+                &[("csrf", token), ("payload", &payload)],
+            )
+            .await;
+        assert_eq!(answer.status, 403, "token {token:?}: {}", answer.body);
+    }
+    assert_eq!(booking::Entity::find().count(&app.db).await.unwrap(), 0);
     assert_eq!(status().await, before, "the lot is not cancelled");
 }
 
@@ -1583,7 +1613,7 @@ async fn an_award_review_from_a_stale_page_or_another_operator_changes_nothing(a
     assert!(
         refused
             .body
-            .contains("Nothing was charged: the winners changed since they were shown"),
+            .contains("Nothing was charged: the winners changed since the page was drawn"),
         "{}",
         refused.body
     );
@@ -1614,6 +1644,30 @@ async fn an_award_review_from_a_stale_page_or_another_operator_changes_nothing(a
         .await;
     assert_eq!(refused.status, 422);
     assert!(refused.body.contains("is 501 characters long; at most 500"));
+    // Exactly 500 characters (1,000 bytes) is accepted; the winner named 600 times (a form
+    // over 16 KiB, as a lot with hundreds of winners makes) is taken out once.
+    let reason = "é".repeat(500);
+    let mut fields = vec![("take", now_shown[0].as_str()); 600];
+    fields.push(("reason", &reason));
+    let done = browser
+        .submit(&format!("/console/lots/{lot_id}/award/take-out"), &fields)
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let removed = audit_entry::Entity::find()
+        .filter(audit_entry::Column::Action.eq("award.winners_removed"))
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(removed.len(), 2, "the API's and this one");
+    let named_once = format!("bids={} reason", now_shown[0]);
+    assert!(
+        removed.iter().any(|e| e
+            .after
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with(&named_once)),
+        "named once: {removed:?}"
+    );
 
     // Another operator's user cannot see or act on this award.
     let (_, stranger) = signed_in(&app, "borealis").await;

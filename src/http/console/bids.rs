@@ -12,6 +12,7 @@ use serde::Deserialize;
 
 use super::lots::lot_view;
 use super::{ConsoleUser, Nav, PageError, html, html_invalid, money};
+use crate::domain::lot::LotStatus;
 use crate::http::api::lots::LotView;
 use crate::services::award::{PlanRecord, reason_text};
 use crate::services::preview;
@@ -270,7 +271,7 @@ async fn page(
     let review = outcome
         .as_ref()
         // A lot cancelled after its award keeps the award row: nothing is left to review.
-        .filter(|o| o.status == "pending_review" && lot.status == "awarded")
+        .filter(|o| o.status == "pending_review" && lot.status == LotStatus::Awarded.as_str())
         .map(|o| Review {
             candidates: o
                 .winners

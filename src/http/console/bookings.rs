@@ -10,6 +10,7 @@ use futures_util::StreamExt;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use serde::{Deserialize, Serialize};
 
+use super::form::FormFields;
 use super::{
     BadLink, ConsoleUser, Nav, PageError, html, html_invalid, list_href, page_start, see_other,
 };
@@ -414,48 +415,22 @@ async fn upload(
     })
 }
 
-/// The confirmation: the session's token, every previewed row (as JSON), and the choice to
-/// skip bad rows.
-#[derive(Default)]
-struct ConfirmForm {
-    csrf: String,
-    payload: String,
-    skip_bad: String,
-}
-
-impl ConfirmForm {
-    /// Read from the raw body rather than through `web::Form`: the payload carries the whole
-    /// file, far over the 16 KiB every other form is held to (the body itself is bounded by
-    /// `limits::bodies`).
-    fn read(body: &[u8]) -> Self {
-        let mut form = Self::default();
-        for (name, value) in url::form_urlencoded::parse(body) {
-            match name.as_ref() {
-                "csrf" => form.csrf = value.into_owned(),
-                "payload" => form.payload = value.into_owned(),
-                "skip_bad" => form.skip_bad = value.into_owned(),
-                _ => {}
-            }
-        }
-        form
-    }
-}
-
 #[post("/console/bookings/import/confirm")]
 async fn confirm(
     user: ConsoleUser,
     db: web::Data<Db>,
-    body: web::Bytes,
+    // Every previewed row comes back in `payload`: far over `web::Form`'s 16 KiB.
+    form: FormFields,
 ) -> Result<HttpResponse, PageError> {
-    let form = ConfirmForm::read(&body);
-    user.check_csrf(&form.csrf)?;
-    let raw: Vec<RawRow> = serde_json::from_str(&form.payload).map_err(|_| {
+    user.check_csrf(form.get("csrf"))?;
+    let payload = form.get("payload");
+    let raw: Vec<RawRow> = serde_json::from_str(payload).map_err(|_| {
         PageError::BadRequest("The preview was damaged; upload the file again.".into())
     })?;
     if raw.is_empty() || raw.len() > MAX_IMPORT {
         return Err(PageError::BadRequest("Upload the file again.".into()));
     }
-    let skip_bad = form.skip_bad == "on";
+    let skip_bad = form.get("skip_bad") == "on";
     // Checked again: the lots or bookings may have changed since the preview.
     let (rows, inputs, errors) = preview_rows(&db, &user, raw.clone()).await?;
     let bad = bookings::bad_rows(&errors);
@@ -465,7 +440,7 @@ async fn confirm(
             good: rows.len() - bad.len(),
             bad: bad.len(),
             rows,
-            payload: form.payload.clone(),
+            payload: payload.to_owned(),
             error: Some(message),
         })
     };

@@ -7,6 +7,7 @@ mod bids;
 mod bookings;
 mod charts;
 mod dashboard;
+mod form;
 mod lots;
 mod review;
 mod session;

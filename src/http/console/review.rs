@@ -6,6 +6,7 @@
 use actix_web::{HttpResponse, post, web};
 
 use super::bids::{ReviewForm, review_refused};
+use super::form::FormFields;
 use super::{ConsoleUser, FormErrors, PageError, see_other};
 use crate::services::lots::LotError;
 use crate::services::review::{self, ReviewError};
@@ -45,23 +46,6 @@ fn refused_by_the_award(e: ReviewError) -> Result<ReviewForm, PageError> {
     })
 }
 
-/// A form's fields as sent, in order: `take` and `winner` come once per bid, so not a map.
-type Fields = web::Form<Vec<(String, String)>>;
-
-fn field<'a>(form: &'a Fields, name: &str) -> &'a str {
-    form.iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
-        .unwrap_or_default()
-}
-
-fn every(form: &Fields, name: &str) -> Vec<String> {
-    form.iter()
-        .filter(|(k, _)| k == name)
-        .map(|(_, v)| v.clone())
-        .collect()
-}
-
 /// Approves exactly the winners the page showed (`winner`, one per bid): if they changed
 /// meanwhile, nothing is charged and the page is shown again with the winners as they are.
 #[post("/console/lots/{id}/award/approve")]
@@ -69,10 +53,10 @@ async fn approve(
     user: ConsoleUser,
     db: web::Data<Db>,
     id: web::Path<String>,
-    form: Fields,
+    form: FormFields,
 ) -> Result<HttpResponse, PageError> {
-    user.check_csrf(field(&form, "csrf"))?;
-    let shown = every(&form, "winner");
+    user.check_csrf(form.get("csrf"))?;
+    let shown = form.all("winner");
     match review::approve(&db, &user.actor(), &id, Some(&shown)).await {
         Ok(_) => Ok(see_other(&format!("/console/lots/{id}/bids?done=approved"))),
         Err(e @ (ReviewError::NotInReview(_) | ReviewError::WinnersChanged)) => {
@@ -87,11 +71,11 @@ async fn take_out(
     user: ConsoleUser,
     db: web::Data<Db>,
     id: web::Path<String>,
-    form: Fields,
+    form: FormFields,
 ) -> Result<HttpResponse, PageError> {
-    user.check_csrf(field(&form, "csrf"))?;
-    let ticked = every(&form, "take");
-    let reason = field(&form, "reason").trim().to_owned();
+    user.check_csrf(form.get("csrf"))?;
+    let ticked = form.all("take");
+    let reason = form.get("reason").trim().to_owned();
     match review::reject(&db, &user.actor(), &id, &ticked, &reason).await {
         Ok(_) => Ok(see_other(&format!(
             "/console/lots/{id}/bids?done=taken_out"
