@@ -1,8 +1,7 @@
 //! A console form read as the list of fields it was sent with, for the forms that repeat a
 //! field (one `take` or `winner` per bid) or carry a whole file (the import confirmation).
-//! `web::Form` can do neither: it wants a map, and holds forms to 16 KiB, which a lot with
-//! hundreds of winners or a previewed file of thousands of bookings passes. The body is still
-//! bounded by `limits::bodies` (8 MiB).
+//! `web::Form` holds forms to 16 KiB, which a lot with hundreds of winners or a previewed file
+//! of thousands of bookings passes. The body is still bounded by `limits::bodies` (8 MiB).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -48,7 +47,8 @@ impl FromRequest for FormFields {
         let content_type = req.content_type().to_owned();
         let body = web::Bytes::from_request(req, payload);
         Box::pin(async move {
-            if content_type != "application/x-www-form-urlencoded" {
+            // Media types ignore case; actix-web has already dropped any `; charset=…`.
+            if !content_type.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
                 return Err(unreadable(format_args!(
                     "it was sent as '{content_type}', not as a form"
                 )));
