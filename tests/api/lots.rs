@@ -239,23 +239,6 @@ async fn lots_are_listed_in_pages_with_a_cursor(app: TestApp) {
         .await
         .expect(422);
     assert_eq!(bad.body["field"], "limit");
-    // A query string that cannot be read at all is still answered as problem+json.
-    for query in ["limit=abc", "limit=5&limit=6", "limit=-1"] {
-        let bad = app
-            .read(&format!("/v1/lots?{query}"))
-            .key(&op.key)
-            .send()
-            .await
-            .expect(400);
-        assert_eq!(bad.header("content-type"), Some("application/problem+json"));
-        assert_eq!(bad.problem_type(), "unreadable-query", "{query}");
-        assert!(
-            bad.body["detail"]
-                .as_str()
-                .unwrap()
-                .contains("Nothing was changed")
-        );
-    }
     let filtered = app
         .read("/v1/lots?status=draft")
         .key(&op.key)
@@ -381,7 +364,40 @@ async fn capacity_cut_to_zero_withdraws_the_offer_and_releases_every_bidder(app:
     assert_eq!(negative.body["field"], "capacity");
 }
 
+/// Every list with a query string answers one it cannot read (a word for a number, a
+/// repeated or negative limit) as problem+json saying what is wrong, as its own errors are.
+async fn a_list_query_that_cannot_be_read_is_answered_as_problem_json(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({})).await;
+    let bids = format!("/v1/lots/{lot}/bids");
+    for list in ["/v1/lots", "/v1/messages", bids.as_str()] {
+        for query in ["limit=abc", "limit=5&limit=6", "limit=-1"] {
+            let bad = app
+                .read(&format!("{list}?{query}"))
+                .key(&op.key)
+                .send()
+                .await
+                .expect(400);
+            assert_eq!(
+                bad.header("content-type"),
+                Some("application/problem+json"),
+                "{list}?{query}"
+            );
+            assert_eq!(bad.problem_type(), "unreadable-query", "{list}?{query}");
+            assert!(
+                bad.body["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("Nothing was changed"),
+                "{}",
+                bad.text
+            );
+        }
+    }
+}
+
 store_tests!(
+    a_list_query_that_cannot_be_read_is_answered_as_problem_json,
     an_operator_creates_reads_and_edits_a_lot,
     invalid_lots_are_refused_naming_every_field_and_nothing_is_written,
     one_operator_never_sees_another_operators_lots,
