@@ -8,6 +8,7 @@ mod m20261123_000004_console;
 mod m20261204_000005_job_priority;
 mod m20261204_000006_outcome_priority;
 mod m20261206_000007_bookings_by_change;
+mod m20261206_000008_cancelled_awards;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000005_job_priority::Migration),
             Box::new(m20261204_000006_outcome_priority::Migration),
             Box::new(m20261206_000007_bookings_by_change::Migration),
+            Box::new(m20261206_000008_cancelled_awards::Migration),
         ]
     }
 }

@@ -1,5 +1,6 @@
 //! Domain types shared by the services: parsed, valid values with names from the trade.
 
+pub mod award;
 pub mod bid;
 pub mod identity;
 pub mod lot;

@@ -16,45 +16,77 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 
 pub struct JsonBody<T>(pub T);
 
+/// A JSON body the caller may leave out: an empty body is `None`; anything else is read as
+/// [`JsonBody`] reads it.
+pub struct OptionalJsonBody<T>(pub Option<T>);
+
 impl<T: DeserializeOwned + 'static> FromRequest for JsonBody<T> {
     type Error = Problem;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Problem>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let content_type_ok = req
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
+        let json = is_json(req);
         let bytes = web::Bytes::from_request(req, payload);
         Box::pin(async move {
-            if !content_type_ok {
-                return Err(Problem::new(
-                    actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    "unsupported-media-type",
-                    "Send JSON",
-                    "The body must be JSON with `Content-Type: application/json`.",
-                ));
+            if !json {
+                return Err(send_json());
             }
-            let bytes = bytes.await.map_err(|e| {
-                if e.to_string().contains("overflow") {
-                    Problem::new(
-                        actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
-                        "payload-too-large",
-                        "Body too large",
-                        format!("The body is over {} MiB.", MAX_BODY_BYTES / (1024 * 1024)),
-                    )
-                } else {
-                    Problem::new(
-                        actix_web::http::StatusCode::BAD_REQUEST,
-                        "unreadable-body",
-                        "Body could not be read",
-                        e.to_string(),
-                    )
-                }
-            })?;
-            parse(&bytes).map(JsonBody)
+            parse(&bytes.await.map_err(unreadable)?).map(JsonBody)
         })
+    }
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for OptionalJsonBody<T> {
+    type Error = Problem;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Problem>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let json = is_json(req);
+        let bytes = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let bytes = bytes.await.map_err(unreadable)?;
+            if bytes.is_empty() {
+                return Ok(OptionalJsonBody(None));
+            }
+            if !json {
+                return Err(send_json());
+            }
+            parse(&bytes).map(|body| OptionalJsonBody(Some(body)))
+        })
+    }
+}
+
+fn is_json(req: &HttpRequest) -> bool {
+    req.headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"))
+}
+
+fn send_json() -> Problem {
+    Problem::new(
+        actix_web::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported-media-type",
+        "Send JSON",
+        "The body must be JSON with `Content-Type: application/json`.",
+    )
+}
+
+fn unreadable(e: actix_web::Error) -> Problem {
+    if e.to_string().contains("overflow") {
+        Problem::new(
+            actix_web::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            "Body too large",
+            format!("The body is over {} MiB.", MAX_BODY_BYTES / (1024 * 1024)),
+        )
+    } else {
+        Problem::new(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "unreadable-body",
+            "Body could not be read",
+            e.to_string(),
+        )
     }
 }
 

@@ -11,6 +11,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 
 use super::events;
+use crate::domain::award::AwardStatus;
 use crate::domain::bid::{BidEventKind, BidStatus};
 use crate::domain::lot::{AwardPolicy, LotSpec, LotStatus, PaymentMode};
 use crate::jobs::{self, Job};
@@ -359,7 +360,13 @@ async fn apply_plan(
         plan: Set(serde_json::to_string(&record).expect("plans serialise")),
         revenue_minor: Set(plan.revenue_minor),
         currency: Set(spec.currency.code().to_owned()),
-        status: Set(if review { "pending_review" } else { "approved" }.to_owned()),
+        status: Set(if review {
+            AwardStatus::PendingReview
+        } else {
+            AwardStatus::Approved
+        }
+        .as_str()
+        .to_owned()),
         created_at: Set(now),
         approved_at: Set(if review { None } else { Some(now) }),
     }

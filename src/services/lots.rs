@@ -10,6 +10,7 @@ use sea_orm::{
 use super::audit::{self, Actor};
 use super::award::{self as award_service, LoserRecord, PlanRecord};
 use super::events;
+use crate::domain::award::AwardStatus;
 use crate::domain::bid::{BidEventKind, BidStatus};
 use crate::domain::lot::{LotSpec, LotStatus};
 use crate::domain::validation::FieldErrors;
@@ -224,6 +225,18 @@ pub async fn cancel(
     )
     .await?;
     let updated = set_status(&txn, current, LotStatus::Cancelled).await?;
+    // An award made before the cancel no longer stands: it is neither waiting for review
+    // nor approved, and saying so keeps the API and the console from offering it.
+    let award_cancelled = award::Entity::update_many()
+        .col_expr(
+            award::Column::Status,
+            Expr::value(AwardStatus::Cancelled.as_str()),
+        )
+        .filter(award::Column::LotId.eq(&updated.id))
+        .exec(&txn)
+        .await?
+        .rows_affected
+        > 0;
     audit::record(
         &txn,
         by,
@@ -231,8 +244,14 @@ pub async fn cancel(
         &updated.id,
         Some(before),
         Some(format!(
-            "status=cancelled reason={reason:?} holds_released={} charges_refunded={}",
-            impact.holds, impact.charges
+            "status=cancelled reason={reason:?} holds_released={} charges_refunded={}{}",
+            impact.holds,
+            impact.charges,
+            if award_cancelled {
+                " award=cancelled"
+            } else {
+                ""
+            }
         )),
     )
     .await?;

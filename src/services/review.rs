@@ -12,6 +12,7 @@ use super::audit::{self, Actor};
 use super::events;
 use super::lots::LotError;
 use super::settlement::{SettleError, drop_winner};
+use crate::domain::award::AwardStatus;
 use crate::domain::bid::{BidEventKind, BidStatus};
 use crate::domain::lot::LotStatus;
 use crate::domain::validation::FieldErrors;
@@ -28,9 +29,9 @@ pub enum ReviewError {
     Lot(#[from] LotError),
     #[error("this lot's award is not waiting for review (it is {0})")]
     NotInReview(String),
-    /// The winners the operator was shown are not the winners now (another user or an API
+    /// The winners the operator checked are not the winners now (another user or an API
     /// key took one out meanwhile): approving would charge someone they did not review.
-    #[error("the winners changed since the page was drawn: check them and approve again")]
+    #[error("the winners changed since they were read")]
     WinnersChanged,
     #[error(transparent)]
     Settle(#[from] SettleError),
@@ -42,6 +43,8 @@ impl From<sea_orm::DbErr> for ReviewError {
     }
 }
 
+/// The lot's award, if it waits for review. The lot is locked first, so that a cancel, a
+/// resize or another review of the same lot waits for this one.
 async fn pending_award(
     txn: &impl sea_orm::ConnectionTrait,
     operator_id: &str,
@@ -53,18 +56,16 @@ async fn pending_award(
         .one(txn)
         .await?
         .ok_or(LotError::NotFound)?;
-    // A lot cancelled after its award keeps the award row as it was: nothing is left to review.
-    if l.status != LotStatus::Awarded.as_str() {
-        return Err(ReviewError::NotInReview(format!(
-            "on a lot that is {}",
-            l.status
-        )));
+    // A cancel marks the award cancelled; a node of an earlier release during a rolling
+    // upgrade did not, so the lot's own status is the last word.
+    if l.status == LotStatus::Cancelled.as_str() {
+        return Err(ReviewError::NotInReview(LotStatus::Cancelled.to_string()));
     }
     let a = award::Entity::find_by_id(lot_id.to_owned())
         .one(txn)
         .await?
         .ok_or_else(|| ReviewError::NotInReview("not awarded yet".into()))?;
-    if a.status != "pending_review" {
+    if a.status != AwardStatus::PendingReview.as_str() {
         return Err(ReviewError::NotInReview(a.status));
     }
     Ok(a)
@@ -72,17 +73,10 @@ async fn pending_award(
 
 /// Whether the lot's award waits for the operator's review: awarded, nothing charged yet.
 pub async fn is_waiting(db: &Db, lot_id: &str) -> Result<bool, sea_orm::DbErr> {
-    let awarded = lot::Entity::find_by_id(lot_id.to_owned())
-        .one(db)
-        .await?
-        .is_some_and(|l| l.status == LotStatus::Awarded.as_str());
-    if !awarded {
-        return Ok(false);
-    }
     Ok(award::Entity::find_by_id(lot_id.to_owned())
         .one(db)
         .await?
-        .is_some_and(|a| a.status == "pending_review"))
+        .is_some_and(|a| a.status == AwardStatus::PendingReview.as_str()))
 }
 
 /// Approves the award: every winner is charged now. With `shown`, the winners the operator
@@ -129,7 +123,7 @@ pub async fn approve(
         .await?;
     }
     let mut am = a.into_active_model();
-    am.status = Set("approved".to_owned());
+    am.status = Set(AwardStatus::Approved.as_str().to_owned());
     am.approved_at = Set(Some(now));
     let approved = am.update(&txn).await?;
     jobs::enqueue(
@@ -145,7 +139,7 @@ pub async fn approve(
         by,
         "award.approved",
         lot_id,
-        Some("status=pending_review".into()),
+        Some(format!("status={}", AwardStatus::PendingReview)),
         Some(format!("status=approved winners_charged={}", winners.len())),
     )
     .await?;

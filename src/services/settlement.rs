@@ -16,6 +16,7 @@ use sea_orm::{
 
 use super::award::{self as award_service, AwardError, PlanRecord, reason_text, record};
 use super::events;
+use crate::domain::award::AwardStatus;
 use crate::domain::bid::{BidEventKind, BidStatus};
 use crate::domain::lot::{LotSpec, LotStatus, PaymentMode};
 use crate::jobs::{self, Job};
@@ -804,7 +805,7 @@ pub async fn settle(db: &Db, lot_id: &str) -> Result<Step, SettleError> {
     let approved = award::Entity::find_by_id(l.id.clone())
         .one(&txn)
         .await?
-        .is_some_and(|a| a.status == "approved");
+        .is_some_and(|a| a.status == AwardStatus::Approved.as_str());
     let pending = bid::Entity::find()
         .filter(bid::Column::LotId.eq(&l.id))
         .filter(

@@ -4,7 +4,7 @@
 
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
-use surclass::store::entities::{award, payment};
+use surclass::store::entities::{audit_entry, award, payment};
 
 use crate::store_tests;
 use crate::support::{Operator, TestApp, timeline_kinds};
@@ -406,6 +406,113 @@ async fn cancelling_after_the_award_refunds_every_charge(app: TestApp) {
         "{refunded}"
     );
     assert_eq!(payments_of(&app, &a.bid, "refund", "succeeded").await, 1);
+    let award = app
+        .read(&format!("/v1/lots/{lot}/award"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(
+        award.body["status"], "cancelled",
+        "the award no longer stands"
+    );
+}
+
+/// An award waiting for review whose lot is cancelled is cancelled with it: the API says so
+/// and refuses to approve it or take winners out, so nobody is charged for a cancelled
+/// upgrade. Awards of lots cancelled before this was so are brought into line on upgrade.
+async fn an_award_waiting_for_review_is_cancelled_with_its_lot(app: TestApp) {
+    use migration::{Migrator, MigratorTrait};
+    use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
+
+    let op = app.operator("aurora").await;
+    let review = json!({"capacity": 1, "review_required": true});
+    let lot = app.open_lot(&op, review.clone()).await;
+    let winner = bidder(&app, &op, &lot, "PNR001", 1, "400.00", GOOD).await;
+    let other_lot = app.open_lot(&op, review).await;
+    bidder(&app, &op, &other_lot, "PNR002", 1, "300.00", GOOD).await;
+    app.close_now(&lot).await;
+    app.close_now(&other_lot).await;
+    app.run_jobs().await;
+
+    app.post(&format!("/v1/lots/{lot}/cancel"))
+        .key(&op.key)
+        .json(&json!({"reason": "Flight cancelled"}))
+        .send()
+        .await
+        .expect(200);
+    app.run_jobs().await;
+    let award_of = |lot: String| {
+        let app = &app;
+        let key = op.key.clone();
+        async move {
+            app.read(&format!("/v1/lots/{lot}/award"))
+                .key(&key)
+                .send()
+                .await
+                .expect(200)
+                .body
+        }
+    };
+    assert_eq!(award_of(lot.clone()).await["status"], "cancelled");
+    let refused = app
+        .post(&format!("/v1/lots/{lot}/award/approve"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(409);
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("(it is cancelled)"),
+        "{}",
+        refused.body
+    );
+    app.post(&format!("/v1/lots/{lot}/award/reject"))
+        .key(&op.key)
+        .json(&json!({"bids": [winner.bid], "reason": "Seat unavailable"}))
+        .send()
+        .await
+        .expect(409);
+    app.run_jobs().await;
+    assert_eq!(seen(&app, &winner).await["status"], "released");
+    assert_eq!(
+        payments_of(&app, &winner.bid, "charge", "succeeded").await,
+        0
+    );
+    let logged = audit_entry::Entity::find()
+        .filter(audit_entry::Column::Action.eq("lot.cancelled"))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        logged
+            .after
+            .as_deref()
+            .unwrap()
+            .ends_with(" award=cancelled"),
+        "{logged:?}"
+    );
+
+    // A lot cancelled under an earlier release kept its award at `pending_review`.
+    let mut stale = award::Entity::find_by_id(lot.clone())
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .into_active_model();
+    stale.status = Set("pending_review".to_owned());
+    stale.update(&app.db).await.unwrap();
+    Migrator::down(&app.db, Some(1)).await.unwrap();
+    Migrator::up(&app.db, None).await.unwrap();
+    assert_eq!(award_of(lot).await["status"], "cancelled");
+    assert_eq!(
+        award_of(other_lot).await["status"],
+        "pending_review",
+        "a lot still awarded keeps its award waiting"
+    );
 }
 
 async fn a_smaller_aircraft_after_the_award_refunds_the_last_ranked_first(app: TestApp) {
@@ -624,16 +731,51 @@ async fn an_operator_reviews_the_award_before_anything_is_charged(app: TestApp) 
         "the standby list moved up"
     );
 
-    app.post(&format!("/v1/lots/{lot}/award/approve"))
-        .key(&op.key)
-        .send()
-        .await
-        .expect(200);
-    app.post(&format!("/v1/lots/{lot}/award/approve"))
-        .key(&op.key)
+    // Approving names the winners the reviewer checked: a list read before the take-out,
+    // or a body that cannot be read, charges nobody.
+    let approve = || {
+        app.post(&format!("/v1/lots/{lot}/award/approve"))
+            .key(&op.key)
+    };
+    let stale = approve()
+        .json(&json!({"winners": [top.bid]}))
         .send()
         .await
         .expect(409);
+    assert_eq!(stale.problem_type(), "award-winners-changed");
+    for (content_type, body, status) in [
+        ("text/plain", "winners", 415),
+        ("application/json", "{\"winners\": [", 400),
+        ("application/json", "{\"winner\": []}", 422),
+        ("application/json", "{\"winners\": \"all\"}", 422),
+    ] {
+        approve()
+            .raw(content_type, body)
+            .send()
+            .await
+            .expect(status);
+    }
+    app.run_jobs().await;
+    assert_eq!(
+        payments_of(&app, &next.bid, "charge", "succeeded").await,
+        0,
+        "nothing charged while refused"
+    );
+    let approved = approve()
+        .json(&json!({"winners": [next.bid]}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(approved.body["status"], "approved");
+    // Sent again, with no body, `{}` or `null` (none checks the winners): there is nothing
+    // left to approve.
+    for again in [
+        approve().send().await,
+        approve().json(&json!({})).send().await,
+        approve().json(&Value::Null).send().await,
+    ] {
+        assert_eq!(again.expect(409).problem_type(), "award-not-in-review");
+    }
     app.run_jobs().await;
     let next = seen(&app, &next).await;
     assert_eq!(next["status"], "charged");
@@ -853,6 +995,7 @@ store_tests!(
     upgrade_now_confirms_and_charges_at_once_while_units_are_free,
     upgrade_now_sent_again_shows_the_purchase_and_charges_nothing_more,
     an_operator_reviews_the_award_before_anything_is_charged,
+    an_award_waiting_for_review_is_cancelled_with_its_lot,
     a_traveller_whose_payment_failed_keeps_the_upgrade_with_another_card,
     a_booking_that_bid_on_two_classes_of_one_flight_wins_only_the_higher,
     after_a_review_rejection_a_failed_payment_still_moves_the_standby_list_up,

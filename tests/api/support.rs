@@ -271,6 +271,15 @@ impl Call<'_> {
         self
     }
 
+    /// A body sent as it is, with the media type given.
+    pub fn raw(mut self, content_type: &str, body: &str) -> Self {
+        self.builder = self
+            .builder
+            .header("content-type", content_type)
+            .body(body.to_owned());
+        self
+    }
+
     pub async fn send(self) -> Reply {
         let _ = self.app;
         let res = self

@@ -105,10 +105,11 @@ impl From<ReviewError> for Problem {
             e @ ReviewError::NotInReview(_) => {
                 Problem::conflict("award-not-in-review", "Nothing to review", e.to_string())
             }
-            e @ ReviewError::WinnersChanged => Problem::conflict(
+            ReviewError::WinnersChanged => Problem::conflict(
                 "award-winners-changed",
                 "The winners changed",
-                e.to_string(),
+                "Nothing was charged: the winners now are not the ones sent. Read the award \
+                 again and approve the winners it names.",
             ),
             ReviewError::Settle(SettleError::Db(e)) => e.into(),
             ReviewError::Settle(e) => {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::OperatorAuth;
-use crate::http::json::JsonBody;
+use crate::http::json::{JsonBody, OptionalJsonBody};
 use crate::http::pagination::{Page, PageQuery, page};
 use crate::http::problem::Problem;
 use crate::money::{Currency, Money};
@@ -120,7 +120,7 @@ impl BookingNames for Option<booking::Model> {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"lot_id": "lot_7gx2k9m4q8r1t5v3w6y0", "status": "awarded", "algorithm_version": "1",
+#[schema(example = json!({"lot_id": "lot_7gx2k9m4q8r1t5v3w6y0", "status": "approved", "algorithm_version": "1",
     "fingerprint": "9f2c4e…", "revenue": "2940.00", "currency": "EUR",
     "plan": {"winners": [{"id": "bid_0k2m4p6r8t1v3x5z7b9d", "price_per_unit": "420.00", "total": "840.00"}],
         "standby": ["bid_3x5z7b9d0k2m4p6r8t1v"], "losers": [{"id": "bid_9d0k2m4p6r8t1v3x5z7b", "reason": "below_reserve"}],
@@ -128,6 +128,8 @@ impl BookingNames for Option<booking::Model> {
     "created_at": "2026-11-29T18:00:02Z"}))]
 pub struct AwardView {
     pub lot_id: String,
+    /// `pending_review` (the operator reviews it before anything is charged), `approved`
+    /// (winners are charged) or `cancelled` (the lot was cancelled after its award).
     pub status: String,
     /// Version of the matching algorithm that produced the plan.
     pub algorithm_version: String,
@@ -186,14 +188,31 @@ async fn award_response(db: &Db, operator_id: &str, lot_id: &str) -> Result<Http
     }))
 }
 
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"winners": ["bid_0k2m4p6r8t1v3x5z7b9d"]}))]
+pub struct ApproveInput {
+    /// The winning bids the reviewer checked: exactly the `plan.winners` of the award they
+    /// read. The approval is refused with 409 unless they are the winners now, so nobody is
+    /// charged whom the reviewer did not see. Left out, the winners are not checked.
+    #[serde(default)]
+    pub winners: Option<Vec<String>>,
+}
+
 /// Approve an award waiting for review: every winner is charged now.
+///
+/// Send the winners you checked to be sure no one else is charged; with no body (or `{}`),
+/// whoever wins now is charged.
 #[utoipa::path(
-    tag = "operator", security(("api_key" = [])),
+    tag = "operator", security(("api_key" = [])), request_body = Option<ApproveInput>,
     params(("id" = String, Path, description = "Lot id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses(
         (status = 200, description = "Approved; charging starts", body = AwardView),
         (status = 404, description = "No such lot", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The award is not waiting for review", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "The body is not valid JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The award is not waiting for review, or its winners are not the ones sent", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "A body that is not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "A field that is not `winners`, or `winners` not a list of bid ids", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/lots/{id}/award/approve")]
@@ -201,8 +220,11 @@ pub async fn approve(
     auth: OperatorAuth,
     db: web::Data<Db>,
     id: web::Path<String>,
+    OptionalJsonBody(checked): OptionalJsonBody<Option<ApproveInput>>,
 ) -> Result<HttpResponse, Problem> {
-    review::approve(&db, &auth.actor(), &id, None).await?;
+    // An empty body, `null` and `{}` all approve without checking the winners.
+    let winners = checked.flatten().and_then(|c| c.winners);
+    review::approve(&db, &auth.actor(), &id, winners.as_deref()).await?;
     award_response(&db, &auth.operator_id, &id).await
 }
 

@@ -12,7 +12,7 @@ use serde::Deserialize;
 
 use super::lots::lot_view;
 use super::{ConsoleUser, Nav, PageError, html, html_invalid, money};
-use crate::domain::lot::LotStatus;
+use crate::domain::award::AwardStatus;
 use crate::http::api::lots::LotView;
 use crate::services::award::{PlanRecord, reason_text};
 use crate::services::preview;
@@ -270,8 +270,7 @@ async fn page(
     let outcome = outcome(db, &lot, &rows).await?;
     let review = outcome
         .as_ref()
-        // A lot cancelled after its award keeps the award row: nothing is left to review.
-        .filter(|o| o.status == "pending_review" && lot.status == LotStatus::Awarded.as_str())
+        .filter(|o| o.status == AwardStatus::PendingReview.as_str())
         .map(|o| Review {
             candidates: o
                 .winners

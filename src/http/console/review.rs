@@ -37,7 +37,9 @@ fn refused_by_the_award(e: ReviewError) -> Result<ReviewForm, PageError> {
         ReviewError::NotInReview(state) => format!(
             "Nothing was done: this award is not waiting for review any more (it is {state})."
         ),
-        e @ ReviewError::WinnersChanged => format!("Nothing was charged: {e}."),
+        ReviewError::WinnersChanged => "Nothing was charged: the winners changed since the \
+            page was drawn: check them and approve again."
+            .to_owned(),
         e => return Err(e.into()),
     };
     Ok(ReviewForm {
