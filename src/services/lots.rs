@@ -392,7 +392,8 @@ fn summary(l: &lot::Model) -> String {
 
 #[derive(Debug, Default, Clone)]
 pub struct LotFilter {
-    pub status: Option<LotStatus>,
+    /// Lots in any of these states; every state when empty.
+    pub statuses: Vec<LotStatus>,
     pub resource: Option<String>,
     pub service_date_from: Option<NaiveDate>,
     pub service_date_to: Option<NaiveDate>,
@@ -407,8 +408,8 @@ pub async fn list(
     limit: u64,
 ) -> Result<Vec<lot::Model>, DbErr> {
     let mut query = lot::Entity::find().filter(lot::Column::OperatorId.eq(operator_id));
-    if let Some(status) = filter.status {
-        query = query.filter(lot::Column::Status.eq(status.as_str()));
+    if !filter.statuses.is_empty() {
+        query = query.filter(lot::Column::Status.is_in(filter.statuses.iter().map(|s| s.as_str())));
     }
     if let Some(resource) = &filter.resource {
         query = query.filter(lot::Column::Resource.eq(resource.as_str()));

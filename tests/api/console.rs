@@ -1111,6 +1111,71 @@ async fn the_lot_list_pages_through_every_lot_fifty_at_a_time_keeping_its_filter
     );
 }
 
+/// An operator opens the lot list to work: it shows the lots still in play, and says that
+/// settled and cancelled ones are left out until "any" status is chosen.
+async fn the_lot_list_shows_the_lots_in_play_unless_any_status_is_chosen(app: TestApp) {
+    let (op, browser) = signed_in(&app, "aurora").await;
+    let open = app.open_lot(&op, serde_json::json!({})).await;
+    let cancelled = app.open_lot(&op, serde_json::json!({})).await;
+    app.post(&format!("/v1/lots/{cancelled}/cancel"))
+        .key(&op.key)
+        .json(&serde_json::json!({"reason": "Flight cancelled"}))
+        .send()
+        .await
+        .expect(200);
+    let settled = app.open_lot(&op, serde_json::json!({"capacity": 1})).await;
+    place_bids(&app, &op, &settled, &[("IP1111", 1, "400.00")]).await;
+    let waiting = awarded_for_review(&app, &op, &[("IP2222", 1, "300.00")]).await;
+    app.close_now(&settled).await;
+    app.run_jobs().await;
+    let status_of = |lot: String| {
+        let (app, key) = (&app, op.key.clone());
+        async move {
+            app.read(&format!("/v1/lots/{lot}"))
+                .key(&key)
+                .send()
+                .await
+                .expect(200)
+                .body["status"]
+                .clone()
+        }
+    };
+    assert_eq!(status_of(settled.clone()).await, "settled");
+    assert_eq!(status_of(waiting.clone()).await, "awarded");
+
+    let default = browser.get("/console/lots").await;
+    assert_eq!(default.status, 200);
+    let mut shown = listed_lots(&default.body);
+    shown.sort();
+    let mut in_play = vec![open.clone(), waiting.clone()];
+    in_play.sort();
+    assert_eq!(shown, in_play, "{}", default.body);
+    assert!(
+        default
+            .body
+            .contains("settled and cancelled lots are left out (status \"any\" shows them)")
+            || default.body.contains(
+                "settled and cancelled lots are left out (status &quot;any&quot; shows them)"
+            ),
+        "{}",
+        default.body
+    );
+
+    let any = browser.get("/console/lots?status=any").await;
+    let mut every = listed_lots(&any.body);
+    every.sort();
+    let mut expected = vec![open, cancelled.clone(), settled.clone(), waiting];
+    expected.sort();
+    assert_eq!(every, expected);
+    assert!(!any.body.contains("left out"));
+    assert!(any.body.contains("<option value=\"any\" selected>"));
+
+    for (status, lot) in [("cancelled", cancelled), ("settled", settled)] {
+        let page = browser.get(&format!("/console/lots?status={status}")).await;
+        assert_eq!(listed_lots(&page.body), [lot], "{status}");
+    }
+}
+
 /// The texts of the table cells that start with `prefix`, top to bottom.
 fn cells(body: &str, prefix: &str) -> Vec<String> {
     body.match_indices(&format!("<td>{prefix}"))
@@ -1747,6 +1812,7 @@ store_tests!(
     the_dashboard_draws_its_charts_as_svg,
     the_dashboard_counts_every_bid_once_and_only_the_operators_own,
     the_lot_list_pages_through_every_lot_fifty_at_a_time_keeping_its_filters,
+    the_lot_list_shows_the_lots_in_play_unless_any_status_is_chosen,
     the_audit_log_pages_back_through_older_changes_a_hundred_at_a_time,
     the_bookings_list_pages_through_every_booking_a_hundred_at_a_time,
     a_file_of_two_thousand_bookings_is_imported_in_one_confirmation,

@@ -410,12 +410,12 @@ pub async fn list(
 ) -> Result<HttpResponse, Problem> {
     let limit = paging.limit()?;
     let after: Option<(DateTime<Utc>, String)> = paging.after()?;
-    let status = match &filter.status {
-        Some(s) => Some(LotStatus::parse(s).map_err(|e| FieldErrors::single("status", e))?),
-        None => None,
+    let statuses = match &filter.status {
+        Some(s) => vec![LotStatus::parse(s).map_err(|e| FieldErrors::single("status", e))?],
+        None => vec![],
     };
     let f = LotFilter {
-        status,
+        statuses,
         resource: filter.resource.clone(),
         service_date_from: filter.date_from,
         service_date_to: filter.date_to,

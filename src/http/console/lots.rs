@@ -1,7 +1,7 @@
 //! Lots: the list (status, capacity, bids, best offer, fill rate, time to close; filters by
-//! resource, date and status; 50 a page), the create/edit form (the API's validation, each
-//! error beside its field), and open, cancel (with a confirmation that counts what it undoes)
-//! and capacity.
+//! resource, date and status, the lots in play unless a status is chosen; 50 a page), the
+//! create/edit form (the API's validation, each error beside its field), and open, cancel
+//! (with a confirmation that counts what it undoes) and capacity.
 
 use std::collections::HashMap;
 
@@ -70,6 +70,17 @@ impl ListQuery {
 /// Lots shown on one page of the list, by closing time, earliest first.
 const LOTS_PER_PAGE: u64 = 50;
 
+/// The list shows these unless a status is chosen: an operator's work is the lots still in
+/// play, and a year of settled lots would otherwise fill the first pages.
+const IN_PLAY: [LotStatus; 4] = [
+    LotStatus::Draft,
+    LotStatus::Open,
+    LotStatus::Closed,
+    LotStatus::Awarded,
+];
+/// The status filter's value for every lot, settled and cancelled ones too.
+const ANY_STATUS: &str = "any";
+
 pub struct LotRow {
     pub id: String,
     pub title: String,
@@ -101,6 +112,11 @@ struct ListPage {
 impl ListPage {
     fn status_selected(&self, status: &str) -> bool {
         self.query.status == status
+    }
+
+    /// Settled and cancelled lots are left out: the default filter.
+    fn in_play_only(&self) -> bool {
+        self.query.status.is_empty()
     }
 }
 
@@ -139,9 +155,13 @@ async fn list(
 ) -> Result<HttpResponse, PageError> {
     let query = query.into_inner();
     let mut errors = FieldErrors::new();
-    let status = match query.status.as_str() {
-        "" => None,
-        s => errors.check("status", LotStatus::parse(s)),
+    let statuses = match query.status.as_str() {
+        "" => IN_PLAY.to_vec(),
+        ANY_STATUS => vec![],
+        s => errors
+            .check("status", LotStatus::parse(s))
+            .into_iter()
+            .collect(),
     };
     let date = |field: &str, text: &str, errors: &mut FieldErrors| match text {
         "" => None,
@@ -151,7 +171,7 @@ async fn list(
         ),
     };
     let filter = LotFilter {
-        status,
+        statuses,
         resource: Some(query.resource.trim().to_owned()).filter(|r| !r.is_empty()),
         service_date_from: date("date_from", &query.date_from, &mut errors),
         service_date_to: date("date_to", &query.date_to, &mut errors),
