@@ -21,22 +21,29 @@ pub const MAX_IMPORT: usize = 10_000;
 
 /// An operator's bookings, most recently changed first (ties by id, newest id first), after
 /// the `(updated_at, id)` of the last one already shown; erased bookings are left out. With
-/// `reference`, only those whose reference starts with it as the traveller would type it
-/// (case, spaces and dashes do not matter). Served by `idx_bookings_operator_updated`, read
-/// backwards.
+/// `search`, only those whose reference or last name starts with it as the traveller would
+/// type it (case, spaces, dashes and accents do not matter). Served by
+/// `idx_bookings_operator_updated`, read backwards.
 pub async fn list(
     db: &Db,
     operator_id: &str,
-    reference: Option<&str>,
+    search: Option<&str>,
     after: Option<(DateTime<Utc>, String)>,
     limit: u64,
 ) -> Result<Vec<booking::Model>, DbErr> {
     let mut query = booking::Entity::find()
         .filter(booking::Column::OperatorId.eq(operator_id))
         .filter(booking::Column::ErasedAt.is_null());
-    if let Some(reference) = reference {
-        // Keys hold only A-Z and 0-9, so nothing in the pattern is a wildcard.
-        query = query.filter(booking::Column::ReferenceKey.starts_with(reference_key(reference)));
+    if let Some(search) = search {
+        // Keys hold only A-Z and 0-9, so nothing in the pattern is a wildcard. Both keys are
+        // reduced alike, so one key serves both columns.
+        let key = reference_key(search);
+        debug_assert_eq!(key, last_name_key(search));
+        query = query.filter(
+            Condition::any()
+                .add(booking::Column::ReferenceKey.starts_with(&key))
+                .add(booking::Column::LastNameKey.starts_with(&key)),
+        );
     }
     if let Some((updated_at, id)) = after {
         // The first bound alone lets both engines start the index walk at the page boundary;

@@ -1581,10 +1581,12 @@ async fn an_award_waiting_for_review_is_trimmed_and_approved_in_the_console(app:
     assert!(log.body.contains("data-action=\"award.approved\""));
 }
 
-/// A traveller on the phone gives their reference: the operator finds the booking by typing
-/// its start, however the traveller spells it, and pages through the matches with the search
-/// kept.
-async fn the_bookings_list_finds_bookings_by_the_start_of_their_reference(app: TestApp) {
+/// A traveller on the phone gives their reference or their name: the operator finds the
+/// booking by typing its start, however the traveller spells it, and pages through the matches
+/// with the search kept.
+async fn the_bookings_list_finds_bookings_by_the_start_of_their_reference_or_last_name(
+    app: TestApp,
+) {
     let (op, browser) = signed_in(&app, "aurora").await;
     let lot = app.open_lot(&op, serde_json::json!({})).await;
     let mut rows: Vec<serde_json::Value> = (0..150)
@@ -1604,20 +1606,20 @@ async fn the_bookings_list_finds_bookings_by_the_start_of_their_reference(app: T
         .await
         .expect(200);
 
-    let one = browser.get("/console/bookings?reference=ab-12%2034").await;
+    let one = browser.get("/console/bookings?q=ab-12%2034").await;
     assert_eq!(one.status, 200);
     assert_eq!(cells(&one.body, "AB"), ["AB1234"]);
     assert!(cells(&one.body, "SR").is_empty(), "{}", one.body);
 
-    let fifty = browser.get("/console/bookings?reference=sr01").await;
+    let fifty = browser.get("/console/bookings?q=sr01").await;
     let found = cells(&fifty.body, "SR");
     assert_eq!(found.len(), 50, "SR0100 to SR0149");
     assert!(found.iter().all(|r| r.starts_with("SR01")));
 
-    let first = browser.get("/console/bookings?reference=SR").await;
+    let first = browser.get("/console/bookings?q=SR").await;
     assert_eq!(cells(&first.body, "SR").len(), 100);
     let next = link(&first.body, "rel=\"next\"").expect("a next page link");
-    assert!(next.contains("reference=SR"), "the search is kept: {next}");
+    assert!(next.contains("q=SR"), "the search is kept: {next}");
     let second = browser.get(&next).await;
     let mut seen = cells(&first.body, "SR");
     seen.extend(cells(&second.body, "SR"));
@@ -1626,20 +1628,34 @@ async fn the_bookings_list_finds_bookings_by_the_start_of_their_reference(app: T
     assert_eq!(seen.len(), 150, "each match once");
     assert!(cells(&second.body, "AB").is_empty());
 
-    let none = browser.get("/console/bookings?reference=ZZ9").await;
+    // A last name, typed without its accent or with one it does not have.
+    let by_name = browser.get("/console/bookings?q=M%C3%BCll").await;
+    assert_eq!(cells(&by_name.body, "AB"), ["AB1234"]);
+    assert!(cells(&by_name.body, "SR").is_empty());
+    let by_name = browser.get("/console/bookings?q=lindq").await;
+    assert_eq!(
+        cells(&by_name.body, "SR").len(),
+        100,
+        "the first page of 150"
+    );
+    assert!(cells(&by_name.body, "AB").is_empty());
+
+    let none = browser.get("/console/bookings?q=ZZ9").await;
     assert!(
         none.body
-            .contains("No booking&#39;s reference starts with ZZ9")
-            || none.body.contains("No booking's reference starts with ZZ9"),
+            .contains("No booking&#39;s reference or last name starts with ZZ9")
+            || none
+                .body
+                .contains("No booking's reference or last name starts with ZZ9"),
         "{}",
         none.body
     );
-    let nothing_to_match = browser.get("/console/bookings?reference=--").await;
+    let nothing_to_match = browser.get("/console/bookings?q=--").await;
     assert_eq!(nothing_to_match.status, 200);
     assert!(
         nothing_to_match
             .body
-            .contains("id=\"b-reference-error\">has no letter or digit")
+            .contains("id=\"b-search-error\">has no letter or digit")
     );
     assert!(cells(&nothing_to_match.body, "SR").is_empty());
 }
@@ -1818,7 +1834,7 @@ store_tests!(
     a_file_of_two_thousand_bookings_is_imported_in_one_confirmation,
     an_unreadable_console_address_or_form_gets_an_error_page_and_changes_nothing,
     an_award_waiting_for_review_is_trimmed_and_approved_in_the_console,
-    the_bookings_list_finds_bookings_by_the_start_of_their_reference,
+    the_bookings_list_finds_bookings_by_the_start_of_their_reference_or_last_name,
     an_award_review_from_a_stale_page_or_another_operator_changes_nothing,
 );
 

@@ -163,23 +163,23 @@ struct BookingsPage {
     first_page: Option<String>,
     /// Why the page link was refused, when it was.
     link_error: Option<&'static str>,
-    /// The reference search, as typed.
-    reference: String,
-    reference_error: Option<&'static str>,
+    /// The search, as typed: the start of a reference or a last name.
+    search: String,
+    search_error: Option<&'static str>,
 }
 
 /// Bookings shown on one page of the list, most recently changed first.
 const BOOKINGS_PER_PAGE: u64 = 100;
 
-/// Which bookings the list shows: a reference search, and where the page starts (the cursor
-/// of the previous page's last booking).
+/// Which bookings the list shows: a search, and where the page starts (the cursor of the
+/// previous page's last booking).
 #[derive(Deserialize, Default)]
 struct Paging {
     #[serde(default)]
     after: String,
-    /// Only bookings whose reference starts with this.
+    /// Only bookings whose reference or last name starts with this.
     #[serde(default)]
-    reference: String,
+    q: String,
 }
 
 pub struct BookingLine {
@@ -218,16 +218,16 @@ async fn bookings_page(
     notice: Option<String>,
 ) -> Result<BookingsPage, PageError> {
     let after = paging.after.as_str();
-    let reference = paging.reference.trim().to_owned();
-    let reference_error = (!reference.is_empty() && reference_key(&reference).is_empty())
-        .then_some("has no letter or digit: type the start of a booking reference");
+    let search = paging.q.trim().to_owned();
+    let search_error = (!search.is_empty() && reference_key(&search).is_empty())
+        .then_some("has no letter or digit: type the start of a booking reference or last name");
     let (fetched, link_error) = match page_start(after) {
-        Ok(_) if reference_error.is_some() => (Vec::new(), None),
+        Ok(_) if search_error.is_some() => (Vec::new(), None),
         Ok(after) => (
             bookings::list(
                 db,
                 user.operator_id(),
-                Some(reference.as_str()).filter(|r| !r.is_empty()),
+                Some(search.as_str()).filter(|s| !s.is_empty()),
                 after,
                 BOOKINGS_PER_PAGE + 1,
             )
@@ -248,8 +248,7 @@ async fn bookings_page(
         |b| (b.updated_at, b.id.clone()),
         |b| b,
     );
-    let href =
-        |cursor: Option<&str>| list_href("/console/bookings", &[("reference", &reference)], cursor);
+    let href = |cursor: Option<&str>| list_href("/console/bookings", &[("q", &search)], cursor);
     let next_page = next_cursor.map(|cursor| href(Some(&cursor)));
     let first_page = (!after.is_empty()).then(|| href(None));
     let ids: Vec<String> = rows.iter().map(|b| b.id.clone()).collect();
@@ -277,8 +276,8 @@ async fn bookings_page(
         next_page,
         first_page,
         link_error,
-        reference,
-        reference_error,
+        search,
+        search_error,
     })
 }
 
