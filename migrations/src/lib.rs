@@ -9,6 +9,7 @@ mod m20261204_000005_job_priority;
 mod m20261204_000006_outcome_priority;
 mod m20261206_000007_bookings_by_change;
 mod m20261206_000008_cancelled_awards;
+mod m20261206_000009_lots_in_play;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261204_000006_outcome_priority::Migration),
             Box::new(m20261206_000007_bookings_by_change::Migration),
             Box::new(m20261206_000008_cancelled_awards::Migration),
+            Box::new(m20261206_000009_lots_in_play::Migration),
         ]
     }
 }

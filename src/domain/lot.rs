@@ -44,6 +44,16 @@ string_enum!(
     /// `draft → open → closed → awarded → settled`; `cancelled` from any state before `settled`.
     LotStatus { Draft = "draft", Open = "open", Closed = "closed", Awarded = "awarded", Settled = "settled", Cancelled = "cancelled" }
 );
+impl LotStatus {
+    /// Still in play: not yet settled or cancelled.
+    pub const IN_PLAY: [LotStatus; 4] = [
+        LotStatus::Draft,
+        LotStatus::Open,
+        LotStatus::Closed,
+        LotStatus::Awarded,
+    ];
+}
+
 string_enum!(ResourceKind { Seat = "seat", Room = "room", Car = "car" });
 string_enum!(AwardPolicy { Priority = "priority", MaxRevenue = "max_revenue", UniformPrice = "uniform_price" });
 string_enum!(

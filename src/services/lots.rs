@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    QueryFilter, QueryOrder, QuerySelect, Select, Set,
 };
 
 use super::audit::{self, Actor};
@@ -390,10 +390,19 @@ fn summary(l: &lot::Model) -> String {
     )
 }
 
+/// Which lots a list shows by status.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    #[default]
+    Any,
+    One(LotStatus),
+    /// [`LotStatus::IN_PLAY`]: draft, open, closed or awarded.
+    InPlay,
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct LotFilter {
-    /// Lots in any of these states; every state when empty.
-    pub statuses: Vec<LotStatus>,
+    pub status: StatusFilter,
     pub resource: Option<String>,
     pub service_date_from: Option<NaiveDate>,
     pub service_date_to: Option<NaiveDate>,
@@ -407,9 +416,23 @@ pub async fn list(
     after: Option<(DateTime<Utc>, String)>,
     limit: u64,
 ) -> Result<Vec<lot::Model>, DbErr> {
+    list_query(operator_id, filter, after)
+        .limit(limit)
+        .all(db)
+        .await
+}
+
+/// The query [`list`] runs, for a test to read the plan the store makes of it.
+pub fn list_query(
+    operator_id: &str,
+    filter: &LotFilter,
+    after: Option<(DateTime<Utc>, String)>,
+) -> Select<lot::Entity> {
     let mut query = lot::Entity::find().filter(lot::Column::OperatorId.eq(operator_id));
-    if !filter.statuses.is_empty() {
-        query = query.filter(lot::Column::Status.is_in(filter.statuses.iter().map(|s| s.as_str())));
+    match filter.status {
+        StatusFilter::Any => {}
+        StatusFilter::One(status) => query = query.filter(lot::Column::Status.eq(status.as_str())),
+        StatusFilter::InPlay => query = query.filter(Expr::cust(store_lots::IN_PLAY)),
     }
     if let Some(resource) = &filter.resource {
         query = query.filter(lot::Column::Resource.eq(resource.as_str()));
@@ -435,9 +458,6 @@ pub async fn list(
     query
         .order_by_asc(lot::Column::ClosesAt)
         .order_by_asc(lot::Column::Id)
-        .limit(limit)
-        .all(db)
-        .await
 }
 
 /// Active bid count and best offer per unit, for the operator's view of these lots.

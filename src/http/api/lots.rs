@@ -14,7 +14,7 @@ use crate::http::json::JsonBody;
 use crate::http::pagination::{Page, PageQuery, page};
 use crate::http::problem::Problem;
 use crate::money::{Currency, Money};
-use crate::services::lots::{self, LotFilter};
+use crate::services::lots::{self, LotFilter, StatusFilter};
 use crate::store::entities::lot;
 use crate::store::{Db, lots as store_lots};
 
@@ -410,12 +410,14 @@ pub async fn list(
 ) -> Result<HttpResponse, Problem> {
     let limit = paging.limit()?;
     let after: Option<(DateTime<Utc>, String)> = paging.after()?;
-    let statuses = match &filter.status {
-        Some(s) => vec![LotStatus::parse(s).map_err(|e| FieldErrors::single("status", e))?],
-        None => vec![],
+    let status = match &filter.status {
+        Some(s) => {
+            StatusFilter::One(LotStatus::parse(s).map_err(|e| FieldErrors::single("status", e))?)
+        }
+        None => StatusFilter::Any,
     };
     let f = LotFilter {
-        statuses,
+        status,
         resource: filter.resource.clone(),
         service_date_from: filter.date_from,
         service_date_to: filter.date_to,

@@ -18,7 +18,7 @@ use crate::domain::lot::LotStatus;
 use crate::domain::validation::FieldErrors;
 use crate::http::api::lots::{LotInput, LotView, view};
 use crate::http::pagination::{Page, page};
-use crate::services::lots::{self, LotError, LotFilter};
+use crate::services::lots::{self, LotError, LotFilter, StatusFilter};
 use crate::services::review;
 use crate::services::{insights, lots as lot_service};
 use crate::store::Db;
@@ -38,7 +38,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 // ---------------------------------------------------------------- list
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Clone, Deserialize)]
 pub struct ListQuery {
     #[serde(default)]
     status: String,
@@ -70,15 +70,9 @@ impl ListQuery {
 /// Lots shown on one page of the list, by closing time, earliest first.
 const LOTS_PER_PAGE: u64 = 50;
 
-/// The list shows these unless a status is chosen: an operator's work is the lots still in
-/// play, and a year of settled lots would otherwise fill the first pages.
-const IN_PLAY: [LotStatus; 4] = [
-    LotStatus::Draft,
-    LotStatus::Open,
-    LotStatus::Closed,
-    LotStatus::Awarded,
-];
-/// The status filter's value for every lot, settled and cancelled ones too.
+/// The status filter's value for every lot. Without one the list shows the lots still in
+/// play: that is an operator's work, and a year of settled lots would otherwise fill the
+/// first pages.
 const ANY_STATUS: &str = "any";
 
 pub struct LotRow {
@@ -118,6 +112,16 @@ impl ListPage {
     fn in_play_only(&self) -> bool {
         self.query.status.is_empty()
     }
+
+    /// This list with the same filters and every status.
+    fn any_status_href(&self) -> String {
+        ListQuery {
+            status: ANY_STATUS.to_owned(),
+            after: String::new(),
+            ..self.query.clone()
+        }
+        .href(None)
+    }
 }
 
 /// "2 d 4 h", "35 min", or "closed".
@@ -155,13 +159,15 @@ async fn list(
 ) -> Result<HttpResponse, PageError> {
     let query = query.into_inner();
     let mut errors = FieldErrors::new();
-    let statuses = match query.status.as_str() {
-        "" => IN_PLAY.to_vec(),
-        ANY_STATUS => vec![],
+    let status = match query.status.as_str() {
+        "" => StatusFilter::InPlay,
+        ANY_STATUS => StatusFilter::Any,
         s => errors
-            .check("status", LotStatus::parse(s))
-            .into_iter()
-            .collect(),
+            .check(
+                "status",
+                LotStatus::parse(s).map_err(|e| format!("{e}, or {ANY_STATUS}")),
+            )
+            .map_or(StatusFilter::Any, StatusFilter::One),
     };
     let date = |field: &str, text: &str, errors: &mut FieldErrors| match text {
         "" => None,
@@ -171,7 +177,7 @@ async fn list(
         ),
     };
     let filter = LotFilter {
-        statuses,
+        status,
         resource: Some(query.resource.trim().to_owned()).filter(|r| !r.is_empty()),
         service_date_from: date("date_from", &query.date_from, &mut errors),
         service_date_to: date("date_to", &query.date_to, &mut errors),
