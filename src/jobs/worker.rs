@@ -648,8 +648,19 @@ mod tests {
                 ("close_lot".to_owned(), Priority::Deadline as i16),
             ]
         );
-        // And back, should the release be rolled back.
-        migration::Migrator::down(&db, Some(1)).await.unwrap();
+        // And back to before it, should the release be rolled back, and forward again.
+        let since_5 = migration::Migrator::migrations().len() - 4;
+        migration::Migrator::down(&db, Some(since_5 as u32))
+            .await
+            .unwrap();
+        let columns = db
+            .query_all_raw(Statement::from_string(
+                db.get_database_backend(),
+                "SELECT name FROM pragma_table_info('jobs') WHERE name = 'priority'",
+            ))
+            .await
+            .unwrap();
+        assert!(columns.is_empty(), "the priority column is gone");
         migration::Migrator::up(&db, None).await.unwrap();
     }
 

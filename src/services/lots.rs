@@ -444,7 +444,8 @@ pub fn list_query(
         query = query.filter(lot::Column::ServiceDate.lte(to));
     }
     if let Some((closes_at, id)) = after {
-        // The first bound alone lets `idx_lots_operator` start at the page boundary.
+        // The first bound alone lets `idx_lots_operator` (or `idx_lots_in_play`) start at the
+        // page boundary.
         query = query.filter(lot::Column::ClosesAt.gte(closes_at)).filter(
             Condition::any()
                 .add(lot::Column::ClosesAt.gt(closes_at))

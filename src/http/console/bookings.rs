@@ -177,8 +177,9 @@ const BOOKINGS_PER_PAGE: u64 = 100;
 struct Paging {
     #[serde(default)]
     after: String,
-    /// Only bookings whose reference or last name starts with this.
-    #[serde(default)]
+    /// Only bookings whose reference or last name starts with this (`reference` in links
+    /// made before the search took names too).
+    #[serde(default, alias = "reference")]
     q: String,
 }
 
