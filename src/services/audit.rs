@@ -5,13 +5,13 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::LikeExpr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
 };
 
 use crate::ids;
-use crate::store::Db;
 use crate::store::entities::audit_entry;
+use crate::store::{Db, keyset};
 
 /// The operator a change is made for, and who made it (a console user or an API key).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,14 +93,8 @@ pub async fn list(
         );
     }
     if let Some((at, id)) = after {
-        // The first bound alone lets the `(operator_id, at)` index start at the page boundary.
-        query = query.filter(audit_entry::Column::At.lte(at)).filter(
-            Condition::any().add(audit_entry::Column::At.lt(at)).add(
-                Condition::all()
-                    .add(audit_entry::Column::At.eq(at))
-                    .add(audit_entry::Column::Id.lt(id)),
-            ),
-        );
+        let columns = (audit_entry::Column::At, audit_entry::Column::Id);
+        query = query.filter(keyset::before(columns, at, id));
     }
     query
         .order_by_desc(audit_entry::Column::At)

@@ -15,7 +15,7 @@ use crate::domain::identity::{last_name_key, reference_key};
 use crate::domain::validation::FieldErrors;
 use crate::ids;
 use crate::store::entities::{booking, booking_lot, lot};
-use crate::store::{Db, write_txn};
+use crate::store::{Db, keyset, write_txn};
 
 pub const MAX_IMPORT: usize = 10_000;
 
@@ -46,19 +46,8 @@ pub async fn list(
         );
     }
     if let Some((updated_at, id)) = after {
-        // The first bound alone lets both engines start the index walk at the page boundary;
-        // the second splits the rows that share its moment.
-        query = query
-            .filter(booking::Column::UpdatedAt.lte(updated_at))
-            .filter(
-                Condition::any()
-                    .add(booking::Column::UpdatedAt.lt(updated_at))
-                    .add(
-                        Condition::all()
-                            .add(booking::Column::UpdatedAt.eq(updated_at))
-                            .add(booking::Column::Id.lt(id)),
-                    ),
-            );
+        let columns = (booking::Column::UpdatedAt, booking::Column::Id);
+        query = query.filter(keyset::before(columns, updated_at, id));
     }
     query
         .order_by_desc(booking::Column::UpdatedAt)

@@ -3,7 +3,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use sea_orm::sea_query::{Expr, Func};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect, Select, Set,
 };
 
@@ -19,7 +19,7 @@ use crate::jobs::{self, Job};
 use crate::money::Money;
 use crate::notifications::{Topic, outbox};
 use crate::store::entities::{award, bid, lot};
-use crate::store::{Db, lots as store_lots, write_txn};
+use crate::store::{Db, keyset, lots as store_lots, write_txn};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LotError {
@@ -444,17 +444,8 @@ pub fn list_query(
         query = query.filter(lot::Column::ServiceDate.lte(to));
     }
     if let Some((closes_at, id)) = after {
-        // The first bound alone lets `idx_lots_operator` (or `idx_lots_in_play`) start at the
-        // page boundary.
-        query = query.filter(lot::Column::ClosesAt.gte(closes_at)).filter(
-            Condition::any()
-                .add(lot::Column::ClosesAt.gt(closes_at))
-                .add(
-                    Condition::all()
-                        .add(lot::Column::ClosesAt.eq(closes_at))
-                        .add(lot::Column::Id.gt(id)),
-                ),
-        );
+        let columns = (lot::Column::ClosesAt, lot::Column::Id);
+        query = query.filter(keyset::after(columns, closes_at, id));
     }
     query
         .order_by_asc(lot::Column::ClosesAt)

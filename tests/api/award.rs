@@ -55,6 +55,16 @@ async fn payments_of(app: &TestApp, bid: &str, kind: &str, status: &str) -> u64 
         .unwrap()
 }
 
+/// The lot's award as the operator reads it over the API.
+async fn award_of(app: &TestApp, op: &Operator, lot: &str) -> Value {
+    app.read(&format!("/v1/lots/{lot}/award"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200)
+        .body
+}
+
 async fn the_best_offers_that_fit_win_are_charged_and_every_other_hold_is_released(app: TestApp) {
     let op = app.operator("aurora").await;
     let lot = app.open_lot(&op, json!({"capacity": 3})).await;
@@ -114,13 +124,8 @@ async fn the_best_offers_that_fit_win_are_charged_and_every_other_hold_is_releas
     assert!(timeline_kinds(&gone).contains(&"hold_released".to_owned()));
 
     // The operator sees the award and its revenue; the lot is settled.
-    let award = app
-        .read(&format!("/v1/lots/{lot}/award"))
-        .key(&op.key)
-        .send()
-        .await
-        .expect(200);
-    assert_eq!(award.body["revenue"], "850.00");
+    let award = award_of(&app, &op, &lot).await;
+    assert_eq!(award["revenue"], "850.00");
     let lot_view = app
         .read(&format!("/v1/lots/{lot}"))
         .key(&op.key)
@@ -406,16 +411,8 @@ async fn cancelling_after_the_award_refunds_every_charge(app: TestApp) {
         "{refunded}"
     );
     assert_eq!(payments_of(&app, &a.bid, "refund", "succeeded").await, 1);
-    let award = app
-        .read(&format!("/v1/lots/{lot}/award"))
-        .key(&op.key)
-        .send()
-        .await
-        .expect(200);
-    assert_eq!(
-        award.body["status"], "cancelled",
-        "the award no longer stands"
-    );
+    let award = award_of(&app, &op, &lot).await;
+    assert_eq!(award["status"], "cancelled", "the award no longer stands");
 }
 
 /// An award waiting for review whose lot is cancelled is cancelled with it: the API says so
@@ -442,19 +439,7 @@ async fn an_award_waiting_for_review_is_cancelled_with_its_lot(app: TestApp) {
         .await
         .expect(200);
     app.run_jobs().await;
-    let award_of = |lot: String| {
-        let app = &app;
-        let key = op.key.clone();
-        async move {
-            app.read(&format!("/v1/lots/{lot}/award"))
-                .key(&key)
-                .send()
-                .await
-                .expect(200)
-                .body
-        }
-    };
-    assert_eq!(award_of(lot.clone()).await["status"], "cancelled");
+    assert_eq!(award_of(&app, &op, &lot).await["status"], "cancelled");
     let refused = app
         .post(&format!("/v1/lots/{lot}/award/approve"))
         .key(&op.key)
@@ -514,9 +499,9 @@ async fn an_award_waiting_for_review_is_cancelled_with_its_lot(app: TestApp) {
         + 1;
     Migrator::down(&app.db, Some(since_8 as u32)).await.unwrap();
     Migrator::up(&app.db, None).await.unwrap();
-    assert_eq!(award_of(lot).await["status"], "cancelled");
+    assert_eq!(award_of(&app, &op, &lot).await["status"], "cancelled");
     assert_eq!(
-        award_of(other_lot).await["status"],
+        award_of(&app, &op, &other_lot).await["status"],
         "pending_review",
         "a lot still awarded keeps its award waiting"
     );
@@ -541,13 +526,8 @@ async fn a_smaller_aircraft_after_the_award_refunds_the_last_ranked_first(app: T
     let cut = seen(&app, &last).await;
     assert_eq!(cut["status"], "refunded");
     assert!(timeline_kinds(&cut).contains(&"capacity_changed".to_owned()));
-    let award = app
-        .read(&format!("/v1/lots/{lot}/award"))
-        .key(&op.key)
-        .send()
-        .await
-        .expect(200);
-    assert_eq!(award.body["revenue"], "500.00");
+    let award = award_of(&app, &op, &lot).await;
+    assert_eq!(award["revenue"], "500.00");
 }
 
 async fn closing_twice_awards_once_and_charges_once(app: TestApp) {
@@ -622,14 +602,9 @@ async fn upgrade_now_confirms_and_charges_at_once_while_units_are_free(app: Test
     let single = app.bid(&third, &lot, "300.00", GOOD).await.expect(201);
     app.close_now(&lot).await;
     app.run_jobs().await;
-    let award = app
-        .read(&format!("/v1/lots/{lot}/award"))
-        .key(&op.key)
-        .send()
-        .await
-        .expect(200);
-    assert_eq!(award.body["plan"]["available_units"], 1);
-    assert_eq!(award.body["revenue"], "300.00");
+    let award = award_of(&app, &op, &lot).await;
+    assert_eq!(award["plan"]["available_units"], 1);
+    assert_eq!(award["revenue"], "300.00");
     let charged: i64 = payment::Entity::find()
         .filter(payment::Column::Kind.eq("charge"))
         .filter(payment::Column::Status.eq("succeeded"))
@@ -691,13 +666,8 @@ async fn an_operator_reviews_the_award_before_anything_is_charged(app: TestApp) 
     let next = bidder(&app, &op, &lot, "PNR002", 1, "300.00", GOOD).await;
     app.close_now(&lot).await;
     app.run_jobs().await;
-    let award = app
-        .read(&format!("/v1/lots/{lot}/award"))
-        .key(&op.key)
-        .send()
-        .await
-        .expect(200);
-    assert_eq!(award.body["status"], "pending_review");
+    let award = award_of(&app, &op, &lot).await;
+    assert_eq!(award["status"], "pending_review");
     assert_eq!(seen(&app, &top).await["status"], "won");
     assert_eq!(
         payments_of(&app, &top.bid, "charge", "succeeded").await,
@@ -1073,14 +1043,9 @@ async fn a_booking_that_bid_on_two_classes_of_one_flight_wins_only_the_higher(ap
         "one upgrade per booking"
     );
     assert_eq!(premium_bid.body["outcome"]["reason"], "upgraded_elsewhere");
-    let premium_award = app
-        .read(&format!("/v1/lots/{premium}/award"))
-        .key(&op.key)
-        .send()
-        .await
-        .expect(200);
+    let premium_award = award_of(&app, &op, &premium).await;
     assert_eq!(
-        premium_award.body["revenue"], "150.00",
+        premium_award["revenue"], "150.00",
         "the premium seat went to the other traveller"
     );
 }
