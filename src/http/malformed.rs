@@ -1,13 +1,13 @@
 //! Query strings and console forms that cannot be read at all (`limit=abc`, a repeated
-//! `after`, a form that is not form-encoded or is too large), answered in the format of whoever sent them:
-//! problem+json on the API, an error page in the console. Without this actix-web answers in
-//! plain text, which neither a partner's client nor an operator can use.
+//! `after`, a form that is not form-encoded or is too large), answered in the format of
+//! whoever sent them: problem+json on the API, an error page in the console. Without this
+//! actix-web answers in plain text, which neither a partner's client nor an operator can use.
 
 use actix_web::error::{QueryPayloadError, UrlencodedError};
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, web};
 
-use super::console::PageError;
+use super::console::{PageError, form};
 use super::problem::Problem;
 
 pub fn query_config() -> web::QueryConfig {
@@ -54,8 +54,5 @@ fn unreadable_form(e: UrlencodedError, req: &HttpRequest) -> actix_web::Error {
         UrlencodedError::Parse(e) => e.to_string(),
         other => other.to_string(),
     };
-    PageError::BadRequest(format!(
-        "This form could not be read ({reason}). Nothing was changed: go back, reload the page and try again."
-    ))
-    .into()
+    form::unreadable(reason).into()
 }

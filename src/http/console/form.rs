@@ -33,7 +33,8 @@ impl FormFields {
     }
 }
 
-fn unreadable(reason: impl std::fmt::Display) -> PageError {
+/// The console's answer to a form it cannot read, whichever reader found it so.
+pub fn unreadable(reason: impl std::fmt::Display) -> PageError {
     PageError::BadRequest(format!(
         "This form could not be read ({reason}). Nothing was changed: go back, reload the page and try again."
     ))

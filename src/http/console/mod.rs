@@ -7,7 +7,7 @@ mod bids;
 mod bookings;
 mod charts;
 mod dashboard;
-mod form;
+pub(crate) mod form;
 mod lots;
 mod review;
 mod session;
