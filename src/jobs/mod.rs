@@ -27,7 +27,13 @@ pub enum Job {
     Release { bid_id: String, hold: String },
     /// Release a hold that no bid records (a crash came between a card call and its write;
     /// `reconcile` finds it). The job row is its record: there is no bid to write it on.
-    ReleaseUnrecorded { hold: String },
+    /// `tell` names the traveller to tell, from the hold's metadata (holds taken before
+    /// that metadata existed have none, and only the operator's reconcile report says so).
+    ReleaseUnrecorded {
+        hold: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tell: Option<UnrecordedBid>,
+    },
     /// Release the holds of every losing bid of a lot that still has one, in batches.
     ReleaseLosers { lot_id: String },
     /// A winner's payment is still failing after the grace period: give the units to standby.
@@ -45,6 +51,19 @@ pub enum Job {
     Remind { lot_id: String },
     /// Erase personal data past each operator's retention period.
     PurgeExpired,
+}
+
+/// The offer a hold was taken for whose bid was never stored: what the traveller is told
+/// when the hold is released, so that they know to bid again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UnrecordedBid {
+    pub bid_id: String,
+    pub lot_id: String,
+    pub booking_id: String,
+    pub units: u32,
+    /// What was held: the offer's total.
+    pub total_minor: i64,
+    pub currency: String,
 }
 
 /// Which due jobs are claimed first. In a deadline rush thousands of confirmations are
@@ -148,4 +167,24 @@ pub async fn enqueue(
     let payload = serde_json::to_string(&job).expect("jobs serialise");
     let (kind, priority) = (job.kind(), job.priority());
     queue::enqueue(db, kind, priority, &job.dedupe_key(), &payload, run_at).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_release_queued_before_travellers_were_told_still_reads() {
+        let stored = r#"{"kind":"release_unrecorded","hold":"pi_1"}"#;
+        let job: Job = serde_json::from_str(stored).unwrap();
+        assert_eq!(
+            job,
+            Job::ReleaseUnrecorded {
+                hold: "pi_1".into(),
+                tell: None
+            }
+        );
+        // And one with nobody to tell is stored as before, for a node of the earlier release.
+        assert_eq!(serde_json::to_string(&job).unwrap(), stored);
+    }
 }

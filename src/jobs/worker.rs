@@ -366,8 +366,8 @@ impl Worker {
                 .await
                 .map(|_| None)
                 .map_err(|e| e.to_string()),
-            Job::ReleaseUnrecorded { hold } => {
-                settlement::release_unrecorded(&self.db, gateway, hold)
+            Job::ReleaseUnrecorded { hold, tell } => {
+                settlement::release_unrecorded(&self.db, gateway, hold, tell.as_ref())
                     .await
                     .map(|_| None)
                     .map_err(|e| e.to_string())
@@ -723,6 +723,7 @@ mod tests {
         let now = Utc::now();
         let release = Job::ReleaseUnrecorded {
             hold: "pi_slow".into(),
+            tell: None,
         };
         crate::jobs::enqueue(&db, release, now).await.unwrap();
         let reminders = (0..3).map(|i| Job::Remind {
@@ -760,6 +761,7 @@ mod tests {
         let db = fresh_db().await;
         let releases = (0..3).map(|i| Job::ReleaseUnrecorded {
             hold: format!("pi_lost_{i}"),
+            tell: None,
         });
         crate::jobs::enqueue_many(&db, releases, Utc::now())
             .await

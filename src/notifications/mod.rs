@@ -40,10 +40,14 @@ pub enum Topic {
     Cancelled,
     #[serde(rename = "bid.refunded")]
     Refunded,
+    /// A fault on our side lost the offer after its card hold was taken; the hold is
+    /// released (email only: there is no bid for a partner to look up).
+    #[serde(rename = "bid.not_recorded")]
+    NotRecorded,
 }
 
 impl Topic {
-    pub const ALL: [Topic; 9] = [
+    pub const ALL: [Topic; 10] = [
         Topic::BidPlaced,
         Topic::BidChanged,
         Topic::BidWithdrawn,
@@ -53,6 +57,7 @@ impl Topic {
         Topic::PaymentFailed,
         Topic::Cancelled,
         Topic::Refunded,
+        Topic::NotRecorded,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -66,6 +71,7 @@ impl Topic {
             Topic::PaymentFailed => "bid.payment_failed",
             Topic::Cancelled => "bid.cancelled",
             Topic::Refunded => "bid.refunded",
+            Topic::NotRecorded => "bid.not_recorded",
         }
     }
 
@@ -79,9 +85,10 @@ impl Topic {
         matches!(self, Topic::Reminder)
     }
 
-    /// Partners can subscribe to every topic but the reminder (a traveller-facing nudge).
+    /// Partners can subscribe to every topic but the reminder (a traveller-facing nudge) and
+    /// the lost offer (it names a bid that does not exist).
     pub fn is_webhook_event(self) -> bool {
-        !matches!(self, Topic::Reminder)
+        !matches!(self, Topic::Reminder | Topic::NotRecorded)
     }
 
     /// How soon its deliveries are claimed: the news of an outcome before the confirmations
@@ -93,7 +100,8 @@ impl Topic {
             | Topic::NotSuccessful
             | Topic::PaymentFailed
             | Topic::Cancelled
-            | Topic::Refunded => Priority::Outcomes,
+            | Topic::Refunded
+            | Topic::NotRecorded => Priority::Outcomes,
             Topic::BidPlaced | Topic::BidChanged | Topic::BidWithdrawn | Topic::Reminder => {
                 Priority::Messages
             }

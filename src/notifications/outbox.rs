@@ -12,8 +12,8 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 
 use super::Topic;
-use crate::jobs::{self, Job};
-use crate::store::entities::{bid, lot, outbox, webhook_endpoint};
+use crate::jobs::{self, Job, UnrecordedBid};
+use crate::store::entities::{bid, booking, lot, outbox, webhook_endpoint};
 
 pub const EMAIL: &str = "email";
 pub const WEBHOOK: &str = "webhook";
@@ -169,35 +169,137 @@ fn messages(
         at: now,
     };
     let payload = serde_json::to_string(&facts).expect("facts serialise");
-    let mut rows = vec![(EMAIL, None, format!("<{}@surclass>", uuid::Uuid::new_v4()))];
+    let mut to = vec![Recipient::email(format!(
+        "<{}@surclass>",
+        uuid::Uuid::new_v4()
+    ))];
     if topic.is_webhook_event() {
         for endpoint in endpoints {
             if super::webhooks::subscribed(endpoint, topic) {
-                rows.push((WEBHOOK, Some(endpoint.id.clone()), facts.event_id.clone()));
+                to.push(Recipient {
+                    channel: WEBHOOK,
+                    endpoint_id: Some(endpoint.id.clone()),
+                    message_id: facts.event_id.clone(),
+                });
             }
         }
     }
-    rows.into_iter()
-        .map(|(channel, endpoint_id, message_id)| outbox::ActiveModel {
-            id: NotSet,
-            operator_id: Set(Some(l.operator_id.clone())),
-            channel: Set(channel.to_owned()),
-            topic: Set(topic.as_str().to_owned()),
-            payload: Set(payload.clone()),
-            status: Set(PENDING.to_owned()),
-            attempts: Set(0),
-            next_attempt_at: Set(now),
-            last_error: Set(None),
-            created_at: Set(now),
-            sent_at: Set(None),
-            booking_id: Set(Some(b.booking_id.clone())),
-            endpoint_id: Set(endpoint_id),
-            message_id: Set(Some(message_id)),
-            recipient: Set(None),
-            subject: Set(None),
-            body: Set(None),
-        })
+    to.into_iter()
+        .map(|to| row(&l.operator_id, &b.booking_id, topic, &payload, to, now))
         .collect()
+}
+
+/// Where one message of a state change goes.
+struct Recipient {
+    channel: &'static str,
+    endpoint_id: Option<String>,
+    /// The email's Message-ID, or the webhook's event id.
+    message_id: String,
+}
+
+impl Recipient {
+    fn email(message_id: String) -> Self {
+        Recipient {
+            channel: EMAIL,
+            endpoint_id: None,
+            message_id,
+        }
+    }
+}
+
+/// A pending message of `topic` (its facts as `payload`), for one recipient.
+fn row(
+    operator_id: &str,
+    booking_id: &str,
+    topic: Topic,
+    payload: &str,
+    to: Recipient,
+    now: DateTime<Utc>,
+) -> outbox::ActiveModel {
+    outbox::ActiveModel {
+        id: NotSet,
+        operator_id: Set(Some(operator_id.to_owned())),
+        channel: Set(to.channel.to_owned()),
+        topic: Set(topic.as_str().to_owned()),
+        payload: Set(payload.to_owned()),
+        status: Set(PENDING.to_owned()),
+        attempts: Set(0),
+        next_attempt_at: Set(now),
+        last_error: Set(None),
+        created_at: Set(now),
+        sent_at: Set(None),
+        booking_id: Set(Some(booking_id.to_owned())),
+        endpoint_id: Set(to.endpoint_id),
+        message_id: Set(Some(to.message_id)),
+        recipient: Set(None),
+        subject: Set(None),
+        body: Set(None),
+    }
+}
+
+/// Tells the traveller that the hold of an offer we lost (`bid`, from the hold's metadata) is
+/// released: one email, whatever the number of runs of the job that released it. Nothing when
+/// the lot or the booking is gone, or the booking is not the lot's operator's.
+pub async fn enqueue_not_recorded(
+    db: &crate::store::Db,
+    hold: &str,
+    bid: &UnrecordedBid,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let txn = crate::store::write_txn(db).await?;
+    // Fixed by the hold, so a second run finds the first one's message (and a mail client
+    // would fold two copies into one).
+    let message_id = format!("<released-{hold}@surclass>");
+    let told = outbox::Entity::find()
+        .filter(outbox::Column::BookingId.eq(&bid.booking_id))
+        .filter(outbox::Column::MessageId.eq(&message_id))
+        .one(&txn)
+        .await?
+        .is_some();
+    let Some(l) = lot::Entity::find_by_id(bid.lot_id.clone())
+        .one(&txn)
+        .await?
+    else {
+        return Ok(());
+    };
+    let theirs = booking::Entity::find_by_id(bid.booking_id.clone())
+        .one(&txn)
+        .await?
+        .is_some_and(|b| b.operator_id == l.operator_id);
+    if told || !theirs {
+        return Ok(());
+    }
+    let units = i32::try_from(bid.units.max(1)).unwrap_or(1);
+    let facts = Facts {
+        event_id: format!("evt_{}", uuid::Uuid::new_v4().simple()),
+        bid_id: bid.bid_id.clone(),
+        lot_id: l.id.clone(),
+        booking_id: bid.booking_id.clone(),
+        bid_status: "not_recorded".to_owned(),
+        amount_minor: bid.total_minor / i64::from(units),
+        units,
+        total_minor: Some(bid.total_minor),
+        currency: bid.currency.clone(),
+        lot_title: l.title.clone(),
+        from_class: l.from_class.clone(),
+        to_class: l.to_class.clone(),
+        resource: l.resource.clone(),
+        service_date: l.service_date.to_string(),
+        closes_at: l.closes_at,
+        time_zone: l.time_zone.clone(),
+        detail: None,
+        at: now,
+    };
+    let email = row(
+        &l.operator_id,
+        &bid.booking_id,
+        Topic::NotRecorded,
+        &serde_json::to_string(&facts).expect("facts serialise"),
+        Recipient::email(message_id),
+        now,
+    );
+    insert(&txn, vec![email], Topic::NotRecorded, now).await?;
+    txn.commit().await
 }
 
 /// Writes messages of `topic` and the jobs that deliver them.

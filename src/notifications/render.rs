@@ -60,6 +60,7 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
         )
     };
     let closes = closes_local(facts);
+    let still_open = facts.at < facts.closes_at;
     let detail = facts.detail.clone().unwrap_or_default();
     let (subject, lead) = if fr {
         match topic {
@@ -98,6 +99,17 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
             Topic::Refunded => (
                 format!("Remboursement : {upgrade}"),
                 format!("{detail}\nNous vous remboursons {total} sur la carte utilisée. Selon votre banque, le remboursement apparaît sous quelques jours."),
+            ),
+            Topic::NotRecorded => (
+                format!("Votre offre n'a pas été enregistrée : {upgrade}"),
+                format!(
+                    "À cause d'une panne de notre côté, votre offre de {total} pour le surclassement {upgrade} n'a pas été enregistrée. Nous avons libéré l'autorisation de {total} sur votre carte ; rien n'est débité. Veuillez nous excuser.\n{}",
+                    if still_open {
+                        format!("Les offres restent ouvertes jusqu'au {closes} : vous pouvez refaire votre offre avec le lien ci-dessous.")
+                    } else {
+                        format!("Les offres ont fermé le {closes} ; votre offre n'a donc pas pu participer.")
+                    }
+                ),
             ),
         }
     } else {
@@ -138,6 +150,17 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
                 format!("Refund: {upgrade}"),
                 format!("{detail}\nWe are refunding {total} to the card you used. Depending on your bank it shows within a few days."),
             ),
+            Topic::NotRecorded => (
+                format!("Your offer was not recorded: {upgrade}"),
+                format!(
+                    "Because of a fault on our side, your offer of {total} for the upgrade {upgrade} was not recorded. We have released the hold of {total} on your card; nothing is charged. We are sorry.\n{}",
+                    if still_open {
+                        format!("Bidding is open until {closes}: you can make your offer again from the link below.")
+                    } else {
+                        format!("Bidding closed on {closes}, so your offer could not take part.")
+                    }
+                ),
+            ),
         }
     };
     let mut body = String::new();
@@ -148,10 +171,12 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
     });
     body.push_str(lead.trim());
     body.push_str("\n\n");
-    body.push_str(&if fr {
-        format!("Suivre votre offre : {}\n", cx.status_url)
-    } else {
-        format!("See your offer: {}\n", cx.status_url)
+    // A lost offer has nothing to follow: the link leads to the upgrades on offer.
+    body.push_str(&match (fr, topic) {
+        (true, Topic::NotRecorded) => format!("Vos surclassements : {}\n", cx.status_url),
+        (false, Topic::NotRecorded) => format!("Your upgrades: {}\n", cx.status_url),
+        (true, _) => format!("Suivre votre offre : {}\n", cx.status_url),
+        (false, _) => format!("See your offer: {}\n", cx.status_url),
     });
     body.push_str(&if fr {
         format!(
@@ -230,6 +255,53 @@ mod tests {
             en.body.contains("Amount charged: 250.00 EUR"),
             "{}",
             en.body
+        );
+    }
+
+    #[test]
+    fn a_lost_offer_says_the_hold_is_released_and_whether_to_bid_again() {
+        let mut lost = facts();
+        lost.total_minor = Some(35000);
+        lost.closes_at = lost.at + chrono::Duration::hours(3);
+        let open = render(Topic::NotRecorded, &lost, &cx("en"));
+        assert_eq!(
+            open.subject,
+            "Your offer was not recorded: AU101: economy → business (2026-12-24)"
+        );
+        assert!(
+            open.body.contains("released the hold of 350.00 EUR"),
+            "{}",
+            open.body
+        );
+        assert!(open.body.contains("nothing is charged"), "{}", open.body);
+        assert!(open.body.contains("make your offer again"), "{}", open.body);
+        assert!(
+            open.body
+                .contains("Your upgrades: https://up.example/s/tok"),
+            "{}",
+            open.body
+        );
+        lost.closes_at = lost.at - chrono::Duration::minutes(1);
+        let closed = render(Topic::NotRecorded, &lost, &cx("fr"));
+        assert!(
+            closed
+                .subject
+                .starts_with("Votre offre n'a pas été enregistrée")
+        );
+        assert!(
+            closed.body.contains("libéré l'autorisation de 350.00 EUR"),
+            "{}",
+            closed.body
+        );
+        assert!(
+            closed.body.contains("Les offres ont fermé"),
+            "{}",
+            closed.body
+        );
+        assert!(
+            !closed.body.contains("refaire votre offre"),
+            "{}",
+            closed.body
         );
     }
 

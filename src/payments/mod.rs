@@ -156,6 +156,11 @@ pub async fn from_settings(
 /// The metadata key naming our bid on every provider payment, so that a hold no record names
 /// can be traced back (and told apart from payments of other products on the same account).
 pub const BID_METADATA: &str = "surclass_bid";
+/// The lot, booking and party size a hold was for, beside the bid: a hold whose bid was never
+/// stored names no record, and these are what it takes to tell the traveller it was released.
+pub const LOT_METADATA: &str = "surclass_lot";
+pub const BOOKING_METADATA: &str = "surclass_booking";
+pub const UNITS_METADATA: &str = "surclass_units";
 
 /// Card authorisations expire after about seven days, so the `hold` payment mode is offered
 /// only when bidding closes within this many days of the bid (the day left covers award,

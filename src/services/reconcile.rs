@@ -10,10 +10,11 @@ use sea_orm::{DbErr, EntityTrait};
 
 use crate::domain::bid::BidStatus;
 use crate::domain::lot::LotStatus;
-use crate::jobs::{self, Job};
+use crate::jobs::{self, Job, UnrecordedBid};
 use crate::money::Money;
 use crate::payments::{
-    BID_METADATA, HOLD_MAX_DAYS, PaymentError, PaymentGateway, PaymentRef, PaymentStatus,
+    BID_METADATA, BOOKING_METADATA, HOLD_MAX_DAYS, LOT_METADATA, PaymentError, PaymentGateway,
+    PaymentRef, PaymentState, PaymentStatus, UNITS_METADATA,
 };
 use crate::store::Db;
 use crate::store::entities::{bid, lot, payment};
@@ -260,16 +261,36 @@ async fn unrecorded_holds(
                     bid_id,
                 }
             } else {
+                let tell = unrecorded_bid(&h.state, &bid_id);
+                let told = if tell.is_some() {
+                    "the traveller is told"
+                } else {
+                    "the hold names no booking to tell"
+                };
                 Finding {
                     problem: format!(
-                        "hold {hold} of {amount} on the card for a bid that was never stored"
+                        "hold {hold} of {amount} on the card for a bid that was never stored ({told})"
                     ),
-                    repair: Job::ReleaseUnrecorded { hold },
+                    repair: Job::ReleaseUnrecorded { hold, tell },
                     bid_id,
                 }
             })
         })
         .collect())
+}
+
+/// The offer a hold was for, from the metadata every card call sends; `None` when any of it
+/// is missing or unreadable.
+fn unrecorded_bid(hold: &PaymentState, bid_id: &str) -> Option<UnrecordedBid> {
+    let meta = |key: &str| hold.metadata.get(key).filter(|v| !v.is_empty()).cloned();
+    Some(UnrecordedBid {
+        bid_id: bid_id.to_owned(),
+        lot_id: meta(LOT_METADATA)?,
+        booking_id: meta(BOOKING_METADATA)?,
+        units: meta(UNITS_METADATA)?.parse().ok().filter(|&u| u > 0)?,
+        total_minor: hold.amount_minor,
+        currency: hold.currency.to_string(),
+    })
 }
 
 /// Schedules the repair of each finding; the worker carries them out.

@@ -19,13 +19,13 @@ use super::events;
 use crate::domain::award::AwardStatus;
 use crate::domain::bid::{BidEventKind, BidStatus};
 use crate::domain::lot::{LotSpec, LotStatus, PaymentMode};
-use crate::jobs::{self, Job};
+use crate::jobs::{self, Job, UnrecordedBid};
 use crate::matching;
 use crate::money::Money;
 use crate::notifications::{Topic, outbox};
 use crate::payments::{
-    BID_METADATA, ChargeOutcome, ChargeRequest, IdempotencyKey, PaymentError, PaymentGateway,
-    PaymentRef, PaymentStep, SavedCard,
+    BID_METADATA, ChargeOutcome, ChargeRequest, IdempotencyKey, LOT_METADATA, PaymentError,
+    PaymentGateway, PaymentRef, PaymentStep, SavedCard,
 };
 use crate::store::entities::{award, bid, lot, payment};
 use crate::store::payments::{self as store_payments, NewPayment};
@@ -119,7 +119,7 @@ async fn finish_payment(
 fn metadata(b: &bid::Model) -> BTreeMap<String, String> {
     BTreeMap::from([
         (BID_METADATA.to_owned(), b.id.clone()),
-        ("surclass_lot".to_owned(), b.lot_id.clone()),
+        (LOT_METADATA.to_owned(), b.lot_id.clone()),
     ])
 }
 
@@ -402,10 +402,12 @@ pub async fn release(
 /// Releases a hold that no bid records: a crash came between a new bid's card call and its
 /// write, so there is no bid or timeline to write on (reconcile finds it). If a record names
 /// the hold by now, its bid's own jobs deal with it. Same key as every release of this hold.
+/// The traveller named by `tell` is told the offer was lost and its hold released.
 pub async fn release_unrecorded(
     db: &Db,
     gateway: &dyn PaymentGateway,
     hold: &str,
+    tell: Option<&UnrecordedBid>,
 ) -> Result<Step, SettleError> {
     let on_a_bid = bid::Entity::find()
         .filter(bid::Column::PaymentRef.eq(hold))
@@ -425,6 +427,11 @@ pub async fn release_unrecorded(
         .release(&PaymentRef::new(hold.to_owned()), &key)
         .await?;
     tracing::info!(hold, "hold that no bid recorded released");
+    // Released first, told after: a run that stops in between releases again (the same
+    // key) and then tells; a run after the telling finds the message and sends no other.
+    if let Some(bid) = tell {
+        outbox::enqueue_not_recorded(db, hold, bid, Utc::now()).await?;
+    }
     Ok(Step::Done)
 }
 

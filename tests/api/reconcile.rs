@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
 use serde_json::json;
-use surclass::jobs::Job;
+use surclass::jobs::{Job, UnrecordedBid};
 use surclass::money::Currency;
 use surclass::payments::{
-    BID_METADATA, CardSource, HoldOutcome, HoldRequest, IdempotencyKey, PaymentRef, PaymentStatus,
+    BID_METADATA, BOOKING_METADATA, CardSource, HoldOutcome, HoldRequest, IdempotencyKey,
+    LOT_METADATA, PaymentRef, PaymentStatus, UNITS_METADATA,
 };
 use surclass::services::reconcile;
 use surclass::store::entities::{bid, payment};
@@ -157,7 +158,7 @@ async fn status_of(app: &TestApp, hold: &PaymentRef) -> PaymentStatus {
 async fn a_hold_for_a_bid_that_was_never_stored_is_found_and_released(app: TestApp) {
     let op = app.operator("aurora").await;
     let lot = app.open_lot(&op, json!({})).await;
-    app.booking(&op, "PNR001", "Martin", 1, &[&lot]).await;
+    app.booking(&op, "PNR001", "Martin", 2, &[&lot]).await;
     let token = app.sign_in("PNR001", "Martin").await;
     let placed = app
         .bid(&token, &lot, "200.00", "pm_card_visa")
@@ -172,11 +173,15 @@ async fn a_hold_for_a_bid_that_was_never_stored_is_found_and_released(app: TestA
             .payment_ref
             .unwrap(),
     );
-    let stray = hold_nobody_wrote(
-        &app,
-        BTreeMap::from([(BID_METADATA.to_owned(), "bid_never_stored".to_owned())]),
-    )
-    .await;
+    // Every hold names its bid, lot, booking and party size at the provider.
+    let booking = app.stored_booking("PNR001").await;
+    let mut metadata = app.gateway.payment_status(&live).await.unwrap().metadata;
+    assert_eq!(metadata.get(LOT_METADATA), Some(&lot));
+    assert_eq!(metadata.get(BOOKING_METADATA), Some(&booking.id));
+    assert_eq!(metadata.get(UNITS_METADATA).map(String::as_str), Some("2"));
+    // The same traveller's next offer: its hold was taken, its write lost to a crash.
+    metadata.insert(BID_METADATA.to_owned(), "bid_never_stored".to_owned());
+    let stray = hold_nobody_wrote(&app, metadata).await;
     // Another product's hold on the same provider account is none of ours.
     let foreign = hold_nobody_wrote(&app, BTreeMap::new()).await;
 
@@ -186,14 +191,26 @@ async fn a_hold_for_a_bid_that_was_never_stored_is_found_and_released(app: TestA
     let finding = the_one_finding(&app, later, "never stored").await;
     assert_eq!(finding.bid_id, "bid_never_stored");
     assert!(finding.problem.contains("350.00 EUR"), "{finding}");
+    assert!(
+        finding.problem.contains("the traveller is told"),
+        "{finding}"
+    );
     assert_eq!(
         finding.repair,
         Job::ReleaseUnrecorded {
-            hold: stray.to_string()
+            hold: stray.to_string(),
+            tell: Some(UnrecordedBid {
+                bid_id: "bid_never_stored".into(),
+                lot_id: lot.clone(),
+                booking_id: booking.id.clone(),
+                units: 2,
+                total_minor: 35000,
+                currency: "EUR".into(),
+            }),
         }
     );
 
-    repair(&app, finding, later).await;
+    repair(&app, finding.clone(), later).await;
     assert_eq!(status_of(&app, &stray).await, PaymentStatus::Canceled);
     assert!(
         matches!(
@@ -206,6 +223,71 @@ async fn a_hold_for_a_bid_that_was_never_stored_is_found_and_released(app: TestA
         status_of(&app, &foreign).await,
         PaymentStatus::Authorized { .. }
     ));
+
+    // The traveller hears of it, once, even when the repair runs again.
+    let told = lost_offer_emails(&app, &op.key).await;
+    assert_eq!(told.len(), 1, "{told:#?}");
+    let m = &told[0];
+    assert_eq!(m["status"], "sent", "{m}");
+    assert_eq!(m["to"], "traveller@example.com");
+    assert!(
+        m["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("Your offer was not recorded"),
+        "{m}"
+    );
+    let body = m["body"].as_str().unwrap();
+    assert!(
+        body.contains("released the hold of 350.00 EUR on your card"),
+        "{body}"
+    );
+    assert!(body.contains("make your offer again"), "{body}");
+    assert!(body.contains(&format!("{}/s/", app.address)), "{body}");
+    reconcile::repair(&app.db, &[finding]).await.unwrap();
+    app.run_jobs().await;
+    assert_eq!(lost_offer_emails(&app, &op.key).await.len(), 1);
+}
+
+/// A hold taken before holds named their lot and booking: released, and nobody to tell.
+async fn a_hold_that_names_only_its_bid_is_released_without_a_message(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({})).await;
+    app.booking(&op, "PNR001", "Martin", 1, &[&lot]).await;
+    let stray = hold_nobody_wrote(
+        &app,
+        BTreeMap::from([(BID_METADATA.to_owned(), "bid_never_stored".to_owned())]),
+    )
+    .await;
+    let later = after_in_flight();
+    let finding = the_one_finding(&app, later, "names no booking to tell").await;
+    assert_eq!(
+        finding.repair,
+        Job::ReleaseUnrecorded {
+            hold: stray.to_string(),
+            tell: None,
+        }
+    );
+    repair(&app, finding, later).await;
+    assert_eq!(status_of(&app, &stray).await, PaymentStatus::Canceled);
+    assert!(lost_offer_emails(&app, &op.key).await.is_empty());
+}
+
+/// The operator's copies of the emails that told a traveller their offer was lost.
+async fn lost_offer_emails(app: &TestApp, key: &str) -> Vec<serde_json::Value> {
+    let reply = app
+        .read("/v1/messages?channel=email")
+        .key(key)
+        .send()
+        .await
+        .expect(200);
+    reply.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["topic"] == "bid.not_recorded")
+        .cloned()
+        .collect()
 }
 
 async fn a_hold_of_a_stored_bid_that_its_write_never_recorded_is_released_on_its_timeline(
@@ -258,5 +340,6 @@ store_tests!(
     a_hold_left_on_a_losing_bid_is_found_and_released,
     a_replaced_hold_whose_release_never_ran_is_found,
     a_hold_for_a_bid_that_was_never_stored_is_found_and_released,
+    a_hold_that_names_only_its_bid_is_released_without_a_message,
     a_hold_of_a_stored_bid_that_its_write_never_recorded_is_released_on_its_timeline
 );

@@ -24,7 +24,7 @@ use sea_orm::{
 };
 
 use super::{
-    BidError, NewBid, PendingBid, Security, check_fits, check_window, corrupt, open_lot,
+    BidError, CardFor, NewBid, PendingBid, Security, check_fits, check_window, corrupt, open_lot,
     parse_amount, secure, security_payment, unwind, whole,
 };
 use crate::domain::bid::{BidEventKind, BidStatus};
@@ -229,11 +229,16 @@ async fn secure_looked(
         CardSource::PaymentMethod(id) => Some(id.clone()),
         CardSource::Card { .. } => None,
     };
+    let bid_for = CardFor {
+        bid_id: &looked.bid_id,
+        lot_id: &ask.lot_id,
+        booking: &looked.booking,
+        units: looked.units,
+    };
     let security = secure(
         gateway,
         &looked.spec,
-        &looked.booking,
-        &looked.bid_id,
+        bid_for,
         looked.attempt,
         total,
         looked.card,

@@ -27,8 +27,9 @@ use crate::jobs::{self, Job};
 use crate::money::Money;
 use crate::notifications::{Topic, outbox};
 use crate::payments::{
-    BID_METADATA, CardSource, Decline, HoldOutcome, HoldRequest, IdempotencyKey, PaymentError,
-    PaymentGateway, PaymentRef, PaymentStep, SavedCard, SetupOutcome, SetupRequest,
+    BID_METADATA, BOOKING_METADATA, CardSource, Decline, HoldOutcome, HoldRequest, IdempotencyKey,
+    LOT_METADATA, PaymentError, PaymentGateway, PaymentRef, PaymentStep, SavedCard, SetupOutcome,
+    SetupRequest, UNITS_METADATA,
 };
 use crate::store::entities::{bid, bid_event, booking, booking_lot, lot, payment};
 use crate::store::payments::{self as store_payments, NewPayment};
@@ -164,22 +165,42 @@ fn unavailable(e: PaymentError) -> BidError {
     }
 }
 
+/// The bid a card call is for, as the provider's metadata names it: should the bid's write
+/// be lost, reconcile still knows whose hold to release and whom to tell.
+struct CardFor<'a> {
+    bid_id: &'a str,
+    lot_id: &'a str,
+    booking: &'a booking::Model,
+    units: u32,
+}
+
+impl CardFor<'_> {
+    fn metadata(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([
+            (BID_METADATA.to_owned(), self.bid_id.to_owned()),
+            (LOT_METADATA.to_owned(), self.lot_id.to_owned()),
+            (BOOKING_METADATA.to_owned(), self.booking.id.clone()),
+            (UNITS_METADATA.to_owned(), self.units.to_string()),
+        ])
+    }
+}
+
 /// Authorises the bid's total (hold lots) or saves the card (charge-on-award lots), before
 /// anything is written: a refused card changes nothing.
 async fn secure(
     gateway: &dyn PaymentGateway,
     spec: &LotSpec,
-    booking: &booking::Model,
-    bid_id: &str,
+    bid: CardFor<'_>,
     attempt: u32,
     total_minor: i64,
     card: CardSource,
 ) -> Result<Security, BidError> {
+    let (bid_id, booking) = (bid.bid_id, bid.booking);
     let description = format!(
         "Upgrade {} {} {} → {}",
         spec.resource, spec.service_date, spec.from_class, spec.to_class
     );
-    let metadata = BTreeMap::from([(BID_METADATA.to_owned(), bid_id.to_owned())]);
+    let metadata = bid.metadata();
     let needs_action = || {
         BidError::CardDeclined(
             "Your bank asks to confirm this card with a code, which this page cannot do yet. Please use another card.".into(),
@@ -532,7 +553,20 @@ async fn change_once(
                 })?;
             Some((
                 attempt,
-                secure(gateway, &spec, booking, &current.id, attempt, total, card).await?,
+                secure(
+                    gateway,
+                    &spec,
+                    CardFor {
+                        bid_id: &current.id,
+                        lot_id: &current.lot_id,
+                        booking,
+                        units: current.units.max(1) as u32,
+                    },
+                    attempt,
+                    total,
+                    card,
+                )
+                .await?,
             ))
         }
         _ => None,
@@ -894,7 +928,13 @@ async fn upgrade_now_here(
         payment_mode: PaymentMode::Hold,
         ..spec.clone()
     };
-    let security = secure(gateway, &hold_spec, booking, &bid_id, attempt, total, card).await?;
+    let bid_for = CardFor {
+        bid_id: &bid_id,
+        lot_id: &lot.id,
+        booking,
+        units,
+    };
+    let security = secure(gateway, &hold_spec, bid_for, attempt, total, card).await?;
     let Security::Hold { reference, .. } = &security else {
         unreachable!("a hold was asked for")
     };
@@ -1321,7 +1361,13 @@ async fn replace_card_here(
     let total = current.award_price_minor.unwrap_or(current.amount_minor)
         * i64::from(current.award_units.unwrap_or(current.units));
     let attempt = attempts(db, &current.id).await? + 1;
-    let security = secure(gateway, &spec, booking, &current.id, attempt, total, card).await?;
+    let bid_for = CardFor {
+        bid_id: &current.id,
+        lot_id: &current.lot_id,
+        booking,
+        units: current.award_units.unwrap_or(current.units).max(1) as u32,
+    };
+    let security = secure(gateway, &spec, bid_for, attempt, total, card).await?;
 
     let txn = write_txn(db).await?;
     let locked = lock_own_bid(&txn, booking, bid_id).await?;
