@@ -51,6 +51,9 @@ pub enum Job {
     Remind { lot_id: String },
     /// Erase personal data past each operator's retention period.
     PurgeExpired,
+    /// Ask the provider for the holds no record names, and queue their release: a traveller
+    /// whose offer a crash lost must not wait for an operator to run `surclass reconcile`.
+    FindUnrecordedHolds,
 }
 
 /// The offer a hold was taken for whose bid was never stored: what the traveller is told
@@ -65,6 +68,10 @@ pub struct UnrecordedBid {
     pub total_minor: i64,
     pub currency: String,
 }
+
+/// How often the worker looks for holds that no record names. Each look lists what the
+/// provider still holds from the last week (on Stripe, a page of 100 per call).
+pub const FIND_UNRECORDED_EVERY: chrono::Duration = chrono::Duration::minutes(15);
 
 /// Which due jobs are claimed first. In a deadline rush thousands of confirmations are
 /// queued before the close; the close, the charges and the released holds must not wait for
@@ -86,7 +93,8 @@ impl Job {
             Job::Deliver { .. }
             | Job::DeliverMany { .. }
             | Job::Remind { .. }
-            | Job::PurgeExpired => Priority::Messages,
+            | Job::PurgeExpired
+            | Job::FindUnrecordedHolds => Priority::Messages,
             _ => Priority::Deadline,
         }
     }
@@ -105,6 +113,7 @@ impl Job {
             Job::DeliverMany { .. } => "deliver_many",
             Job::Remind { .. } => "remind",
             Job::PurgeExpired => "purge_expired",
+            Job::FindUnrecordedHolds => "find_unrecorded_holds",
         }
     }
 
@@ -116,6 +125,11 @@ impl Job {
             Job::Remind { lot_id } => format!("remind:{lot_id}"),
             // At most one purge an hour, whichever process schedules it.
             Job::PurgeExpired => format!("purge_expired:{}", Utc::now().format("%Y%m%d%H")),
+            // At most one look each FIND_UNRECORDED_EVERY, whichever process schedules it.
+            Job::FindUnrecordedHolds => format!(
+                "find_unrecorded_holds:{}",
+                Utc::now().timestamp() / FIND_UNRECORDED_EVERY.num_seconds()
+            ),
             other => format!("{}:{}", other.kind(), uuid::Uuid::new_v4().simple()),
         }
     }

@@ -18,6 +18,7 @@ use crate::notifications::reminders;
 use crate::payments::PaymentGateway;
 use crate::services::award::{self, CloseOutcome};
 use crate::services::data_rights;
+use crate::services::reconcile;
 use crate::services::settlement;
 use crate::store::Db;
 use crate::store::entities::{job, lot};
@@ -96,6 +97,7 @@ impl Worker {
         let (ended_tx, mut ended_rx) = mpsc::unbounded_channel();
         let mut ended = Vec::new();
         let mut next_schedule = Instant::now();
+        let mut looked_for_holds = None;
         loop {
             while let Ok(one) = ended_rx.try_recv() {
                 ended.push(one);
@@ -110,6 +112,16 @@ impl Worker {
                 }
                 if let Err(e) = self.schedule_notifications().await {
                     tracing::warn!(error = %e, "could not schedule reminders");
+                }
+                // Once a period per process; the key makes it once across processes.
+                let period = Utc::now().timestamp() / super::FIND_UNRECORDED_EVERY.num_seconds();
+                if looked_for_holds != Some(period) {
+                    match super::enqueue(&self.db, Job::FindUnrecordedHolds, Utc::now()).await {
+                        Ok(()) => looked_for_holds = Some(period),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "could not schedule the look for unrecorded holds")
+                        }
+                    }
                 }
                 next_schedule = Instant::now() + SCHEDULE_EVERY;
             }
@@ -399,6 +411,12 @@ impl Worker {
                     None
                 })
                 .map_err(|e| e.to_string()),
+            Job::FindUnrecordedHolds => {
+                reconcile::release_unrecorded_holds(&self.db, gateway, Utc::now())
+                    .await
+                    .map(|_| None)
+                    .map_err(|e| e.to_string())
+            }
         }
     }
 }
@@ -492,7 +510,10 @@ mod tests {
         running.await.unwrap();
 
         let all = job::Entity::find().all(&db).await.unwrap();
-        assert_eq!(all.len(), 41);
+        // The burst, and the loop's own look for holds that no record names.
+        let looks = all.iter().filter(|j| j.kind == "find_unrecorded_holds");
+        assert_eq!(looks.count(), 1);
+        assert_eq!(all.len(), 41 + 1);
         assert!(
             all.iter()
                 .all(|j| j.locked_by.is_none() && j.status != queue::RUNNING)

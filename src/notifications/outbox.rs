@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Topic;
 use crate::jobs::{self, Job, UnrecordedBid};
-use crate::store::entities::{bid, booking, lot, outbox, webhook_endpoint};
+use crate::store::entities::{bid, lot, outbox, webhook_endpoint};
 
 pub const EMAIL: &str = "email";
 pub const WEBHOOK: &str = "webhook";
@@ -48,7 +48,23 @@ pub struct Facts {
     pub closes_at: DateTime<Utc>,
     pub time_zone: String,
     pub detail: Option<String>,
+    /// Only for a lost offer (`bid.not_recorded`): what the traveller can do now, as it
+    /// stood when the message was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_lost_offer: Option<AfterLostOffer>,
     pub at: DateTime<Utc>,
+}
+
+/// What a traveller whose offer was lost on our side can do about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AfterLostOffer {
+    /// The upgrade is open to them: offer again.
+    BidAgain,
+    /// They offered again meanwhile, and that offer is recorded.
+    LaterOfferStands,
+    /// Bidding has closed (or the upgrade was cancelled, or is no longer theirs to bid on).
+    BiddingClosed,
 }
 
 /// Writes the messages `topic` causes for this bid — an email to the traveller and one
@@ -166,6 +182,7 @@ fn messages(
         closes_at: l.closes_at,
         time_zone: l.time_zone.clone(),
         detail: detail.map(str::to_owned),
+        after_lost_offer: None,
         at: now,
     };
     let payload = serde_json::to_string(&facts).expect("facts serialise");
@@ -237,49 +254,50 @@ fn row(
     }
 }
 
-/// Tells the traveller that the hold of an offer we lost (`bid`, from the hold's metadata) is
-/// released: one email, whatever the number of runs of the job that released it. Nothing when
-/// the lot or the booking is gone, or the booking is not the lot's operator's.
-pub async fn enqueue_not_recorded(
-    db: &crate::store::Db,
-    hold: &str,
-    bid: &UnrecordedBid,
+/// The Message-ID of the email telling a traveller the hold of their lost offer was released:
+/// fixed by the hold, so that a second run of the release finds the first one's message (and
+/// a mail client would fold two copies into one).
+pub fn lost_offer_message_id(hold: &str) -> String {
+    format!("<released-{hold}@surclass>")
+}
+
+/// Whether a message with this Message-ID was written for the booking.
+pub async fn written(
+    txn: &impl ConnectionTrait,
+    booking_id: &str,
+    message_id: &str,
+) -> Result<bool, DbErr> {
+    Ok(outbox::Entity::find()
+        .filter(outbox::Column::BookingId.eq(booking_id))
+        .filter(outbox::Column::MessageId.eq(message_id))
+        .one(txn)
+        .await?
+        .is_some())
+}
+
+/// Writes the email (`bid.not_recorded`, never a webhook: the bid does not exist) that tells
+/// a traveller their offer on `l` was lost on our side and its hold released, and what they
+/// can do now.
+pub async fn enqueue_lost_offer(
+    txn: &impl ConnectionTrait,
+    l: &lot::Model,
+    offer: &UnrecordedBid,
+    now_what: AfterLostOffer,
+    message_id: String,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let txn = crate::store::write_txn(db).await?;
-    // Fixed by the hold, so a second run finds the first one's message (and a mail client
-    // would fold two copies into one).
-    let message_id = format!("<released-{hold}@surclass>");
-    let told = outbox::Entity::find()
-        .filter(outbox::Column::BookingId.eq(&bid.booking_id))
-        .filter(outbox::Column::MessageId.eq(&message_id))
-        .one(&txn)
-        .await?
-        .is_some();
-    let Some(l) = lot::Entity::find_by_id(bid.lot_id.clone())
-        .one(&txn)
-        .await?
-    else {
-        return Ok(());
-    };
-    let theirs = booking::Entity::find_by_id(bid.booking_id.clone())
-        .one(&txn)
-        .await?
-        .is_some_and(|b| b.operator_id == l.operator_id);
-    if told || !theirs {
-        return Ok(());
-    }
-    let units = i32::try_from(bid.units.max(1)).unwrap_or(1);
+    let units = i32::try_from(offer.units.max(1)).unwrap_or(1);
     let facts = Facts {
         event_id: format!("evt_{}", uuid::Uuid::new_v4().simple()),
-        bid_id: bid.bid_id.clone(),
+        bid_id: offer.bid_id.clone(),
         lot_id: l.id.clone(),
-        booking_id: bid.booking_id.clone(),
+        booking_id: offer.booking_id.clone(),
+        // Not a bid status: there is no bid. Says what the message is about.
         bid_status: "not_recorded".to_owned(),
-        amount_minor: bid.total_minor / i64::from(units),
+        amount_minor: offer.total_minor / i64::from(units),
         units,
-        total_minor: Some(bid.total_minor),
-        currency: bid.currency.clone(),
+        total_minor: Some(offer.total_minor),
+        currency: offer.currency.clone(),
         lot_title: l.title.clone(),
         from_class: l.from_class.clone(),
         to_class: l.to_class.clone(),
@@ -288,18 +306,18 @@ pub async fn enqueue_not_recorded(
         closes_at: l.closes_at,
         time_zone: l.time_zone.clone(),
         detail: None,
+        after_lost_offer: Some(now_what),
         at: now,
     };
     let email = row(
         &l.operator_id,
-        &bid.booking_id,
+        &offer.booking_id,
         Topic::NotRecorded,
         &serde_json::to_string(&facts).expect("facts serialise"),
         Recipient::email(message_id),
         now,
     );
-    insert(&txn, vec![email], Topic::NotRecorded, now).await?;
-    txn.commit().await
+    insert(txn, vec![email], Topic::NotRecorded, now).await
 }
 
 /// Writes messages of `topic` and the jobs that deliver them.

@@ -2,7 +2,7 @@
 //! Plain text: it reads well on every phone and mail client, and nothing is hidden in markup.
 
 use super::Topic;
-use super::outbox::Facts;
+use super::outbox::{AfterLostOffer, Facts};
 use crate::money::{Currency, Money};
 
 /// What to put in one email.
@@ -60,7 +60,6 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
         )
     };
     let closes = closes_local(facts);
-    let still_open = facts.at < facts.closes_at;
     let detail = facts.detail.clone().unwrap_or_default();
     let (subject, lead) = if fr {
         match topic {
@@ -103,11 +102,12 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
             Topic::NotRecorded => (
                 format!("Votre offre n'a pas été enregistrée : {upgrade}"),
                 format!(
-                    "À cause d'une panne de notre côté, votre offre de {total} pour le surclassement {upgrade} n'a pas été enregistrée. Nous avons libéré l'autorisation de {total} sur votre carte ; rien n'est débité. Veuillez nous excuser.\n{}",
-                    if still_open {
-                        format!("Les offres restent ouvertes jusqu'au {closes} : vous pouvez refaire votre offre avec le lien ci-dessous.")
-                    } else {
-                        format!("Les offres ont fermé le {closes} ; votre offre n'a donc pas pu participer.")
+                    "À cause d'une panne de notre côté, votre offre de {per} par personne ({total} pour {} personne(s)) pour le surclassement {upgrade} n'a pas été enregistrée. Nous avons libéré l'autorisation de {total} sur votre carte ; rien n'est débité pour cette offre. Veuillez nous excuser.\n{}",
+                    facts.units,
+                    match facts.after_lost_offer {
+                        Some(AfterLostOffer::BidAgain) => format!("Les offres restent ouvertes jusqu'au {closes} : vous pouvez refaire votre offre avec le lien ci-dessous."),
+                        Some(AfterLostOffer::LaterOfferStands) => "L'offre que vous avez faite depuis est bien enregistrée et reste valable ; rien ne change pour elle.".to_owned(),
+                        Some(AfterLostOffer::BiddingClosed) | None => "Ce surclassement n'est plus ouvert aux offres ; cette offre n'a donc pas pu participer.".to_owned(),
                     }
                 ),
             ),
@@ -153,11 +153,12 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
             Topic::NotRecorded => (
                 format!("Your offer was not recorded: {upgrade}"),
                 format!(
-                    "Because of a fault on our side, your offer of {total} for the upgrade {upgrade} was not recorded. We have released the hold of {total} on your card; nothing is charged. We are sorry.\n{}",
-                    if still_open {
-                        format!("Bidding is open until {closes}: you can make your offer again from the link below.")
-                    } else {
-                        format!("Bidding closed on {closes}, so your offer could not take part.")
+                    "Because of a fault on our side, your offer of {per} per person ({total} for {} traveller(s)) for the upgrade {upgrade} was not recorded. We have released the hold of {total} on your card; nothing is charged for this offer. We are sorry.\n{}",
+                    facts.units,
+                    match facts.after_lost_offer {
+                        Some(AfterLostOffer::BidAgain) => format!("Bidding is open until {closes}: you can make your offer again from the link below."),
+                        Some(AfterLostOffer::LaterOfferStands) => "The offer you made since is recorded and stands; nothing changes for it.".to_owned(),
+                        Some(AfterLostOffer::BiddingClosed) | None => "This upgrade is no longer open for offers, so this offer could not take part.".to_owned(),
                     }
                 ),
             ),
@@ -227,6 +228,7 @@ mod tests {
             closes_at: Utc::now(),
             time_zone: "Europe/Paris".into(),
             detail: None,
+            after_lost_offer: None,
             at: Utc::now(),
         }
     }
@@ -259,50 +261,53 @@ mod tests {
     }
 
     #[test]
-    fn a_lost_offer_says_the_hold_is_released_and_whether_to_bid_again() {
+    fn a_lost_offer_says_the_hold_is_released_and_what_to_do_now() {
         let mut lost = facts();
         lost.total_minor = Some(35000);
-        lost.closes_at = lost.at + chrono::Duration::hours(3);
+        lost.amount_minor = 17500;
+        lost.after_lost_offer = Some(AfterLostOffer::BidAgain);
         let open = render(Topic::NotRecorded, &lost, &cx("en"));
         assert_eq!(
             open.subject,
             "Your offer was not recorded: AU101: economy → business (2026-12-24)"
         );
+        let body = &open.body;
         assert!(
-            open.body.contains("released the hold of 350.00 EUR"),
-            "{}",
-            open.body
+            body.contains("offer of 175.00 EUR per person (350.00 EUR for 2 traveller(s))"),
+            "{body}"
         );
-        assert!(open.body.contains("nothing is charged"), "{}", open.body);
-        assert!(open.body.contains("make your offer again"), "{}", open.body);
         assert!(
-            open.body
-                .contains("Your upgrades: https://up.example/s/tok"),
-            "{}",
-            open.body
+            body.contains("released the hold of 350.00 EUR on your card"),
+            "{body}"
         );
-        lost.closes_at = lost.at - chrono::Duration::minutes(1);
+        assert!(body.contains("make your offer again"), "{body}");
+        assert!(
+            body.contains("Your upgrades: https://up.example/s/tok"),
+            "{body}"
+        );
+
+        lost.after_lost_offer = Some(AfterLostOffer::LaterOfferStands);
+        let stands = render(Topic::NotRecorded, &lost, &cx("en")).body;
+        assert!(
+            stands.contains("The offer you made since is recorded and stands"),
+            "{stands}"
+        );
+        assert!(!stands.contains("make your offer again"), "{stands}");
+
+        lost.after_lost_offer = Some(AfterLostOffer::BiddingClosed);
         let closed = render(Topic::NotRecorded, &lost, &cx("fr"));
         assert!(
             closed
                 .subject
                 .starts_with("Votre offre n'a pas été enregistrée")
         );
+        let body = &closed.body;
         assert!(
-            closed.body.contains("libéré l'autorisation de 350.00 EUR"),
-            "{}",
-            closed.body
+            body.contains("libéré l'autorisation de 350.00 EUR"),
+            "{body}"
         );
-        assert!(
-            closed.body.contains("Les offres ont fermé"),
-            "{}",
-            closed.body
-        );
-        assert!(
-            !closed.body.contains("refaire votre offre"),
-            "{}",
-            closed.body
-        );
+        assert!(body.contains("n'est plus ouvert aux offres"), "{body}");
+        assert!(!body.contains("refaire votre offre"), "{body}");
     }
 
     #[test]

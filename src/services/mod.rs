@@ -11,6 +11,7 @@ pub mod events;
 pub mod insights;
 pub mod keys;
 pub mod links;
+pub mod lost_offers;
 pub mod lots;
 pub mod operator_users;
 pub mod preview;

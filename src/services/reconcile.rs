@@ -3,10 +3,10 @@
 //! win, a refund owed and not sent, a payment call left pending by a crash, a hold that no
 //! bid records.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::{DbErr, EntityTrait};
+use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter};
 
 use crate::domain::bid::BidStatus;
 use crate::domain::lot::LotStatus;
@@ -218,7 +218,7 @@ pub async fn check_as_of(
             });
         }
     }
-    findings.extend(unrecorded_holds(gateway, &bids, &payments, now).await?);
+    findings.extend(unrecorded_holds(db, gateway, now).await?);
     Ok(findings)
 }
 
@@ -226,23 +226,41 @@ pub async fn check_as_of(
 /// card call and its write. Only ours (they carry the bid id), and only those older than
 /// [`IN_FLIGHT`]; holds expire at the provider after about a week, so older ones are gone.
 async fn unrecorded_holds(
+    db: &Db,
     gateway: &dyn PaymentGateway,
-    bids: &[bid::Model],
-    payments: &[payment::Model],
     now: DateTime<Utc>,
 ) -> Result<Vec<Finding>, ReconcileError> {
-    let open = gateway
+    let open: Vec<_> = gateway
         .open_holds(now - Duration::days(HOLD_MAX_DAYS + 1))
-        .await?;
-    let known: HashSet<&str> = payments
-        .iter()
-        .filter_map(|p| p.provider_ref.as_deref())
-        .chain(bids.iter().filter_map(|b| b.payment_ref.as_deref()))
-        .collect();
-    let stored: HashSet<&str> = bids.iter().map(|b| b.id.as_str()).collect();
-    Ok(open
+        .await?
         .into_iter()
         .filter(|h| h.created_at <= now - IN_FLIGHT)
+        .filter(|h| h.state.metadata.contains_key(BID_METADATA))
+        .collect();
+    // Only the bids the holds name, and their payments: a hold is recorded on its own bid.
+    let named: BTreeSet<String> = open
+        .iter()
+        .filter_map(|h| h.state.metadata.get(BID_METADATA).cloned())
+        .collect();
+    let named: Vec<String> = named.into_iter().collect();
+    let (mut stored, mut known) = (HashSet::new(), HashSet::new());
+    for ids in named.chunks(500) {
+        let bids = bid::Entity::find()
+            .filter(bid::Column::Id.is_in(ids.iter().cloned()))
+            .all(db)
+            .await?;
+        let payments = payment::Entity::find()
+            .filter(payment::Column::BidId.is_in(ids.iter().cloned()))
+            .all(db)
+            .await?;
+        for b in bids {
+            known.extend(b.payment_ref);
+            stored.insert(b.id);
+        }
+        known.extend(payments.into_iter().filter_map(|p| p.provider_ref));
+    }
+    Ok(open
+        .into_iter()
         .filter(|h| !known.contains(h.state.reference.as_str()))
         .filter_map(|h| {
             let bid_id = h.state.metadata.get(BID_METADATA)?.clone();
@@ -291,6 +309,22 @@ fn unrecorded_bid(hold: &PaymentState, bid_id: &str) -> Option<UnrecordedBid> {
         total_minor: hold.amount_minor,
         currency: hold.currency.to_string(),
     })
+}
+
+/// The worker's regular look ([`Job::FindUnrecordedHolds`]): every hold that no record
+/// names is released and its traveller told, without waiting for an operator to run
+/// `surclass reconcile --repair`. Returns how many were found.
+pub async fn release_unrecorded_holds(
+    db: &Db,
+    gateway: &dyn PaymentGateway,
+    now: DateTime<Utc>,
+) -> Result<usize, ReconcileError> {
+    let findings = unrecorded_holds(db, gateway, now).await?;
+    for f in &findings {
+        tracing::warn!(finding = %f, "releasing a hold no record names");
+    }
+    repair(db, &findings).await?;
+    Ok(findings.len())
 }
 
 /// Schedules the repair of each finding; the worker carries them out.

@@ -430,7 +430,7 @@ pub async fn release_unrecorded(
     // Released first, told after: a run that stops in between releases again (the same
     // key) and then tells; a run after the telling finds the message and sends no other.
     if let Some(bid) = tell {
-        outbox::enqueue_not_recorded(db, hold, bid, Utc::now()).await?;
+        super::lost_offers::tell(db, hold, bid, Utc::now()).await?;
     }
     Ok(Step::Done)
 }

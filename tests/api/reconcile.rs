@@ -155,33 +155,54 @@ async fn status_of(app: &TestApp, hold: &PaymentRef) -> PaymentStatus {
     app.gateway.payment_status(hold).await.unwrap().status
 }
 
-async fn a_hold_for_a_bid_that_was_never_stored_is_found_and_released(app: TestApp) {
-    let op = app.operator("aurora").await;
-    let lot = app.open_lot(&op, json!({})).await;
-    app.booking(&op, "PNR001", "Martin", 2, &[&lot]).await;
+/// A lot open for bids, with one traveller's bid placed (`PNR001`, 200.00 a person), and the
+/// metadata the provider has on that bid's hold.
+async fn lot_with_a_placed_bid(
+    app: &TestApp,
+    op: &crate::support::Operator,
+) -> (String, PaymentRef, BTreeMap<String, String>) {
+    let lot = app.open_lot(op, json!({})).await;
+    app.booking(op, "PNR001", "Martin", 1, &[&lot]).await;
     let token = app.sign_in("PNR001", "Martin").await;
     let placed = app
         .bid(&token, &lot, "200.00", "pm_card_visa")
         .await
         .expect(201);
     let live = PaymentRef::new(
-        bid::Entity::find_by_id(placed.body["id"].as_str().unwrap())
-            .one(&app.db)
+        app.stored_bid(placed.body["id"].as_str().unwrap())
             .await
-            .unwrap()
-            .unwrap()
             .payment_ref
             .unwrap(),
     );
-    // Every hold names its bid, lot, booking and party size at the provider.
-    let booking = app.stored_booking("PNR001").await;
-    let mut metadata = app.gateway.payment_status(&live).await.unwrap().metadata;
-    assert_eq!(metadata.get(LOT_METADATA), Some(&lot));
-    assert_eq!(metadata.get(BOOKING_METADATA), Some(&booking.id));
-    assert_eq!(metadata.get(UNITS_METADATA).map(String::as_str), Some("2"));
-    // The same traveller's next offer: its hold was taken, its write lost to a crash.
+    let metadata = app.gateway.payment_status(&live).await.unwrap().metadata;
+    (lot, live, metadata)
+}
+
+/// The metadata of a hold taken for a bid of `booking` that was never stored.
+fn metadata_of_a_lost_offer(
+    placed: &BTreeMap<String, String>,
+    booking: &str,
+    units: u32,
+) -> BTreeMap<String, String> {
+    let mut metadata = placed.clone();
     metadata.insert(BID_METADATA.to_owned(), "bid_never_stored".to_owned());
-    let stray = hold_nobody_wrote(&app, metadata).await;
+    metadata.insert(BOOKING_METADATA.to_owned(), booking.to_owned());
+    metadata.insert(UNITS_METADATA.to_owned(), units.to_string());
+    metadata
+}
+
+async fn a_hold_for_a_bid_that_was_never_stored_is_found_and_released(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let (lot, live, placed) = lot_with_a_placed_bid(&app, &op).await;
+    // Every hold names its bid, lot, booking and party size at the provider.
+    let martin = app.stored_booking("PNR001").await;
+    assert_eq!(placed.get(LOT_METADATA), Some(&lot));
+    assert_eq!(placed.get(BOOKING_METADATA), Some(&martin.id));
+    assert_eq!(placed.get(UNITS_METADATA).map(String::as_str), Some("1"));
+    // Another traveller's offer: its hold was taken, its write lost to a crash.
+    app.booking(&op, "PNR002", "Durand", 2, &[&lot]).await;
+    let durand = app.stored_booking("PNR002").await;
+    let stray = hold_nobody_wrote(&app, metadata_of_a_lost_offer(&placed, &durand.id, 2)).await;
     // Another product's hold on the same provider account is none of ours.
     let foreign = hold_nobody_wrote(&app, BTreeMap::new()).await;
 
@@ -202,7 +223,7 @@ async fn a_hold_for_a_bid_that_was_never_stored_is_found_and_released(app: TestA
             tell: Some(UnrecordedBid {
                 bid_id: "bid_never_stored".into(),
                 lot_id: lot.clone(),
-                booking_id: booking.id.clone(),
+                booking_id: durand.id.clone(),
                 units: 2,
                 total_minor: 35000,
                 currency: "EUR".into(),
@@ -229,7 +250,7 @@ async fn a_hold_for_a_bid_that_was_never_stored_is_found_and_released(app: TestA
     assert_eq!(told.len(), 1, "{told:#?}");
     let m = &told[0];
     assert_eq!(m["status"], "sent", "{m}");
-    assert_eq!(m["to"], "traveller@example.com");
+    assert_eq!(m["booking_id"], durand.id.as_str());
     assert!(
         m["subject"]
             .as_str()
@@ -239,14 +260,99 @@ async fn a_hold_for_a_bid_that_was_never_stored_is_found_and_released(app: TestA
     );
     let body = m["body"].as_str().unwrap();
     assert!(
+        body.contains("175.00 EUR per person (350.00 EUR for 2 traveller(s))"),
+        "{body}"
+    );
+    assert!(
         body.contains("released the hold of 350.00 EUR on your card"),
         "{body}"
     );
-    assert!(body.contains("make your offer again"), "{body}");
+    assert!(body.contains("you can make your offer again"), "{body}");
     assert!(body.contains(&format!("{}/s/", app.address)), "{body}");
     reconcile::repair(&app.db, &[finding]).await.unwrap();
     app.run_jobs().await;
     assert_eq!(lost_offer_emails(&app, &op.key).await.len(), 1);
+}
+
+/// The email says what the traveller can do now: nothing when the offer they made since
+/// stands, nothing either once the upgrade is cancelled.
+async fn the_traveller_of_a_lost_offer_is_told_what_they_can_do_now(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let (lot, _, placed) = lot_with_a_placed_bid(&app, &op).await;
+    let martin = app.stored_booking("PNR001").await;
+    // Martin's first try was lost; the bid he placed after it stands.
+    let first_try = hold_nobody_wrote(&app, metadata_of_a_lost_offer(&placed, &martin.id, 1)).await;
+    let later = after_in_flight();
+    let finding = the_one_finding(&app, later, "never stored").await;
+    repair(&app, finding, later).await;
+    assert_eq!(status_of(&app, &first_try).await, PaymentStatus::Canceled);
+    let told = lost_offer_emails(&app, &op.key).await;
+    assert_eq!(told.len(), 1, "{told:#?}");
+    let body = told[0]["body"].as_str().unwrap();
+    assert!(
+        body.contains("The offer you made since is recorded and stands"),
+        "{body}"
+    );
+    assert!(!body.contains("make your offer again"), "{body}");
+
+    // Durand's offer on the same lot was lost, and the operator cancels the upgrade.
+    app.booking(&op, "PNR002", "Durand", 1, &[&lot]).await;
+    let durand = app.stored_booking("PNR002").await;
+    let lost = hold_nobody_wrote(&app, metadata_of_a_lost_offer(&placed, &durand.id, 1)).await;
+    app.post(&format!("/v1/lots/{lot}/cancel"))
+        .key(&op.key)
+        .json(&json!({"reason": "Aircraft change"}))
+        .send()
+        .await
+        .expect(200);
+    app.run_jobs().await;
+    let finding = the_one_finding(&app, after_in_flight(), "never stored").await;
+    repair(&app, finding, after_in_flight()).await;
+    assert_eq!(status_of(&app, &lost).await, PaymentStatus::Canceled);
+    let told = lost_offer_emails(&app, &op.key).await;
+    let to_durand: Vec<_> = told
+        .iter()
+        .filter(|m| m["booking_id"] == durand.id.as_str())
+        .collect();
+    assert_eq!(to_durand.len(), 1, "{told:#?}");
+    let body = to_durand[0]["body"].as_str().unwrap();
+    assert!(body.contains("no longer open for offers"), "{body}");
+    assert!(!body.contains("make your offer again"), "{body}");
+}
+
+/// Nobody runs `surclass reconcile`: the server's own worker finds the hold, releases it and
+/// tells the traveller.
+async fn the_server_releases_a_hold_nobody_recorded_by_itself(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let (lot, _, placed) = lot_with_a_placed_bid(&app, &op).await;
+    app.booking(&op, "PNR002", "Durand", 1, &[&lot]).await;
+    let durand = app.stored_booking("PNR002").await;
+    let stray = hold_nobody_wrote(&app, metadata_of_a_lost_offer(&placed, &durand.id, 1)).await;
+    // Taken long enough ago that no money step can still be writing it.
+    let taken = Utc::now() - reconcile::IN_FLIGHT - chrono::Duration::minutes(1);
+    app.gateway_payment_made_at(stray.as_str(), taken).await;
+
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(app.worker.clone().run(stopped));
+    // Not a timing target: long enough for any machine, short enough to fail a hang.
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while lost_offer_emails(&app, &op.key)
+        .await
+        .iter()
+        .all(|m| m["status"] != "sent")
+    {
+        assert!(
+            std::time::Instant::now() < give_up,
+            "the worker did not release the hold by itself"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    stop.send(true).unwrap();
+    worker.await.unwrap();
+    assert_eq!(status_of(&app, &stray).await, PaymentStatus::Canceled);
+    let told = lost_offer_emails(&app, &op.key).await;
+    assert_eq!(told.len(), 1, "{told:#?}");
+    assert_eq!(told[0]["booking_id"], durand.id.as_str());
 }
 
 /// A hold taken before holds named their lot and booking: released, and nobody to tell.
@@ -341,5 +447,7 @@ store_tests!(
     a_replaced_hold_whose_release_never_ran_is_found,
     a_hold_for_a_bid_that_was_never_stored_is_found_and_released,
     a_hold_that_names_only_its_bid_is_released_without_a_message,
+    the_traveller_of_a_lost_offer_is_told_what_they_can_do_now,
+    the_server_releases_a_hold_nobody_recorded_by_itself,
     a_hold_of_a_stored_bid_that_its_write_never_recorded_is_released_on_its_timeline
 );

@@ -528,6 +528,30 @@ impl TestApp {
             .await
     }
 
+    /// Time passes at the simulated provider: the payment `id` was made at `at`.
+    #[allow(dead_code)]
+    pub async fn gateway_payment_made_at(&self, id: &str, at: chrono::DateTime<chrono::Utc>) {
+        use sea_orm::ConnectionTrait;
+        use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+        use surclass::payments::simulated::SimulatedGateway;
+        let gateway = match &self.gateway_store {
+            Some(url) => SimulatedGateway::at(url).await,
+            None => SimulatedGateway::beside(&self.db).await,
+        }
+        .expect("the simulated gateway's state opens");
+        let state = gateway.state();
+        let update = Query::update()
+            .table(Alias::new("simulated_gateway_objects"))
+            .value(Alias::new("created_at"), at)
+            .and_where(Expr::col(Alias::new("id")).eq(id))
+            .to_owned();
+        let done = state
+            .execute(&update)
+            .await
+            .expect("gateway object updated");
+        assert_eq!(done.rows_affected(), 1, "no payment {id} at the provider");
+    }
+
     /// The simulated gateway's payments whose stored body passes `keep`, by reference.
     async fn gateway_payments(
         &self,

@@ -195,7 +195,6 @@ async fn secure(
     total_minor: i64,
     card: CardSource,
 ) -> Result<Security, BidError> {
-    let (bid_id, booking) = (bid.bid_id, bid.booking);
     let description = format!(
         "Upgrade {} {} {} → {}",
         spec.resource, spec.service_date, spec.from_class, spec.to_class
@@ -212,12 +211,12 @@ async fn secure(
                 // The total is part of the key: two raises of one bid sent at once read the
                 // same attempt number, and each must get a hold of its own amount rather
                 // than the provider refusing the second as a key reused for other parameters.
-                idempotency_key: card_key(bid_id, PaymentStep::Hold, attempt, &card)?
+                idempotency_key: card_key(bid.bid_id, PaymentStep::Hold, attempt, &card)?
                     .child(&total_minor.to_string()),
                 amount_minor: total_minor,
                 currency: spec.currency,
                 card,
-                customer_ref: Some(booking.id.clone()),
+                customer_ref: Some(bid.booking.id.clone()),
                 description,
                 metadata,
             };
@@ -235,9 +234,9 @@ async fn secure(
         }
         PaymentMode::ChargeOnAward => {
             let request = SetupRequest {
-                idempotency_key: card_key(bid_id, PaymentStep::SaveCard, attempt, &card)?,
+                idempotency_key: card_key(bid.bid_id, PaymentStep::SaveCard, attempt, &card)?,
                 card,
-                customer_ref: booking.id.clone(),
+                customer_ref: bid.booking.id.clone(),
                 provider_customer: None,
                 description,
                 metadata,
@@ -286,7 +285,11 @@ fn card_key(
 ) -> Result<IdempotencyKey, BidError> {
     let card_digest = hex::encode(sha2::Sha256::digest(card.redacted().as_bytes()));
     let base = IdempotencyKey::derive(bid_id, step, attempt);
-    IdempotencyKey::parse(&base.part(&card_digest[..16])).map_err(unavailable)
+    // The provider compares a key's parameters, metadata included: a step retried across
+    // the release that added the lot, booking and units to it gets a key of its own (and its
+    // first hold, if any, is found by reconcile) instead of a refusal.
+    let part = format!("{}.m2", &card_digest[..16]);
+    IdempotencyKey::parse(&base.part(&part)).map_err(unavailable)
 }
 
 /// Undoes a hold whose bid could not be written (the lot closed meanwhile, say). Never the
