@@ -125,6 +125,8 @@ impl Job {
             Job::Remind { lot_id } => format!("remind:{lot_id}"),
             // At most one purge an hour, whichever process schedules it.
             Job::PurgeExpired => format!("purge_expired:{}", Utc::now().format("%Y%m%d%H")),
+            // One release per hold, however many looks find it before it has run.
+            Job::ReleaseUnrecorded { hold, .. } => format!("release_unrecorded:{hold}"),
             // At most one look each FIND_UNRECORDED_EVERY, whichever process schedules it.
             Job::FindUnrecordedHolds => format!(
                 "find_unrecorded_holds:{}",
@@ -170,6 +172,14 @@ async fn enqueue_many_with(
         })
         .collect();
     queue::enqueue_many(db, rows, run_at).await
+}
+
+/// Schedules `job` now; if the same job (by its key) was parked, it is tried again from its
+/// first attempt: a repair asked for again is never refused because an earlier one gave up.
+pub async fn enqueue_or_revive(db: &impl ConnectionTrait, job: Job) -> Result<(), DbErr> {
+    let key = job.dedupe_key();
+    enqueue(db, job, Utc::now()).await?;
+    queue::revive(db, &key, chrono::Duration::zero()).await
 }
 
 /// Schedules `job` to run at `run_at`, in the caller's transaction.

@@ -411,11 +411,15 @@ impl Worker {
                     None
                 })
                 .map_err(|e| e.to_string()),
+            // Not retried: a provider that cannot list its holds now is asked again at the
+            // next period, rather than by retries piling up beside the new looks.
             Job::FindUnrecordedHolds => {
-                reconcile::release_unrecorded_holds(&self.db, gateway, Utc::now())
-                    .await
-                    .map(|_| None)
-                    .map_err(|e| e.to_string())
+                if let Err(e) =
+                    reconcile::release_unrecorded_holds(&self.db, gateway, Utc::now()).await
+                {
+                    tracing::warn!(error = %e, "could not look for holds no record names");
+                }
+                Ok(None)
             }
         }
     }
@@ -510,10 +514,14 @@ mod tests {
         running.await.unwrap();
 
         let all = job::Entity::find().all(&db).await.unwrap();
-        // The burst, and the loop's own look for holds that no record names.
-        let looks = all.iter().filter(|j| j.kind == "find_unrecorded_holds");
-        assert_eq!(looks.count(), 1);
-        assert_eq!(all.len(), 41 + 1);
+        // The burst, and the loop's own look for holds that no record names (two, should
+        // the test straddle the look's period).
+        let looks = all
+            .iter()
+            .filter(|j| j.kind == "find_unrecorded_holds")
+            .count();
+        assert!((1..=2).contains(&looks), "{looks} looks");
+        assert_eq!(all.len(), 41 + looks);
         assert!(
             all.iter()
                 .all(|j| j.locked_by.is_none() && j.status != queue::RUNNING)

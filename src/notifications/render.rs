@@ -106,7 +106,7 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
                     facts.units,
                     match facts.after_lost_offer {
                         Some(AfterLostOffer::BidAgain) => format!("Les offres restent ouvertes jusqu'au {closes} : vous pouvez refaire votre offre avec le lien ci-dessous."),
-                        Some(AfterLostOffer::LaterOfferStands) => "L'offre que vous avez faite depuis est bien enregistrée et reste valable ; rien ne change pour elle.".to_owned(),
+                        Some(AfterLostOffer::LaterOfferStands) => "L'offre que vous avez faite depuis est bien enregistrée ; ceci ne la change pas.".to_owned(),
                         Some(AfterLostOffer::BiddingClosed) | None => "Ce surclassement n'est plus ouvert aux offres ; cette offre n'a donc pas pu participer.".to_owned(),
                     }
                 ),
@@ -157,7 +157,7 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
                     facts.units,
                     match facts.after_lost_offer {
                         Some(AfterLostOffer::BidAgain) => format!("Bidding is open until {closes}: you can make your offer again from the link below."),
-                        Some(AfterLostOffer::LaterOfferStands) => "The offer you made since is recorded and stands; nothing changes for it.".to_owned(),
+                        Some(AfterLostOffer::LaterOfferStands) => "The offer you made since is recorded; this does not change it.".to_owned(),
                         Some(AfterLostOffer::BiddingClosed) | None => "This upgrade is no longer open for offers, so this offer could not take part.".to_owned(),
                     }
                 ),
@@ -289,7 +289,7 @@ mod tests {
         lost.after_lost_offer = Some(AfterLostOffer::LaterOfferStands);
         let stands = render(Topic::NotRecorded, &lost, &cx("en")).body;
         assert!(
-            stands.contains("The offer you made since is recorded and stands"),
+            stands.contains("The offer you made since is recorded; this does not change it"),
             "{stands}"
         );
         assert!(!stands.contains("make your offer again"), "{stands}");

@@ -30,7 +30,7 @@ pub async fn tell(
         .await?
         .filter(|b| b.erased_at.is_none());
     let Some(b) = b else {
-        tracing::warn!(hold, bid = %offer.bid_id, "hold released; its booking is gone, nobody told");
+        tracing::warn!(hold, bid = %offer.bid_id, "hold released; its booking is gone or erased, nobody told");
         return Ok(());
     };
     let l = lot::Entity::find_by_id(offer.lot_id.clone())

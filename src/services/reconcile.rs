@@ -6,7 +6,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
-use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 
 use crate::domain::bid::BidStatus;
 use crate::domain::lot::LotStatus;
@@ -259,6 +259,31 @@ async fn unrecorded_holds(
         }
         known.extend(payments.into_iter().filter_map(|p| p.provider_ref));
     }
+    // A hold is recorded on the bid it names, but for one case: the losing copy of an
+    // "upgrade now" sent twice whose release failed is recorded on the winning copy's bid.
+    // Those left (rarely any) are looked for on every bid and payment.
+    let left: Vec<String> = open
+        .iter()
+        .map(|h| h.state.reference.to_string())
+        .filter(|r| !known.contains(r))
+        .collect();
+    for refs in left.chunks(500) {
+        let on_bids: Vec<Option<String>> = bid::Entity::find()
+            .select_only()
+            .column(bid::Column::PaymentRef)
+            .filter(bid::Column::PaymentRef.is_in(refs.iter().cloned()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        let on_payments: Vec<Option<String>> = payment::Entity::find()
+            .select_only()
+            .column(payment::Column::ProviderRef)
+            .filter(payment::Column::ProviderRef.is_in(refs.iter().cloned()))
+            .into_tuple()
+            .all(db)
+            .await?;
+        known.extend(on_bids.into_iter().chain(on_payments).flatten());
+    }
     Ok(open
         .into_iter()
         .filter(|h| !known.contains(h.state.reference.as_str()))
@@ -327,10 +352,12 @@ pub async fn release_unrecorded_holds(
     Ok(findings.len())
 }
 
-/// Schedules the repair of each finding; the worker carries them out.
+/// Schedules the repair of each finding; the worker carries them out. A release of a hold
+/// no bid records that is already queued is not queued twice, and one that was parked (the
+/// provider kept refusing) is tried again.
 pub async fn repair(db: &Db, findings: &[Finding]) -> Result<(), DbErr> {
     for f in findings {
-        jobs::enqueue(db, f.repair.clone(), Utc::now()).await?;
+        jobs::enqueue_or_revive(db, f.repair.clone()).await?;
     }
     Ok(())
 }

@@ -3,8 +3,10 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
 use serde_json::json;
+use surclass::jobs::queue;
 use surclass::jobs::{Job, UnrecordedBid};
 use surclass::money::Currency;
 use surclass::payments::{
@@ -12,7 +14,7 @@ use surclass::payments::{
     LOT_METADATA, PaymentRef, PaymentStatus, UNITS_METADATA,
 };
 use surclass::services::reconcile;
-use surclass::store::entities::{bid, payment};
+use surclass::store::entities::{bid, job, payment};
 
 use crate::store_tests;
 use crate::support::{TestApp, timeline_kinds};
@@ -269,9 +271,36 @@ async fn a_hold_for_a_bid_that_was_never_stored_is_found_and_released(app: TestA
     );
     assert!(body.contains("you can make your offer again"), "{body}");
     assert!(body.contains(&format!("{}/s/", app.address)), "{body}");
+    // Found again, the release is not queued twice.
+    reconcile::repair(&app.db, std::slice::from_ref(&finding))
+        .await
+        .unwrap();
+    assert_eq!(release_jobs(&app).await, vec![queue::DONE.to_owned()]);
+    // Run again all the same (say the provider refused until it was parked, and the operator
+    // repairs again): released again under the same key, and the traveller not told twice.
+    job::Entity::update_many()
+        .col_expr(job::Column::Status, Expr::value(queue::PARKED))
+        .filter(job::Column::Kind.eq("release_unrecorded"))
+        .exec(&app.db)
+        .await
+        .unwrap();
     reconcile::repair(&app.db, &[finding]).await.unwrap();
+    assert_eq!(release_jobs(&app).await, vec![queue::PENDING.to_owned()]);
     app.run_jobs().await;
+    assert_eq!(release_jobs(&app).await, vec![queue::DONE.to_owned()]);
     assert_eq!(lost_offer_emails(&app, &op.key).await.len(), 1);
+}
+
+/// The status of each job that releases a hold no bid records.
+async fn release_jobs(app: &TestApp) -> Vec<String> {
+    job::Entity::find()
+        .filter(job::Column::Kind.eq("release_unrecorded"))
+        .all(&app.db)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.status)
+        .collect()
 }
 
 /// The email says what the traveller can do now: nothing when the offer they made since
@@ -290,7 +319,7 @@ async fn the_traveller_of_a_lost_offer_is_told_what_they_can_do_now(app: TestApp
     assert_eq!(told.len(), 1, "{told:#?}");
     let body = told[0]["body"].as_str().unwrap();
     assert!(
-        body.contains("The offer you made since is recorded and stands"),
+        body.contains("The offer you made since is recorded; this does not change it"),
         "{body}"
     );
     assert!(!body.contains("make your offer again"), "{body}");
@@ -396,6 +425,142 @@ async fn lost_offer_emails(app: &TestApp, key: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// A raise's hold was taken and its write lost (a crash); reconcile released that hold on
+/// the bid. The traveller raises again: the provider must not hand back the released hold
+/// for the same key, or the bid would stand on no money at all.
+async fn a_raise_after_its_lost_hold_was_released_gets_a_hold_of_its_own(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let (lot, live, placed) = lot_with_a_placed_bid(&app, &op).await;
+    let token = app.sign_in("PNR001", "Martin").await;
+    let id = placed[BID_METADATA].clone();
+    let l = surclass::store::entities::lot::Entity::find_by_id(lot)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    // The key the raise to 400.00 will be asked under: the placement's, one attempt on.
+    let first = gateway_keys_of(&app, &format!("surclass:{id}:hold:1/")).await;
+    assert_eq!(first.len(), 1, "{first:?}");
+    let raise_key = first[0]
+        .replacen(":hold:1/", ":hold:2/", 1)
+        .replace("/20000", "/40000");
+    let martin = app.stored_booking("PNR001").await;
+    let lost = app
+        .gateway
+        .authorize_hold(HoldRequest {
+            idempotency_key: IdempotencyKey::parse(&raise_key).unwrap(),
+            amount_minor: 40000,
+            currency: Currency::parse("EUR").unwrap(),
+            card: CardSource::payment_method("pm_card_visa"),
+            customer_ref: Some(martin.id.clone()),
+            // As the raise asks: the same parameters under the same key get its answer.
+            description: format!(
+                "Upgrade {} {} {} → {}",
+                l.resource, l.service_date, l.from_class, l.to_class
+            ),
+            metadata: [BID_METADATA, LOT_METADATA, BOOKING_METADATA, UNITS_METADATA]
+                .map(|k| (k.to_owned(), placed[k].clone()))
+                .into(),
+        })
+        .await
+        .unwrap();
+    let HoldOutcome::Authorized(lost) = lost else {
+        panic!("hold authorised: {lost:?}")
+    };
+    let later = after_in_flight();
+    let finding = the_one_finding(&app, later, "recorded nowhere").await;
+    repair(&app, finding, later).await;
+    assert_eq!(
+        status_of(&app, &lost.reference).await,
+        PaymentStatus::Canceled
+    );
+
+    app.patch(&format!("/v1/traveller/bids/{id}"))
+        .key(&token)
+        .json(&json!({"amount": "400.00"}))
+        .send()
+        .await
+        .expect(200);
+    let raised = PaymentRef::new(app.stored_bid(&id).await.payment_ref.unwrap());
+    assert_ne!(raised, lost.reference, "the released hold came back");
+    assert_ne!(raised, live);
+    assert!(
+        matches!(
+            status_of(&app, &raised).await,
+            PaymentStatus::Authorized {
+                amount_capturable: 40000
+            }
+        ),
+        "{:?}",
+        status_of(&app, &raised).await
+    );
+}
+
+/// The losing copy of an "upgrade now" sent twice took a hold for a bid id it never stored,
+/// and its release failed: the hold is recorded on the winning copy's bid. It is found once,
+/// as that bid's, not also as a hold nobody recorded.
+async fn a_hold_recorded_on_another_bid_than_it_names_is_found_once(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let (lot, _, placed) = lot_with_a_placed_bid(&app, &op).await;
+    // The winning copy's bid holds nothing now (here: withdrawn, its hold released).
+    app.booking(&op, "PNR002", "Durand", 1, &[&lot]).await;
+    let durand = app.sign_in("PNR002", "Durand").await;
+    let winner = app
+        .bid(&durand, &lot, "300.00", "pm_card_visa")
+        .await
+        .expect(201);
+    let winner = winner.body["id"].as_str().unwrap().to_owned();
+    app.delete(&format!("/v1/traveller/bids/{winner}"))
+        .key(&durand)
+        .send()
+        .await
+        .expect(200);
+    app.run_jobs().await;
+    let booking = app.stored_booking("PNR002").await;
+    let stray = hold_nobody_wrote(&app, metadata_of_a_lost_offer(&placed, &booking.id, 1)).await;
+    surclass::store::payments::insert(
+        &app.db,
+        surclass::store::payments::NewPayment {
+            bid_id: &winner,
+            kind: "hold",
+            amount_minor: 35000,
+            currency: "EUR",
+            status: "succeeded",
+            provider: "simulated",
+            provider_ref: Some(stray.to_string()),
+            idempotency_key: "test:the-losing-copy".into(),
+            attempt: 2,
+        },
+    )
+    .await
+    .unwrap();
+    let later = after_in_flight();
+    let finding = the_one_finding(&app, later, "replaced hold").await;
+    repair(&app, finding, later).await;
+    assert_eq!(status_of(&app, &stray).await, PaymentStatus::Canceled);
+    assert!(lost_offer_emails(&app, &op.key).await.is_empty());
+}
+
+/// The idempotency keys the simulated provider was asked under that start with `prefix`.
+async fn gateway_keys_of(app: &TestApp, prefix: &str) -> Vec<String> {
+    use sea_orm::ConnectionTrait;
+    let gateway = surclass::payments::simulated::SimulatedGateway::beside(&app.db)
+        .await
+        .unwrap();
+    let state = gateway.state();
+    let rows = state
+        .query_all_raw(sea_orm::Statement::from_string(
+            state.get_database_backend(),
+            "SELECT idempotency_key FROM simulated_gateway_requests",
+        ))
+        .await
+        .unwrap();
+    rows.iter()
+        .filter_map(|r| r.try_get::<String>("", "idempotency_key").ok())
+        .filter(|k| k.starts_with(prefix))
+        .collect()
+}
+
 async fn a_hold_of_a_stored_bid_that_its_write_never_recorded_is_released_on_its_timeline(
     app: TestApp,
 ) {
@@ -449,5 +614,7 @@ store_tests!(
     a_hold_that_names_only_its_bid_is_released_without_a_message,
     the_traveller_of_a_lost_offer_is_told_what_they_can_do_now,
     the_server_releases_a_hold_nobody_recorded_by_itself,
+    a_raise_after_its_lost_hold_was_released_gets_a_hold_of_its_own,
+    a_hold_recorded_on_another_bid_than_it_names_is_found_once,
     a_hold_of_a_stored_bid_that_its_write_never_recorded_is_released_on_its_timeline
 );

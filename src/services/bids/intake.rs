@@ -24,8 +24,8 @@ use sea_orm::{
 };
 
 use super::{
-    BidError, CardFor, NewBid, PendingBid, Security, check_fits, check_window, corrupt, open_lot,
-    parse_amount, secure, security_payment, unwind, whole,
+    ATTEMPT_KINDS, BidError, CardFor, NewBid, PendingBid, Security, check_fits, check_window,
+    corrupt, open_lot, parse_amount, secure, security_payment, unwind, whole,
 };
 use crate::domain::bid::{BidEventKind, BidStatus};
 use crate::domain::lot::{LotSpec, PaymentMode};
@@ -299,7 +299,7 @@ async fn look_all(db: &Db, asks: &[Ask]) -> Result<Vec<Result<Looked, BidError>>
                 payment::Column::BidId
                     .is_in(padded(earlier.values().map(|b| b.id.clone()).collect())),
             )
-            .filter(payment::Column::Kind.is_in(["hold", "save_card"]))
+            .filter(payment::Column::Kind.is_in(ATTEMPT_KINDS))
             .all(db)
             .await?;
         for row in rows {

@@ -357,10 +357,16 @@ async fn unwind(
 }
 
 /// How many holds or card savings this bid has asked for: the next attempt's number.
+/// The payment rows that count as attempts of a bid's card steps, each step's key naming its
+/// attempt. Releases count too: a hold taken under the next attempt's key whose write was
+/// lost, and that reconcile then released on the bid, must not be handed back to the next
+/// try (the provider answers a reused key with its first answer: the released hold).
+const ATTEMPT_KINDS: [&str; 3] = ["hold", "save_card", "release"];
+
 async fn attempts(db: &impl ConnectionTrait, bid_id: &str) -> Result<u32, DbErr> {
     Ok(payment::Entity::find()
         .filter(payment::Column::BidId.eq(bid_id))
-        .filter(payment::Column::Kind.is_in(["hold", "save_card"]))
+        .filter(payment::Column::Kind.is_in(ATTEMPT_KINDS))
         .count(db)
         .await? as u32)
 }
