@@ -25,7 +25,7 @@ use sea_orm::{
 
 use super::{
     ATTEMPT_KINDS, BidError, CardFor, NewBid, PendingBid, Security, check_fits, check_window,
-    corrupt, open_lot, parse_amount, secure, security_payment, unwind, whole,
+    corrupt, count_attempts, open_lot, parse_amount, secure, security_payment, unwind, whole,
 };
 use crate::domain::bid::{BidEventKind, BidStatus};
 use crate::domain::lot::{LotSpec, PaymentMode};
@@ -302,8 +302,13 @@ async fn look_all(db: &Db, asks: &[Ask]) -> Result<Vec<Result<Looked, BidError>>
             .filter(payment::Column::Kind.is_in(ATTEMPT_KINDS))
             .all(db)
             .await?;
-        for row in rows {
-            *attempts.entry(row.bid_id).or_default() += 1;
+        let mut of_bid: HashMap<&str, Vec<(&str, Option<&str>)>> = HashMap::new();
+        for p in &rows {
+            let row = (p.kind.as_str(), p.provider_ref.as_deref());
+            of_bid.entry(p.bid_id.as_str()).or_default().push(row);
+        }
+        for (bid_id, rows) in of_bid {
+            attempts.insert(bid_id.to_owned(), count_attempts(rows));
         }
     }
     let now = Utc::now();

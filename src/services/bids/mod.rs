@@ -8,10 +8,10 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set, sea_query::LockType,
+    QueryFilter, QueryOrder, QuerySelect, Set, sea_query::LockType,
 };
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use sha2::Digest;
@@ -356,19 +356,41 @@ async fn unwind(
     }
 }
 
-/// How many holds or card savings this bid has asked for: the next attempt's number.
-/// The payment rows that count as attempts of a bid's card steps, each step's key naming its
-/// attempt. Releases count too: a hold taken under the next attempt's key whose write was
-/// lost, and that reconcile then released on the bid, must not be handed back to the next
-/// try (the provider answers a reused key with its first answer: the released hold).
+/// The payment rows [`count_attempts`] reads.
 const ATTEMPT_KINDS: [&str; 3] = ["hold", "save_card", "release"];
 
+/// How many card steps (holds, card savings) a bid has taken, from its payment rows as
+/// `(kind, provider_ref)`: each step's key names its attempt, the next one this plus one.
+/// A hold that reconcile released though no `hold` row recorded it (its write was lost)
+/// counts too: its attempt's key is spent, and the provider would hand the released hold
+/// back to a retry under it. Other releases do not count: jobs write them at their own
+/// time, and two copies of one request must read the same number.
+fn count_attempts<'a>(rows: impl IntoIterator<Item = (&'a str, Option<&'a str>)>) -> u32 {
+    let rows: Vec<_> = rows.into_iter().collect();
+    let held: HashSet<&str> = rows
+        .iter()
+        .filter(|(kind, _)| *kind == "hold")
+        .filter_map(|(_, reference)| *reference)
+        .collect();
+    rows.iter()
+        .filter(|(kind, reference)| match *kind {
+            "hold" | "save_card" => true,
+            "release" => reference.is_some_and(|r| !held.contains(r)),
+            _ => false,
+        })
+        .count() as u32
+}
+
 async fn attempts(db: &impl ConnectionTrait, bid_id: &str) -> Result<u32, DbErr> {
-    Ok(payment::Entity::find()
+    let rows = payment::Entity::find()
         .filter(payment::Column::BidId.eq(bid_id))
         .filter(payment::Column::Kind.is_in(ATTEMPT_KINDS))
-        .count(db)
-        .await? as u32)
+        .all(db)
+        .await?;
+    Ok(count_attempts(
+        rows.iter()
+            .map(|p| (p.kind.as_str(), p.provider_ref.as_deref())),
+    ))
 }
 
 async fn record_security(
@@ -1444,4 +1466,26 @@ async fn replace_card_here(
     .await?;
     txn.commit().await?;
     Ok(updated)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count_attempts;
+
+    #[test]
+    fn a_release_counts_as_an_attempt_only_for_a_hold_no_row_records() {
+        // Placed (hold H1), raised (hold H2), H1 then released by its job: two attempts,
+        // whenever the release lands.
+        let raised = [
+            ("hold", Some("H1")),
+            ("hold", Some("H2")),
+            ("release", Some("H1")),
+        ];
+        assert_eq!(count_attempts(raised), 2);
+        // A raise's hold H2 whose write was lost, released by reconcile: its key is spent.
+        let lost = [("hold", Some("H1")), ("release", Some("H2"))];
+        assert_eq!(count_attempts(lost), 2);
+        assert_eq!(count_attempts([("save_card", Some("seti_1"))]), 1);
+        assert_eq!(count_attempts([]), 0);
+    }
 }
