@@ -147,8 +147,19 @@ unsafe extern "C" fn busy_pause(
     1
 }
 
+/// Applies the pending migrations. On SQLite all of them run on one connection, in one
+/// transaction: sea-orm's migrator wraps a migration in a transaction only on PostgreSQL and
+/// otherwise sends each statement to whichever pooled connection is free, and an SQLite
+/// connection that sat idle while another changed the schema compiles the next `CREATE`
+/// against the schema it had cached ("index … already exists"). One transaction also
+/// leaves nothing half-applied.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
-    Migrator::up(db, None).await
+    if db.get_database_backend() != DbBackend::Sqlite {
+        return Migrator::up(db, None).await;
+    }
+    let txn = db.begin().await?;
+    Migrator::up(&txn, None).await?;
+    txn.commit().await
 }
 
 /// Pending migrations, for `readyz` and for refusing to serve an out-of-date schema.

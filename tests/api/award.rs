@@ -420,7 +420,7 @@ async fn cancelling_after_the_award_refunds_every_charge(app: TestApp) {
 /// upgrade. Awards of lots cancelled before this was so are brought into line on upgrade.
 async fn an_award_waiting_for_review_is_cancelled_with_its_lot(app: TestApp) {
     use migration::{Migrator, MigratorTrait};
-    use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
+    use sea_orm::{ActiveModelTrait, IntoActiveModel, Set, TransactionTrait};
 
     let op = app.operator("aurora").await;
     let review = json!({"capacity": 1, "review_required": true});
@@ -497,8 +497,12 @@ async fn an_award_waiting_for_review_is_cancelled_with_its_lot(app: TestApp) {
         .position(|m| m.name() == "m20261206_000008_cancelled_awards")
         .expect("migration 8 is listed")
         + 1;
-    Migrator::down(&app.db, Some(since_8 as u32)).await.unwrap();
-    Migrator::up(&app.db, None).await.unwrap();
+    // On one connection, as `store::migrate` does on SQLite: a pooled connection idle since
+    // another dropped the index would still see it.
+    let one = app.db.begin().await.unwrap();
+    Migrator::down(&one, Some(since_8 as u32)).await.unwrap();
+    Migrator::up(&one, None).await.unwrap();
+    one.commit().await.unwrap();
     assert_eq!(award_of(&app, &op, &lot).await["status"], "cancelled");
     assert_eq!(
         award_of(&app, &op, &other_lot).await["status"],

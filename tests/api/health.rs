@@ -1,7 +1,7 @@
 //! Operations can tell whether the service is alive, ready, and how it is doing.
 
 use migration::{Migrator, MigratorTrait};
-use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
 
 use crate::store_tests;
 use crate::support::TestApp;
@@ -72,9 +72,12 @@ async fn every_migration_rolls_back_and_forward_again_to_the_same_schema(app: Te
         "the schema is read: {fresh:?}"
     );
 
-    Migrator::reset(&app.db)
+    // On one connection (see `store::migrate`).
+    let one = app.db.begin().await.unwrap();
+    Migrator::reset(&one)
         .await
         .expect("every migration rolls back");
+    one.commit().await.unwrap();
     assert_eq!(
         schema(&app).await,
         Vec::<String>::new(),
@@ -88,7 +91,7 @@ async fn every_migration_rolls_back_and_forward_again_to_the_same_schema(app: Te
         "{body}"
     );
 
-    Migrator::up(&app.db, None)
+    surclass::store::migrate(&app.db)
         .await
         .expect("every migration applies again");
     assert_eq!(schema(&app).await, fresh);
