@@ -32,9 +32,18 @@ pub enum ReviewError {
     /// The winners the operator checked are not the winners now (another user or an API
     /// key took one out meanwhile): approving would charge someone they did not review.
     #[error("the winners changed since they were read")]
-    WinnersChanged,
+    WinnersChanged(WinnersChanged),
     #[error(transparent)]
     Settle(#[from] SettleError),
+}
+
+/// How the winners now differ from the ones the operator checked, by bid id, sorted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WinnersChanged {
+    /// Checked, but no longer winning (taken out, or moved off by a resize).
+    pub no_longer: Vec<String>,
+    /// Winning now, but not checked (moved up from standby).
+    pub not_checked: Vec<String>,
 }
 
 impl From<sea_orm::DbErr> for ReviewError {
@@ -99,7 +108,13 @@ pub async fn approve(
         let shown: BTreeSet<&str> = shown.iter().map(String::as_str).collect();
         let now_winning: BTreeSet<&str> = winners.iter().map(|w| w.id.as_str()).collect();
         if shown != now_winning {
-            return Err(ReviewError::WinnersChanged);
+            let ids = |set: std::collections::btree_set::Difference<'_, &str>| {
+                set.map(|id| (*id).to_owned()).collect()
+            };
+            return Err(ReviewError::WinnersChanged(WinnersChanged {
+                no_longer: ids(shown.difference(&now_winning)),
+                not_checked: ids(now_winning.difference(&shown)),
+            }));
         }
     }
     for w in &winners {

@@ -2,9 +2,12 @@
 //! under the idempotency key the call uses.
 
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, JoinType,
+    QueryFilter, QuerySelect, Set,
+};
 
-use super::entities::payment;
+use super::entities::{bid, payment};
 use crate::ids;
 
 /// A provider call to record.
@@ -79,4 +82,41 @@ pub async fn finish(
     am.updated_at = Set(Utc::now());
     am.update(db).await?;
     Ok(())
+}
+
+/// Money taken from and given back to the cards of a lot's bidders, in minor units: every
+/// succeeded charge and refund of its bids (at most two rows a winner).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct MoneyMoved {
+    pub charged_minor: i64,
+    pub refunded_minor: i64,
+}
+
+pub async fn moved_on_lot(db: &impl ConnectionTrait, lot_id: &str) -> Result<MoneyMoved, DbErr> {
+    let rows: Vec<(String, i64)> = payment::Entity::find()
+        .select_only()
+        .column(payment::Column::Kind)
+        .column(payment::Column::AmountMinor)
+        .join(
+            JoinType::InnerJoin,
+            payment::Entity::belongs_to(bid::Entity)
+                .from(payment::Column::BidId)
+                .to(bid::Column::Id)
+                .into(),
+        )
+        .filter(bid::Column::LotId.eq(lot_id))
+        .filter(payment::Column::Status.eq("succeeded"))
+        .filter(payment::Column::Kind.is_in(["charge", "refund"]))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .fold(MoneyMoved::default(), |mut moved, (kind, amount)| {
+            match kind.as_str() {
+                "charge" => moved.charged_minor += amount,
+                _ => moved.refunded_minor += amount,
+            }
+            moved
+        }))
 }

@@ -123,9 +123,11 @@ async fn the_best_offers_that_fit_win_are_charged_and_every_other_hold_is_releas
     assert_eq!(gone["status"], "withdrawn");
     assert!(timeline_kinds(&gone).contains(&"hold_released".to_owned()));
 
-    // The operator sees the award and its revenue; the lot is settled.
+    // The operator sees the award, its revenue and the money taken; the lot is settled.
     let award = award_of(&app, &op, &lot).await;
     assert_eq!(award["revenue"], "850.00");
+    assert_eq!(award["charged"], "850.00");
+    assert_eq!(award["refunded"], "0.00");
     let lot_view = app
         .read(&format!("/v1/lots/{lot}"))
         .key(&op.key)
@@ -413,6 +415,10 @@ async fn cancelling_after_the_award_refunds_every_charge(app: TestApp) {
     assert_eq!(payments_of(&app, &a.bid, "refund", "succeeded").await, 1);
     let award = award_of(&app, &op, &lot).await;
     assert_eq!(award["status"], "cancelled", "the award no longer stands");
+    // The plan's revenue stays as it was; the money says what happened to it.
+    assert_eq!(award["revenue"], "300.00");
+    assert_eq!(award["charged"], "300.00");
+    assert_eq!(award["refunded"], "300.00");
 }
 
 /// An award waiting for review whose lot is cancelled is cancelled with it: the API says so
@@ -672,6 +678,8 @@ async fn an_operator_reviews_the_award_before_anything_is_charged(app: TestApp) 
     app.run_jobs().await;
     let award = award_of(&app, &op, &lot).await;
     assert_eq!(award["status"], "pending_review");
+    assert_eq!(award["revenue"], "400.00");
+    assert_eq!(award["charged"], "0.00", "{award}");
     assert_eq!(seen(&app, &top).await["status"], "won");
     assert_eq!(
         payments_of(&app, &top.bid, "charge", "succeeded").await,
@@ -724,6 +732,15 @@ async fn an_operator_reviews_the_award_before_anything_is_charged(app: TestApp) 
         .await
         .expect(409);
     assert_eq!(stale.problem_type(), "award-winners-changed");
+    let says = format!(
+        "({} no longer winning; {} winning and not sent)",
+        top.bid, next.bid
+    );
+    assert!(
+        stale.body["detail"].as_str().unwrap().contains(&says),
+        "names who changed: {}",
+        stale.body["detail"]
+    );
     for (content_type, body, status) in [
         ("text/plain", "winners", 415),
         ("application/json", "{\"winners\": [", 400),

@@ -8,7 +8,7 @@ use crate::services::bids::BidError;
 use crate::services::bookings::ImportError;
 use crate::services::data_rights::DataRightsError;
 use crate::services::lots::LotError;
-use crate::services::review::ReviewError;
+use crate::services::review::{ReviewError, WinnersChanged};
 use crate::services::settlement::SettleError;
 
 impl From<LotError> for Problem {
@@ -105,11 +105,14 @@ impl From<ReviewError> for Problem {
             e @ ReviewError::NotInReview(_) => {
                 Problem::conflict("award-not-in-review", "Nothing to review", e.to_string())
             }
-            ReviewError::WinnersChanged => Problem::conflict(
+            ReviewError::WinnersChanged(changed) => Problem::conflict(
                 "award-winners-changed",
                 "The winners changed",
-                "Nothing was charged: the winners now are not the ones sent. Read the award \
-                 again and approve the winners it names.",
+                format!(
+                    "Nothing was charged: the winners now are not the ones sent ({}). Read the \
+                     award again and approve the winners it names.",
+                    winners_changed(&changed)
+                ),
             ),
             ReviewError::Settle(SettleError::Db(e)) => e.into(),
             ReviewError::Settle(e) => {
@@ -156,5 +159,54 @@ impl From<DataRightsError> for Problem {
             }
             DataRightsError::Db(e) => e.into(),
         }
+    }
+}
+
+/// "bid_a no longer wins; bid_b wins and was not sent", naming at most a few of each.
+fn winners_changed(changed: &WinnersChanged) -> String {
+    const NAMED: usize = 5;
+    let name = |ids: &[String]| {
+        let mut text = ids[..ids.len().min(NAMED)].join(", ");
+        if ids.len() > NAMED {
+            text.push_str(&format!(" and {} more", ids.len() - NAMED));
+        }
+        text
+    };
+    let mut parts = Vec::new();
+    if !changed.no_longer.is_empty() {
+        parts.push(format!("{} no longer winning", name(&changed.no_longer)));
+    }
+    if !changed.not_checked.is_empty() {
+        parts.push(format!(
+            "{} winning and not sent",
+            name(&changed.not_checked)
+        ));
+    }
+    parts.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{WinnersChanged, winners_changed};
+
+    #[test]
+    fn a_changed_award_names_who_left_and_who_came_in_a_few_at_a_time() {
+        let ids = |n: usize| (1..=n).map(|i| format!("bid_{i}")).collect::<Vec<_>>();
+        let changed = WinnersChanged {
+            no_longer: ids(1),
+            not_checked: vec!["bid_9".into()],
+        };
+        assert_eq!(
+            winners_changed(&changed),
+            "bid_1 no longer winning; bid_9 winning and not sent"
+        );
+        let many = WinnersChanged {
+            no_longer: vec![],
+            not_checked: ids(7),
+        };
+        assert_eq!(
+            winners_changed(&many),
+            "bid_1, bid_2, bid_3, bid_4, bid_5 and 2 more winning and not sent"
+        );
     }
 }

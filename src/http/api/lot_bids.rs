@@ -12,8 +12,8 @@ use crate::http::pagination::{Page, PageQuery, page};
 use crate::http::problem::Problem;
 use crate::money::{Currency, Money};
 use crate::services::{lots, review};
-use crate::store::Db;
 use crate::store::entities::{award as award_row, bid, booking};
+use crate::store::{Db, payments};
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"id": "bid_0k2m4p6r8t1v3x5z7b9d", "booking_reference": "AU7K2P", "last_name": "Muller",
@@ -121,7 +121,7 @@ impl BookingNames for Option<booking::Model> {
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"lot_id": "lot_7gx2k9m4q8r1t5v3w6y0", "status": "approved", "algorithm_version": "1",
-    "fingerprint": "9f2c4e…", "revenue": "2940.00", "currency": "EUR",
+    "fingerprint": "9f2c4e…", "revenue": "2940.00", "charged": "2940.00", "refunded": "0.00", "currency": "EUR",
     "plan": {"winners": [{"id": "bid_0k2m4p6r8t1v3x5z7b9d", "price_per_unit": "420.00", "total": "840.00"}],
         "standby": ["bid_3x5z7b9d0k2m4p6r8t1v"], "losers": [{"id": "bid_9d0k2m4p6r8t1v3x5z7b", "reason": "below_reserve"}],
         "revenue": "2940.00"},
@@ -135,8 +135,17 @@ pub struct AwardView {
     pub algorithm_version: String,
     /// SHA-256 of the canonical inputs and result: re-running the award must reproduce it.
     pub fingerprint: String,
+    /// What the plan's winners pay in all: the award's revenue as planned.
     #[schema(example = "2940.00")]
     pub revenue: String,
+    /// What has been charged to the winners' cards so far: less than the revenue while
+    /// charges run, when a payment failed and no one on standby took the place, or when
+    /// winners were taken out.
+    #[schema(example = "2940.00")]
+    pub charged: String,
+    /// What has been refunded of it (a cancelled lot, a smaller aircraft after the award).
+    #[schema(example = "0.00")]
+    pub refunded: String,
     pub currency: String,
     /// The award plan: winners, standby order, and a reason for every other bid.
     #[schema(value_type = Object)]
@@ -174,14 +183,20 @@ async fn award_response(db: &Db, operator_id: &str, lot_id: &str) -> Result<Http
             ))
         })?;
     let currency = Currency::parse(&a.currency).map_err(|_| Problem::internal())?;
+    let money = |minor| {
+        Money::from_minor(minor, currency)
+            .map(|m| m.to_string())
+            .unwrap_or_default()
+    };
+    let moved = payments::moved_on_lot(db, &l.id).await?;
     Ok(HttpResponse::Ok().json(AwardView {
         lot_id: a.lot_id,
         status: a.status,
         algorithm_version: a.algorithm_version,
         fingerprint: a.fingerprint,
-        revenue: Money::from_minor(a.revenue_minor, currency)
-            .map(|m| m.to_string())
-            .unwrap_or_default(),
+        revenue: money(a.revenue_minor),
+        charged: money(moved.charged_minor),
+        refunded: money(moved.refunded_minor),
         currency: a.currency,
         plan: serde_json::from_str(&a.plan).unwrap_or(serde_json::Value::Null),
         created_at: a.created_at,

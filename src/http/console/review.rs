@@ -20,7 +20,7 @@ impl From<ReviewError> for PageError {
     fn from(e: ReviewError) -> Self {
         match e {
             ReviewError::Lot(e) => e.into(),
-            e @ (ReviewError::NotInReview(_) | ReviewError::WinnersChanged) => {
+            e @ (ReviewError::NotInReview(_) | ReviewError::WinnersChanged(_)) => {
                 PageError::BadRequest(e.to_string())
             }
             ReviewError::Settle(e) => {
@@ -37,7 +37,7 @@ fn refused_by_the_award(e: ReviewError) -> Result<ReviewForm, PageError> {
         ReviewError::NotInReview(state) => format!(
             "Nothing was done: this award is not waiting for review any more (it is {state})."
         ),
-        ReviewError::WinnersChanged => "Nothing was charged: the winners changed since the \
+        ReviewError::WinnersChanged(_) => "Nothing was charged: the winners changed since the \
             page was drawn: check them and approve again."
             .to_owned(),
         e => return Err(e.into()),
@@ -61,7 +61,7 @@ async fn approve(
     let shown = form.all("winner");
     match review::approve(&db, &user.actor(), &id, Some(&shown)).await {
         Ok(_) => Ok(see_other(&format!("/console/lots/{id}/bids?done=approved"))),
-        Err(e @ (ReviewError::NotInReview(_) | ReviewError::WinnersChanged)) => {
+        Err(e @ (ReviewError::NotInReview(_) | ReviewError::WinnersChanged(_))) => {
             review_refused(&db, &user, &id, refused_by_the_award(e)?).await
         }
         Err(e) => Err(e.into()),
