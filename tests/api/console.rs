@@ -1207,6 +1207,15 @@ async fn the_lot_list_shows_the_lots_in_play_unless_any_status_is_chosen(app: Te
     );
     assert!(refused.body.contains("settled, cancelled, or any"));
     assert!(listed_lots(&refused.body).is_empty());
+    // The refused status stays chosen: sending the form again asks the same, not "in play".
+    assert!(
+        refused
+            .body
+            .contains("<option value=\"gone\" selected>gone (not a status)</option>"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(refused.body.matches(" selected>").count(), 1);
 }
 
 /// The lot list's first page, lots in play only, is read through the partial index that

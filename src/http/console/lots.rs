@@ -108,6 +108,14 @@ impl ListPage {
         self.query.status == status
     }
 
+    /// A status the list refused, kept selected so that the form sent again asks the same
+    /// (and is refused the same) rather than quietly showing the lots in play.
+    fn refused_status(&self) -> Option<&str> {
+        self.errors
+            .for_field("status")
+            .map(|_| self.query.status.as_str())
+    }
+
     /// Settled and cancelled lots are left out: the default filter.
     fn in_play_only(&self) -> bool {
         self.query.status.is_empty()
