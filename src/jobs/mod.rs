@@ -67,6 +67,10 @@ pub struct UnrecordedBid {
     /// What was held: the offer's total.
     pub total_minor: i64,
     pub currency: String,
+    /// When the provider took the hold: when the traveller made the offer. Not in jobs
+    /// queued before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offered_at: Option<DateTime<Utc>>,
 }
 
 /// How often the worker looks for holds that no record names. Each look lists what the

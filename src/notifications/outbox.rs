@@ -28,7 +28,7 @@ pub const SUPPRESSED: &str = "suppressed";
 /// The facts of a message, fixed when the state changed (rendered at delivery time in the
 /// booking's language). No personal data: names and addresses are read at delivery, so an
 /// erasure in between leaves nothing to send.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct Facts {
     pub event_id: String,
     pub bid_id: String,
@@ -52,7 +52,29 @@ pub struct Facts {
     /// stood when the message was written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after_lost_offer: Option<AfterLostOffer>,
+    /// Only for a lost offer: when it was made, so that the traveller knows which one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offered_at: Option<DateTime<Utc>>,
     pub at: DateTime<Utc>,
+}
+
+impl Facts {
+    /// A new event's facts about lot `l`; the caller fills in the offer's.
+    fn on_lot(l: &lot::Model, now: DateTime<Utc>) -> Facts {
+        Facts {
+            event_id: format!("evt_{}", uuid::Uuid::new_v4().simple()),
+            lot_id: l.id.clone(),
+            lot_title: l.title.clone(),
+            from_class: l.from_class.clone(),
+            to_class: l.to_class.clone(),
+            resource: l.resource.clone(),
+            service_date: l.service_date.to_string(),
+            closes_at: l.closes_at,
+            time_zone: l.time_zone.clone(),
+            at: now,
+            ..Facts::default()
+        }
+    }
 }
 
 /// What a traveller whose offer was lost on our side can do about it.
@@ -165,25 +187,15 @@ fn messages(
         _ => None,
     };
     let facts = Facts {
-        event_id: format!("evt_{}", uuid::Uuid::new_v4().simple()),
         bid_id: b.id.clone(),
-        lot_id: l.id.clone(),
         booking_id: b.booking_id.clone(),
         bid_status: b.status.clone(),
         amount_minor: b.amount_minor,
         units: b.units,
         total_minor,
         currency: b.currency.clone(),
-        lot_title: l.title.clone(),
-        from_class: l.from_class.clone(),
-        to_class: l.to_class.clone(),
-        resource: l.resource.clone(),
-        service_date: l.service_date.to_string(),
-        closes_at: l.closes_at,
-        time_zone: l.time_zone.clone(),
         detail: detail.map(str::to_owned),
-        after_lost_offer: None,
-        at: now,
+        ..Facts::on_lot(l, now)
     };
     let payload = serde_json::to_string(&facts).expect("facts serialise");
     let mut to = vec![Recipient::email(format!(
@@ -288,9 +300,7 @@ pub async fn enqueue_lost_offer(
 ) -> Result<(), DbErr> {
     let units = i32::try_from(offer.units.max(1)).unwrap_or(1);
     let facts = Facts {
-        event_id: format!("evt_{}", uuid::Uuid::new_v4().simple()),
         bid_id: offer.bid_id.clone(),
-        lot_id: l.id.clone(),
         booking_id: offer.booking_id.clone(),
         // Not a bid status: there is no bid. Says what the message is about.
         bid_status: "not_recorded".to_owned(),
@@ -298,16 +308,9 @@ pub async fn enqueue_lost_offer(
         units,
         total_minor: Some(offer.total_minor),
         currency: offer.currency.clone(),
-        lot_title: l.title.clone(),
-        from_class: l.from_class.clone(),
-        to_class: l.to_class.clone(),
-        resource: l.resource.clone(),
-        service_date: l.service_date.to_string(),
-        closes_at: l.closes_at,
-        time_zone: l.time_zone.clone(),
-        detail: None,
         after_lost_offer: Some(now_what),
-        at: now,
+        offered_at: offer.offered_at,
+        ..Facts::on_lot(l, now)
     };
     let email = row(
         &l.operator_id,

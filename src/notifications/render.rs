@@ -4,6 +4,7 @@
 use super::Topic;
 use super::outbox::{AfterLostOffer, Facts};
 use crate::money::{Currency, Money};
+use chrono::{DateTime, Utc};
 
 /// What to put in one email.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,11 +32,10 @@ fn money(minor: i64, currency: &str) -> String {
     }
 }
 
-fn closes_local(facts: &Facts) -> String {
+/// `at` in the lot's time zone, as the traveller reads the deadline.
+fn local(facts: &Facts, at: DateTime<Utc>) -> String {
     let tz: chrono_tz::Tz = facts.time_zone.parse().unwrap_or(chrono_tz::UTC);
-    facts
-        .closes_at
-        .with_timezone(&tz)
+    at.with_timezone(&tz)
         .format("%Y-%m-%d %H:%M %Z")
         .to_string()
 }
@@ -59,7 +59,15 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
             facts.lot_title, facts.from_class, facts.to_class, facts.service_date
         )
     };
-    let closes = closes_local(facts);
+    let closes = local(facts, facts.closes_at);
+    // Which offer a lost-offer email is about, when the hold's time is known.
+    let (made, fait) = match facts.offered_at {
+        Some(at) => (
+            format!(" made on {}", local(facts, at)),
+            format!(" faite le {}", local(facts, at)),
+        ),
+        None => (String::new(), String::new()),
+    };
     let detail = facts.detail.clone().unwrap_or_default();
     let (subject, lead) = if fr {
         match topic {
@@ -102,7 +110,7 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
             Topic::NotRecorded => (
                 format!("Votre offre n'a pas été enregistrée : {upgrade}"),
                 format!(
-                    "À cause d'une panne de notre côté, votre offre de {per} par personne ({total} pour {} personne(s)) pour le surclassement {upgrade} n'a pas été enregistrée. Nous avons libéré l'autorisation de {total} sur votre carte ; rien n'est débité pour cette offre. Veuillez nous excuser.\n{}",
+                    "À cause d'une panne de notre côté, votre offre de {per} par personne ({total} pour {} personne(s)){fait} pour le surclassement {upgrade} n'a pas été enregistrée. Nous avons libéré l'autorisation de {total} sur votre carte ; rien n'est débité pour cette offre. Veuillez nous excuser.\n{}",
                     facts.units,
                     match facts.after_lost_offer {
                         Some(AfterLostOffer::BidAgain) => format!("Les offres restent ouvertes jusqu'au {closes} : vous pouvez refaire votre offre avec le lien ci-dessous."),
@@ -153,7 +161,7 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
             Topic::NotRecorded => (
                 format!("Your offer was not recorded: {upgrade}"),
                 format!(
-                    "Because of a fault on our side, your offer of {per} per person ({total} for {} traveller(s)) for the upgrade {upgrade} was not recorded. We have released the hold of {total} on your card; nothing is charged for this offer. We are sorry.\n{}",
+                    "Because of a fault on our side, your offer of {per} per person ({total} for {} traveller(s)){made} for the upgrade {upgrade} was not recorded. We have released the hold of {total} on your card; nothing is charged for this offer. We are sorry.\n{}",
                     facts.units,
                     match facts.after_lost_offer {
                         Some(AfterLostOffer::BidAgain) => format!("Bidding is open until {closes}: you can make your offer again from the link below."),
@@ -207,7 +215,7 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::Utc;
+    use chrono::TimeZone;
 
     fn facts() -> Facts {
         Facts {
@@ -229,6 +237,7 @@ mod tests {
             time_zone: "Europe/Paris".into(),
             detail: None,
             after_lost_offer: None,
+            offered_at: None,
             at: Utc::now(),
         }
     }
@@ -266,6 +275,7 @@ mod tests {
         lost.total_minor = Some(35000);
         lost.amount_minor = 17500;
         lost.after_lost_offer = Some(AfterLostOffer::BidAgain);
+        lost.offered_at = Some(Utc.with_ymd_and_hms(2026, 12, 6, 11, 40, 0).unwrap());
         let open = render(Topic::NotRecorded, &lost, &cx("en"));
         assert_eq!(
             open.subject,
@@ -273,8 +283,11 @@ mod tests {
         );
         let body = &open.body;
         assert!(
-            body.contains("offer of 175.00 EUR per person (350.00 EUR for 2 traveller(s))"),
-            "{body}"
+            body.contains(
+                "offer of 175.00 EUR per person (350.00 EUR for 2 traveller(s)) made on \
+                 2026-12-06 12:40 CET for the upgrade"
+            ),
+            "which offer, at the lot's time: {body}"
         );
         assert!(
             body.contains("released the hold of 350.00 EUR on your card"),
@@ -307,6 +320,17 @@ mod tests {
             "{body}"
         );
         assert!(body.contains("n'est plus ouvert aux offres"), "{body}");
+        assert!(
+            body.contains("(350.00 EUR pour 2 personne(s)) faite le 2026-12-06 12:40 CET pour"),
+            "{body}"
+        );
+        // A job queued before the time was kept: the text reads without it.
+        lost.offered_at = None;
+        let untimed = render(Topic::NotRecorded, &lost, &cx("en")).body;
+        assert!(
+            untimed.contains("(350.00 EUR for 2 traveller(s)) for the upgrade"),
+            "{untimed}"
+        );
         assert!(!body.contains("refaire votre offre"), "{body}");
     }
 

@@ -13,8 +13,8 @@ use crate::domain::lot::LotStatus;
 use crate::jobs::{self, Job, UnrecordedBid};
 use crate::money::Money;
 use crate::payments::{
-    BID_METADATA, BOOKING_METADATA, HOLD_MAX_DAYS, LOT_METADATA, PaymentError, PaymentGateway,
-    PaymentRef, PaymentState, PaymentStatus, UNITS_METADATA,
+    BID_METADATA, BOOKING_METADATA, HOLD_MAX_DAYS, LOT_METADATA, OpenHold, PaymentError,
+    PaymentGateway, PaymentRef, PaymentStatus, UNITS_METADATA,
 };
 use crate::store::Db;
 use crate::store::entities::{bid, lot, payment};
@@ -304,7 +304,7 @@ async fn unrecorded_holds(
                     bid_id,
                 }
             } else {
-                let tell = unrecorded_bid(&h.state, &bid_id);
+                let tell = unrecorded_bid(&h, &bid_id);
                 let told = if tell.is_some() {
                     "the traveller is told"
                 } else {
@@ -324,15 +324,17 @@ async fn unrecorded_holds(
 
 /// The offer a hold was for, from the metadata every card call sends; `None` when any of it
 /// is missing or unreadable.
-fn unrecorded_bid(hold: &PaymentState, bid_id: &str) -> Option<UnrecordedBid> {
-    let meta = |key: &str| hold.metadata.get(key).filter(|v| !v.is_empty()).cloned();
+fn unrecorded_bid(hold: &OpenHold, bid_id: &str) -> Option<UnrecordedBid> {
+    let state = &hold.state;
+    let meta = |key: &str| state.metadata.get(key).filter(|v| !v.is_empty()).cloned();
     Some(UnrecordedBid {
         bid_id: bid_id.to_owned(),
         lot_id: meta(LOT_METADATA)?,
         booking_id: meta(BOOKING_METADATA)?,
         units: meta(UNITS_METADATA)?.parse().ok().filter(|&u| u > 0)?,
-        total_minor: hold.amount_minor,
-        currency: hold.currency.to_string(),
+        total_minor: state.amount_minor,
+        currency: state.currency.to_string(),
+        offered_at: Some(hold.created_at),
     })
 }
 

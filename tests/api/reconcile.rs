@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
 use serde_json::json;
@@ -134,9 +134,9 @@ async fn a_replaced_hold_whose_release_never_ran_is_found(app: TestApp) {
 /// no record names: what a crash between the card call and the write leaves behind.
 async fn hold_nobody_wrote(app: &TestApp, metadata: BTreeMap<String, String>) -> PaymentRef {
     let key = format!("test:{}", uuid::Uuid::new_v4().simple());
-    let outcome = app
-        .gateway
-        .authorize_hold(HoldRequest {
+    take_hold(
+        app,
+        HoldRequest {
             idempotency_key: IdempotencyKey::parse(&key).unwrap(),
             amount_minor: 35000,
             currency: Currency::parse("EUR").unwrap(),
@@ -144,9 +144,14 @@ async fn hold_nobody_wrote(app: &TestApp, metadata: BTreeMap<String, String>) ->
             customer_ref: None,
             description: "lost in a crash".into(),
             metadata,
-        })
-        .await
-        .unwrap();
+        },
+    )
+    .await
+}
+
+/// Takes the hold at the provider, as a money step does, and writes nothing.
+async fn take_hold(app: &TestApp, request: HoldRequest) -> PaymentRef {
+    let outcome = app.gateway.authorize_hold(request).await.unwrap();
     let HoldOutcome::Authorized(hold) = outcome else {
         panic!("hold authorised: {outcome:?}")
     };
@@ -205,6 +210,15 @@ async fn a_hold_for_a_bid_that_was_never_stored_is_found_and_released(app: TestA
     app.booking(&op, "PNR002", "Durand", 2, &[&lot]).await;
     let durand = app.stored_booking("PNR002").await;
     let stray = hold_nobody_wrote(&app, metadata_of_a_lost_offer(&placed, &durand.id, 2)).await;
+    let offered_at = app
+        .gateway
+        .open_holds(Utc::now() - Duration::days(1))
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|h| h.state.reference == stray)
+        .unwrap()
+        .created_at;
     // Another product's hold on the same provider account is none of ours.
     let foreign = hold_nobody_wrote(&app, BTreeMap::new()).await;
 
@@ -229,6 +243,7 @@ async fn a_hold_for_a_bid_that_was_never_stored_is_found_and_released(app: TestA
                 units: 2,
                 total_minor: 35000,
                 currency: "EUR".into(),
+                offered_at: Some(offered_at),
             }),
         }
     );
@@ -261,8 +276,14 @@ async fn a_hold_for_a_bid_that_was_never_stored_is_found_and_released(app: TestA
         "{m}"
     );
     let body = m["body"].as_str().unwrap();
+    // Which offer: when it was made, at the lot's time (Paris).
+    let made = offered_at
+        .with_timezone(&chrono_tz::Europe::Paris)
+        .format("%Y-%m-%d %H:%M %Z");
     assert!(
-        body.contains("175.00 EUR per person (350.00 EUR for 2 traveller(s))"),
+        body.contains(&format!(
+            "175.00 EUR per person (350.00 EUR for 2 traveller(s)) made on {made} for"
+        )),
         "{body}"
     );
     assert!(
@@ -445,9 +466,9 @@ async fn a_raise_after_its_lost_hold_was_released_gets_a_hold_of_its_own(app: Te
         .replacen(":hold:1/", ":hold:2/", 1)
         .replace("/20000", "/40000");
     let martin = app.stored_booking("PNR001").await;
-    let lost = app
-        .gateway
-        .authorize_hold(HoldRequest {
+    let lost = take_hold(
+        &app,
+        HoldRequest {
             idempotency_key: IdempotencyKey::parse(&raise_key).unwrap(),
             amount_minor: 40000,
             currency: Currency::parse("EUR").unwrap(),
@@ -461,19 +482,13 @@ async fn a_raise_after_its_lost_hold_was_released_gets_a_hold_of_its_own(app: Te
             metadata: [BID_METADATA, LOT_METADATA, BOOKING_METADATA, UNITS_METADATA]
                 .map(|k| (k.to_owned(), placed[k].clone()))
                 .into(),
-        })
-        .await
-        .unwrap();
-    let HoldOutcome::Authorized(lost) = lost else {
-        panic!("hold authorised: {lost:?}")
-    };
+        },
+    )
+    .await;
     let later = after_in_flight();
     let finding = the_one_finding(&app, later, "recorded nowhere").await;
     repair(&app, finding, later).await;
-    assert_eq!(
-        status_of(&app, &lost.reference).await,
-        PaymentStatus::Canceled
-    );
+    assert_eq!(status_of(&app, &lost).await, PaymentStatus::Canceled);
 
     app.patch(&format!("/v1/traveller/bids/{id}"))
         .key(&token)
@@ -482,7 +497,7 @@ async fn a_raise_after_its_lost_hold_was_released_gets_a_hold_of_its_own(app: Te
         .await
         .expect(200);
     let raised = PaymentRef::new(app.stored_bid(&id).await.payment_ref.unwrap());
-    assert_ne!(raised, lost.reference, "the released hold came back");
+    assert_ne!(raised, lost, "the released hold came back");
     assert_ne!(raised, live);
     assert!(
         matches!(
