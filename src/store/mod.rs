@@ -147,17 +147,19 @@ unsafe extern "C" fn busy_pause(
     1
 }
 
-/// Applies the pending migrations. On SQLite all of them run on one connection, in one
-/// transaction: sea-orm's migrator wraps a migration in a transaction only on PostgreSQL and
-/// otherwise sends each statement to whichever pooled connection is free, and an SQLite
-/// connection that sat idle while another changed the schema compiles the next `CREATE`
-/// against the schema it had cached ("index … already exists"). One transaction also
-/// leaves nothing half-applied.
+/// Applies the pending migrations. On SQLite all of them run on one connection, in one write
+/// transaction: sea-orm's migrator wraps a migration in a transaction only on PostgreSQL
+/// (unless the migration asks otherwise, and none here does) and otherwise sends each
+/// statement to whichever pooled connection is free, and an SQLite connection that sat idle
+/// while another changed the schema compiles the next `CREATE` against the schema it had
+/// cached ("index … already exists"). Taking the write lock first makes a second process
+/// migrating at the same time wait for this one (and then find nothing to do) rather than
+/// fail; and on SQLite nothing is left half-applied.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     if db.get_database_backend() != DbBackend::Sqlite {
         return Migrator::up(db, None).await;
     }
-    let txn = db.begin().await?;
+    let txn = write_txn(db).await?;
     Migrator::up(&txn, None).await?;
     txn.commit().await
 }
@@ -256,6 +258,26 @@ mod tests {
         assert_eq!(again(0), 1);
         assert_eq!(again(tries_in_timeout - 1), 1);
         assert_eq!(again(tries_in_timeout), 0);
+    }
+
+    /// Two processes started at once on a new SQLite file (a server and `surclass migrate`,
+    /// say) both come up: the second waits for the first's migrations and finds none left.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn two_starts_on_one_new_sqlite_file_both_migrate() {
+        let dir = std::env::temp_dir().join(format!("surclass-twice-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}", dir.join("twice.db").display());
+        let (one, other) = (
+            connect(&url, 4).await.unwrap(),
+            connect(&url, 4).await.unwrap(),
+        );
+        let (first, second) = tokio::join!(migrate(&one), migrate(&other));
+        first.expect("the first start migrates");
+        second.expect("the second start waits and finds nothing to do");
+        assert_eq!(pending_migrations(&one).await.unwrap(), 0);
+        one.close().await.unwrap();
+        other.close().await.unwrap();
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[tokio::test]
