@@ -40,8 +40,8 @@ pub enum ReviewError {
 /// How the winners now differ from the ones the operator checked, by bid id, sorted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WinnersChanged {
-    /// Checked, but no longer winning (taken out, or moved off by a resize).
-    pub no_longer: Vec<String>,
+    /// Sent, but not winning now (taken out, moved off by a resize, or never a winner).
+    pub not_winning: Vec<String>,
     /// Winning now, but not checked (moved up from standby).
     pub not_checked: Vec<String>,
 }
@@ -112,7 +112,7 @@ pub async fn approve(
                 set.map(|id| (*id).to_owned()).collect()
             };
             return Err(ReviewError::WinnersChanged(WinnersChanged {
-                no_longer: ids(shown.difference(&now_winning)),
+                not_winning: ids(shown.difference(&now_winning)),
                 not_checked: ids(now_winning.difference(&shown)),
             }));
         }

@@ -1,6 +1,8 @@
 //! The `payments` table: one row per provider call that moves or secures money, written
 //! under the idempotency key the call uses.
 
+use std::collections::HashSet;
+
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, JoinType,
@@ -84,19 +86,31 @@ pub async fn finish(
     Ok(())
 }
 
-/// Money taken from and given back to the cards of a lot's bidders, in minor units: every
-/// succeeded charge and refund of its bids (at most two rows a winner).
+/// The idempotency key of an "upgrade now" capture: what tells that sale's charge from an
+/// award's.
+pub fn upgrade_now_key(bid_id: &str, attempt: u32) -> String {
+    format!("surclass:{bid_id}{UPGRADE_NOW_KEY}{attempt}")
+}
+
+const UPGRADE_NOW_KEY: &str = ":upgrade-now:";
+
+/// Money taken from and given back to the cards of a lot's award winners, in minor units:
+/// the succeeded charges and refunds of its bids (a winner has at most one of each). "Upgrade
+/// now" sales are left out, refunds included: they are paid at purchase, outside the
+/// auction, and the award counts their units as taken.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct MoneyMoved {
     pub charged_minor: i64,
     pub refunded_minor: i64,
 }
 
-pub async fn moved_on_lot(db: &impl ConnectionTrait, lot_id: &str) -> Result<MoneyMoved, DbErr> {
-    let rows: Vec<(String, i64)> = payment::Entity::find()
+pub async fn of_award(db: &impl ConnectionTrait, lot_id: &str) -> Result<MoneyMoved, DbErr> {
+    let rows: Vec<(String, String, i64, String)> = payment::Entity::find()
         .select_only()
+        .column(payment::Column::BidId)
         .column(payment::Column::Kind)
         .column(payment::Column::AmountMinor)
+        .column(payment::Column::IdempotencyKey)
         .join(
             JoinType::InnerJoin,
             payment::Entity::belongs_to(bid::Entity)
@@ -110,9 +124,15 @@ pub async fn moved_on_lot(db: &impl ConnectionTrait, lot_id: &str) -> Result<Mon
         .into_tuple()
         .all(db)
         .await?;
+    let bought_now: HashSet<&str> = rows
+        .iter()
+        .filter(|(_, kind, _, key)| kind == "charge" && key.contains(UPGRADE_NOW_KEY))
+        .map(|(bid_id, ..)| bid_id.as_str())
+        .collect();
     Ok(rows
-        .into_iter()
-        .fold(MoneyMoved::default(), |mut moved, (kind, amount)| {
+        .iter()
+        .filter(|(bid_id, ..)| !bought_now.contains(bid_id.as_str()))
+        .fold(MoneyMoved::default(), |mut moved, (_, kind, amount, _)| {
             match kind.as_str() {
                 "charge" => moved.charged_minor += amount,
                 _ => moved.refunded_minor += amount,

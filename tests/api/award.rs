@@ -504,7 +504,8 @@ async fn an_award_waiting_for_review_is_cancelled_with_its_lot(app: TestApp) {
         .expect("migration 8 is listed")
         + 1;
     // On one connection, as `store::migrate` does on SQLite: a pooled connection idle since
-    // another dropped the index would still see it.
+    // another dropped the index would still see it. (On PostgreSQL this adds an outer
+    // transaction around the migrator's own, harmlessly.)
     let one = app.db.begin().await.unwrap();
     Migrator::down(&one, Some(since_8 as u32)).await.unwrap();
     Migrator::up(&one, None).await.unwrap();
@@ -615,6 +616,10 @@ async fn upgrade_now_confirms_and_charges_at_once_while_units_are_free(app: Test
     let award = award_of(&app, &op, &lot).await;
     assert_eq!(award["plan"]["available_units"], 1);
     assert_eq!(award["revenue"], "300.00");
+    assert_eq!(
+        award["charged"], "300.00",
+        "the award's money, not the sale made before it"
+    );
     let charged: i64 = payment::Entity::find()
         .filter(payment::Column::Kind.eq("charge"))
         .filter(payment::Column::Status.eq("succeeded"))
@@ -630,6 +635,18 @@ async fn upgrade_now_confirms_and_charges_at_once_while_units_are_free(app: Test
         "the instant sale and the auction, nothing for the declined card"
     );
     let _ = single;
+
+    // Cancelled, both are refunded; the award's money is still the auction's alone.
+    app.post(&format!("/v1/lots/{lot}/cancel"))
+        .key(&op.key)
+        .json(&json!({"reason": "Flight cancelled"}))
+        .send()
+        .await
+        .expect(200);
+    app.run_jobs().await;
+    let award = award_of(&app, &op, &lot).await;
+    assert_eq!(award["charged"], "300.00");
+    assert_eq!(award["refunded"], "300.00", "{award}");
 }
 
 /// A traveller who taps "upgrade now" again (a retry after a lost answer, a second tap) is
@@ -733,7 +750,7 @@ async fn an_operator_reviews_the_award_before_anything_is_charged(app: TestApp) 
         .expect(409);
     assert_eq!(stale.problem_type(), "award-winners-changed");
     let says = format!(
-        "({} no longer winning; {} winning and not sent)",
+        "({} sent and not winning; {} winning and not sent)",
         top.bid, next.bid
     );
     assert!(

@@ -162,19 +162,32 @@ impl From<DataRightsError> for Problem {
     }
 }
 
-/// "bid_a no longer wins; bid_b wins and was not sent", naming at most a few of each.
+/// "bid_a sent and not winning; bid_b winning and not sent", naming at most a few of each and
+/// cutting what the client sent to a bid id's length and a little more.
 fn winners_changed(changed: &WinnersChanged) -> String {
     const NAMED: usize = 5;
+    const LONGEST: usize = 32;
     let name = |ids: &[String]| {
-        let mut text = ids[..ids.len().min(NAMED)].join(", ");
+        let mut text = ids
+            .iter()
+            .take(NAMED)
+            .map(|id| match id.char_indices().nth(LONGEST) {
+                Some((cut, _)) => format!("{}…", &id[..cut]),
+                None => id.clone(),
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
         if ids.len() > NAMED {
             text.push_str(&format!(" and {} more", ids.len() - NAMED));
         }
         text
     };
     let mut parts = Vec::new();
-    if !changed.no_longer.is_empty() {
-        parts.push(format!("{} no longer winning", name(&changed.no_longer)));
+    if !changed.not_winning.is_empty() {
+        parts.push(format!(
+            "{} sent and not winning",
+            name(&changed.not_winning)
+        ));
     }
     if !changed.not_checked.is_empty() {
         parts.push(format!(
@@ -193,20 +206,29 @@ mod tests {
     fn a_changed_award_names_who_left_and_who_came_in_a_few_at_a_time() {
         let ids = |n: usize| (1..=n).map(|i| format!("bid_{i}")).collect::<Vec<_>>();
         let changed = WinnersChanged {
-            no_longer: ids(1),
+            not_winning: ids(1),
             not_checked: vec!["bid_9".into()],
         };
         assert_eq!(
             winners_changed(&changed),
-            "bid_1 no longer winning; bid_9 winning and not sent"
+            "bid_1 sent and not winning; bid_9 winning and not sent"
         );
         let many = WinnersChanged {
-            no_longer: vec![],
+            not_winning: vec![],
             not_checked: ids(7),
         };
         assert_eq!(
             winners_changed(&many),
             "bid_1, bid_2, bid_3, bid_4, bid_5 and 2 more winning and not sent"
+        );
+        // What the client sent is echoed no longer than a bid id and a little more.
+        let long = WinnersChanged {
+            not_winning: vec!["é".repeat(1_000)],
+            not_checked: vec![],
+        };
+        assert_eq!(
+            winners_changed(&long),
+            format!("{}… sent and not winning", "é".repeat(32))
         );
     }
 }

@@ -138,9 +138,10 @@ pub struct AwardView {
     /// What the plan's winners pay in all: the award's revenue as planned.
     #[schema(example = "2940.00")]
     pub revenue: String,
-    /// What has been charged to the winners' cards so far: less than the revenue while
-    /// charges run, when a payment failed and no one on standby took the place, or when
-    /// winners were taken out.
+    /// What the winners' cards have been charged so far: nothing while the award waits
+    /// for review, less than the revenue while charges run or a failed payment's grace
+    /// period lasts. "Upgrade now" sales are not counted: they are paid at purchase, outside
+    /// the auction.
     #[schema(example = "2940.00")]
     pub charged: String,
     /// What has been refunded of it (a cancelled lot, a smaller aircraft after the award).
@@ -188,7 +189,7 @@ async fn award_response(db: &Db, operator_id: &str, lot_id: &str) -> Result<Http
             .map(|m| m.to_string())
             .unwrap_or_default()
     };
-    let moved = payments::moved_on_lot(db, &l.id).await?;
+    let moved = payments::of_award(db, &l.id).await?;
     Ok(HttpResponse::Ok().json(AwardView {
         lot_id: a.lot_id,
         status: a.status,

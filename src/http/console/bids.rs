@@ -16,8 +16,8 @@ use crate::domain::award::AwardStatus;
 use crate::http::api::lots::LotView;
 use crate::services::award::{PlanRecord, reason_text};
 use crate::services::preview;
-use crate::store::Db;
 use crate::store::entities::{award, bid, booking, payment};
+use crate::store::{Db, payments as store_payments};
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(bids_csv).service(bids_page).service(policies);
@@ -322,14 +322,7 @@ async fn outcome(db: &Db, lot: &LotView, rows: &[BidRow]) -> Result<Option<Outco
             payments.entry(p.bid_id.clone()).or_default().push(p);
         }
     }
-    let sum = |kind: &str| {
-        payments
-            .values()
-            .flatten()
-            .filter(|p| p.kind == kind && p.status == "succeeded")
-            .map(|p| p.amount_minor)
-            .sum::<i64>()
-    };
+    let moved = store_payments::of_award(db, &lot.id).await?;
     let reference = |id: &str| {
         by_id
             .get(id)
@@ -383,8 +376,8 @@ async fn outcome(db: &Db, lot: &LotView, rows: &[BidRow]) -> Result<Option<Outco
             })
             .collect(),
         fingerprint: stored.fingerprint,
-        charged: money(sum("charge"), &lot.currency),
-        refunded: money(sum("refund"), &lot.currency),
+        charged: money(moved.charged_minor, &lot.currency),
+        refunded: money(moved.refunded_minor, &lot.currency),
     }))
 }
 

@@ -1316,7 +1316,7 @@ async fn reserve_now(
     .await?;
     // The capture's key and record exist before the bank is asked: a crash or an unclear
     // answer is finished later under the same key, never charged twice.
-    let key = IdempotencyKey::parse(&format!("surclass:{bid_id}:upgrade-now:{attempt}"))
+    let key = IdempotencyKey::parse(&store_payments::upgrade_now_key(bid_id, attempt))
         .map_err(unavailable)?;
     store_payments::insert(
         &txn,
