@@ -28,7 +28,7 @@ pub const SUPPRESSED: &str = "suppressed";
 /// The facts of a message, fixed when the state changed (rendered at delivery time in the
 /// booking's language). No personal data: names and addresses are read at delivery, so an
 /// erasure in between leaves nothing to send.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Facts {
     pub event_id: String,
     pub bid_id: String,
@@ -58,12 +58,31 @@ pub struct Facts {
     pub at: DateTime<Utc>,
 }
 
+/// The offer a message is about, as its facts state it.
+struct Offer {
+    bid_id: String,
+    booking_id: String,
+    bid_status: String,
+    amount_minor: i64,
+    units: i32,
+    total_minor: Option<i64>,
+    currency: String,
+}
+
 impl Facts {
-    /// A new event's facts about lot `l`; the caller fills in the offer's.
-    fn on_lot(l: &lot::Model, now: DateTime<Utc>) -> Facts {
+    /// A new event's facts about `offer` on lot `l`; the optional facts are the caller's to
+    /// add. Every field is named here, so that a new one is decided for every message.
+    fn new(offer: Offer, l: &lot::Model, now: DateTime<Utc>) -> Facts {
         Facts {
             event_id: format!("evt_{}", uuid::Uuid::new_v4().simple()),
+            bid_id: offer.bid_id,
             lot_id: l.id.clone(),
+            booking_id: offer.booking_id,
+            bid_status: offer.bid_status,
+            amount_minor: offer.amount_minor,
+            units: offer.units,
+            total_minor: offer.total_minor,
+            currency: offer.currency,
             lot_title: l.title.clone(),
             from_class: l.from_class.clone(),
             to_class: l.to_class.clone(),
@@ -71,8 +90,10 @@ impl Facts {
             service_date: l.service_date.to_string(),
             closes_at: l.closes_at,
             time_zone: l.time_zone.clone(),
+            detail: None,
+            after_lost_offer: None,
+            offered_at: None,
             at: now,
-            ..Facts::default()
         }
     }
 }
@@ -186,7 +207,7 @@ fn messages(
             .map(|(price, units)| price * i64::from(units)),
         _ => None,
     };
-    let facts = Facts {
+    let offer = Offer {
         bid_id: b.id.clone(),
         booking_id: b.booking_id.clone(),
         bid_status: b.status.clone(),
@@ -194,8 +215,10 @@ fn messages(
         units: b.units,
         total_minor,
         currency: b.currency.clone(),
+    };
+    let facts = Facts {
         detail: detail.map(str::to_owned),
-        ..Facts::on_lot(l, now)
+        ..Facts::new(offer, l, now)
     };
     let payload = serde_json::to_string(&facts).expect("facts serialise");
     let mut to = vec![Recipient::email(format!(
@@ -299,7 +322,7 @@ pub async fn enqueue_lost_offer(
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     let units = i32::try_from(offer.units.max(1)).unwrap_or(1);
-    let facts = Facts {
+    let lost = Offer {
         bid_id: offer.bid_id.clone(),
         booking_id: offer.booking_id.clone(),
         // Not a bid status: there is no bid. Says what the message is about.
@@ -308,9 +331,11 @@ pub async fn enqueue_lost_offer(
         units,
         total_minor: Some(offer.total_minor),
         currency: offer.currency.clone(),
+    };
+    let facts = Facts {
         after_lost_offer: Some(now_what),
         offered_at: offer.offered_at,
-        ..Facts::on_lot(l, now)
+        ..Facts::new(lost, l, now)
     };
     let email = row(
         &l.operator_id,

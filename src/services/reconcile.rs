@@ -334,7 +334,8 @@ fn unrecorded_bid(hold: &OpenHold, bid_id: &str) -> Option<UnrecordedBid> {
         units: meta(UNITS_METADATA)?.parse().ok().filter(|&u| u > 0)?,
         total_minor: state.amount_minor,
         currency: state.currency.to_string(),
-        offered_at: Some(hold.created_at),
+        // A provider's unreadable time reads as 1970: better no time than that one.
+        offered_at: Some(hold.created_at).filter(|at| at.timestamp() > 0),
     })
 }
 
