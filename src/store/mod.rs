@@ -153,11 +153,15 @@ unsafe extern "C" fn busy_pause(
 /// statement to whichever pooled connection is free, and an SQLite connection that sat idle
 /// while another changed the schema compiles the next `CREATE` against the schema it had
 /// cached ("index … already exists"). Taking the write lock first makes a second process
-/// migrating at the same time wait for this one (and then find nothing to do) rather than
-/// fail; and on SQLite nothing is left half-applied.
+/// migrating at the same time wait for this one (up to the busy timeout, and then find
+/// nothing to do) rather than fail; and on SQLite nothing is left half-applied.
 pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
     if db.get_database_backend() != DbBackend::Sqlite {
         return Migrator::up(db, None).await;
+    }
+    // Nothing to do (a command run beside a live server): no write lock to wait for.
+    if pending_migrations(db).await? == 0 {
+        return Ok(());
     }
     let txn = write_txn(db).await?;
     Migrator::up(&txn, None).await?;

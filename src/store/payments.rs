@@ -94,16 +94,16 @@ pub fn upgrade_now_key(bid_id: &str, attempt: u32) -> String {
 
 const UPGRADE_NOW_KEY: &str = ":upgrade-now:";
 
-/// Money taken from and given back to the cards of a lot's award winners, in minor units:
-/// the succeeded charges and refunds of its bids (a winner has at most one of each). "Upgrade
-/// now" sales are left out, refunds included: they are paid at purchase, outside the
-/// auction, and the award counts their units as taken.
+/// Money taken from and given back to cards, in minor units.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct MoneyMoved {
     pub charged_minor: i64,
     pub refunded_minor: i64,
 }
 
+/// The money of a lot's award: the succeeded charges and refunds of its bids (a winner has at
+/// most one of each). "Upgrade now" sales are left out, and so are their refunds: they are
+/// paid at purchase, outside the auction, and the award counts their units as taken.
 pub async fn of_award(db: &impl ConnectionTrait, lot_id: &str) -> Result<MoneyMoved, DbErr> {
     let rows: Vec<(String, String, i64, String)> = payment::Entity::find()
         .select_only()

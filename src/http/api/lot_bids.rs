@@ -144,7 +144,9 @@ pub struct AwardView {
     /// the auction.
     #[schema(example = "2940.00")]
     pub charged: String,
-    /// What has been refunded of it (a cancelled lot, a smaller aircraft after the award).
+    /// What has been refunded of it (a cancelled lot, a smaller aircraft after the award):
+    /// charged less refunded is what was kept. After a smaller aircraft the revenue is the
+    /// new plan's, so charged can exceed it; the refunds make up the difference.
     #[schema(example = "0.00")]
     pub refunded: String,
     pub currency: String,

@@ -310,7 +310,8 @@ async fn outcome(db: &Db, lot: &LotView, rows: &[BidRow]) -> Result<Option<Outco
         PageError::Internal
     })?;
     let by_id: HashMap<&str, &BidRow> = rows.iter().map(|r| (r.id.as_str(), r)).collect();
-    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
+    // Only the winners' payments are listed; the totals are the award's (`of_award`).
+    let ids: Vec<String> = plan.winners.iter().map(|w| w.id.clone()).collect();
     let mut payments: HashMap<String, Vec<payment::Model>> = HashMap::new();
     for chunk in ids.chunks(500) {
         for p in payment::Entity::find()
