@@ -171,13 +171,7 @@ async fn money_moved(
         .column(payment::Column::Kind)
         .column(payment::Column::AmountMinor)
         .column(payment::Column::UpdatedAt)
-        .join(
-            JoinType::InnerJoin,
-            payment::Entity::belongs_to(bid::Entity)
-                .from(payment::Column::BidId)
-                .to(bid::Column::Id)
-                .into(),
-        )
+        .join(JoinType::InnerJoin, crate::store::payments::of_bids())
         .join(JoinType::InnerJoin, bids_on_lots())
         .filter(lot::Column::OperatorId.eq(operator_id))
         .filter(payment::Column::Status.eq("succeeded"))

@@ -86,6 +86,15 @@ pub async fn finish(
     Ok(())
 }
 
+/// Payments joined to their bids (`payments.bid_id = bids.id`), for queries by lot or
+/// operator.
+pub fn of_bids() -> sea_orm::RelationDef {
+    payment::Entity::belongs_to(bid::Entity)
+        .from(payment::Column::BidId)
+        .to(bid::Column::Id)
+        .into()
+}
+
 /// The idempotency key of an "upgrade now" capture: what tells that sale's charge from an
 /// award's.
 pub fn upgrade_now_key(bid_id: &str, attempt: u32) -> String {
@@ -111,13 +120,7 @@ pub async fn of_award(db: &impl ConnectionTrait, lot_id: &str) -> Result<MoneyMo
         .column(payment::Column::Kind)
         .column(payment::Column::AmountMinor)
         .column(payment::Column::IdempotencyKey)
-        .join(
-            JoinType::InnerJoin,
-            payment::Entity::belongs_to(bid::Entity)
-                .from(payment::Column::BidId)
-                .to(bid::Column::Id)
-                .into(),
-        )
+        .join(JoinType::InnerJoin, of_bids())
         .filter(bid::Column::LotId.eq(lot_id))
         .filter(payment::Column::Status.eq("succeeded"))
         .filter(payment::Column::Kind.is_in(["charge", "refund"]))
