@@ -22,6 +22,12 @@ pub enum Job {
     CloseLot { lot_id: String },
     /// Take the money of a winner (capture the hold, or charge the saved card).
     Charge { bid_id: String },
+    /// Finish an "upgrade now" whose capture got no clear answer: charged as a winner is,
+    /// and if the bank declines, the purchase is undone and the bid put back as `before`.
+    CaptureBoughtNow {
+        bid_id: String,
+        before: Option<BidBefore>,
+    },
     /// Release a hold of a bid that did not win (or was withdrawn, or is no longer needed).
     /// The hold is named: after a re-bid the bid holds a newer one, which must stay.
     Release { bid_id: String, hold: String },
@@ -73,6 +79,17 @@ pub struct UnrecordedBid {
     pub offered_at: Option<DateTime<Utc>>,
 }
 
+/// What a bid was before an "upgrade now" replaced it: put back if the purchase's payment
+/// fails while bidding is open, and its hold released once the purchase is paid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BidBefore {
+    pub status: String,
+    pub amount_minor: i64,
+    pub units: i32,
+    pub payment_ref: Option<String>,
+    pub submitted_at: DateTime<Utc>,
+}
+
 /// How often the worker looks for holds that no record names. Each look lists what the
 /// provider still holds from the last week (on Stripe, a page of 100 per call).
 pub const FIND_UNRECORDED_EVERY: chrono::Duration = chrono::Duration::minutes(15);
@@ -107,6 +124,7 @@ impl Job {
         match self {
             Job::CloseLot { .. } => "close_lot",
             Job::Charge { .. } => "charge",
+            Job::CaptureBoughtNow { .. } => "capture_bought_now",
             Job::Release { .. } => "release",
             Job::ReleaseUnrecorded { .. } => "release_unrecorded",
             Job::ReleaseLosers { .. } => "release_losers",

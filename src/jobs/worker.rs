@@ -366,10 +366,16 @@ impl Worker {
                 }
                 Err(e) => Err(e.to_string()),
             },
-            Job::Charge { bid_id } => settlement::charge(&self.db, gateway, bid_id)
+            Job::Charge { bid_id } => settlement::charge(&self.db, gateway, bid_id, None)
                 .await
                 .map(|_| None)
                 .map_err(|e| e.to_string()),
+            Job::CaptureBoughtNow { bid_id, before } => {
+                settlement::charge(&self.db, gateway, bid_id, before.as_ref())
+                    .await
+                    .map(|_| None)
+                    .map_err(|e| e.to_string())
+            }
             Job::ReleaseLosers { lot_id } => settlement::release_losers(&self.db, gateway, lot_id)
                 .await
                 .map(|_| None)

@@ -3,6 +3,7 @@
 
 use super::Topic;
 use super::outbox::{AfterLostOffer, Facts};
+use crate::domain::bid::BidStatus;
 use crate::money::{Currency, Money};
 use chrono::{DateTime, Utc};
 
@@ -69,6 +70,9 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
         None => (String::new(), String::new()),
     };
     let detail = facts.detail.clone().unwrap_or_default();
+    // A winner's failed payment waits for another card; an "upgrade now" the bank refused
+    // is undone at once, and there is nothing to do.
+    let awaits_card = facts.bid_status == BidStatus::PaymentFailed.as_str();
     let (subject, lead) = if fr {
         match topic {
             Topic::BidPlaced => (
@@ -94,6 +98,10 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
             Topic::NotSuccessful => (
                 format!("Offre non retenue : {upgrade}"),
                 format!("Votre offre pour {upgrade} n'a pas été retenue. {detail}\nL'autorisation sur votre carte est libérée ; rien n'est débité."),
+            ),
+            Topic::PaymentFailed if !awaits_card => (
+                format!("Paiement refusé : achat immédiat de {upgrade}"),
+                format!("Votre banque a refusé le paiement de l'achat immédiat du surclassement {upgrade}. {detail}\nL'autorisation prise pour cet achat est libérée."),
             ),
             Topic::PaymentFailed => (
                 format!("Action requise : paiement refusé pour {upgrade}"),
@@ -145,6 +153,10 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
             Topic::NotSuccessful => (
                 format!("Offer not successful: {upgrade}"),
                 format!("Your offer for {upgrade} was not successful. {detail}\nThe hold on your card is released; nothing is charged."),
+            ),
+            Topic::PaymentFailed if !awaits_card => (
+                format!("Payment declined: upgrade now for {upgrade}"),
+                format!("Your bank declined the payment for buying the upgrade {upgrade} now. {detail}\nThe hold taken for this purchase is released."),
             ),
             Topic::PaymentFailed => (
                 format!("Action needed: payment failed for {upgrade}"),
@@ -332,6 +344,42 @@ mod tests {
             untimed.contains("(350.00 EUR for 2 traveller(s)) for the upgrade"),
             "{untimed}"
         );
+    }
+
+    #[test]
+    fn a_failed_payment_asks_for_another_card_only_when_the_upgrade_waits_for_one() {
+        let mut winner = facts();
+        winner.bid_status = "payment_failed".into();
+        winner.detail = Some("Your card was declined.".into());
+        let awarded = render(Topic::PaymentFailed, &winner, &cx("en"));
+        assert!(
+            awarded.body.contains("give another card"),
+            "{}",
+            awarded.body
+        );
+
+        let mut bought = facts();
+        bought.bid_status = "active".into();
+        bought.detail =
+            Some("Your card was declined. Nothing was charged. Your bid stays as it was.".into());
+        let undone = render(Topic::PaymentFailed, &bought, &cx("en"));
+        assert_eq!(
+            undone.subject,
+            "Payment declined: upgrade now for AU101: economy → business (2026-12-24)"
+        );
+        assert!(
+            undone.body.contains("Your bid stays as it was."),
+            "{}",
+            undone.body
+        );
+        assert!(!undone.body.contains("grace period"), "{}", undone.body);
+        let fr = render(Topic::PaymentFailed, &bought, &cx("fr"));
+        assert!(
+            fr.subject.starts_with("Paiement refusé : achat immédiat"),
+            "{}",
+            fr.subject
+        );
+        assert!(!fr.body.contains("avant la fin du délai"), "{}", fr.body);
     }
 
     #[test]

@@ -15,11 +15,12 @@ use sea_orm::{
 };
 
 use super::award::{self as award_service, AwardError, PlanRecord, reason_text, record};
+use super::bids::bought_now;
 use super::events;
 use crate::domain::award::AwardStatus;
 use crate::domain::bid::{BidEventKind, BidStatus};
 use crate::domain::lot::{LotSpec, LotStatus, PaymentMode};
-use crate::jobs::{self, Job, UnrecordedBid};
+use crate::jobs::{self, BidBefore, Job, UnrecordedBid};
 use crate::matching;
 use crate::money::Money;
 use crate::notifications::{Topic, outbox};
@@ -123,11 +124,14 @@ fn metadata(b: &bid::Model) -> BTreeMap<String, String> {
     ])
 }
 
-/// Takes a winner's money: exactly the total the award says, never more than the bid.
+/// Takes a winner's money: exactly the total the award says, never more than the bid. Also
+/// finishes an "upgrade now" whose capture was left unanswered; `before` is what its bid
+/// was before the purchase, if known.
 pub async fn charge(
     db: &Db,
     gateway: &dyn PaymentGateway,
     bid_id: &str,
+    before: Option<&BidBefore>,
 ) -> Result<Step, SettleError> {
     let Some((b, l, spec)) = load(db, bid_id).await? else {
         return Ok(Step::NothingToDo);
@@ -181,6 +185,7 @@ pub async fn charge(
         Some(p) => p,
         None => payment_row(db, &b, "charge", amount, &key, attempt, gateway.provider()).await?,
     };
+    let upgrade_now = store_payments::is_upgrade_now_key(&row.idempotency_key);
 
     // A bid secured by a hold is captured (also an "upgrade now" on a charge-on-award lot);
     // one secured by a saved card is charged.
@@ -289,6 +294,33 @@ pub async fn charge(
                 now,
             )
             .await?;
+            // A purchase over an earlier bid: that bid's hold is not needed any more.
+            let earlier = before.and_then(|p| p.payment_ref.clone());
+            if let Some(hold) = earlier.filter(|_| upgrade_now) {
+                jobs::enqueue(
+                    &txn,
+                    Job::Release {
+                        bid_id: b.id.clone(),
+                        hold,
+                    },
+                    now,
+                )
+                .await?;
+            }
+            jobs::enqueue(
+                &txn,
+                Job::Settle {
+                    lot_id: l.id.clone(),
+                },
+                now,
+            )
+            .await?;
+        }
+        Err(message) if upgrade_now => {
+            // Not a winner waiting for another card: a purchase the bank refused is undone.
+            finish_payment(&txn, row, "failed", None, Some(message.clone())).await?;
+            let detail = bought_now::undo(&txn, current, before, &message, now).await?;
+            outbox::enqueue(&txn, &b.id, Topic::PaymentFailed, Some(&detail), now).await?;
             jobs::enqueue(
                 &txn,
                 Job::Settle {

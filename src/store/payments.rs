@@ -101,6 +101,11 @@ pub fn upgrade_now_key(bid_id: &str, attempt: u32) -> String {
     format!("surclass:{bid_id}{UPGRADE_NOW_KEY}{attempt}")
 }
 
+/// Whether a charge's key is an "upgrade now" capture's.
+pub fn is_upgrade_now_key(key: &str) -> bool {
+    key.contains(UPGRADE_NOW_KEY)
+}
+
 const UPGRADE_NOW_KEY: &str = ":upgrade-now:";
 
 /// Money taken from and given back to cards, in minor units.
@@ -129,7 +134,7 @@ pub async fn of_award(db: &impl ConnectionTrait, lot_id: &str) -> Result<MoneyMo
         .await?;
     let bought_now: HashSet<&str> = rows
         .iter()
-        .filter(|(_, kind, _, key)| kind == "charge" && key.contains(UPGRADE_NOW_KEY))
+        .filter(|(_, kind, _, key)| kind == "charge" && is_upgrade_now_key(key))
         .map(|(bid_id, ..)| bid_id.as_str())
         .collect();
     Ok(rows

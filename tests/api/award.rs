@@ -555,9 +555,10 @@ async fn closing_twice_awards_once_and_charges_once(app: TestApp) {
         .await
         .unwrap();
     assert_eq!(closed, surclass::services::award::CloseOutcome::AlreadyDone);
-    let charge = surclass::services::settlement::charge(&app.db, app.gateway.as_ref(), &a.bid)
-        .await
-        .unwrap();
+    let charge =
+        surclass::services::settlement::charge(&app.db, app.gateway.as_ref(), &a.bid, None)
+            .await
+            .unwrap();
     assert_eq!(charge, surclass::services::settlement::Step::NothingToDo);
     assert_eq!(payments_of(&app, &a.bid, "charge", "succeeded").await, 1);
     assert_eq!(award::Entity::find().count(&app.db).await.unwrap(), 1);

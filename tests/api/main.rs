@@ -4,6 +4,7 @@ mod support;
 
 mod award;
 mod bookings;
+mod bought_now;
 mod console;
 mod deadline;
 mod demo;

@@ -740,6 +740,20 @@ pub(crate) mod during_hold {
         OneRequestPerKey {
             in_flight: std::sync::Mutex<std::collections::HashSet<String>>,
         },
+        /// Nothing: the hold is answered as usual. Only the first capture is lost on its way
+        /// (a timeout): the service cannot tell whether the bank took the money, and the
+        /// bank never saw the request.
+        FirstCaptureLost { lost: std::sync::atomic::AtomicBool },
+    }
+
+    /// A gateway whose first capture gets no answer: a job has to find out what came of it.
+    pub fn first_capture_lost(inner: Arc<dyn PaymentGateway>) -> Arc<dyn PaymentGateway> {
+        Arc::new(DuringHold {
+            inner,
+            then: AfterHold::FirstCaptureLost {
+                lost: Default::default(),
+            },
+        })
     }
 
     /// A gateway that answers "in progress" to a hold whose key is in use, as Stripe does, and
@@ -891,6 +905,7 @@ pub(crate) mod during_hold {
                     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
                     in_flight.lock().unwrap().remove(&key);
                 }
+                AfterHold::FirstCaptureLost { .. } => {}
             }
             outcome
         }
@@ -900,6 +915,11 @@ pub(crate) mod during_hold {
             amount_minor: i64,
             key: &IdempotencyKey,
         ) -> Result<Capture, PaymentError> {
+            if let AfterHold::FirstCaptureLost { lost } = &self.then
+                && !lost.swap(true, std::sync::atomic::Ordering::SeqCst)
+            {
+                return Err(PaymentError::Transient("no answer in time".into()));
+            }
             self.inner.capture(reference, amount_minor, key).await
         }
         async fn release(

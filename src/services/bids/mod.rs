@@ -18,12 +18,13 @@ use sha2::Digest;
 
 use super::events;
 
+pub(crate) mod bought_now;
 mod intake;
 use crate::domain::bid::{BidEventKind, BidStatus};
 use crate::domain::lot::{LotSpec, LotStatus, PaymentMode};
 use crate::domain::validation::FieldErrors;
 use crate::ids;
-use crate::jobs::{self, Job};
+use crate::jobs::{self, BidBefore, Job};
 use crate::money::Money;
 use crate::notifications::{Topic, outbox};
 use crate::payments::{
@@ -974,14 +975,14 @@ async fn upgrade_now_here(
         db, gateway, booking, lot_id, &bid_id, attempt, price, units, &security,
     )
     .await;
-    let (reserved, previous, key) = match reserved {
-        Ok(Reserved::Now(purchase, previous, key)) => (purchase, previous, key),
+    let (previous, key) = match reserved {
+        Ok(Reserved::Now(previous, key)) => (previous, key),
         Ok(Reserved::Already(bought)) => {
             // Another copy of this request bought it first. With the same hold (one bid,
             // same key) `unwind` leaves it to that copy's capture; a copy that began
             // without a bid made a hold of its own, released here.
             unwind(db, gateway, &bought.id, attempt, &security).await;
-            return Ok(bought);
+            return Ok(*bought);
         }
         Err(e) => {
             unwind(db, gateway, &bid_id, attempt, &security).await;
@@ -1060,63 +1061,13 @@ async fn upgrade_now_here(
             txn.commit().await?;
         }
         Err(PaymentError::Declined(d)) => {
-            // Give the units back, put the earlier bid back as it was, release the new hold.
             let txn = write_txn(db).await?;
             settle_payment_row(&txn, key.as_str(), "failed", None, Some(d.message.clone())).await?;
-            if let Some(l) = lot::Entity::find_by_id(lot_id.to_owned())
-                .lock_exclusive()
-                .one(&txn)
-                .await?
-            {
-                let sold = l.units_sold_now;
-                let mut am = l.into_active_model();
-                am.units_sold_now = Set((sold - units as i32).max(0));
-                am.update(&txn).await?;
+            // Read again under the lock: a cancel meanwhile has dealt with the purchase.
+            let current = lock_own_bid(&txn, booking, &bid_id).await?;
+            if current.status == BidStatus::Won.as_str() {
+                bought_now::undo(&txn, current, previous.as_ref(), &d.message, now).await?;
             }
-            let mut am = reserved.into_active_model();
-            match &previous {
-                Some(p) => {
-                    am.status = Set(p.status.clone());
-                    am.amount_minor = Set(p.amount_minor);
-                    am.units = Set(p.units);
-                    am.payment_ref = Set(p.payment_ref.clone());
-                    am.submitted_at = Set(p.submitted_at);
-                }
-                None => {
-                    am.status = Set(BidStatus::Withdrawn.as_str().to_owned());
-                    am.payment_ref = Set(None);
-                }
-            }
-            am.award_units = Set(None);
-            am.award_price_minor = Set(None);
-            am.update(&txn).await?;
-            let kept = if previous
-                .as_ref()
-                .is_some_and(|p| p.status == BidStatus::Active.as_str())
-            {
-                " Your bid stays as it was."
-            } else {
-                ""
-            };
-            let detail = format!("{} Nothing was charged.{kept}", d.message);
-            events::record(
-                &txn,
-                &bid_id,
-                BidEventKind::PaymentFailed,
-                None,
-                Some(detail),
-                now,
-            )
-            .await?;
-            jobs::enqueue(
-                &txn,
-                Job::Release {
-                    bid_id: bid_id.clone(),
-                    hold: reference.clone(),
-                },
-                now,
-            )
-            .await?;
             txn.commit().await?;
             return Err(declined(d));
         }
@@ -1135,14 +1086,12 @@ async fn upgrade_now_here(
                 now,
             )
             .await?;
-            jobs::enqueue(
-                &txn,
-                Job::Charge {
-                    bid_id: bid_id.clone(),
-                },
-                now,
-            )
-            .await?;
+            // It carries what the bid was, to put back if the bank declines after all.
+            let capture = Job::CaptureBoughtNow {
+                bid_id: bid_id.clone(),
+                before: previous,
+            };
+            jobs::enqueue(&txn, capture, now).await?;
             txn.commit().await?;
         }
     }
@@ -1151,15 +1100,6 @@ async fn upgrade_now_here(
         .await?
         .ok_or(BidError::NotFound)?;
     Ok(b)
-}
-
-/// What a bid was before an "upgrade now" replaced it, to put back if the payment fails.
-struct PreviousBid {
-    status: String,
-    amount_minor: i64,
-    units: i32,
-    payment_ref: Option<String>,
-    submitted_at: DateTime<Utc>,
 }
 
 async fn settle_payment_row(
@@ -1188,10 +1128,11 @@ fn bought_now(b: &bid::Model, price: Money, units: u32) -> bool {
 
 /// What reserving an "upgrade now" came to.
 enum Reserved {
-    /// The purchase (a bid at the fixed price), what the bid was before, and the capture's key.
-    Now(bid::Model, Option<PreviousBid>, IdempotencyKey),
+    /// The purchase is written (a bid at the fixed price): what the bid was before, and the
+    /// capture's key.
+    Now(Option<BidBefore>, IdempotencyKey),
     /// Another copy of the same request (a double tap) bought it first: its purchase.
-    Already(bid::Model),
+    Already(Box<bid::Model>),
 }
 
 /// Reserves the units for an "upgrade now" purchase; returns the purchase (a bid at the
@@ -1225,7 +1166,7 @@ async fn reserve_now(
         .await?;
     // Checked again under the lock: a double-tap must not sell the units twice.
     if let Some(b) = existing.as_ref().filter(|b| bought_now(b, price, units)) {
-        return Ok(Reserved::Already(b.clone()));
+        return Ok(Reserved::Already(Box::new(b.clone())));
     }
     if existing.as_ref().is_some_and(|b| b.id != bid_id) {
         // Another request placed a bid for this booking meanwhile; this one changed nothing.
@@ -1242,14 +1183,14 @@ async fn reserve_now(
         let status = BidStatus::parse(&b.status).unwrap_or(BidStatus::Lost);
         return Err(BidError::NotActive { status });
     }
-    let previous = existing.as_ref().map(|b| PreviousBid {
+    let previous = existing.as_ref().map(|b| BidBefore {
         status: b.status.clone(),
         amount_minor: b.amount_minor,
         units: b.units,
         payment_ref: b.payment_ref.clone(),
         submitted_at: b.submitted_at,
     });
-    let purchase = match existing {
+    match existing {
         Some(b) => {
             let mut am = b.into_active_model();
             am.amount_minor = Set(price.minor());
@@ -1261,7 +1202,7 @@ async fn reserve_now(
             am.submitted_at = Set(now);
             am.updated_at = Set(now);
             am.version = Set(am.version.as_ref() + 1);
-            am.update(&txn).await?
+            am.update(&txn).await?;
         }
         None => {
             bid::ActiveModel {
@@ -1288,9 +1229,9 @@ async fn reserve_now(
                 version: Set(0),
             }
             .insert(&txn)
-            .await?
+            .await?;
         }
-    };
+    }
     let sold = lot.units_sold_now;
     let mut am = lot.into_active_model();
     am.units_sold_now = Set(sold + units as i32);
@@ -1334,7 +1275,7 @@ async fn reserve_now(
     )
     .await?;
     txn.commit().await?;
-    Ok(Reserved::Now(purchase, previous, key))
+    Ok(Reserved::Now(previous, key))
 }
 
 /// Whether the bid is already secured by this hold or saved card.

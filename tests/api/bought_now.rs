@@ -1,0 +1,238 @@
+//! "Upgrade now" whose bank answers late: the capture got no clear answer, so the purchase is
+//! reserved and a job asks again. Paid, it is an upgrade like any other and the earlier bid's
+//! hold goes; declined, it is undone as a decline at the counter is: the units are free again,
+//! nothing is charged, no hold is left behind, the earlier bid stands, and the traveller (who
+//! left the page long ago) is told by email.
+
+use std::collections::HashSet;
+
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
+use serde_json::json;
+
+use crate::store_tests;
+use crate::support::{Operator, TestApp};
+use crate::traveller::during_hold::first_capture_lost;
+use surclass::payments::CardSource;
+use surclass::services::bids;
+use surclass::store::entities::{bid, bid_event, lot};
+
+/// Declined with a hold taken and the capture refused (Stripe's `pm_card_chargeCustomerFail`).
+const DECLINED_AT_CAPTURE: &str = "pm_card_chargeCustomerFail";
+
+/// The traveller had a bid of 300.00 a person; "upgrade now" at 800.00 is declined by the bank
+/// after the late answer: the bid is back as it was, and it takes part in the auction.
+async fn a_declined_upgrade_now_puts_the_earlier_bid_back_and_says_so(app: TestApp) {
+    let (op, lot) = lot_with_upgrade_now(&app).await;
+    let (bid_id, earlier_hold) = earlier_bid(&app, &lot).await;
+
+    let reserved = buy_now_with_the_answer_lost(&app, &lot, DECLINED_AT_CAPTURE).await;
+    assert_eq!(reserved.id, bid_id, "the purchase is the booking's bid");
+    assert_eq!(
+        units_sold_now(&app, &lot).await,
+        2,
+        "reserved while the bank is asked"
+    );
+    app.run_jobs().await;
+
+    let b = app.stored_bid(&bid_id).await;
+    assert_eq!(
+        (b.status.as_str(), b.amount_minor, b.units),
+        ("active", 30_000, 2),
+        "the bid is as it was"
+    );
+    assert_eq!(b.payment_ref.as_ref(), Some(&earlier_hold));
+    assert_eq!((b.award_units, b.award_price_minor), (None, None));
+    assert_eq!(
+        units_sold_now(&app, &lot).await,
+        0,
+        "the units are free again"
+    );
+    assert_eq!(
+        app.gateway_holds_awaiting_capture().await,
+        HashSet::from([earlier_hold]),
+        "the purchase's hold is released; the bid's stays"
+    );
+    assert!(
+        app.gateway_payments_captured().await.is_empty(),
+        "nothing charged"
+    );
+    assert!(
+        last_failure(&app, &bid_id)
+            .await
+            .ends_with("Nothing was charged. Your bid stays as it was."),
+    );
+    let told = emails(&app, &op, "bid.payment_failed").await;
+    assert_eq!(told.len(), 1, "told once: {told:?}");
+    let subject = told[0]["subject"].as_str().unwrap_or_default();
+    assert!(
+        subject.starts_with("Payment declined: upgrade now"),
+        "{subject}"
+    );
+    let body = told[0]["body"].as_str().unwrap_or_default();
+    assert!(body.contains("Your bid stays as it was."), "{body}");
+    assert!(
+        !body.contains("grace period"),
+        "no upgrade waits for a card: {body}"
+    );
+
+    app.close_now(&lot).await;
+    app.run_jobs().await;
+    assert_eq!(
+        app.stored_bid(&bid_id).await.status,
+        "charged",
+        "the bid took part and won at its own price"
+    );
+    assert_eq!(app.gateway_payments_captured().await.len(), 1);
+}
+
+/// With no bid before, a declined purchase leaves none: nothing held, and bidding still open
+/// to the traveller.
+async fn a_declined_upgrade_now_with_no_earlier_bid_leaves_nothing_held(app: TestApp) {
+    let (_, lot) = lot_with_upgrade_now(&app).await;
+    let reserved = buy_now_with_the_answer_lost(&app, &lot, DECLINED_AT_CAPTURE).await;
+    app.run_jobs().await;
+
+    let b = app.stored_bid(&reserved.id).await;
+    assert_eq!((b.status.as_str(), b.payment_ref), ("withdrawn", None));
+    assert_eq!(units_sold_now(&app, &lot).await, 0);
+    assert!(app.gateway_holds_awaiting_capture().await.is_empty());
+    assert!(app.gateway_payments_captured().await.is_empty());
+    assert!(
+        last_failure(&app, &b.id)
+            .await
+            .ends_with("Nothing was charged. You can still bid until bidding closes.")
+    );
+    let token = app.sign_in("PNR001", "Martin").await;
+    app.bid(&token, &lot, "300.00", "pm_card_visa")
+        .await
+        .expect(201);
+}
+
+/// Paid after the late answer: the upgrade is the traveller's, and the hold of the bid it
+/// replaced is released rather than left on the card.
+async fn an_upgrade_now_paid_after_a_late_answer_releases_the_earlier_hold(app: TestApp) {
+    let (_, lot) = lot_with_upgrade_now(&app).await;
+    let (bid_id, _) = earlier_bid(&app, &lot).await;
+    buy_now_with_the_answer_lost(&app, &lot, "pm_card_visa").await;
+    app.run_jobs().await;
+
+    let b = app.stored_bid(&bid_id).await;
+    assert_eq!(b.status, "charged");
+    assert_eq!(units_sold_now(&app, &lot).await, 2);
+    assert_eq!(app.gateway_payments_captured().await.len(), 1);
+    assert!(
+        app.gateway_holds_awaiting_capture().await.is_empty(),
+        "no hold is left on the card"
+    );
+}
+
+/// Bidding closed before the bank's late decline: the bid did not take part (the purchase
+/// stood in its place), so it is lost, and both holds are released.
+async fn an_upgrade_now_declined_after_bidding_closed_is_lost_and_releases_every_hold(
+    app: TestApp,
+) {
+    let (_, lot) = lot_with_upgrade_now(&app).await;
+    let (bid_id, _) = earlier_bid(&app, &lot).await;
+    buy_now_with_the_answer_lost(&app, &lot, DECLINED_AT_CAPTURE).await;
+    app.close_now(&lot).await;
+    surclass::services::award::close_and_award(&app.db, &lot)
+        .await
+        .expect("closed before the job asks the bank again");
+    app.run_jobs().await;
+
+    let b = app.stored_bid(&bid_id).await;
+    assert_eq!(b.status, "released", "lost, its hold released");
+    assert_eq!(b.outcome_reason.as_deref(), Some("payment_failed"));
+    assert!(app.gateway_holds_awaiting_capture().await.is_empty());
+    assert!(app.gateway_payments_captured().await.is_empty());
+    assert!(last_failure(&app, &bid_id).await.ends_with(
+        "Nothing was charged. Bidding has closed meanwhile, so no bid of yours took part."
+    ));
+    let settled = lot::Entity::find_by_id(lot)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(settled.status, "settled", "no payment is left open");
+}
+
+store_tests!(
+    a_declined_upgrade_now_puts_the_earlier_bid_back_and_says_so,
+    a_declined_upgrade_now_with_no_earlier_bid_leaves_nothing_held,
+    an_upgrade_now_paid_after_a_late_answer_releases_the_earlier_hold,
+    an_upgrade_now_declined_after_bidding_closed_is_lost_and_releases_every_hold,
+);
+
+/// A lot of four seats, "upgrade now" at 800.00 a person, and PNR001 (Martin, a party of two).
+async fn lot_with_upgrade_now(app: &TestApp) -> (Operator, String) {
+    let op = app.operator("aurora").await;
+    let lot = app
+        .open_lot(&op, json!({"capacity": 4, "upgrade_now": "800.00"}))
+        .await;
+    app.booking(&op, "PNR001", "Martin", 2, &[&lot]).await;
+    (op, lot)
+}
+
+/// PNR001 bids 300.00 a person: the bid's id and its hold.
+async fn earlier_bid(app: &TestApp, lot: &str) -> (String, String) {
+    let token = app.sign_in("PNR001", "Martin").await;
+    let placed = app
+        .bid(&token, lot, "300.00", "pm_card_visa")
+        .await
+        .expect(201);
+    let id = placed.body["id"].as_str().unwrap().to_owned();
+    let hold = app.stored_bid(&id).await.payment_ref.expect("held");
+    (id, hold)
+}
+
+/// PNR001 buys now with `card`; the capture's answer is lost, so the purchase is reserved and
+/// its payment left to a job.
+async fn buy_now_with_the_answer_lost(app: &TestApp, lot: &str, card: &str) -> bid::Model {
+    let booking = app.stored_booking("PNR001").await;
+    let gateway = first_capture_lost(app.gateway.clone());
+    let card = Some(CardSource::PaymentMethod(card.into()));
+    let reserved = bids::upgrade_now(&app.db, &gateway, &booking, lot, card)
+        .await
+        .expect("reserved while the bank is asked again");
+    assert_eq!(reserved.status, "won");
+    reserved
+}
+
+async fn units_sold_now(app: &TestApp, lot: &str) -> i32 {
+    lot::Entity::find_by_id(lot.to_owned())
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .units_sold_now
+}
+
+/// What the bid's timeline says of its last failed payment.
+async fn last_failure(app: &TestApp, bid_id: &str) -> String {
+    bid_event::Entity::find()
+        .filter(bid_event::Column::BidId.eq(bid_id))
+        .filter(bid_event::Column::Kind.eq("payment_failed"))
+        .order_by_desc(bid_event::Column::Id)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .and_then(|e| e.detail)
+        .expect("a failed payment on the timeline")
+}
+
+/// The operator's copies of the emails of `topic`.
+async fn emails(app: &TestApp, op: &Operator, topic: &str) -> Vec<serde_json::Value> {
+    let reply = app
+        .read("/v1/messages?channel=email")
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200);
+    reply.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["topic"] == topic)
+        .cloned()
+        .collect()
+}
