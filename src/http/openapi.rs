@@ -55,7 +55,9 @@ const WEBHOOKS_DOC: &str = "Operators and partners register endpoints and choose
 (`bid.placed`, `bid.changed`, `bid.withdrawn`, `bid.charged`, `bid.lost`, `bid.payment_failed`, \
 `bid.cancelled`, `bid.refunded`). Each delivery is a `POST` with a JSON body \
 `{\"id\": \"evt_…\", \"type\": \"bid.charged\", \"created\": 1767225600, \"data\": {\"bid_id\", \"lot_id\", \"booking_id\", \"bid_status\", \"detail\"}}` \
-and these headers: `Surclass-Event` (the type), `Surclass-Delivery` (the event id, the same on \
+(`bid_status` is the bid's after the event: `bid.payment_failed` with `payment_failed` is a \
+winner asked for another card; with another status it is an \"upgrade now\" the bank declined \
+after a late answer, already undone) and these headers: `Surclass-Event` (the type), `Surclass-Delivery` (the event id, the same on \
 every retry: use it to drop duplicates) and `Surclass-Signature: t=<unix seconds>,v1=<hex>`. \
 To verify: take `t` and every `v1` from the header; compute HMAC-SHA256 with the endpoint's \
 secret (the whole `whsec_…` string, UTF-8) as key over the bytes `<t>` + `.` + the raw request \

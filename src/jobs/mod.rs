@@ -83,6 +83,8 @@ pub struct UnrecordedBid {
 /// fails while bidding is open, and its hold released once the purchase is paid.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BidBefore {
+    /// The idempotency key of the purchase's capture: the purchase this is the "before" of.
+    pub purchase_key: String,
     pub status: String,
     pub amount_minor: i64,
     pub units: i32,

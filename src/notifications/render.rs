@@ -101,7 +101,7 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
             ),
             Topic::PaymentFailed if !awaits_card => (
                 format!("Paiement refusé : achat immédiat de {upgrade}"),
-                format!("Votre banque a refusé le paiement de l'achat immédiat du surclassement {upgrade}. {detail}\nL'autorisation prise pour cet achat est libérée."),
+                format!("Votre banque a refusé le paiement de l'achat immédiat du surclassement {upgrade} ; rien n'a été débité. {detail}\nL'autorisation prise pour cet achat est en cours de libération."),
             ),
             Topic::PaymentFailed => (
                 format!("Action requise : paiement refusé pour {upgrade}"),
@@ -156,7 +156,7 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
             ),
             Topic::PaymentFailed if !awaits_card => (
                 format!("Payment declined: upgrade now for {upgrade}"),
-                format!("Your bank declined the payment for buying the upgrade {upgrade} now. {detail}\nThe hold taken for this purchase is released."),
+                format!("Your bank declined the payment for buying the upgrade {upgrade} now. {detail}\nThe hold taken for this purchase is being released."),
             ),
             Topic::PaymentFailed => (
                 format!("Action needed: payment failed for {upgrade}"),

@@ -219,6 +219,7 @@ pub fn reason_text(reason: &str, party: i32) -> String {
         "capacity_withdrawn" => "The operator withdrew this upgrade from sale.".into(),
         "rejected_by_operator" => "The operator could not confirm your upgrade.".into(),
         "lot_cancelled" => "The operator cancelled this upgrade.".into(),
+        "upgrade_now_declined" => "Your bank declined the payment of the upgrade you bought now, and bidding had closed meanwhile.".into(),
         other => other.replace('_', " "),
     }
 }

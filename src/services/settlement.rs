@@ -136,7 +136,23 @@ pub async fn charge(
     let Some((b, l, spec)) = load(db, bid_id).await? else {
         return Ok(Step::NothingToDo);
     };
-    if b.status != BidStatus::Won.as_str() || store_lots::status(&l) == LotStatus::Cancelled {
+    // A charge already asked for and left unanswered (a crash, an unclear answer) is finished
+    // under its own key, so the provider does it at most once.
+    let pending = payment::Entity::find()
+        .filter(payment::Column::BidId.eq(&b.id))
+        .filter(payment::Column::Kind.eq("charge"))
+        .filter(payment::Column::Status.eq("pending"))
+        .one(db)
+        .await?;
+    // An "upgrade now" left unanswered is finished even when the purchase was cancelled
+    // meanwhile: the bank may have taken the money, and only asking again under the same key
+    // tells. Its hold is the one its row names (a cancel releases the bid's and forgets it).
+    let purchase_hold = pending
+        .as_ref()
+        .filter(|p| store_payments::is_upgrade_now_key(&p.idempotency_key))
+        .map(|p| p.provider_ref.clone());
+    let cancelled = store_lots::status(&l) == LotStatus::Cancelled;
+    if purchase_hold.is_none() && (b.status != BidStatus::Won.as_str() || cancelled) {
         return Ok(Step::NothingToDo);
     }
     let units = i64::from(b.award_units.unwrap_or(b.units));
@@ -150,14 +166,6 @@ pub async fn charge(
             b.id
         )));
     }
-    // A charge already asked for and left unanswered (a crash, an unclear answer) is finished
-    // under its own key, so the provider does it at most once.
-    let pending = payment::Entity::find()
-        .filter(payment::Column::BidId.eq(&b.id))
-        .filter(payment::Column::Kind.eq("charge"))
-        .filter(payment::Column::Status.eq("pending"))
-        .one(db)
-        .await?;
     let (key, attempt) = match &pending {
         Some(p) => (
             IdempotencyKey::parse(&p.idempotency_key)?,
@@ -185,18 +193,25 @@ pub async fn charge(
         Some(p) => p,
         None => payment_row(db, &b, "charge", amount, &key, attempt, gateway.provider()).await?,
     };
-    let upgrade_now = store_payments::is_upgrade_now_key(&row.idempotency_key);
+    let upgrade_now = purchase_hold.is_some();
+    // A purchase is captured for what its row recorded before the bank was first asked.
+    let amount = if upgrade_now {
+        row.amount_minor
+    } else {
+        amount
+    };
+    let hold = purchase_hold.flatten().or_else(|| b.payment_ref.clone());
 
     // A bid secured by a hold is captured (also an "upgrade now" on a charge-on-award lot);
     // one secured by a saved card is charged.
-    let mode = if b.payment_ref.is_some() {
+    let mode = if hold.is_some() {
         PaymentMode::Hold
     } else {
         PaymentMode::ChargeOnAward
     };
     let outcome: Result<String, String> = match mode {
         PaymentMode::Hold => {
-            let Some(hold) = b.payment_ref.clone() else {
+            let Some(hold) = hold else {
                 return Err(SettleError::Corrupt(format!(
                     "won bid {} has no hold to capture",
                     b.id
@@ -242,20 +257,38 @@ pub async fn charge(
 
     let now = Utc::now();
     let txn = write_txn(db).await?;
+    // An "upgrade now" may be undone, which gives its units back: the lot is taken for
+    // update first, in the order the purchase took lot and bid.
+    let lot_first = if upgrade_now {
+        lot::Entity::find_by_id(l.id.clone())
+            .lock_exclusive()
+            .one(&txn)
+            .await?
+    } else {
+        None
+    };
     // Re-read under the lock: the lot may have been cancelled while the provider answered.
     let current = bid::Entity::find_by_id(b.id.clone())
         .lock_exclusive()
         .one(&txn)
         .await?
         .unwrap_or(b.clone());
-    let lot_now = lot::Entity::find_by_id(l.id.clone())
-        .lock_shared()
-        .one(&txn)
-        .await?
-        .unwrap_or(l.clone());
+    let lot_now = match lot_first {
+        Some(l) => l,
+        None => lot::Entity::find_by_id(l.id.clone())
+            .lock_shared()
+            .one(&txn)
+            .await?
+            .unwrap_or(l.clone()),
+    };
     let still_won = current.status == BidStatus::Won.as_str()
         && store_lots::status(&lot_now) != LotStatus::Cancelled;
+    // What the bid was before this purchase; a job of an earlier purchase carries another's.
+    let before = before.filter(|p| upgrade_now && p.purchase_key == row.idempotency_key);
     match outcome {
+        Ok(_) if current.status == BidStatus::Charged.as_str() => {
+            // Another run of this charge got the same answer (same key) and recorded it.
+        }
         Ok(reference) if !still_won => {
             // Cancelled (or cut) while the bank answered: the money goes straight back.
             finish_payment(&txn, row, "succeeded", Some(reference), None).await?;
@@ -269,12 +302,22 @@ pub async fn charge(
                 now,
             )
             .await?;
+            if upgrade_now {
+                bought_now::release_earlier(&txn, &current, before, now).await?;
+            }
         }
         Err(message) if !still_won => {
             finish_payment(&txn, row, "failed", None, Some(message)).await?;
+            if upgrade_now {
+                bought_now::release_earlier(&txn, &current, before, now).await?;
+            }
         }
         Ok(reference) => {
             finish_payment(&txn, row, "succeeded", Some(reference.clone()), None).await?;
+            if upgrade_now {
+                // Paid: the bid it replaced needs its hold no more.
+                bought_now::release_earlier(&txn, &current, before, now).await?;
+            }
             let mut am = current.into_active_model();
             am.status = Set(BidStatus::Charged.as_str().to_owned());
             am.payment_ref = Set(Some(reference));
@@ -294,19 +337,6 @@ pub async fn charge(
                 now,
             )
             .await?;
-            // A purchase over an earlier bid: that bid's hold is not needed any more.
-            let earlier = before.and_then(|p| p.payment_ref.clone());
-            if let Some(hold) = earlier.filter(|_| upgrade_now) {
-                jobs::enqueue(
-                    &txn,
-                    Job::Release {
-                        bid_id: b.id.clone(),
-                        hold,
-                    },
-                    now,
-                )
-                .await?;
-            }
             jobs::enqueue(
                 &txn,
                 Job::Settle {
@@ -319,8 +349,9 @@ pub async fn charge(
         Err(message) if upgrade_now => {
             // Not a winner waiting for another card: a purchase the bank refused is undone.
             finish_payment(&txn, row, "failed", None, Some(message.clone())).await?;
-            let detail = bought_now::undo(&txn, current, before, &message, now).await?;
-            outbox::enqueue(&txn, &b.id, Topic::PaymentFailed, Some(&detail), now).await?;
+            if let Some(detail) = bought_now::undo(&txn, &b.id, before, &message, now).await? {
+                outbox::enqueue(&txn, &b.id, Topic::PaymentFailed, Some(&detail), now).await?;
+            }
             jobs::enqueue(
                 &txn,
                 Job::Settle {

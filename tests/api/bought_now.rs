@@ -14,7 +14,7 @@ use crate::support::{Operator, TestApp};
 use crate::traveller::during_hold::first_capture_lost;
 use surclass::payments::CardSource;
 use surclass::services::bids;
-use surclass::store::entities::{bid, bid_event, lot};
+use surclass::store::entities::{bid, bid_event, lot, payment};
 
 /// Declined with a hold taken and the capture refused (Stripe's `pm_card_chargeCustomerFail`).
 const DECLINED_AT_CAPTURE: &str = "pm_card_chargeCustomerFail";
@@ -131,7 +131,7 @@ async fn an_upgrade_now_paid_after_a_late_answer_releases_the_earlier_hold(app: 
 async fn an_upgrade_now_declined_after_bidding_closed_is_lost_and_releases_every_hold(
     app: TestApp,
 ) {
-    let (_, lot) = lot_with_upgrade_now(&app).await;
+    let (op, lot) = lot_with_upgrade_now(&app).await;
     let (bid_id, _) = earlier_bid(&app, &lot).await;
     buy_now_with_the_answer_lost(&app, &lot, DECLINED_AT_CAPTURE).await;
     app.close_now(&lot).await;
@@ -142,12 +142,15 @@ async fn an_upgrade_now_declined_after_bidding_closed_is_lost_and_releases_every
 
     let b = app.stored_bid(&bid_id).await;
     assert_eq!(b.status, "released", "lost, its hold released");
-    assert_eq!(b.outcome_reason.as_deref(), Some("payment_failed"));
+    assert_eq!(b.outcome_reason.as_deref(), Some("upgrade_now_declined"));
+    assert_eq!(units_sold_now(&app, &lot).await, 0);
     assert!(app.gateway_holds_awaiting_capture().await.is_empty());
     assert!(app.gateway_payments_captured().await.is_empty());
     assert!(last_failure(&app, &bid_id).await.ends_with(
         "Nothing was charged. Bidding has closed meanwhile, so no bid of yours took part."
     ));
+    let told = emails(&app, &op, "bid.payment_failed").await;
+    assert_eq!(told.len(), 1, "told once: {told:?}");
     let settled = lot::Entity::find_by_id(lot)
         .one(&app.db)
         .await
@@ -156,7 +159,107 @@ async fn an_upgrade_now_declined_after_bidding_closed_is_lost_and_releases_every
     assert_eq!(settled.status, "settled", "no payment is left open");
 }
 
+/// The pending capture finished by a charge that does not know what the bid was before (the
+/// one `surclass reconcile --repair` queues for a capture pending too long): declined, the
+/// earlier bid cannot be put back as it was, so it is withdrawn too, its hold released, and
+/// the traveller told so.
+async fn a_declined_upgrade_now_finished_by_reconcile_withdraws_the_earlier_bid_and_its_hold(
+    app: TestApp,
+) {
+    let (op, lot) = lot_with_upgrade_now(&app).await;
+    let (bid_id, _) = earlier_bid(&app, &lot).await;
+    buy_now_with_the_answer_lost(&app, &lot, DECLINED_AT_CAPTURE).await;
+    surclass::services::settlement::charge(&app.db, app.gateway.as_ref(), &bid_id, None)
+        .await
+        .expect("charged as reconcile's job does");
+    app.run_jobs().await;
+
+    let b = app.stored_bid(&bid_id).await;
+    assert_eq!((b.status.as_str(), b.payment_ref), ("withdrawn", None));
+    assert_eq!(units_sold_now(&app, &lot).await, 0);
+    assert!(
+        app.gateway_holds_awaiting_capture().await.is_empty(),
+        "neither the purchase's hold nor the earlier bid's is left"
+    );
+    assert!(app.gateway_payments_captured().await.is_empty());
+    let failure = last_failure(&app, &bid_id).await;
+    assert!(
+        failure.ends_with(
+            "Your earlier bid is withdrawn too, and its hold released: you can bid again until bidding closes."
+        ),
+        "{failure}"
+    );
+    assert_eq!(emails(&app, &op, "bid.payment_failed").await.len(), 1);
+}
+
+/// The lot is cancelled while the purchase's payment is pending: the money taken goes back,
+/// and neither the purchase's hold nor the earlier bid's stays on the card.
+async fn an_upgrade_now_cancelled_while_its_payment_is_pending_leaves_no_hold(app: TestApp) {
+    let (op, lot) = lot_with_upgrade_now(&app).await;
+    let (bid_id, _) = earlier_bid(&app, &lot).await;
+    buy_now_with_the_answer_lost(&app, &lot, "pm_card_visa").await;
+    app.post(&format!("/v1/lots/{lot}/cancel"))
+        .key(&op.key)
+        .json(&json!({"reason": "Flight cancelled"}))
+        .send()
+        .await
+        .expect(200);
+    app.run_jobs().await;
+
+    assert!(
+        app.gateway_holds_awaiting_capture().await.is_empty(),
+        "no hold is left on the card"
+    );
+    let moved = |kind: &'static str| {
+        let db = app.db.clone();
+        let bid_id = bid_id.clone();
+        async move {
+            payment::Entity::find()
+                .filter(payment::Column::BidId.eq(bid_id))
+                .filter(payment::Column::Kind.eq(kind))
+                .filter(payment::Column::Status.eq("succeeded"))
+                .all(&db)
+                .await
+                .unwrap()
+                .iter()
+                .map(|p| p.amount_minor)
+                .sum::<i64>()
+        }
+    };
+    assert_eq!(
+        moved("charge").await,
+        moved("refund").await,
+        "whatever was taken went back"
+    );
+    let b = app.stored_bid(&bid_id).await;
+    assert_ne!(b.status, "charged", "{b:?}");
+}
+
+/// While the purchase's payment was pending, reconcile released the earlier bid's hold (the
+/// purchase's was the bid's hold then). Declined, the bid is not put back on a hold that no
+/// longer holds anything: it is withdrawn, and the traveller can bid again.
+async fn a_declined_upgrade_now_puts_no_bid_back_on_a_released_hold(app: TestApp) {
+    let (_, lot) = lot_with_upgrade_now(&app).await;
+    let (bid_id, earlier_hold) = earlier_bid(&app, &lot).await;
+    buy_now_with_the_answer_lost(&app, &lot, DECLINED_AT_CAPTURE).await;
+    surclass::services::settlement::release(&app.db, app.gateway.as_ref(), &bid_id, &earlier_hold)
+        .await
+        .expect("released as reconcile's repair does");
+    app.run_jobs().await;
+
+    let b = app.stored_bid(&bid_id).await;
+    assert_eq!((b.status.as_str(), b.payment_ref), ("withdrawn", None));
+    assert!(app.gateway_holds_awaiting_capture().await.is_empty());
+    let token = app.sign_in("PNR001", "Martin").await;
+    app.bid(&token, &lot, "300.00", "pm_card_visa")
+        .await
+        .expect(201);
+}
+
 store_tests!(
+    a_declined_upgrade_now_puts_no_bid_back_on_a_released_hold,
+    a_declined_upgrade_now_finished_by_reconcile_withdraws_the_earlier_bid_and_its_hold,
+    an_upgrade_now_cancelled_while_its_payment_is_pending_leaves_no_hold,
     a_declined_upgrade_now_puts_the_earlier_bid_back_and_says_so,
     a_declined_upgrade_now_with_no_earlier_bid_leaves_nothing_held,
     an_upgrade_now_paid_after_a_late_answer_releases_the_earlier_hold,

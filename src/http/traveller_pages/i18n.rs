@@ -205,6 +205,7 @@ impl Lang {
             "capacity_withdrawn" => "L'opérateur a retiré ce surclassement de la vente.".into(),
             "rejected_by_operator" => "L'opérateur n'a pas pu confirmer votre surclassement.".into(),
             "lot_cancelled" => "L'opérateur a annulé ce surclassement.".into(),
+            "upgrade_now_declined" => "Votre banque a refusé le paiement de l'achat immédiat, et les offres étaient closes entre-temps.".into(),
             other => other.replace('_', " "),
         }
     }

@@ -2,55 +2,80 @@
 //! (the traveller is still on the page) or later, to a job (they are told by email). Either
 //! way nobody pays for an upgrade they do not get, and no hold outlives the purchase.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
+    QueryFilter, QuerySelect, Set,
 };
 
 use crate::domain::bid::{BidEventKind, BidStatus};
 use crate::domain::lot::LotStatus;
 use crate::jobs::{self, BidBefore, Job};
 use crate::services::events;
-use crate::store::entities::{bid, lot};
+use crate::store::entities::{bid, lot, payment};
 use crate::store::lots as store_lots;
 
-/// Gives the purchase's units back and puts the bid back as `before` while bidding is open
-/// (withdrawn if there was no bid before, or if what it was is unknown: a crash lost it).
+/// Why a bid whose purchase was declined after bidding closed is lost.
+pub const DECLINED_AFTER_CLOSE: &str = "upgrade_now_declined";
+
+/// Undoes the purchase `bid_id` if it still stands (won, not yet paid): gives its units
+/// back and puts the bid back as `before` while bidding is open, or withdraws it when there
+/// was none or what it was cannot be had again (unknown, or its hold released meanwhile).
 /// Once the lot has closed, the bid did not take part and is lost. The purchase's hold is
-/// released, and so is the earlier bid's when that bid is not put back. Records the failure
-/// on the timeline and returns what the traveller is told.
+/// released, and so is the earlier bid's unless that bid is put back. Records the failure on
+/// the timeline and returns what the traveller is told; `None` if the purchase no longer
+/// stands (cancelled meanwhile, or undone by another run).
+///
+/// Takes the lot, then the bid, for update: the order `reserve_now` takes them in.
 pub(crate) async fn undo(
     txn: &impl ConnectionTrait,
-    bought: bid::Model,
+    bid_id: &str,
     before: Option<&BidBefore>,
     declined: &str,
     now: DateTime<Utc>,
-) -> Result<String, DbErr> {
-    let units = bought.award_units.unwrap_or(bought.units);
-    let open = match lot::Entity::find_by_id(bought.lot_id.clone())
+) -> Result<Option<String>, DbErr> {
+    let Some(lot_id) = bid::Entity::find_by_id(bid_id.to_owned())
+        .select_only()
+        .column(bid::Column::LotId)
+        .into_tuple::<String>()
+        .one(txn)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let Some(l) = lot::Entity::find_by_id(lot_id)
         .lock_exclusive()
         .one(txn)
         .await?
-    {
-        Some(l) => {
-            let open = store_lots::status(&l) == LotStatus::Open;
-            let sold = l.units_sold_now;
-            let mut am = l.into_active_model();
-            am.units_sold_now = Set((sold - units).max(0));
-            am.update(txn).await?;
-            open
-        }
-        None => false,
+    else {
+        return Ok(None);
     };
+    let Some(bought) = bid::Entity::find_by_id(bid_id.to_owned())
+        .lock_exclusive()
+        .one(txn)
+        .await?
+        .filter(|b| b.status == BidStatus::Won.as_str())
+    else {
+        return Ok(None);
+    };
+    let units = bought.award_units.unwrap_or(bought.units);
+    let open = store_lots::status(&l) == LotStatus::Open;
+    let sold = l.units_sold_now;
+    let mut am = l.into_active_model();
+    am.units_sold_now = Set((sold - units).max(0));
+    am.update(txn).await?;
+
     let purchase_hold = bought.payment_ref.clone();
-    let earlier_hold = before
-        .and_then(|b| b.payment_ref.clone())
-        .filter(|h| Some(h) != purchase_hold.as_ref());
-    let bid_id = bought.id.clone();
+    let earlier = earlier_holds(txn, &bought, before).await?;
+    // Put back only with the hold it stood on: reconcile may have released that hold while
+    // the capture was pending, since the purchase's hold was the bid's then.
+    let restore = before.filter(|b| open && b.payment_ref.iter().all(|h| earlier.contains(h)));
     let version = bought.version;
     let mut am = bought.into_active_model();
-    let (kept, release_earlier) = match (open, before) {
-        (true, Some(b)) => {
+    let (kept, released) = match restore {
+        Some(b) => {
             am.status = Set(b.status.clone());
             am.amount_minor = Set(b.amount_minor);
             am.units = Set(b.units);
@@ -59,22 +84,30 @@ pub(crate) async fn undo(
             let kept = if b.status == BidStatus::Active.as_str() {
                 " Your bid stays as it was."
             } else {
-                ""
+                " You can still bid until bidding closes."
             };
-            (kept, false)
+            (kept, Vec::new())
         }
-        (true, None) => {
+        None if open => {
             am.status = Set(BidStatus::Withdrawn.as_str().to_owned());
             am.payment_ref = Set(None);
-            (" You can still bid until bidding closes.", true)
+            let had_bid = before.map_or(!earlier.is_empty(), |b| {
+                b.status == BidStatus::Active.as_str()
+            });
+            let kept = if had_bid {
+                " Your earlier bid is withdrawn too, and its hold released: you can bid again until bidding closes."
+            } else {
+                " You can still bid until bidding closes."
+            };
+            (kept, earlier)
         }
-        (false, _) => {
+        None => {
             // The release job below marks it released once the hold is off the card.
             am.status = Set(BidStatus::Lost.as_str().to_owned());
-            am.outcome_reason = Set(Some("payment_failed".to_owned()));
+            am.outcome_reason = Set(Some(DECLINED_AFTER_CLOSE.to_owned()));
             (
                 " Bidding has closed meanwhile, so no bid of yours took part.",
-                true,
+                earlier,
             )
         }
     };
@@ -86,20 +119,77 @@ pub(crate) async fn undo(
     let detail = format!("{declined} Nothing was charged.{kept}");
     events::record(
         txn,
-        &bid_id,
+        bid_id,
         BidEventKind::PaymentFailed,
         None,
         Some(detail.clone()),
         now,
     )
     .await?;
-    let earlier = earlier_hold.filter(|_| release_earlier);
-    for hold in purchase_hold.into_iter().chain(earlier) {
+    release(txn, bid_id, purchase_hold.into_iter().chain(released), now).await?;
+    Ok(Some(detail))
+}
+
+/// Releases the hold of the bid the purchase replaced: once the purchase is paid, or once it
+/// no longer stands (cancelled while the bank answered).
+pub(crate) async fn release_earlier(
+    txn: &impl ConnectionTrait,
+    bought: &bid::Model,
+    before: Option<&BidBefore>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let earlier = earlier_holds(txn, bought, before).await?;
+    release(txn, &bought.id, earlier, now).await
+}
+
+/// The holds of the bid before the purchase still on the card, as recorded: `before`'s, or
+/// when that is unknown (the capture finished by a job that does not carry it, such as
+/// reconcile's), every hold recorded on the bid and not released, but the purchase's.
+async fn earlier_holds(
+    txn: &impl ConnectionTrait,
+    bought: &bid::Model,
+    before: Option<&BidBefore>,
+) -> Result<Vec<String>, DbErr> {
+    let rows = payment::Entity::find()
+        .filter(payment::Column::BidId.eq(&bought.id))
+        .filter(payment::Column::Kind.is_in(["hold", "release"]))
+        .all(txn)
+        .await?;
+    let released: HashSet<&str> = rows
+        .iter()
+        .filter(|p| {
+            (p.kind == "release" && p.status == "succeeded")
+                || (p.kind == "hold" && p.status == "released")
+        })
+        .filter_map(|p| p.provider_ref.as_deref())
+        .collect();
+    let held = |h: &str| Some(h) != bought.payment_ref.as_deref() && !released.contains(h);
+    let mut holds: Vec<String> = match before {
+        Some(b) => b.payment_ref.iter().filter(|h| held(h)).cloned().collect(),
+        None => rows
+            .iter()
+            .filter(|p| p.kind == "hold" && p.status == "succeeded")
+            .filter_map(|p| p.provider_ref.clone())
+            .filter(|h| held(h))
+            .collect(),
+    };
+    holds.sort();
+    holds.dedup();
+    Ok(holds)
+}
+
+async fn release(
+    txn: &impl ConnectionTrait,
+    bid_id: &str,
+    holds: impl IntoIterator<Item = String>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    for hold in holds {
         let release = Job::Release {
-            bid_id: bid_id.clone(),
+            bid_id: bid_id.to_owned(),
             hold,
         };
         jobs::enqueue(txn, release, now).await?;
     }
-    Ok(detail)
+    Ok(())
 }

@@ -1063,10 +1063,13 @@ async fn upgrade_now_here(
         Err(PaymentError::Declined(d)) => {
             let txn = write_txn(db).await?;
             settle_payment_row(&txn, key.as_str(), "failed", None, Some(d.message.clone())).await?;
-            // Read again under the lock: a cancel meanwhile has dealt with the purchase.
-            let current = lock_own_bid(&txn, booking, &bid_id).await?;
-            if current.status == BidStatus::Won.as_str() {
-                bought_now::undo(&txn, current, previous.as_ref(), &d.message, now).await?;
+            let undone =
+                bought_now::undo(&txn, &bid_id, previous.as_ref(), &d.message, now).await?;
+            if undone.is_none() {
+                // Cancelled meanwhile: the cancel released the purchase's hold, not the
+                // earlier bid's.
+                let current = own_bid(&txn, booking, &bid_id).await?;
+                bought_now::release_earlier(&txn, &current, previous.as_ref(), now).await?;
             }
             txn.commit().await?;
             return Err(declined(d));
@@ -1183,7 +1186,12 @@ async fn reserve_now(
         let status = BidStatus::parse(&b.status).unwrap_or(BidStatus::Lost);
         return Err(BidError::NotActive { status });
     }
+    // The capture's key and record exist before the bank is asked: a crash or an unclear
+    // answer is finished later under the same key, never charged twice.
+    let key = IdempotencyKey::parse(&store_payments::upgrade_now_key(bid_id, attempt))
+        .map_err(unavailable)?;
     let previous = existing.as_ref().map(|b| BidBefore {
+        purchase_key: key.to_string(),
         status: b.status.clone(),
         amount_minor: b.amount_minor,
         units: b.units,
@@ -1255,10 +1263,6 @@ async fn reserve_now(
         now,
     )
     .await?;
-    // The capture's key and record exist before the bank is asked: a crash or an unclear
-    // answer is finished later under the same key, never charged twice.
-    let key = IdempotencyKey::parse(&store_payments::upgrade_now_key(bid_id, attempt))
-        .map_err(unavailable)?;
     store_payments::insert(
         &txn,
         NewPayment {
