@@ -23,11 +23,8 @@ pub enum Job {
     /// Take the money of a winner (capture the hold, or charge the saved card).
     Charge { bid_id: String },
     /// Finish an "upgrade now" whose capture got no clear answer: charged as a winner is,
-    /// and if the bank declines, the purchase is undone and the bid put back as `before`.
-    CaptureBoughtNow {
-        bid_id: String,
-        before: Option<BidBefore>,
-    },
+    /// and if the bank declines, the purchase is undone and the bid put back as it was.
+    CaptureBoughtNow { bid_id: String, purchase: Purchase },
     /// Release a hold of a bid that did not win (or was withdrawn, or is no longer needed).
     /// The hold is named: after a re-bid the bid holds a newer one, which must stay.
     Release { bid_id: String, hold: String },
@@ -79,12 +76,18 @@ pub struct UnrecordedBid {
     pub offered_at: Option<DateTime<Utc>>,
 }
 
+/// An "upgrade now" purchase whose capture is left to a job: the capture's idempotency key
+/// (which purchase of the bid it is) and what the bid was before it, if it was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Purchase {
+    pub key: String,
+    pub before: Option<BidBefore>,
+}
+
 /// What a bid was before an "upgrade now" replaced it: put back if the purchase's payment
 /// fails while bidding is open, and its hold released once the purchase is paid.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BidBefore {
-    /// The idempotency key of the purchase's capture: the purchase this is the "before" of.
-    pub purchase_key: String,
     pub status: String,
     pub amount_minor: i64,
     pub units: i32,

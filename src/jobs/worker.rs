@@ -370,8 +370,8 @@ impl Worker {
                 .await
                 .map(|_| None)
                 .map_err(|e| e.to_string()),
-            Job::CaptureBoughtNow { bid_id, before } => {
-                settlement::charge(&self.db, gateway, bid_id, before.as_ref())
+            Job::CaptureBoughtNow { bid_id, purchase } => {
+                settlement::charge(&self.db, gateway, bid_id, Some(purchase))
                     .await
                     .map(|_| None)
                     .map_err(|e| e.to_string())

@@ -18,6 +18,7 @@ use crate::payments::{
 };
 use crate::store::Db;
 use crate::store::entities::{bid, lot, payment};
+use crate::store::payments as store_payments;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
@@ -153,13 +154,16 @@ pub async fn check_as_of(
             });
         }
         // A charge left pending by a crash between the provider call and our bookkeeping:
-        // running the charge again replays the provider's answer under the same key.
+        // running the charge again replays the provider's answer under the same key. An
+        // "upgrade now" is finished whatever became of its bid: the money may have been taken.
         let stale = now - IN_FLIGHT;
-        if of_bid
+        let pending = of_bid
             .iter()
-            .any(|p| p.kind == "charge" && p.status == "pending" && p.updated_at < stale)
-            && b.status == BidStatus::Won.as_str()
-        {
+            .find(|p| p.kind == "charge" && p.status == "pending" && p.updated_at < stale);
+        if pending.is_some_and(|p| {
+            b.status == BidStatus::Won.as_str()
+                || store_payments::is_upgrade_now_key(&p.idempotency_key)
+        }) {
             findings.push(Finding {
                 bid_id: b.id.clone(),
                 problem: "charge pending for more than 5 minutes".into(),

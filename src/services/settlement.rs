@@ -20,13 +20,13 @@ use super::events;
 use crate::domain::award::AwardStatus;
 use crate::domain::bid::{BidEventKind, BidStatus};
 use crate::domain::lot::{LotSpec, LotStatus, PaymentMode};
-use crate::jobs::{self, BidBefore, Job, UnrecordedBid};
+use crate::jobs::{self, Job, Purchase, UnrecordedBid};
 use crate::matching;
 use crate::money::Money;
 use crate::notifications::{Topic, outbox};
 use crate::payments::{
     BID_METADATA, ChargeOutcome, ChargeRequest, IdempotencyKey, LOT_METADATA, PaymentError,
-    PaymentGateway, PaymentRef, PaymentStep, SavedCard,
+    PaymentGateway, PaymentRef, PaymentStatus, PaymentStep, SavedCard,
 };
 use crate::store::entities::{award, bid, lot, payment};
 use crate::store::payments::{self as store_payments, NewPayment};
@@ -125,13 +125,13 @@ fn metadata(b: &bid::Model) -> BTreeMap<String, String> {
 }
 
 /// Takes a winner's money: exactly the total the award says, never more than the bid. Also
-/// finishes an "upgrade now" whose capture was left unanswered; `before` is what its bid
-/// was before the purchase, if known.
+/// finishes an "upgrade now" whose capture was left unanswered: the one `purchase` names when
+/// a job carries it, else (reconcile's repair) whichever is pending.
 pub async fn charge(
     db: &Db,
     gateway: &dyn PaymentGateway,
     bid_id: &str,
-    before: Option<&BidBefore>,
+    purchase: Option<&Purchase>,
 ) -> Result<Step, SettleError> {
     let Some((b, l, spec)) = load(db, bid_id).await? else {
         return Ok(Step::NothingToDo);
@@ -144,16 +144,22 @@ pub async fn charge(
         .filter(payment::Column::Status.eq("pending"))
         .one(db)
         .await?;
-    // An "upgrade now" left unanswered is finished even when the purchase was cancelled
-    // meanwhile: the bank may have taken the money, and only asking again under the same key
-    // tells. Its hold is the one its row names (a cancel releases the bid's and forgets it).
-    let purchase_hold = pending
+    let bought_now = pending
         .as_ref()
-        .filter(|p| store_payments::is_upgrade_now_key(&p.idempotency_key))
-        .map(|p| p.provider_ref.clone());
-    let cancelled = store_lots::status(&l) == LotStatus::Cancelled;
-    if purchase_hold.is_none() && (b.status != BidStatus::Won.as_str() || cancelled) {
+        .filter(|p| store_payments::is_upgrade_now_key(&p.idempotency_key));
+    if let Some(job) = purchase
+        && bought_now.is_none_or(|p| p.idempotency_key != job.key)
+    {
+        // That purchase was finished by other means; a later one is its own job's.
         return Ok(Step::NothingToDo);
+    }
+    let upgrade_now = bought_now.is_some();
+    let cancelled = store_lots::status(&l) == LotStatus::Cancelled;
+    if !upgrade_now && (b.status != BidStatus::Won.as_str() || cancelled) {
+        return Ok(Step::NothingToDo);
+    }
+    if let Some(row) = bought_now.filter(|_| b.status != BidStatus::Won.as_str() || cancelled) {
+        return stood_down(db, gateway, &b, row.clone(), purchase).await;
     }
     let units = i64::from(b.award_units.unwrap_or(b.units));
     let price = b.award_price_minor.unwrap_or(b.amount_minor);
@@ -193,14 +199,16 @@ pub async fn charge(
         Some(p) => p,
         None => payment_row(db, &b, "charge", amount, &key, attempt, gateway.provider()).await?,
     };
-    let upgrade_now = purchase_hold.is_some();
-    // A purchase is captured for what its row recorded before the bank was first asked.
-    let amount = if upgrade_now {
-        row.amount_minor
+    // A purchase is captured for what its row recorded before the bank was first asked, on
+    // the hold the row names.
+    let (amount, hold) = if upgrade_now {
+        let hold = row.provider_ref.clone().ok_or_else(|| {
+            SettleError::Corrupt(format!("purchase of bid {} names no hold", b.id))
+        })?;
+        (row.amount_minor, Some(hold))
     } else {
-        amount
+        (amount, b.payment_ref.clone())
     };
-    let hold = purchase_hold.flatten().or_else(|| b.payment_ref.clone());
 
     // A bid secured by a hold is captured (also an "upgrade now" on a charge-on-award lot);
     // one secured by a saved card is charged.
@@ -283,8 +291,6 @@ pub async fn charge(
     };
     let still_won = current.status == BidStatus::Won.as_str()
         && store_lots::status(&lot_now) != LotStatus::Cancelled;
-    // What the bid was before this purchase; a job of an earlier purchase carries another's.
-    let before = before.filter(|p| upgrade_now && p.purchase_key == row.idempotency_key);
     match outcome {
         Ok(_) if current.status == BidStatus::Charged.as_str() => {
             // Another run of this charge got the same answer (same key) and recorded it.
@@ -303,20 +309,20 @@ pub async fn charge(
             )
             .await?;
             if upgrade_now {
-                bought_now::release_earlier(&txn, &current, before, now).await?;
+                bought_now::release_earlier(&txn, &current, purchase, now).await?;
             }
         }
         Err(message) if !still_won => {
             finish_payment(&txn, row, "failed", None, Some(message)).await?;
             if upgrade_now {
-                bought_now::release_earlier(&txn, &current, before, now).await?;
+                bought_now::release_earlier(&txn, &current, purchase, now).await?;
             }
         }
         Ok(reference) => {
             finish_payment(&txn, row, "succeeded", Some(reference.clone()), None).await?;
             if upgrade_now {
                 // Paid: the bid it replaced needs its hold no more.
-                bought_now::release_earlier(&txn, &current, before, now).await?;
+                bought_now::release_earlier(&txn, &current, purchase, now).await?;
             }
             let mut am = current.into_active_model();
             am.status = Set(BidStatus::Charged.as_str().to_owned());
@@ -349,7 +355,7 @@ pub async fn charge(
         Err(message) if upgrade_now => {
             // Not a winner waiting for another card: a purchase the bank refused is undone.
             finish_payment(&txn, row, "failed", None, Some(message.clone())).await?;
-            if let Some(detail) = bought_now::undo(&txn, &b.id, before, &message, now).await? {
+            if let Some(detail) = bought_now::undo(&txn, &b.id, purchase, &message, now).await? {
                 outbox::enqueue(&txn, &b.id, Topic::PaymentFailed, Some(&detail), now).await?;
             }
             jobs::enqueue(
@@ -399,6 +405,56 @@ pub async fn charge(
             .await?;
         }
     }
+    txn.commit().await?;
+    Ok(Step::Done)
+}
+
+/// Finishes a purchase whose capture went unanswered and that no longer stands (its lot
+/// cancelled meanwhile): the bank is asked what became of the hold, not to capture it. Money
+/// taken by the lost capture goes back; otherwise the hold is released. Either way the hold
+/// of the bid the purchase replaced is released too.
+async fn stood_down(
+    db: &Db,
+    gateway: &dyn PaymentGateway,
+    b: &bid::Model,
+    row: payment::Model,
+    purchase: Option<&Purchase>,
+) -> Result<Step, SettleError> {
+    let hold = row
+        .provider_ref
+        .clone()
+        .ok_or_else(|| SettleError::Corrupt(format!("purchase of bid {} names no hold", b.id)))?;
+    let state = gateway
+        .payment_status(&PaymentRef::new(hold.clone()))
+        .await?;
+    let now = Utc::now();
+    let txn = write_txn(db).await?;
+    match state.status {
+        PaymentStatus::Succeeded { .. } => {
+            finish_payment(&txn, row, "succeeded", Some(hold), None).await?;
+            let reason = "The operator cancelled this upgrade.".to_owned();
+            let refund = Job::Refund {
+                bid_id: b.id.clone(),
+                reason,
+            };
+            jobs::enqueue(&txn, refund, now).await?;
+        }
+        PaymentStatus::Processing | PaymentStatus::RequiresAction { .. } => {
+            return Err(PaymentError::Transient(format!("{hold} is not settled yet")).into());
+        }
+        PaymentStatus::Authorized { .. }
+        | PaymentStatus::Canceled
+        | PaymentStatus::Failed { .. } => {
+            let why = "The purchase was cancelled before it was paid.".to_owned();
+            finish_payment(&txn, row, "failed", None, Some(why)).await?;
+            let release = Job::Release {
+                bid_id: b.id.clone(),
+                hold,
+            };
+            jobs::enqueue(&txn, release, now).await?;
+        }
+    }
+    bought_now::release_earlier(&txn, b, purchase, now).await?;
     txn.commit().await?;
     Ok(Step::Done)
 }

@@ -192,47 +192,91 @@ async fn a_declined_upgrade_now_finished_by_reconcile_withdraws_the_earlier_bid_
     assert_eq!(emails(&app, &op, "bid.payment_failed").await.len(), 1);
 }
 
-/// The lot is cancelled while the purchase's payment is pending: the money taken goes back,
-/// and neither the purchase's hold nor the earlier bid's stays on the card.
-async fn an_upgrade_now_cancelled_while_its_payment_is_pending_leaves_no_hold(app: TestApp) {
+/// The lot is cancelled while the purchase's payment is pending, and the bank never saw the
+/// capture: nothing is taken, and neither the purchase's hold nor the earlier bid's stays.
+async fn an_upgrade_now_cancelled_while_its_payment_is_pending_takes_nothing(app: TestApp) {
     let (op, lot) = lot_with_upgrade_now(&app).await;
     let (bid_id, _) = earlier_bid(&app, &lot).await;
     buy_now_with_the_answer_lost(&app, &lot, "pm_card_visa").await;
-    app.post(&format!("/v1/lots/{lot}/cancel"))
-        .key(&op.key)
-        .json(&json!({"reason": "Flight cancelled"}))
-        .send()
-        .await
-        .expect(200);
+    cancel(&app, &op, &lot).await;
     app.run_jobs().await;
 
+    assert!(
+        app.gateway_payments_captured().await.is_empty(),
+        "nothing taken"
+    );
     assert!(
         app.gateway_holds_awaiting_capture().await.is_empty(),
         "no hold is left on the card"
     );
-    let moved = |kind: &'static str| {
-        let db = app.db.clone();
-        let bid_id = bid_id.clone();
-        async move {
-            payment::Entity::find()
-                .filter(payment::Column::BidId.eq(bid_id))
-                .filter(payment::Column::Kind.eq(kind))
-                .filter(payment::Column::Status.eq("succeeded"))
-                .all(&db)
-                .await
-                .unwrap()
-                .iter()
-                .map(|p| p.amount_minor)
-                .sum::<i64>()
-        }
-    };
     assert_eq!(
-        moved("charge").await,
-        moved("refund").await,
-        "whatever was taken went back"
+        pending_charges(&app, &bid_id).await,
+        0,
+        "the purchase is finished"
     );
-    let b = app.stored_bid(&bid_id).await;
-    assert_ne!(b.status, "charged", "{b:?}");
+    assert_eq!(moved(&app, &bid_id, "charge").await, 0);
+}
+
+/// The same, but the lost capture reached the bank: the money taken goes back.
+async fn an_upgrade_now_cancelled_after_its_lost_capture_took_the_money_refunds_it(app: TestApp) {
+    let (op, lot) = lot_with_upgrade_now(&app).await;
+    let (bid_id, _) = earlier_bid(&app, &lot).await;
+    let gateway = first_capture_lost(app.gateway.clone(), true);
+    buy_now_with(&app, &lot, "pm_card_visa", gateway).await;
+    assert_eq!(
+        app.gateway_payments_captured().await.len(),
+        1,
+        "the bank took it"
+    );
+    cancel(&app, &op, &lot).await;
+    app.run_jobs().await;
+
+    assert_eq!(moved(&app, &bid_id, "charge").await, 160_000);
+    assert_eq!(moved(&app, &bid_id, "refund").await, 160_000, "given back");
+    assert_eq!(app.stored_bid(&bid_id).await.status, "refunded");
+    assert!(app.gateway_holds_awaiting_capture().await.is_empty());
+    assert_eq!(pending_charges(&app, &bid_id).await, 0);
+}
+
+/// The capture's answer was lost and so was its job (a crash), and the lot was cancelled
+/// since: `surclass reconcile` still finds the purchase's pending charge, whatever became of
+/// the bid, and the money the lost capture took goes back.
+async fn reconcile_finishes_a_cancelled_purchase_whose_job_was_lost(app: TestApp) {
+    use surclass::services::reconcile;
+    use surclass::store::entities::job;
+
+    let (op, lot) = lot_with_upgrade_now(&app).await;
+    let (bid_id, _) = earlier_bid(&app, &lot).await;
+    let gateway = first_capture_lost(app.gateway.clone(), true);
+    buy_now_with(&app, &lot, "pm_card_visa", gateway).await;
+    job::Entity::delete_many()
+        .filter(job::Column::Kind.eq("capture_bought_now"))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    cancel(&app, &op, &lot).await;
+    app.run_jobs().await;
+    assert_eq!(
+        pending_charges(&app, &bid_id).await,
+        1,
+        "nothing knew of the money"
+    );
+
+    let later = chrono::Utc::now() + reconcile::IN_FLIGHT + chrono::Duration::minutes(1);
+    let findings = reconcile::check_as_of(&app.db, app.gateway.as_ref(), later)
+        .await
+        .unwrap();
+    let pending: Vec<_> = findings
+        .into_iter()
+        .filter(|f| f.bid_id == bid_id && f.problem.starts_with("charge pending"))
+        .collect();
+    assert_eq!(pending.len(), 1, "found");
+    reconcile::repair(&app.db, &pending).await.unwrap();
+    app.run_jobs().await;
+
+    assert_eq!(pending_charges(&app, &bid_id).await, 0);
+    assert_eq!(moved(&app, &bid_id, "refund").await, 160_000, "given back");
+    assert!(app.gateway_holds_awaiting_capture().await.is_empty());
 }
 
 /// While the purchase's payment was pending, reconcile released the earlier bid's hold (the
@@ -250,6 +294,11 @@ async fn a_declined_upgrade_now_puts_no_bid_back_on_a_released_hold(app: TestApp
     let b = app.stored_bid(&bid_id).await;
     assert_eq!((b.status.as_str(), b.payment_ref), ("withdrawn", None));
     assert!(app.gateway_holds_awaiting_capture().await.is_empty());
+    let failure = last_failure(&app, &bid_id).await;
+    assert!(
+        failure.ends_with("you can bid again until bidding closes."),
+        "{failure}"
+    );
     let token = app.sign_in("PNR001", "Martin").await;
     app.bid(&token, &lot, "300.00", "pm_card_visa")
         .await
@@ -257,9 +306,11 @@ async fn a_declined_upgrade_now_puts_no_bid_back_on_a_released_hold(app: TestApp
 }
 
 store_tests!(
+    reconcile_finishes_a_cancelled_purchase_whose_job_was_lost,
     a_declined_upgrade_now_puts_no_bid_back_on_a_released_hold,
     a_declined_upgrade_now_finished_by_reconcile_withdraws_the_earlier_bid_and_its_hold,
-    an_upgrade_now_cancelled_while_its_payment_is_pending_leaves_no_hold,
+    an_upgrade_now_cancelled_while_its_payment_is_pending_takes_nothing,
+    an_upgrade_now_cancelled_after_its_lost_capture_took_the_money_refunds_it,
     a_declined_upgrade_now_puts_the_earlier_bid_back_and_says_so,
     a_declined_upgrade_now_with_no_earlier_bid_leaves_nothing_held,
     an_upgrade_now_paid_after_a_late_answer_releases_the_earlier_hold,
@@ -291,8 +342,23 @@ async fn earlier_bid(app: &TestApp, lot: &str) -> (String, String) {
 /// PNR001 buys now with `card`; the capture's answer is lost, so the purchase is reserved and
 /// its payment left to a job.
 async fn buy_now_with_the_answer_lost(app: &TestApp, lot: &str, card: &str) -> bid::Model {
+    buy_now_with(
+        app,
+        lot,
+        card,
+        first_capture_lost(app.gateway.clone(), false),
+    )
+    .await
+}
+
+/// PNR001 buys now with `card` through `gateway`.
+async fn buy_now_with(
+    app: &TestApp,
+    lot: &str,
+    card: &str,
+    gateway: std::sync::Arc<dyn surclass::payments::PaymentGateway>,
+) -> bid::Model {
     let booking = app.stored_booking("PNR001").await;
-    let gateway = first_capture_lost(app.gateway.clone());
     let card = Some(CardSource::PaymentMethod(card.into()));
     let reserved = bids::upgrade_now(&app.db, &gateway, &booking, lot, card)
         .await
@@ -338,4 +404,39 @@ async fn emails(app: &TestApp, op: &Operator, topic: &str) -> Vec<serde_json::Va
         .filter(|m| m["topic"] == topic)
         .cloned()
         .collect()
+}
+
+async fn cancel(app: &TestApp, op: &Operator, lot: &str) {
+    app.post(&format!("/v1/lots/{lot}/cancel"))
+        .key(&op.key)
+        .json(&json!({"reason": "Flight cancelled"}))
+        .send()
+        .await
+        .expect(200);
+}
+
+/// The succeeded payments of `kind` of the bid, in minor units.
+async fn moved(app: &TestApp, bid_id: &str, kind: &str) -> i64 {
+    payment::Entity::find()
+        .filter(payment::Column::BidId.eq(bid_id))
+        .filter(payment::Column::Kind.eq(kind))
+        .filter(payment::Column::Status.eq("succeeded"))
+        .all(&app.db)
+        .await
+        .unwrap()
+        .iter()
+        .map(|p| p.amount_minor)
+        .sum()
+}
+
+/// Charges of the bid still waiting for the bank's answer.
+async fn pending_charges(app: &TestApp, bid_id: &str) -> usize {
+    payment::Entity::find()
+        .filter(payment::Column::BidId.eq(bid_id))
+        .filter(payment::Column::Kind.eq("charge"))
+        .filter(payment::Column::Status.eq("pending"))
+        .all(&app.db)
+        .await
+        .unwrap()
+        .len()
 }

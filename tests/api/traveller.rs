@@ -740,18 +740,26 @@ pub(crate) mod during_hold {
         OneRequestPerKey {
             in_flight: std::sync::Mutex<std::collections::HashSet<String>>,
         },
-        /// Nothing: the hold is answered as usual. Only the first capture is lost on its way
-        /// (a timeout): the service cannot tell whether the bank took the money, and the
-        /// bank never saw the request.
-        FirstCaptureLost { lost: std::sync::atomic::AtomicBool },
+        /// Nothing: the hold is answered as usual. Only the first capture's answer is lost
+        /// (a timeout): the service cannot tell whether the bank took the money.
+        FirstCaptureLost {
+            lost: std::sync::atomic::AtomicBool,
+            /// The bank got the request and did it; otherwise it never saw it.
+            reached_bank: bool,
+        },
     }
 
     /// A gateway whose first capture gets no answer: a job has to find out what came of it.
-    pub fn first_capture_lost(inner: Arc<dyn PaymentGateway>) -> Arc<dyn PaymentGateway> {
+    /// `reached_bank`: whether the bank did the capture all the same.
+    pub fn first_capture_lost(
+        inner: Arc<dyn PaymentGateway>,
+        reached_bank: bool,
+    ) -> Arc<dyn PaymentGateway> {
         Arc::new(DuringHold {
             inner,
             then: AfterHold::FirstCaptureLost {
                 lost: Default::default(),
+                reached_bank,
             },
         })
     }
@@ -915,9 +923,12 @@ pub(crate) mod during_hold {
             amount_minor: i64,
             key: &IdempotencyKey,
         ) -> Result<Capture, PaymentError> {
-            if let AfterHold::FirstCaptureLost { lost } = &self.then
+            if let AfterHold::FirstCaptureLost { lost, reached_bank } = &self.then
                 && !lost.swap(true, std::sync::atomic::Ordering::SeqCst)
             {
+                if *reached_bank {
+                    let _ = self.inner.capture(reference, amount_minor, key).await;
+                }
                 return Err(PaymentError::Transient("no answer in time".into()));
             }
             self.inner.capture(reference, amount_minor, key).await

@@ -12,7 +12,7 @@ use sea_orm::{
 
 use crate::domain::bid::{BidEventKind, BidStatus};
 use crate::domain::lot::LotStatus;
-use crate::jobs::{self, BidBefore, Job};
+use crate::jobs::{self, Job, Purchase};
 use crate::services::events;
 use crate::store::entities::{bid, lot, payment};
 use crate::store::lots as store_lots;
@@ -21,8 +21,9 @@ use crate::store::lots as store_lots;
 pub const DECLINED_AFTER_CLOSE: &str = "upgrade_now_declined";
 
 /// Undoes the purchase `bid_id` if it still stands (won, not yet paid): gives its units
-/// back and puts the bid back as `before` while bidding is open, or withdraws it when there
-/// was none or what it was cannot be had again (unknown, or its hold released meanwhile).
+/// back and puts the bid back as it was before while bidding is open, or withdraws it when
+/// there was none or what it was cannot be had again (its hold released meanwhile, or not
+/// known: `purchase` is `None` when the charge that finished it did not carry it).
 /// Once the lot has closed, the bid did not take part and is lost. The purchase's hold is
 /// released, and so is the earlier bid's unless that bid is put back. Records the failure on
 /// the timeline and returns what the traveller is told; `None` if the purchase no longer
@@ -32,7 +33,7 @@ pub const DECLINED_AFTER_CLOSE: &str = "upgrade_now_declined";
 pub(crate) async fn undo(
     txn: &impl ConnectionTrait,
     bid_id: &str,
-    before: Option<&BidBefore>,
+    purchase: Option<&Purchase>,
     declined: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<String>, DbErr> {
@@ -68,7 +69,8 @@ pub(crate) async fn undo(
     am.update(txn).await?;
 
     let purchase_hold = bought.payment_ref.clone();
-    let earlier = earlier_holds(txn, &bought, before).await?;
+    let earlier = earlier_holds(txn, &bought, purchase).await?;
+    let before = purchase.and_then(|p| p.before.as_ref());
     // Put back only with the hold it stood on: reconcile may have released that hold while
     // the capture was pending, since the purchase's hold was the bid's then.
     let restore = before.filter(|b| open && b.payment_ref.iter().all(|h| earlier.contains(h)));
@@ -91,13 +93,17 @@ pub(crate) async fn undo(
         None if open => {
             am.status = Set(BidStatus::Withdrawn.as_str().to_owned());
             am.payment_ref = Set(None);
-            let had_bid = before.map_or(!earlier.is_empty(), |b| {
-                b.status == BidStatus::Active.as_str()
-            });
-            let kept = if had_bid {
-                " Your earlier bid is withdrawn too, and its hold released: you can bid again until bidding closes."
-            } else {
-                " You can still bid until bidding closes."
+            let kept = match purchase.map(|p| p.before.as_ref()) {
+                Some(Some(b)) if b.status != BidStatus::Active.as_str() => {
+                    " You can still bid until bidding closes."
+                }
+                Some(None) => " You can still bid until bidding closes.",
+                None if earlier.is_empty() => {
+                    " Any earlier bid of yours on it is withdrawn too: you can bid again until bidding closes."
+                }
+                _ => {
+                    " Your earlier bid is withdrawn too, and its hold released: you can bid again until bidding closes."
+                }
             };
             (kept, earlier)
         }
@@ -135,37 +141,40 @@ pub(crate) async fn undo(
 pub(crate) async fn release_earlier(
     txn: &impl ConnectionTrait,
     bought: &bid::Model,
-    before: Option<&BidBefore>,
+    purchase: Option<&Purchase>,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let earlier = earlier_holds(txn, bought, before).await?;
+    let earlier = earlier_holds(txn, bought, purchase).await?;
     release(txn, &bought.id, earlier, now).await
 }
 
-/// The holds of the bid before the purchase still on the card, as recorded: `before`'s, or
-/// when that is unknown (the capture finished by a job that does not carry it, such as
+/// The holds of the bid before the purchase still on the card, as recorded: that bid's, or
+/// when it is not known (the capture finished by a charge that does not carry it, such as
 /// reconcile's), every hold recorded on the bid and not released, but the purchase's.
 async fn earlier_holds(
     txn: &impl ConnectionTrait,
     bought: &bid::Model,
-    before: Option<&BidBefore>,
+    purchase: Option<&Purchase>,
 ) -> Result<Vec<String>, DbErr> {
     let rows = payment::Entity::find()
         .filter(payment::Column::BidId.eq(&bought.id))
         .filter(payment::Column::Kind.is_in(["hold", "release"]))
         .all(txn)
         .await?;
+    // A release row in any state counts: one still pending is a release on its way.
     let released: HashSet<&str> = rows
         .iter()
-        .filter(|p| {
-            (p.kind == "release" && p.status == "succeeded")
-                || (p.kind == "hold" && p.status == "released")
-        })
+        .filter(|p| p.kind == "release" || (p.kind == "hold" && p.status == "released"))
         .filter_map(|p| p.provider_ref.as_deref())
         .collect();
     let held = |h: &str| Some(h) != bought.payment_ref.as_deref() && !released.contains(h);
-    let mut holds: Vec<String> = match before {
-        Some(b) => b.payment_ref.iter().filter(|h| held(h)).cloned().collect(),
+    let mut holds: Vec<String> = match purchase {
+        Some(p) => p
+            .before
+            .iter()
+            .filter_map(|b| b.payment_ref.clone())
+            .filter(|h| held(h))
+            .collect(),
         None => rows
             .iter()
             .filter(|p| p.kind == "hold" && p.status == "succeeded")

@@ -24,7 +24,7 @@ use crate::domain::bid::{BidEventKind, BidStatus};
 use crate::domain::lot::{LotSpec, LotStatus, PaymentMode};
 use crate::domain::validation::FieldErrors;
 use crate::ids;
-use crate::jobs::{self, BidBefore, Job};
+use crate::jobs::{self, BidBefore, Job, Purchase};
 use crate::money::Money;
 use crate::notifications::{Topic, outbox};
 use crate::payments::{
@@ -989,6 +989,10 @@ async fn upgrade_now_here(
             return Err(e);
         }
     };
+    let purchase = Purchase {
+        key: key.to_string(),
+        before: previous,
+    };
     let now = Utc::now();
     match gateway
         .capture(&PaymentRef::new(reference.clone()), total, &key)
@@ -996,6 +1000,7 @@ async fn upgrade_now_here(
     {
         Ok(capture) => {
             let txn = write_txn(db).await?;
+            let current = lock_own_bid(&txn, booking, &bid_id).await?;
             settle_payment_row(
                 &txn,
                 key.as_str(),
@@ -1004,8 +1009,9 @@ async fn upgrade_now_here(
                 None,
             )
             .await?;
-            let current = lock_own_bid(&txn, booking, &bid_id).await?;
-            if current.status == BidStatus::Won.as_str() {
+            if current.status == BidStatus::Charged.as_str() {
+                // A job finished this purchase first (same key, same capture).
+            } else if current.status == BidStatus::Won.as_str() {
                 let mut am = current.into_active_model();
                 am.status = Set(BidStatus::Charged.as_str().to_owned());
                 am.update(&txn).await?;
@@ -1039,7 +1045,7 @@ async fn upgrade_now_here(
                 )
                 .await?;
             }
-            if let Some(hold) = previous.as_ref().and_then(|p| p.payment_ref.clone()) {
+            if let Some(hold) = purchase.before.as_ref().and_then(|p| p.payment_ref.clone()) {
                 jobs::enqueue(
                     &txn,
                     Job::Release {
@@ -1061,16 +1067,16 @@ async fn upgrade_now_here(
             txn.commit().await?;
         }
         Err(PaymentError::Declined(d)) => {
+            // Lot, bid, then the payment row: the order every undo takes them in.
             let txn = write_txn(db).await?;
-            settle_payment_row(&txn, key.as_str(), "failed", None, Some(d.message.clone())).await?;
-            let undone =
-                bought_now::undo(&txn, &bid_id, previous.as_ref(), &d.message, now).await?;
+            let undone = bought_now::undo(&txn, &bid_id, Some(&purchase), &d.message, now).await?;
             if undone.is_none() {
                 // Cancelled meanwhile: the cancel released the purchase's hold, not the
                 // earlier bid's.
                 let current = own_bid(&txn, booking, &bid_id).await?;
-                bought_now::release_earlier(&txn, &current, previous.as_ref(), now).await?;
+                bought_now::release_earlier(&txn, &current, Some(&purchase), now).await?;
             }
+            settle_payment_row(&txn, key.as_str(), "failed", None, Some(d.message.clone())).await?;
             txn.commit().await?;
             return Err(declined(d));
         }
@@ -1092,7 +1098,7 @@ async fn upgrade_now_here(
             // It carries what the bid was, to put back if the bank declines after all.
             let capture = Job::CaptureBoughtNow {
                 bid_id: bid_id.clone(),
-                before: previous,
+                purchase,
             };
             jobs::enqueue(&txn, capture, now).await?;
             txn.commit().await?;
@@ -1191,7 +1197,6 @@ async fn reserve_now(
     let key = IdempotencyKey::parse(&store_payments::upgrade_now_key(bid_id, attempt))
         .map_err(unavailable)?;
     let previous = existing.as_ref().map(|b| BidBefore {
-        purchase_key: key.to_string(),
         status: b.status.clone(),
         amount_minor: b.amount_minor,
         units: b.units,
