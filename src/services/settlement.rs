@@ -411,8 +411,8 @@ pub async fn charge(
 
 /// Finishes a purchase whose capture went unanswered and that no longer stands (its lot
 /// cancelled meanwhile): the bank is asked what became of the hold, not to capture it. Money
-/// taken by the lost capture goes back; otherwise the hold is released. Either way the hold
-/// of the bid the purchase replaced is released too.
+/// taken by the lost capture goes back; a hold still there is released at once. Either way
+/// the hold of the bid the purchase replaced is released too.
 async fn stood_down(
     db: &Db,
     gateway: &dyn PaymentGateway,
@@ -424,13 +424,35 @@ async fn stood_down(
         .provider_ref
         .clone()
         .ok_or_else(|| SettleError::Corrupt(format!("purchase of bid {} names no hold", b.id)))?;
-    let state = gateway
-        .payment_status(&PaymentRef::new(hold.clone()))
-        .await?;
+    let taken = match status_of(gateway, &hold).await? {
+        PaymentStatus::Succeeded { .. } => true,
+        PaymentStatus::Authorized { .. } => {
+            // Released here, not by a later job: the lost capture may still land, and the
+            // bank alone says which came first. Same key as every release of this hold.
+            let key = IdempotencyKey::parse(&format!("surclass:{hold}:release"))?;
+            match gateway.release(&PaymentRef::new(hold.clone()), &key).await {
+                Ok(()) => false,
+                Err(e) => match status_of(gateway, &hold).await? {
+                    PaymentStatus::Succeeded { .. } => true,
+                    _ => return Err(e.into()),
+                },
+            }
+        }
+        PaymentStatus::Canceled | PaymentStatus::Failed { .. } => false,
+        PaymentStatus::Processing | PaymentStatus::RequiresAction { .. } => {
+            return Err(PaymentError::Transient(format!("{hold} is not settled yet")).into());
+        }
+    };
     let now = Utc::now();
     let txn = write_txn(db).await?;
-    match state.status {
-        PaymentStatus::Succeeded { .. } => {
+    // Only if still pending: another run of this charge may have recorded the answer.
+    let row = payment::Entity::find_by_id(row.id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+        .filter(|r| r.status == "pending");
+    if let Some(row) = row {
+        if taken {
             finish_payment(&txn, row, "succeeded", Some(hold), None).await?;
             let reason = "The operator cancelled this upgrade.".to_owned();
             let refund = Job::Refund {
@@ -438,15 +460,10 @@ async fn stood_down(
                 reason,
             };
             jobs::enqueue(&txn, refund, now).await?;
-        }
-        PaymentStatus::Processing | PaymentStatus::RequiresAction { .. } => {
-            return Err(PaymentError::Transient(format!("{hold} is not settled yet")).into());
-        }
-        PaymentStatus::Authorized { .. }
-        | PaymentStatus::Canceled
-        | PaymentStatus::Failed { .. } => {
+        } else {
             let why = "The purchase was cancelled before it was paid.".to_owned();
             finish_payment(&txn, row, "failed", None, Some(why)).await?;
+            // Records the release on the bid (the same key replays the bank's answer).
             let release = Job::Release {
                 bid_id: b.id.clone(),
                 hold,
@@ -457,6 +474,13 @@ async fn stood_down(
     bought_now::release_earlier(&txn, b, purchase, now).await?;
     txn.commit().await?;
     Ok(Step::Done)
+}
+
+async fn status_of(gateway: &dyn PaymentGateway, hold: &str) -> Result<PaymentStatus, SettleError> {
+    Ok(gateway
+        .payment_status(&PaymentRef::new(hold.to_owned()))
+        .await?
+        .status)
 }
 
 /// Releases one hold of a bid; the bid keeps its outcome, the traveller sees the release.

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::store_tests;
 use crate::support::{Operator, TestApp};
-use crate::traveller::during_hold::first_capture_lost;
+use crate::traveller::during_hold::{Reached, first_capture_lost};
 use surclass::payments::CardSource;
 use surclass::services::bids;
 use surclass::store::entities::{bid, bid_event, lot, payment};
@@ -221,7 +221,7 @@ async fn an_upgrade_now_cancelled_while_its_payment_is_pending_takes_nothing(app
 async fn an_upgrade_now_cancelled_after_its_lost_capture_took_the_money_refunds_it(app: TestApp) {
     let (op, lot) = lot_with_upgrade_now(&app).await;
     let (bid_id, _) = earlier_bid(&app, &lot).await;
-    let gateway = first_capture_lost(app.gateway.clone(), true);
+    let gateway = first_capture_lost(app.gateway.clone(), Reached::AtOnce);
     buy_now_with(&app, &lot, "pm_card_visa", gateway).await;
     assert_eq!(
         app.gateway_payments_captured().await.len(),
@@ -238,6 +238,59 @@ async fn an_upgrade_now_cancelled_after_its_lost_capture_took_the_money_refunds_
     assert_eq!(pending_charges(&app, &bid_id).await, 0);
 }
 
+/// The lost capture lands at the bank just as the cancelled purchase's hold is being
+/// released: the bank refuses the release (the money is taken), and the money goes back.
+async fn a_lost_capture_landing_during_the_release_of_a_cancelled_purchase_is_refunded(
+    app: TestApp,
+) {
+    let (op, lot) = lot_with_upgrade_now(&app).await;
+    let (bid_id, _) = earlier_bid(&app, &lot).await;
+    let gateway = first_capture_lost(app.gateway.clone(), Reached::Late);
+    buy_now_with(&app, &lot, "pm_card_visa", gateway.clone()).await;
+    cancel(&app, &op, &lot).await;
+    // Finished through the gateway that still carries the late capture (the job would use
+    // the server's, which has none).
+    surclass::services::settlement::charge(&app.db, gateway.as_ref(), &bid_id, None)
+        .await
+        .expect("finished");
+    assert_eq!(app.gateway_payments_captured().await.len(), 1, "it landed");
+    app.run_jobs().await;
+
+    assert_eq!(moved(&app, &bid_id, "charge").await, 160_000);
+    assert_eq!(moved(&app, &bid_id, "refund").await, 160_000, "given back");
+    assert_eq!(pending_charges(&app, &bid_id).await, 0);
+}
+
+/// A release of the earlier bid's hold is on its way (asked for, not yet answered) when the
+/// purchase is declined: the bid is not put back on that hold.
+async fn a_declined_upgrade_now_puts_no_bid_back_on_a_hold_being_released(app: TestApp) {
+    use surclass::store::payments::{NewPayment, insert};
+
+    let (_, lot) = lot_with_upgrade_now(&app).await;
+    let (bid_id, earlier_hold) = earlier_bid(&app, &lot).await;
+    buy_now_with_the_answer_lost(&app, &lot, DECLINED_AT_CAPTURE).await;
+    insert(
+        &app.db,
+        NewPayment {
+            bid_id: &bid_id,
+            kind: "release",
+            amount_minor: 0,
+            currency: "EUR",
+            status: "pending",
+            provider: app.gateway.provider(),
+            provider_ref: None,
+            idempotency_key: format!("surclass:{earlier_hold}:release"),
+            attempt: 1,
+        },
+    )
+    .await
+    .unwrap();
+    app.run_jobs().await;
+
+    let b = app.stored_bid(&bid_id).await;
+    assert_eq!((b.status.as_str(), b.payment_ref), ("withdrawn", None));
+}
+
 /// The capture's answer was lost and so was its job (a crash), and the lot was cancelled
 /// since: `surclass reconcile` still finds the purchase's pending charge, whatever became of
 /// the bid, and the money the lost capture took goes back.
@@ -247,7 +300,7 @@ async fn reconcile_finishes_a_cancelled_purchase_whose_job_was_lost(app: TestApp
 
     let (op, lot) = lot_with_upgrade_now(&app).await;
     let (bid_id, _) = earlier_bid(&app, &lot).await;
-    let gateway = first_capture_lost(app.gateway.clone(), true);
+    let gateway = first_capture_lost(app.gateway.clone(), Reached::AtOnce);
     buy_now_with(&app, &lot, "pm_card_visa", gateway).await;
     job::Entity::delete_many()
         .filter(job::Column::Kind.eq("capture_bought_now"))
@@ -306,6 +359,8 @@ async fn a_declined_upgrade_now_puts_no_bid_back_on_a_released_hold(app: TestApp
 }
 
 store_tests!(
+    a_lost_capture_landing_during_the_release_of_a_cancelled_purchase_is_refunded,
+    a_declined_upgrade_now_puts_no_bid_back_on_a_hold_being_released,
     reconcile_finishes_a_cancelled_purchase_whose_job_was_lost,
     a_declined_upgrade_now_puts_no_bid_back_on_a_released_hold,
     a_declined_upgrade_now_finished_by_reconcile_withdraws_the_earlier_bid_and_its_hold,
@@ -346,7 +401,7 @@ async fn buy_now_with_the_answer_lost(app: &TestApp, lot: &str, card: &str) -> b
         app,
         lot,
         card,
-        first_capture_lost(app.gateway.clone(), false),
+        first_capture_lost(app.gateway.clone(), Reached::Never),
     )
     .await
 }

@@ -744,22 +744,34 @@ pub(crate) mod during_hold {
         /// (a timeout): the service cannot tell whether the bank took the money.
         FirstCaptureLost {
             lost: std::sync::atomic::AtomicBool,
-            /// The bank got the request and did it; otherwise it never saw it.
-            reached_bank: bool,
+            reached_bank: Reached,
+            /// A capture on its way, done just before the next release reaches the bank.
+            on_its_way: std::sync::Mutex<Option<(PaymentRef, i64, IdempotencyKey)>>,
         },
     }
 
+    /// What became at the bank of a capture whose answer was lost.
+    #[derive(Clone, Copy, PartialEq, Eq)]
+    pub enum Reached {
+        /// The bank never saw it.
+        Never,
+        /// The bank did it at once.
+        AtOnce,
+        /// It lands late: just before the next release of a hold reaches the bank.
+        Late,
+    }
+
     /// A gateway whose first capture gets no answer: a job has to find out what came of it.
-    /// `reached_bank`: whether the bank did the capture all the same.
     pub fn first_capture_lost(
         inner: Arc<dyn PaymentGateway>,
-        reached_bank: bool,
+        reached_bank: Reached,
     ) -> Arc<dyn PaymentGateway> {
         Arc::new(DuringHold {
             inner,
             then: AfterHold::FirstCaptureLost {
                 lost: Default::default(),
                 reached_bank,
+                on_its_way: Default::default(),
             },
         })
     }
@@ -923,11 +935,22 @@ pub(crate) mod during_hold {
             amount_minor: i64,
             key: &IdempotencyKey,
         ) -> Result<Capture, PaymentError> {
-            if let AfterHold::FirstCaptureLost { lost, reached_bank } = &self.then
+            if let AfterHold::FirstCaptureLost {
+                lost,
+                reached_bank,
+                on_its_way,
+            } = &self.then
                 && !lost.swap(true, std::sync::atomic::Ordering::SeqCst)
             {
-                if *reached_bank {
-                    let _ = self.inner.capture(reference, amount_minor, key).await;
+                match reached_bank {
+                    Reached::Never => {}
+                    Reached::AtOnce => {
+                        let _ = self.inner.capture(reference, amount_minor, key).await;
+                    }
+                    Reached::Late => {
+                        let request = (reference.clone(), amount_minor, key.clone());
+                        *on_its_way.lock().unwrap() = Some(request);
+                    }
                 }
                 return Err(PaymentError::Transient("no answer in time".into()));
             }
@@ -938,6 +961,12 @@ pub(crate) mod during_hold {
             reference: &PaymentRef,
             key: &IdempotencyKey,
         ) -> Result<(), PaymentError> {
+            if let AfterHold::FirstCaptureLost { on_its_way, .. } = &self.then {
+                let late = on_its_way.lock().unwrap().take();
+                if let Some((hold, amount, capture_key)) = late {
+                    let _ = self.inner.capture(&hold, amount, &capture_key).await;
+                }
+            }
             self.inner.release(reference, key).await
         }
         async fn save_card_for_later(

@@ -161,11 +161,18 @@ async fn earlier_holds(
         .filter(payment::Column::Kind.is_in(["hold", "release"]))
         .all(txn)
         .await?;
-    // A release row in any state counts: one still pending is a release on its way.
+    // A release row in any state counts: one still pending is a release on its way (its
+    // key names the hold; the reference is written only once the bank has answered).
     let released: HashSet<&str> = rows
         .iter()
-        .filter(|p| p.kind == "release" || (p.kind == "hold" && p.status == "released"))
-        .filter_map(|p| p.provider_ref.as_deref())
+        .filter_map(|p| match p.kind.as_str() {
+            "release" => p
+                .idempotency_key
+                .strip_prefix("surclass:")
+                .and_then(|k| k.strip_suffix(":release")),
+            "hold" if p.status == "released" => p.provider_ref.as_deref(),
+            _ => None,
+        })
         .collect();
     let held = |h: &str| Some(h) != bought.payment_ref.as_deref() && !released.contains(h);
     let mut holds: Vec<String> = match purchase {
