@@ -57,15 +57,6 @@ async fn payments_of(app: &TestApp, bid: &str, kind: &str, status: &str) -> u64 
 
 /// The lot's award as the operator reads it over the API.
 /// The operator cancels the lot ("Flight cancelled").
-async fn cancel(app: &TestApp, op: &Operator, lot: &str) {
-    app.post(&format!("/v1/lots/{lot}/cancel"))
-        .key(&op.key)
-        .json(&json!({"reason": "Flight cancelled"}))
-        .send()
-        .await
-        .expect(200);
-}
-
 async fn award_of(app: &TestApp, op: &Operator, lot: &str) -> Value {
     app.read(&format!("/v1/lots/{lot}/award"))
         .key(&op.key)
@@ -400,7 +391,7 @@ async fn cancelling_after_the_award_refunds_every_charge(app: TestApp) {
     app.run_jobs().await;
     assert_eq!(seen(&app, &a).await["status"], "charged");
 
-    cancel(&app, &op, &lot).await;
+    app.cancel_lot(&op, &lot).await;
     app.run_jobs().await;
     let v = seen(&app, &a).await;
     assert_eq!(v["status"], "refunded");
@@ -443,7 +434,7 @@ async fn an_award_waiting_for_review_is_cancelled_with_its_lot(app: TestApp) {
     app.close_now(&other_lot).await;
     app.run_jobs().await;
 
-    cancel(&app, &op, &lot).await;
+    app.cancel_lot(&op, &lot).await;
     app.run_jobs().await;
     assert_eq!(award_of(&app, &op, &lot).await["status"], "cancelled");
     let refused = app
@@ -638,7 +629,7 @@ async fn upgrade_now_confirms_and_charges_at_once_while_units_are_free(app: Test
     let _ = single;
 
     // Cancelled, both are refunded; the award's money is still the auction's alone.
-    cancel(&app, &op, &lot).await;
+    app.cancel_lot(&op, &lot).await;
     app.run_jobs().await;
     let award = award_of(&app, &op, &lot).await;
     assert_eq!(award["charged"], "300.00");

@@ -61,7 +61,7 @@ async fn a_declined_upgrade_now_puts_the_earlier_bid_back_and_says_so(app: TestA
             .await
             .ends_with("Nothing was charged. Your bid stays as it was."),
     );
-    let told = emails(&app, &op, "bid.payment_failed").await;
+    let told = app.emails_of(&op.key, "bid.payment_failed").await;
     assert_eq!(told.len(), 1, "told once: {told:?}");
     let subject = told[0]["subject"].as_str().unwrap_or_default();
     assert!(
@@ -149,7 +149,7 @@ async fn an_upgrade_now_declined_after_bidding_closed_is_lost_and_releases_every
     assert!(last_failure(&app, &bid_id).await.ends_with(
         "Nothing was charged. Bidding has closed meanwhile, so no bid of yours took part."
     ));
-    let told = emails(&app, &op, "bid.payment_failed").await;
+    let told = app.emails_of(&op.key, "bid.payment_failed").await;
     assert_eq!(told.len(), 1, "told once: {told:?}");
     let settled = lot::Entity::find_by_id(lot)
         .one(&app.db)
@@ -189,7 +189,7 @@ async fn a_declined_upgrade_now_finished_by_reconcile_withdraws_the_earlier_bid_
         ),
         "{failure}"
     );
-    assert_eq!(emails(&app, &op, "bid.payment_failed").await.len(), 1);
+    assert_eq!(app.emails_of(&op.key, "bid.payment_failed").await.len(), 1);
 }
 
 /// The lot is cancelled while the purchase's payment is pending, and the bank never saw the
@@ -198,7 +198,7 @@ async fn an_upgrade_now_cancelled_while_its_payment_is_pending_takes_nothing(app
     let (op, lot) = lot_with_upgrade_now(&app).await;
     let (bid_id, _) = earlier_bid(&app, &lot).await;
     buy_now_with_the_answer_lost(&app, &lot, "pm_card_visa").await;
-    cancel(&app, &op, &lot).await;
+    app.cancel_lot(&op, &lot).await;
     app.run_jobs().await;
 
     assert!(
@@ -228,7 +228,7 @@ async fn an_upgrade_now_cancelled_after_its_lost_capture_took_the_money_refunds_
         1,
         "the bank took it"
     );
-    cancel(&app, &op, &lot).await;
+    app.cancel_lot(&op, &lot).await;
     app.run_jobs().await;
 
     assert_eq!(moved(&app, &bid_id, "charge").await, 160_000);
@@ -247,7 +247,7 @@ async fn a_lost_capture_landing_during_the_release_of_a_cancelled_purchase_is_re
     let (bid_id, _) = earlier_bid(&app, &lot).await;
     let gateway = first_capture_lost(app.gateway.clone(), Reached::Late);
     buy_now_with(&app, &lot, "pm_card_visa", gateway.clone()).await;
-    cancel(&app, &op, &lot).await;
+    app.cancel_lot(&op, &lot).await;
     // Finished through the gateway that still carries the late capture (the job would use
     // the server's, which has none).
     surclass::services::settlement::charge(&app.db, gateway.as_ref(), &bid_id, None)
@@ -307,7 +307,7 @@ async fn reconcile_finishes_a_cancelled_purchase_whose_job_was_lost(app: TestApp
         .exec(&app.db)
         .await
         .unwrap();
-    cancel(&app, &op, &lot).await;
+    app.cancel_lot(&op, &lot).await;
     app.run_jobs().await;
     assert_eq!(
         pending_charges(&app, &bid_id).await,
@@ -442,32 +442,6 @@ async fn last_failure(app: &TestApp, bid_id: &str) -> String {
         .unwrap()
         .and_then(|e| e.detail)
         .expect("a failed payment on the timeline")
-}
-
-/// The operator's copies of the emails of `topic`.
-async fn emails(app: &TestApp, op: &Operator, topic: &str) -> Vec<serde_json::Value> {
-    let reply = app
-        .read("/v1/messages?channel=email")
-        .key(&op.key)
-        .send()
-        .await
-        .expect(200);
-    reply.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["topic"] == topic)
-        .cloned()
-        .collect()
-}
-
-async fn cancel(app: &TestApp, op: &Operator, lot: &str) {
-    app.post(&format!("/v1/lots/{lot}/cancel"))
-        .key(&op.key)
-        .json(&json!({"reason": "Flight cancelled"}))
-        .send()
-        .await
-        .expect(200);
 }
 
 /// The succeeded payments of `kind` of the bid, in minor units.

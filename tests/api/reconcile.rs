@@ -431,19 +431,7 @@ async fn a_hold_that_names_only_its_bid_is_released_without_a_message(app: TestA
 
 /// The operator's copies of the emails that told a traveller their offer was lost.
 async fn lost_offer_emails(app: &TestApp, key: &str) -> Vec<serde_json::Value> {
-    let reply = app
-        .read("/v1/messages?channel=email")
-        .key(key)
-        .send()
-        .await
-        .expect(200);
-    reply.body["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|m| m["topic"] == "bid.not_recorded")
-        .cloned()
-        .collect()
+    app.emails_of(key, "bid.not_recorded").await
 }
 
 /// A raise's hold was taken and its write lost (a crash); reconcile released that hold on

@@ -434,6 +434,33 @@ impl TestApp {
         Operator { id, key }
     }
 
+    /// The operator cancels the lot ("Flight cancelled").
+    pub async fn cancel_lot(&self, op: &Operator, lot: &str) {
+        self.post(&format!("/v1/lots/{lot}/cancel"))
+            .key(&op.key)
+            .json(&serde_json::json!({"reason": "Flight cancelled"}))
+            .send()
+            .await
+            .expect(200);
+    }
+
+    /// The operator's copies of the emails of `topic`, as `GET /v1/messages` lists them.
+    pub async fn emails_of(&self, key: &str, topic: &str) -> Vec<serde_json::Value> {
+        let reply = self
+            .read("/v1/messages?channel=email")
+            .key(key)
+            .send()
+            .await
+            .expect(200);
+        reply.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["topic"] == topic)
+            .cloned()
+            .collect()
+    }
+
     /// Creates an open lot with sensible defaults overridden by `fields`; returns its id.
     pub async fn open_lot(&self, op: &Operator, fields: serde_json::Value) -> String {
         let mut body = serde_json::json!({
