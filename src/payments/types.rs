@@ -58,7 +58,19 @@ pub enum PaymentStep {
     Refund,
 }
 
+const RELEASE_SUFFIX: &str = ":release";
+
 impl PaymentStep {
+    const ALL: [Self; 7] = [
+        Self::Hold,
+        Self::Reauthorize,
+        Self::Capture,
+        Self::Release,
+        Self::SaveCard,
+        Self::Charge,
+        Self::Refund,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Hold => "hold",
@@ -95,6 +107,25 @@ impl IdempotencyKey {
             .take(Self::MAX_LEN - 40)
             .collect();
         Self(format!("surclass:{bid}:{}:{attempt}", step.as_str()))
+    }
+
+    /// `surclass:{hold}:release`: the one key of every release of `hold`, whoever asks (the
+    /// award, a cancel, reconcile), so the bank releases it once and a release row names it
+    /// before the bank has answered.
+    pub fn release_of(hold: &str) -> Result<Self, PaymentError> {
+        Self::parse(&format!("surclass:{hold}{RELEASE_SUFFIX}"))
+    }
+
+    /// The hold a [`release_of`](Self::release_of) key names.
+    pub fn released_hold(key: &str) -> Option<&str> {
+        key.strip_prefix("surclass:")?.strip_suffix(RELEASE_SUFFIX)
+    }
+
+    /// The step a [`derive`](Self::derive)d key was made for.
+    pub fn step_of(key: &str) -> Option<PaymentStep> {
+        let mut parts = key.rsplit(':');
+        let (_attempt, step) = (parts.next()?, parts.next()?);
+        PaymentStep::ALL.into_iter().find(|s| s.as_str() == step)
     }
 
     /// A key from elsewhere (stored earlier): printable ASCII, 1 to 200 characters.
@@ -408,4 +439,36 @@ pub struct PaymentEvent {
     /// The payment as the event saw it; `None` for events that are not about a payment
     /// (acknowledge and ignore them).
     pub payment: Option<PaymentState>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_release_key_names_its_hold_and_a_derived_key_its_step() {
+        let key = IdempotencyKey::release_of("pi_3Nx").unwrap();
+        assert_eq!(key.as_str(), "surclass:pi_3Nx:release");
+        assert_eq!(IdempotencyKey::released_hold(key.as_str()), Some("pi_3Nx"));
+        assert_eq!(
+            IdempotencyKey::released_hold("surclass:bid_1:capture:1"),
+            None
+        );
+
+        let capture = IdempotencyKey::derive("bid_8f2k", PaymentStep::Capture, 2);
+        assert_eq!(
+            IdempotencyKey::step_of(capture.as_str()),
+            Some(PaymentStep::Capture)
+        );
+        let charge = IdempotencyKey::derive("bid_8f2k", PaymentStep::Charge, 1);
+        assert_eq!(
+            IdempotencyKey::step_of(charge.as_str()),
+            Some(PaymentStep::Charge)
+        );
+        assert_eq!(IdempotencyKey::step_of("surclass:pi_3Nx:release"), None);
+        assert!(
+            IdempotencyKey::release_of("a b").is_err(),
+            "printable ASCII only"
+        );
+    }
 }

@@ -13,6 +13,7 @@ use sea_orm::{
 use crate::domain::bid::{BidEventKind, BidStatus};
 use crate::domain::lot::LotStatus;
 use crate::jobs::{self, Job, Purchase};
+use crate::payments::IdempotencyKey;
 use crate::services::events;
 use crate::store::entities::{bid, lot, payment};
 use crate::store::lots as store_lots;
@@ -166,10 +167,7 @@ async fn earlier_holds(
     let released: HashSet<&str> = rows
         .iter()
         .filter_map(|p| match p.kind.as_str() {
-            "release" => p
-                .idempotency_key
-                .strip_prefix("surclass:")
-                .and_then(|k| k.strip_suffix(":release")),
+            "release" => IdempotencyKey::released_hold(&p.idempotency_key),
             "hold" if p.status == "released" => p.provider_ref.as_deref(),
             _ => None,
         })

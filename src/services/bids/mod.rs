@@ -319,7 +319,7 @@ async fn unwind(
     if live.as_ref().is_some_and(|b| secures(b, security)) {
         return;
     }
-    let released = match IdempotencyKey::parse(&format!("surclass:{reference}:release")) {
+    let released = match IdempotencyKey::release_of(reference) {
         Ok(key) => match gateway
             .release(&PaymentRef::new(reference.clone()), &key)
             .await
