@@ -18,7 +18,6 @@ use crate::payments::{
 };
 use crate::store::Db;
 use crate::store::entities::{bid, lot, payment};
-use crate::store::payments as store_payments;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Finding {
@@ -154,16 +153,14 @@ pub async fn check_as_of(
             });
         }
         // A charge left pending by a crash between the provider call and our bookkeeping:
-        // running the charge again replays the provider's answer under the same key. An
-        // "upgrade now" is finished whatever became of its bid: the money may have been taken.
+        // running the charge again replays the provider's answer under the same key. It is
+        // finished whatever became of its bid since: the money may have been taken (the
+        // charge then asks the bank about the hold, and gives back what was taken).
         let stale = now - IN_FLIGHT;
         let pending = of_bid
             .iter()
-            .find(|p| p.kind == "charge" && p.status == "pending" && p.updated_at < stale);
-        if pending.is_some_and(|p| {
-            b.status == BidStatus::Won.as_str()
-                || store_payments::is_upgrade_now_key(&p.idempotency_key)
-        }) {
+            .any(|p| p.kind == "charge" && p.status == "pending" && p.updated_at < stale);
+        if pending {
             findings.push(Finding {
                 bid_id: b.id.clone(),
                 problem: "charge pending for more than 5 minutes".into(),

@@ -155,11 +155,26 @@ pub async fn charge(
     }
     let upgrade_now = bought_now.is_some();
     let cancelled = store_lots::status(&l) == LotStatus::Cancelled;
-    if !upgrade_now && (b.status != BidStatus::Won.as_str() || cancelled) {
-        return Ok(Step::NothingToDo);
-    }
-    if let Some(row) = bought_now.filter(|_| b.status != BidStatus::Won.as_str() || cancelled) {
-        return stood_down(db, gateway, &b, row.clone(), purchase).await;
+    if b.status != BidStatus::Won.as_str() || cancelled {
+        // No longer an upgrade to pay for: only a charge already asked for is finished, since
+        // the bank may have taken the money.
+        let Some(row) = pending.clone() else {
+            return Ok(Step::NothingToDo);
+        };
+        match taking(&b, &row) {
+            Taking::Hold(hold) => {
+                if upgrade_now && hold.is_none() {
+                    return Err(SettleError::Corrupt(format!(
+                        "purchase of bid {} names no hold",
+                        b.id
+                    )));
+                }
+                return stood_down(db, gateway, &b, row, hold, purchase).await;
+            }
+            // Nothing to ask about but the charge itself: it is asked again under its key
+            // below (the bank's first answer, or a charge now), and what it took goes back.
+            Taking::SavedCard => {}
+        }
     }
     let units = i64::from(b.award_units.unwrap_or(b.units));
     let price = b.award_price_minor.unwrap_or(b.amount_minor);
@@ -298,12 +313,11 @@ pub async fn charge(
         Ok(reference) if !still_won => {
             // Cancelled (or cut) while the bank answered: the money goes straight back.
             finish_payment(&txn, row, "succeeded", Some(reference), None).await?;
-            let reason = "The operator cancelled this upgrade.".to_owned();
             jobs::enqueue(
                 &txn,
                 Job::Refund {
                     bid_id: b.id.clone(),
-                    reason,
+                    reason: no_longer_stands(&current),
                 },
                 now,
             )
@@ -409,40 +423,69 @@ pub async fn charge(
     Ok(Step::Done)
 }
 
-/// Finishes a purchase whose capture went unanswered and that no longer stands (its lot
-/// cancelled meanwhile): the bank is asked what became of the hold, not to capture it. Money
-/// taken by the lost capture goes back; a hold still there is released at once. Either way
-/// the hold of the bid the purchase replaced is released too.
+/// What an unanswered charge was taking the money from.
+enum Taking {
+    /// A hold, captured. `None` when no record names it any more: the bid's hold is cleared
+    /// only once the bank has released it, so the capture cannot have taken anything.
+    Hold(Option<String>),
+    /// A saved card, charged with no hold before.
+    SavedCard,
+}
+
+fn taking(b: &bid::Model, row: &payment::Model) -> Taking {
+    if store_payments::is_upgrade_now_key(&row.idempotency_key) {
+        return Taking::Hold(row.provider_ref.clone());
+    }
+    match IdempotencyKey::step_of(&row.idempotency_key) {
+        Some(PaymentStep::Charge) => Taking::SavedCard,
+        _ => Taking::Hold(row.provider_ref.clone().or_else(|| b.payment_ref.clone())),
+    }
+}
+
+/// Why the money of an upgrade that no longer stands goes back, in the traveller's words
+/// (the lot cancelled, fewer upgrades than planned, ...).
+fn no_longer_stands(b: &bid::Model) -> String {
+    reason_text(
+        b.outcome_reason.as_deref().unwrap_or("lot_cancelled"),
+        b.units,
+    )
+}
+
+/// Finishes a capture left unanswered whose upgrade no longer stands (its lot cancelled or
+/// cut meanwhile): the bank is asked what became of the hold, not to capture it. Money taken
+/// by the lost capture goes back; a hold still there is released at once. For an "upgrade
+/// now", the hold of the bid the purchase replaced is released too.
 async fn stood_down(
     db: &Db,
     gateway: &dyn PaymentGateway,
     b: &bid::Model,
     row: payment::Model,
+    hold: Option<String>,
     purchase: Option<&Purchase>,
 ) -> Result<Step, SettleError> {
-    let hold = row
-        .provider_ref
-        .clone()
-        .ok_or_else(|| SettleError::Corrupt(format!("purchase of bid {} names no hold", b.id)))?;
-    let taken = match status_of(gateway, &hold).await? {
-        PaymentStatus::Succeeded { .. } => true,
-        PaymentStatus::Authorized { .. } => {
-            // Released here, not by a later job: the lost capture may still land, and the
-            // bank alone says which came first. Same key as every release of this hold.
-            let key = IdempotencyKey::parse(&format!("surclass:{hold}:release"))?;
-            match gateway.release(&PaymentRef::new(hold.clone()), &key).await {
-                Ok(()) => false,
-                Err(e) => match status_of(gateway, &hold).await? {
-                    PaymentStatus::Succeeded { .. } => true,
-                    _ => return Err(e.into()),
-                },
+    let taken = match &hold {
+        None => false,
+        Some(hold) => match status_of(gateway, hold).await? {
+            PaymentStatus::Succeeded { .. } => true,
+            PaymentStatus::Authorized { .. } => {
+                // Released here, not by a later job: the lost capture may still land, and the
+                // bank alone says which came first. Same key as every release of this hold.
+                let key = IdempotencyKey::release_of(hold)?;
+                match gateway.release(&PaymentRef::new(hold.clone()), &key).await {
+                    Ok(()) => false,
+                    Err(e) => match status_of(gateway, hold).await? {
+                        PaymentStatus::Succeeded { .. } => true,
+                        _ => return Err(e.into()),
+                    },
+                }
             }
-        }
-        PaymentStatus::Canceled | PaymentStatus::Failed { .. } => false,
-        PaymentStatus::Processing | PaymentStatus::RequiresAction { .. } => {
-            return Err(PaymentError::Transient(format!("{hold} is not settled yet")).into());
-        }
+            PaymentStatus::Canceled | PaymentStatus::Failed { .. } => false,
+            PaymentStatus::Processing | PaymentStatus::RequiresAction { .. } => {
+                return Err(PaymentError::Transient(format!("{hold} is not settled yet")).into());
+            }
+        },
     };
+    let upgrade_now = store_payments::is_upgrade_now_key(&row.idempotency_key);
     let now = Utc::now();
     let txn = write_txn(db).await?;
     // Only if still pending: another run of this charge may have recorded the answer.
@@ -453,25 +496,32 @@ async fn stood_down(
         .filter(|r| r.status == "pending");
     if let Some(row) = row {
         if taken {
-            finish_payment(&txn, row, "succeeded", Some(hold), None).await?;
-            let reason = "The operator cancelled this upgrade.".to_owned();
+            finish_payment(&txn, row, "succeeded", hold, None).await?;
             let refund = Job::Refund {
                 bid_id: b.id.clone(),
-                reason,
+                reason: no_longer_stands(b),
             };
             jobs::enqueue(&txn, refund, now).await?;
         } else {
-            let why = "The purchase was cancelled before it was paid.".to_owned();
-            finish_payment(&txn, row, "failed", None, Some(why)).await?;
-            // Records the release on the bid (the same key replays the bank's answer).
-            let release = Job::Release {
-                bid_id: b.id.clone(),
-                hold,
+            let why = if upgrade_now {
+                "The purchase was cancelled before it was paid."
+            } else {
+                "The upgrade was cancelled before it was paid."
             };
-            jobs::enqueue(&txn, release, now).await?;
+            finish_payment(&txn, row, "failed", None, Some(why.to_owned())).await?;
+            if let Some(hold) = hold {
+                // Records the release on the bid (the same key replays the bank's answer).
+                let release = Job::Release {
+                    bid_id: b.id.clone(),
+                    hold,
+                };
+                jobs::enqueue(&txn, release, now).await?;
+            }
         }
     }
-    bought_now::release_earlier(&txn, b, purchase, now).await?;
+    if upgrade_now {
+        bought_now::release_earlier(&txn, b, purchase, now).await?;
+    }
     txn.commit().await?;
     Ok(Step::Done)
 }
@@ -504,14 +554,35 @@ pub async fn release(
         // Re-bid or promoted since: that hold secures a live bid now.
         return Ok(Step::NothingToDo);
     }
-    let key = IdempotencyKey::parse(&format!("surclass:{hold}:release"))?;
+    if capture_unanswered(db, &b, hold).await? {
+        // The charge finds out what became of that capture: it releases the hold, or gives
+        // back what the capture took. A release alone would be refused for the latter.
+        return charge(db, gateway, bid_id, None).await;
+    }
+    let key = IdempotencyKey::release_of(hold)?;
     let row = payment_row(db, &b, "release", 0, &key, 1, gateway.provider()).await?;
     if row.status == "succeeded" {
         return Ok(Step::NothingToDo);
     }
-    gateway
+    if let Err(e) = gateway
         .release(&PaymentRef::new(hold.to_owned()), &key)
-        .await?;
+        .await
+    {
+        // Captured, and recorded so (a capture whose answer is lost is the charge's, above):
+        // nothing is held any more, and asking again would be refused every time.
+        if matches!(e, PaymentError::Invalid(_))
+            && matches!(
+                status_of(gateway, hold).await?,
+                PaymentStatus::Succeeded { .. }
+            )
+        {
+            tracing::warn!(bid = %b.id, hold, "not released: the hold was captured");
+            let why = "The hold had been captured before it could be released.".to_owned();
+            finish_payment(db, row, "failed", None, Some(why)).await?;
+            return Ok(Step::NothingToDo);
+        }
+        return Err(e.into());
+    }
     let now = Utc::now();
     let txn = write_txn(db).await?;
     finish_payment(&txn, row, "succeeded", Some(hold.to_owned()), None).await?;
@@ -542,6 +613,19 @@ pub async fn release(
     Ok(Step::Done)
 }
 
+/// Whether a capture of `hold` was asked for on the bid and not answered.
+async fn capture_unanswered(db: &Db, b: &bid::Model, hold: &str) -> Result<bool, DbErr> {
+    let pending = payment::Entity::find()
+        .filter(payment::Column::BidId.eq(&b.id))
+        .filter(payment::Column::Kind.eq("charge"))
+        .filter(payment::Column::Status.eq("pending"))
+        .all(db)
+        .await?;
+    Ok(pending
+        .iter()
+        .any(|row| matches!(taking(b, row), Taking::Hold(Some(h)) if h == hold)))
+}
+
 /// Releases a hold that no bid records: a crash came between a new bid's card call and its
 /// write, so there is no bid or timeline to write on (reconcile finds it). If a record names
 /// the hold by now, its bid's own jobs deal with it. Same key as every release of this hold.
@@ -565,7 +649,7 @@ pub async fn release_unrecorded(
     if hold.is_empty() || on_a_bid || in_payments {
         return Ok(Step::NothingToDo);
     }
-    let key = IdempotencyKey::parse(&format!("surclass:{hold}:release"))?;
+    let key = IdempotencyKey::release_of(hold)?;
     gateway
         .release(&PaymentRef::new(hold.to_owned()), &key)
         .await?;
@@ -605,7 +689,7 @@ pub async fn release_losers(
         let released: Vec<(bid::Model, String)> = futures_util::stream::iter(batch)
             .map(|b| async move {
                 let hold = b.payment_ref.clone().unwrap_or_default();
-                let key = IdempotencyKey::parse(&format!("surclass:{hold}:release")).ok()?;
+                let key = IdempotencyKey::release_of(&hold).ok()?;
                 match gateway.release(&PaymentRef::new(hold.clone()), &key).await {
                     Ok(()) => Some((b, hold)),
                     Err(e) => {
@@ -623,8 +707,7 @@ pub async fn release_losers(
         let txn = write_txn(db).await?;
         let detail = "The hold on your card is released; nothing was charged. Depending on your bank it can take a few days to disappear from your statement.";
         for (b, hold) in released {
-            let key = format!("surclass:{hold}:release");
-            let key = IdempotencyKey::parse(&key)?;
+            let key = IdempotencyKey::release_of(&hold)?;
             let row = payment_row(&txn, &b, "release", 0, &key, 1, gateway.provider()).await?;
             if row.status == "succeeded" {
                 continue;

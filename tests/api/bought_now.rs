@@ -14,7 +14,7 @@ use crate::support::{Operator, TestApp};
 use crate::traveller::during_hold::{Reached, first_capture_lost};
 use surclass::payments::CardSource;
 use surclass::services::bids;
-use surclass::store::entities::{bid, bid_event, lot, payment};
+use surclass::store::entities::{bid, bid_event, lot};
 
 /// Declined with a hold taken and the capture refused (Stripe's `pm_card_chargeCustomerFail`).
 const DECLINED_AT_CAPTURE: &str = "pm_card_chargeCustomerFail";
@@ -210,11 +210,11 @@ async fn an_upgrade_now_cancelled_while_its_payment_is_pending_takes_nothing(app
         "no hold is left on the card"
     );
     assert_eq!(
-        pending_charges(&app, &bid_id).await,
+        app.pending_charges(&bid_id).await,
         0,
         "the purchase is finished"
     );
-    assert_eq!(moved(&app, &bid_id, "charge").await, 0);
+    assert_eq!(app.moved(&bid_id, "charge").await, 0);
 }
 
 /// The same, but the lost capture reached the bank: the money taken goes back.
@@ -231,11 +231,15 @@ async fn an_upgrade_now_cancelled_after_its_lost_capture_took_the_money_refunds_
     app.cancel_lot(&op, &lot).await;
     app.run_jobs().await;
 
-    assert_eq!(moved(&app, &bid_id, "charge").await, 160_000);
-    assert_eq!(moved(&app, &bid_id, "refund").await, 160_000, "given back");
+    assert_eq!(app.moved(&bid_id, "charge").await, 160_000);
+    assert_eq!(app.moved(&bid_id, "refund").await, 160_000, "given back");
     assert_eq!(app.stored_bid(&bid_id).await.status, "refunded");
     assert!(app.gateway_holds_awaiting_capture().await.is_empty());
-    assert_eq!(pending_charges(&app, &bid_id).await, 0);
+    assert_eq!(app.pending_charges(&bid_id).await, 0);
+    assert!(
+        !app.jobs_not_done().await.contains(&"release".to_owned()),
+        "the cancel's release of a captured hold is not tried again and again"
+    );
 }
 
 /// The lost capture lands at the bank just as the cancelled purchase's hold is being
@@ -256,14 +260,15 @@ async fn a_lost_capture_landing_during_the_release_of_a_cancelled_purchase_is_re
     assert_eq!(app.gateway_payments_captured().await.len(), 1, "it landed");
     app.run_jobs().await;
 
-    assert_eq!(moved(&app, &bid_id, "charge").await, 160_000);
-    assert_eq!(moved(&app, &bid_id, "refund").await, 160_000, "given back");
-    assert_eq!(pending_charges(&app, &bid_id).await, 0);
+    assert_eq!(app.moved(&bid_id, "charge").await, 160_000);
+    assert_eq!(app.moved(&bid_id, "refund").await, 160_000, "given back");
+    assert_eq!(app.pending_charges(&bid_id).await, 0);
 }
 
 /// A release of the earlier bid's hold is on its way (asked for, not yet answered) when the
 /// purchase is declined: the bid is not put back on that hold.
 async fn a_declined_upgrade_now_puts_no_bid_back_on_a_hold_being_released(app: TestApp) {
+    use surclass::payments::IdempotencyKey;
     use surclass::store::payments::{NewPayment, insert};
 
     let (_, lot) = lot_with_upgrade_now(&app).await;
@@ -279,7 +284,10 @@ async fn a_declined_upgrade_now_puts_no_bid_back_on_a_hold_being_released(app: T
             status: "pending",
             provider: app.gateway.provider(),
             provider_ref: None,
-            idempotency_key: format!("surclass:{earlier_hold}:release"),
+            idempotency_key: IdempotencyKey::release_of(&earlier_hold)
+                .unwrap()
+                .as_str()
+                .to_owned(),
             attempt: 1,
         },
     )
@@ -291,9 +299,9 @@ async fn a_declined_upgrade_now_puts_no_bid_back_on_a_hold_being_released(app: T
     assert_eq!((b.status.as_str(), b.payment_ref), ("withdrawn", None));
 }
 
-/// The capture's answer was lost and so was its job (a crash), and the lot was cancelled
-/// since: `surclass reconcile` still finds the purchase's pending charge, whatever became of
-/// the bid, and the money the lost capture took goes back.
+/// The capture's answer was lost and so were its job and the cancel's release (a crash), and
+/// the lot was cancelled since: `surclass reconcile` still finds the purchase's pending
+/// charge, whatever became of the bid, and the money the lost capture took goes back.
 async fn reconcile_finishes_a_cancelled_purchase_whose_job_was_lost(app: TestApp) {
     use surclass::services::reconcile;
     use surclass::store::entities::job;
@@ -302,15 +310,15 @@ async fn reconcile_finishes_a_cancelled_purchase_whose_job_was_lost(app: TestApp
     let (bid_id, _) = earlier_bid(&app, &lot).await;
     let gateway = first_capture_lost(app.gateway.clone(), Reached::AtOnce);
     buy_now_with(&app, &lot, "pm_card_visa", gateway).await;
+    app.cancel_lot(&op, &lot).await;
     job::Entity::delete_many()
-        .filter(job::Column::Kind.eq("capture_bought_now"))
+        .filter(job::Column::Kind.is_in(["capture_bought_now", "release"]))
         .exec(&app.db)
         .await
         .unwrap();
-    app.cancel_lot(&op, &lot).await;
     app.run_jobs().await;
     assert_eq!(
-        pending_charges(&app, &bid_id).await,
+        app.pending_charges(&bid_id).await,
         1,
         "nothing knew of the money"
     );
@@ -327,8 +335,8 @@ async fn reconcile_finishes_a_cancelled_purchase_whose_job_was_lost(app: TestApp
     reconcile::repair(&app.db, &pending).await.unwrap();
     app.run_jobs().await;
 
-    assert_eq!(pending_charges(&app, &bid_id).await, 0);
-    assert_eq!(moved(&app, &bid_id, "refund").await, 160_000, "given back");
+    assert_eq!(app.pending_charges(&bid_id).await, 0);
+    assert_eq!(app.moved(&bid_id, "refund").await, 160_000, "given back");
     assert!(app.gateway_holds_awaiting_capture().await.is_empty());
 }
 
@@ -442,30 +450,4 @@ async fn last_failure(app: &TestApp, bid_id: &str) -> String {
         .unwrap()
         .and_then(|e| e.detail)
         .expect("a failed payment on the timeline")
-}
-
-/// The succeeded payments of `kind` of the bid, in minor units.
-async fn moved(app: &TestApp, bid_id: &str, kind: &str) -> i64 {
-    payment::Entity::find()
-        .filter(payment::Column::BidId.eq(bid_id))
-        .filter(payment::Column::Kind.eq(kind))
-        .filter(payment::Column::Status.eq("succeeded"))
-        .all(&app.db)
-        .await
-        .unwrap()
-        .iter()
-        .map(|p| p.amount_minor)
-        .sum()
-}
-
-/// Charges of the bid still waiting for the bank's answer.
-async fn pending_charges(app: &TestApp, bid_id: &str) -> usize {
-    payment::Entity::find()
-        .filter(payment::Column::BidId.eq(bid_id))
-        .filter(payment::Column::Kind.eq("charge"))
-        .filter(payment::Column::Status.eq("pending"))
-        .all(&app.db)
-        .await
-        .unwrap()
-        .len()
 }

@@ -12,6 +12,7 @@ mod health;
 mod idempotency;
 mod keys;
 mod limits;
+mod lost_capture;
 mod lots;
 mod notifications;
 mod openapi;

@@ -529,6 +529,52 @@ impl TestApp {
             .expect("bid stored")
     }
 
+    /// The succeeded payments of `kind` ("charge", "refund") of the bid, in minor units.
+    #[allow(dead_code)]
+    pub async fn moved(&self, bid_id: &str, kind: &str) -> i64 {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        use surclass::store::entities::payment;
+        payment::Entity::find()
+            .filter(payment::Column::BidId.eq(bid_id))
+            .filter(payment::Column::Kind.eq(kind))
+            .filter(payment::Column::Status.eq("succeeded"))
+            .all(&self.db)
+            .await
+            .unwrap()
+            .iter()
+            .map(|p| p.amount_minor)
+            .sum()
+    }
+
+    /// Charges of the bid still waiting for the bank's answer.
+    #[allow(dead_code)]
+    pub async fn pending_charges(&self, bid_id: &str) -> usize {
+        use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+        use surclass::store::entities::payment;
+        payment::Entity::find()
+            .filter(payment::Column::BidId.eq(bid_id))
+            .filter(payment::Column::Kind.eq("charge"))
+            .filter(payment::Column::Status.eq("pending"))
+            .count(&self.db)
+            .await
+            .unwrap() as usize
+    }
+
+    /// The kinds of the jobs not done: waiting to be tried again, or parked.
+    #[allow(dead_code)]
+    pub async fn jobs_not_done(&self) -> Vec<String> {
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        use surclass::store::entities::job;
+        job::Entity::find()
+            .filter(job::Column::Status.ne(surclass::jobs::queue::DONE))
+            .all(&self.db)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|j| j.kind)
+            .collect()
+    }
+
     /// The gateway's payments still holding money on a card (authorised, neither captured
     /// nor released), by reference, as reconcile asks for them.
     pub async fn gateway_holds_awaiting_capture(&self) -> std::collections::HashSet<String> {

@@ -740,8 +740,9 @@ pub(crate) mod during_hold {
         OneRequestPerKey {
             in_flight: std::sync::Mutex<std::collections::HashSet<String>>,
         },
-        /// Nothing: the hold is answered as usual. Only the first capture's answer is lost
-        /// (a timeout): the service cannot tell whether the bank took the money.
+        /// Nothing: the hold is answered as usual. Only the first capture's (or saved card's
+        /// charge's) answer is lost (a timeout): the service cannot tell whether the bank
+        /// took the money.
         FirstCaptureLost {
             lost: std::sync::atomic::AtomicBool,
             reached_bank: Reached,
@@ -979,6 +980,17 @@ pub(crate) mod during_hold {
             &self,
             request: ChargeRequest,
         ) -> Result<ChargeOutcome, PaymentError> {
+            // A saved card's charge is lost as a capture is (a late landing is not modelled).
+            if let AfterHold::FirstCaptureLost {
+                lost, reached_bank, ..
+            } = &self.then
+                && !lost.swap(true, std::sync::atomic::Ordering::SeqCst)
+            {
+                if *reached_bank != Reached::Never {
+                    let _ = self.inner.charge_saved_card(request).await;
+                }
+                return Err(PaymentError::Transient("no answer in time".into()));
+            }
             self.inner.charge_saved_card(request).await
         }
         async fn refund(

@@ -1,0 +1,256 @@
+//! A winner's payment whose answer was lost (a timeout), and an upgrade that no longer stands
+//! by the time anyone asks again: the operator cancelled the lot, or has fewer seats than
+//! planned. The bank is asked what became of the hold, never to capture it now. Nothing
+//! taken, the hold is released; taken, the money goes back with the reason. Nobody pays for
+//! an upgrade they do not get, and no job is left retrying a release the bank refuses.
+
+use serde_json::json;
+
+use crate::store_tests;
+use crate::support::{Operator, TestApp};
+use crate::traveller::during_hold::{Reached, first_capture_lost};
+use surclass::services::settlement;
+
+/// The bank never saw the capture: nothing is taken, and the hold is released.
+async fn a_cancelled_upgrade_whose_lost_capture_never_reached_the_bank_takes_nothing(app: TestApp) {
+    let (op, lot, bids) = approved(&app, 1, json!({})).await;
+    let winner = &bids[0];
+    capture_with_the_answer_lost(&app, winner, Reached::Never).await;
+    app.cancel_lot(&op, &lot).await;
+    app.run_jobs().await;
+
+    assert!(
+        app.gateway_payments_captured().await.is_empty(),
+        "nothing taken"
+    );
+    assert!(
+        app.gateway_holds_awaiting_capture().await.is_empty(),
+        "no hold is left on the card"
+    );
+    assert_eq!(
+        app.pending_charges(winner).await,
+        0,
+        "the charge is finished"
+    );
+    assert_eq!(app.moved(winner, "charge").await, 0);
+    let b = app.stored_bid(winner).await;
+    assert_eq!((b.status.as_str(), b.payment_ref), ("released", None));
+    assert!(app.emails_of(&op.key, "bid.refunded").await.is_empty());
+    assert!(!app.jobs_not_done().await.contains(&"release".to_owned()));
+}
+
+/// The bank took the money before its answer was lost: it goes back, and the traveller reads
+/// why. The release the cancel asked for is not tried again and again.
+async fn a_cancelled_upgrade_whose_lost_capture_took_the_money_refunds_it(app: TestApp) {
+    let (op, lot, bids) = approved(&app, 1, json!({})).await;
+    let winner = &bids[0];
+    capture_with_the_answer_lost(&app, winner, Reached::AtOnce).await;
+    assert_eq!(
+        app.gateway_payments_captured().await.len(),
+        1,
+        "the bank took it"
+    );
+    app.cancel_lot(&op, &lot).await;
+    app.run_jobs().await;
+
+    assert_eq!(app.moved(winner, "charge").await, 40_000);
+    assert_eq!(app.moved(winner, "refund").await, 40_000, "given back");
+    assert_eq!(app.pending_charges(winner).await, 0);
+    let refunded = refund_message(&app, winner).await;
+    assert!(
+        refunded.starts_with("The operator cancelled this upgrade.")
+            && refunded.contains("400.00 EUR is refunded"),
+        "{refunded}"
+    );
+    assert_eq!(app.emails_of(&op.key, "bid.refunded").await.len(), 1);
+    assert!(!app.jobs_not_done().await.contains(&"release".to_owned()));
+}
+
+/// The charge's job is gone (a crash): the release the cancel asked for finds the capture
+/// still unanswered and asks what became of it, instead of being refused by the bank.
+async fn the_cancels_release_finishes_a_lost_capture_whose_job_is_gone(app: TestApp) {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use surclass::store::entities::job;
+
+    let (op, lot, bids) = approved(&app, 1, json!({})).await;
+    let winner = &bids[0];
+    capture_with_the_answer_lost(&app, winner, Reached::AtOnce).await;
+    app.cancel_lot(&op, &lot).await;
+    job::Entity::delete_many()
+        .filter(job::Column::Kind.eq("charge"))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    app.run_jobs().await;
+
+    assert_eq!(app.pending_charges(winner).await, 0);
+    assert_eq!(app.moved(winner, "refund").await, 40_000, "given back");
+    assert!(!app.jobs_not_done().await.contains(&"release".to_owned()));
+}
+
+/// Fewer seats than planned: the last-ranked winner, whose capture's answer was lost after
+/// the bank took the money, is refunded with that reason; the other winner is charged.
+async fn a_winner_cut_after_a_lost_capture_is_refunded_with_the_reason(app: TestApp) {
+    let (op, lot, bids) = approved(&app, 2, json!({})).await;
+    let (top, last) = (&bids[0], &bids[1]);
+    capture_with_the_answer_lost(&app, last, Reached::AtOnce).await;
+    app.post(&format!("/v1/lots/{lot}/capacity"))
+        .key(&op.key)
+        .json(&json!({"capacity": 1}))
+        .send()
+        .await
+        .expect(200);
+    app.run_jobs().await;
+
+    assert_eq!(app.stored_bid(top).await.status, "charged");
+    assert_eq!(app.moved(last, "refund").await, 30_000, "given back");
+    assert_eq!(app.stored_bid(last).await.status, "refunded");
+    let refunded = refund_message(&app, last).await;
+    assert!(
+        refunded.starts_with("The operator has fewer upgrades than planned"),
+        "{refunded}"
+    );
+}
+
+/// The charge's job and the cancel's release were both lost (a crash, a wiped queue):
+/// `surclass reconcile` finds the charge still pending on a bid that no longer won, and its
+/// repair gives the money back.
+async fn reconcile_finishes_a_lost_capture_whose_upgrade_was_cancelled(app: TestApp) {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use surclass::services::reconcile;
+    use surclass::store::entities::job;
+
+    let (op, lot, bids) = approved(&app, 1, json!({})).await;
+    let winner = &bids[0];
+    capture_with_the_answer_lost(&app, winner, Reached::AtOnce).await;
+    app.cancel_lot(&op, &lot).await;
+    job::Entity::delete_many()
+        .filter(job::Column::Kind.is_in(["charge", "release"]))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    app.run_jobs().await;
+    assert_eq!(
+        app.pending_charges(winner).await,
+        1,
+        "nothing knew of the money"
+    );
+
+    let later = chrono::Utc::now() + reconcile::IN_FLIGHT + chrono::Duration::minutes(1);
+    let findings = reconcile::check_as_of(&app.db, app.gateway.as_ref(), later)
+        .await
+        .unwrap();
+    let pending: Vec<_> = findings
+        .into_iter()
+        .filter(|f| &f.bid_id == winner && f.problem.starts_with("charge pending"))
+        .collect();
+    assert_eq!(pending.len(), 1, "found");
+    reconcile::repair(&app.db, &pending).await.unwrap();
+    app.run_jobs().await;
+
+    assert_eq!(app.pending_charges(winner).await, 0);
+    assert_eq!(app.moved(winner, "refund").await, 40_000, "given back");
+    assert!(app.gateway_holds_awaiting_capture().await.is_empty());
+}
+
+/// A saved card charged on award (no hold to ask about): the charge is asked again under its
+/// own key, which replays the bank's first answer, and what it took goes back. One payment at
+/// the bank, not two.
+async fn a_cancelled_upgrade_whose_lost_card_charge_took_the_money_refunds_it(app: TestApp) {
+    let closes = (chrono::Utc::now() + chrono::Duration::days(20)).to_rfc3339();
+    let fields = json!({"payment_mode": "charge_on_award", "closes_at": closes});
+    let (op, lot, bids) = approved(&app, 1, fields).await;
+    let winner = &bids[0];
+    capture_with_the_answer_lost(&app, winner, Reached::AtOnce).await;
+    app.cancel_lot(&op, &lot).await;
+    app.run_jobs().await;
+
+    assert_eq!(app.moved(winner, "charge").await, 40_000);
+    assert_eq!(app.moved(winner, "refund").await, 40_000, "given back");
+    assert_eq!(app.pending_charges(winner).await, 0);
+    assert_eq!(
+        app.gateway_payments_of(winner).await.len(),
+        1,
+        "charged once at the bank"
+    );
+    assert_eq!(app.stored_bid(winner).await.status, "refunded");
+}
+
+store_tests!(
+    a_cancelled_upgrade_whose_lost_capture_never_reached_the_bank_takes_nothing,
+    a_cancelled_upgrade_whose_lost_capture_took_the_money_refunds_it,
+    the_cancels_release_finishes_a_lost_capture_whose_job_is_gone,
+    a_winner_cut_after_a_lost_capture_is_refunded_with_the_reason,
+    reconcile_finishes_a_lost_capture_whose_upgrade_was_cancelled,
+    a_cancelled_upgrade_whose_lost_card_charge_took_the_money_refunds_it,
+);
+
+/// A lot of `winners` seats under review, as many single travellers bidding 400.00, 300.00,
+/// ...: all win, and the operator approves, which queues their charges. Returns the bids in
+/// rank order.
+async fn approved(
+    app: &TestApp,
+    winners: u32,
+    fields: serde_json::Value,
+) -> (Operator, String, Vec<String>) {
+    let op = app.operator("aurora").await;
+    let mut lot_fields = json!({"capacity": winners, "review_required": true});
+    lot_fields
+        .as_object_mut()
+        .unwrap()
+        .extend(fields.as_object().unwrap().clone());
+    let lot = app.open_lot(&op, lot_fields.clone()).await;
+    let mut bids = Vec::new();
+    for n in 0..winners {
+        let reference = format!("PNR00{}", n + 1);
+        app.booking(&op, &reference, "Martin", 1, &[&lot]).await;
+        let token = app.sign_in(&reference, "Martin").await;
+        let amount = format!("{}.00", 400 - 100 * n);
+        let mut body = json!({"lot_id": lot, "amount": amount, "payment_method": "pm_card_visa"});
+        if lot_fields["payment_mode"] == "charge_on_award" {
+            body["consent_to_charge"] = json!(true);
+        }
+        let placed = app
+            .post("/v1/traveller/bids")
+            .key(&token)
+            .json(&body)
+            .send()
+            .await
+            .expect(201);
+        bids.push(placed.body["id"].as_str().unwrap().to_owned());
+    }
+    app.close_now(&lot).await;
+    app.run_jobs().await;
+    app.post(&format!("/v1/lots/{lot}/award/approve"))
+        .key(&op.key)
+        .json(&json!({"winners": bids}))
+        .send()
+        .await
+        .expect(200);
+    (op, lot, bids)
+}
+
+/// The charge's first try, before its job runs: the bank's answer is lost.
+async fn capture_with_the_answer_lost(app: &TestApp, bid_id: &str, reached: Reached) {
+    let gateway = first_capture_lost(app.gateway.clone(), reached);
+    let lost = settlement::charge(&app.db, gateway.as_ref(), bid_id, None).await;
+    assert!(lost.is_err(), "no answer: {lost:?}");
+    assert_eq!(app.pending_charges(bid_id).await, 1);
+}
+
+/// What the bid's timeline says of its refund.
+async fn refund_message(app: &TestApp, bid_id: &str) -> String {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use surclass::store::entities::bid_event;
+    let events = bid_event::Entity::find()
+        .filter(bid_event::Column::BidId.eq(bid_id))
+        .filter(bid_event::Column::Kind.eq("refunded"))
+        .all(&app.db)
+        .await
+        .unwrap();
+    events
+        .into_iter()
+        .next_back()
+        .and_then(|e| e.detail)
+        .expect("a refund on the timeline")
+}
