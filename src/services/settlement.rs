@@ -73,7 +73,9 @@ async fn load(
     Ok(Some((b, l, spec)))
 }
 
-/// Records (or finds, on a re-run) the payment row for one provider call.
+/// Records (or finds, on a re-run) the payment row for one provider call; `names` is the
+/// reference it is about, when known before the provider answers (a capture's hold).
+#[allow(clippy::too_many_arguments)] // one per column of the row; a struct would only rename them
 async fn payment_row(
     db: &impl ConnectionTrait,
     b: &bid::Model,
@@ -82,6 +84,7 @@ async fn payment_row(
     key: &IdempotencyKey,
     attempt: u32,
     provider: &str,
+    names: Option<&str>,
 ) -> Result<payment::Model, DbErr> {
     if let Some(existing) = payment::Entity::find()
         .filter(payment::Column::IdempotencyKey.eq(key.as_str()))
@@ -99,7 +102,7 @@ async fn payment_row(
             currency: &b.currency,
             status: "pending",
             provider,
-            provider_ref: None,
+            provider_ref: names.map(str::to_owned),
             idempotency_key: key.as_str().to_owned(),
             attempt,
         },
@@ -212,17 +215,23 @@ pub async fn charge(
     };
     let row = match pending {
         Some(p) => p,
-        None => payment_row(db, &b, "charge", amount, &key, attempt, gateway.provider()).await?,
+        // A capture names its hold from the start: whoever finishes it asks about that hold.
+        None => {
+            let hold = b.payment_ref.as_deref();
+            let provider = gateway.provider();
+            payment_row(db, &b, "charge", amount, &key, attempt, provider, hold).await?
+        }
     };
-    // A purchase is captured for what its row recorded before the bank was first asked, on
-    // the hold the row names.
-    let (amount, hold) = if upgrade_now {
-        let hold = row.provider_ref.clone().ok_or_else(|| {
+    // Asked for what the row recorded before the bank was first asked (the same key with
+    // another amount is refused, and a bid that no longer stands has lost its award price),
+    // on the hold the row names (rows of earlier releases name none: the bid's).
+    let amount = row.amount_minor;
+    let hold = if upgrade_now {
+        Some(row.provider_ref.clone().ok_or_else(|| {
             SettleError::Corrupt(format!("purchase of bid {} names no hold", b.id))
-        })?;
-        (row.amount_minor, Some(hold))
+        })?)
     } else {
-        (amount, b.payment_ref.clone())
+        row.provider_ref.clone().or_else(|| b.payment_ref.clone())
     };
 
     // A bid secured by a hold is captured (also an "upgrade now" on a charge-on-award lot);
@@ -306,10 +315,12 @@ pub async fn charge(
     };
     let still_won = current.status == BidStatus::Won.as_str()
         && store_lots::status(&lot_now) != LotStatus::Cancelled;
+    // Another run of this charge (a second worker, a release handing the capture over) may
+    // have recorded the bank's answer meanwhile: it is recorded, and acted on, once.
+    let Some(row) = locked_if(&txn, row.id, "pending").await? else {
+        return Ok(Step::NothingToDo);
+    };
     match outcome {
-        Ok(_) if current.status == BidStatus::Charged.as_str() => {
-            // Another run of this charge got the same answer (same key) and recorded it.
-        }
         Ok(reference) if !still_won => {
             // Cancelled (or cut) while the bank answered: the money goes straight back.
             finish_payment(&txn, row, "succeeded", Some(reference), None).await?;
@@ -489,12 +500,7 @@ async fn stood_down(
     let now = Utc::now();
     let txn = write_txn(db).await?;
     // Only if still pending: another run of this charge may have recorded the answer.
-    let row = payment::Entity::find_by_id(row.id)
-        .lock_exclusive()
-        .one(&txn)
-        .await?
-        .filter(|r| r.status == "pending");
-    if let Some(row) = row {
+    if let Some(row) = locked_if(&txn, row.id, "pending").await? {
         if taken {
             finish_payment(&txn, row, "succeeded", hold, None).await?;
             let refund = Job::Refund {
@@ -526,6 +532,19 @@ async fn stood_down(
     Ok(Step::Done)
 }
 
+/// The payment row, locked, if it is still in `status`.
+async fn locked_if(
+    txn: &impl ConnectionTrait,
+    id: String,
+    status: &str,
+) -> Result<Option<payment::Model>, DbErr> {
+    Ok(payment::Entity::find_by_id(id)
+        .lock_exclusive()
+        .one(txn)
+        .await?
+        .filter(|r| r.status == status))
+}
+
 async fn status_of(gateway: &dyn PaymentGateway, hold: &str) -> Result<PaymentStatus, SettleError> {
     Ok(gateway
         .payment_status(&PaymentRef::new(hold.to_owned()))
@@ -540,7 +559,7 @@ pub async fn release(
     bid_id: &str,
     hold: &str,
 ) -> Result<Step, SettleError> {
-    let Some((b, _, _)) = load(db, bid_id).await? else {
+    let Some((b, l, _)) = load(db, bid_id).await? else {
         return Ok(Step::NothingToDo);
     };
     if hold.is_empty() {
@@ -554,13 +573,16 @@ pub async fn release(
         // Re-bid or promoted since: that hold secures a live bid now.
         return Ok(Step::NothingToDo);
     }
-    if capture_unanswered(db, &b, hold).await? {
+    let stands =
+        b.status == BidStatus::Won.as_str() && store_lots::status(&l) != LotStatus::Cancelled;
+    if !stands && capture_unanswered(db, &b, hold).await? {
         // The charge finds out what became of that capture: it releases the hold, or gives
         // back what the capture took. A release alone would be refused for the latter.
         return charge(db, gateway, bid_id, None).await;
     }
     let key = IdempotencyKey::release_of(hold)?;
-    let row = payment_row(db, &b, "release", 0, &key, 1, gateway.provider()).await?;
+    let provider = gateway.provider();
+    let row = payment_row(db, &b, "release", 0, &key, 1, provider, None).await?;
     if row.status == "succeeded" {
         return Ok(Step::NothingToDo);
     }
@@ -568,9 +590,11 @@ pub async fn release(
         .release(&PaymentRef::new(hold.to_owned()), &key)
         .await
     {
-        // Captured, and recorded so (a capture whose answer is lost is the charge's, above):
-        // nothing is held any more, and asking again would be refused every time.
+        // Captured, and recorded so (a capture whose answer is lost is the charge's, above;
+        // one recorded nowhere keeps this job failing, so that someone looks): nothing is
+        // held any more, and asking again would be refused every time.
         if matches!(e, PaymentError::Invalid(_))
+            && capture_recorded(db, &b.id, hold).await?
             && matches!(
                 status_of(gateway, hold).await?,
                 PaymentStatus::Succeeded { .. }
@@ -585,6 +609,10 @@ pub async fn release(
     }
     let now = Utc::now();
     let txn = write_txn(db).await?;
+    // Another run of this release may have recorded it meanwhile: told once.
+    let Some(row) = locked_if(&txn, row.id, "pending").await? else {
+        return Ok(Step::NothingToDo);
+    };
     finish_payment(&txn, row, "succeeded", Some(hold.to_owned()), None).await?;
     let current = bid::Entity::find_by_id(b.id.clone())
         .one(&txn)
@@ -624,6 +652,18 @@ async fn capture_unanswered(db: &Db, b: &bid::Model, hold: &str) -> Result<bool,
     Ok(pending
         .iter()
         .any(|row| matches!(taking(b, row), Taking::Hold(Some(h)) if h == hold)))
+}
+
+/// Whether the bid's money taken on `hold` is recorded (a succeeded charge naming it).
+async fn capture_recorded(db: &Db, bid_id: &str, hold: &str) -> Result<bool, DbErr> {
+    Ok(payment::Entity::find()
+        .filter(payment::Column::BidId.eq(bid_id))
+        .filter(payment::Column::Kind.eq("charge"))
+        .filter(payment::Column::Status.eq("succeeded"))
+        .filter(payment::Column::ProviderRef.eq(hold))
+        .one(db)
+        .await?
+        .is_some())
 }
 
 /// Releases a hold that no bid records: a crash came between a new bid's card call and its
@@ -708,7 +748,8 @@ pub async fn release_losers(
         let detail = "The hold on your card is released; nothing was charged. Depending on your bank it can take a few days to disappear from your statement.";
         for (b, hold) in released {
             let key = IdempotencyKey::release_of(&hold)?;
-            let row = payment_row(&txn, &b, "release", 0, &key, 1, gateway.provider()).await?;
+            let provider = gateway.provider();
+            let row = payment_row(&txn, &b, "release", 0, &key, 1, provider, None).await?;
             if row.status == "succeeded" {
                 continue;
             }
@@ -984,6 +1025,7 @@ pub async fn refund(
         &key,
         1,
         gateway.provider(),
+        None,
     )
     .await?;
     let refund = gateway
@@ -991,6 +1033,10 @@ pub async fn refund(
         .await?;
     let now = Utc::now();
     let txn = write_txn(db).await?;
+    // Another run of this refund may have recorded it meanwhile: told once.
+    let Some(row) = locked_if(&txn, row.id, "pending").await? else {
+        return Ok(Step::NothingToDo);
+    };
     finish_payment(
         &txn,
         row,

@@ -242,6 +242,29 @@ async fn an_upgrade_now_cancelled_after_its_lost_capture_took_the_money_refunds_
     );
 }
 
+/// The purchase's job is gone (a crash): the release the cancel asked for finds the capture
+/// still unanswered and finishes the purchase, giving back what the lost capture took.
+async fn the_cancels_release_finishes_a_purchase_whose_job_is_gone(app: TestApp) {
+    use surclass::store::entities::job;
+
+    let (op, lot) = lot_with_upgrade_now(&app).await;
+    let (bid_id, _) = earlier_bid(&app, &lot).await;
+    let gateway = first_capture_lost(app.gateway.clone(), Reached::AtOnce);
+    buy_now_with(&app, &lot, "pm_card_visa", gateway).await;
+    app.cancel_lot(&op, &lot).await;
+    job::Entity::delete_many()
+        .filter(job::Column::Kind.eq("capture_bought_now"))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    app.run_jobs().await;
+
+    assert_eq!(app.pending_charges(&bid_id).await, 0);
+    assert_eq!(app.moved(&bid_id, "refund").await, 160_000, "given back");
+    assert!(app.gateway_holds_awaiting_capture().await.is_empty());
+    assert!(!app.jobs_not_done().await.contains(&"release".to_owned()));
+}
+
 /// The lost capture lands at the bank just as the cancelled purchase's hold is being
 /// released: the bank refuses the release (the money is taken), and the money goes back.
 async fn a_lost_capture_landing_during_the_release_of_a_cancelled_purchase_is_refunded(
@@ -367,6 +390,7 @@ async fn a_declined_upgrade_now_puts_no_bid_back_on_a_released_hold(app: TestApp
 }
 
 store_tests!(
+    the_cancels_release_finishes_a_purchase_whose_job_is_gone,
     a_lost_capture_landing_during_the_release_of_a_cancelled_purchase_is_refunded,
     a_declined_upgrade_now_puts_no_bid_back_on_a_hold_being_released,
     reconcile_finishes_a_cancelled_purchase_whose_job_was_lost,

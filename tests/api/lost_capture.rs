@@ -9,11 +9,13 @@ use serde_json::json;
 use crate::store_tests;
 use crate::support::{Operator, TestApp};
 use crate::traveller::during_hold::{Reached, first_capture_lost};
+use std::sync::Arc;
+use surclass::payments::PaymentGateway;
 use surclass::services::settlement;
 
 /// The bank never saw the capture: nothing is taken, and the hold is released.
 async fn a_cancelled_upgrade_whose_lost_capture_never_reached_the_bank_takes_nothing(app: TestApp) {
-    let (op, lot, bids) = approved(&app, 1, json!({})).await;
+    let (op, lot, bids) = approved(&app, 1, &["400.00"], json!({})).await;
     let winner = &bids[0];
     capture_with_the_answer_lost(&app, winner, Reached::Never).await;
     app.cancel_lot(&op, &lot).await;
@@ -42,7 +44,7 @@ async fn a_cancelled_upgrade_whose_lost_capture_never_reached_the_bank_takes_not
 /// The bank took the money before its answer was lost: it goes back, and the traveller reads
 /// why. The release the cancel asked for is not tried again and again.
 async fn a_cancelled_upgrade_whose_lost_capture_took_the_money_refunds_it(app: TestApp) {
-    let (op, lot, bids) = approved(&app, 1, json!({})).await;
+    let (op, lot, bids) = approved(&app, 1, &["400.00"], json!({})).await;
     let winner = &bids[0];
     capture_with_the_answer_lost(&app, winner, Reached::AtOnce).await;
     assert_eq!(
@@ -72,7 +74,7 @@ async fn the_cancels_release_finishes_a_lost_capture_whose_job_is_gone(app: Test
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     use surclass::store::entities::job;
 
-    let (op, lot, bids) = approved(&app, 1, json!({})).await;
+    let (op, lot, bids) = approved(&app, 1, &["400.00"], json!({})).await;
     let winner = &bids[0];
     capture_with_the_answer_lost(&app, winner, Reached::AtOnce).await;
     app.cancel_lot(&op, &lot).await;
@@ -88,10 +90,53 @@ async fn the_cancels_release_finishes_a_lost_capture_whose_job_is_gone(app: Test
     assert!(!app.jobs_not_done().await.contains(&"release".to_owned()));
 }
 
+/// The lost capture lands at the bank just as the cancelled upgrade's hold is being released:
+/// the bank refuses the release (the money is taken), and the money goes back.
+async fn a_lost_capture_landing_during_the_release_of_a_cancelled_upgrade_is_refunded(
+    app: TestApp,
+) {
+    let (op, lot, bids) = approved(&app, 1, &["400.00"], json!({})).await;
+    let winner = &bids[0];
+    let gateway = capture_with_the_answer_lost(&app, winner, Reached::Late).await;
+    app.cancel_lot(&op, &lot).await;
+    // Finished through the gateway that still carries the late capture (the jobs use the
+    // server's, which has none).
+    settlement::charge(&app.db, gateway.as_ref(), winner, None)
+        .await
+        .expect("finished");
+    assert_eq!(app.gateway_payments_captured().await.len(), 1, "it landed");
+    app.run_jobs().await;
+
+    assert_eq!(app.moved(winner, "charge").await, 40_000);
+    assert_eq!(app.moved(winner, "refund").await, 40_000, "given back");
+    assert_eq!(app.pending_charges(winner).await, 0);
+    assert!(!app.jobs_not_done().await.contains(&"release".to_owned()));
+}
+
+/// A release the bank refuses because the hold was captured, with no record of that capture
+/// anywhere (money taken that nothing here knows of): the release keeps failing, so that its
+/// parked job makes someone look, rather than being filed as done.
+async fn a_release_refused_for_a_capture_recorded_nowhere_keeps_failing(app: TestApp) {
+    use surclass::payments::{IdempotencyKey, PaymentRef};
+
+    let (op, lot, bids) = approved(&app, 1, &["400.00"], json!({})).await;
+    let winner = &bids[0];
+    let hold = app.stored_bid(winner).await.payment_ref.expect("held");
+    let elsewhere = IdempotencyKey::parse("captured-by-hand").unwrap();
+    app.gateway
+        .capture(&PaymentRef::new(hold), 40_000, &elsewhere)
+        .await
+        .expect("captured outside the service");
+    app.cancel_lot(&op, &lot).await;
+    app.run_jobs().await;
+
+    assert!(app.jobs_not_done().await.contains(&"release".to_owned()));
+}
+
 /// Fewer seats than planned: the last-ranked winner, whose capture's answer was lost after
 /// the bank took the money, is refunded with that reason; the other winner is charged.
 async fn a_winner_cut_after_a_lost_capture_is_refunded_with_the_reason(app: TestApp) {
-    let (op, lot, bids) = approved(&app, 2, json!({})).await;
+    let (op, lot, bids) = approved(&app, 2, &["400.00", "300.00"], json!({})).await;
     let (top, last) = (&bids[0], &bids[1]);
     capture_with_the_answer_lost(&app, last, Reached::AtOnce).await;
     app.post(&format!("/v1/lots/{lot}/capacity"))
@@ -110,6 +155,8 @@ async fn a_winner_cut_after_a_lost_capture_is_refunded_with_the_reason(app: Test
         refunded.starts_with("The operator has fewer upgrades than planned"),
         "{refunded}"
     );
+    assert!(app.gateway_holds_awaiting_capture().await.is_empty());
+    assert!(!app.jobs_not_done().await.contains(&"release".to_owned()));
 }
 
 /// The charge's job and the cancel's release were both lost (a crash, a wiped queue):
@@ -120,7 +167,7 @@ async fn reconcile_finishes_a_lost_capture_whose_upgrade_was_cancelled(app: Test
     use surclass::services::reconcile;
     use surclass::store::entities::job;
 
-    let (op, lot, bids) = approved(&app, 1, json!({})).await;
+    let (op, lot, bids) = approved(&app, 1, &["400.00"], json!({})).await;
     let winner = &bids[0];
     capture_with_the_answer_lost(&app, winner, Reached::AtOnce).await;
     app.cancel_lot(&op, &lot).await;
@@ -153,20 +200,23 @@ async fn reconcile_finishes_a_lost_capture_whose_upgrade_was_cancelled(app: Test
     assert!(app.gateway_holds_awaiting_capture().await.is_empty());
 }
 
-/// A saved card charged on award (no hold to ask about): the charge is asked again under its
-/// own key, which replays the bank's first answer, and what it took goes back. One payment at
-/// the bank, not two.
+/// A saved card charged on award (no hold to ask about), at a uniform price below the offer:
+/// the charge is asked again under its own key for what was first asked, which replays the
+/// bank's first answer, and what it took goes back. One payment at the bank, not two.
 async fn a_cancelled_upgrade_whose_lost_card_charge_took_the_money_refunds_it(app: TestApp) {
-    let closes = (chrono::Utc::now() + chrono::Duration::days(20)).to_rfc3339();
-    let fields = json!({"payment_mode": "charge_on_award", "closes_at": closes});
-    let (op, lot, bids) = approved(&app, 1, fields).await;
+    let (op, lot, bids) = approved(&app, 1, &["400.00", "300.00"], saved_card_lot()).await;
     let winner = &bids[0];
     capture_with_the_answer_lost(&app, winner, Reached::AtOnce).await;
     app.cancel_lot(&op, &lot).await;
     app.run_jobs().await;
 
-    assert_eq!(app.moved(winner, "charge").await, 40_000);
-    assert_eq!(app.moved(winner, "refund").await, 40_000, "given back");
+    assert_eq!(
+        app.moved(winner, "charge").await,
+        30_000,
+        "the clearing price"
+    );
+    assert_eq!(taken_at_the_bank(&app, winner).await, 30_000);
+    assert_eq!(app.moved(winner, "refund").await, 30_000, "given back");
     assert_eq!(app.pending_charges(winner).await, 0);
     assert_eq!(
         app.gateway_payments_of(winner).await.len(),
@@ -174,38 +224,78 @@ async fn a_cancelled_upgrade_whose_lost_card_charge_took_the_money_refunds_it(ap
         "charged once at the bank"
     );
     assert_eq!(app.stored_bid(winner).await.status, "refunded");
+    assert!(
+        app.jobs_not_done()
+            .await
+            .iter()
+            .all(|k| k != "charge" && k != "refund")
+    );
+}
+
+/// The same, but the bank never saw the lost charge: with no hold to ask about, the only way
+/// to know is to send it again, which charges the card now, and the refund follows at once.
+/// (A charge lookup by the bid would spare the traveller that; see the README.)
+async fn a_cancelled_upgrade_whose_lost_card_charge_never_reached_the_bank_is_refunded_at_once(
+    app: TestApp,
+) {
+    let (op, lot, bids) = approved(&app, 1, &["400.00", "300.00"], saved_card_lot()).await;
+    let winner = &bids[0];
+    capture_with_the_answer_lost(&app, winner, Reached::Never).await;
+    assert!(app.gateway_payments_of(winner).await.is_empty(), "not seen");
+    app.cancel_lot(&op, &lot).await;
+    app.run_jobs().await;
+
+    assert_eq!(app.moved(winner, "charge").await, 30_000);
+    assert_eq!(
+        taken_at_the_bank(&app, winner).await,
+        30_000,
+        "what was first asked"
+    );
+    assert_eq!(app.moved(winner, "refund").await, 30_000, "given back");
+    assert_eq!(app.pending_charges(winner).await, 0);
+    assert_eq!(app.stored_bid(winner).await.status, "refunded");
 }
 
 store_tests!(
     a_cancelled_upgrade_whose_lost_capture_never_reached_the_bank_takes_nothing,
     a_cancelled_upgrade_whose_lost_capture_took_the_money_refunds_it,
     the_cancels_release_finishes_a_lost_capture_whose_job_is_gone,
+    a_lost_capture_landing_during_the_release_of_a_cancelled_upgrade_is_refunded,
+    a_release_refused_for_a_capture_recorded_nowhere_keeps_failing,
     a_winner_cut_after_a_lost_capture_is_refunded_with_the_reason,
     reconcile_finishes_a_lost_capture_whose_upgrade_was_cancelled,
     a_cancelled_upgrade_whose_lost_card_charge_took_the_money_refunds_it,
+    a_cancelled_upgrade_whose_lost_card_charge_never_reached_the_bank_is_refunded_at_once,
 );
 
-/// A lot of `winners` seats under review, as many single travellers bidding 400.00, 300.00,
-/// ...: all win, and the operator approves, which queues their charges. Returns the bids in
-/// rank order.
+/// A lot charged on award to a saved card, at the highest offer that did not win.
+fn saved_card_lot() -> serde_json::Value {
+    let closes = (chrono::Utc::now() + chrono::Duration::days(20)).to_rfc3339();
+    json!({"payment_mode": "charge_on_award", "closes_at": closes,
+        "award_policy": "uniform_price"})
+}
+
+/// A lot of `seats` under review, and single travellers offering `offers` (best first); the
+/// operator approves the winners, which queues their charges. Returns the bids in the order
+/// of `offers`.
 async fn approved(
     app: &TestApp,
-    winners: u32,
+    seats: u32,
+    offers: &[&str],
     fields: serde_json::Value,
 ) -> (Operator, String, Vec<String>) {
     let op = app.operator("aurora").await;
-    let mut lot_fields = json!({"capacity": winners, "review_required": true});
+    let mut lot_fields = json!({"capacity": seats, "review_required": true});
     lot_fields
         .as_object_mut()
         .unwrap()
         .extend(fields.as_object().unwrap().clone());
     let lot = app.open_lot(&op, lot_fields.clone()).await;
     let mut bids = Vec::new();
-    for n in 0..winners {
+    for (n, amount) in offers.iter().enumerate() {
         let reference = format!("PNR00{}", n + 1);
         app.booking(&op, &reference, "Martin", 1, &[&lot]).await;
         let token = app.sign_in(&reference, "Martin").await;
-        let amount = format!("{}.00", 400 - 100 * n);
         let mut body = json!({"lot_id": lot, "amount": amount, "payment_method": "pm_card_visa"});
         if lot_fields["payment_mode"] == "charge_on_award" {
             body["consent_to_charge"] = json!(true);
@@ -221,21 +311,34 @@ async fn approved(
     }
     app.close_now(&lot).await;
     app.run_jobs().await;
+    let mut winners = Vec::new();
+    for id in &bids {
+        if app.stored_bid(id).await.status == "won" {
+            winners.push(id.clone());
+        }
+    }
+    assert_eq!(winners.len(), seats as usize);
     app.post(&format!("/v1/lots/{lot}/award/approve"))
         .key(&op.key)
-        .json(&json!({"winners": bids}))
+        .json(&json!({"winners": winners}))
         .send()
         .await
         .expect(200);
     (op, lot, bids)
 }
 
-/// The charge's first try, before its job runs: the bank's answer is lost.
-async fn capture_with_the_answer_lost(app: &TestApp, bid_id: &str, reached: Reached) {
+/// The charge's first try, before its job runs: the bank's answer is lost. Returns the
+/// gateway that lost it (a late capture is still on its way there).
+async fn capture_with_the_answer_lost(
+    app: &TestApp,
+    bid_id: &str,
+    reached: Reached,
+) -> Arc<dyn PaymentGateway> {
     let gateway = first_capture_lost(app.gateway.clone(), reached);
     let lost = settlement::charge(&app.db, gateway.as_ref(), bid_id, None).await;
     assert!(lost.is_err(), "no answer: {lost:?}");
     assert_eq!(app.pending_charges(bid_id).await, 1);
+    gateway
 }
 
 /// What the bid's timeline says of its refund.
@@ -253,4 +356,21 @@ async fn refund_message(app: &TestApp, bid_id: &str) -> String {
         .next_back()
         .and_then(|e| e.detail)
         .expect("a refund on the timeline")
+}
+
+/// What the bank took from the bid's card, whatever the service recorded.
+async fn taken_at_the_bank(app: &TestApp, bid_id: &str) -> i64 {
+    use surclass::payments::{PaymentRef, PaymentStatus};
+    let mut taken = 0;
+    for reference in app.gateway_payments_of(bid_id).await {
+        let state = app
+            .gateway
+            .payment_status(&PaymentRef::new(reference))
+            .await
+            .unwrap();
+        if let PaymentStatus::Succeeded { amount_received } = state.status {
+            taken += amount_received;
+        }
+    }
+    taken
 }
