@@ -73,9 +73,7 @@ async fn load(
     Ok(Some((b, l, spec)))
 }
 
-/// Records (or finds, on a re-run) the payment row for one provider call; `names` is the
-/// reference it is about, when known before the provider answers (a capture's hold).
-#[allow(clippy::too_many_arguments)] // one per column of the row; a struct would only rename them
+/// Records (or finds, on a re-run) the payment row for one provider call.
 async fn payment_row(
     db: &impl ConnectionTrait,
     b: &bid::Model,
@@ -84,7 +82,6 @@ async fn payment_row(
     key: &IdempotencyKey,
     attempt: u32,
     provider: &str,
-    names: Option<&str>,
 ) -> Result<payment::Model, DbErr> {
     if let Some(existing) = payment::Entity::find()
         .filter(payment::Column::IdempotencyKey.eq(key.as_str()))
@@ -102,7 +99,7 @@ async fn payment_row(
             currency: &b.currency,
             status: "pending",
             provider,
-            provider_ref: names.map(str::to_owned),
+            provider_ref: None,
             idempotency_key: key.as_str().to_owned(),
             attempt,
         },
@@ -215,23 +212,18 @@ pub async fn charge(
     };
     let row = match pending {
         Some(p) => p,
-        // A capture names its hold from the start: whoever finishes it asks about that hold.
-        None => {
-            let hold = b.payment_ref.as_deref();
-            let provider = gateway.provider();
-            payment_row(db, &b, "charge", amount, &key, attempt, provider, hold).await?
-        }
+        None => payment_row(db, &b, "charge", amount, &key, attempt, gateway.provider()).await?,
     };
     // Asked for what the row recorded before the bank was first asked (the same key with
-    // another amount is refused, and a bid that no longer stands has lost its award price),
-    // on the hold the row names (rows of earlier releases name none: the bid's).
+    // another amount is refused, and a bid that no longer stands has lost its award price).
+    // A purchase's row names its hold; an award's capture is of the bid's hold.
     let amount = row.amount_minor;
     let hold = if upgrade_now {
         Some(row.provider_ref.clone().ok_or_else(|| {
             SettleError::Corrupt(format!("purchase of bid {} names no hold", b.id))
         })?)
     } else {
-        row.provider_ref.clone().or_else(|| b.payment_ref.clone())
+        b.payment_ref.clone()
     };
 
     // A bid secured by a hold is captured (also an "upgrade now" on a charge-on-award lot);
@@ -436,8 +428,10 @@ pub async fn charge(
 
 /// What an unanswered charge was taking the money from.
 enum Taking {
-    /// A hold, captured. `None` when no record names it any more: the bid's hold is cleared
-    /// only once the bank has released it, so the capture cannot have taken anything.
+    /// A hold, captured: a purchase's names it, an award's is the bid's. `None` when the bid
+    /// no longer names it: the bid's hold is cleared only once the bank has released it (and
+    /// nothing changes the hold of a bid while its capture is pending), so the capture cannot
+    /// have taken anything.
     Hold(Option<String>),
     /// A saved card, charged with no hold before.
     SavedCard,
@@ -449,7 +443,7 @@ fn taking(b: &bid::Model, row: &payment::Model) -> Taking {
     }
     match IdempotencyKey::step_of(&row.idempotency_key) {
         Some(PaymentStep::Charge) => Taking::SavedCard,
-        _ => Taking::Hold(row.provider_ref.clone().or_else(|| b.payment_ref.clone())),
+        _ => Taking::Hold(b.payment_ref.clone()),
     }
 }
 
@@ -582,7 +576,7 @@ pub async fn release(
     }
     let key = IdempotencyKey::release_of(hold)?;
     let provider = gateway.provider();
-    let row = payment_row(db, &b, "release", 0, &key, 1, provider, None).await?;
+    let row = payment_row(db, &b, "release", 0, &key, 1, provider).await?;
     if row.status == "succeeded" {
         return Ok(Step::NothingToDo);
     }
@@ -749,10 +743,11 @@ pub async fn release_losers(
         for (b, hold) in released {
             let key = IdempotencyKey::release_of(&hold)?;
             let provider = gateway.provider();
-            let row = payment_row(&txn, &b, "release", 0, &key, 1, provider, None).await?;
-            if row.status == "succeeded" {
+            let row = payment_row(&txn, &b, "release", 0, &key, 1, provider).await?;
+            // Another release of this hold may have recorded it meanwhile: told once.
+            let Some(row) = locked_if(&txn, row.id, "pending").await? else {
                 continue;
-            }
+            };
             finish_payment(&txn, row, "succeeded", Some(hold.clone()), None).await?;
             let current = bid::Entity::find_by_id(b.id.clone())
                 .one(&txn)
@@ -1025,7 +1020,6 @@ pub async fn refund(
         &key,
         1,
         gateway.provider(),
-        None,
     )
     .await?;
     let refund = gateway

@@ -389,6 +389,46 @@ async fn a_declined_upgrade_now_puts_no_bid_back_on_a_released_hold(app: TestApp
         .expect(201);
 }
 
+/// The bank's webhook says the purchase's payment succeeded before its job asked again: the
+/// job still records it (the bid charged, the traveller told), as the webhook leaves a
+/// charge's row to its job.
+#[tokio::test]
+async fn a_webhook_for_a_purchase_whose_answer_was_lost_leaves_it_to_its_job() {
+    use crate::support::{Store, spawn_app_with};
+    const SECRET: &str = "whsec_test_surclass";
+
+    let app = spawn_app_with(Store::Sqlite, |s| {
+        s.stripe.stripe_webhook_secret = Some(SECRET.into())
+    })
+    .await
+    .unwrap();
+    let (op, lot) = lot_with_upgrade_now(&app).await;
+    let gateway = first_capture_lost(app.gateway.clone(), Reached::AtOnce);
+    let bought = buy_now_with(&app, &lot, "pm_card_visa", gateway).await;
+    let hold = bought.payment_ref.clone().expect("the purchase's hold");
+    let now = chrono::Utc::now().timestamp();
+    let event = json!({
+        "id": "evt_lost_answer", "type": "payment_intent.succeeded", "created": now,
+        "data": {"object": {"reference": hold, "amount_minor": 160_000, "currency": "EUR",
+            "status": {"status": "succeeded", "amount_received": 160_000}, "metadata": {}}}
+    })
+    .to_string();
+    let signature = surclass::payments::webhook::sign(&event, SECRET, now);
+    let ack = app
+        .post("/v1/webhooks/payments")
+        .header("stripe-signature", &signature)
+        .raw("application/json", &event)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(ack.body["applied"], true);
+    app.run_jobs().await;
+
+    assert_eq!(app.stored_bid(&bought.id).await.status, "charged");
+    assert_eq!(app.moved(&bought.id, "charge").await, 160_000);
+    assert_eq!(app.emails_of(&op.key, "bid.charged").await.len(), 1);
+}
+
 store_tests!(
     the_cancels_release_finishes_a_purchase_whose_job_is_gone,
     a_lost_capture_landing_during_the_release_of_a_cancelled_purchase_is_refunded,

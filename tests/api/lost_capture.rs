@@ -90,8 +90,8 @@ async fn the_cancels_release_finishes_a_lost_capture_whose_job_is_gone(app: Test
     assert!(!app.jobs_not_done().await.contains(&"release".to_owned()));
 }
 
-/// The lost capture lands at the bank just as the cancelled upgrade's hold is being released:
-/// the bank refuses the release (the money is taken), and the money goes back.
+/// The lost capture lands at the bank just as the charge, finding the upgrade cancelled,
+/// releases its hold: the bank refuses the release (the money is taken), and it goes back.
 async fn a_lost_capture_landing_during_the_release_of_a_cancelled_upgrade_is_refunded(
     app: TestApp,
 ) {
@@ -117,7 +117,9 @@ async fn a_lost_capture_landing_during_the_release_of_a_cancelled_upgrade_is_ref
 /// anywhere (money taken that nothing here knows of): the release keeps failing, so that its
 /// parked job makes someone look, rather than being filed as done.
 async fn a_release_refused_for_a_capture_recorded_nowhere_keeps_failing(app: TestApp) {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     use surclass::payments::{IdempotencyKey, PaymentRef};
+    use surclass::store::entities::{job, payment};
 
     let (op, lot, bids) = approved(&app, 1, &["400.00"], json!({})).await;
     let winner = &bids[0];
@@ -130,7 +132,23 @@ async fn a_release_refused_for_a_capture_recorded_nowhere_keeps_failing(app: Tes
     app.cancel_lot(&op, &lot).await;
     app.run_jobs().await;
 
-    assert!(app.jobs_not_done().await.contains(&"release".to_owned()));
+    let release = job::Entity::find()
+        .filter(job::Column::Kind.eq("release"))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .expect("the cancel's release");
+    assert_ne!(release.status, surclass::jobs::queue::DONE);
+    let error = release.last_error.unwrap_or_default();
+    assert!(error.contains("is captured"), "{error}");
+    let rows = payment::Entity::find()
+        .filter(payment::Column::BidId.eq(winner))
+        .filter(payment::Column::Kind.eq("release"))
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert!(rows.iter().all(|r| r.status == "pending"), "not filed");
+    assert!(app.stored_bid(winner).await.payment_ref.is_some());
 }
 
 /// Fewer seats than planned: the last-ranked winner, whose capture's answer was lost after

@@ -63,7 +63,9 @@ pub async fn payments(
     }
     if let Some(state) = &event.payment {
         // The provider has the last word on a payment we recorded as pending (a crash
-        // between the call and our bookkeeping); final rows are not rewritten.
+        // between the call and our bookkeeping); final rows are not rewritten. A charge's
+        // row is left to its job, which records the bid's side with it (and a hold's
+        // "authorised" says nothing of whether a capture of it happened).
         let status = match &state.status {
             PaymentStatus::Succeeded { .. } | PaymentStatus::Authorized { .. } => Some("succeeded"),
             PaymentStatus::Failed { .. } | PaymentStatus::Canceled => Some("failed"),
@@ -73,6 +75,7 @@ pub async fn payments(
             let pending = payment::Entity::find()
                 .filter(payment::Column::ProviderRef.eq(state.reference.as_str()))
                 .filter(payment::Column::Status.eq("pending"))
+                .filter(payment::Column::Kind.ne("charge"))
                 .all(&txn)
                 .await?;
             for row in pending {
