@@ -1,15 +1,15 @@
 //! The payment provider's webhook: `payment_intent.*` events, signature verified, each event
-//! applied once (providers deliver at least once).
+//! recorded once (providers deliver at least once).
 
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter, Set};
+use sea_orm::{ActiveModelTrait, EntityTrait, Set};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::http::problem::Problem;
-use crate::payments::{PaymentGateway, PaymentStatus};
-use crate::store::entities::{idempotency_key, payment};
+use crate::payments::PaymentGateway;
+use crate::store::entities::idempotency_key;
 use crate::store::{Db, write_txn};
 
 /// Where processed event ids are kept: the idempotency table, under this principal.
@@ -19,7 +19,7 @@ const PRINCIPAL: &str = "webhook:payments";
 #[schema(example = json!({"event": "evt_1QfZ2x", "applied": true}))]
 pub struct WebhookAck {
     pub event: String,
-    /// False when this event was applied before (a redelivery).
+    /// False when this event was recorded before (a redelivery).
     pub applied: bool,
 }
 
@@ -61,31 +61,11 @@ pub async fn payments(
             applied: false,
         }));
     }
-    if let Some(state) = &event.payment {
-        // The provider has the last word on a payment we recorded as pending (a crash
-        // between the call and our bookkeeping); final rows are not rewritten. A charge's
-        // row is left to its job, which records the bid's side with it (and a hold's
-        // "authorised" says nothing of whether a capture of it happened).
-        let status = match &state.status {
-            PaymentStatus::Succeeded { .. } | PaymentStatus::Authorized { .. } => Some("succeeded"),
-            PaymentStatus::Failed { .. } | PaymentStatus::Canceled => Some("failed"),
-            _ => None,
-        };
-        if let Some(status) = status {
-            let pending = payment::Entity::find()
-                .filter(payment::Column::ProviderRef.eq(state.reference.as_str()))
-                .filter(payment::Column::Status.eq("pending"))
-                .filter(payment::Column::Kind.ne("charge"))
-                .all(&txn)
-                .await?;
-            for row in pending {
-                let mut am = row.into_active_model();
-                am.status = Set(status.to_owned());
-                am.updated_at = Set(Utc::now());
-                am.update(&txn).await?;
-            }
-        }
-    }
+    // Recorded, not applied to any payment row: each money step's row is finished by its
+    // own job, which asks the provider under the step's key and records the bid's side in
+    // the same transaction. An event that finished a row would leave the bid behind (a
+    // winner left `won` with the money taken), and a hold's "authorised" or "canceled" says
+    // nothing of whether a capture or a release of it was asked for.
     idempotency_key::ActiveModel {
         principal: Set(PRINCIPAL.to_owned()),
         key: Set(event.id.clone()),
