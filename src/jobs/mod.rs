@@ -159,9 +159,28 @@ impl Job {
                 "find_unrecorded_holds:{}",
                 Utc::now().timestamp() / FIND_UNRECORDED_EVERY.num_seconds()
             ),
+            // One per purchase: queued with it, brought forward or set aside by its request.
+            Job::CaptureBoughtNow { purchase, .. } => {
+                format!("capture_bought_now:{}", purchase.key)
+            }
             other => format!("{}:{}", other.kind(), uuid::Uuid::new_v4().simple()),
         }
     }
+}
+
+/// Brings a queued job forward to `run_at` if it has not run yet. Only for a job with a key
+/// of its own (a purchase's capture); any other is a new job each time.
+pub async fn bring_forward(
+    db: &impl ConnectionTrait,
+    job: &Job,
+    run_at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    queue::reschedule(db, &job.dedupe_key(), run_at).await
+}
+
+/// Files a queued job as done without running it, as [`bring_forward`] finds it.
+pub async fn set_aside(db: &impl ConnectionTrait, job: &Job) -> Result<(), DbErr> {
+    queue::set_aside(db, &job.dedupe_key()).await
 }
 
 /// Schedules `jobs`, all to run at `run_at`, in the caller's transaction, in one statement.

@@ -98,6 +98,19 @@ pub async fn reschedule(
     Ok(())
 }
 
+/// Files a pending job as done without running it: what it was queued for was done by
+/// other means.
+pub async fn set_aside(db: &impl ConnectionTrait, dedupe_key: &str) -> Result<(), DbErr> {
+    job::Entity::update_many()
+        .col_expr(job::Column::Status, DONE.into())
+        .col_expr(job::Column::UpdatedAt, Utc::now().into())
+        .filter(job::Column::DedupeKey.eq(dedupe_key))
+        .filter(job::Column::Status.eq(PENDING))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
 /// Takes up to `limit` due jobs for `worker` for `lease`, in one transaction: pending ones
 /// whose time has come, by [`Priority`] and then oldest first, then running ones whose
 /// lease ran out.

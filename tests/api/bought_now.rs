@@ -6,15 +6,16 @@
 
 use std::collections::HashSet;
 
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde_json::json;
 
 use crate::store_tests;
 use crate::support::{Operator, TestApp};
-use crate::traveller::during_hold::{Reached, first_capture_lost};
+use crate::traveller::during_hold::{self, Reached, first_capture_lost};
 use surclass::payments::CardSource;
 use surclass::services::bids;
-use surclass::store::entities::{bid, bid_event, lot};
+use surclass::store::entities::{bid, bid_event, job, lot};
 
 /// Declined with a hold taken and the capture refused (Stripe's `pm_card_chargeCustomerFail`).
 const DECLINED_AT_CAPTURE: &str = "pm_card_chargeCustomerFail";
@@ -245,8 +246,6 @@ async fn an_upgrade_now_cancelled_after_its_lost_capture_took_the_money_refunds_
 /// The purchase's job is gone (a crash): the release the cancel asked for finds the capture
 /// still unanswered and finishes the purchase, giving back what the lost capture took.
 async fn the_cancels_release_finishes_a_purchase_whose_job_is_gone(app: TestApp) {
-    use surclass::store::entities::job;
-
     let (op, lot) = lot_with_upgrade_now(&app).await;
     let (bid_id, _) = earlier_bid(&app, &lot).await;
     let gateway = first_capture_lost(app.gateway.clone(), Reached::AtOnce);
@@ -327,7 +326,6 @@ async fn a_declined_upgrade_now_puts_no_bid_back_on_a_hold_being_released(app: T
 /// charge, whatever became of the bid, and the money the lost capture took goes back.
 async fn reconcile_finishes_a_cancelled_purchase_whose_job_was_lost(app: TestApp) {
     use surclass::services::reconcile;
-    use surclass::store::entities::job;
 
     let (op, lot) = lot_with_upgrade_now(&app).await;
     let (bid_id, _) = earlier_bid(&app, &lot).await;
@@ -442,7 +440,98 @@ store_tests!(
     a_declined_upgrade_now_with_no_earlier_bid_leaves_nothing_held,
     an_upgrade_now_paid_after_a_late_answer_releases_the_earlier_hold,
     an_upgrade_now_declined_after_bidding_closed_is_lost_and_releases_every_hold,
+    an_upgrade_now_whose_process_stops_while_the_bank_is_asked_is_finished_by_its_job,
+    an_upgrade_now_answered_at_once_leaves_no_job_waiting,
 );
+
+/// The process stops while the bank is asked (the bank took the money; its answer never came
+/// back): the capture job queued with the purchase finishes it under the same key once its
+/// request would long have had the answer. Charged once, the upgrade confirmed, and the
+/// earlier bid's hold released; nothing waits for an operator's reconcile.
+async fn an_upgrade_now_whose_process_stops_while_the_bank_is_asked_is_finished_by_its_job(
+    app: TestApp,
+) {
+    let (op, lot) = lot_with_upgrade_now(&app).await;
+    let (bid_id, _) = earlier_bid(&app, &lot).await;
+    let gateway = first_capture_lost(app.gateway.clone(), Reached::AtOnceThenStopped);
+    let booking = app.stored_booking("PNR001").await;
+    let card = Some(CardSource::PaymentMethod("pm_card_visa".into()));
+    let buying = bids::upgrade_now(&app.db, &gateway, &booking, &lot, card);
+    let answered = tokio::time::timeout(std::time::Duration::from_millis(500), buying).await;
+    assert!(answered.is_err(), "never answered: {answered:?}");
+    let reserved = during_hold::bid_once(&app.db, &booking.id, |b| b.status == "won").await;
+    assert!(reserved.is_some(), "the purchase was written");
+    for _ in 0..100 {
+        if !app.gateway_payments_captured().await.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        app.gateway_payments_captured().await.len(),
+        1,
+        "the bank took the money; its answer was lost"
+    );
+    app.run_jobs().await;
+    assert_eq!(
+        app.stored_bid(&bid_id).await.status,
+        "won",
+        "its job waits for the request"
+    );
+    assert_eq!(app.pending_charges(&bid_id).await, 1);
+
+    let waiting = job::Entity::update_many()
+        .col_expr(job::Column::RunAt, Expr::value(chrono::Utc::now()))
+        .filter(job::Column::Kind.eq("capture_bought_now"))
+        .filter(job::Column::Status.eq("pending"))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(waiting.rows_affected, 1, "one job for the purchase");
+    app.run_jobs().await;
+
+    assert_eq!(app.stored_bid(&bid_id).await.status, "charged");
+    assert_eq!(app.pending_charges(&bid_id).await, 0);
+    assert_eq!(
+        app.gateway_payments_captured().await.len(),
+        1,
+        "charged once"
+    );
+    assert!(
+        app.gateway_holds_awaiting_capture().await.is_empty(),
+        "the earlier bid's hold is released"
+    );
+    assert_eq!(app.emails_of(&op.key, "bid.charged").await.len(), 1);
+}
+
+/// A purchase the bank answers at once, paid or declined, leaves no capture job waiting.
+async fn an_upgrade_now_answered_at_once_leaves_no_job_waiting(app: TestApp) {
+    let (op, lot) = lot_with_upgrade_now(&app).await;
+    app.booking(&op, "PNR002", "Dubois", 1, &[&lot]).await;
+    let paid = app.stored_booking("PNR001").await;
+    let card = Some(CardSource::PaymentMethod("pm_card_visa".into()));
+    let bought = bids::upgrade_now(&app.db, &app.gateway, &paid, &lot, card)
+        .await
+        .expect("paid");
+    assert_eq!(bought.status, "charged");
+    let declined = app.stored_booking("PNR002").await;
+    let card = Some(CardSource::PaymentMethod(DECLINED_AT_CAPTURE.into()));
+    let refused = bids::upgrade_now(&app.db, &app.gateway, &declined, &lot, card).await;
+    assert!(refused.is_err(), "declined: {refused:?}");
+
+    let capture_jobs = job::Entity::find()
+        .filter(job::Column::Kind.eq("capture_bought_now"))
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(capture_jobs.len(), 2, "one queued with each purchase");
+    assert!(
+        capture_jobs
+            .iter()
+            .all(|j| j.status == surclass::jobs::queue::DONE),
+        "set aside once answered"
+    );
+}
 
 /// A lot of four seats, "upgrade now" at 800.00 a person, and PNR001 (Martin, a party of two).
 async fn lot_with_upgrade_now(app: &TestApp) -> (Operator, String) {

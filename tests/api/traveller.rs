@@ -760,6 +760,9 @@ pub(crate) mod during_hold {
         AtOnce,
         /// It lands late: just before the next release of a hold reaches the bank.
         Late,
+        /// The bank did it at once, and the process stopped before the answer came back (a
+        /// crash): the call never returns, so nothing after it runs.
+        AtOnceThenStopped,
     }
 
     /// A gateway whose first capture gets no answer: a job has to find out what came of it.
@@ -948,6 +951,10 @@ pub(crate) mod during_hold {
                     Reached::AtOnce => {
                         let _ = self.inner.capture(reference, amount_minor, key).await;
                     }
+                    Reached::AtOnceThenStopped => {
+                        let _ = self.inner.capture(reference, amount_minor, key).await;
+                        std::future::pending::<()>().await;
+                    }
                     Reached::Late => {
                         let request = (reference.clone(), amount_minor, key.clone());
                         *on_its_way.lock().unwrap() = Some(request);
@@ -988,6 +995,9 @@ pub(crate) mod during_hold {
             {
                 if *reached_bank != Reached::Never {
                     let _ = self.inner.charge_saved_card(request).await;
+                }
+                if *reached_bank == Reached::AtOnceThenStopped {
+                    std::future::pending::<()>().await;
                 }
                 return Err(PaymentError::Transient("no answer in time".into()));
             }

@@ -529,6 +529,11 @@ pub async fn change(
 /// n changes of one bid at once, each lands within n tries.
 const CHANGE_TRIES: usize = 5;
 
+/// When the capture job queued with an "upgrade now" purchase runs if its request never
+/// finished it (the process stopped while the bank was asked): well after the request
+/// would have had its answer (a call to Stripe times out after 30 s).
+pub const UNFINISHED_PURCHASE_AFTER: chrono::Duration = chrono::Duration::minutes(2);
+
 /// A change is worked out (and its hold taken) against the bid as read, and written only onto
 /// that same version of the bid; if another change landed in between (a double tap, two
 /// devices), it starts over from the bid as it is now. Mixing the two could leave the bid's
@@ -975,8 +980,8 @@ async fn upgrade_now_here(
         db, gateway, booking, lot_id, &bid_id, attempt, price, units, &security,
     )
     .await;
-    let (previous, key) = match reserved {
-        Ok(Reserved::Now(previous, key)) => (previous, key),
+    let (purchase, key) = match reserved {
+        Ok(Reserved::Now(purchase, key)) => (purchase, key),
         Ok(Reserved::Already(bought)) => {
             // Another copy of this request bought it first. With the same hold (one bid,
             // same key) `unwind` leaves it to that copy's capture; a copy that began
@@ -989,9 +994,10 @@ async fn upgrade_now_here(
             return Err(e);
         }
     };
-    let purchase = Purchase {
-        key: key.to_string(),
-        before: previous,
+    // Queued with the purchase: set aside once the bank has answered, brought forward if not.
+    let capture_job = Job::CaptureBoughtNow {
+        bid_id: bid_id.clone(),
+        purchase: purchase.clone(),
     };
     let now = Utc::now();
     match gateway
@@ -1009,6 +1015,7 @@ async fn upgrade_now_here(
                 None,
             )
             .await?;
+            jobs::set_aside(&txn, &capture_job).await?;
             if current.status == BidStatus::Charged.as_str() {
                 // A job finished this purchase first (same key, same capture).
             } else if current.status == BidStatus::Won.as_str() {
@@ -1077,6 +1084,7 @@ async fn upgrade_now_here(
                 bought_now::release_earlier(&txn, &current, Some(&purchase), now).await?;
             }
             settle_payment_row(&txn, key.as_str(), "failed", None, Some(d.message.clone())).await?;
+            jobs::set_aside(&txn, &capture_job).await?;
             txn.commit().await?;
             return Err(declined(d));
         }
@@ -1095,12 +1103,9 @@ async fn upgrade_now_here(
                 now,
             )
             .await?;
-            // It carries what the bid was, to put back if the bank declines after all.
-            let capture = Job::CaptureBoughtNow {
-                bid_id: bid_id.clone(),
-                purchase,
-            };
-            jobs::enqueue(&txn, capture, now).await?;
+            // Its job, queued with the purchase, runs now. It carries what the bid was, to
+            // put back if the bank declines after all.
+            jobs::bring_forward(&txn, &capture_job, now).await?;
             txn.commit().await?;
         }
     }
@@ -1137,9 +1142,9 @@ fn bought_now(b: &bid::Model, price: Money, units: u32) -> bool {
 
 /// What reserving an "upgrade now" came to.
 enum Reserved {
-    /// The purchase is written (a bid at the fixed price): what the bid was before, and the
-    /// capture's key.
-    Now(Option<BidBefore>, IdempotencyKey),
+    /// The purchase is written (a bid at the fixed price, its capture's job queued for
+    /// later): the purchase, with what the bid was before, and the capture's key.
+    Now(Purchase, IdempotencyKey),
     /// Another copy of the same request (a double tap) bought it first: its purchase.
     Already(Box<bid::Model>),
 }
@@ -1283,8 +1288,19 @@ async fn reserve_now(
         },
     )
     .await?;
+    // If the process stops while the bank is asked, this job finishes the purchase under the
+    // same key once its request would long have had the answer.
+    let purchase = Purchase {
+        key: key.to_string(),
+        before: previous,
+    };
+    let capture = Job::CaptureBoughtNow {
+        bid_id: bid_id.to_owned(),
+        purchase: purchase.clone(),
+    };
+    jobs::enqueue(&txn, capture, now + UNFINISHED_PURCHASE_AFTER).await?;
     txn.commit().await?;
-    Ok(Reserved::Now(previous, key))
+    Ok(Reserved::Now(purchase, key))
 }
 
 /// Whether the bid is already secured by this hold or saved card.
