@@ -55,6 +55,11 @@ pub struct Facts {
     /// Only for a lost offer: when it was made, so that the traveller knows which one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offered_at: Option<DateTime<Utc>>,
+    /// Only for a cancelled upgrade: its charge had been asked of the bank and not yet
+    /// answered, so the money may have been taken (and is then refunded). Then the message
+    /// cannot say that nothing is charged.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub charge_unanswered: bool,
     pub at: DateTime<Utc>,
 }
 
@@ -93,6 +98,7 @@ impl Facts {
             detail: None,
             after_lost_offer: None,
             offered_at: None,
+            charge_unanswered: false,
             at: now,
         }
     }
@@ -157,9 +163,40 @@ pub async fn enqueue_loaded(
     detail: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    let facts = facts_of(b, l, topic, detail, now);
     insert(
         txn,
-        messages(b, l, endpoints, topic, detail, now),
+        messages(b, l, endpoints, topic, &facts, now),
+        topic,
+        now,
+    )
+    .await
+}
+
+/// Writes the `bid.cancelled` messages of a bid whose upgrade no longer stands, saying
+/// whether a charge of it was still unanswered (so that the money may have been taken).
+pub async fn enqueue_cancelled(
+    txn: &impl ConnectionTrait,
+    bid_id: &str,
+    detail: &str,
+    charge_unanswered: bool,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let Some(b) = bid::Entity::find_by_id(bid_id.to_owned()).one(txn).await? else {
+        return Ok(());
+    };
+    let Some(l) = lot::Entity::find_by_id(b.lot_id.clone()).one(txn).await? else {
+        return Ok(());
+    };
+    let endpoints = endpoints_of(txn, &l.operator_id).await?;
+    let topic = Topic::Cancelled;
+    let facts = Facts {
+        charge_unanswered,
+        ..facts_of(&b, &l, topic, Some(detail), now)
+    };
+    insert(
+        txn,
+        messages(&b, &l, &endpoints, topic, &facts, now),
         topic,
         now,
     )
@@ -184,22 +221,20 @@ pub async fn enqueue_many(
                 .filter(|e| e.operator_id == l.operator_id)
                 .cloned()
                 .collect();
-            messages(b, l, &theirs, topic, None, now)
+            messages(b, l, &theirs, topic, &facts_of(b, l, topic, None, now), now)
         })
         .collect();
     insert(txn, rows, topic, now).await
 }
 
-/// The messages a state change causes: an email to the traveller and one delivery per
-/// partner endpoint that chose the event.
-fn messages(
+/// The facts of `topic` about bid `b` (as it now is) on lot `l`.
+fn facts_of(
     b: &bid::Model,
     l: &lot::Model,
-    endpoints: &[webhook_endpoint::Model],
     topic: Topic,
     detail: Option<&str>,
     now: DateTime<Utc>,
-) -> Vec<outbox::ActiveModel> {
+) -> Facts {
     let total_minor = match topic {
         Topic::UpgradeConfirmed | Topic::Refunded => b
             .award_price_minor
@@ -216,11 +251,23 @@ fn messages(
         total_minor,
         currency: b.currency.clone(),
     };
-    let facts = Facts {
+    Facts {
         detail: detail.map(str::to_owned),
         ..Facts::new(offer, l, now)
-    };
-    let payload = serde_json::to_string(&facts).expect("facts serialise");
+    }
+}
+
+/// The messages a state change causes: an email to the traveller and one delivery per
+/// partner endpoint that chose the event.
+fn messages(
+    b: &bid::Model,
+    l: &lot::Model,
+    endpoints: &[webhook_endpoint::Model],
+    topic: Topic,
+    facts: &Facts,
+    now: DateTime<Utc>,
+) -> Vec<outbox::ActiveModel> {
+    let payload = serde_json::to_string(facts).expect("facts serialise");
     let mut to = vec![Recipient::email(format!(
         "<{}@surclass>",
         uuid::Uuid::new_v4()

@@ -107,6 +107,10 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
                 format!("Action requise : paiement refusé pour {upgrade}"),
                 format!("Votre surclassement {upgrade} vous a été attribué, mais le paiement de {total} a échoué. {detail}\nQue faire : ouvrez le lien ci-dessous et indiquez une autre carte avant la fin du délai, sinon le surclassement passera au voyageur suivant."),
             ),
+            Topic::Cancelled if facts.charge_unanswered => (
+                format!("Surclassement annulé : {upgrade}"),
+                format!("{detail}\nLe paiement de ce surclassement avait déjà été demandé à votre banque, qui n'avait pas encore répondu. S'il a été débité, la somme vous est remboursée en totalité et nous vous écrirons dès que le remboursement sera effectué ; sinon, rien n'est débité et toute autorisation sur votre carte est libérée."),
+            ),
             Topic::Cancelled => (
                 format!("Surclassement annulé : {upgrade}"),
                 format!("{detail}\nL'autorisation sur votre carte est libérée ; rien n'est débité."),
@@ -161,6 +165,10 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
             Topic::PaymentFailed => (
                 format!("Action needed: payment failed for {upgrade}"),
                 format!("Your upgrade {upgrade} was awarded to you, but the payment of {total} failed. {detail}\nWhat to do: open the link below and give another card before the grace period ends, or the upgrade goes to the next traveller."),
+            ),
+            Topic::Cancelled if facts.charge_unanswered => (
+                format!("Upgrade cancelled: {upgrade}"),
+                format!("{detail}\nThe payment for this upgrade had already been requested from your bank, which had not answered yet. If it was taken, it is refunded in full and we will write to you when the refund is on its way; if not, nothing is charged and any hold on your card is released."),
             ),
             Topic::Cancelled => (
                 format!("Upgrade cancelled: {upgrade}"),
@@ -250,8 +258,38 @@ mod tests {
             detail: None,
             after_lost_offer: None,
             offered_at: None,
+            charge_unanswered: false,
             at: Utc::now(),
         }
+    }
+
+    #[test]
+    fn a_cancel_while_the_bank_has_not_answered_does_not_say_nothing_is_charged() {
+        let plain = Facts {
+            detail: Some("The operator cancelled this upgrade: storm.".into()),
+            ..facts()
+        };
+        let in_doubt = Facts {
+            charge_unanswered: true,
+            ..plain.clone()
+        };
+        let en = render(Topic::Cancelled, &plain, &cx("en")).body;
+        assert!(
+            en.contains("The hold on your card is released; nothing is charged."),
+            "{en}"
+        );
+        let en = render(Topic::Cancelled, &in_doubt, &cx("en")).body;
+        assert!(
+            en.contains("If it was taken, it is refunded in full"),
+            "{en}"
+        );
+        assert!(!en.contains("released; nothing is charged"), "{en}");
+        let fr = render(Topic::Cancelled, &in_doubt, &cx("fr")).body;
+        assert!(
+            fr.contains("la somme vous est remboursée en totalité"),
+            "{fr}"
+        );
+        assert!(!fr.contains("libérée ; rien n'est débité"), "{fr}");
     }
 
     fn cx(language: &str) -> Context<'_> {

@@ -17,9 +17,9 @@ use crate::domain::validation::FieldErrors;
 use crate::ids;
 use crate::jobs::{self, Job};
 use crate::money::Money;
-use crate::notifications::{Topic, outbox};
+use crate::notifications::outbox;
 use crate::store::entities::{award, bid, lot};
-use crate::store::{Db, keyset, lots as store_lots, write_txn};
+use crate::store::{Db, keyset, lots as store_lots, payments as store_payments, write_txn};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LotError {
@@ -525,10 +525,12 @@ async fn unwind_bids(
         .filter(bid::Column::Status.is_in(live.iter().map(|s| s.as_str())))
         .all(txn)
         .await?;
+    let unanswered = store_payments::unanswered_charges(txn, lot_id).await?;
     for b in bids {
         events::record(txn, &b.id, why, None, Some(detail.to_owned()), now).await?;
         if b.status != BidStatus::Charged.as_str() {
-            outbox::enqueue(txn, &b.id, Topic::Cancelled, Some(detail), now).await?;
+            let charging = unanswered.contains(&b.id);
+            outbox::enqueue_cancelled(txn, &b.id, detail, charging, now).await?;
         }
         if b.status == BidStatus::Charged.as_str() {
             jobs::enqueue(
@@ -596,6 +598,7 @@ async fn cut_awarded(
     // Keep the earliest-ranked that fit; a later small party may still fit after a big one is cut.
     record.winners = keep;
     let detail = "The operator has fewer upgrades than planned (a schedule or equipment change), so your upgrade is cancelled.";
+    let unanswered = store_payments::unanswered_charges(txn, &lot.id).await?;
     for w in &cut {
         let Some(b) = bid::Entity::find_by_id(w.id.clone()).one(txn).await? else {
             continue;
@@ -646,7 +649,8 @@ async fn cut_awarded(
                 now,
             )
             .await?;
-            outbox::enqueue(txn, &b.id, Topic::Cancelled, Some(detail), now).await?;
+            let charging = unanswered.contains(&b.id);
+            outbox::enqueue_cancelled(txn, &b.id, detail, charging, now).await?;
         }
     }
     record.revenue = Money::from_minor(record.revenue_minor, spec.currency)

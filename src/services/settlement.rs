@@ -212,7 +212,19 @@ pub async fn charge(
     };
     let row = match pending {
         Some(p) => p,
-        None => payment_row(db, &b, "charge", amount, &key, attempt, gateway.provider()).await?,
+        None => {
+            // Written only while the upgrade still stands, under the lot's lock that a cancel
+            // or a cut takes too: either that sees this row (and tells the traveller the money
+            // may be taken), or it came first and the bank is not asked.
+            let txn = write_txn(db).await?;
+            if !upgrade_stands(&txn, &b.id, &l.id).await? {
+                return Ok(Step::NothingToDo);
+            }
+            let provider = gateway.provider();
+            let row = payment_row(&txn, &b, "charge", amount, &key, attempt, provider).await?;
+            txn.commit().await?;
+            row
+        }
     };
     // Asked for what the row recorded before the bank was first asked (the same key with
     // another amount is refused, and a bid that no longer stands has lost its award price).
@@ -524,6 +536,25 @@ async fn stood_down(
     }
     txn.commit().await?;
     Ok(Step::Done)
+}
+
+/// Whether the bid still has an upgrade to pay for: won, on a lot not cancelled, read under
+/// the lot's shared lock (a cancel or a capacity cut takes it for update).
+async fn upgrade_stands(
+    txn: &impl ConnectionTrait,
+    bid_id: &str,
+    lot_id: &str,
+) -> Result<bool, DbErr> {
+    let Some(l) = lot::Entity::find_by_id(lot_id.to_owned())
+        .lock_shared()
+        .one(txn)
+        .await?
+    else {
+        return Ok(false);
+    };
+    let b = bid::Entity::find_by_id(bid_id.to_owned()).one(txn).await?;
+    Ok(store_lots::status(&l) != LotStatus::Cancelled
+        && b.is_some_and(|b| b.status == BidStatus::Won.as_str()))
 }
 
 /// The payment row, locked, if it is still in `status`.

@@ -95,6 +95,60 @@ pub fn of_bids() -> sea_orm::RelationDef {
         .into()
 }
 
+/// The bids of a lot with a charge asked of the provider and not yet answered: the money
+/// may have been taken.
+pub async fn unanswered_charges(
+    db: &impl ConnectionTrait,
+    lot_id: &str,
+) -> Result<HashSet<String>, DbErr> {
+    let ids: Vec<String> = payment::Entity::find()
+        .select_only()
+        .column(payment::Column::BidId)
+        .join(JoinType::InnerJoin, of_bids())
+        .filter(bid::Column::LotId.eq(lot_id))
+        .filter(payment::Column::Kind.eq("charge"))
+        .filter(payment::Column::Status.eq("pending"))
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(ids.into_iter().collect())
+}
+
+/// Where a bid's money stands, for telling its traveller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Charged {
+    /// Nothing taken, or all of it given back.
+    Nothing,
+    /// A charge was asked for and not yet answered: the money may have been taken.
+    Unanswered,
+    /// Taken and not yet given back.
+    Taken,
+}
+
+/// Where the bid's money stands, from its charge and refund rows.
+pub async fn charged(db: &impl ConnectionTrait, bid_id: &str) -> Result<Charged, DbErr> {
+    let rows: Vec<(String, String)> = payment::Entity::find()
+        .select_only()
+        .column(payment::Column::Kind)
+        .column(payment::Column::Status)
+        .filter(payment::Column::BidId.eq(bid_id))
+        .filter(payment::Column::Kind.is_in(["charge", "refund"]))
+        .filter(payment::Column::Status.is_in(["pending", "succeeded"]))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let has = |kind: &str, status: &str| rows.iter().any(|(k, s)| k == kind && s == status);
+    Ok(if has("refund", "succeeded") {
+        Charged::Nothing
+    } else if has("charge", "succeeded") {
+        Charged::Taken
+    } else if has("charge", "pending") {
+        Charged::Unanswered
+    } else {
+        Charged::Nothing
+    })
+}
+
 /// The idempotency key of an "upgrade now" capture: what tells that sale's charge from an
 /// award's.
 pub fn upgrade_now_key(bid_id: &str, attempt: u32) -> String {

@@ -6,6 +6,7 @@
 
 use serde_json::json;
 
+use crate::pages::{Browser, Page};
 use crate::store_tests;
 use crate::support::{Operator, TestApp};
 use crate::traveller::during_hold::{Reached, first_capture_lost};
@@ -178,6 +179,79 @@ async fn a_winner_cut_after_a_lost_capture_is_refunded_with_the_reason(app: Test
     );
     assert!(app.gateway_holds_awaiting_capture().await.is_empty());
     assert!(!app.jobs_not_done().await.contains(&"release".to_owned()));
+    let told = app.emails_of(&op.key, "bid.cancelled").await;
+    assert_eq!(told.len(), 1, "the cut winner is told");
+    let body = told[0]["body"].as_str().unwrap_or_default();
+    assert!(
+        body.contains("If it was taken, it is refunded in full"),
+        "{body}"
+    );
+}
+
+/// Cancelled while the bank had not answered a winner's payment: neither the email nor the
+/// status page says that nothing was charged before that is known, and once the bank's
+/// answer is in (taken), the page says the money is on its way back. The other winner, whose
+/// payment was never asked for, is told plainly that nothing is charged.
+async fn a_winner_whose_payment_is_unanswered_at_the_cancel_is_not_told_nothing_was_charged(
+    app: TestApp,
+) {
+    let (op, lot, bids) = approved(&app, 2, &["400.00", "300.00"], json!({})).await;
+    let (unanswered, unasked) = (&bids[0], &bids[1]);
+    let gateway = capture_with_the_answer_lost(&app, unanswered, Reached::Late).await;
+    app.cancel_lot(&op, &lot).await;
+    let page = status_page(&app, "PNR001", unanswered).await;
+    assert!(
+        page.says("which has not answered yet")
+            && page.says("Not successful: waiting for your bank's answer")
+            && !page.says("nothing was charged")
+            && !page.says("being released"),
+        "{}",
+        page.body
+    );
+
+    // The charge is asked about again, and the bank took the money: it is on its way back.
+    settlement::charge(&app.db, gateway.as_ref(), unanswered, None)
+        .await
+        .expect("finished");
+    let page = status_page(&app, "PNR001", unanswered).await;
+    assert!(
+        page.says("the payment taken is being refunded to you in full")
+            && page.says("Not successful: your payment is being refunded")
+            && !page.says("being released"),
+        "{}",
+        page.body
+    );
+    app.run_jobs().await;
+    assert_eq!(app.moved(unanswered, "refund").await, 40_000, "given back");
+
+    let told: Vec<String> = app
+        .emails_of(&op.key, "bid.cancelled")
+        .await
+        .iter()
+        .map(|m| m["body"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(told.len(), 2, "{told:?}");
+    let (in_doubt, plain): (Vec<_>, Vec<_>) = told
+        .iter()
+        .partition(|b| b.contains("had not answered yet"));
+    assert_eq!((in_doubt.len(), plain.len()), (1, 1), "{told:?}");
+    assert!(
+        in_doubt[0].contains("If it was taken, it is refunded in full")
+            && !in_doubt[0].contains("The hold on your card is released; nothing is charged."),
+        "{}",
+        in_doubt[0]
+    );
+    assert!(
+        plain[0].contains("The hold on your card is released; nothing is charged."),
+        "{}",
+        plain[0]
+    );
+    let page = status_page(&app, "PNR002", unasked).await;
+    assert!(
+        page.says("the hold on your card is released and nothing was charged"),
+        "{}",
+        page.body
+    );
 }
 
 /// The charge's job and the cancel's release were both lost (a crash, a wiped queue):
@@ -284,6 +358,7 @@ store_tests!(
     a_lost_capture_landing_during_the_release_of_a_cancelled_upgrade_is_refunded,
     a_release_refused_for_a_capture_recorded_nowhere_keeps_failing,
     a_winner_cut_after_a_lost_capture_is_refunded_with_the_reason,
+    a_winner_whose_payment_is_unanswered_at_the_cancel_is_not_told_nothing_was_charged,
     reconcile_finishes_a_lost_capture_whose_upgrade_was_cancelled,
     a_cancelled_upgrade_whose_lost_card_charge_took_the_money_refunds_it,
     a_cancelled_upgrade_whose_lost_card_charge_never_reached_the_bank_is_refunded_at_once,
@@ -360,6 +435,13 @@ async fn capture_with_the_answer_lost(
     assert!(lost.is_err(), "no answer: {lost:?}");
     assert_eq!(app.pending_charges(bid_id).await, 1);
     gateway
+}
+
+/// The bid's status page, as its traveller (booking `reference`, from `approved`) sees it.
+async fn status_page(app: &TestApp, reference: &str, bid_id: &str) -> Page {
+    let browser = Browser::new(app);
+    browser.sign_in(reference, "Martin").await;
+    browser.get(&format!("/bids/{bid_id}")).await
 }
 
 /// What the bid's timeline says of its refund.

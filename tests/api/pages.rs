@@ -12,16 +12,16 @@ const GOOD_CARD: &str = "4242 4242 4242 4242";
 const DECLINED_WHEN_CHARGED: &str = "4000 0000 0000 0341";
 
 /// A cookie-keeping client that does not follow redirects, like a browser's history.
-struct Browser {
+pub(crate) struct Browser {
     base: String,
     client: reqwest::Client,
 }
 
-struct Page {
+pub(crate) struct Page {
     status: StatusCode,
     location: Option<String>,
     cookies: Vec<String>,
-    body: String,
+    pub(crate) body: String,
 }
 
 impl Page {
@@ -36,13 +36,13 @@ impl Page {
         self.body[start..].split('"').next().unwrap().to_owned()
     }
 
-    fn says(&self, text: &str) -> bool {
+    pub(crate) fn says(&self, text: &str) -> bool {
         self.body.replace("&#39;", "'").contains(text)
     }
 }
 
 impl Browser {
-    fn new(app: &TestApp) -> Self {
+    pub(crate) fn new(app: &TestApp) -> Self {
         Self::with_language(app, "en-GB,en;q=0.9")
     }
 
@@ -80,7 +80,7 @@ impl Browser {
         }
     }
 
-    async fn get(&self, path: &str) -> Page {
+    pub(crate) async fn get(&self, path: &str) -> Page {
         Self::read(
             self.client
                 .get(format!("{}{path}", self.base))
@@ -103,7 +103,7 @@ impl Browser {
         .await
     }
 
-    async fn sign_in(&self, reference: &str, last_name: &str) -> Page {
+    pub(crate) async fn sign_in(&self, reference: &str, last_name: &str) -> Page {
         let form = self.get("/").await;
         let token = form.hidden("form_token");
         self.post(

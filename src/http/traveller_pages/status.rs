@@ -25,6 +25,7 @@ use crate::services::bids::{self, BidError};
 use crate::store::Db;
 use crate::store::entities::{award, bid, bid_event, lot};
 use crate::store::lots as store_lots;
+use crate::store::payments::{self as store_payments, Charged};
 
 /// What was just done, and exactly what happens next.
 pub struct Notice {
@@ -187,7 +188,12 @@ fn notice(lang: Lang, done: &str, l: &Loaded) -> Option<Notice> {
     })
 }
 
-async fn outcome(db: &Db, lang: Lang, l: &Loaded) -> Result<Option<OutcomeView>, PageError> {
+async fn outcome(
+    db: &Db,
+    lang: Lang,
+    l: &Loaded,
+    money: Charged,
+) -> Result<Option<OutcomeView>, PageError> {
     let Some(row) = award::Entity::find_by_id(l.lot.id.clone()).one(db).await? else {
         return Ok(None);
     };
@@ -225,15 +231,36 @@ async fn outcome(db: &Db, lang: Lang, l: &Loaded) -> Result<Option<OutcomeView>,
                 )
             }
         }
-        (BidStatus::Lost | BidStatus::Released, _) => {
-            if fr {
+        (BidStatus::Lost | BidStatus::Released, _) => match (money, fr) {
+            // A cancel or a cut while the bank was being asked: never "nothing was charged"
+            // before that is known.
+            (Charged::Taken, true) => {
+                "Non retenue : la somme débitée vous est remboursée en totalité.".to_owned()
+            }
+            (Charged::Taken, false) => {
+                "Not successful: the payment taken is being refunded to you in full.".to_owned()
+            }
+            (Charged::Unanswered, true) => concat!(
+                "Non retenue : le paiement avait déjà été demandé à votre banque, qui n'a pas ",
+                "encore répondu. S'il a été débité, la somme vous est remboursée en totalité ; ",
+                "sinon, rien n'est débité et toute réservation sur votre carte est levée."
+            )
+            .to_owned(),
+            (Charged::Unanswered, false) => concat!(
+                "Not successful: the payment had already been requested from your bank, which ",
+                "has not answered yet. If it was taken, it is refunded to you in full; if not, ",
+                "nothing is charged and any hold on your card is released."
+            )
+            .to_owned(),
+            (Charged::Nothing, true) => {
                 "Non retenue : la réservation sur votre carte est levée, rien n'a été débité."
                     .to_owned()
-            } else {
+            }
+            (Charged::Nothing, false) => {
                 "Not successful: the hold on your card is released and nothing was charged."
                     .to_owned()
             }
-        }
+        },
         _ => status_words(lang, status).to_owned(),
     };
     let reason = b
@@ -246,6 +273,18 @@ async fn outcome(db: &Db, lang: Lang, l: &Loaded) -> Result<Option<OutcomeView>,
         reason,
         rule: lang.rule(&policy),
     }))
+}
+
+/// The bid's status in plain words, as its money stands: a bid that no longer stands while
+/// its payment is unanswered or taken is not "being released".
+fn status_text(lang: Lang, status: BidStatus, money: Charged) -> &'static str {
+    match (money, lang) {
+        (Charged::Unanswered, Lang::En) => "Not successful: waiting for your bank's answer",
+        (Charged::Unanswered, Lang::Fr) => "Non retenue : en attente de la réponse de votre banque",
+        (Charged::Taken, Lang::En) => "Not successful: your payment is being refunded",
+        (Charged::Taken, Lang::Fr) => "Non retenue : votre paiement est en cours de remboursement",
+        (Charged::Nothing, _) => status_words(lang, status),
+    }
 }
 
 /// Until when another card keeps a failed payment's upgrade.
@@ -301,14 +340,20 @@ async fn status_page(
     .signed_in(who);
     c_frame.stripe_js = card.stripe_key.is_some() && (can_change || fix_until.is_some());
     let typed = typed.unwrap_or_else(|| amount_for_field(l.bid.amount_minor, c, lang));
-    let outcome = outcome(db, lang, &l).await?;
+    // Read only for a bid that no longer stands: its hold is released unless a payment was
+    // asked for meanwhile.
+    let money = match bid_status {
+        BidStatus::Lost | BidStatus::Released => store_payments::charged(db, &l.bid.id).await?,
+        _ => Charged::Nothing,
+    };
+    let outcome = outcome(db, lang, &l, money).await?;
     let view = StatusPage {
         bid_id: l.bid.id.clone(),
         heading,
         title: format!("{} · {}", s.title, s.service_date.format("%d/%m/%Y")),
         notice: notice_of.and_then(|d| notice(lang, d, &l)),
         alert,
-        status_text: status_words(lang, bid_status),
+        status_text: status_text(lang, bid_status, money),
         amount_text: lang.money(l.bid.amount_minor, c),
         total_text: format!(
             "{} ({units} {})",
