@@ -109,7 +109,7 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
             ),
             Topic::Cancelled if facts.charge_unanswered => (
                 format!("Surclassement annulé : {upgrade}"),
-                format!("{detail}\nLe paiement de ce surclassement avait déjà été demandé à votre banque, qui n'avait pas encore répondu. S'il a été débité, la somme vous est remboursée en totalité et nous vous écrirons dès que le remboursement sera effectué ; sinon, rien n'est débité et toute autorisation sur votre carte est libérée."),
+                format!("{detail}\nLe paiement de ce surclassement avait déjà été demandé à votre banque, qui n'avait pas encore répondu. Si la somme a été débitée, elle vous est remboursée en totalité et nous vous écrirons dès que le remboursement sera parti ; sinon, rien n'est débité et toute autorisation sur votre carte est libérée."),
             ),
             Topic::Cancelled => (
                 format!("Surclassement annulé : {upgrade}"),
@@ -285,10 +285,7 @@ mod tests {
         );
         assert!(!en.contains("released; nothing is charged"), "{en}");
         let fr = render(Topic::Cancelled, &in_doubt, &cx("fr")).body;
-        assert!(
-            fr.contains("la somme vous est remboursée en totalité"),
-            "{fr}"
-        );
+        assert!(fr.contains("elle vous est remboursée en totalité"), "{fr}");
         assert!(!fr.contains("libérée ; rien n'est débité"), "{fr}");
     }
 

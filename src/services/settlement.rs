@@ -293,30 +293,24 @@ pub async fn charge(
 
     let now = Utc::now();
     let txn = write_txn(db).await?;
-    // An "upgrade now" may be undone, which gives its units back: the lot is taken for
-    // update first, in the order the purchase took lot and bid.
-    let lot_first = if upgrade_now {
-        lot::Entity::find_by_id(l.id.clone())
-            .lock_exclusive()
-            .one(&txn)
-            .await?
+    // Re-read under the locks: the lot may have been cancelled while the provider answered.
+    // The lot first, then the bid: the order a cancel, a cut and the award take them in (the
+    // other way round, a cancel meeting this write was a deadlock). An "upgrade now" may be
+    // undone, which gives its units back, so its lot is taken for update.
+    let lot_now = lot::Entity::find_by_id(l.id.clone());
+    let lot_now = if upgrade_now {
+        lot_now.lock_exclusive()
     } else {
-        None
-    };
-    // Re-read under the lock: the lot may have been cancelled while the provider answered.
+        lot_now.lock_shared()
+    }
+    .one(&txn)
+    .await?
+    .unwrap_or(l.clone());
     let current = bid::Entity::find_by_id(b.id.clone())
         .lock_exclusive()
         .one(&txn)
         .await?
         .unwrap_or(b.clone());
-    let lot_now = match lot_first {
-        Some(l) => l,
-        None => lot::Entity::find_by_id(l.id.clone())
-            .lock_shared()
-            .one(&txn)
-            .await?
-            .unwrap_or(l.clone()),
-    };
     let still_won = current.status == BidStatus::Won.as_str()
         && store_lots::status(&lot_now) != LotStatus::Cancelled;
     // Another run of this charge (a second worker, a release handing the capture over) may

@@ -364,6 +364,125 @@ store_tests!(
     a_cancelled_upgrade_whose_lost_card_charge_never_reached_the_bank_is_refunded_at_once,
 );
 
+/// The operator cancels just as a winner's charge starts: the charge has read the bid as
+/// won, and the cancel holds the lot. The charge's record waits for the lot, finds the
+/// upgrade gone once the cancel commits, and asks the bank nothing, so the cancel's "nothing
+/// is charged" stays true. PostgreSQL only: the wait is seen in `pg_stat_activity`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_charge_that_meets_a_cancel_in_progress_asks_the_bank_nothing() {
+    let Some(app) = crate::support::spawn_app(crate::support::Store::Postgres).await else {
+        return;
+    };
+    let (_, lot, bids) = approved(&app, 1, &["400.00"], json!({})).await;
+    let winner = bids[0].clone();
+    let cancel = cancel_begun(&app, &lot).await;
+    let charging = tokio::spawn({
+        let (db, gateway, winner) = (app.db.clone(), app.gateway.clone(), winner.clone());
+        async move { settlement::charge(&db, gateway.as_ref(), &winner, None).await }
+    });
+    assert!(
+        someone_waits_for_a_lock(&app).await,
+        "the charge waits for the lot the cancel holds"
+    );
+    cancel_done(cancel, &lot, &winner).await;
+
+    let step = charging.await.unwrap().expect("the charge ends");
+    assert_eq!(step, settlement::Step::NothingToDo);
+    assert_eq!(app.pending_charges(&winner).await, 0, "no charge recorded");
+    assert!(
+        app.gateway_payments_captured().await.is_empty(),
+        "the bank was asked nothing"
+    );
+}
+
+/// The capture lands while the operator cancels: the charge, holding the bank's answer,
+/// waits for the lot the cancel holds (lot, then bid, as the cancel takes them), and once
+/// the cancel commits gives the money back. Neither fails. PostgreSQL only, as above.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_capture_that_lands_while_the_operator_cancels_is_refunded_and_neither_fails() {
+    let Some(app) = crate::support::spawn_app(crate::support::Store::Postgres).await else {
+        return;
+    };
+    let (_, lot, bids) = approved(&app, 1, &["400.00"], json!({})).await;
+    let winner = bids[0].clone();
+    // Its record written and the bank not reached: the next run captures.
+    capture_with_the_answer_lost(&app, &winner, Reached::Never).await;
+    let cancel = cancel_begun(&app, &lot).await;
+    let charging = tokio::spawn({
+        let (db, gateway, winner) = (app.db.clone(), app.gateway.clone(), winner.clone());
+        async move { settlement::charge(&db, gateway.as_ref(), &winner, None).await }
+    });
+    assert!(
+        someone_waits_for_a_lock(&app).await,
+        "the charge waits for the lot the cancel holds"
+    );
+    cancel_done(cancel, &lot, &winner).await;
+
+    let step = charging.await.unwrap().expect("the charge ends");
+    assert_eq!(step, settlement::Step::Done);
+    assert_eq!(app.gateway_payments_captured().await.len(), 1, "it landed");
+    app.run_jobs().await;
+    assert_eq!(app.moved(&winner, "charge").await, 40_000);
+    assert_eq!(app.moved(&winner, "refund").await, 40_000, "given back");
+}
+
+/// A cancel in progress: the lot taken for update, as `lots::cancel` does first.
+async fn cancel_begun(app: &TestApp, lot_id: &str) -> sea_orm::DatabaseTransaction {
+    use sea_orm::{EntityTrait, QuerySelect, TransactionTrait};
+    use surclass::store::entities::lot;
+    let cancel = app.db.begin().await.unwrap();
+    lot::Entity::find_by_id(lot_id.to_owned())
+        .lock_exclusive()
+        .one(&cancel)
+        .await
+        .unwrap();
+    cancel
+}
+
+/// The cancel's writes, as `lots::cancel` makes them (the lot, then its winner), committed.
+async fn cancel_done(cancel: sea_orm::DatabaseTransaction, lot_id: &str, winner: &str) {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use surclass::store::entities::{bid, lot};
+    lot::Entity::update_many()
+        .col_expr(lot::Column::Status, Expr::value("cancelled"))
+        .filter(lot::Column::Id.eq(lot_id))
+        .exec(&cancel)
+        .await
+        .expect("the cancel writes the lot");
+    bid::Entity::update_many()
+        .col_expr(bid::Column::Status, Expr::value("lost"))
+        .filter(bid::Column::Id.eq(winner))
+        .exec(&cancel)
+        .await
+        .expect("the cancel writes the bid");
+    cancel.commit().await.expect("the cancel commits");
+}
+
+/// Whether a statement of this test's database waits for a lock, looked at every 25 ms for
+/// up to 5 s (PostgreSQL).
+async fn someone_waits_for_a_lock(app: &TestApp) -> bool {
+    use sea_orm::{ConnectionTrait, Statement};
+    let waiting = Statement::from_string(
+        app.db.get_database_backend(),
+        "SELECT count(*) AS n FROM pg_stat_activity \
+         WHERE wait_event_type = 'Lock' AND datname = current_database()",
+    );
+    for _ in 0..200 {
+        let row = app
+            .db
+            .query_one_raw(waiting.clone())
+            .await
+            .unwrap()
+            .unwrap();
+        if row.try_get::<i64>("", "n").unwrap() > 0 {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    false
+}
+
 /// A lot charged on award to a saved card, at the highest offer that did not win.
 fn saved_card_lot() -> serde_json::Value {
     let closes = (chrono::Utc::now() + chrono::Duration::days(20)).to_rfc3339();

@@ -242,7 +242,7 @@ async fn outcome(
             }
             (Charged::Unanswered, true) => concat!(
                 "Non retenue : le paiement avait déjà été demandé à votre banque, qui n'a pas ",
-                "encore répondu. S'il a été débité, la somme vous est remboursée en totalité ; ",
+                "encore répondu. Si la somme a été débitée, elle vous est remboursée en totalité ; ",
                 "sinon, rien n'est débité et toute réservation sur votre carte est levée."
             )
             .to_owned(),
