@@ -294,8 +294,8 @@ pub async fn charge(
     let now = Utc::now();
     let txn = write_txn(db).await?;
     // Re-read under the locks: the lot may have been cancelled while the provider answered.
-    // The lot first, then the bid: the order a cancel, a cut and the award take them in (the
-    // other way round, a cancel meeting this write was a deadlock). An "upgrade now" may be
+    // The lot first, then the bid: the order a cancel, a cut, the award and a reassignment
+    // take them in (the other way round, a cancel meeting this write was a deadlock). An "upgrade now" may be
     // undone, which gives its units back, so its lot is taken for update.
     let lot_now = lot::Entity::find_by_id(l.id.clone());
     let lot_now = if upgrade_now {
@@ -805,6 +805,20 @@ pub async fn release_losers(
 /// to the first standby bids that fit.
 pub async fn reassign(db: &Db, bid_id: &str, attempt: u32) -> Result<Step, SettleError> {
     let txn = write_txn(db).await?;
+    let Some(lot_id) = bid::Entity::find_by_id(bid_id.to_owned())
+        .select_only()
+        .column(bid::Column::LotId)
+        .into_tuple::<String>()
+        .one(&txn)
+        .await?
+    else {
+        return Ok(Step::NothingToDo);
+    };
+    // The lot, then the bid: the order a charge and a cancel take them in.
+    lot::Entity::find_by_id(lot_id)
+        .lock_exclusive()
+        .one(&txn)
+        .await?;
     let Some(b) = bid::Entity::find_by_id(bid_id.to_owned())
         .lock_exclusive()
         .one(&txn)
