@@ -126,6 +126,35 @@ pub async fn enqueue(
     detail: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    write(txn, bid_id, topic, detail, |facts| facts, now).await
+}
+
+/// Writes the `bid.cancelled` messages of a bid whose upgrade no longer stands, saying
+/// whether a charge of it was still unanswered (so that the money may have been taken).
+pub async fn enqueue_cancelled(
+    txn: &impl ConnectionTrait,
+    bid_id: &str,
+    detail: &str,
+    charge_unanswered: bool,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let amend = |facts: Facts| Facts {
+        charge_unanswered,
+        ..facts
+    };
+    write(txn, bid_id, Topic::Cancelled, Some(detail), amend, now).await
+}
+
+/// [`enqueue`] with the facts as `amend` makes them: reads the bid (as it now is), its lot
+/// and, for an event partners may receive, the operator's endpoints.
+async fn write(
+    txn: &impl ConnectionTrait,
+    bid_id: &str,
+    topic: Topic,
+    detail: Option<&str>,
+    amend: impl FnOnce(Facts) -> Facts,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
     let Some(b) = bid::Entity::find_by_id(bid_id.to_owned()).one(txn).await? else {
         return Ok(());
     };
@@ -137,7 +166,9 @@ pub async fn enqueue(
     } else {
         Vec::new()
     };
-    enqueue_loaded(txn, &b, &l, &endpoints, topic, detail, now).await
+    let facts = amend(facts_of(&b, &l, topic, detail, now));
+    let messages = messages(&b, &l, &endpoints, topic, &facts, now);
+    insert(txn, messages, topic, now).await
 }
 
 /// The operator's active webhook endpoints, read once for a batch of [`enqueue_loaded`].
@@ -167,36 +198,6 @@ pub async fn enqueue_loaded(
     insert(
         txn,
         messages(b, l, endpoints, topic, &facts, now),
-        topic,
-        now,
-    )
-    .await
-}
-
-/// Writes the `bid.cancelled` messages of a bid whose upgrade no longer stands, saying
-/// whether a charge of it was still unanswered (so that the money may have been taken).
-pub async fn enqueue_cancelled(
-    txn: &impl ConnectionTrait,
-    bid_id: &str,
-    detail: &str,
-    charge_unanswered: bool,
-    now: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    let Some(b) = bid::Entity::find_by_id(bid_id.to_owned()).one(txn).await? else {
-        return Ok(());
-    };
-    let Some(l) = lot::Entity::find_by_id(b.lot_id.clone()).one(txn).await? else {
-        return Ok(());
-    };
-    let endpoints = endpoints_of(txn, &l.operator_id).await?;
-    let topic = Topic::Cancelled;
-    let facts = Facts {
-        charge_unanswered,
-        ..facts_of(&b, &l, topic, Some(detail), now)
-    };
-    insert(
-        txn,
-        messages(&b, &l, &endpoints, topic, &facts, now),
         topic,
         now,
     )

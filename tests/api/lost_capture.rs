@@ -374,21 +374,14 @@ async fn a_charge_that_meets_a_cancel_in_progress_asks_the_bank_nothing() {
         return;
     };
     let (_, lot, bids) = approved(&app, 1, &["400.00"], json!({})).await;
-    let winner = bids[0].clone();
-    let cancel = cancel_begun(&app, &lot).await;
-    let charging = tokio::spawn({
-        let (db, gateway, winner) = (app.db.clone(), app.gateway.clone(), winner.clone());
-        async move { settlement::charge(&db, gateway.as_ref(), &winner, None).await }
-    });
-    assert!(
-        someone_waits_for_a_lock(&app).await,
-        "the charge waits for the lot the cancel holds"
-    );
-    cancel_done(cancel, &lot, &winner).await;
+    let winner = &bids[0];
 
-    let step = charging.await.unwrap().expect("the charge ends");
-    assert_eq!(step, settlement::Step::NothingToDo);
-    assert_eq!(app.pending_charges(&winner).await, 0, "no charge recorded");
+    let step = charge_during_a_cancel(&app, &lot, winner).await;
+    assert_eq!(
+        step.expect("the charge ends"),
+        settlement::Step::NothingToDo
+    );
+    assert_eq!(app.pending_charges(winner).await, 0, "no charge recorded");
     assert!(
         app.gateway_payments_captured().await.is_empty(),
         "the bank was asked nothing"
@@ -404,46 +397,44 @@ async fn a_capture_that_lands_while_the_operator_cancels_is_refunded_and_neither
         return;
     };
     let (_, lot, bids) = approved(&app, 1, &["400.00"], json!({})).await;
-    let winner = bids[0].clone();
+    let winner = &bids[0];
     // Its record written and the bank not reached: the next run captures.
-    capture_with_the_answer_lost(&app, &winner, Reached::Never).await;
-    let cancel = cancel_begun(&app, &lot).await;
-    let charging = tokio::spawn({
-        let (db, gateway, winner) = (app.db.clone(), app.gateway.clone(), winner.clone());
-        async move { settlement::charge(&db, gateway.as_ref(), &winner, None).await }
-    });
-    assert!(
-        someone_waits_for_a_lock(&app).await,
-        "the charge waits for the lot the cancel holds"
-    );
-    cancel_done(cancel, &lot, &winner).await;
+    capture_with_the_answer_lost(&app, winner, Reached::Never).await;
 
-    let step = charging.await.unwrap().expect("the charge ends");
-    assert_eq!(step, settlement::Step::Done);
+    let step = charge_during_a_cancel(&app, &lot, winner).await;
+    assert_eq!(step.expect("the charge ends"), settlement::Step::Done);
     assert_eq!(app.gateway_payments_captured().await.len(), 1, "it landed");
     app.run_jobs().await;
-    assert_eq!(app.moved(&winner, "charge").await, 40_000);
-    assert_eq!(app.moved(&winner, "refund").await, 40_000, "given back");
+    assert_eq!(app.moved(winner, "charge").await, 40_000);
+    assert_eq!(app.moved(winner, "refund").await, 40_000, "given back");
 }
 
-/// A cancel in progress: the lot taken for update, as `lots::cancel` does first.
-async fn cancel_begun(app: &TestApp, lot_id: &str) -> sea_orm::DatabaseTransaction {
-    use sea_orm::{EntityTrait, QuerySelect, TransactionTrait};
-    use surclass::store::entities::lot;
+/// The winner's charge run while a cancel of its lot is in progress (PostgreSQL): the cancel
+/// takes the lot for update, as `lots::cancel` does first; the charge is seen waiting for a
+/// lock; the cancel writes the lot, then its winner, and commits. What the charge came to.
+async fn charge_during_a_cancel(
+    app: &TestApp,
+    lot_id: &str,
+    winner: &str,
+) -> Result<settlement::Step, settlement::SettleError> {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, TransactionTrait};
+    use surclass::store::entities::{bid, lot};
+
     let cancel = app.db.begin().await.unwrap();
     lot::Entity::find_by_id(lot_id.to_owned())
         .lock_exclusive()
         .one(&cancel)
         .await
         .unwrap();
-    cancel
-}
-
-/// The cancel's writes, as `lots::cancel` makes them (the lot, then its winner), committed.
-async fn cancel_done(cancel: sea_orm::DatabaseTransaction, lot_id: &str, winner: &str) {
-    use sea_orm::sea_query::Expr;
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
-    use surclass::store::entities::{bid, lot};
+    let charging = tokio::spawn({
+        let (db, gateway, winner) = (app.db.clone(), app.gateway.clone(), winner.to_owned());
+        async move { settlement::charge(&db, gateway.as_ref(), &winner, None).await }
+    });
+    assert!(
+        someone_waits_for_a_lock(app).await,
+        "the charge waits for the lot the cancel holds"
+    );
     lot::Entity::update_many()
         .col_expr(lot::Column::Status, Expr::value("cancelled"))
         .filter(lot::Column::Id.eq(lot_id))
@@ -457,6 +448,7 @@ async fn cancel_done(cancel: sea_orm::DatabaseTransaction, lot_id: &str, winner:
         .await
         .expect("the cancel writes the bid");
     cancel.commit().await.expect("the cancel commits");
+    charging.await.unwrap()
 }
 
 /// Whether a statement of this test's database waits for a lock, looked at every 25 ms for
