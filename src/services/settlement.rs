@@ -295,8 +295,8 @@ pub async fn charge(
     let txn = write_txn(db).await?;
     // Re-read under the locks: the lot may have been cancelled while the provider answered.
     // The lot first, then the bid: the order a cancel, a cut, the award and a reassignment
-    // take them in (the other way round, a cancel meeting this write was a deadlock). An "upgrade now" may be
-    // undone, which gives its units back, so its lot is taken for update.
+    // take them in (the other way round, a cancel meeting this write was a deadlock). An
+    // "upgrade now" may be undone, which gives its units back, so its lot is taken for update.
     let lot_now = lot::Entity::find_by_id(l.id.clone());
     let lot_now = if upgrade_now {
         lot_now.lock_exclusive()

@@ -242,8 +242,9 @@ async fn outcome(
             }
             (Charged::Unanswered, true) => concat!(
                 "Non retenue : le paiement avait déjà été demandé à votre banque, qui n'a pas ",
-                "encore répondu. Si la somme a été débitée, elle vous est remboursée en totalité ; ",
-                "sinon, rien n'est débité et toute réservation sur votre carte est levée."
+                "encore répondu. Si la somme a été débitée, elle vous est remboursée en ",
+                "totalité ; sinon, rien n'est débité et toute réservation sur votre carte est ",
+                "levée."
             )
             .to_owned(),
             (Charged::Unanswered, false) => concat!(
