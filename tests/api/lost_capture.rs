@@ -432,7 +432,7 @@ async fn charge_during_a_cancel(
         async move { settlement::charge(&db, gateway.as_ref(), &winner, None).await }
     });
     assert!(
-        someone_waits_for_a_lock(app).await,
+        app.someone_waits_for_a_lock().await,
         "the charge waits for the lot the cancel holds"
     );
     lot::Entity::update_many()
@@ -449,30 +449,6 @@ async fn charge_during_a_cancel(
         .expect("the cancel writes the bid");
     cancel.commit().await.expect("the cancel commits");
     charging.await.unwrap()
-}
-
-/// Whether a statement of this test's database waits for a lock, looked at every 25 ms for
-/// up to 5 s (PostgreSQL).
-async fn someone_waits_for_a_lock(app: &TestApp) -> bool {
-    use sea_orm::{ConnectionTrait, Statement};
-    let waiting = Statement::from_string(
-        app.db.get_database_backend(),
-        "SELECT count(*) AS n FROM pg_stat_activity \
-         WHERE wait_event_type = 'Lock' AND datname = current_database()",
-    );
-    for _ in 0..200 {
-        let row = app
-            .db
-            .query_one_raw(waiting.clone())
-            .await
-            .unwrap()
-            .unwrap();
-        if row.try_get::<i64>("", "n").unwrap() > 0 {
-            return true;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    false
 }
 
 /// A lot charged on award to a saved card, at the highest offer that did not win.

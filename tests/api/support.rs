@@ -655,6 +655,30 @@ impl TestApp {
             .collect()
     }
 
+    /// Whether a statement of this test's database waits for a lock, looked at every 25 ms
+    /// for up to 5 s (PostgreSQL).
+    pub async fn someone_waits_for_a_lock(&self) -> bool {
+        use sea_orm::{ConnectionTrait, Statement};
+        let waiting = Statement::from_string(
+            self.db.get_database_backend(),
+            "SELECT count(*) AS n FROM pg_stat_activity \
+             WHERE wait_event_type = 'Lock' AND datname = current_database()",
+        );
+        for _ in 0..200 {
+            let row = self
+                .db
+                .query_one_raw(waiting.clone())
+                .await
+                .unwrap()
+                .unwrap();
+            if row.try_get::<i64>("", "n").unwrap() > 0 {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        false
+    }
+
     /// Signs a traveller in and returns the session token.
     pub async fn sign_in(&self, reference: &str, last_name: &str) -> String {
         let reply = self

@@ -705,6 +705,108 @@ store_tests!(
     a_raise_that_keeps_losing_to_other_changes_is_refused_and_changes_nothing,
 );
 
+/// A withdrawal sent while the operator cancels the lot waits for the cancel and is refused:
+/// the upgrade is cancelled. It takes the lot before the bid, as the cancel does, so neither
+/// fails (the other order deadlocks, and PostgreSQL aborts one of the two). PostgreSQL only:
+/// the wait is seen in `pg_stat_activity`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_withdrawal_sent_while_the_operator_cancels_waits_and_is_refused() {
+    let Some(app) = crate::support::spawn_app(crate::support::Store::Postgres).await else {
+        return;
+    };
+    let (bid_id, _) = a_bid_of_two_at_200(&app).await;
+    let token = app.sign_in("PNR001", "Martin").await;
+
+    let cancel = cancel_begun(&app, &bid_id).await;
+    let (reply, ()) = tokio::join!(
+        app.delete(&format!("/v1/traveller/bids/{bid_id}"))
+            .key(&token)
+            .send(),
+        cancel_ends(&app, cancel, &bid_id),
+    );
+    assert_eq!(reply.expect(409).problem_type(), "upgrade-unavailable");
+    assert_eq!(app.stored_bid(&bid_id).await.status, "lost");
+}
+
+/// A raise whose new hold is granted as the operator cancels the lot: its write waits for the
+/// cancel, is refused, and the new hold is released; neither fails. PostgreSQL only, as
+/// above.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_raise_landing_while_the_operator_cancels_waits_is_refused_and_holds_nothing_more() {
+    use surclass::services::bids::{self, BidError};
+
+    let Some(app) = crate::support::spawn_app(crate::support::Store::Postgres).await else {
+        return;
+    };
+    let (bid_id, booking) = a_bid_of_two_at_200(&app).await;
+    let (gateway, granted, go_on) = during_hold::held_until_told(app.gateway.clone());
+    let raising = tokio::spawn({
+        let (db, bid_id) = (app.db.clone(), bid_id.clone());
+        async move { bids::change(&db, &gateway, &booking, &bid_id, "300.00", None).await }
+    });
+    granted.await.expect("the raise's hold granted");
+
+    let cancel = cancel_begun(&app, &bid_id).await;
+    go_on.send(()).unwrap();
+    cancel_ends(&app, cancel, &bid_id).await;
+    let refused = raising.await.unwrap();
+    assert!(
+        matches!(refused, Err(BidError::Unavailable(_))),
+        "{refused:?}"
+    );
+    let b = app.stored_bid(&bid_id).await;
+    assert_eq!((b.status.as_str(), b.amount_minor), ("lost", 20_000));
+    assert_eq!(
+        app.gateway_holds_awaiting_capture().await.len(),
+        1,
+        "the raise's hold released; the bid's first one is the cancel's to release"
+    );
+}
+
+/// An operator's cancel of the bid's lot, begun: the lot taken for update, as `lots::cancel`
+/// does first.
+async fn cancel_begun(app: &TestApp, bid_id: &str) -> sea_orm::DatabaseTransaction {
+    use sea_orm::{QuerySelect, TransactionTrait};
+    use surclass::store::entities::lot;
+
+    let lot_id = app.stored_bid(bid_id).await.lot_id;
+    let cancel = app.db.begin().await.unwrap();
+    lot::Entity::find_by_id(lot_id)
+        .lock_exclusive()
+        .one(&cancel)
+        .await
+        .unwrap()
+        .expect("the lot");
+    cancel
+}
+
+/// Once a traveller's step is seen waiting for a lock, the cancel writes the lot, then the
+/// bid, and commits; it must not fail.
+async fn cancel_ends(app: &TestApp, cancel: sea_orm::DatabaseTransaction, bid_id: &str) {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    use surclass::store::entities::{bid, lot};
+
+    assert!(
+        app.someone_waits_for_a_lock().await,
+        "the traveller's step waits for the lot the cancel holds"
+    );
+    let lot_id = app.stored_bid(bid_id).await.lot_id;
+    lot::Entity::update_many()
+        .col_expr(lot::Column::Status, Expr::value("cancelled"))
+        .filter(lot::Column::Id.eq(lot_id))
+        .exec(&cancel)
+        .await
+        .expect("the cancel writes the lot");
+    bid::Entity::update_many()
+        .col_expr(bid::Column::Status, Expr::value("lost"))
+        .filter(bid::Column::Id.eq(bid_id))
+        .exec(&cancel)
+        .await
+        .expect("the cancel writes the bid");
+    cancel.commit().await.expect("the cancel commits");
+}
+
 pub(crate) mod during_hold {
     use std::sync::Arc;
     use surclass::payments::*;
@@ -727,6 +829,12 @@ pub(crate) mod during_hold {
         /// the caller to give up waiting.
         SlowAnswer {
             held: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+        },
+        /// The gateway says the hold is granted, then answers only once told to go on (the
+        /// test does something in between).
+        Gate {
+            held: std::sync::Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+            go: tokio::sync::Mutex<Option<tokio::sync::oneshot::Receiver<()>>>,
         },
         /// A bid for the booking is placed by another request (another phone) before the
         /// answer.
@@ -803,6 +911,27 @@ pub(crate) mod during_hold {
             },
         });
         (gateway, granted)
+    }
+
+    /// A gateway that grants a hold, says so, and answers once told to go on: the signal that
+    /// it granted it, and the sender that lets it answer.
+    pub fn held_until_told(
+        inner: Arc<dyn PaymentGateway>,
+    ) -> (
+        Arc<dyn PaymentGateway>,
+        tokio::sync::oneshot::Receiver<()>,
+        tokio::sync::oneshot::Sender<()>,
+    ) {
+        let (held, granted) = tokio::sync::oneshot::channel();
+        let (go_on, go) = tokio::sync::oneshot::channel();
+        let gateway = Arc::new(DuringHold {
+            inner,
+            then: AfterHold::Gate {
+                held: std::sync::Mutex::new(Some(held)),
+                go: tokio::sync::Mutex::new(Some(go)),
+            },
+        });
+        (gateway, granted, go_on)
     }
 
     /// Waits for `step` only until the gateway has granted its hold, as the HTTP server drops
@@ -889,6 +1018,14 @@ pub(crate) mod during_hold {
                         let _ = held.send(());
                     }
                     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                }
+                AfterHold::Gate { held, go } => {
+                    if let Some(held) = held.lock().unwrap().take() {
+                        let _ = held.send(());
+                    }
+                    if let Some(go) = go.lock().await.take() {
+                        let _ = go.await;
+                    }
                 }
                 AfterHold::BidPlaced {
                     db,

@@ -639,8 +639,7 @@ async fn write_change(
     new_hold: Option<&(u32, Security)>,
 ) -> Result<bid::Model, BidError> {
     let txn = write_txn(db).await?;
-    let current = lock_own_bid(&txn, booking, bid_id).await?;
-    let (_, spec) = lock_open_lot(&txn, booking, &current.lot_id).await?;
+    let (current, spec) = lock_lot_then_bid(&txn, booking, bid_id).await?;
     let now = Utc::now();
     check_window(&spec, now)?;
     ensure_active(&current)?;
@@ -727,8 +726,7 @@ pub async fn withdraw(
     bid_id: &str,
 ) -> Result<bid::Model, BidError> {
     let txn = write_txn(db).await?;
-    let current = lock_own_bid(&txn, booking, bid_id).await?;
-    let (_, spec) = lock_open_lot(&txn, booking, &current.lot_id).await?;
+    let (current, spec) = lock_lot_then_bid(&txn, booking, bid_id).await?;
     let now = Utc::now();
     check_window(&spec, now)?;
     if current.status == BidStatus::Withdrawn.as_str() {
@@ -878,6 +876,22 @@ async fn own_bid(
         .one(db)
         .await?
         .ok_or(BidError::NotFound)
+}
+
+/// The bid's open lot locked for share, then the bid for update: the order in which the
+/// close, the award, a cancel and a sale take them (lot, then bid), so that a change meeting
+/// one of them waits for it instead of deadlocking with it (PostgreSQL; SQLite's write
+/// transactions run one at a time).
+async fn lock_lot_then_bid(
+    txn: &impl ConnectionTrait,
+    booking: &booking::Model,
+    bid_id: &str,
+) -> Result<(bid::Model, LotSpec), BidError> {
+    // A bid never moves to another lot, so its lot read unlocked is the one to lock.
+    let lot_id = own_bid(txn, booking, bid_id).await?.lot_id;
+    let (_, spec) = lock_open_lot(txn, booking, &lot_id).await?;
+    let current = lock_own_bid(txn, booking, bid_id).await?;
+    Ok((current, spec))
 }
 
 async fn lock_own_bid(
