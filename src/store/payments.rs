@@ -1,7 +1,7 @@
 //! The `payments` table: one row per provider call that moves or secures money, written
 //! under the idempotency key the call uses.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
 use sea_orm::{
@@ -127,26 +127,50 @@ pub enum Charged {
 
 /// Where the bid's money stands, from its charge and refund rows.
 pub async fn charged(db: &impl ConnectionTrait, bid_id: &str) -> Result<Charged, DbErr> {
-    let rows: Vec<(String, String)> = payment::Entity::find()
+    let of = charged_of(db, &[bid_id]).await?;
+    Ok(of.get(bid_id).copied().unwrap_or(Charged::Nothing))
+}
+
+/// Where each of these bids' money stands, in one read (a page listing several bids). A bid
+/// with no charge or refund row is left out: nothing was taken.
+pub async fn charged_of(
+    db: &impl ConnectionTrait,
+    bid_ids: &[&str],
+) -> Result<HashMap<String, Charged>, DbErr> {
+    if bid_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, String, String)> = payment::Entity::find()
         .select_only()
+        .column(payment::Column::BidId)
         .column(payment::Column::Kind)
         .column(payment::Column::Status)
-        .filter(payment::Column::BidId.eq(bid_id))
+        .filter(payment::Column::BidId.is_in(bid_ids.iter().copied()))
         .filter(payment::Column::Kind.is_in(["charge", "refund"]))
         .filter(payment::Column::Status.is_in(["pending", "succeeded"]))
         .into_tuple()
         .all(db)
         .await?;
-    let has = |kind: &str, status: &str| rows.iter().any(|(k, s)| k == kind && s == status);
-    Ok(if has("refund", "succeeded") {
-        Charged::Nothing
-    } else if has("charge", "succeeded") {
-        Charged::Taken
-    } else if has("charge", "pending") {
-        Charged::Unanswered
-    } else {
-        Charged::Nothing
-    })
+    let mut of: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    for (bid, kind, status) in rows {
+        of.entry(bid).or_default().push((kind, status));
+    }
+    Ok(of
+        .into_iter()
+        .map(|(bid, rows)| {
+            let has = |kind: &str, status: &str| rows.iter().any(|(k, s)| k == kind && s == status);
+            let money = if has("refund", "succeeded") {
+                Charged::Nothing
+            } else if has("charge", "succeeded") {
+                Charged::Taken
+            } else if has("charge", "pending") {
+                Charged::Unanswered
+            } else {
+                Charged::Nothing
+            };
+            (bid, money)
+        })
+        .collect())
 }
 
 /// The idempotency key of an "upgrade now" capture: what tells that sale's charge from an

@@ -188,10 +188,11 @@ async fn a_winner_cut_after_a_lost_capture_is_refunded_with_the_reason(app: Test
     );
 }
 
-/// Cancelled while the bank had not answered a winner's payment: neither the email nor the
-/// status page says that nothing was charged before that is known, and once the bank's
-/// answer is in (taken), the page says the money is on its way back. The other winner, whose
-/// payment was never asked for, is told plainly that nothing is charged.
+/// Cancelled while the bank had not answered a winner's payment: neither the email, the
+/// status page nor the list of offers says that nothing was charged (or that the hold is
+/// being released) before that is known, and once the bank's answer is in (taken), both pages
+/// say the money is on its way back. The other winner, whose payment was never asked for, is
+/// told plainly that nothing is charged.
 async fn a_winner_whose_payment_is_unanswered_at_the_cancel_is_not_told_nothing_was_charged(
     app: TestApp,
 ) {
@@ -208,6 +209,13 @@ async fn a_winner_whose_payment_is_unanswered_at_the_cancel_is_not_told_nothing_
         "{}",
         page.body
     );
+    let offers = offers_page(&app, "PNR001").await;
+    assert!(
+        offers.says("Not successful: waiting for your bank's answer")
+            && !offers.says("being released"),
+        "{}",
+        offers.body
+    );
 
     // The charge is asked about again, and the bank took the money: it is on its way back.
     settlement::charge(&app.db, gateway.as_ref(), unanswered, None)
@@ -220,6 +228,13 @@ async fn a_winner_whose_payment_is_unanswered_at_the_cancel_is_not_told_nothing_
             && !page.says("being released"),
         "{}",
         page.body
+    );
+    let offers = offers_page(&app, "PNR001").await;
+    assert!(
+        offers.says("Not successful: your payment is being refunded")
+            && !offers.says("being released"),
+        "{}",
+        offers.body
     );
     app.run_jobs().await;
     assert_eq!(app.moved(unanswered, "refund").await, 40_000, "given back");
@@ -251,6 +266,13 @@ async fn a_winner_whose_payment_is_unanswered_at_the_cancel_is_not_told_nothing_
         page.says("the hold on your card is released and nothing was charged"),
         "{}",
         page.body
+    );
+    let offers = offers_page(&app, "PNR002").await;
+    assert!(
+        offers.says("Not successful: the hold on your card is being released")
+            || offers.says("Not successful: hold released"),
+        "{}",
+        offers.body
     );
 }
 
@@ -529,6 +551,13 @@ async fn status_page(app: &TestApp, reference: &str, bid_id: &str) -> Page {
     let browser = Browser::new(app);
     browser.sign_in(reference, "Martin").await;
     browser.get(&format!("/bids/{bid_id}")).await
+}
+
+/// The traveller's list of offers, each with what became of its bid.
+async fn offers_page(app: &TestApp, reference: &str) -> Page {
+    let browser = Browser::new(app);
+    browser.sign_in(reference, "Martin").await;
+    browser.get("/offers").await
 }
 
 /// What the bid's timeline says of its refund.

@@ -5,12 +5,13 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use askama::Template;
 use chrono::Utc;
 
-use super::view::{icon, iso, people, status_words};
+use super::view::{icon, iso, people, status_text};
 use super::{Chrome, PageError, render, traveller};
 use crate::domain::bid::BidStatus;
 use crate::domain::lot::LotStatus;
 use crate::services::bids;
 use crate::store::Db;
+use crate::store::payments::{self as store_payments, Charged};
 
 pub struct OfferCard {
     pub icon: &'static str,
@@ -46,6 +47,20 @@ pub async fn page(req: HttpRequest, db: web::Data<Db>) -> Result<HttpResponse, P
     let party = who.booking.party_size.max(1) as u32;
     let now = Utc::now();
     let offers = bids::offers(&db, &who.booking).await?;
+    // A bid that no longer stands is worded as its money stands (a payment unanswered or
+    // taken is not "being released"), as on the bid's own page.
+    let ended: Vec<&str> = offers
+        .iter()
+        .filter_map(|o| o.bid.as_ref())
+        .filter(|b| {
+            matches!(
+                BidStatus::parse(&b.status),
+                Ok(BidStatus::Lost | BidStatus::Released)
+            )
+        })
+        .map(|b| b.id.as_str())
+        .collect();
+    let money = store_payments::charged_of(db.get_ref(), &ended).await?;
     let cards = offers
         .into_iter()
         .map(|o| {
@@ -66,15 +81,16 @@ pub async fn page(req: HttpRequest, db: web::Data<Db>) -> Result<HttpResponse, P
             };
             let my_bid = o.bid.as_ref().zip(status).map(|(b, st)| {
                 let amount = lang.money(b.amount_minor, c);
+                let said = status_text(
+                    lang,
+                    st,
+                    money.get(&b.id).copied().unwrap_or(Charged::Nothing),
+                );
                 match lang {
-                    super::i18n::Lang::En => format!(
-                        "Your bid: {amount} per person — {}.",
-                        status_words(lang, st)
-                    ),
-                    super::i18n::Lang::Fr => format!(
-                        "Votre offre : {amount} par personne — {}.",
-                        status_words(lang, st)
-                    ),
+                    super::i18n::Lang::En => format!("Your bid: {amount} per person — {said}."),
+                    super::i18n::Lang::Fr => {
+                        format!("Votre offre : {amount} par personne — {said}.")
+                    }
                 }
             });
             OfferCard {

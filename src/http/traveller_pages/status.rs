@@ -14,7 +14,7 @@ use super::card::{self, CardFieldError};
 use super::i18n::Lang;
 use super::view::{
     Alert, AmountField, EventView, alert_is_on, amount_for_field, bid_alert, iso, normalize_amount,
-    people, status_words, timeline,
+    people, status_text, status_words, timeline,
 };
 use super::{Chrome, PageError, Traveller, check_csrf, render, see_other, traveller};
 use crate::domain::bid::{BidEventKind, BidStatus};
@@ -274,18 +274,6 @@ async fn outcome(
         reason,
         rule: lang.rule(&policy),
     }))
-}
-
-/// The bid's status in plain words, as its money stands: a bid that no longer stands while
-/// its payment is unanswered or taken is not "being released".
-fn status_text(lang: Lang, status: BidStatus, money: Charged) -> &'static str {
-    match (money, lang) {
-        (Charged::Unanswered, Lang::En) => "Not successful: waiting for your bank's answer",
-        (Charged::Unanswered, Lang::Fr) => "Non retenue : en attente de la réponse de votre banque",
-        (Charged::Taken, Lang::En) => "Not successful: your payment is being refunded",
-        (Charged::Taken, Lang::Fr) => "Non retenue : votre paiement est en cours de remboursement",
-        (Charged::Nothing, _) => status_words(lang, status),
-    }
 }
 
 /// Until when another card keeps a failed payment's upgrade.

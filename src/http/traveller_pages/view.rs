@@ -10,6 +10,7 @@ use crate::domain::lot::{LotSpec, ResourceKind};
 use crate::money::{Currency, Money};
 use crate::services::bids::BidError;
 use crate::store::entities::{bid, bid_event};
+use crate::store::payments::Charged;
 
 use super::PageError;
 use super::i18n::Lang;
@@ -297,6 +298,18 @@ pub fn status_words(lang: Lang, status: BidStatus) -> &'static str {
         (Lang::Fr, BidStatus::Standby) => "En liste d'attente",
         (Lang::Fr, BidStatus::PaymentFailed) => "Gagnée, mais le paiement a échoué",
         (Lang::Fr, BidStatus::Refunded) => "Remboursée",
+    }
+}
+
+/// The bid's status in plain words, as its money stands: a bid that no longer stands while
+/// its payment is unanswered or taken is not "being released".
+pub fn status_text(lang: Lang, status: BidStatus, money: Charged) -> &'static str {
+    match (money, lang) {
+        (Charged::Unanswered, Lang::En) => "Not successful: waiting for your bank's answer",
+        (Charged::Unanswered, Lang::Fr) => "Non retenue : en attente de la réponse de votre banque",
+        (Charged::Taken, Lang::En) => "Not successful: your payment is being refunded",
+        (Charged::Taken, Lang::Fr) => "Non retenue : votre paiement est en cours de remboursement",
+        (Charged::Nothing, _) => status_words(lang, status),
     }
 }
 
