@@ -809,6 +809,42 @@ async fn the_status_page_hands_over_the_data_and_erases_it_on_request(app: TestA
     );
 }
 
+/// The operator cancels the upgrade during bidding: there is no award, yet the bid's page
+/// says what became of it and why (the cancel, the hold released, nothing charged), and the
+/// list of offers says the same.
+async fn a_bid_on_an_upgrade_cancelled_during_bidding_says_why_on_its_page(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({})).await;
+    app.booking(&op, "AU7K2P", "Muller", 1, &[&lot]).await;
+    let browser = Browser::new(&app);
+    browser.sign_in("AU7K2P", "Muller").await;
+    let placed = browser.bid(&lot, "400", GOOD_CARD).await;
+    let bid_path = placed
+        .location
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    app.cancel_lot(&op, &lot).await;
+    app.run_jobs().await;
+
+    let page = browser.get(&bid_path).await;
+    assert!(
+        page.says("Not successful: the hold on your card is released and nothing was charged.")
+            && page.says("The operator cancelled this upgrade.")
+            && !page.says("How winners were chosen"),
+        "{}",
+        page.body
+    );
+    let offers = browser.get("/offers").await;
+    assert!(
+        offers.says("Not successful: hold released"),
+        "{}",
+        offers.body
+    );
+}
+
 store_tests!(
     the_sign_in_page_is_the_front_door_and_a_wrong_pair_is_told_on_it,
     a_traveller_bids_changes_withdraws_and_bids_again_on_the_pages,
@@ -819,4 +855,5 @@ store_tests!(
     a_failure_on_our_side_is_told_in_the_travellers_language,
     a_failed_payment_can_be_fixed_with_another_card_on_the_status_page,
     the_status_page_hands_over_the_data_and_erases_it_on_request,
+    a_bid_on_an_upgrade_cancelled_during_bidding_says_why_on_its_page,
 );

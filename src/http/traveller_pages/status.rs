@@ -36,7 +36,8 @@ pub struct Notice {
 pub struct OutcomeView {
     pub headline: String,
     pub reason: Option<String>,
-    pub rule: &'static str,
+    /// How winners were chosen; `None` when the bid ended before an award.
+    pub rule: Option<&'static str>,
 }
 
 #[derive(Template)]
@@ -194,15 +195,23 @@ async fn outcome(
     l: &Loaded,
     money: Charged,
 ) -> Result<Option<OutcomeView>, PageError> {
-    let Some(row) = award::Entity::find_by_id(l.lot.id.clone()).one(db).await? else {
-        return Ok(None);
-    };
-    let policy = serde_json::from_str::<PlanRecord>(&row.plan)
-        .map(|p| p.policy)
-        .unwrap_or_default();
     let b = &l.bid;
-    let c = l.spec.currency;
     let status = BidStatus::parse(&b.status).map_err(PageError::Render)?;
+    let row = award::Entity::find_by_id(l.lot.id.clone()).one(db).await?;
+    // With no award, a bid still has an outcome when it ended before one (the lot cancelled
+    // or withdrawn during bidding): what happened and why, with no rule to tell.
+    let ended_early =
+        matches!(status, BidStatus::Lost | BidStatus::Released) && b.outcome_reason.is_some();
+    if row.is_none() && !ended_early {
+        return Ok(None);
+    }
+    let rule = row.map(|row| {
+        let policy = serde_json::from_str::<PlanRecord>(&row.plan)
+            .map(|p| p.policy)
+            .unwrap_or_default();
+        lang.rule(&policy)
+    });
+    let c = l.spec.currency;
     let fr = lang == Lang::Fr;
     let headline = match (status, b.award_units.zip(b.award_price_minor)) {
         (BidStatus::Charged, Some((u, p))) => {
@@ -272,7 +281,7 @@ async fn outcome(
     Ok(Some(OutcomeView {
         headline,
         reason,
-        rule: lang.rule(&policy),
+        rule,
     }))
 }
 
