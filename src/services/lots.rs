@@ -520,9 +520,12 @@ async fn unwind_bids(
         BidStatus::Standby,
         BidStatus::Charged,
     ];
+    // Locked, as they are: a purchase's capture answered meanwhile writes its bid (and
+    // only it) charged, and must be refunded, not have its captured hold "released".
     let bids = bid::Entity::find()
         .filter(bid::Column::LotId.eq(lot_id))
         .filter(bid::Column::Status.is_in(live.iter().map(|s| s.as_str())))
+        .lock_exclusive()
         .all(txn)
         .await?;
     let unanswered = store_payments::unanswered_charges(txn, lot_id).await?;

@@ -427,6 +427,65 @@ async fn a_webhook_for_a_purchase_whose_answer_was_lost_leaves_it_to_its_job() {
     assert_eq!(app.emails_of(&op.key, "bid.charged").await.len(), 1);
 }
 
+/// The operator cancels just as a purchase's payment is recorded (its job writes the bank's
+/// late "paid"): the cancel waits for the bid being written, finds it charged, and refunds
+/// it, rather than taking it for an unpaid winner and releasing a hold already captured.
+/// PostgreSQL only: the wait is seen in `pg_stat_activity`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_meeting_a_purchase_being_recorded_as_paid_refunds_it() {
+    use sea_orm::{QuerySelect, TransactionTrait};
+    use surclass::store::entities::payment;
+
+    let Some(app) = crate::support::spawn_app(crate::support::Store::Postgres).await else {
+        return;
+    };
+    let (op, lot) = lot_with_upgrade_now(&app).await;
+    let gateway = first_capture_lost(app.gateway.clone(), Reached::AtOnce);
+    let bought = buy_now_with(&app, &lot, "pm_card_visa", gateway).await;
+    let hold = bought.payment_ref.clone().expect("the purchase's hold");
+
+    // The purchase's record of the bank's answer, as its job writes it, begun.
+    let paying = app.db.begin().await.unwrap();
+    bid::Entity::find_by_id(bought.id.clone())
+        .lock_exclusive()
+        .one(&paying)
+        .await
+        .unwrap();
+    payment::Entity::update_many()
+        .col_expr(payment::Column::Status, Expr::value("succeeded"))
+        .col_expr(payment::Column::ProviderRef, Expr::value(hold))
+        .filter(payment::Column::BidId.eq(&bought.id))
+        .filter(payment::Column::Kind.eq("charge"))
+        .exec(&paying)
+        .await
+        .unwrap();
+    bid::Entity::update_many()
+        .col_expr(bid::Column::Status, Expr::value("charged"))
+        .filter(bid::Column::Id.eq(&bought.id))
+        .exec(&paying)
+        .await
+        .unwrap();
+    let (cancelled, ()) = tokio::join!(
+        app.post(&format!("/v1/lots/{lot}/cancel"))
+            .key(&op.key)
+            .json(&json!({"reason": "Flight cancelled"}))
+            .send(),
+        async {
+            assert!(
+                app.someone_waits_for_a_lock().await,
+                "the cancel waits for the bid being written"
+            );
+            paying.commit().await.expect("the payment recorded");
+        },
+    );
+    cancelled.expect(200);
+    app.run_jobs().await;
+
+    assert_eq!(app.moved(&bought.id, "charge").await, 160_000);
+    assert_eq!(app.moved(&bought.id, "refund").await, 160_000, "given back");
+    assert_eq!(app.stored_bid(&bought.id).await.status, "refunded");
+}
+
 store_tests!(
     the_cancels_release_finishes_a_purchase_whose_job_is_gone,
     a_lost_capture_landing_during_the_release_of_a_cancelled_purchase_is_refunded,
