@@ -117,22 +117,26 @@ pub async fn unanswered_charges(
 /// Where a bid's money stands, for telling its traveller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Charged {
-    /// Nothing taken, or all of it given back.
+    /// Nothing taken, or all of it given back; the card was held (the hold is released, or
+    /// on its way to be).
     Nothing,
+    /// Nothing taken and the card never held: it was only saved, for a charge that never
+    /// came (a `charge_on_award` lot).
+    NeverHeld,
     /// A charge was asked for and not yet answered: the money may have been taken.
     Unanswered,
     /// Taken and not yet given back.
     Taken,
 }
 
-/// Where the bid's money stands, from its charge and refund rows.
+/// Where the bid's money stands, from its hold, charge and refund rows.
 pub async fn charged(db: &impl ConnectionTrait, bid_id: &str) -> Result<Charged, DbErr> {
     let of = charged_of(db, &[bid_id]).await?;
-    Ok(of.get(bid_id).copied().unwrap_or(Charged::Nothing))
+    Ok(of.get(bid_id).copied().unwrap_or(Charged::NeverHeld))
 }
 
-/// Where each of these bids' money stands, in one read (a page listing several bids). A bid
-/// with no charge or refund row is left out: nothing was taken.
+/// Where each of these bids' money stands, in one read (a page listing several bids); every
+/// bid asked about has an answer.
 pub async fn charged_of(
     db: &impl ConnectionTrait,
     bid_ids: &[&str],
@@ -146,12 +150,15 @@ pub async fn charged_of(
         .column(payment::Column::Kind)
         .column(payment::Column::Status)
         .filter(payment::Column::BidId.is_in(bid_ids.iter().copied()))
-        .filter(payment::Column::Kind.is_in(["charge", "refund"]))
-        .filter(payment::Column::Status.is_in(["pending", "succeeded"]))
+        .filter(payment::Column::Kind.is_in(["hold", "charge", "refund"]))
+        .filter(payment::Column::Status.is_in(["pending", "succeeded", "released"]))
         .into_tuple()
         .all(db)
         .await?;
-    let mut of: HashMap<String, Vec<(String, String)>> = HashMap::new();
+    let mut of: HashMap<String, Vec<(String, String)>> = bid_ids
+        .iter()
+        .map(|id| ((*id).to_owned(), Vec::new()))
+        .collect();
     for (bid, kind, status) in rows {
         of.entry(bid).or_default().push((kind, status));
     }
@@ -165,8 +172,10 @@ pub async fn charged_of(
                 Charged::Taken
             } else if has("charge", "pending") {
                 Charged::Unanswered
-            } else {
+            } else if rows.iter().any(|(k, _)| k == "hold") {
                 Charged::Nothing
+            } else {
+                Charged::NeverHeld
             };
             (bid, money)
         })

@@ -810,12 +810,20 @@ async fn the_status_page_hands_over_the_data_and_erases_it_on_request(app: TestA
 }
 
 /// The operator cancels the upgrade during bidding: there is no award, yet the bid's page
-/// says what became of it and why (the cancel, the hold released, nothing charged), and the
-/// list of offers says the same.
+/// says what became of it and why (the cancel, the hold being released, then released,
+/// nothing charged), in the traveller's language, and the list of offers says the same. A
+/// card only saved for a charge on award was never held, and no hold is spoken of.
 async fn a_bid_on_an_upgrade_cancelled_during_bidding_says_why_on_its_page(app: TestApp) {
     let op = app.operator("aurora").await;
     let lot = app.open_lot(&op, json!({})).await;
-    app.booking(&op, "AU7K2P", "Muller", 1, &[&lot]).await;
+    let saved = app
+        .open_lot(
+            &op,
+            json!({"resource": "AU202", "payment_mode": "charge_on_award"}),
+        )
+        .await;
+    app.booking(&op, "AU7K2P", "Muller", 1, &[&lot, &saved])
+        .await;
     let browser = Browser::new(&app);
     browser.sign_in("AU7K2P", "Muller").await;
     let placed = browser.bid(&lot, "400", GOOD_CARD).await;
@@ -826,9 +834,27 @@ async fn a_bid_on_an_upgrade_cancelled_during_bidding_says_why_on_its_page(app: 
         .next()
         .unwrap()
         .to_owned();
+    let token = app.sign_in("AU7K2P", "Muller").await;
+    let on_saved = app
+        .post("/v1/traveller/bids")
+        .key(&token)
+        .json(&json!({"lot_id": saved, "amount": "300.00",
+            "payment_method": "pm_card_visa", "consent_to_charge": true}))
+        .send()
+        .await
+        .expect(201);
     app.cancel_lot(&op, &lot).await;
-    app.run_jobs().await;
+    app.cancel_lot(&op, &saved).await;
 
+    let page = browser.get(&bid_path).await;
+    assert!(
+        page.says(
+            "Not successful: the hold on your card is being released and nothing was charged."
+        ) && page.says("The operator cancelled this upgrade."),
+        "{}",
+        page.body
+    );
+    app.run_jobs().await;
     let page = browser.get(&bid_path).await;
     assert!(
         page.says("Not successful: the hold on your card is released and nothing was charged.")
@@ -839,9 +865,65 @@ async fn a_bid_on_an_upgrade_cancelled_during_bidding_says_why_on_its_page(app: 
     );
     let offers = browser.get("/offers").await;
     assert!(
-        offers.says("Not successful: hold released"),
+        offers.says("Not successful: hold released")
+            && offers.says("Not successful: your card will not be charged"),
         "{}",
         offers.body
+    );
+    let saved_page = browser
+        .get(&format!("/bids/{}", on_saved.body["id"].as_str().unwrap()))
+        .await;
+    assert!(
+        saved_page
+            .says("Not successful: nothing was charged, and your saved card will not be used.")
+            && saved_page.says("Not successful: your card will not be charged")
+            && !saved_page.says("hold on your card"),
+        "{}",
+        saved_page.body
+    );
+
+    // Withdrawn from sale (capacity 0), then closed: the award weighed no bid of it, and its
+    // rule is not shown as what decided.
+    let withdrawn = app
+        .open_lot(&op, json!({"resource": "AU303", "capacity": 2}))
+        .await;
+    app.booking(&op, "AU9ZZZ", "Muller", 1, &[&withdrawn]).await;
+    let other = Browser::new(&app);
+    other.sign_in("AU9ZZZ", "Muller").await;
+    let placed = other.bid(&withdrawn, "400", GOOD_CARD).await;
+    let withdrawn_bid = placed
+        .location
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap()
+        .to_owned();
+    app.post(&format!("/v1/lots/{withdrawn}/capacity"))
+        .key(&op.key)
+        .json(&json!({"capacity": 0}))
+        .send()
+        .await
+        .expect(200);
+    app.close_now(&withdrawn).await;
+    app.run_jobs().await;
+    let page = other.get(&withdrawn_bid).await;
+    assert!(
+        page.says("The operator withdrew this upgrade from sale.")
+            && page
+                .says("Not successful: the hold on your card is released and nothing was charged.")
+            && !page.says("How winners were chosen"),
+        "{}",
+        page.body
+    );
+
+    let french = Browser::with_language(&app, "fr-FR,fr;q=0.9");
+    french.sign_in("AU7K2P", "Muller").await;
+    let page = french.get(&bid_path).await;
+    assert!(
+        page.says("Non retenue : l'autorisation sur votre carte est levée, rien n'a été débité.")
+            && page.says("L'opérateur a annulé ce surclassement."),
+        "{}",
+        page.body
     );
 }
 

@@ -479,7 +479,7 @@ pub static FR: Strings = Strings {
     change_button: "Modifier mon offre",
     change_card_hint: "Seulement si vous augmentez votre offre au-delà de ce que votre carte garantit : saisissez de nouveau votre carte.",
     withdraw_heading: "Retirer",
-    withdraw_hint: "Rien n'est débité et la réservation sur votre carte est levée. Vous pouvez enchérir de nouveau jusqu'à la clôture.",
+    withdraw_hint: "Rien n'est débité et l'autorisation sur votre carte est levée. Vous pouvez enchérir de nouveau jusqu'à la clôture.",
     data_heading: "Vos données",
     data_hint: "Téléchargez tout ce que nous détenons sur cette réservation, ou demandez l'effacement de votre nom et de vos coordonnées. Les traces de paiement restent, sans votre nom, comme la loi l'exige.",
     data_download: "Télécharger mes données (JSON)",

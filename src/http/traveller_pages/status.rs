@@ -21,6 +21,7 @@ use crate::domain::bid::{BidEventKind, BidStatus};
 use crate::domain::lot::{LotSpec, LotStatus, PaymentMode};
 use crate::payments::PaymentGateway;
 use crate::services::award::PlanRecord;
+use crate::services::bids::bought_now::DECLINED_AFTER_CLOSE;
 use crate::services::bids::{self, BidError};
 use crate::store::Db;
 use crate::store::entities::{award, bid, bid_event, lot};
@@ -198,14 +199,18 @@ async fn outcome(
     let b = &l.bid;
     let status = BidStatus::parse(&b.status).map_err(PageError::Render)?;
     let row = award::Entity::find_by_id(l.lot.id.clone()).one(db).await?;
-    // With no award, a bid still has an outcome when it ended before one (the lot cancelled
-    // or withdrawn during bidding): what happened and why, with no rule to tell.
-    let ended_early =
-        matches!(status, BidStatus::Lost | BidStatus::Released) && b.outcome_reason.is_some();
-    if row.is_none() && !ended_early {
+    // A bid the award did not weigh (the lot cancelled or withdrawn from sale, a purchase
+    // undone after the close) still has an outcome, award or none: what happened and why,
+    // without the rule that chose the winners.
+    let outside_award = matches!(status, BidStatus::Lost | BidStatus::Released)
+        && matches!(
+            b.outcome_reason.as_deref(),
+            Some("lot_cancelled" | "capacity_withdrawn" | DECLINED_AFTER_CLOSE)
+        );
+    if row.is_none() && !outside_award {
         return Ok(None);
     }
-    let rule = row.map(|row| {
+    let rule = row.filter(|_| !outside_award).map(|row| {
         let policy = serde_json::from_str::<PlanRecord>(&row.plan)
             .map(|p| p.policy)
             .unwrap_or_default();
@@ -241,6 +246,15 @@ async fn outcome(
             }
         }
         (BidStatus::Lost | BidStatus::Released, _) => match (money, fr) {
+            // A `charge_on_award` lot: the card was saved, never held.
+            (Charged::NeverHeld, true) => {
+                "Non retenue : rien n'a été débité, et votre carte enregistrée ne sera pas utilisée."
+                    .to_owned()
+            }
+            (Charged::NeverHeld, false) => {
+                "Not successful: nothing was charged, and your saved card will not be used."
+                    .to_owned()
+            }
             // A cancel or a cut while the bank was being asked: never "nothing was charged"
             // before that is known.
             (Charged::Taken, true) => {
@@ -252,7 +266,7 @@ async fn outcome(
             (Charged::Unanswered, true) => concat!(
                 "Non retenue : le paiement avait déjà été demandé à votre banque, qui n'a pas ",
                 "encore répondu. Si la somme a été débitée, elle vous est remboursée en ",
-                "totalité ; sinon, rien n'est débité et toute réservation sur votre carte est ",
+                "totalité ; sinon, rien n'est débité et toute autorisation sur votre carte est ",
                 "levée."
             )
             .to_owned(),
@@ -262,8 +276,18 @@ async fn outcome(
                 "nothing is charged and any hold on your card is released."
             )
             .to_owned(),
+            // Lost until the release job has run, then released: said as the status line says.
+            (Charged::Nothing, true) if status == BidStatus::Lost => concat!(
+                "Non retenue : l'autorisation sur votre carte est en cours de levée, rien n'a ",
+                "été débité."
+            )
+            .to_owned(),
+            (Charged::Nothing, false) if status == BidStatus::Lost => {
+                "Not successful: the hold on your card is being released and nothing was charged."
+                    .to_owned()
+            }
             (Charged::Nothing, true) => {
-                "Non retenue : la réservation sur votre carte est levée, rien n'a été débité."
+                "Non retenue : l'autorisation sur votre carte est levée, rien n'a été débité."
                     .to_owned()
             }
             (Charged::Nothing, false) => {

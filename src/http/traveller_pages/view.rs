@@ -292,9 +292,9 @@ pub fn status_words(lang: Lang, status: BidStatus) -> &'static str {
         (Lang::Fr, BidStatus::Won) => "Gagnée : votre carte est en cours de débit",
         (Lang::Fr, BidStatus::Charged) => "Gagnée et débitée",
         (Lang::Fr, BidStatus::Lost) => {
-            "Non retenue : la réservation sur votre carte est en cours de levée"
+            "Non retenue : l'autorisation sur votre carte est en cours de levée"
         }
-        (Lang::Fr, BidStatus::Released) => "Non retenue : réservation levée",
+        (Lang::Fr, BidStatus::Released) => "Non retenue : autorisation levée",
         (Lang::Fr, BidStatus::Standby) => "En liste d'attente",
         (Lang::Fr, BidStatus::PaymentFailed) => "Gagnée, mais le paiement a échoué",
         (Lang::Fr, BidStatus::Refunded) => "Remboursée",
@@ -302,13 +302,16 @@ pub fn status_words(lang: Lang, status: BidStatus) -> &'static str {
 }
 
 /// The bid's status in plain words, as its money stands: a bid that no longer stands while
-/// its payment is unanswered or taken is not "being released".
+/// its payment is unanswered or taken is not "being released", nor one whose card was only
+/// saved, never held.
 pub fn status_text(lang: Lang, status: BidStatus, money: Charged) -> &'static str {
     match (money, lang) {
         (Charged::Unanswered, Lang::En) => "Not successful: waiting for your bank's answer",
         (Charged::Unanswered, Lang::Fr) => "Non retenue : en attente de la réponse de votre banque",
         (Charged::Taken, Lang::En) => "Not successful: your payment is being refunded",
         (Charged::Taken, Lang::Fr) => "Non retenue : votre paiement est en cours de remboursement",
+        (Charged::NeverHeld, Lang::En) => "Not successful: your card will not be charged",
+        (Charged::NeverHeld, Lang::Fr) => "Non retenue : votre carte ne sera pas débitée",
         (Charged::Nothing, _) => status_words(lang, status),
     }
 }
@@ -377,10 +380,10 @@ pub fn timeline(
                 (Lang::Fr, Some(BidEventKind::Raised | BidEventKind::Lowered)) => {
                     format!("Offre modifiée : {per} par personne, {} au total.", total_of(units))
                 }
-                (Lang::Fr, Some(BidEventKind::Withdrawn)) => "Vous avez retiré votre offre. Rien ne sera débité ; la réservation sur votre carte est levée.".into(),
+                (Lang::Fr, Some(BidEventKind::Withdrawn)) => "Vous avez retiré votre offre. Rien ne sera débité ; l'autorisation sur votre carte est levée.".into(),
                 (Lang::Fr, Some(BidEventKind::HoldPlaced)) => "Votre carte est autorisée ; elle n'est débitée que si le surclassement est confirmé.".into(),
                 (Lang::Fr, Some(BidEventKind::CardSaved)) => "Votre carte est enregistrée ; elle n'est débitée que si le surclassement est confirmé.".into(),
-                (Lang::Fr, Some(BidEventKind::HoldReleased)) => "La réservation sur votre carte est levée ; rien n'a été débité. Selon votre banque, elle peut rester visible quelques jours.".into(),
+                (Lang::Fr, Some(BidEventKind::HoldReleased)) => "L'autorisation sur votre carte est levée ; rien n'a été débité. Selon votre banque, elle peut rester visible quelques jours.".into(),
                 (Lang::Fr, Some(BidEventKind::LotClosed)) => "Les enchères sont closes ; le résultat suit.".into(),
                 (Lang::Fr, Some(BidEventKind::Won)) => format!(
                     "Votre surclassement est confirmé pour {won_units} {} ; votre carte va être débitée de {}.",
@@ -404,7 +407,7 @@ pub fn timeline(
                 (Lang::Fr, Some(BidEventKind::Lost)) => {
                     lang.reason(b.outcome_reason.as_deref().unwrap_or("outbid"), b.units)
                 }
-                (Lang::Fr, Some(BidEventKind::Standby)) => "Votre offre est en liste d'attente : elle passe devant si un gagnant ne peut pas payer. La réservation sur votre carte est gardée jusque-là.".into(),
+                (Lang::Fr, Some(BidEventKind::Standby)) => "Votre offre est en liste d'attente : elle passe devant si un gagnant ne peut pas payer. L'autorisation sur votre carte est gardée jusque-là.".into(),
                 (Lang::Fr, Some(BidEventKind::LotCancelled)) => lang.reason("lot_cancelled", b.units),
                 (Lang::Fr, Some(BidEventKind::CapacityChanged)) => lang.reason("capacity_reduced", b.units),
                 (Lang::Fr, Some(BidEventKind::UpgradeNow)) => "Surclassement immédiat au prix fixe de l'opérateur.".into(),
