@@ -520,8 +520,9 @@ async fn unwind_bids(
         BidStatus::Standby,
         BidStatus::Charged,
     ];
-    // Locked, as they are: a purchase's capture answered meanwhile writes its bid (and
-    // only it) charged, and must be refunded, not have its captured hold "released".
+    // Locked, as they are: an "upgrade now" request whose capture was answered meanwhile
+    // writes its bid (taking only that bid) charged, and that bid must be refunded, not
+    // have its captured hold "released". Paths that take the lot too take it first.
     let bids = bid::Entity::find()
         .filter(bid::Column::LotId.eq(lot_id))
         .filter(bid::Column::Status.is_in(live.iter().map(|s| s.as_str())))
@@ -603,7 +604,13 @@ async fn cut_awarded(
     let detail = "The operator has fewer upgrades than planned (a schedule or equipment change), so your upgrade is cancelled.";
     let unanswered = store_payments::unanswered_charges(txn, &lot.id).await?;
     for w in &cut {
-        let Some(b) = bid::Entity::find_by_id(w.id.clone()).one(txn).await? else {
+        // Locked, as in `unwind_bids`: a replacement card (which takes only the bid) may be
+        // writing it won with a new hold, which must then be released too.
+        let Some(b) = bid::Entity::find_by_id(w.id.clone())
+            .lock_exclusive()
+            .one(txn)
+            .await?
+        else {
             continue;
         };
         events::record(
