@@ -114,14 +114,15 @@ pub async fn unanswered_charges(
     Ok(ids.into_iter().collect())
 }
 
-/// Where a bid's money stands, for telling its traveller.
+/// Where the money of a bid that no longer stands is, for telling its traveller.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Charged {
-    /// Nothing taken, or all of it given back; the card was held (the hold is released, or
-    /// on its way to be).
+    /// Nothing taken; the bid's hold is still on the card, on its way to be released.
+    Releasing,
+    /// Nothing taken, or all of it given back; the hold there was is released.
     Nothing,
-    /// Nothing taken and the card never held: it was only saved, for a charge that never
-    /// came (a `charge_on_award` lot).
+    /// Nothing taken and nothing on the card: it was only saved, for a charge on award that
+    /// never came (or never held at all).
     NeverHeld,
     /// A charge was asked for and not yet answered: the money may have been taken.
     Unanswered,
@@ -129,19 +130,19 @@ pub enum Charged {
     Taken,
 }
 
-/// Where the bid's money stands, from its hold, charge and refund rows.
-pub async fn charged(db: &impl ConnectionTrait, bid_id: &str) -> Result<Charged, DbErr> {
-    let of = charged_of(db, &[bid_id]).await?;
-    Ok(of.get(bid_id).copied().unwrap_or(Charged::NeverHeld))
+/// Where the bid's money stands, from the bid and its hold, charge and refund rows.
+pub async fn charged(db: &impl ConnectionTrait, b: &bid::Model) -> Result<Charged, DbErr> {
+    let of = charged_of(db, &[b]).await?;
+    Ok(of.get(&b.id).copied().unwrap_or(Charged::NeverHeld))
 }
 
 /// Where each of these bids' money stands, in one read (a page listing several bids); every
 /// bid asked about has an answer.
 pub async fn charged_of(
     db: &impl ConnectionTrait,
-    bid_ids: &[&str],
+    bids: &[&bid::Model],
 ) -> Result<HashMap<String, Charged>, DbErr> {
-    if bid_ids.is_empty() {
+    if bids.is_empty() {
         return Ok(HashMap::new());
     }
     let rows: Vec<(String, String, String)> = payment::Entity::find()
@@ -149,35 +150,40 @@ pub async fn charged_of(
         .column(payment::Column::BidId)
         .column(payment::Column::Kind)
         .column(payment::Column::Status)
-        .filter(payment::Column::BidId.is_in(bid_ids.iter().copied()))
+        .filter(payment::Column::BidId.is_in(bids.iter().map(|b| b.id.as_str())))
         .filter(payment::Column::Kind.is_in(["hold", "charge", "refund"]))
         .filter(payment::Column::Status.is_in(["pending", "succeeded", "released"]))
         .into_tuple()
         .all(db)
         .await?;
-    let mut of: HashMap<String, Vec<(String, String)>> = bid_ids
-        .iter()
-        .map(|id| ((*id).to_owned(), Vec::new()))
-        .collect();
+    let mut of: HashMap<&str, Vec<(String, String)>> =
+        bids.iter().map(|b| (b.id.as_str(), Vec::new())).collect();
     for (bid, kind, status) in rows {
-        of.entry(bid).or_default().push((kind, status));
+        if let Some(rows) = of.get_mut(bid.as_str()) {
+            rows.push((kind, status));
+        }
     }
-    Ok(of
-        .into_iter()
-        .map(|(bid, rows)| {
+    Ok(bids
+        .iter()
+        .map(|b| {
+            let rows = &of[b.id.as_str()];
             let has = |kind: &str, status: &str| rows.iter().any(|(k, s)| k == kind && s == status);
+            let held_once = rows.iter().any(|(k, _)| k == "hold");
             let money = if has("refund", "succeeded") {
                 Charged::Nothing
             } else if has("charge", "succeeded") {
                 Charged::Taken
             } else if has("charge", "pending") {
                 Charged::Unanswered
-            } else if rows.iter().any(|(k, _)| k == "hold") {
-                Charged::Nothing
-            } else {
+            } else if b.payment_ref.is_some() {
+                Charged::Releasing
+            } else if b.saved_card.is_some() || !held_once {
+                // A saved card's bid may have had an "upgrade now" hold, released since.
                 Charged::NeverHeld
+            } else {
+                Charged::Nothing
             };
-            (bid, money)
+            (b.id.clone(), money)
         })
         .collect())
 }

@@ -427,10 +427,11 @@ async fn a_webhook_for_a_purchase_whose_answer_was_lost_leaves_it_to_its_job() {
     assert_eq!(app.emails_of(&op.key, "bid.charged").await.len(), 1);
 }
 
-/// The operator cancels just as a purchase's payment is recorded (its job writes the bank's
-/// late "paid"): the cancel waits for the bid being written, finds it charged, and refunds
-/// it, rather than taking it for an unpaid winner and releasing a hold already captured.
-/// PostgreSQL only: the wait is seen in `pg_stat_activity`.
+/// The operator cancels just as a purchase's payment is recorded (the "upgrade now" request
+/// writes the bank's "paid", taking only the bid): the cancel waits for the bid being
+/// written, finds it charged, and refunds it, rather than taking it for an unpaid winner and
+/// releasing a hold already captured. PostgreSQL only: the wait is seen in
+/// `pg_stat_activity`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancel_meeting_a_purchase_being_recorded_as_paid_refunds_it() {
     use sea_orm::{QuerySelect, TransactionTrait};
@@ -444,7 +445,7 @@ async fn a_cancel_meeting_a_purchase_being_recorded_as_paid_refunds_it() {
     let bought = buy_now_with(&app, &lot, "pm_card_visa", gateway).await;
     let hold = bought.payment_ref.clone().expect("the purchase's hold");
 
-    // The purchase's record of the bank's answer, as its job writes it, begun.
+    // The purchase's record of the bank's answer, as its request writes it, begun.
     let paying = app.db.begin().await.unwrap();
     bid::Entity::find_by_id(bought.id.clone())
         .lock_exclusive()
@@ -486,6 +487,53 @@ async fn a_cancel_meeting_a_purchase_being_recorded_as_paid_refunds_it() {
     assert_eq!(app.stored_bid(&bought.id).await.status, "refunded");
 }
 
+/// A charge-on-award lot: the traveller's bid (the card saved) bought "upgrade now", the bank
+/// declined after a late answer and the bid was put back; then it lost in the award. Its page
+/// says that nothing was charged and the saved card will not be used, not that a hold is
+/// being released (the purchase's hold went with the decline; none is left to release).
+async fn a_saved_card_bid_lost_after_a_declined_purchase_speaks_of_no_hold(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app
+        .open_lot(
+            &op,
+            json!({"capacity": 2, "upgrade_now": "800.00", "payment_mode": "charge_on_award"}),
+        )
+        .await;
+    let mut bids = Vec::new();
+    for (reference, amount) in [("PNR001", "300.00"), ("PNR002", "500.00")] {
+        app.booking(&op, reference, "Martin", 2, &[&lot]).await;
+        let token = app.sign_in(reference, "Martin").await;
+        let placed = app
+            .post("/v1/traveller/bids")
+            .key(&token)
+            .json(&json!({"lot_id": lot, "amount": amount,
+                "payment_method": "pm_card_visa", "consent_to_charge": true}))
+            .send()
+            .await
+            .expect(201);
+        bids.push(placed.body["id"].as_str().unwrap().to_owned());
+        if reference == "PNR001" {
+            buy_now_with_the_answer_lost(&app, &lot, DECLINED_AT_CAPTURE).await;
+            app.run_jobs().await;
+            assert_eq!(app.stored_bid(&bids[0]).await.status, "active", "put back");
+        }
+    }
+    app.close_now(&lot).await;
+    app.run_jobs().await;
+    assert_eq!(app.stored_bid(&bids[0]).await.status, "lost");
+
+    let browser = crate::pages::Browser::new(&app);
+    browser.sign_in("PNR001", "Martin").await;
+    let page = browser.get(&format!("/bids/{}", bids[0])).await;
+    assert!(
+        page.says("Not successful: nothing was charged, and your saved card will not be used.")
+            && page.says("Not successful: your card will not be charged")
+            && !page.says("being released"),
+        "{}",
+        page.body
+    );
+}
+
 store_tests!(
     the_cancels_release_finishes_a_purchase_whose_job_is_gone,
     a_lost_capture_landing_during_the_release_of_a_cancelled_purchase_is_refunded,
@@ -501,6 +549,7 @@ store_tests!(
     an_upgrade_now_declined_after_bidding_closed_is_lost_and_releases_every_hold,
     an_upgrade_now_whose_process_stops_while_the_bank_is_asked_is_finished_by_its_job,
     an_upgrade_now_answered_at_once_leaves_no_job_waiting,
+    a_saved_card_bid_lost_after_a_declined_purchase_speaks_of_no_hold,
 );
 
 /// The process stops while the bank is asked (the bank took the money; its answer never came

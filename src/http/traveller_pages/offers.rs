@@ -5,13 +5,13 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 use askama::Template;
 use chrono::Utc;
 
-use super::view::{icon, iso, people, status_text};
+use super::view::{ended_words, icon, iso, people, status_words};
 use super::{Chrome, PageError, render, traveller};
 use crate::domain::bid::BidStatus;
 use crate::domain::lot::LotStatus;
 use crate::services::bids;
 use crate::store::Db;
-use crate::store::payments::{self as store_payments, Charged};
+use crate::store::payments as store_payments;
 
 pub struct OfferCard {
     pub icon: &'static str,
@@ -49,7 +49,7 @@ pub async fn page(req: HttpRequest, db: web::Data<Db>) -> Result<HttpResponse, P
     let offers = bids::offers(&db, &who.booking).await?;
     // A bid that no longer stands is worded as its money stands (a payment unanswered or
     // taken is not "being released"), as on the bid's own page.
-    let ended: Vec<&str> = offers
+    let ended: Vec<&crate::store::entities::bid::Model> = offers
         .iter()
         .filter_map(|o| o.bid.as_ref())
         .filter(|b| {
@@ -58,7 +58,6 @@ pub async fn page(req: HttpRequest, db: web::Data<Db>) -> Result<HttpResponse, P
                 Ok(BidStatus::Lost | BidStatus::Released)
             )
         })
-        .map(|b| b.id.as_str())
         .collect();
     let money = store_payments::charged_of(db.get_ref(), &ended).await?;
     let cards = offers
@@ -81,11 +80,9 @@ pub async fn page(req: HttpRequest, db: web::Data<Db>) -> Result<HttpResponse, P
             };
             let my_bid = o.bid.as_ref().zip(status).map(|(b, st)| {
                 let amount = lang.money(b.amount_minor, c);
-                let said = status_text(
-                    lang,
-                    st,
-                    money.get(&b.id).copied().unwrap_or(Charged::Nothing),
-                );
+                let said = money
+                    .get(&b.id)
+                    .map_or(status_words(lang, st), |&m| ended_words(lang, m));
                 match lang {
                     super::i18n::Lang::En => format!("Your bid: {amount} per person — {said}."),
                     super::i18n::Lang::Fr => {

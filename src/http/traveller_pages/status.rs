@@ -13,8 +13,8 @@ use super::bid::CardForm;
 use super::card::{self, CardFieldError};
 use super::i18n::Lang;
 use super::view::{
-    Alert, AmountField, EventView, alert_is_on, amount_for_field, bid_alert, iso, normalize_amount,
-    people, status_text, status_words, timeline,
+    Alert, AmountField, EventView, alert_is_on, amount_for_field, bid_alert, ended_words, iso,
+    normalize_amount, people, status_words, timeline,
 };
 use super::{Chrome, PageError, Traveller, check_csrf, render, see_other, traveller};
 use crate::domain::bid::{BidEventKind, BidStatus};
@@ -194,7 +194,7 @@ async fn outcome(
     db: &Db,
     lang: Lang,
     l: &Loaded,
-    money: Charged,
+    money: Option<Charged>,
 ) -> Result<Option<OutcomeView>, PageError> {
     let b = &l.bid;
     let status = BidStatus::parse(&b.status).map_err(PageError::Render)?;
@@ -245,7 +245,7 @@ async fn outcome(
                 )
             }
         }
-        (BidStatus::Lost | BidStatus::Released, _) => match (money, fr) {
+        (BidStatus::Lost | BidStatus::Released, _) => match (money.unwrap_or(Charged::Nothing), fr) {
             // A `charge_on_award` lot: the card was saved, never held.
             (Charged::NeverHeld, true) => {
                 "Non retenue : rien n'a été débité, et votre carte enregistrée ne sera pas utilisée."
@@ -276,13 +276,12 @@ async fn outcome(
                 "nothing is charged and any hold on your card is released."
             )
             .to_owned(),
-            // Lost until the release job has run, then released: said as the status line says.
-            (Charged::Nothing, true) if status == BidStatus::Lost => concat!(
+            (Charged::Releasing, true) => concat!(
                 "Non retenue : l'autorisation sur votre carte est en cours de levée, rien n'a ",
                 "été débité."
             )
             .to_owned(),
-            (Charged::Nothing, false) if status == BidStatus::Lost => {
+            (Charged::Releasing, false) => {
                 "Not successful: the hold on your card is being released and nothing was charged."
                     .to_owned()
             }
@@ -365,8 +364,8 @@ async fn status_page(
     // Read only for a bid that no longer stands: its hold is released unless a payment was
     // asked for meanwhile.
     let money = match bid_status {
-        BidStatus::Lost | BidStatus::Released => store_payments::charged(db, &l.bid.id).await?,
-        _ => Charged::Nothing,
+        BidStatus::Lost | BidStatus::Released => Some(store_payments::charged(db, &l.bid).await?),
+        _ => None,
     };
     let outcome = outcome(db, lang, &l, money).await?;
     let view = StatusPage {
@@ -375,7 +374,7 @@ async fn status_page(
         title: format!("{} · {}", s.title, s.service_date.format("%d/%m/%Y")),
         notice: notice_of.and_then(|d| notice(lang, d, &l)),
         alert,
-        status_text: status_text(lang, bid_status, money),
+        status_text: money.map_or(status_words(lang, bid_status), |m| ended_words(lang, m)),
         amount_text: lang.money(l.bid.amount_minor, c),
         total_text: format!(
             "{} ({units} {})",

@@ -301,18 +301,19 @@ pub fn status_words(lang: Lang, status: BidStatus) -> &'static str {
     }
 }
 
-/// The bid's status in plain words, as its money stands: a bid that no longer stands while
-/// its payment is unanswered or taken is not "being released", nor one whose card was only
-/// saved, never held.
-pub fn status_text(lang: Lang, status: BidStatus, money: Charged) -> &'static str {
+/// A bid that no longer stands (lost or released), in plain words as its money stands: not
+/// "being released" while its payment is unanswered or taken, nor once its hold is gone, and
+/// no hold spoken of for a card that was only saved.
+pub fn ended_words(lang: Lang, money: Charged) -> &'static str {
     match (money, lang) {
+        (Charged::Releasing, _) => status_words(lang, BidStatus::Lost),
+        (Charged::Nothing, _) => status_words(lang, BidStatus::Released),
         (Charged::Unanswered, Lang::En) => "Not successful: waiting for your bank's answer",
         (Charged::Unanswered, Lang::Fr) => "Non retenue : en attente de la réponse de votre banque",
         (Charged::Taken, Lang::En) => "Not successful: your payment is being refunded",
         (Charged::Taken, Lang::Fr) => "Non retenue : votre paiement est en cours de remboursement",
         (Charged::NeverHeld, Lang::En) => "Not successful: your card will not be charged",
         (Charged::NeverHeld, Lang::Fr) => "Non retenue : votre carte ne sera pas débitée",
-        (Charged::Nothing, _) => status_words(lang, status),
     }
 }
 
