@@ -218,6 +218,8 @@ async fn outcome(
     });
     let c = l.spec.currency;
     let fr = lang == Lang::Fr;
+    // Read for every lost or released bid (the page's caller does).
+    let ended = money.unwrap_or(Charged::Nothing);
     let headline = match (status, b.award_units.zip(b.award_price_minor)) {
         (BidStatus::Charged, Some((u, p))) => {
             let total = lang.money(p * i64::from(u), c);
@@ -245,7 +247,7 @@ async fn outcome(
                 )
             }
         }
-        (BidStatus::Lost | BidStatus::Released, _) => match (money.unwrap_or(Charged::Nothing), fr) {
+        (BidStatus::Lost | BidStatus::Released, _) => match (ended, fr) {
             // A `charge_on_award` lot: the card was saved, never held.
             (Charged::NeverHeld, true) => {
                 "Non retenue : rien n'a été débité, et votre carte enregistrée ne sera pas utilisée."
