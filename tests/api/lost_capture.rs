@@ -439,37 +439,12 @@ async fn charge_during_a_cancel(
     lot_id: &str,
     winner: &str,
 ) -> Result<settlement::Step, settlement::SettleError> {
-    use sea_orm::sea_query::Expr;
-    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, TransactionTrait};
-    use surclass::store::entities::{bid, lot};
-
-    let cancel = app.db.begin().await.unwrap();
-    lot::Entity::find_by_id(lot_id.to_owned())
-        .lock_exclusive()
-        .one(&cancel)
-        .await
-        .unwrap();
+    let cancel = app.cancel_begins(lot_id).await;
     let charging = tokio::spawn({
         let (db, gateway, winner) = (app.db.clone(), app.gateway.clone(), winner.to_owned());
         async move { settlement::charge(&db, gateway.as_ref(), &winner, None).await }
     });
-    assert!(
-        app.someone_waits_for_a_lock().await,
-        "the charge waits for the lot the cancel holds"
-    );
-    lot::Entity::update_many()
-        .col_expr(lot::Column::Status, Expr::value("cancelled"))
-        .filter(lot::Column::Id.eq(lot_id))
-        .exec(&cancel)
-        .await
-        .expect("the cancel writes the lot");
-    bid::Entity::update_many()
-        .col_expr(bid::Column::Status, Expr::value("lost"))
-        .filter(bid::Column::Id.eq(winner))
-        .exec(&cancel)
-        .await
-        .expect("the cancel writes the bid");
-    cancel.commit().await.expect("the cancel commits");
+    cancel.ends(app, winner).await;
     charging.await.unwrap()
 }
 

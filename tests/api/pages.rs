@@ -39,6 +39,13 @@ impl Page {
     pub(crate) fn says(&self, text: &str) -> bool {
         self.body.replace("&#39;", "'").contains(text)
     }
+
+    /// Where this answer sends the browser, without the query: a placed bid's own page.
+    fn path(&self) -> String {
+        let to = self.location.as_deref();
+        let to = to.unwrap_or_else(|| panic!("no redirect ({}): {}", self.status, self.body));
+        to.split('?').next().unwrap().to_owned()
+    }
 }
 
 impl Browser {
@@ -332,13 +339,7 @@ async fn bad_input_is_explained_on_the_same_screen_and_changes_nothing(app: Test
     );
 
     let placed = browser.bid(&lot, "200", GOOD_CARD).await;
-    let bid_path = placed
-        .location
-        .unwrap()
-        .split('?')
-        .next()
-        .unwrap()
-        .to_owned();
+    let bid_path = placed.path();
     let csrf = browser.get(&bid_path).await.hidden("csrf");
     let too_high = browser
         .post(
@@ -427,13 +428,7 @@ async fn a_post_without_this_sessions_form_token_changes_nothing(app: TestApp) {
     assert!(bids_of(&app, "AU7K2P", "Muller").await.is_empty());
 
     let placed = browser.bid(&lot, "200", GOOD_CARD).await;
-    let bid_path = placed
-        .location
-        .unwrap()
-        .split('?')
-        .next()
-        .unwrap()
-        .to_owned();
+    let bid_path = placed.path();
     let refused = browser
         .post(&format!("{bid_path}/withdraw"), &[("csrf", "forged")])
         .await;
@@ -585,13 +580,7 @@ async fn a_failed_payment_can_be_fixed_with_another_card_on_the_status_page(app:
     let browser = Browser::new(&app);
     browser.sign_in("AU7K2P", "Muller").await;
     let placed = browser.bid(&lot, "400", DECLINED_WHEN_CHARGED).await;
-    let bid_path = placed
-        .location
-        .unwrap()
-        .split('?')
-        .next()
-        .unwrap()
-        .to_owned();
+    let bid_path = placed.path();
     app.close_now(&lot).await;
     app.run_jobs().await;
 
@@ -752,13 +741,7 @@ async fn the_status_page_hands_over_the_data_and_erases_it_on_request(app: TestA
     let browser = Browser::new(&app);
     browser.sign_in("AU7K2P", "Muller").await;
     let placed = browser.bid(&lot, "420", GOOD_CARD).await;
-    let bid_path = placed
-        .location
-        .unwrap()
-        .split('?')
-        .next()
-        .unwrap()
-        .to_owned();
+    let bid_path = placed.path();
     let status = browser.get(&bid_path).await;
     assert!(status.says("Download my data"), "{}", status.body);
     let csrf = status.hidden("csrf");
@@ -827,13 +810,7 @@ async fn a_bid_on_an_upgrade_cancelled_during_bidding_says_why_on_its_page(app: 
     let browser = Browser::new(&app);
     browser.sign_in("AU7K2P", "Muller").await;
     let placed = browser.bid(&lot, "400", GOOD_CARD).await;
-    let bid_path = placed
-        .location
-        .unwrap()
-        .split('?')
-        .next()
-        .unwrap()
-        .to_owned();
+    let bid_path = placed.path();
     let token = app.sign_in("AU7K2P", "Muller").await;
     let on_saved = app
         .post("/v1/traveller/bids")

@@ -679,6 +679,26 @@ impl TestApp {
         false
     }
 
+    /// An operator's cancel of `lot_id`, begun by hand and held open: the lot taken for
+    /// update, as `lots::cancel` does first. A test starts a step against it, then
+    /// [`HeldCancel::ends`] it.
+    pub async fn cancel_begins(&self, lot_id: &str) -> HeldCancel {
+        use sea_orm::{EntityTrait, QuerySelect, TransactionTrait};
+        use surclass::store::entities::lot;
+
+        let txn = self.db.begin().await.unwrap();
+        lot::Entity::find_by_id(lot_id.to_owned())
+            .lock_exclusive()
+            .one(&txn)
+            .await
+            .unwrap()
+            .expect("the lot");
+        HeldCancel {
+            txn,
+            lot_id: lot_id.to_owned(),
+        }
+    }
+
     /// Signs a traveller in and returns the session token.
     pub async fn sign_in(&self, reference: &str, last_name: &str) -> String {
         let reply = self
@@ -733,4 +753,38 @@ macro_rules! stripe_tests {
             )*
         }
     };
+}
+
+/// A cancel held open by [`TestApp::cancel_begins`].
+pub struct HeldCancel {
+    txn: sea_orm::DatabaseTransaction,
+    lot_id: String,
+}
+
+impl HeldCancel {
+    /// Once another step is seen waiting for a lock (PostgreSQL), writes the lot cancelled and
+    /// `bid_id` lost, as the cancel does, and commits: none of it may fail.
+    pub async fn ends(self, app: &TestApp, bid_id: &str) {
+        use sea_orm::sea_query::Expr;
+        use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+        use surclass::store::entities::{bid, lot};
+
+        assert!(
+            app.someone_waits_for_a_lock().await,
+            "another step waits for the lot the cancel holds"
+        );
+        lot::Entity::update_many()
+            .col_expr(lot::Column::Status, Expr::value("cancelled"))
+            .filter(lot::Column::Id.eq(&self.lot_id))
+            .exec(&self.txn)
+            .await
+            .expect("the cancel writes the lot");
+        bid::Entity::update_many()
+            .col_expr(bid::Column::Status, Expr::value("lost"))
+            .filter(bid::Column::Id.eq(bid_id))
+            .exec(&self.txn)
+            .await
+            .expect("the cancel writes the bid");
+        self.txn.commit().await.expect("the cancel commits");
+    }
 }

@@ -5,7 +5,7 @@ use sea_orm::EntityTrait;
 use serde_json::json;
 
 use crate::store_tests;
-use crate::support::{TestApp, timeline_kinds};
+use crate::support::{HeldCancel, TestApp, timeline_kinds};
 
 async fn signing_in_ignores_case_spaces_accents_and_apostrophes(app: TestApp) {
     let op = app.operator("aurora").await;
@@ -722,7 +722,7 @@ async fn a_withdrawal_sent_while_the_operator_cancels_waits_and_is_refused() {
         app.delete(&format!("/v1/traveller/bids/{bid_id}"))
             .key(&token)
             .send(),
-        cancel_ends(&app, cancel, &bid_id),
+        cancel.ends(&app, &bid_id),
     );
     assert_eq!(reply.expect(409).problem_type(), "upgrade-unavailable");
     assert_eq!(app.stored_bid(&bid_id).await.status, "lost");
@@ -748,7 +748,7 @@ async fn a_raise_landing_while_the_operator_cancels_waits_is_refused_and_holds_n
 
     let cancel = cancel_begun(&app, &bid_id).await;
     go_on.send(()).unwrap();
-    cancel_ends(&app, cancel, &bid_id).await;
+    cancel.ends(&app, &bid_id).await;
     let refused = raising.await.unwrap();
     assert!(
         matches!(refused, Err(BidError::Unavailable(_))),
@@ -763,48 +763,10 @@ async fn a_raise_landing_while_the_operator_cancels_waits_is_refused_and_holds_n
     );
 }
 
-/// An operator's cancel of the bid's lot, begun: the lot taken for update, as `lots::cancel`
-/// does first.
-async fn cancel_begun(app: &TestApp, bid_id: &str) -> sea_orm::DatabaseTransaction {
-    use sea_orm::{QuerySelect, TransactionTrait};
-    use surclass::store::entities::lot;
-
-    let lot_id = app.stored_bid(bid_id).await.lot_id;
-    let cancel = app.db.begin().await.unwrap();
-    lot::Entity::find_by_id(lot_id)
-        .lock_exclusive()
-        .one(&cancel)
+/// An operator's cancel of the bid's lot, begun (see `TestApp::cancel_begins`).
+async fn cancel_begun(app: &TestApp, bid_id: &str) -> HeldCancel {
+    app.cancel_begins(&app.stored_bid(bid_id).await.lot_id)
         .await
-        .unwrap()
-        .expect("the lot");
-    cancel
-}
-
-/// Once a traveller's step is seen waiting for a lock, the cancel writes the lot, then the
-/// bid, and commits; it must not fail.
-async fn cancel_ends(app: &TestApp, cancel: sea_orm::DatabaseTransaction, bid_id: &str) {
-    use sea_orm::sea_query::Expr;
-    use sea_orm::{ColumnTrait, QueryFilter};
-    use surclass::store::entities::{bid, lot};
-
-    assert!(
-        app.someone_waits_for_a_lock().await,
-        "the traveller's step waits for the lot the cancel holds"
-    );
-    let lot_id = app.stored_bid(bid_id).await.lot_id;
-    lot::Entity::update_many()
-        .col_expr(lot::Column::Status, Expr::value("cancelled"))
-        .filter(lot::Column::Id.eq(lot_id))
-        .exec(&cancel)
-        .await
-        .expect("the cancel writes the lot");
-    bid::Entity::update_many()
-        .col_expr(bid::Column::Status, Expr::value("lost"))
-        .filter(bid::Column::Id.eq(bid_id))
-        .exec(&cancel)
-        .await
-        .expect("the cancel writes the bid");
-    cancel.commit().await.expect("the cancel commits");
 }
 
 pub(crate) mod during_hold {
