@@ -212,10 +212,10 @@ pub async fn cancel(
         });
     }
     let now = Utc::now();
-    let impact = impact_of(&txn, &current.id).await?;
     let before = format!("status={status}");
     let detail = format!("The operator cancelled this upgrade: {reason}");
-    unwind_bids(
+    // Counted from the bids as locked and undone, not as they stood a moment before.
+    let impact = unwind_bids(
         &txn,
         &current.id,
         BidEventKind::LotCancelled,
@@ -345,12 +345,11 @@ pub async fn cancel_impact(
     lot_id: &str,
 ) -> Result<CancelImpact, LotError> {
     let l = get(db, operator_id, lot_id).await?;
-    Ok(impact_of(db, &l.id).await?)
+    Ok(impact_of(&live_bids(&l.id).all(db).await?))
 }
 
-/// Counts as [`unwind_bids`] acts: a charged bid is refunded, any other live bid with a card
-/// hold has it released.
-async fn impact_of(conn: &impl ConnectionTrait, lot_id: &str) -> Result<CancelImpact, DbErr> {
+/// The lot's bids a cancel undoes: every one still in play.
+fn live_bids(lot_id: &str) -> sea_orm::Select<bid::Entity> {
     let live = [
         BidStatus::Active,
         BidStatus::Won,
@@ -358,11 +357,14 @@ async fn impact_of(conn: &impl ConnectionTrait, lot_id: &str) -> Result<CancelIm
         BidStatus::Standby,
         BidStatus::Charged,
     ];
-    let bids = bid::Entity::find()
+    bid::Entity::find()
         .filter(bid::Column::LotId.eq(lot_id))
         .filter(bid::Column::Status.is_in(live.iter().map(|s| s.as_str())))
-        .all(conn)
-        .await?;
+}
+
+/// Counts as [`unwind_bids`] acts: a charged bid is refunded, any other live bid with a card
+/// hold has it released.
+fn impact_of(bids: &[bid::Model]) -> CancelImpact {
     let charges = bids
         .iter()
         .filter(|b| b.status == BidStatus::Charged.as_str())
@@ -371,7 +373,7 @@ async fn impact_of(conn: &impl ConnectionTrait, lot_id: &str) -> Result<CancelIm
         .iter()
         .filter(|b| b.status != BidStatus::Charged.as_str() && b.payment_ref.is_some())
         .count() as u64;
-    Ok(CancelImpact { holds, charges })
+    CancelImpact { holds, charges }
 }
 
 /// One line that says what a lot is, for the audit log's before/after.
@@ -505,6 +507,7 @@ async fn set_status(
 
 /// Takes back every upgrade of the lot: active and standby bids and winners not yet charged
 /// lose it and their holds are released; charged winners are refunded. Each is told why.
+/// Returns what it undid.
 async fn unwind_bids(
     txn: &impl ConnectionTrait,
     lot_id: &str,
@@ -512,23 +515,12 @@ async fn unwind_bids(
     reason: &str,
     detail: &str,
     now: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    let live = [
-        BidStatus::Active,
-        BidStatus::Won,
-        BidStatus::PaymentFailed,
-        BidStatus::Standby,
-        BidStatus::Charged,
-    ];
+) -> Result<CancelImpact, DbErr> {
     // Locked, as they are: an "upgrade now" request whose capture was answered meanwhile
     // writes its bid (taking only that bid) charged, and that bid must be refunded, not
     // have its captured hold "released". Paths that take the lot too take it first.
-    let bids = bid::Entity::find()
-        .filter(bid::Column::LotId.eq(lot_id))
-        .filter(bid::Column::Status.is_in(live.iter().map(|s| s.as_str())))
-        .lock_exclusive()
-        .all(txn)
-        .await?;
+    let bids = live_bids(lot_id).lock_exclusive().all(txn).await?;
+    let impact = impact_of(&bids);
     let unanswered = store_payments::unanswered_charges(txn, lot_id).await?;
     for b in bids {
         events::record(txn, &b.id, why, None, Some(detail.to_owned()), now).await?;
@@ -567,7 +559,7 @@ async fn unwind_bids(
         };
         award_service::set_outcome(txn, &b, status, None, Some(reason), None, now).await?;
     }
-    Ok(())
+    Ok(impact)
 }
 
 /// A smaller aircraft or room block after the award: winners beyond the new capacity lose

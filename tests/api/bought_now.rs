@@ -435,7 +435,7 @@ async fn a_webhook_for_a_purchase_whose_answer_was_lost_leaves_it_to_its_job() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancel_meeting_a_purchase_being_recorded_as_paid_refunds_it() {
     use sea_orm::{QuerySelect, TransactionTrait};
-    use surclass::store::entities::payment;
+    use surclass::store::entities::{audit_entry, payment};
 
     let Some(app) = crate::support::spawn_app(crate::support::Store::Postgres).await else {
         return;
@@ -485,6 +485,18 @@ async fn a_cancel_meeting_a_purchase_being_recorded_as_paid_refunds_it() {
     assert_eq!(app.moved(&bought.id, "charge").await, 160_000);
     assert_eq!(app.moved(&bought.id, "refund").await, 160_000, "given back");
     assert_eq!(app.stored_bid(&bought.id).await.status, "refunded");
+    // The audit log counts what the cancel did: a charge refunded, no hold released.
+    let audited = audit_entry::Entity::find()
+        .filter(audit_entry::Column::Action.eq("lot.cancelled"))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .and_then(|e| e.after)
+        .unwrap_or_default();
+    assert!(
+        audited.contains("holds_released=0 charges_refunded=1"),
+        "{audited}"
+    );
 }
 
 /// A charge-on-award lot: the traveller's bid (the card saved) bought "upgrade now", the bank
