@@ -60,6 +60,10 @@ pub struct Facts {
     /// cannot say that nothing is charged.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub charge_unanswered: bool,
+    /// The bid's card was only saved, for a charge on award, and nothing is held on it: the
+    /// message speaks of that card, not of a hold released.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub card_only_saved: bool,
     pub at: DateTime<Utc>,
 }
 
@@ -72,6 +76,7 @@ struct Offer {
     units: i32,
     total_minor: Option<i64>,
     currency: String,
+    card_only_saved: bool,
 }
 
 impl Facts {
@@ -99,6 +104,7 @@ impl Facts {
             after_lost_offer: None,
             offered_at: None,
             charge_unanswered: false,
+            card_only_saved: offer.card_only_saved,
             at: now,
         }
     }
@@ -251,6 +257,7 @@ fn facts_of(
         units: b.units,
         total_minor,
         currency: b.currency.clone(),
+        card_only_saved: b.card_only_saved(),
     };
     Facts {
         detail: detail.map(str::to_owned),
@@ -379,6 +386,8 @@ pub async fn enqueue_lost_offer(
         units,
         total_minor: Some(offer.total_minor),
         currency: offer.currency.clone(),
+        // A lost offer's hold is what was released.
+        card_only_saved: false,
     };
     let facts = Facts {
         after_lost_offer: Some(now_what),

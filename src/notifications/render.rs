@@ -73,6 +73,27 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
     // A winner's failed payment waits for another card; an "upgrade now" the bank refused
     // is undone at once, and there is nothing to do.
     let awaits_card = facts.bid_status == BidStatus::PaymentFailed.as_str();
+    // What becomes of the card of an offer that no longer stands: a hold is released; a card
+    // only saved (a charge on award) was never held, and is simply not used.
+    let (any_hold, toute_autorisation) = if facts.card_only_saved {
+        ("", "")
+    } else {
+        (
+            " and any hold on your card is released",
+            " et toute autorisation sur votre carte est libérée",
+        )
+    };
+    let (freed, libere) = if facts.card_only_saved {
+        (
+            "Your saved card will not be used; nothing is charged.",
+            "Votre carte enregistrée ne sera pas utilisée ; rien n'est débité.",
+        )
+    } else {
+        (
+            "The hold on your card is released; nothing is charged.",
+            "L'autorisation sur votre carte est libérée ; rien n'est débité.",
+        )
+    };
     let (subject, lead) = if fr {
         match topic {
             Topic::BidPlaced => (
@@ -85,7 +106,7 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
             ),
             Topic::BidWithdrawn => (
                 format!("Offre retirée : {upgrade}"),
-                "Votre offre est retirée ; l'autorisation sur votre carte est libérée et rien n'est débité.".to_owned(),
+                format!("Votre offre est retirée. {libere}"),
             ),
             Topic::Reminder => (
                 format!("Les offres se terminent bientôt : {upgrade}"),
@@ -97,7 +118,7 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
             ),
             Topic::NotSuccessful => (
                 format!("Offre non retenue : {upgrade}"),
-                format!("Votre offre pour {upgrade} n'a pas été retenue. {detail}\nL'autorisation sur votre carte est libérée ; rien n'est débité."),
+                format!("Votre offre pour {upgrade} n'a pas été retenue. {detail}\n{libere}"),
             ),
             Topic::PaymentFailed if !awaits_card => (
                 format!("Paiement refusé : achat immédiat de {upgrade}"),
@@ -109,11 +130,11 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
             ),
             Topic::Cancelled if facts.charge_unanswered => (
                 format!("Surclassement annulé : {upgrade}"),
-                format!("{detail}\nLe paiement de ce surclassement avait déjà été demandé à votre banque, qui n'avait pas encore répondu. Si la somme a été débitée, elle vous est remboursée en totalité et nous vous écrirons dès que le remboursement sera parti ; sinon, rien n'est débité et toute autorisation sur votre carte est libérée."),
+                format!("{detail}\nLe paiement de ce surclassement avait déjà été demandé à votre banque, qui n'avait pas encore répondu. Si la somme a été débitée, elle vous est remboursée en totalité et nous vous écrirons dès que le remboursement sera parti ; sinon, rien n'est débité{toute_autorisation}."),
             ),
             Topic::Cancelled => (
                 format!("Surclassement annulé : {upgrade}"),
-                format!("{detail}\nL'autorisation sur votre carte est libérée ; rien n'est débité."),
+                format!("{detail}\n{libere}"),
             ),
             Topic::Refunded => (
                 format!("Remboursement : {upgrade}"),
@@ -144,7 +165,7 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
             ),
             Topic::BidWithdrawn => (
                 format!("Offer withdrawn: {upgrade}"),
-                "Your offer is withdrawn; the hold on your card is released and nothing is charged.".to_owned(),
+                format!("Your offer is withdrawn. {freed}"),
             ),
             Topic::Reminder => (
                 format!("Bidding closes soon: {upgrade}"),
@@ -156,7 +177,7 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
             ),
             Topic::NotSuccessful => (
                 format!("Offer not successful: {upgrade}"),
-                format!("Your offer for {upgrade} was not successful. {detail}\nThe hold on your card is released; nothing is charged."),
+                format!("Your offer for {upgrade} was not successful. {detail}\n{freed}"),
             ),
             Topic::PaymentFailed if !awaits_card => (
                 format!("Payment declined: upgrade now for {upgrade}"),
@@ -168,11 +189,11 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
             ),
             Topic::Cancelled if facts.charge_unanswered => (
                 format!("Upgrade cancelled: {upgrade}"),
-                format!("{detail}\nThe payment for this upgrade had already been requested from your bank, which had not answered yet. If it was taken, it is refunded in full and we will write to you when the refund is on its way; if not, nothing is charged and any hold on your card is released."),
+                format!("{detail}\nThe payment for this upgrade had already been requested from your bank, which had not answered yet. If it was taken, it is refunded in full and we will write to you when the refund is on its way; if not, nothing is charged{any_hold}."),
             ),
             Topic::Cancelled => (
                 format!("Upgrade cancelled: {upgrade}"),
-                format!("{detail}\nThe hold on your card is released; nothing is charged."),
+                format!("{detail}\n{freed}"),
             ),
             Topic::Refunded => (
                 format!("Refund: {upgrade}"),
@@ -259,7 +280,59 @@ mod tests {
             after_lost_offer: None,
             offered_at: None,
             charge_unanswered: false,
+            card_only_saved: false,
             at: Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_card_only_saved_is_never_spoken_of_as_held() {
+        let saved = Facts {
+            bid_status: "lost".into(),
+            detail: Some("Other travellers offered more.".into()),
+            card_only_saved: true,
+            ..facts()
+        };
+        let in_doubt = Facts {
+            charge_unanswered: true,
+            ..saved.clone()
+        };
+        let en = render(Topic::Cancelled, &in_doubt, &cx("en")).body;
+        assert!(
+            en.contains("if not, nothing is charged.") && !en.contains("hold"),
+            "{en}"
+        );
+        let fr = render(Topic::Cancelled, &in_doubt, &cx("fr")).body;
+        assert!(
+            fr.contains("sinon, rien n'est débité.") && !fr.contains("autorisation"),
+            "{fr}"
+        );
+        for topic in [Topic::BidWithdrawn, Topic::NotSuccessful, Topic::Cancelled] {
+            let en = render(topic, &saved, &cx("en")).body;
+            assert!(
+                en.contains("Your saved card will not be used; nothing is charged.")
+                    && !en.contains("hold"),
+                "{topic:?}: {en}"
+            );
+            let fr = render(topic, &saved, &cx("fr")).body;
+            assert!(
+                fr.contains("Votre carte enregistrée ne sera pas utilisée ; rien n'est débité.")
+                    && !fr.contains("autorisation"),
+                "{topic:?}: {fr}"
+            );
+            let held = render(
+                topic,
+                &Facts {
+                    card_only_saved: false,
+                    ..saved.clone()
+                },
+                &cx("en"),
+            );
+            assert!(
+                held.body.contains("The hold on your card is released"),
+                "{topic:?}: {}",
+                held.body
+            );
         }
     }
 

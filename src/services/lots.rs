@@ -300,8 +300,8 @@ pub async fn set_capacity(
             .map_err(|e| DbErr::Custom(format!("stored lot unreadable: {e}")))?;
         cut_awarded(&txn, &current, &spec, capacity, now).await?;
     } else if capacity == 0 {
-        let detail =
-            "No upgrade is available on this lot any more; any hold on your card is released.";
+        // What becomes of the card is the message's and the page's to say: held or saved.
+        let detail = "The operator withdrew this upgrade from sale.";
         unwind_bids(
             &txn,
             &current.id,

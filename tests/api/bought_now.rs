@@ -158,6 +158,17 @@ async fn an_upgrade_now_declined_after_bidding_closed_is_lost_and_releases_every
         .unwrap()
         .unwrap();
     assert_eq!(settled.status, "settled", "no payment is left open");
+    // Its page says why, and not which rule chose the winners: it did not take part.
+    let browser = crate::pages::Browser::new(&app);
+    browser.sign_in("PNR001", "Martin").await;
+    let page = browser.get(&format!("/bids/{bid_id}")).await;
+    assert!(
+        page.says("Your bank declined the payment of the upgrade you bought now, and bidding had closed meanwhile.")
+            && page.says("Not successful: the hold on your card is released and nothing was charged.")
+            && !page.says("How winners were chosen"),
+        "{}",
+        page.body
+    );
 }
 
 /// The pending capture finished by a charge that does not know what the bid was before (the

@@ -325,7 +325,21 @@ async fn a_cancelled_upgrade_whose_lost_card_charge_took_the_money_refunds_it(ap
     let winner = &bids[0];
     capture_with_the_answer_lost(&app, winner, Reached::AtOnce).await;
     app.cancel_lot(&op, &lot).await;
+    // Told that the bank may have taken it; a card only saved is not spoken of as held.
+    let page = status_page(&app, "PNR001", winner).await;
+    assert!(
+        page.says("If it was taken, it is refunded to you in full; if not, nothing is charged.")
+            && !page.says("hold on your card"),
+        "{}",
+        page.body
+    );
     app.run_jobs().await;
+    let told = app.emails_of(&op.key, "bid.cancelled").await;
+    let body = told[0]["body"].as_str().unwrap_or_default();
+    assert!(
+        body.contains("if not, nothing is charged.") && !body.contains("hold on your card"),
+        "{body}"
+    );
 
     assert_eq!(
         app.moved(winner, "charge").await,

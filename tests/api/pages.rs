@@ -126,20 +126,28 @@ impl Browser {
 
     /// Places a bid from the bid screen with the given card; returns the answer.
     async fn bid(&self, lot: &str, amount: &str, card: &str) -> Page {
+        self.bid_with(lot, amount, card, &[]).await
+    }
+
+    /// Places a bid on an upgrade charged at the award: the card is saved, with consent.
+    async fn bid_saving_card(&self, lot: &str, amount: &str, card: &str) -> Page {
+        self.bid_with(lot, amount, card, &[("consent_to_charge", "yes")])
+            .await
+    }
+
+    async fn bid_with(&self, lot: &str, amount: &str, card: &str, more: &[(&str, &str)]) -> Page {
         let screen = self.get(&format!("/offers/{lot}")).await;
         assert_eq!(screen.status, StatusCode::OK, "{}", screen.body);
         let csrf = screen.hidden("csrf");
-        self.post(
-            &format!("/offers/{lot}"),
-            &[
-                ("csrf", &csrf),
-                ("amount", amount),
-                ("card_number", card),
-                ("card_expiry", "12/30"),
-                ("card_cvc", "123"),
-            ],
-        )
-        .await
+        let mut form = vec![
+            ("csrf", csrf.as_str()),
+            ("amount", amount),
+            ("card_number", card),
+            ("card_expiry", "12/30"),
+            ("card_cvc", "123"),
+        ];
+        form.extend_from_slice(more);
+        self.post(&format!("/offers/{lot}"), &form).await
     }
 }
 
@@ -261,6 +269,12 @@ async fn a_traveller_bids_changes_withdraws_and_bids_again_on_the_pages(app: Tes
     assert!(confirmation.says("Your bid is in"), "{}", confirmation.body);
     assert!(confirmation.says("Your card is authorised for €840.00 (€420.00 per person) but charged only if the upgrade is confirmed"));
     assert!(confirmation.says("you can change or withdraw your bid here"));
+    assert!(
+        confirmation.says("Nothing is charged and the hold on your card is released.")
+            && confirmation.says("Only if you raise your offer above what your card holds"),
+        "{}",
+        confirmation.body
+    );
     let bid_path = status_url.split('?').next().unwrap().to_owned();
 
     let csrf = confirmation.hidden("csrf");
@@ -284,7 +298,12 @@ async fn a_traveller_bids_changes_withdraws_and_bids_again_on_the_pages(app: Tes
         .await;
     assert_eq!(withdrawn.status, StatusCode::SEE_OTHER);
     let page = browser.get(withdrawn.location.as_deref().unwrap()).await;
-    assert!(page.says("Your bid is withdrawn") && page.says("Nothing will be charged"));
+    assert!(
+        page.says("Your bid is withdrawn")
+            && page.says("Nothing will be charged; the hold on your card is released."),
+        "{}",
+        page.body
+    );
     assert!(page.says("Bid again"));
     assert_eq!(
         bids_of(&app, "AU7K2P", "Muller").await[0]["status"],
@@ -868,19 +887,27 @@ async fn a_bid_on_an_upgrade_cancelled_during_bidding_says_why_on_its_page(app: 
     let other = Browser::new(&app);
     other.sign_in("AU9ZZZ", "Muller").await;
     let placed = other.bid(&withdrawn, "400", GOOD_CARD).await;
-    let withdrawn_bid = placed
-        .location
-        .unwrap()
-        .split('?')
-        .next()
-        .unwrap()
-        .to_owned();
+    let withdrawn_bid = placed.path();
     app.post(&format!("/v1/lots/{withdrawn}/capacity"))
         .key(&op.key)
         .json(&json!({"capacity": 0}))
         .send()
         .await
         .expect(200);
+    // A change sent from the page as it was: refused, the bid named as ended, its money left
+    // to the status line.
+    let csrf = other.get(&withdrawn_bid).await.hidden("csrf");
+    let refused = other
+        .post(
+            &format!("{withdrawn_bid}/change"),
+            &[("csrf", &csrf), ("amount", "450")],
+        )
+        .await;
+    assert!(
+        refused.says("This bid is “Not successful” and can no longer be changed."),
+        "{}",
+        refused.body
+    );
     app.close_now(&withdrawn).await;
     app.run_jobs().await;
     let page = other.get(&withdrawn_bid).await;
@@ -889,6 +916,17 @@ async fn a_bid_on_an_upgrade_cancelled_during_bidding_says_why_on_its_page(app: 
             && page
                 .says("Not successful: the hold on your card is released and nothing was charged.")
             && !page.says("How winners were chosen"),
+        "{}",
+        page.body
+    );
+
+    // In French too, the timeline names a withdrawal from sale, not a smaller aircraft.
+    let french = Browser::with_language(&app, "fr-FR,fr;q=0.9");
+    french.sign_in("AU9ZZZ", "Muller").await;
+    let page = french.get(&withdrawn_bid).await;
+    assert!(
+        page.says("L'opérateur a retiré ce surclassement de la vente.")
+            && !page.says("moins de surclassements que prévu"),
         "{}",
         page.body
     );
@@ -904,6 +942,120 @@ async fn a_bid_on_an_upgrade_cancelled_during_bidding_says_why_on_its_page(app: 
     );
 }
 
+/// On an upgrade charged at the award the card is only saved: nothing is held on it, and no
+/// page or email speaks of a hold, in English or French, from the bid to its end (withdrawn;
+/// on the standby list; let go once the upgrade is paid for).
+async fn a_card_only_saved_is_never_spoken_of_as_held(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app
+        .open_lot(
+            &op,
+            json!({"payment_mode": "charge_on_award", "capacity": 1,
+                "payment_grace_seconds": 600}),
+        )
+        .await;
+    app.booking(&op, "AU7K2P", "Muller", 1, &[&lot]).await;
+    app.booking(&op, "AU8DUP", "Dupont", 1, &[&lot]).await;
+    let english = Browser::new(&app);
+    english.sign_in("AU7K2P", "Muller").await;
+    let french = Browser::with_language(&app, "fr-FR,fr;q=0.9");
+    french.sign_in("AU7K2P", "Muller").await;
+    let no_hold = |page: &Page| {
+        !page.says("hold on your card")
+            && !page.says("what your card holds")
+            && !page.says("autorisation")
+    };
+
+    let placed = english.bid_saving_card(&lot, "300", GOOD_CARD).await;
+    assert_eq!(placed.status, StatusCode::SEE_OTHER, "{}", placed.body);
+    let first = placed.path();
+    let page = english.get(&first).await;
+    assert!(
+        page.says("Nothing is charged and your saved card will not be used.") && no_hold(&page),
+        "{}",
+        page.body
+    );
+    // A raise needs no card: the saved one is charged the new amount, if it wins.
+    let csrf = page.hidden("csrf");
+    assert!(
+        !page.says("card_number"),
+        "no card asked on a change: {}",
+        page.body
+    );
+    let raised = english
+        .post(
+            &format!("{first}/change"),
+            &[("csrf", &csrf), ("amount", "320")],
+        )
+        .await;
+    assert_eq!(raised.status, StatusCode::SEE_OTHER, "{}", raised.body);
+    let withdrawn = english
+        .post(&format!("{first}/withdraw"), &[("csrf", &csrf)])
+        .await;
+    let page = english.get(withdrawn.location.as_deref().unwrap()).await;
+    assert!(
+        page.says(
+            "You withdrew your bid. Nothing will be charged; your saved card will not be used."
+        ) && no_hold(&page),
+        "{}",
+        page.body
+    );
+    let page = french.get(&first).await;
+    assert!(
+        page.says("Rien ne sera débité ; votre carte enregistrée ne sera pas utilisée.")
+            && no_hold(&page),
+        "{}",
+        page.body
+    );
+
+    // Bid again, with a card the bank declines when charged; Dupont offers less.
+    let winner = english
+        .bid_saving_card(&lot, "500", DECLINED_WHEN_CHARGED)
+        .await
+        .path();
+    let dupont = Browser::with_language(&app, "fr-FR,fr;q=0.9");
+    dupont.sign_in("AU8DUP", "Dupont").await;
+    let standby = dupont.bid_saving_card(&lot, "300", GOOD_CARD).await.path();
+    app.close_now(&lot).await;
+    app.run_jobs().await;
+    let page = dupont.get(&standby).await;
+    assert!(
+        page.says("En liste d'attente")
+            && page
+                .says("votre carte enregistrée n'est débitée qu'alors ; sinon, rien n'est débité.")
+            && no_hold(&page),
+        "{}",
+        page.body
+    );
+
+    // The winner gives another card and is charged: Dupont's place on the list ends.
+    let token = app.sign_in("AU7K2P", "Muller").await;
+    app.post(&format!("/v1/traveller{winner}/card"))
+        .key(&token)
+        .json(&json!({"payment_method": "pm_card_visa"}))
+        .send()
+        .await
+        .expect(200);
+    app.run_jobs().await;
+    let page = dupont.get(&standby).await;
+    assert!(
+        page.says("Non retenue : votre carte ne sera pas débitée") && no_hold(&page),
+        "{}",
+        page.body
+    );
+    let mut emails = app.emails_of(&op.key, "bid.withdrawn").await;
+    emails.extend(app.emails_of(&op.key, "bid.lost").await);
+    assert_eq!(emails.len(), 2, "{emails:?}");
+    for email in &emails {
+        let body = email["body"].as_str().unwrap_or_default();
+        assert!(
+            body.contains("Your saved card will not be used; nothing is charged.")
+                && !body.contains("hold on your card"),
+            "{body}"
+        );
+    }
+}
+
 store_tests!(
     the_sign_in_page_is_the_front_door_and_a_wrong_pair_is_told_on_it,
     a_traveller_bids_changes_withdraws_and_bids_again_on_the_pages,
@@ -915,4 +1067,5 @@ store_tests!(
     a_failed_payment_can_be_fixed_with_another_card_on_the_status_page,
     the_status_page_hands_over_the_data_and_erases_it_on_request,
     a_bid_on_an_upgrade_cancelled_during_bidding_says_why_on_its_page,
+    a_card_only_saved_is_never_spoken_of_as_held,
 );

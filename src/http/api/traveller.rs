@@ -319,14 +319,23 @@ fn bid_view(
             }
         }),
         timeline: events.map(|evs| {
+            // Placed on a saved card: no hold was ever released at its withdrawal.
+            let saved = evs
+                .iter()
+                .any(|e| e.kind == BidEventKind::CardSaved.as_str());
             evs.into_iter()
-                .map(|e| timeline_event(e, currency, units))
+                .map(|e| timeline_event(e, currency, units, saved))
                 .collect()
         }),
     }
 }
 
-fn timeline_event(e: bid_event::Model, currency: Currency, units: u32) -> TimelineEvent {
+fn timeline_event(
+    e: bid_event::Model,
+    currency: Currency,
+    units: u32,
+    placed_on_saved_card: bool,
+) -> TimelineEvent {
     let amount = e.amount_minor.map(|m| money_str(m, currency));
     let total = e
         .amount_minor
@@ -341,8 +350,12 @@ fn timeline_event(e: bid_event::Model, currency: Currency, units: u32) -> Timeli
         Ok(BidEventKind::Raised | BidEventKind::Lowered) => {
             format!("Bid changed to {per} {c} per person, {total} {c} in all.")
         }
+        Ok(BidEventKind::Withdrawn) if placed_on_saved_card => {
+            "You withdrew your bid. Nothing will be charged; your saved card will not be used."
+                .into()
+        }
         Ok(BidEventKind::Withdrawn) => {
-            "You withdrew your bid. Nothing will be charged; any hold on your card is released."
+            "You withdrew your bid. Nothing will be charged; the hold on your card is released."
                 .into()
         }
         Ok(BidEventKind::HoldPlaced) => format!(

@@ -37,7 +37,8 @@ pub struct Notice {
 pub struct OutcomeView {
     pub headline: String,
     pub reason: Option<String>,
-    /// How winners were chosen; `None` when the bid ended before an award.
+    /// How winners were chosen; `None` for a bid the award did not weigh (its lot cancelled
+    /// or withdrawn from sale, a purchase undone after the close).
     pub rule: Option<&'static str>,
 }
 
@@ -57,6 +58,9 @@ struct StatusPage {
     closes_local: String,
     closes_in: String,
     can_change: bool,
+    /// A raise may need the card again (a hold to grow); a card only saved never does.
+    card_on_change: bool,
+    withdraw_hint: &'static str,
     open: bool,
     bid_again: Option<String>,
     fix_until: Option<String>,
@@ -101,6 +105,7 @@ fn notice(lang: Lang, done: &str, l: &Loaded) -> Option<Notice> {
     let per = lang.money(l.bid.amount_minor, c);
     let closes = lang.datetime(s.closes_at, s.time_zone);
     let hold = s.payment_mode == PaymentMode::Hold;
+    let saved = l.bid.card_only_saved();
     let fr = lang == Lang::Fr;
     let (title, lines) = match done {
         "placed" if fr => (
@@ -160,14 +165,24 @@ fn notice(lang: Lang, done: &str, l: &Loaded) -> Option<Notice> {
         "withdrawn" if fr => (
             "Votre offre est retirée",
             vec![
-                "Rien ne sera débité ; l'autorisation sur votre carte est levée.".to_owned(),
+                if saved {
+                    "Rien ne sera débité ; votre carte enregistrée ne sera pas utilisée."
+                } else {
+                    "Rien ne sera débité ; l'autorisation sur votre carte est levée."
+                }
+                .to_owned(),
                 format!("Vous pouvez enchérir de nouveau jusqu'au {closes}."),
             ],
         ),
         "withdrawn" => (
             "Your bid is withdrawn",
             vec![
-                "Nothing will be charged; the hold on your card is released.".to_owned(),
+                if saved {
+                    "Nothing will be charged; your saved card will not be used."
+                } else {
+                    "Nothing will be charged; the hold on your card is released."
+                }
+                .to_owned(),
                 format!("You can bid again until {closes}."),
             ],
         ),
@@ -220,6 +235,7 @@ async fn outcome(
     let fr = lang == Lang::Fr;
     // Read for every lost or released bid (the page's caller does).
     let ended = money.unwrap_or(Charged::Nothing);
+    let saved = b.card_only_saved();
     let headline = match (status, b.award_units.zip(b.award_price_minor)) {
         (BidStatus::Charged, Some((u, p))) => {
             let total = lang.money(p * i64::from(u), c);
@@ -265,19 +281,26 @@ async fn outcome(
             (Charged::Taken, false) => {
                 "Not successful: the payment taken is being refunded to you in full.".to_owned()
             }
-            (Charged::Unanswered, true) => concat!(
-                "Non retenue : le paiement avait déjà été demandé à votre banque, qui n'a pas ",
-                "encore répondu. Si la somme a été débitée, elle vous est remboursée en ",
-                "totalité ; sinon, rien n'est débité et toute autorisation sur votre carte est ",
-                "levée."
-            )
-            .to_owned(),
-            (Charged::Unanswered, false) => concat!(
-                "Not successful: the payment had already been requested from your bank, which ",
-                "has not answered yet. If it was taken, it is refunded to you in full; if not, ",
-                "nothing is charged and any hold on your card is released."
-            )
-            .to_owned(),
+            (Charged::Unanswered, true) => format!(
+                "Non retenue : le paiement avait déjà été demandé à votre banque, qui n'a pas \
+                 encore répondu. Si la somme a été débitée, elle vous est remboursée en \
+                 totalité ; sinon, rien n'est débité{}.",
+                if saved {
+                    ""
+                } else {
+                    " et toute autorisation sur votre carte est levée"
+                }
+            ),
+            (Charged::Unanswered, false) => format!(
+                "Not successful: the payment had already been requested from your bank, which \
+                 has not answered yet. If it was taken, it is refunded to you in full; if not, \
+                 nothing is charged{}.",
+                if saved {
+                    ""
+                } else {
+                    " and any hold on your card is released"
+                }
+            ),
             (Charged::Releasing, true) => concat!(
                 "Non retenue : l'autorisation sur votre carte est en cours de levée, rien n'a ",
                 "été débité."
@@ -352,7 +375,10 @@ async fn status_page(
     let mut card = CardForm::new(req, gateway);
     let fix_until = fix_card_until(&l).map(|u| lang.datetime(u, s.time_zone));
     let can_change = open && bid_status == BidStatus::Active;
-    if can_change {
+    // As the raise decides (`bids::change`): only a hold is grown, with the card again.
+    let card_on_change =
+        can_change && s.payment_mode == PaymentMode::Hold && l.bid.payment_ref.is_some();
+    if card_on_change {
         card.optional_hint = Some(t.change_card_hint);
     }
     let mut c_frame = Chrome::new(
@@ -361,7 +387,7 @@ async fn status_page(
         format!("/bids/{}", l.bid.id),
     )
     .signed_in(who);
-    c_frame.stripe_js = card.stripe_key.is_some() && (can_change || fix_until.is_some());
+    c_frame.stripe_js = card.stripe_key.is_some() && (card_on_change || fix_until.is_some());
     let typed = typed.unwrap_or_else(|| amount_for_field(l.bid.amount_minor, c, lang));
     // Read only for a bid that no longer stands: its hold is released unless a payment was
     // asked for meanwhile.
@@ -387,6 +413,12 @@ async fn status_page(
         closes_local: lang.datetime(s.closes_at, s.time_zone),
         closes_in: lang.remaining(s.closes_at, now),
         can_change,
+        card_on_change,
+        withdraw_hint: if l.bid.card_only_saved() {
+            t.withdraw_hint_saved
+        } else {
+            t.withdraw_hint
+        },
         open,
         bid_again: (open && bid_status == BidStatus::Withdrawn)
             .then(|| format!("/offers/{}", l.lot.id)),

@@ -215,15 +215,20 @@ pub fn bid_alert(
             (StatusCode::CONFLICT, alert)
         }
         BidError::NotActive { status } => {
+            // An ended bid's money is the page's status line to tell (held or only saved,
+            // released or refunded); the alert only says it ended.
+            let words = match (status, fr) {
+                (BidStatus::Lost | BidStatus::Released, true) => "Non retenue",
+                (BidStatus::Lost | BidStatus::Released, false) => "Not successful",
+                _ => status_words(lang, status),
+            };
             let alert = if fr {
                 Alert::new(format!(
-                    "Cette offre est « {} » et ne peut plus être modifiée.",
-                    status_words(lang, status)
+                    "Cette offre est « {words} » et ne peut plus être modifiée."
                 ))
             } else {
                 Alert::new(format!(
-                    "This bid is “{}” and can no longer be changed.",
-                    status_words(lang, status)
+                    "This bid is “{words}” and can no longer be changed."
                 ))
             };
             (StatusCode::CONFLICT, alert)
@@ -337,6 +342,11 @@ pub fn timeline(
 ) -> Vec<EventView> {
     let units = b.units.max(1) as u32;
     let won_units = b.award_units.map_or(units, |u| u.max(1) as u32);
+    // Placed on a saved card (a charge on award): its withdrawal or standby never had a hold
+    // to release or keep, whatever the bid holds now (an "upgrade now" takes one later).
+    let saved = events
+        .iter()
+        .any(|e| e.kind == BidEventKind::CardSaved.as_str());
     events
         .into_iter()
         .map(|e| {
@@ -356,7 +366,8 @@ pub fn timeline(
                 (Lang::En, Some(BidEventKind::Raised | BidEventKind::Lowered)) => {
                     format!("Offer changed to {per} per person, {} in all.", total_of(units))
                 }
-                (Lang::En, Some(BidEventKind::Withdrawn)) => "You withdrew your bid. Nothing will be charged; any hold on your card is released.".into(),
+                (Lang::En, Some(BidEventKind::Withdrawn)) if saved => "You withdrew your bid. Nothing will be charged; your saved card will not be used.".into(),
+                (Lang::En, Some(BidEventKind::Withdrawn)) => "You withdrew your bid. Nothing will be charged; the hold on your card is released.".into(),
                 (Lang::En, Some(BidEventKind::HoldReleased)) => "The hold on your card is released; nothing was charged.".into(),
                 (Lang::En, Some(BidEventKind::LotClosed)) => "Bidding closed; the result follows shortly.".into(),
                 (Lang::En, Some(BidEventKind::Lost)) => {
@@ -381,6 +392,7 @@ pub fn timeline(
                 (Lang::Fr, Some(BidEventKind::Raised | BidEventKind::Lowered)) => {
                     format!("Offre modifiée : {per} par personne, {} au total.", total_of(units))
                 }
+                (Lang::Fr, Some(BidEventKind::Withdrawn)) if saved => "Vous avez retiré votre offre. Rien ne sera débité ; votre carte enregistrée ne sera pas utilisée.".into(),
                 (Lang::Fr, Some(BidEventKind::Withdrawn)) => "Vous avez retiré votre offre. Rien ne sera débité ; l'autorisation sur votre carte est levée.".into(),
                 (Lang::Fr, Some(BidEventKind::HoldPlaced)) => "Votre carte est autorisée ; elle n'est débitée que si le surclassement est confirmé.".into(),
                 (Lang::Fr, Some(BidEventKind::CardSaved)) => "Votre carte est enregistrée ; elle n'est débitée que si le surclassement est confirmé.".into(),
@@ -408,9 +420,17 @@ pub fn timeline(
                 (Lang::Fr, Some(BidEventKind::Lost)) => {
                     lang.reason(b.outcome_reason.as_deref().unwrap_or("outbid"), b.units)
                 }
+                (Lang::Fr, Some(BidEventKind::Standby)) if saved => "Votre offre est en liste d'attente : elle passe devant si un gagnant ne peut pas payer, et votre carte enregistrée n'est débitée qu'alors ; sinon, rien n'est débité.".into(),
                 (Lang::Fr, Some(BidEventKind::Standby)) => "Votre offre est en liste d'attente : elle passe devant si un gagnant ne peut pas payer. L'autorisation sur votre carte est gardée jusque-là.".into(),
                 (Lang::Fr, Some(BidEventKind::LotCancelled)) => lang.reason("lot_cancelled", b.units),
-                (Lang::Fr, Some(BidEventKind::CapacityChanged)) => lang.reason("capacity_reduced", b.units),
+                // A withdrawal from sale or a cut after the award; the bid's reason tells which.
+                (Lang::Fr, Some(BidEventKind::CapacityChanged)) => lang.reason(
+                    match b.outcome_reason.as_deref() {
+                        Some("capacity_withdrawn") => "capacity_withdrawn",
+                        _ => "capacity_reduced",
+                    },
+                    b.units,
+                ),
                 (Lang::Fr, Some(BidEventKind::UpgradeNow)) => "Surclassement immédiat au prix fixe de l'opérateur.".into(),
                 (Lang::Fr, None) => String::new(),
             };

@@ -44,3 +44,11 @@ impl Related<super::booking::Entity> for Entity {
 }
 
 impl ActiveModelBehavior for ActiveModel {}
+
+impl Model {
+    /// The card secures this bid by being saved (a charge on award), and nothing is held on
+    /// it: what the traveller is told must speak of a saved card, not of a hold to release.
+    pub fn card_only_saved(&self) -> bool {
+        self.saved_card.is_some() && self.payment_ref.is_none()
+    }
+}
