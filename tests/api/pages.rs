@@ -975,6 +975,13 @@ async fn a_card_only_saved_is_never_spoken_of_as_held(app: TestApp) {
         "{}",
         page.body
     );
+    let in_french = french.get(&first).await;
+    assert!(
+        in_french.says("Rien n'est débité et votre carte enregistrée ne sera pas utilisée.")
+            && no_hold(&in_french),
+        "{}",
+        in_french.body
+    );
     // A raise needs no card: the saved one is charged the new amount, if it wins.
     let csrf = page.hidden("csrf");
     assert!(
@@ -1000,9 +1007,10 @@ async fn a_card_only_saved_is_never_spoken_of_as_held(app: TestApp) {
         "{}",
         page.body
     );
-    let page = french.get(&first).await;
+    let page = french.get(&format!("{first}?done=withdrawn")).await;
     assert!(
-        page.says("Rien ne sera débité ; votre carte enregistrée ne sera pas utilisée.")
+        page.says("Votre offre est retirée")
+            && page.says("Rien ne sera débité ; votre carte enregistrée ne sera pas utilisée.")
             && no_hold(&page),
         "{}",
         page.body
@@ -1037,6 +1045,21 @@ async fn a_card_only_saved_is_never_spoken_of_as_held(app: TestApp) {
         .await
         .expect(200);
     app.run_jobs().await;
+    // The new card was saved and charged, never held.
+    let page = french.get(&winner).await;
+    assert!(
+        page.says("Merci : la nouvelle carte est en cours de débit.")
+            && page.says("Carte enregistrée")
+            && no_hold(&page),
+        "{}",
+        page.body
+    );
+    let page = english.get(&winner).await;
+    assert!(
+        page.says("Thank you: the new card is being charged now.") && !page.says("Card authorised"),
+        "{}",
+        page.body
+    );
     let page = dupont.get(&standby).await;
     assert!(
         page.says("Non retenue : votre carte ne sera pas débitée") && no_hold(&page),

@@ -347,10 +347,15 @@ pub fn timeline(
     let saved = events
         .iter()
         .any(|e| e.kind == BidEventKind::CardSaved.as_str());
+    let mut payment_failed = false;
     events
         .into_iter()
         .map(|e| {
             let kind = BidEventKind::parse(&e.kind).ok();
+            // A card given after a failed payment replaces it and is charged at once.
+            let replacement = payment_failed
+                && matches!(kind, Some(BidEventKind::HoldPlaced | BidEventKind::CardSaved));
+            payment_failed |= kind == Some(BidEventKind::PaymentFailed);
             let per = e.amount_minor.map(|m| lang.money(m, currency)).unwrap_or_default();
             let total_of = |n: u32| {
                 e.amount_minor
@@ -394,6 +399,7 @@ pub fn timeline(
                 }
                 (Lang::Fr, Some(BidEventKind::Withdrawn)) if saved => "Vous avez retiré votre offre. Rien ne sera débité ; votre carte enregistrée ne sera pas utilisée.".into(),
                 (Lang::Fr, Some(BidEventKind::Withdrawn)) => "Vous avez retiré votre offre. Rien ne sera débité ; l'autorisation sur votre carte est levée.".into(),
+                (Lang::Fr, Some(BidEventKind::HoldPlaced | BidEventKind::CardSaved)) if replacement => "Merci : la nouvelle carte est en cours de débit.".into(),
                 (Lang::Fr, Some(BidEventKind::HoldPlaced)) => "Votre carte est autorisée ; elle n'est débitée que si le surclassement est confirmé.".into(),
                 (Lang::Fr, Some(BidEventKind::CardSaved)) => "Votre carte est enregistrée ; elle n'est débitée que si le surclassement est confirmé.".into(),
                 (Lang::Fr, Some(BidEventKind::HoldReleased)) => "L'autorisation sur votre carte est levée ; rien n'a été débité. Selon votre banque, elle peut rester visible quelques jours.".into(),
@@ -485,7 +491,7 @@ fn event_title(lang: Lang, kind: Option<BidEventKind>) -> &'static str {
         }
         Some(K::HoldReleased) => {
             if fr {
-                "Réservation levée"
+                "Autorisation levée"
             } else {
                 "Hold released"
             }

@@ -1416,15 +1416,12 @@ async fn replace_card_here(
     )
     .await?;
     let detail = "Thank you: the new card is being charged now.".to_owned();
-    events::record(
-        &txn,
-        bid_id,
-        BidEventKind::HoldPlaced,
-        None,
-        Some(detail),
-        now,
-    )
-    .await?;
+    // A card saved for a charge on award is not held: the timeline says which it was.
+    let secured = match &security {
+        Security::Hold { .. } => BidEventKind::HoldPlaced,
+        Security::SavedCard(_) => BidEventKind::CardSaved,
+    };
+    events::record(&txn, bid_id, secured, None, Some(detail), now).await?;
     if let (Some(old), Security::Hold { .. }) = (previous, &security) {
         jobs::enqueue(
             &txn,
