@@ -75,6 +75,26 @@ async fn a_declined_upgrade_now_puts_the_earlier_bid_back_and_says_so(app: TestA
         !body.contains("grace period"),
         "no upgrade waits for a card: {body}"
     );
+    // Raised afterwards, with a new hold. In French the timeline tells the purchase's decline
+    // from a winner's failed payment, and the raise's hold from a card replacing a failed one.
+    let token = app.sign_in("PNR001", "Martin").await;
+    app.patch(&format!("/v1/traveller/bids/{bid_id}"))
+        .key(&token)
+        .json(&json!({"amount": "400.00"}))
+        .send()
+        .await
+        .expect(200);
+    let french = crate::pages::Browser::with_language(&app, "fr-FR,fr;q=0.9");
+    french.sign_in("PNR001", "Martin").await;
+    let page = french.get(&format!("/bids/{bid_id}")).await;
+    assert!(
+        page.says("Votre banque a refusé le paiement de l'achat immédiat")
+            && page.says("Offre modifiée : 400,00")
+            && !page.says("Votre surclassement vous est gardé")
+            && !page.says("la nouvelle carte est en cours de débit"),
+        "{}",
+        page.body
+    );
 
     app.close_now(&lot).await;
     app.run_jobs().await;

@@ -174,8 +174,10 @@ pub async fn partner_session(
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"kind": "placed", "at": "2026-11-23T10:15:00Z", "amount": "420.00", "message": "Bid received: 420.00 EUR per person, 840.00 EUR in all."}))]
 pub struct TimelineEvent {
-    /// placed, raised, lowered, withdrawn, hold_placed, hold_released, lot_closed,
-    /// capacity_changed, lot_cancelled, won, lost, charged, payment_failed, refunded.
+    /// placed, raised, lowered, withdrawn, hold_placed (the card authorised), card_saved (the
+    /// card saved for a charge on award; nothing held), hold_released, lot_closed,
+    /// capacity_changed, lot_cancelled, won, lost, standby, charged, payment_failed, refunded,
+    /// upgrade_now.
     pub kind: String,
     pub at: DateTime<Utc>,
     /// Amount per person the event is about, if any.

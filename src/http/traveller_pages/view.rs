@@ -347,15 +347,26 @@ pub fn timeline(
     let saved = events
         .iter()
         .any(|e| e.kind == BidEventKind::CardSaved.as_str());
-    let mut payment_failed = false;
+    // What a card or failure event answers, from the steps before it: a card given after a
+    // winner's failed payment replaces it and is charged at once; a failure after "upgrade
+    // now" is the purchase's, which waits for no card. A traveller's new step ends both.
+    let (mut awaits_card, mut buying_now) = (false, false);
     events
         .into_iter()
         .map(|e| {
+            use BidEventKind as K;
             let kind = BidEventKind::parse(&e.kind).ok();
-            // A card given after a failed payment replaces it and is charged at once.
-            let replacement = payment_failed
-                && matches!(kind, Some(BidEventKind::HoldPlaced | BidEventKind::CardSaved));
-            payment_failed |= kind == Some(BidEventKind::PaymentFailed);
+            let replacement =
+                awaits_card && matches!(kind, Some(K::HoldPlaced | K::CardSaved));
+            let purchase_declined = buying_now && kind == Some(K::PaymentFailed);
+            match kind {
+                Some(K::UpgradeNow) => buying_now = true,
+                Some(K::PaymentFailed) => (awaits_card, buying_now) = (!buying_now, false),
+                Some(K::Placed | K::Raised | K::Lowered | K::Withdrawn) => {
+                    (awaits_card, buying_now) = (false, false)
+                }
+                _ => {}
+            }
             let per = e.amount_minor.map(|m| lang.money(m, currency)).unwrap_or_default();
             let total_of = |n: u32| {
                 e.amount_minor
@@ -412,6 +423,7 @@ pub fn timeline(
                 (Lang::Fr, Some(BidEventKind::Charged)) => {
                     format!("Votre carte a été débitée de {}. Bon voyage !", total_of(won_units))
                 }
+                (Lang::Fr, Some(BidEventKind::PaymentFailed)) if purchase_declined => "Votre banque a refusé le paiement de l'achat immédiat ; rien n'a été débité, et l'autorisation prise pour cet achat est libérée.".into(),
                 (Lang::Fr, Some(BidEventKind::PaymentFailed)) => {
                     let until = e.at + chrono::Duration::seconds(i64::from(grace_seconds));
                     if grace_seconds > 0 {
