@@ -6,6 +6,15 @@ use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait, NotSet, Set
 use crate::domain::bid::BidEventKind;
 use crate::store::entities::bid_event;
 
+/// Whether the bid was placed on a saved card (charge on award), read from its timeline: its
+/// withdrawal or standby never had a hold to release or keep, whatever the bid holds now (an
+/// "upgrade now" takes a hold later).
+pub fn placed_on_saved_card(events: &[bid_event::Model]) -> bool {
+    events
+        .iter()
+        .any(|e| e.kind == BidEventKind::CardSaved.as_str())
+}
+
 pub async fn record(
     db: &impl ConnectionTrait,
     bid_id: &str,

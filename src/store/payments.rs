@@ -177,7 +177,7 @@ pub async fn charged_of(
                 Charged::Unanswered
             } else if b.payment_ref.is_some() {
                 Charged::Releasing
-            } else if b.saved_card.is_some() || !held_once {
+            } else if b.card_only_saved() || !held_once {
                 // A saved card's bid may have had an "upgrade now" hold, released since.
                 Charged::NeverHeld
             } else {

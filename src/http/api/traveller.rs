@@ -20,6 +20,7 @@ use crate::payments::{CardSource, PaymentGateway};
 use crate::services::award::{PlanRecord, reason_text, rule_text};
 use crate::services::bids::{self, BidError, NewBid, Offer};
 use crate::services::bookings;
+use crate::services::events::placed_on_saved_card;
 use crate::services::sessions::{SessionSigner, session_ttl};
 use crate::services::throttle::LoginThrottle;
 use crate::store::Db;
@@ -321,10 +322,7 @@ fn bid_view(
             }
         }),
         timeline: events.map(|evs| {
-            // Placed on a saved card: no hold was ever released at its withdrawal.
-            let saved = evs
-                .iter()
-                .any(|e| e.kind == BidEventKind::CardSaved.as_str());
+            let saved = placed_on_saved_card(&evs);
             evs.into_iter()
                 .map(|e| timeline_event(e, currency, units, saved))
                 .collect()

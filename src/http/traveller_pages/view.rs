@@ -9,6 +9,7 @@ use crate::domain::bid::{BidEventKind, BidStatus};
 use crate::domain::lot::{LotSpec, ResourceKind};
 use crate::money::{Currency, Money};
 use crate::services::bids::BidError;
+use crate::services::events::placed_on_saved_card;
 use crate::store::entities::{bid, bid_event};
 use crate::store::payments::Charged;
 
@@ -342,11 +343,7 @@ pub fn timeline(
 ) -> Vec<EventView> {
     let units = b.units.max(1) as u32;
     let won_units = b.award_units.map_or(units, |u| u.max(1) as u32);
-    // Placed on a saved card (a charge on award): its withdrawal or standby never had a hold
-    // to release or keep, whatever the bid holds now (an "upgrade now" takes one later).
-    let saved = events
-        .iter()
-        .any(|e| e.kind == BidEventKind::CardSaved.as_str());
+    let saved = placed_on_saved_card(&events);
     // What a card or failure event answers, from the steps before it: a card given after a
     // winner's failed payment replaces it and is charged at once; a failure after "upgrade
     // now" is the purchase's, which waits for no card. A traveller's new step ends both.
