@@ -57,19 +57,30 @@
     var group = form.querySelector('[data-amount-group]');
     var exponent = parseInt(box.dataset.exponent, 10) || 0;
     var stripe = window.Stripe(box.dataset.stripeKey);
-    function amount() {
-      if (!group) return 100;
+    // The party's total in minor units, or null when the amount cannot be read here.
+    function total() {
+      if (!group) return null;
       var minor = minorUnits(group.querySelector('[data-amount]').value, exponent);
-      return Math.max(1, (minor || 0) * (parseInt(group.dataset.party, 10) || 1));
+      return minor === null ? null : minor * (parseInt(group.dataset.party, 10) || 1);
     }
+    // What Stripe's element is told (it wants a positive amount, even for a card alone).
+    function amount() { return group ? Math.max(1, total() || 0) : 100; }
     var elements = stripe.elements({ mode: 'payment', amount: amount(),
       currency: box.dataset.currency.toLowerCase(), captureMethod: 'manual',
       paymentMethodCreation: 'manual', locale: document.documentElement.lang });
     elements.create('payment').mount(box);
     var pm = form.querySelector('[data-payment-method]');
+    // A changed offer needs a new hold, so the card again, only above what the card holds
+    // (`bids::card_holds`); up to it, the change goes without Stripe, whose element would
+    // refuse to be submitted empty.
+    var held = box.dataset.held ? parseInt(box.dataset.held, 10) : null;
+    var details = box.closest('details');
     form.addEventListener('submit', function (event) {
-      if (pm.value) return;
+      var t = total();
+      if (pm.value || (held !== null && t !== null && t <= held)) return;
       event.preventDefault();
+      // The element shows what is missing: open the card section it sits in.
+      if (details) details.open = true;
       elements.update({ amount: amount() });
       elements.submit().then(function (r) {
         if (r.error) return null;

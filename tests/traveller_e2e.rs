@@ -2,6 +2,8 @@
 //! two bookings, and runs `node --test tests/e2e/traveller.spec.mjs` (Debian's Chromium via
 //! playwright-core) twice: the bidding journey, then, after this harness closes the lot and
 //! runs the award, the outcome. Screenshots go to `tests/e2e/screenshots/traveller*/`.
+//! Then the card steps with the Stripe gateway on the emulator (`tests/e2e/stripe.spec.mjs`,
+//! Stripe.js replaced by a stand-in, since CI cannot reach js.stripe.com).
 //!
 //! Skipped with a notice unless SURCLASS_TEST_BROWSER is set (`.ci/run` sets it) or CI=true;
 //! under CI a missing Chromium or `tests/e2e/node_modules` is a failure.
@@ -14,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::json;
-use support::{Store, TestApp, spawn_app};
+use support::{Store, TestApp, spawn_app, spawn_app_on_stripe_with};
 
 fn browser_ready() -> Option<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -63,15 +65,22 @@ async fn set_up(app: &TestApp) -> Journey {
 }
 
 async fn run_node(app: &TestApp, chromium: &Path, journey: &Journey, phase: &str) {
+    run_spec(
+        app,
+        chromium,
+        journey,
+        "tests/e2e/traveller.spec.mjs",
+        phase,
+    )
+    .await;
+}
+
+async fn run_spec(app: &TestApp, chromium: &Path, journey: &Journey, spec: &str, phase: &str) {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let mut command = Command::new("node");
     command
         .current_dir(&root)
-        .args([
-            "--test",
-            "--test-reporter=spec",
-            "tests/e2e/traveller.spec.mjs",
-        ])
+        .args(["--test", "--test-reporter=spec", spec])
         .env("SURCLASS_E2E_BASE_URL", &app.address)
         .env(
             "SURCLASS_E2E_SCREENSHOTS",
@@ -116,4 +125,35 @@ async fn a_traveller_bids_on_a_phone_and_sees_the_outcome() {
     app.run_jobs().await;
 
     run_node(&app, &chromium, &journey, "outcome").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_stripe_a_card_is_asked_for_only_above_what_it_holds() {
+    let Some(chromium) = browser_ready() else {
+        return;
+    };
+    let Some(app) = spawn_app_on_stripe_with(|s| {
+        s.stripe.stripe_publishable_key = Some("pk_test_surclass".into());
+    })
+    .await
+    else {
+        return;
+    };
+    let op = app.operator("aurora").await;
+    let lot = app
+        .open_lot(
+            &op,
+            json!({"capacity": 2, "reserve": "100.00", "maximum": "1000.00"}),
+        )
+        .await;
+    app.booking(&op, "AU7K2P", "Müller", 2, &[&lot]).await;
+    let journey = Journey { lot };
+    run_spec(
+        &app,
+        &chromium,
+        &journey,
+        "tests/e2e/stripe.spec.mjs",
+        "stripe",
+    )
+    .await;
 }

@@ -271,7 +271,9 @@ async fn a_traveller_bids_changes_withdraws_and_bids_again_on_the_pages(app: Tes
     assert!(confirmation.says("you can change or withdraw your bid here"));
     assert!(
         confirmation.says("Nothing is charged and the hold on your card is released.")
-            && confirmation.says("Only if you raise your offer above what your card holds"),
+            && confirmation.says(
+                "Your card is authorised for €840.00 (€420.00 per person): to offer more per person, enter your card again below."
+            ),
         "{}",
         confirmation.body
     );
@@ -292,6 +294,34 @@ async fn a_traveller_bids_changes_withdraws_and_bids_again_on_the_pages(app: Tes
         page.body
     );
     assert!(page.says("Bid changed"), "the timeline shows the change");
+    // The card still holds the first total: a raise up to it needs no card.
+    assert!(
+        page.says("Your card is authorised for €840.00 (€420.00 per person)"),
+        "{}",
+        page.body
+    );
+    let raised = browser
+        .post(
+            &format!("{bid_path}/change"),
+            &[("csrf", &csrf), ("amount", "420")],
+        )
+        .await;
+    assert_eq!(raised.status, StatusCode::SEE_OTHER, "{}", raised.body);
+    let page = browser.get(raised.location.as_deref().unwrap()).await;
+    assert!(
+        page.says("New offer: €420.00 per person, €840.00 in all")
+            && page.says("Your card is authorised for €840.00 (€420.00 per person)"),
+        "{}",
+        page.body
+    );
+    let french = Browser::with_language(&app, "fr-FR,fr;q=0.9");
+    french.sign_in("AU7K2P", "Muller").await;
+    let in_french = french.get(&bid_path).await;
+    assert!(
+        in_french.says("Votre carte est autorisée pour 840,00\u{a0}€ (420,00\u{a0}€ par personne) : pour offrir davantage par personne, saisissez-la de nouveau ci-dessous."),
+        "{}",
+        in_french.body
+    );
 
     let withdrawn = browser
         .post(&format!("{bid_path}/withdraw"), &[("csrf", &csrf)])

@@ -714,6 +714,11 @@ impl TestApp {
 /// The server on SQLite with the Stripe gateway pointed at the local emulator named by
 /// `SURCLASS_TEST_STRIPE_URL` (started by `.ci/run`), or `None` when it is not configured.
 pub async fn spawn_app_on_stripe() -> Option<TestApp> {
+    spawn_app_on_stripe_with(|_| {}).await
+}
+
+/// [`spawn_app_on_stripe`] with more settings changed by `tweak`.
+pub async fn spawn_app_on_stripe_with(tweak: impl FnOnce(&mut Settings)) -> Option<TestApp> {
     let url = match std::env::var("SURCLASS_TEST_STRIPE_URL") {
         Ok(url) if !url.is_empty() => url,
         _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
@@ -733,6 +738,7 @@ pub async fn spawn_app_on_stripe() -> Option<TestApp> {
         s.payment_gateway = Gateway::Stripe;
         s.stripe.stripe_secret_key = Some("sk_test_surclass".into());
         s.stripe.stripe_api_base = Some(url);
+        tweak(s);
     })
     .await
 }

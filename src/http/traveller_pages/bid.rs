@@ -24,8 +24,10 @@ use crate::store::Db;
 pub struct CardForm {
     pub stripe_key: Option<String>,
     pub simulated: bool,
-    /// Shown instead of the fields when they are optional (changing a bid).
-    pub optional_hint: Option<&'static str>,
+    /// Changing a bid: the total the card holds, in minor units. The fields are optional, and
+    /// the Stripe script asks for a card only above it (the Payment Element refuses to be
+    /// submitted empty).
+    pub held_minor: Option<i64>,
 }
 
 impl CardForm {
@@ -33,7 +35,7 @@ impl CardForm {
         Self {
             stripe_key: config(req).stripe_publishable_key,
             simulated: gateway.provider() == "simulated",
-            optional_hint: None,
+            held_minor: None,
         }
     }
 }

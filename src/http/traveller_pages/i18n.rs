@@ -186,6 +186,18 @@ impl Lang {
             .unwrap_or_default()
     }
 
+    /// Under the amount of a bid whose raise needs the card again above what it holds.
+    pub fn card_holds_hint(self, total: &str, per_person: &str) -> String {
+        match self {
+            Lang::En => format!(
+                "Your card is authorised for {total} ({per_person} per person): to offer more per person, enter your card again below."
+            ),
+            Lang::Fr => format!(
+                "Votre carte est autorisée pour {total} ({per_person} par personne) : pour offrir davantage par personne, saisissez-la de nouveau ci-dessous."
+            ),
+        }
+    }
+
     /// Why a bid did not win, in plain words.
     pub fn reason(self, reason: &str, party: i32) -> String {
         if self == Lang::En {
@@ -307,7 +319,6 @@ pub struct Strings {
     pub deadline_hint: &'static str,
     pub change_heading: &'static str,
     pub change_button: &'static str,
-    pub change_card_hint: &'static str,
     pub withdraw_heading: &'static str,
     pub withdraw_hint: &'static str,
     pub withdraw_hint_saved: &'static str,
@@ -393,7 +404,6 @@ pub static EN: Strings = Strings {
     deadline_hint: "The server's clock decides: no change is accepted after this time.",
     change_heading: "Change your offer",
     change_button: "Change my bid",
-    change_card_hint: "Only if you raise your offer above what your card holds: enter your card again.",
     withdraw_heading: "Withdraw",
     withdraw_hint: "Nothing is charged and the hold on your card is released. You can bid again until bidding closes.",
     withdraw_hint_saved: "Nothing is charged and your saved card will not be used. You can bid again until bidding closes.",
@@ -479,7 +489,6 @@ pub static FR: Strings = Strings {
     deadline_hint: "L'horloge du serveur fait foi : aucune modification n'est acceptée après cette heure.",
     change_heading: "Modifier votre offre",
     change_button: "Modifier mon offre",
-    change_card_hint: "Seulement si vous augmentez votre offre au-delà de ce que votre carte garantit : saisissez de nouveau votre carte.",
     withdraw_heading: "Retirer",
     withdraw_hint: "Rien n'est débité et l'autorisation sur votre carte est levée. Vous pouvez enchérir de nouveau jusqu'à la clôture.",
     withdraw_hint_saved: "Rien n'est débité et votre carte enregistrée ne sera pas utilisée. Vous pouvez enchérir de nouveau jusqu'à la clôture.",

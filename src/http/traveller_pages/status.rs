@@ -376,11 +376,13 @@ async fn status_page(
     let fix_until = fix_card_until(&l).map(|u| lang.datetime(u, s.time_zone));
     let can_change = open && bid_status == BidStatus::Active;
     // As the raise decides (`bids::change`): only a hold is grown, with the card again.
-    let card_on_change =
-        can_change && s.payment_mode == PaymentMode::Hold && l.bid.payment_ref.is_some();
-    if card_on_change {
-        card.optional_hint = Some(t.change_card_hint);
-    }
+    let held = if can_change {
+        bids::card_holds(db, s, &l.bid).await?
+    } else {
+        None
+    };
+    card.held_minor = held;
+    let card_on_change = held.is_some();
     let mut c_frame = Chrome::new(
         lang,
         format!("{} — {heading}", t.status_title),
@@ -423,7 +425,13 @@ async fn status_page(
         bid_again: (open && bid_status == BidStatus::Withdrawn)
             .then(|| format!("/offers/{}", l.lot.id)),
         fix_until,
-        amount: AmountField::new(lang, s, units, &typed),
+        amount: AmountField {
+            card_hint: held.map(|held| {
+                let per_person = held / i64::from(units);
+                lang.card_holds_hint(&lang.money(held, c), &lang.money(per_person, c))
+            }),
+            ..AmountField::new(lang, s, units, &typed)
+        },
         card,
         events: timeline(
             lang,

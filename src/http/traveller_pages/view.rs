@@ -64,6 +64,8 @@ pub struct AmountField {
     pub party: u32,
     pub range_text: String,
     pub total_text: String,
+    /// Changing a bid on a hold: up to what its card is authorised, without the card again.
+    pub card_hint: Option<String>,
 }
 
 impl AmountField {
@@ -102,6 +104,7 @@ impl AmountField {
             party,
             range_text,
             total_text,
+            card_hint: None,
         }
     }
 }

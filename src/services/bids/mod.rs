@@ -569,9 +569,8 @@ async fn change_once(
     ensure_active(&current)?;
     let amount = parse_amount(&spec, amount)?;
     let total = amount.minor() * i64::from(current.units.max(1));
-    let held = held_amount(db, &current).await?;
-    let new_hold = match (&spec.payment_mode, current.payment_ref.as_ref()) {
-        (PaymentMode::Hold, Some(_)) if total > held => {
+    let new_hold = match card_holds(db, &spec, &current).await? {
+        Some(held) if total > held => {
             let attempt = attempts(db, &current.id).await? + 1;
             // Card details are never kept: a raise uses the payment method id given at bid
             // time, or the card sent with the change.
@@ -706,18 +705,30 @@ async fn write_change(
     Ok(updated)
 }
 
-/// The amount the bid's current hold covers (0 when it has none).
-async fn held_amount(db: &impl ConnectionTrait, b: &bid::Model) -> Result<i64, DbErr> {
-    let Some(reference) = &b.payment_ref else {
-        return Ok(0);
+/// What the bid's card holds, where raising the bid above it needs the card again, for a new
+/// hold; `None` where no change needs a card (a saved card is charged on award whatever the
+/// offer, and a bid with no hold has none to grow). A change up to it goes without a card.
+pub async fn card_holds(
+    db: &impl ConnectionTrait,
+    spec: &LotSpec,
+    b: &bid::Model,
+) -> Result<Option<i64>, DbErr> {
+    let Some(reference) = b
+        .payment_ref
+        .as_deref()
+        .filter(|_| spec.payment_mode == PaymentMode::Hold)
+    else {
+        return Ok(None);
     };
-    Ok(payment::Entity::find()
-        .filter(payment::Column::BidId.eq(&b.id))
-        .filter(payment::Column::Kind.eq("hold"))
-        .filter(payment::Column::ProviderRef.eq(reference.as_str()))
-        .one(db)
-        .await?
-        .map_or(0, |p| p.amount_minor))
+    Ok(Some(
+        payment::Entity::find()
+            .filter(payment::Column::BidId.eq(&b.id))
+            .filter(payment::Column::Kind.eq("hold"))
+            .filter(payment::Column::ProviderRef.eq(reference))
+            .one(db)
+            .await?
+            .map_or(0, |p| p.amount_minor),
+    ))
 }
 
 pub async fn withdraw(
