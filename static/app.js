@@ -4,10 +4,14 @@
 (function () {
   'use strict';
 
-  function minorUnits(text, exponent) {
-    var clean = String(text).replace(/[\s\u00a0\u202f€$£¥]/g, '');
-    if (clean.indexOf(',') >= 0 && clean.indexOf('.') >= 0) clean = clean.replace(/,/g, '');
-    else clean = clean.replace(',', '.');
+  // Read as the server reads it (`view::normalize_amount`): `1 234,50`, `€1,234.50`, `250`; a
+  // lone comma is the decimal point in French, and in English before at most two digits.
+  function minorUnits(text, exponent, lang) {
+    var clean = String(text).replace(/[^0-9,.\-]/g, '');
+    var commas = clean.split(',').length - 1;
+    if (commas && clean.indexOf('.') >= 0) clean = clean.replace(/,/g, '');
+    else if (commas === 1 && (lang === 'fr' || clean.split(',')[1].length <= 2)) clean = clean.replace(',', '.');
+    else clean = clean.replace(/,/g, '');
     if (!/^\d+(\.\d+)?$/.test(clean)) return null;
     var parts = clean.split('.');
     var frac = (parts[1] || '').padEnd(exponent, '0');
@@ -34,11 +38,11 @@
     if (row) row.hidden = false;
 
     function showTotal() {
-      var minor = minorUnits(input.value, exponent);
+      var minor = minorUnits(input.value, exponent, lang);
       total.textContent = minor === null ? '—' : formatMoney(minor * party, d.currency, exponent, lang);
     }
     input.addEventListener('input', function () {
-      var minor = minorUnits(input.value, exponent);
+      var minor = minorUnits(input.value, exponent, lang);
       if (minor !== null && slider) slider.value = Math.round(minor / Math.pow(10, exponent));
       showTotal();
     });
@@ -57,11 +61,20 @@
     var group = form.querySelector('[data-amount-group]');
     var exponent = parseInt(box.dataset.exponent, 10) || 0;
     var stripe = window.Stripe(box.dataset.stripeKey);
-    // The party's total in minor units, or null when the amount cannot be read here.
-    function total() {
+    // The amount per person in minor units, or null when there is none or it cannot be read.
+    function perPerson() {
       if (!group) return null;
-      var minor = minorUnits(group.querySelector('[data-amount]').value, exponent);
+      return minorUnits(group.querySelector('[data-amount]').value, exponent, group.dataset.lang);
+    }
+    // The party's total in minor units, or null.
+    function total() {
+      var minor = perPerson();
       return minor === null ? null : minor * (parseInt(group.dataset.party, 10) || 1);
+    }
+    // Above the maximum the server refuses the amount itself: no card is worth asking for.
+    function aboveMaximum() {
+      var minor = perPerson();
+      return minor !== null && minor > parseInt(group.dataset.maxMinor, 10);
     }
     // What Stripe's element is told (it wants a positive amount, even for a card alone).
     function amount() { return group ? Math.max(1, total() || 0) : 100; }
@@ -77,7 +90,7 @@
     var details = box.closest('details');
     form.addEventListener('submit', function (event) {
       var t = total();
-      if (pm.value || (held !== null && t !== null && t <= held)) return;
+      if (pm.value || (held !== null && t !== null && (t <= held || aboveMaximum()))) return;
       event.preventDefault();
       // The element shows what is missing: open the card section it sits in.
       if (details) details.open = true;

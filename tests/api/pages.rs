@@ -996,7 +996,7 @@ async fn a_card_only_saved_is_never_spoken_of_as_held(app: TestApp) {
         [
             "hold on your card",
             "card authorised",
-            "what your card holds",
+            "card is authorised",
             "autoris",
         ]
         .iter()

@@ -65,18 +65,32 @@ test('with Stripe, a change up to what the card holds needs no card, a raise abo
     await page.getByLabel('Amount per person (EUR)').fill('300');
     await page.getByRole('button', { name: 'Change my bid' }).click();
     await changedTo(page, 'New offer: €300.00 per person, €600.00 in all');
+    // Typed as a person types it, the amount is read as the server reads it.
+    await page.getByLabel('Amount per person (EUR)').fill('250 EUR');
+    await page.getByRole('button', { name: 'Change my bid' }).click();
+    await changedTo(page, 'New offer: €250.00 per person, €500.00 in all');
     assert.ok(!(await stripeCalls(page)).includes('submit'), 'Stripe was not asked for a card');
 
-    // Above the hold with no card: the card section opens, the element says what is
-    // missing, and nothing is sent.
+    // Above the maximum: the server's answer about the amount, no card asked for first.
     await forgetCalls(page);
-    await page.getByLabel('Amount per person (EUR)').fill('350');
+    await page.getByLabel('Amount per person (EUR)').fill('1200');
+    await page.getByRole('button', { name: 'Change my bid' }).click();
+    await page.getByText(/between €100\.00 and €1,000\.00 per person\. Nothing was changed/).waitFor();
+    await cardMounted(page);
+    assert.ok(!(await stripeCalls(page)).includes('submit'), 'Stripe was not asked for a card');
+
+    // Above the hold with no card (1,000 per person, as the server reads it too): the card
+    // section opens, the element says what is missing, and nothing is sent.
+    await page.goto(status);
+    await cardMounted(page);
+    await forgetCalls(page);
+    await page.getByLabel('Amount per person (EUR)').fill('1,000');
     await page.getByRole('button', { name: 'Change my bid' }).click();
     await page.getByText('Your card number is incomplete.').waitFor();
     assert.deepEqual(await stripeCalls(page), ['update', 'submit']);
     await page.goto(status);
     await cardMounted(page);
-    assert.match(await facts(page), /€300\.00/, 'the offer is unchanged');
+    assert.match(await facts(page), /€250\.00/, 'the offer is unchanged');
 
     // With the card: a new hold for the new total, and the hint follows it.
     await forgetCalls(page);

@@ -330,11 +330,12 @@ fn bid_view(
     }
 }
 
+/// One line of the timeline; `saved`: the bid was placed on a saved card.
 fn timeline_event(
     e: bid_event::Model,
     currency: Currency,
     units: u32,
-    placed_on_saved_card: bool,
+    saved: bool,
 ) -> TimelineEvent {
     let amount = e.amount_minor.map(|m| money_str(m, currency));
     let total = e
@@ -350,7 +351,7 @@ fn timeline_event(
         Ok(BidEventKind::Raised | BidEventKind::Lowered) => {
             format!("Bid changed to {per} {c} per person, {total} {c} in all.")
         }
-        Ok(BidEventKind::Withdrawn) if placed_on_saved_card => {
+        Ok(BidEventKind::Withdrawn) if saved => {
             "You withdrew your bid. Nothing will be charged; your saved card will not be used."
                 .into()
         }

@@ -372,6 +372,8 @@ async fn status_page(
         Lang::En => format!("{to} instead of {from}"),
         Lang::Fr => format!("{to} au lieu de {from}"),
     };
+    // One card form serves the page: the fix-card form (a failed payment) and the change form
+    // (an active bid) are never shown together.
     let mut card = CardForm::new(req, gateway);
     let fix_until = fix_card_until(&l).map(|u| lang.datetime(u, s.time_zone));
     let can_change = open && bid_status == BidStatus::Active;

@@ -62,6 +62,8 @@ pub struct AmountField {
     pub currency: String,
     pub exponent: u32,
     pub party: u32,
+    /// The maximum per person in minor units (`max` is the slider's whole-unit bound).
+    pub max_minor: i64,
     pub range_text: String,
     pub total_text: String,
     /// Changing a bid on a hold: up to what its card is authorised, without the card again.
@@ -102,6 +104,7 @@ impl AmountField {
             currency: currency.code().to_owned(),
             exponent: currency.exponent(),
             party,
+            max_minor: spec.maximum.minor(),
             range_text,
             total_text,
             card_hint: None,

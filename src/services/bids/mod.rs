@@ -705,9 +705,11 @@ async fn write_change(
     Ok(updated)
 }
 
-/// What the bid's card holds, where raising the bid above it needs the card again, for a new
-/// hold; `None` where no change needs a card (a saved card is charged on award whatever the
-/// offer, and a bid with no hold has none to grow). A change up to it goes without a card.
+/// What the bid's hold covers, where raising the bid above it takes a new hold: with the card
+/// sent, else the payment method id given at bid time (a card typed into the form is never
+/// kept; Stripe takes a browser's payment method once, so the pages ask for the card again);
+/// `None` where no change takes a hold (a saved card is charged on award whatever the offer,
+/// and a bid with no hold has none to grow). A change up to it goes without a card.
 pub async fn card_holds(
     db: &impl ConnectionTrait,
     spec: &LotSpec,
