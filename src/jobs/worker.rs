@@ -707,6 +707,9 @@ mod tests {
         fn provider(&self) -> &'static str {
             self.0.provider()
         }
+        fn reuses_payment_methods(&self) -> bool {
+            self.0.reuses_payment_methods()
+        }
         async fn authorize_hold(&self, r: HoldRequest) -> Result<HoldOutcome, PaymentError> {
             self.0.authorize_hold(r).await
         }

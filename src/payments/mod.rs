@@ -46,6 +46,11 @@ pub trait PaymentGateway: Send + Sync {
     /// `"simulated"` or `"stripe"`: the value of the `payments.provider` column.
     fn provider(&self) -> &'static str;
 
+    /// Whether a payment method id that secured one hold can secure another (a raise without
+    /// the card again). Stripe takes a PaymentMethod not attached to a Customer for one
+    /// payment only.
+    fn reuses_payment_methods(&self) -> bool;
+
     /// Hold `amount_minor` on the card (manual capture). `Authorized` holds the money;
     /// `Declined` says why the card was refused; `RequiresAction` waits for 3-D Secure.
     async fn authorize_hold(&self, request: HoldRequest) -> Result<HoldOutcome, PaymentError>;

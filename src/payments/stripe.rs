@@ -363,6 +363,10 @@ impl PaymentGateway for StripeGateway {
         "stripe"
     }
 
+    fn reuses_payment_methods(&self) -> bool {
+        false
+    }
+
     async fn authorize_hold(&self, request: HoldRequest) -> Result<HoldOutcome, PaymentError> {
         check_amount(request.amount_minor)?;
         let key = &request.idempotency_key;

@@ -705,6 +705,102 @@ store_tests!(
     a_raise_that_keeps_losing_to_other_changes_is_refused_and_changes_nothing,
 );
 
+/// Stripe takes a payment method not attached to a customer for one payment only: a raise
+/// above the hold of a bid placed with one asks for the card again (rather than sending the
+/// used one, which Stripe would refuse), and changes nothing until it comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_stripe_a_raise_above_the_hold_asks_for_the_card_again() {
+    let Some(app) = crate::support::spawn_app_on_stripe().await else {
+        return;
+    };
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({})).await;
+    app.booking(&op, "PNR001", "Martin", 2, &[&lot]).await;
+    let token = app.sign_in("PNR001", "Martin").await;
+    let placed = app
+        .bid(&token, &lot, "250.00", "pm_card_visa")
+        .await
+        .expect(201);
+    let id = placed.body["id"].as_str().unwrap().to_owned();
+    let stored = || async {
+        use surclass::store::entities::bid;
+        bid::Entity::find_by_id(id.clone())
+            .one(&app.db)
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    assert_eq!(stored().await.payment_method_ref, None, "not kept");
+    let change = |body: serde_json::Value| {
+        app.patch(&format!("/v1/traveller/bids/{id}"))
+            .key(&token)
+            .json(&body)
+            .send()
+    };
+
+    let lowered = change(json!({"amount": "200.00"})).await.expect(200);
+    assert_eq!(
+        lowered.body["amount"], "200.00",
+        "no card needed below the hold"
+    );
+    let before = stored().await;
+    let refused = change(json!({"amount": "300.00"})).await.expect(422);
+    let asks_for_the_card = |reply: &crate::support::Reply| {
+        reply.body["field"] == "payment_method"
+            && reply.body["detail"]
+                .as_str()
+                .unwrap()
+                .contains("a higher offer needs your card again")
+    };
+    assert!(asks_for_the_card(&refused), "{}", refused.body);
+    assert_eq!(stored().await, before, "nothing changed");
+    // A bid placed before Surclass stopped keeping Stripe's payment method ids.
+    {
+        use sea_orm::{ActiveModelTrait, IntoActiveModel, Set};
+        let mut kept = before.clone().into_active_model();
+        kept.payment_method_ref = Set(Some("pm_card_visa".into()));
+        kept.update(&app.db).await.unwrap();
+    }
+    let refused = change(json!({"amount": "300.00"})).await.expect(422);
+    assert!(asks_for_the_card(&refused), "{}", refused.body);
+    assert_eq!(stored().await.payment_ref, before.payment_ref);
+
+    let raised = change(json!({"amount": "300.00", "payment_method": "pm_card_visa"}))
+        .await
+        .expect(200);
+    assert_eq!(raised.body["amount"], "300.00");
+    assert_eq!(raised.body["total"], "600.00");
+    app.run_jobs().await;
+    let rows = {
+        use sea_orm::{ColumnTrait, QueryFilter};
+        use surclass::store::entities::payment;
+        payment::Entity::find()
+            .filter(payment::Column::BidId.eq(&id))
+            .all(&app.db)
+            .await
+            .unwrap()
+    };
+    let row = |kind: &str, amount: i64| {
+        rows.iter()
+            .filter(|p| p.kind == kind && p.amount_minor == amount && p.status == "succeeded")
+            .map(|p| p.provider_ref.clone())
+            .collect::<Vec<_>>()
+    };
+    let first = row("hold", 50000);
+    assert_eq!(first.len(), 1, "{rows:?}");
+    assert_eq!(
+        row("hold", 60000).len(),
+        1,
+        "one new hold for the new total: {rows:?}"
+    );
+    assert_eq!(
+        row("release", 0),
+        first,
+        "the first hold released: {rows:?}"
+    );
+    assert_eq!(rows.len(), 3, "{rows:?}");
+}
+
 /// A withdrawal sent while the operator cancels the lot waits for the cancel and is refused:
 /// the upgrade is cancelled. It takes the lot before the bid, as the cancel does, so neither
 /// fails (the other order deadlocks, and PostgreSQL aborts one of the two). PostgreSQL only:
@@ -940,6 +1036,9 @@ pub(crate) mod during_hold {
     impl PaymentGateway for DuringHold {
         fn provider(&self) -> &'static str {
             self.inner.provider()
+        }
+        fn reuses_payment_methods(&self) -> bool {
+            self.inner.reuses_payment_methods()
         }
         async fn authorize_hold(&self, request: HoldRequest) -> Result<HoldOutcome, PaymentError> {
             let key = request.idempotency_key.as_str().to_owned();

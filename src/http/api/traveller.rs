@@ -597,8 +597,10 @@ pub async fn get(
 pub struct ChangeBid {
     /// New amount per person.
     pub amount: String,
-    /// A raise above what the card holds authorises the new total: on the card given at bid
-    /// time when that was a payment method id, else on this one.
+    /// A raise above what the card holds authorises the new total on this card (or `card`);
+    /// without either, on the payment method id given at bid time where the gateway lets one be used again
+    /// (not on Stripe, which takes a payment method not attached to a customer once: there
+    /// a raise above the hold needs the card again).
     pub payment_method: Option<String>,
     pub card: Option<CardInput>,
 }
@@ -634,7 +636,7 @@ fn card_source(payment_method: Option<&str>, card: Option<&CardInput>) -> Option
         (status = 200, description = "Changed", body = TravellerBidView),
         (status = 404, description = "No such bid", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "Bidding closed, bid not active, or changed meanwhile by another request", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Amount outside the range", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Amount outside the range, or a raise above the hold without the card it needs (`payment_method`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[patch("/v1/traveller/bids/{id}")]

@@ -719,6 +719,10 @@ impl PaymentGateway for SimulatedGateway {
         "simulated"
     }
 
+    fn reuses_payment_methods(&self) -> bool {
+        true
+    }
+
     async fn authorize_hold(&self, request: HoldRequest) -> Result<HoldOutcome, PaymentError> {
         let batcher = {
             let mut running = self.holds.0.lock().expect("hold batcher lock");

@@ -224,10 +224,11 @@ async fn secure_looked(
     looked: Looked,
 ) -> Result<(PendingBid, Security), BidError> {
     let total = looked.amount.minor() * i64::from(looked.units);
-    // A payment method id (never card details) is kept to re-authorise a raised bid.
+    // A payment method id (never card details) is kept to re-authorise a raised bid, where
+    // the provider lets it secure a second hold.
     let method = match &looked.card {
-        CardSource::PaymentMethod(id) => Some(id.clone()),
-        CardSource::Card { .. } => None,
+        CardSource::PaymentMethod(id) if gateway.reuses_payment_methods() => Some(id.clone()),
+        _ => None,
     };
     let bid_for = CardFor {
         bid_id: &looked.bid_id,

@@ -572,13 +572,14 @@ async fn change_once(
     let new_hold = match card_holds(db, &spec, &current).await? {
         Some(held) if total > held => {
             let attempt = attempts(db, &current.id).await? + 1;
-            // Card details are never kept: a raise uses the payment method id given at bid
-            // time, or the card sent with the change.
+            // Card details are never kept: a raise uses the card sent with the change, else the
+            // payment method id given at bid time where the gateway could use it again.
             let card = card
                 .or_else(|| {
                     current
                         .payment_method_ref
                         .as_deref()
+                        .filter(|_| gateway.reuses_payment_methods())
                         .map(CardSource::payment_method)
                 })
                 .ok_or_else(|| {
@@ -706,8 +707,9 @@ async fn write_change(
 }
 
 /// What the bid's hold covers, where raising the bid above it takes a new hold: with the card
-/// sent, else the payment method id given at bid time (a card typed into the form is never
-/// kept; Stripe takes a browser's payment method once, so the pages ask for the card again);
+/// sent, else the payment method id given at bid time where the gateway could use it again
+/// (card details are never kept, and Stripe takes a payment method not attached to a
+/// customer once);
 /// `None` where no change takes a hold (a saved card is charged on award whatever the offer,
 /// and a bid with no hold has none to grow). A change up to it goes without a card.
 pub async fn card_holds(
