@@ -4,4 +4,5 @@ pub mod award;
 pub mod bid;
 pub mod identity;
 pub mod lot;
+pub mod outcome;
 pub mod validation;

@@ -12,6 +12,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbErr};
 use serde::{Deserialize, Serialize};
 
+use crate::notifications::why::Why;
+
 pub use worker::Worker;
 
 /// What a job does, stored as its JSON payload.
@@ -42,7 +44,13 @@ pub enum Job {
     /// A winner's payment is still failing after the grace period: give the units to standby.
     Reassign { bid_id: String, attempt: u32 },
     /// Give back what a winner paid (lot cancelled, or capacity cut after the award).
-    Refund { bid_id: String, reason: String },
+    /// `reason` is `why` in English; jobs queued before `why` was kept have only `reason`.
+    Refund {
+        bid_id: String,
+        reason: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        why: Option<Why>,
+    },
     /// Mark the lot settled once every payment is final.
     Settle { lot_id: String },
     /// Deliver one outbox message (email or webhook), retrying with backoff.
@@ -141,6 +149,15 @@ impl Job {
             Job::Remind { .. } => "remind",
             Job::PurgeExpired => "purge_expired",
             Job::FindUnrecordedHolds => "find_unrecorded_holds",
+        }
+    }
+
+    /// A refund of `bid_id`, telling the traveller `why`.
+    pub fn refund(bid_id: &str, why: Why) -> Job {
+        Job::Refund {
+            bid_id: bid_id.to_owned(),
+            reason: why.en(),
+            why: Some(why),
         }
     }
 

@@ -394,7 +394,11 @@ impl Worker {
                 .await
                 .map(|_| None)
                 .map_err(|e| e.to_string()),
-            Job::Refund { bid_id, reason } => settlement::refund(&self.db, gateway, bid_id, reason)
+            Job::Refund {
+                bid_id,
+                reason,
+                why,
+            } => settlement::refund(&self.db, gateway, bid_id, reason, why.as_ref())
                 .await
                 .map(|_| None)
                 .map_err(|e| e.to_string()),

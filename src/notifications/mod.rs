@@ -14,6 +14,7 @@ pub mod render;
 pub mod unsubscribe;
 pub mod webhook_targets;
 pub mod webhooks;
+pub mod why;
 
 use serde::{Deserialize, Serialize};
 

@@ -12,6 +12,7 @@ use sea_orm::{
 use serde::{Deserialize, Serialize};
 
 use super::Topic;
+use super::why::Why;
 use crate::jobs::{self, Job, UnrecordedBid};
 use crate::store::entities::{bid, lot, outbox, webhook_endpoint};
 
@@ -47,7 +48,11 @@ pub struct Facts {
     pub service_date: String,
     pub closes_at: DateTime<Utc>,
     pub time_zone: String,
+    /// Why, in English: what partners' webhooks carry, and emails written before `why`.
     pub detail: Option<String>,
+    /// Why, in parts, so that the email is written in the booking's language.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<Why>,
     /// Only for a lost offer (`bid.not_recorded`): what the traveller can do now, as it
     /// stood when the message was written.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -101,6 +106,7 @@ impl Facts {
             closes_at: l.closes_at,
             time_zone: l.time_zone.clone(),
             detail: None,
+            why: None,
             after_lost_offer: None,
             offered_at: None,
             charge_unanswered: false,
@@ -129,10 +135,26 @@ pub async fn enqueue(
     txn: &impl ConnectionTrait,
     bid_id: &str,
     topic: Topic,
-    detail: Option<&str>,
+    why: Option<&Why>,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    write(txn, bid_id, topic, detail, |facts| facts, now).await
+    write(txn, bid_id, topic, why, |facts| facts, now).await
+}
+
+/// Writes the `bid.refunded` messages of a bid: `detail` is the English sentence (the
+/// refund's reason and amount), `why` the reason alone, when the refund was asked with one.
+pub async fn enqueue_refunded(
+    txn: &impl ConnectionTrait,
+    bid_id: &str,
+    detail: String,
+    why: Option<&Why>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let amend = |facts: Facts| Facts {
+        detail: Some(detail),
+        ..facts
+    };
+    write(txn, bid_id, Topic::Refunded, why, amend, now).await
 }
 
 /// Writes the `bid.cancelled` messages of a bid whose upgrade no longer stands, saying
@@ -140,7 +162,7 @@ pub async fn enqueue(
 pub async fn enqueue_cancelled(
     txn: &impl ConnectionTrait,
     bid_id: &str,
-    detail: &str,
+    why: &Why,
     charge_unanswered: bool,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
@@ -148,7 +170,7 @@ pub async fn enqueue_cancelled(
         charge_unanswered,
         ..facts
     };
-    write(txn, bid_id, Topic::Cancelled, Some(detail), amend, now).await
+    write(txn, bid_id, Topic::Cancelled, Some(why), amend, now).await
 }
 
 /// [`enqueue`] with the facts as `amend` makes them: reads the bid (as it now is), its lot
@@ -157,7 +179,7 @@ async fn write(
     txn: &impl ConnectionTrait,
     bid_id: &str,
     topic: Topic,
-    detail: Option<&str>,
+    why: Option<&Why>,
     amend: impl FnOnce(Facts) -> Facts,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
@@ -172,7 +194,7 @@ async fn write(
     } else {
         Vec::new()
     };
-    let facts = amend(facts_of(&b, &l, topic, detail, now));
+    let facts = amend(facts_of(&b, &l, topic, why, now));
     let messages = messages(&b, &l, &endpoints, topic, &facts, now);
     insert(txn, messages, topic, now).await
 }
@@ -197,10 +219,10 @@ pub async fn enqueue_loaded(
     l: &lot::Model,
     endpoints: &[webhook_endpoint::Model],
     topic: Topic,
-    detail: Option<&str>,
+    why: Option<&Why>,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let facts = facts_of(b, l, topic, detail, now);
+    let facts = facts_of(b, l, topic, why, now);
     insert(
         txn,
         messages(b, l, endpoints, topic, &facts, now),
@@ -234,12 +256,12 @@ pub async fn enqueue_many(
     insert(txn, rows, topic, now).await
 }
 
-/// The facts of `topic` about bid `b` (as it now is) on lot `l`.
+/// The facts of `topic` about bid `b` (as it now is) on lot `l`, and why, when it says.
 fn facts_of(
     b: &bid::Model,
     l: &lot::Model,
     topic: Topic,
-    detail: Option<&str>,
+    why: Option<&Why>,
     now: DateTime<Utc>,
 ) -> Facts {
     let total_minor = match topic {
@@ -260,7 +282,8 @@ fn facts_of(
         card_only_saved: b.card_only_saved(),
     };
     Facts {
-        detail: detail.map(str::to_owned),
+        detail: why.map(Why::en),
+        why: why.cloned(),
         ..Facts::new(offer, l, now)
     }
 }

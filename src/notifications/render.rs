@@ -69,7 +69,11 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
         ),
         None => (String::new(), String::new()),
     };
-    let detail = facts.detail.clone().unwrap_or_default();
+    // Why, in the booking's language; in English for messages written before `why` was kept.
+    let detail = match (&facts.why, fr) {
+        (Some(why), true) => why.fr(),
+        _ => facts.detail.clone().unwrap_or_default(),
+    };
     // A winner's failed payment waits for another card; an "upgrade now" the bank refused
     // is undone at once, and there is nothing to do.
     let awaits_card = facts.bid_status == BidStatus::PaymentFailed.as_str();
@@ -277,6 +281,7 @@ mod tests {
             closes_at: Utc::now(),
             time_zone: "Europe/Paris".into(),
             detail: None,
+            why: None,
             after_lost_offer: None,
             offered_at: None,
             charge_unanswered: false,
@@ -488,6 +493,74 @@ mod tests {
             fr.subject
         );
         assert!(!fr.body.contains("avant la fin du délai"), "{}", fr.body);
+    }
+
+    #[test]
+    fn a_french_booking_is_told_why_in_french() {
+        use crate::notifications::why::{AfterPurchase, Refusal, Why};
+        use crate::payments::DeclineReason;
+        let declined = Refusal::Declined {
+            reason: DeclineReason::InsufficientFunds,
+        };
+        let cases = [
+            (
+                Topic::NotSuccessful,
+                "lost",
+                Why::Outcome {
+                    reason: "outbid".into(),
+                    party: 2,
+                },
+            ),
+            (
+                Topic::Cancelled,
+                "lost",
+                Why::OperatorCancelled {
+                    words: "tempête".into(),
+                },
+            ),
+            (Topic::Cancelled, "lost", Why::CapacityCut),
+            (
+                Topic::Refunded,
+                "refunded",
+                Why::Outcome {
+                    reason: "lot_cancelled".into(),
+                    party: 2,
+                },
+            ),
+            (
+                Topic::PaymentFailed,
+                "payment_failed",
+                Why::PaymentDeclined {
+                    refusal: declined.clone(),
+                    kept_until: None,
+                },
+            ),
+            (
+                Topic::PaymentFailed,
+                "active",
+                Why::PurchaseDeclined {
+                    refusal: declined,
+                    then: AfterPurchase::BidStands,
+                },
+            ),
+        ];
+        for (topic, status, why) in cases {
+            let told = Facts {
+                bid_status: status.into(),
+                detail: Some(why.en()),
+                why: Some(why.clone()),
+                ..facts()
+            };
+            let fr = render(topic, &told, &cx("fr")).body;
+            assert!(fr.contains(&why.fr()), "{topic:?} {why:?}: {fr}");
+            assert!(!fr.contains(&why.en()), "{topic:?} {why:?}: {fr}");
+            let en = render(topic, &told, &cx("en")).body;
+            assert!(en.contains(&why.en()), "{topic:?} {why:?}: {en}");
+            // Written before the parts were kept: the English sentence, rather than nothing.
+            let before = Facts { why: None, ..told };
+            let fr = render(topic, &before, &cx("fr")).body;
+            assert!(fr.contains(&why.en()), "{topic:?} {why:?}: {fr}");
+        }
     }
 
     #[test]

@@ -52,6 +52,24 @@ impl DeclineReason {
         }
     }
 
+    /// [`Self::traveller_message`] in French, for bookings in French.
+    pub fn traveller_message_fr(self) -> &'static str {
+        match self {
+            Self::Generic => {
+                "Votre carte a été refusée. Utilisez une autre carte ou contactez votre banque."
+            }
+            Self::InsufficientFunds => {
+                "Le solde de votre carte est insuffisant pour cette offre. Utilisez une autre carte."
+            }
+            Self::ExpiredCard => "Votre carte a expiré. Utilisez une autre carte.",
+            Self::IncorrectCvc => "Le code de sécurité de la carte est incorrect. Vérifiez-le.",
+            Self::IncorrectNumber => "Le numéro de la carte est incorrect. Vérifiez-le.",
+            Self::AuthenticationFailed => {
+                "Votre banque n'a pas pu confirmer ce paiement. Réessayez ou utilisez une autre carte."
+            }
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Generic => "generic",

@@ -17,6 +17,7 @@ use crate::domain::lot::{AwardPolicy, LotSpec, LotStatus, PaymentMode};
 use crate::jobs::{self, Job};
 use crate::matching::{self, AwardPlan, BidInput, LoseReason, Loser, LotRules, Policy, Winner};
 use crate::money::Money;
+use crate::notifications::why::Why;
 use crate::notifications::{Topic, outbox};
 use crate::store::entities::{award, bid, lot};
 use crate::store::{Db, lots as store_lots, write_txn};
@@ -205,24 +206,8 @@ pub fn plan_from_record(r: &PlanRecord) -> Result<AwardPlan<String>, AwardError>
     })
 }
 
-/// Why a bid did not win, in words a traveller can read.
-pub fn reason_text(reason: &str, party: i32) -> String {
-    match reason {
-        "below_reserve" => "Your offer was below the minimum for this upgrade.".into(),
-        "above_maximum" => "Your offer was above the maximum for this upgrade.".into(),
-        "outbid" => "Other offers were higher for the upgrades available.".into(),
-        "party_does_not_fit" => format!("The upgrades left were fewer than your party of {party}."),
-        "withdrawn" => "You withdrew your offer before bidding closed.".into(),
-        "payment_failed" => "Your payment could not be completed in time, so the upgrade went to the next traveller.".into(),
-        "upgraded_elsewhere" => "You were upgraded on another offer for the same trip.".into(),
-        "capacity_reduced" => "The operator has fewer upgrades than planned (a schedule or equipment change).".into(),
-        "capacity_withdrawn" => "The operator withdrew this upgrade from sale.".into(),
-        "rejected_by_operator" => "The operator could not confirm your upgrade.".into(),
-        "lot_cancelled" => "The operator cancelled this upgrade.".into(),
-        "upgrade_now_declined" => "Your bank declined the payment of the upgrade you bought now, and bidding had closed meanwhile.".into(),
-        other => other.replace('_', " "),
-    }
-}
+/// Why a bid did not win, in words a traveller can read (English).
+pub use crate::domain::outcome::reason_text;
 
 /// How winners were chosen, shown to every bidder after the award.
 pub fn rule_text(policy: &str) -> &'static str {
@@ -491,7 +476,10 @@ async fn apply_plan(
         }
         let reason = loser.reason.as_str();
         set_outcome(txn, b, BidStatus::Lost, None, Some(reason), None, now).await?;
-        let why = reason_text(reason, b.units);
+        let why = Why::Outcome {
+            reason: reason.to_owned(),
+            party: b.units,
+        };
         let lost = bid::Model {
             status: BidStatus::Lost.as_str().to_owned(),
             ..b.clone()
@@ -506,15 +494,7 @@ async fn apply_plan(
             now,
         )
         .await?;
-        events::record(
-            txn,
-            &b.id,
-            BidEventKind::Lost,
-            None,
-            Some(reason_text(reason, b.units)),
-            now,
-        )
-        .await?;
+        events::record(txn, &b.id, BidEventKind::Lost, None, Some(why.en()), now).await?;
     }
     let mut am = l.clone().into_active_model();
     am.status = Set(LotStatus::Awarded.as_str().to_owned());

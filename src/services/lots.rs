@@ -18,6 +18,7 @@ use crate::ids;
 use crate::jobs::{self, Job};
 use crate::money::Money;
 use crate::notifications::outbox;
+use crate::notifications::why::Why;
 use crate::store::entities::{award, bid, lot};
 use crate::store::{Db, keyset, lots as store_lots, payments as store_payments, write_txn};
 
@@ -213,14 +214,16 @@ pub async fn cancel(
     }
     let now = Utc::now();
     let before = format!("status={status}");
-    let detail = format!("The operator cancelled this upgrade: {reason}");
+    let why = Why::OperatorCancelled {
+        words: reason.to_string(),
+    };
     // Counted from the bids as locked and undone, not as they stood a moment before.
     let impact = unwind_bids(
         &txn,
         &current.id,
         BidEventKind::LotCancelled,
         "lot_cancelled",
-        &detail,
+        &why,
         now,
     )
     .await?;
@@ -301,13 +304,12 @@ pub async fn set_capacity(
         cut_awarded(&txn, &current, &spec, capacity, now).await?;
     } else if capacity == 0 {
         // What becomes of the card is the message's and the page's to say: held or saved.
-        let detail = "The operator withdrew this upgrade from sale.";
         unwind_bids(
             &txn,
             &current.id,
             BidEventKind::CapacityChanged,
             "capacity_withdrawn",
-            detail,
+            &Why::WithdrawnFromSale,
             now,
         )
         .await?;
@@ -511,9 +513,9 @@ async fn set_status(
 async fn unwind_bids(
     txn: &impl ConnectionTrait,
     lot_id: &str,
-    why: BidEventKind,
+    event: BidEventKind,
     reason: &str,
-    detail: &str,
+    why: &Why,
     now: DateTime<Utc>,
 ) -> Result<CancelImpact, DbErr> {
     // Locked, as they are: an "upgrade now" request whose capture was answered meanwhile
@@ -523,21 +525,13 @@ async fn unwind_bids(
     let impact = impact_of(&bids);
     let unanswered = store_payments::unanswered_charges(txn, lot_id).await?;
     for b in bids {
-        events::record(txn, &b.id, why, None, Some(detail.to_owned()), now).await?;
+        events::record(txn, &b.id, event, None, Some(why.en()), now).await?;
         if b.status != BidStatus::Charged.as_str() {
             let charging = unanswered.contains(&b.id);
-            outbox::enqueue_cancelled(txn, &b.id, detail, charging, now).await?;
+            outbox::enqueue_cancelled(txn, &b.id, why, charging, now).await?;
         }
         if b.status == BidStatus::Charged.as_str() {
-            jobs::enqueue(
-                txn,
-                Job::Refund {
-                    bid_id: b.id.clone(),
-                    reason: detail.to_owned(),
-                },
-                now,
-            )
-            .await?;
+            jobs::enqueue(txn, Job::refund(&b.id, why.clone()), now).await?;
             continue;
         }
         let held = b.payment_ref.is_some();
@@ -593,7 +587,7 @@ async fn cut_awarded(
     }
     // Keep the earliest-ranked that fit; a later small party may still fit after a big one is cut.
     record.winners = keep;
-    let detail = "The operator has fewer upgrades than planned (a schedule or equipment change), so your upgrade is cancelled.";
+    let why = Why::CapacityCut;
     let unanswered = store_payments::unanswered_charges(txn, &lot.id).await?;
     for w in &cut {
         // Locked, as in `unwind_bids`: a replacement card (which takes only the bid) may be
@@ -610,7 +604,7 @@ async fn cut_awarded(
             &b.id,
             BidEventKind::CapacityChanged,
             None,
-            Some(detail.to_owned()),
+            Some(why.en()),
             now,
         )
         .await?;
@@ -620,15 +614,7 @@ async fn cut_awarded(
         });
         record.revenue_minor -= w.total_minor;
         if b.status == BidStatus::Charged.as_str() {
-            jobs::enqueue(
-                txn,
-                Job::Refund {
-                    bid_id: b.id.clone(),
-                    reason: detail.to_owned(),
-                },
-                now,
-            )
-            .await?;
+            jobs::enqueue(txn, Job::refund(&b.id, why.clone()), now).await?;
         } else {
             if b.payment_ref.is_some() {
                 jobs::enqueue(
@@ -652,7 +638,7 @@ async fn cut_awarded(
             )
             .await?;
             let charging = unanswered.contains(&b.id);
-            outbox::enqueue_cancelled(txn, &b.id, detail, charging, now).await?;
+            outbox::enqueue_cancelled(txn, &b.id, &why, charging, now).await?;
         }
     }
     record.revenue = Money::from_minor(record.revenue_minor, spec.currency)

@@ -12,6 +12,7 @@ use crate::domain::bid::BidStatus;
 use crate::domain::lot::LotStatus;
 use crate::jobs::{self, Job, UnrecordedBid};
 use crate::money::Money;
+use crate::notifications::why::Why;
 use crate::payments::{
     BID_METADATA, BOOKING_METADATA, HOLD_MAX_DAYS, LOT_METADATA, OpenHold, PaymentError,
     PaymentGateway, PaymentRef, PaymentStatus, UNITS_METADATA,
@@ -137,19 +138,19 @@ pub async fn check_as_of(
                     "captured {charged} minor units without a win (bid is {})",
                     b.status
                 ),
-                repair: Job::Refund {
-                    bid_id: b.id.clone(),
-                    reason: "This charge was made in error.".into(),
-                },
+                repair: Job::refund(&b.id, Why::ChargedInError),
             });
         } else if owes && cancelled {
             findings.push(Finding {
                 bid_id: b.id.clone(),
                 problem: "charged on a cancelled lot and not refunded".into(),
-                repair: Job::Refund {
-                    bid_id: b.id.clone(),
-                    reason: "The operator cancelled this upgrade.".into(),
-                },
+                repair: Job::refund(
+                    &b.id,
+                    Why::Outcome {
+                        reason: "lot_cancelled".into(),
+                        party: b.units,
+                    },
+                ),
             });
         }
         // A charge left pending by a crash between the provider call and our bookkeeping:

@@ -17,6 +17,7 @@ use crate::domain::bid::{BidEventKind, BidStatus};
 use crate::domain::lot::LotStatus;
 use crate::domain::validation::FieldErrors;
 use crate::jobs::{self, Job};
+use crate::notifications::why::Why;
 use crate::store::entities::{award, bid, lot};
 use crate::store::{Db, write_txn};
 
@@ -207,11 +208,10 @@ pub async fn reject(
                     "is not a winner of this lot",
                 )))
             })?;
-        let detail = format!(
-            "The operator could not confirm your upgrade: {}. Nothing is charged.",
-            reason.trim()
-        );
-        drop_winner(&txn, &b, "rejected_by_operator", &detail, false).await?;
+        let why = Why::OperatorRejected {
+            words: reason.trim().to_owned(),
+        };
+        drop_winner(&txn, &b, "rejected_by_operator", &why, false).await?;
     }
     let a = award::Entity::find_by_id(lot_id.to_owned())
         .one(&txn)

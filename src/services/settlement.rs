@@ -14,7 +14,7 @@ use sea_orm::{
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
-use super::award::{self as award_service, AwardError, PlanRecord, reason_text, record};
+use super::award::{self as award_service, AwardError, PlanRecord, record};
 use super::bids::bought_now;
 use super::events;
 use crate::domain::award::AwardStatus;
@@ -23,6 +23,7 @@ use crate::domain::lot::{LotSpec, LotStatus, PaymentMode};
 use crate::jobs::{self, Job, Purchase, UnrecordedBid};
 use crate::matching;
 use crate::money::Money;
+use crate::notifications::why::{Refusal, Why};
 use crate::notifications::{Topic, outbox};
 use crate::payments::{
     BID_METADATA, ChargeOutcome, ChargeRequest, IdempotencyKey, LOT_METADATA, PaymentError,
@@ -245,7 +246,7 @@ pub async fn charge(
     } else {
         PaymentMode::ChargeOnAward
     };
-    let outcome: Result<String, String> = match mode {
+    let outcome: Result<String, Refusal> = match mode {
         PaymentMode::Hold => {
             let Some(hold) = hold else {
                 return Err(SettleError::Corrupt(format!(
@@ -255,10 +256,8 @@ pub async fn charge(
             };
             match gateway.capture(&PaymentRef::new(hold), amount, &key).await {
                 Ok(c) => Ok(c.reference.to_string()),
-                Err(PaymentError::Declined(d)) => Err(d.message),
-                Err(PaymentError::Invalid(e)) => {
-                    Err(format!("The hold on your card could not be used ({e})."))
-                }
+                Err(PaymentError::Declined(d)) => Err(Refusal::Declined { reason: d.reason }),
+                Err(PaymentError::Invalid(words)) => Err(Refusal::Unusable { words }),
                 Err(e) => return Err(e.into()),
             }
         }
@@ -283,10 +282,8 @@ pub async fn charge(
             };
             match gateway.charge_saved_card(request).await? {
                 ChargeOutcome::Charged(c) => Ok(c.reference.to_string()),
-                ChargeOutcome::Declined(d) => Err(d.message),
-                ChargeOutcome::RequiresAction(_) => {
-                    Err("Your bank asks you to confirm this payment.".to_owned())
-                }
+                ChargeOutcome::Declined(d) => Err(Refusal::Declined { reason: d.reason }),
+                ChargeOutcome::RequiresAction(_) => Err(Refusal::ConfirmationAsked),
             }
         }
     };
@@ -322,21 +319,13 @@ pub async fn charge(
         Ok(reference) if !still_won => {
             // Cancelled (or cut) while the bank answered: the money goes straight back.
             finish_payment(&txn, row, "succeeded", Some(reference), None).await?;
-            jobs::enqueue(
-                &txn,
-                Job::Refund {
-                    bid_id: b.id.clone(),
-                    reason: no_longer_stands(&current),
-                },
-                now,
-            )
-            .await?;
+            jobs::enqueue(&txn, Job::refund(&b.id, no_longer_stands(&current)), now).await?;
             if upgrade_now {
                 bought_now::release_earlier(&txn, &current, purchase, now).await?;
             }
         }
-        Err(message) if !still_won => {
-            finish_payment(&txn, row, "failed", None, Some(message)).await?;
+        Err(refusal) if !still_won => {
+            finish_payment(&txn, row, "failed", None, Some(refusal.en())).await?;
             if upgrade_now {
                 bought_now::release_earlier(&txn, &current, purchase, now).await?;
             }
@@ -375,11 +364,11 @@ pub async fn charge(
             )
             .await?;
         }
-        Err(message) if upgrade_now => {
+        Err(refusal) if upgrade_now => {
             // Not a winner waiting for another card: a purchase the bank refused is undone.
-            finish_payment(&txn, row, "failed", None, Some(message.clone())).await?;
-            if let Some(detail) = bought_now::undo(&txn, &b.id, purchase, &message, now).await? {
-                outbox::enqueue(&txn, &b.id, Topic::PaymentFailed, Some(&detail), now).await?;
+            finish_payment(&txn, row, "failed", None, Some(refusal.en())).await?;
+            if let Some(why) = bought_now::undo(&txn, &b.id, purchase, refusal, now).await? {
+                outbox::enqueue(&txn, &b.id, Topic::PaymentFailed, Some(&why), now).await?;
             }
             jobs::enqueue(
                 &txn,
@@ -390,30 +379,24 @@ pub async fn charge(
             )
             .await?;
         }
-        Err(message) => {
-            finish_payment(&txn, row, "failed", None, Some(message.clone())).await?;
+        Err(refusal) => {
+            finish_payment(&txn, row, "failed", None, Some(refusal.en())).await?;
             let mut am = current.into_active_model();
             am.status = Set(BidStatus::PaymentFailed.as_str().to_owned());
             am.updated_at = Set(now);
             am.update(&txn).await?;
             let grace = Duration::seconds(i64::from(spec.payment_grace_seconds));
-            let detail = if grace.num_seconds() > 0 {
-                format!(
-                    "{message} Your upgrade is kept for you until {} (UTC): give another card to keep it.",
-                    (now + grace).format("%H:%M")
-                )
-            } else {
-                format!(
-                    "{message} The upgrade goes to the next traveller on the standby list; nothing was charged."
-                )
+            let why = Why::PaymentDeclined {
+                refusal,
+                kept_until: (grace.num_seconds() > 0).then(|| now + grace),
             };
-            outbox::enqueue(&txn, &b.id, Topic::PaymentFailed, Some(&detail), now).await?;
+            outbox::enqueue(&txn, &b.id, Topic::PaymentFailed, Some(&why), now).await?;
             events::record(
                 &txn,
                 &b.id,
                 BidEventKind::PaymentFailed,
                 Some(price),
-                Some(detail),
+                Some(why.en()),
                 now,
             )
             .await?;
@@ -455,11 +438,14 @@ fn taking(b: &bid::Model, row: &payment::Model) -> Taking {
 
 /// Why the money of an upgrade that no longer stands goes back, in the traveller's words
 /// (the lot cancelled, fewer upgrades than planned, ...).
-fn no_longer_stands(b: &bid::Model) -> String {
-    reason_text(
-        b.outcome_reason.as_deref().unwrap_or("lot_cancelled"),
-        b.units,
-    )
+fn no_longer_stands(b: &bid::Model) -> Why {
+    Why::Outcome {
+        reason: b
+            .outcome_reason
+            .clone()
+            .unwrap_or_else(|| "lot_cancelled".to_owned()),
+        party: b.units,
+    }
 }
 
 /// Finishes a capture left unanswered whose upgrade no longer stands (its lot cancelled or
@@ -503,11 +489,7 @@ async fn stood_down(
     if let Some(row) = locked_if(&txn, row.id, "pending").await? {
         if taken {
             finish_payment(&txn, row, "succeeded", hold, None).await?;
-            let refund = Job::Refund {
-                bid_id: b.id.clone(),
-                reason: no_longer_stands(b),
-            };
-            jobs::enqueue(&txn, refund, now).await?;
+            jobs::enqueue(&txn, Job::refund(&b.id, no_longer_stands(b)), now).await?;
         } else {
             let why = if upgrade_now {
                 "The purchase was cancelled before it was paid."
@@ -836,8 +818,11 @@ pub async fn reassign(db: &Db, bid_id: &str, attempt: u32) -> Result<Step, Settl
     if b.status != BidStatus::PaymentFailed.as_str() || failed_charges != attempt {
         return Ok(Step::NothingToDo);
     }
-    let detail = reason_text("payment_failed", b.units);
-    drop_winner(&txn, &b, "payment_failed", &detail, true).await?;
+    let why = Why::Outcome {
+        reason: "payment_failed".to_owned(),
+        party: b.units,
+    };
+    drop_winner(&txn, &b, "payment_failed", &why, true).await?;
     txn.commit().await?;
     Ok(Step::Done)
 }
@@ -848,7 +833,7 @@ pub async fn drop_winner(
     txn: &impl ConnectionTrait,
     b: &bid::Model,
     reason: &str,
-    detail: &str,
+    why: &Why,
     charge_promoted: bool,
 ) -> Result<(), SettleError> {
     let l = lot::Entity::find_by_id(b.lot_id.clone())
@@ -914,16 +899,8 @@ pub async fn drop_winner(
     let now = Utc::now();
 
     award_service::set_outcome(txn, b, BidStatus::Lost, None, Some(reason), None, now).await?;
-    outbox::enqueue(txn, &b.id, Topic::NotSuccessful, Some(detail), now).await?;
-    events::record(
-        txn,
-        &b.id,
-        BidEventKind::Lost,
-        None,
-        Some(detail.to_owned()),
-        now,
-    )
-    .await?;
+    outbox::enqueue(txn, &b.id, Topic::NotSuccessful, Some(why), now).await?;
+    events::record(txn, &b.id, BidEventKind::Lost, None, Some(why.en()), now).await?;
     if let Some(hold) = &b.payment_ref {
         jobs::enqueue(
             txn,
@@ -1021,6 +998,7 @@ pub async fn refund(
     gateway: &dyn PaymentGateway,
     bid_id: &str,
     reason: &str,
+    why: Option<&Why>,
 ) -> Result<Step, SettleError> {
     let Some((b, _, spec)) = load(db, bid_id).await? else {
         return Ok(Step::NothingToDo);
@@ -1086,7 +1064,7 @@ pub async fn refund(
         "{reason} {} is refunded to your card.",
         money(charge.amount_minor, &spec)
     );
-    outbox::enqueue(&txn, &b.id, Topic::Refunded, Some(&detail), now).await?;
+    outbox::enqueue_refunded(&txn, &b.id, detail.clone(), why, now).await?;
     events::record(
         &txn,
         &b.id,
@@ -1141,12 +1119,12 @@ pub async fn settle(db: &Db, lot_id: &str) -> Result<Step, SettleError> {
             .unwrap_or_else(|| "outbid".to_owned());
         award_service::set_outcome(&txn, b, BidStatus::Lost, None, Some(&reason), None, now)
             .await?;
-        let detail = format!(
-            "{} Every upgrade is now paid for, so your place on the standby list has ended.",
-            reason_text(&reason, b.units)
-        );
-        outbox::enqueue(&txn, &b.id, Topic::NotSuccessful, Some(&detail), now).await?;
-        events::record(&txn, &b.id, BidEventKind::Lost, None, Some(detail), now).await?;
+        let why = Why::StandbyEnded {
+            reason,
+            party: b.units,
+        };
+        outbox::enqueue(&txn, &b.id, Topic::NotSuccessful, Some(&why), now).await?;
+        events::record(&txn, &b.id, BidEventKind::Lost, None, Some(why.en()), now).await?;
         if b.payment_ref.is_some() {
             jobs::enqueue(
                 &txn,

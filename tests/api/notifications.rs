@@ -37,6 +37,7 @@ macro_rules! per_store {
 
 per_store!(
     a_bid_is_confirmed_by_email_in_the_bookings_language,
+    a_french_booking_is_told_why_in_french,
     a_change_that_is_refused_sends_nothing,
     a_message_that_keeps_failing_is_parked_and_a_retry_sends_it_once,
     an_address_the_mail_server_rejects_is_parked_at_once_showing_what_was_sent,
@@ -149,6 +150,89 @@ async fn a_bid_is_confirmed_by_email_in_the_bookings_language(store: Store) {
     assert!(body.contains("support@aurora.example"), "{body}");
     // The bid is there, and bidding closes within 6 hours: the reminder came too.
     assert_eq!(of_topic(&items, "bid.reminder").len(), 1);
+}
+
+/// Whatever ended the offer (the award, the operator's cancel, a withdrawal from sale), a
+/// French booking reads why in French; the operator's own words stay as they wrote them.
+async fn a_french_booking_is_told_why_in_french(store: Store) {
+    let Some(app) = spawn_app_with(store, |_| {}).await else {
+        return;
+    };
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({"capacity": 2})).await;
+    import(&app, &op, "FR0001", "claire@example.fr", "fr", &[&lot]).await;
+    import(&app, &op, "FR0002", "remi@example.fr", "fr", &[&lot]).await;
+    let claire = app.sign_in("FR0001", "Lefèvre").await;
+    let remi = app.sign_in("FR0002", "Lefèvre").await;
+    app.bid(&claire, &lot, "300.00", GOOD).await.expect(201);
+    app.bid(&remi, &lot, "150.00", GOOD).await.expect(201);
+    app.close_now(&lot).await;
+    app.run_jobs().await;
+    // Claire won and paid; the operator then cancels ("Flight cancelled") and refunds her.
+    app.cancel_lot(&op, &lot).await;
+    app.run_jobs().await;
+
+    let withdrawn = app
+        .open_lot(&op, json!({"resource": "AU303", "capacity": 2}))
+        .await;
+    import(&app, &op, "FR0003", "lea@example.fr", "fr", &[&withdrawn]).await;
+    let lea = app.sign_in("FR0003", "Lefèvre").await;
+    app.bid(&lea, &withdrawn, "200.00", GOOD).await.expect(201);
+    app.post(&format!("/v1/lots/{withdrawn}/capacity"))
+        .key(&op.key)
+        .json(&json!({"capacity": 0}))
+        .send()
+        .await
+        .expect(200);
+    // Her bank refuses the winner's payment at the deadline.
+    let declined = app
+        .open_lot(&op, json!({"resource": "AU404", "capacity": 2}))
+        .await;
+    import(&app, &op, "FR0004", "ines@example.fr", "fr", &[&declined]).await;
+    let ines = app.sign_in("FR0004", "Lefèvre").await;
+    app.bid(&ines, &declined, "200.00", "4000 0000 0000 0341")
+        .await
+        .expect(201);
+    app.close_now(&declined).await;
+    app.run_jobs().await;
+
+    let items = messages(&app, &op, "?channel=email").await;
+    let body = |topic: &str, to: &str| {
+        let found: Vec<_> = of_topic(&items, topic)
+            .into_iter()
+            .filter(|m| m["to"] == to)
+            .collect();
+        assert_eq!(found.len(), 1, "{topic} to {to}: {items:#?}");
+        found[0]["body"].as_str().unwrap().to_owned()
+    };
+    let lost = body("bid.lost", "remi@example.fr");
+    assert!(
+        lost.contains("D'autres offres étaient plus élevées pour les places disponibles.")
+            && !lost.contains("Other offers"),
+        "{lost}"
+    );
+    let refunded = body("bid.refunded", "claire@example.fr");
+    assert!(
+        refunded.contains("L'opérateur a annulé ce surclassement : Flight cancelled")
+            && refunded.contains("Nous vous remboursons 600.00 EUR")
+            && !refunded.contains("The operator")
+            && !refunded.contains("refunded to your card"),
+        "{refunded}"
+    );
+    let cancelled = body("bid.cancelled", "lea@example.fr");
+    assert!(
+        cancelled.contains("L'opérateur a retiré ce surclassement de la vente.")
+            && !cancelled.contains("withdrew"),
+        "{cancelled}"
+    );
+    let failed = body("bid.payment_failed", "ines@example.fr");
+    assert!(
+        failed.contains(
+            "Votre carte a été refusée. Utilisez une autre carte ou contactez votre banque."
+        ) && !failed.contains("Your card")
+            && !failed.contains("upgrade"),
+        "{failed}"
+    );
 }
 
 async fn a_change_that_is_refused_sends_nothing(store: Store) {

@@ -200,25 +200,9 @@ impl Lang {
 
     /// Why a bid did not win, in plain words.
     pub fn reason(self, reason: &str, party: i32) -> String {
-        if self == Lang::En {
-            return crate::services::award::reason_text(reason, party);
-        }
-        match reason {
-            "below_reserve" => "Votre offre était inférieure au minimum de ce surclassement.".into(),
-            "above_maximum" => "Votre offre dépassait le maximum de ce surclassement.".into(),
-            "outbid" => "D'autres offres étaient plus élevées pour les places disponibles.".into(),
-            "party_does_not_fit" => format!(
-                "Il restait moins de surclassements que les {party} personnes de votre réservation."
-            ),
-            "withdrawn" => "Vous avez retiré votre offre avant la clôture.".into(),
-            "payment_failed" => "Le paiement n'a pas pu aboutir à temps ; le surclassement est passé au voyageur suivant.".into(),
-            "upgraded_elsewhere" => "Vous avez été surclassé sur une autre offre pour le même voyage.".into(),
-            "capacity_reduced" => "L'opérateur a moins de surclassements que prévu (changement d'horaire ou d'appareil).".into(),
-            "capacity_withdrawn" => "L'opérateur a retiré ce surclassement de la vente.".into(),
-            "rejected_by_operator" => "L'opérateur n'a pas pu confirmer votre surclassement.".into(),
-            "lot_cancelled" => "L'opérateur a annulé ce surclassement.".into(),
-            "upgrade_now_declined" => "Votre banque a refusé le paiement de l'achat immédiat, et les offres étaient closes entre-temps.".into(),
-            other => other.replace('_', " "),
+        match self {
+            Lang::En => crate::domain::outcome::reason_text(reason, party),
+            Lang::Fr => crate::domain::outcome::reason_text_fr(reason, party),
         }
     }
 

@@ -13,6 +13,7 @@ use sea_orm::{
 use crate::domain::bid::{BidEventKind, BidStatus};
 use crate::domain::lot::LotStatus;
 use crate::jobs::{self, Job, Purchase};
+use crate::notifications::why::{AfterPurchase, Refusal, Why};
 use crate::payments::IdempotencyKey;
 use crate::services::events;
 use crate::store::entities::{bid, lot, payment};
@@ -35,9 +36,9 @@ pub(crate) async fn undo(
     txn: &impl ConnectionTrait,
     bid_id: &str,
     purchase: Option<&Purchase>,
-    declined: &str,
+    refusal: Refusal,
     now: DateTime<Utc>,
-) -> Result<Option<String>, DbErr> {
+) -> Result<Option<Why>, DbErr> {
     let Some(lot_id) = bid::Entity::find_by_id(bid_id.to_owned())
         .select_only()
         .column(bid::Column::LotId)
@@ -77,45 +78,36 @@ pub(crate) async fn undo(
     let restore = before.filter(|b| open && b.payment_ref.iter().all(|h| earlier.contains(h)));
     let version = bought.version;
     let mut am = bought.into_active_model();
-    let (kept, released) = match restore {
+    let (then, released) = match restore {
         Some(b) => {
             am.status = Set(b.status.clone());
             am.amount_minor = Set(b.amount_minor);
             am.units = Set(b.units);
             am.payment_ref = Set(b.payment_ref.clone());
             am.submitted_at = Set(b.submitted_at);
-            let kept = if b.status == BidStatus::Active.as_str() {
-                " Your bid stays as it was."
+            let then = if b.status == BidStatus::Active.as_str() {
+                AfterPurchase::BidStands
             } else {
-                " You can still bid until bidding closes."
+                AfterPurchase::BidAgain
             };
-            (kept, Vec::new())
+            (then, Vec::new())
         }
         None if open => {
             am.status = Set(BidStatus::Withdrawn.as_str().to_owned());
             am.payment_ref = Set(None);
-            let kept = match purchase.map(|p| p.before.as_ref()) {
-                Some(Some(b)) if b.status != BidStatus::Active.as_str() => {
-                    " You can still bid until bidding closes."
-                }
-                Some(None) => " You can still bid until bidding closes.",
-                None if earlier.is_empty() => {
-                    " Any earlier bid of yours on it is withdrawn too: you can bid again until bidding closes."
-                }
-                _ => {
-                    " Your earlier bid is withdrawn too, and its hold released: you can bid again until bidding closes."
-                }
+            let then = match purchase.map(|p| p.before.as_ref()) {
+                Some(Some(b)) if b.status != BidStatus::Active.as_str() => AfterPurchase::BidAgain,
+                Some(None) => AfterPurchase::BidAgain,
+                None if earlier.is_empty() => AfterPurchase::AnyEarlierWithdrawn,
+                _ => AfterPurchase::EarlierWithdrawn,
             };
-            (kept, earlier)
+            (then, earlier)
         }
         None => {
             // The release job below marks it released once the hold is off the card.
             am.status = Set(BidStatus::Lost.as_str().to_owned());
             am.outcome_reason = Set(Some(DECLINED_AFTER_CLOSE.to_owned()));
-            (
-                " Bidding has closed meanwhile, so no bid of yours took part.",
-                earlier,
-            )
+            (AfterPurchase::BiddingClosed, earlier)
         }
     };
     am.award_units = Set(None);
@@ -123,18 +115,18 @@ pub(crate) async fn undo(
     am.updated_at = Set(now);
     am.version = Set(version + 1);
     am.update(txn).await?;
-    let detail = format!("{declined} Nothing was charged.{kept}");
+    let why = Why::PurchaseDeclined { refusal, then };
     events::record(
         txn,
         bid_id,
         BidEventKind::PaymentFailed,
         None,
-        Some(detail.clone()),
+        Some(why.en()),
         now,
     )
     .await?;
     release(txn, bid_id, purchase_hold.into_iter().chain(released), now).await?;
-    Ok(Some(detail))
+    Ok(Some(why))
 }
 
 /// Releases the hold of the bid the purchase replaced: once the purchase is paid, or once it

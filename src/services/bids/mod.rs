@@ -26,6 +26,7 @@ use crate::domain::validation::FieldErrors;
 use crate::ids;
 use crate::jobs::{self, BidBefore, Job, Purchase};
 use crate::money::Money;
+use crate::notifications::why::{Refusal, Why};
 use crate::notifications::{Topic, outbox};
 use crate::payments::{
     BID_METADATA, BOOKING_METADATA, CardSource, Decline, HoldOutcome, HoldRequest, IdempotencyKey,
@@ -1070,16 +1071,11 @@ async fn upgrade_now_here(
                 outbox::enqueue(&txn, &bid_id, Topic::UpgradeConfirmed, None, now).await?;
             } else {
                 // Cancelled while the bank answered: the money goes straight back.
-                let reason = "The operator cancelled this upgrade.".to_owned();
-                jobs::enqueue(
-                    &txn,
-                    Job::Refund {
-                        bid_id: bid_id.clone(),
-                        reason,
-                    },
-                    now,
-                )
-                .await?;
+                let why = Why::Outcome {
+                    reason: "lot_cancelled".to_owned(),
+                    party: units as i32,
+                };
+                jobs::enqueue(&txn, Job::refund(&bid_id, why), now).await?;
             }
             if let Some(hold) = purchase.before.as_ref().and_then(|p| p.payment_ref.clone()) {
                 jobs::enqueue(
@@ -1105,7 +1101,8 @@ async fn upgrade_now_here(
         Err(PaymentError::Declined(d)) => {
             // Lot, bid, then the payment row: the order every undo takes them in.
             let txn = write_txn(db).await?;
-            let undone = bought_now::undo(&txn, &bid_id, Some(&purchase), &d.message, now).await?;
+            let refusal = Refusal::Declined { reason: d.reason };
+            let undone = bought_now::undo(&txn, &bid_id, Some(&purchase), refusal, now).await?;
             if undone.is_none() {
                 // Cancelled meanwhile: the cancel released the purchase's hold, not the
                 // earlier bid's.

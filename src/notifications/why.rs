@@ -1,0 +1,290 @@
+//! Why a message's news happened, kept as parts rather than as one English sentence, so that
+//! an email is written wholly in the booking's language. The English sentence is also kept
+//! on the message (`Facts.detail`): partners' webhooks and timelines carry it.
+//!
+//! Each text is written here once per language, side by side: a new cause is seen missing
+//! in French as soon as it is added in English.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::outcome::{reason_text, reason_text_fr};
+use crate::payments::DeclineReason;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Why {
+    /// An outcome by the reason the award or a later step recorded (`outbid`,
+    /// `payment_failed`, `capacity_withdrawn`, …); `party` is the booking's party size.
+    Outcome { reason: String, party: i32 },
+    /// A standby place ended because every upgrade is paid for; `reason` why it had not won.
+    StandbyEnded { reason: String, party: i32 },
+    /// The operator cancelled the upgrade, in their own words (not translated).
+    OperatorCancelled { words: String },
+    /// The operator withdrew the upgrade from sale (capacity set to nothing before the award).
+    WithdrawnFromSale,
+    /// The operator has fewer upgrades than planned, so an upgrade already won is cancelled.
+    CapacityCut,
+    /// The operator could not confirm the upgrade in review, in their own words.
+    OperatorRejected { words: String },
+    /// An award winner's payment was refused; the upgrade is kept for another card until
+    /// `kept_until`, or (`None`) goes to the next traveller.
+    PaymentDeclined {
+        refusal: Refusal,
+        kept_until: Option<DateTime<Utc>>,
+    },
+    /// An "upgrade now" the bank refused, undone; `then` says what became of the bids.
+    PurchaseDeclined {
+        refusal: Refusal,
+        then: AfterPurchase,
+    },
+    /// A charge found by reconcile that no upgrade stands behind.
+    ChargedInError,
+}
+
+/// Why the bank did not take the money.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Refusal {
+    /// The bank declined, for a reason a traveller can act on.
+    Declined { reason: DeclineReason },
+    /// The provider refused to use the hold; `words` are its own.
+    Unusable { words: String },
+    /// The bank asks the traveller to confirm the payment (3-D Secure).
+    ConfirmationAsked,
+}
+
+/// What became of a traveller's bids once their "upgrade now" was undone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AfterPurchase {
+    /// The bid the purchase replaced is back, as it was.
+    BidStands,
+    /// There was no standing bid to put back; bidding is still open.
+    BidAgain,
+    /// Whatever bid came before (not known which) is withdrawn; bidding is still open.
+    AnyEarlierWithdrawn,
+    /// The earlier bid is withdrawn and its hold released; bidding is still open.
+    EarlierWithdrawn,
+    /// Bidding closed meanwhile: no bid of theirs took part.
+    BiddingClosed,
+}
+
+/// The reason a withdrawal from sale records on the bids (the party plays no part in it).
+const WITHDRAWN_FROM_SALE: &str = "capacity_withdrawn";
+
+impl Why {
+    /// In English: the sentence partners and timelines receive too.
+    pub fn en(&self) -> String {
+        match self {
+            Why::Outcome { reason, party } => reason_text(reason, *party),
+            Why::StandbyEnded { reason, party } => format!(
+                "{} Every upgrade is now paid for, so your place on the standby list has ended.",
+                reason_text(reason, *party)
+            ),
+            Why::OperatorCancelled { words } => {
+                format!("The operator cancelled this upgrade: {words}")
+            }
+            Why::WithdrawnFromSale => reason_text(WITHDRAWN_FROM_SALE, 0),
+            Why::CapacityCut => "The operator has fewer upgrades than planned (a schedule or equipment change), so your upgrade is cancelled.".into(),
+            Why::OperatorRejected { words } => format!(
+                "The operator could not confirm your upgrade: {words}. Nothing is charged."
+            ),
+            Why::PaymentDeclined {
+                refusal,
+                kept_until: Some(until),
+            } => format!(
+                "{} Your upgrade is kept for you until {} (UTC): give another card to keep it.",
+                refusal.en(),
+                until.format("%H:%M")
+            ),
+            Why::PaymentDeclined {
+                refusal,
+                kept_until: None,
+            } => format!(
+                "{} The upgrade goes to the next traveller on the standby list; nothing was charged.",
+                refusal.en()
+            ),
+            Why::PurchaseDeclined { refusal, then } => {
+                let then = match then {
+                    AfterPurchase::BidStands => " Your bid stays as it was.",
+                    AfterPurchase::BidAgain => " You can still bid until bidding closes.",
+                    AfterPurchase::AnyEarlierWithdrawn => " Any earlier bid of yours on it is withdrawn too: you can bid again until bidding closes.",
+                    AfterPurchase::EarlierWithdrawn => " Your earlier bid is withdrawn too, and its hold released: you can bid again until bidding closes.",
+                    AfterPurchase::BiddingClosed => " Bidding has closed meanwhile, so no bid of yours took part.",
+                };
+                format!("{} Nothing was charged.{then}", refusal.en())
+            }
+            Why::ChargedInError => "This charge was made in error.".into(),
+        }
+    }
+
+    /// In French, for bookings in French. The operator's own words stay as they wrote them.
+    pub fn fr(&self) -> String {
+        match self {
+            Why::Outcome { reason, party } => reason_text_fr(reason, *party),
+            Why::StandbyEnded { reason, party } => format!(
+                "{} Tous les surclassements sont désormais payés : votre place sur la liste d'attente prend fin.",
+                reason_text_fr(reason, *party)
+            ),
+            Why::OperatorCancelled { words } => {
+                format!("L'opérateur a annulé ce surclassement : {words}")
+            }
+            Why::WithdrawnFromSale => reason_text_fr(WITHDRAWN_FROM_SALE, 0),
+            Why::CapacityCut => "L'opérateur a moins de surclassements que prévu (changement d'horaire ou d'appareil) ; votre surclassement est donc annulé.".into(),
+            Why::OperatorRejected { words } => format!(
+                "L'opérateur n'a pas pu confirmer votre surclassement : {words}. Rien n'est débité."
+            ),
+            Why::PaymentDeclined {
+                refusal,
+                kept_until: Some(until),
+            } => format!(
+                "{} Votre surclassement vous est réservé jusqu'à {} (UTC) : indiquez une autre carte pour le garder.",
+                refusal.fr(),
+                until.format("%H:%M")
+            ),
+            Why::PaymentDeclined {
+                refusal,
+                kept_until: None,
+            } => format!(
+                "{} Le surclassement passe au voyageur suivant sur la liste d'attente ; rien n'a été débité.",
+                refusal.fr()
+            ),
+            Why::PurchaseDeclined { refusal, then } => {
+                let then = match then {
+                    AfterPurchase::BidStands => " Votre offre reste telle qu'elle était.",
+                    AfterPurchase::BidAgain => " Vous pouvez encore faire une offre jusqu'à la clôture.",
+                    AfterPurchase::AnyEarlierWithdrawn => " Toute offre que vous aviez faite auparavant est retirée elle aussi : vous pouvez refaire une offre jusqu'à la clôture.",
+                    AfterPurchase::EarlierWithdrawn => " Votre offre précédente est retirée elle aussi, et son autorisation libérée : vous pouvez refaire une offre jusqu'à la clôture.",
+                    AfterPurchase::BiddingClosed => " Les offres ont été closes entre-temps : aucune offre de votre part n'y a participé.",
+                };
+                format!("{} Rien n'a été débité.{then}", refusal.fr())
+            }
+            Why::ChargedInError => "Ce débit a été fait par erreur.".into(),
+        }
+    }
+}
+
+impl Refusal {
+    pub fn en(&self) -> String {
+        match self {
+            Refusal::Declined { reason } => reason.traveller_message().into(),
+            Refusal::Unusable { words } => {
+                format!("The hold on your card could not be used ({words}).")
+            }
+            Refusal::ConfirmationAsked => "Your bank asks you to confirm this payment.".into(),
+        }
+    }
+
+    pub fn fr(&self) -> String {
+        match self {
+            Refusal::Declined { reason } => reason.traveller_message_fr().into(),
+            Refusal::Unusable { words } => {
+                format!("L'autorisation sur votre carte n'a pas pu être utilisée ({words}).")
+            }
+            Refusal::ConfirmationAsked => "Votre banque demande de confirmer ce paiement.".into(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    /// One of each cause, so that every text is checked in both languages.
+    fn every_cause() -> Vec<Why> {
+        let declined = Refusal::Declined {
+            reason: DeclineReason::InsufficientFunds,
+        };
+        let until = Utc.with_ymd_and_hms(2026, 3, 1, 14, 5, 0).unwrap();
+        let mut all = vec![
+            Why::Outcome {
+                reason: "outbid".into(),
+                party: 2,
+            },
+            Why::StandbyEnded {
+                reason: "outbid".into(),
+                party: 2,
+            },
+            Why::OperatorCancelled {
+                words: "storm".into(),
+            },
+            Why::WithdrawnFromSale,
+            Why::CapacityCut,
+            Why::OperatorRejected {
+                words: "crew seat".into(),
+            },
+            Why::PaymentDeclined {
+                refusal: declined.clone(),
+                kept_until: Some(until),
+            },
+            Why::PaymentDeclined {
+                refusal: Refusal::ConfirmationAsked,
+                kept_until: None,
+            },
+            Why::ChargedInError,
+        ];
+        for then in [
+            AfterPurchase::BidStands,
+            AfterPurchase::BidAgain,
+            AfterPurchase::AnyEarlierWithdrawn,
+            AfterPurchase::EarlierWithdrawn,
+            AfterPurchase::BiddingClosed,
+        ] {
+            all.push(Why::PurchaseDeclined {
+                refusal: Refusal::Unusable {
+                    words: "expired".into(),
+                },
+                then,
+            });
+        }
+        all
+    }
+
+    #[test]
+    fn every_cause_reads_in_french_without_english_words() {
+        for why in every_cause() {
+            let fr = why.fr();
+            for english in [
+                "Your ", "your ", "The ", " the ", "upgrade", "card", "Nothing", "charged",
+            ] {
+                assert!(!fr.contains(english), "{why:?} in French: {fr}");
+            }
+            assert_ne!(fr, why.en());
+        }
+    }
+
+    #[test]
+    fn a_cause_survives_being_stored() {
+        for why in every_cause() {
+            let stored = serde_json::to_string(&why).unwrap();
+            assert_eq!(serde_json::from_str::<Why>(&stored).unwrap(), why);
+        }
+    }
+
+    #[test]
+    fn the_operators_words_and_the_deadline_are_kept_in_both_languages() {
+        let cancelled = Why::OperatorCancelled {
+            words: "storm".into(),
+        };
+        assert_eq!(cancelled.en(), "The operator cancelled this upgrade: storm");
+        assert_eq!(
+            cancelled.fr(),
+            "L'opérateur a annulé ce surclassement : storm"
+        );
+        let kept = Why::PaymentDeclined {
+            refusal: Refusal::Declined {
+                reason: DeclineReason::Generic,
+            },
+            kept_until: Some(Utc.with_ymd_and_hms(2026, 3, 1, 14, 5, 0).unwrap()),
+        };
+        assert!(kept.en().contains("until 14:05 (UTC)"), "{}", kept.en());
+        assert!(kept.fr().contains("jusqu'à 14:05 (UTC)"), "{}", kept.fr());
+        assert!(
+            kept.fr().starts_with("Votre carte a été refusée."),
+            "{}",
+            kept.fr()
+        );
+    }
+}
