@@ -43,12 +43,17 @@ pub enum Job {
     ReleaseLosers { lot_id: String },
     /// A winner's payment is still failing after the grace period: give the units to standby.
     Reassign { bid_id: String, attempt: u32 },
-    /// Give back what a winner paid (lot cancelled, or capacity cut after the award).
+    /// Give back what was taken (lot cancelled or capacity cut after the award, a capture
+    /// landing after the upgrade stopped standing, a charge reconcile finds in error).
     /// `reason` is `why` in English; jobs queued before `why` was kept have only `reason`.
     Refund {
         bid_id: String,
         reason: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[serde(
+            default,
+            skip_serializing_if = "Option::is_none",
+            deserialize_with = "crate::notifications::why::read_leniently"
+        )]
         why: Option<Why>,
     },
     /// Mark the lot settled once every payment is final.
@@ -273,5 +278,30 @@ mod tests {
         );
         // And one with nobody to tell is stored as before, for a node of the earlier release.
         assert_eq!(serde_json::to_string(&job).unwrap(), stored);
+    }
+
+    #[test]
+    fn a_refund_reads_whatever_release_queued_it() {
+        // Queued before the cause was kept: the English reason alone.
+        let before =
+            r#"{"kind":"refund","bid_id":"bid_1","reason":"The operator cancelled this upgrade."}"#;
+        let job: Job = serde_json::from_str(before).unwrap();
+        assert_eq!(
+            job,
+            Job::Refund {
+                bid_id: "bid_1".into(),
+                reason: "The operator cancelled this upgrade.".into(),
+                why: None
+            }
+        );
+        // Queued by a later release with a cause this one does not know: refunded all the same.
+        let later =
+            r#"{"kind":"refund","bid_id":"bid_1","reason":"Gone.","why":{"kind":"meteor"}}"#;
+        let job: Job = serde_json::from_str(later).unwrap();
+        assert!(matches!(job, Job::Refund { why: None, .. }), "{job:?}");
+        // And a cause round-trips.
+        let job = Job::refund("bid_1", Why::ChargedInError);
+        let stored = serde_json::to_string(&job).unwrap();
+        assert_eq!(serde_json::from_str::<Job>(&stored).unwrap(), job);
     }
 }

@@ -48,10 +48,15 @@ pub struct Facts {
     pub service_date: String,
     pub closes_at: DateTime<Utc>,
     pub time_zone: String,
-    /// Why, in English: what partners' webhooks carry, and emails written before `why`.
+    /// Why, in English: what English emails and partners' webhooks carry (and French emails
+    /// written before `why` was kept).
     pub detail: Option<String>,
-    /// Why, in parts, so that the email is written in the booking's language.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Why, in parts, so that a French email says it in French.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "super::why::read_leniently"
+    )]
     pub why: Option<Why>,
     /// Only for a lost offer (`bid.not_recorded`): what the traveller can do now, as it
     /// stood when the message was written.
@@ -141,16 +146,19 @@ pub async fn enqueue(
     write(txn, bid_id, topic, why, |facts| facts, now).await
 }
 
-/// Writes the `bid.refunded` messages of a bid: `detail` is the English sentence (the
-/// refund's reason and amount), `why` the reason alone, when the refund was asked with one.
+/// Writes the `bid.refunded` messages of a bid: `refunded_minor` is what went back,
+/// `detail` the English sentence (the refund's reason and amount), `why` the reason alone,
+/// when the refund was asked with one.
 pub async fn enqueue_refunded(
     txn: &impl ConnectionTrait,
     bid_id: &str,
+    refunded_minor: i64,
     detail: String,
     why: Option<&Why>,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     let amend = |facts: Facts| Facts {
+        total_minor: Some(refunded_minor),
         detail: Some(detail),
         ..facts
     };

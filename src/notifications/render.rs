@@ -3,6 +3,7 @@
 
 use super::Topic;
 use super::outbox::{AfterLostOffer, Facts};
+use super::why::Why;
 use crate::domain::bid::BidStatus;
 use crate::money::{Currency, Money};
 use chrono::{DateTime, Utc};
@@ -77,6 +78,15 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
     // A winner's failed payment waits for another card; an "upgrade now" the bank refused
     // is undone at once, and there is nothing to do.
     let awaits_card = facts.bid_status == BidStatus::PaymentFailed.as_str();
+    // A lot with no grace period gives the upgrade to the next traveller at once: nothing to
+    // do, and no card asked for (messages written before `why` was kept cannot tell).
+    let passed_on = matches!(
+        facts.why,
+        Some(Why::PaymentDeclined {
+            kept_until: None,
+            ..
+        })
+    );
     // What becomes of the card of an offer that no longer stands: a hold is released; a card
     // only saved (a charge on award) was never held, and is simply not used.
     let (any_hold, toute_autorisation) = if facts.card_only_saved {
@@ -126,7 +136,11 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
             ),
             Topic::PaymentFailed if !awaits_card => (
                 format!("Paiement refusé : achat immédiat de {upgrade}"),
-                format!("Votre banque a refusé le paiement de l'achat immédiat du surclassement {upgrade} ; rien n'a été débité. {detail}\nL'autorisation prise pour cet achat est en cours de libération."),
+                format!("Votre banque a refusé le paiement de l'achat immédiat du surclassement {upgrade}. {detail}\nL'autorisation prise pour cet achat est en cours de libération."),
+            ),
+            Topic::PaymentFailed if passed_on => (
+                format!("Paiement refusé : {upgrade}"),
+                format!("Votre surclassement {upgrade} vous avait été attribué, mais le paiement de {total} a échoué. {detail}"),
             ),
             Topic::PaymentFailed => (
                 format!("Action requise : paiement refusé pour {upgrade}"),
@@ -186,6 +200,10 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
             Topic::PaymentFailed if !awaits_card => (
                 format!("Payment declined: upgrade now for {upgrade}"),
                 format!("Your bank declined the payment for buying the upgrade {upgrade} now. {detail}\nThe hold taken for this purchase is being released."),
+            ),
+            Topic::PaymentFailed if passed_on => (
+                format!("Payment failed: {upgrade}"),
+                format!("Your upgrade {upgrade} was awarded to you, but the payment of {total} failed. {detail}"),
             ),
             Topic::PaymentFailed => (
                 format!("Action needed: payment failed for {upgrade}"),
@@ -554,13 +572,80 @@ mod tests {
             let fr = render(topic, &told, &cx("fr")).body;
             assert!(fr.contains(&why.fr()), "{topic:?} {why:?}: {fr}");
             assert!(!fr.contains(&why.en()), "{topic:?} {why:?}: {fr}");
-            let en = render(topic, &told, &cx("en")).body;
-            assert!(en.contains(&why.en()), "{topic:?} {why:?}: {en}");
+            // Said once, not by the opening sentence and again by the cause.
+            assert!(fr.matches("débité").count() <= 1, "{topic:?} {why:?}: {fr}");
             // Written before the parts were kept: the English sentence, rather than nothing.
             let before = Facts { why: None, ..told };
             let fr = render(topic, &before, &cx("fr")).body;
             assert!(fr.contains(&why.en()), "{topic:?} {why:?}: {fr}");
         }
+    }
+
+    #[test]
+    fn a_message_written_by_another_release_still_reads() {
+        let mut stored = serde_json::to_value(facts()).unwrap();
+        assert!(stored.get("why").is_none(), "{stored}");
+        let read: Facts = serde_json::from_value(stored.clone()).unwrap();
+        assert_eq!(read.why, None);
+        // A cause a later release added, read after a rollback: the English sentence is said.
+        stored["why"] = serde_json::json!({"kind": "meteor"});
+        stored["detail"] = "A meteor.".into();
+        let read: Facts = serde_json::from_value(stored).unwrap();
+        assert_eq!(read.why, None);
+        assert!(
+            render(Topic::Cancelled, &read, &cx("fr"))
+                .body
+                .contains("A meteor.")
+        );
+    }
+
+    #[test]
+    fn a_payment_failed_on_a_lot_without_grace_asks_for_nothing() {
+        use crate::notifications::why::{Refusal, Why};
+        let why = Why::PaymentDeclined {
+            refusal: Refusal::ConfirmationAsked,
+            kept_until: None,
+        };
+        let failed = Facts {
+            bid_status: "payment_failed".into(),
+            detail: Some(why.en()),
+            why: Some(why),
+            ..facts()
+        };
+        let en = render(Topic::PaymentFailed, &failed, &cx("en"));
+        assert!(en.subject.starts_with("Payment failed: "), "{}", en.subject);
+        assert!(
+            en.body.contains("goes to the next traveller")
+                && !en.body.contains("give another card"),
+            "{}",
+            en.body
+        );
+        let fr = render(Topic::PaymentFailed, &failed, &cx("fr"));
+        assert!(
+            fr.subject.starts_with("Paiement refusé : "),
+            "{}",
+            fr.subject
+        );
+        assert!(
+            fr.body.contains("passe au voyageur suivant")
+                && !fr.body.contains("une autre carte")
+                && !fr.body.contains("Que faire"),
+            "{}",
+            fr.body
+        );
+        // With a grace period, the traveller is asked for another card.
+        let kept = Facts {
+            why: Some(Why::PaymentDeclined {
+                refusal: Refusal::ConfirmationAsked,
+                kept_until: Some(Utc::now()),
+            }),
+            ..failed
+        };
+        let en = render(Topic::PaymentFailed, &kept, &cx("en")).body;
+        assert!(
+            en.contains("give another card before the grace period ends"),
+            "{en}"
+        );
     }
 
     #[test]

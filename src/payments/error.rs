@@ -59,7 +59,7 @@ impl DeclineReason {
                 "Votre carte a été refusée. Utilisez une autre carte ou contactez votre banque."
             }
             Self::InsufficientFunds => {
-                "Le solde de votre carte est insuffisant pour cette offre. Utilisez une autre carte."
+                "Les fonds disponibles sur votre carte sont insuffisants pour cette offre. Utilisez une autre carte."
             }
             Self::ExpiredCard => "Votre carte a expiré. Utilisez une autre carte.",
             Self::IncorrectCvc => "Le code de sécurité de la carte est incorrect. Vérifiez-le.",

@@ -1064,7 +1064,7 @@ pub async fn refund(
         "{reason} {} is refunded to your card.",
         money(charge.amount_minor, &spec)
     );
-    outbox::enqueue_refunded(&txn, &b.id, detail.clone(), why, now).await?;
+    outbox::enqueue_refunded(&txn, &b.id, charge.amount_minor, detail.clone(), why, now).await?;
     events::record(
         &txn,
         &b.id,

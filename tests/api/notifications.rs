@@ -230,7 +230,7 @@ async fn a_french_booking_is_told_why_in_french(store: Store) {
         failed.contains(
             "Votre carte a été refusée. Utilisez une autre carte ou contactez votre banque."
         ) && !failed.contains("Your card")
-            && !failed.contains("upgrade"),
+            && !failed.contains("Your upgrade"),
         "{failed}"
     );
 }

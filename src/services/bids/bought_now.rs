@@ -28,7 +28,7 @@ pub const DECLINED_AFTER_CLOSE: &str = "upgrade_now_declined";
 /// known: `purchase` is `None` when the charge that finished it did not carry it).
 /// Once the lot has closed, the bid did not take part and is lost. The purchase's hold is
 /// released, and so is the earlier bid's unless that bid is put back. Records the failure on
-/// the timeline and returns what the traveller is told; `None` if the purchase no longer
+/// the timeline and returns why, for the traveller's message; `None` if the purchase no longer
 /// stands (cancelled meanwhile, or undone by another run).
 ///
 /// Takes the lot, then the bid, for update: the order `reserve_now` takes them in.
