@@ -1116,8 +1116,54 @@ async fn a_card_only_saved_is_never_spoken_of_as_held(app: TestApp) {
     }
 }
 
+/// A traveller who offered the maximum has a hold that covers any offer the lot takes: the
+/// change form asks for no card, and nothing says they could offer more.
+async fn a_hold_for_the_maximum_asks_for_no_card_to_change(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({"maximum": "1000.00"})).await;
+    app.booking(&op, "AU8MAX", "Muller", 2, &[&lot]).await;
+    let browser = Browser::new(&app);
+    browser.sign_in("AU8MAX", "Muller").await;
+    let placed = browser.bid(&lot, "1000", GOOD_CARD).await;
+    let bid_path = placed.path();
+    let page = browser.get(&bid_path).await;
+    let asks_for_card = |page: &Page| page.says("id=\"card_number\"");
+    assert!(page.says("Change your offer"), "{}", page.body);
+    assert!(
+        !asks_for_card(&page) && !page.says("to offer more per person"),
+        "{}",
+        page.body
+    );
+    let lowered = browser
+        .post(
+            &format!("{bid_path}/change"),
+            &[("csrf", &page.hidden("csrf")), ("amount", "900")],
+        )
+        .await;
+    assert_eq!(lowered.status, StatusCode::SEE_OTHER, "{}", lowered.body);
+    // Still held for €2,000: back up to the maximum needs no card either.
+    let page = browser.get(&bid_path).await;
+    assert!(
+        page.says("€900.00") && !asks_for_card(&page),
+        "{}",
+        page.body
+    );
+    let raised = browser
+        .post(
+            &format!("{bid_path}/change"),
+            &[("csrf", &page.hidden("csrf")), ("amount", "1000")],
+        )
+        .await;
+    assert_eq!(raised.status, StatusCode::SEE_OTHER, "{}", raised.body);
+    assert_eq!(
+        bids_of(&app, "AU8MAX", "Muller").await[0]["amount"],
+        "1000.00"
+    );
+}
+
 store_tests!(
     the_sign_in_page_is_the_front_door_and_a_wrong_pair_is_told_on_it,
+    a_hold_for_the_maximum_asks_for_no_card_to_change,
     a_traveller_bids_changes_withdraws_and_bids_again_on_the_pages,
     bad_input_is_explained_on_the_same_screen_and_changes_nothing,
     a_post_without_this_sessions_form_token_changes_nothing,

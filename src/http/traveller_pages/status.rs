@@ -384,7 +384,10 @@ async fn status_page(
         None
     };
     card.held_minor = held;
-    let card_on_change = held.is_some();
+    // A hold for the maximum, for the whole party, covers every offer the lot takes: the
+    // change form asks for no card, and no hint speaks of offering more.
+    let covers_maximum = held.is_some_and(|h| h >= s.maximum.minor() * i64::from(units));
+    let card_on_change = held.is_some() && !covers_maximum;
     let mut c_frame = Chrome::new(
         lang,
         format!("{} — {heading}", t.status_title),
@@ -428,7 +431,7 @@ async fn status_page(
             .then(|| format!("/offers/{}", l.lot.id)),
         fix_until,
         amount: AmountField {
-            card_hint: held.map(|held| {
+            card_hint: held.filter(|_| card_on_change).map(|held| {
                 let per_person = held / i64::from(units);
                 lang.card_holds_hint(&lang.money(held, c), &lang.money(per_person, c))
             }),
