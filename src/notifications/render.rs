@@ -97,7 +97,16 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
             " et toute autorisation sur votre carte est libérée",
         )
     };
-    let (freed, libere) = if facts.card_only_saved {
+    // A saved card the bank refused when the upgrade was charged has been tried: it is not
+    // "not used", it is not used again.
+    let tried =
+        matches!(&facts.why, Some(Why::Outcome { reason, .. }) if reason == "payment_failed");
+    let (freed, libere) = if facts.card_only_saved && tried {
+        (
+            "Nothing was charged to your saved card, and it will not be used again.",
+            "Rien n'a été débité sur votre carte enregistrée, et elle ne sera plus utilisée.",
+        )
+    } else if facts.card_only_saved {
         (
             "Your saved card will not be used; nothing is charged.",
             "Votre carte enregistrée ne sera pas utilisée ; rien n'est débité.",
@@ -582,6 +591,47 @@ mod tests {
     }
 
     #[test]
+    fn a_saved_card_the_bank_refused_is_not_said_to_be_unused() {
+        let why = Why::Outcome {
+            reason: "payment_failed".into(),
+            party: 2,
+        };
+        let lapsed = Facts {
+            bid_status: "lost".into(),
+            detail: Some(why.en()),
+            why: Some(why),
+            card_only_saved: true,
+            ..facts()
+        };
+        let en = render(Topic::NotSuccessful, &lapsed, &cx("en")).body;
+        assert!(
+            en.contains("Nothing was charged to your saved card, and it will not be used again.")
+                && !en.contains("will not be used;"),
+            "{en}"
+        );
+        let fr = render(Topic::NotSuccessful, &lapsed, &cx("fr")).body;
+        assert!(
+            fr.contains(
+                "Rien n'a été débité sur votre carte enregistrée, et elle ne sera plus utilisée."
+            ) && !fr.contains("ne sera pas utilisée"),
+            "{fr}"
+        );
+        // Outbid, it was never tried.
+        let outbid = Facts {
+            why: Some(Why::Outcome {
+                reason: "outbid".into(),
+                party: 2,
+            }),
+            ..lapsed
+        };
+        let en = render(Topic::NotSuccessful, &outbid, &cx("en")).body;
+        assert!(
+            en.contains("Your saved card will not be used; nothing is charged."),
+            "{en}"
+        );
+    }
+
+    #[test]
     fn a_message_written_by_another_release_still_reads() {
         let mut stored = serde_json::to_value(facts()).unwrap();
         assert!(stored.get("why").is_none(), "{stored}");
@@ -602,50 +652,69 @@ mod tests {
     #[test]
     fn a_payment_failed_on_a_lot_without_grace_asks_for_nothing() {
         use crate::notifications::why::{Refusal, Why};
-        let why = Why::PaymentDeclined {
-            refusal: Refusal::ConfirmationAsked,
-            kept_until: None,
-        };
-        let failed = Facts {
-            bid_status: "payment_failed".into(),
-            detail: Some(why.en()),
-            why: Some(why),
-            ..facts()
-        };
-        let en = render(Topic::PaymentFailed, &failed, &cx("en"));
-        assert!(en.subject.starts_with("Payment failed: "), "{}", en.subject);
-        assert!(
-            en.body.contains("goes to the next traveller")
-                && !en.body.contains("give another card"),
-            "{}",
-            en.body
-        );
-        let fr = render(Topic::PaymentFailed, &failed, &cx("fr"));
-        assert!(
-            fr.subject.starts_with("Paiement refusé : "),
-            "{}",
-            fr.subject
-        );
-        assert!(
-            fr.body.contains("passe au voyageur suivant")
-                && !fr.body.contains("une autre carte")
-                && !fr.body.contains("Que faire"),
-            "{}",
-            fr.body
-        );
-        // With a grace period, the traveller is asked for another card.
-        let kept = Facts {
-            why: Some(Why::PaymentDeclined {
-                refusal: Refusal::ConfirmationAsked,
-                kept_until: Some(Utc::now()),
-            }),
-            ..failed
-        };
-        let en = render(Topic::PaymentFailed, &kept, &cx("en")).body;
-        assert!(
-            en.contains("give another card before the grace period ends"),
-            "{en}"
-        );
+        use crate::payments::DeclineReason as R;
+        let refusals = [
+            R::Generic,
+            R::InsufficientFunds,
+            R::ExpiredCard,
+            R::IncorrectCvc,
+            R::IncorrectNumber,
+            R::AuthenticationFailed,
+        ]
+        .map(|reason| Refusal::Declined { reason })
+        .into_iter()
+        .chain([Refusal::ConfirmationAsked]);
+        for refusal in refusals {
+            let why = Why::PaymentDeclined {
+                refusal: refusal.clone(),
+                kept_until: None,
+            };
+            let failed = Facts {
+                bid_status: "payment_failed".into(),
+                detail: Some(why.en()),
+                why: Some(why),
+                ..facts()
+            };
+            let en = render(Topic::PaymentFailed, &failed, &cx("en"));
+            assert!(en.subject.starts_with("Payment failed: "), "{}", en.subject);
+            assert!(
+                en.body
+                    .contains("the upgrade goes to the next traveller, if there is one")
+                    && !en.body.contains("Please")
+                    && !en.body.contains("What to do"),
+                "{}",
+                en.body
+            );
+            let fr = render(Topic::PaymentFailed, &failed, &cx("fr"));
+            assert!(
+                fr.subject.starts_with("Paiement refusé : "),
+                "{}",
+                fr.subject
+            );
+            assert!(
+                fr.body
+                    .contains("le surclassement passe au voyageur suivant, s'il y en a un")
+                    && !fr.body.contains("Utilisez")
+                    && !fr.body.contains("Vérifiez")
+                    && !fr.body.contains("Réessayez")
+                    && !fr.body.contains("Que faire"),
+                "{}",
+                fr.body
+            );
+            // With a grace period, the traveller is asked for another card.
+            let kept = Facts {
+                why: Some(Why::PaymentDeclined {
+                    refusal,
+                    kept_until: Some(Utc::now()),
+                }),
+                ..failed
+            };
+            let en = render(Topic::PaymentFailed, &kept, &cx("en")).body;
+            assert!(
+                en.contains("give another card before the grace period ends"),
+                "{en}"
+            );
+        }
     }
 
     #[test]

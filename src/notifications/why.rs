@@ -29,7 +29,8 @@ pub enum Why {
     /// The operator could not confirm the upgrade in review, in their own words.
     OperatorRejected { words: String },
     /// An award winner's payment was refused; the upgrade is kept for another card until
-    /// `kept_until`, or (`None`) goes to the next traveller.
+    /// `kept_until`, or (`None`, a lot without grace period) goes to the next traveller, and
+    /// the message asks for nothing.
     PaymentDeclined {
         refusal: Refusal,
         kept_until: Option<DateTime<Utc>>,
@@ -110,8 +111,8 @@ impl Why {
                 refusal,
                 kept_until: None,
             } => format!(
-                "{} The upgrade goes to the next traveller on the standby list; nothing was charged.",
-                refusal.en()
+                "{} With no time left to give another card, the upgrade goes to the next traveller, if there is one; nothing was charged.",
+                refusal.stated_en()
             ),
             Why::PurchaseDeclined { refusal, then } => {
                 let then = match then {
@@ -155,8 +156,8 @@ impl Why {
                 refusal,
                 kept_until: None,
             } => format!(
-                "{} Le surclassement passe au voyageur suivant sur la liste d'attente ; rien n'a été débité.",
-                refusal.fr()
+                "{} Sans délai pour donner une autre carte, le surclassement passe au voyageur suivant, s'il y en a un ; rien n'a été débité.",
+                refusal.stated_fr()
             ),
             Why::PurchaseDeclined { refusal, then } => {
                 let then = match then {
@@ -174,6 +175,25 @@ impl Why {
 }
 
 impl Refusal {
+    /// What the bank or provider answered, without asking for anything (nothing can be done).
+    fn stated_en(&self) -> String {
+        match self {
+            Refusal::Declined { reason } => reason.stated().into(),
+            Refusal::ConfirmationAsked => "Your bank asked to confirm this payment.".into(),
+            Refusal::Unusable { .. } => self.en(),
+        }
+    }
+
+    fn stated_fr(&self) -> String {
+        match self {
+            Refusal::Declined { reason } => reason.stated_fr().into(),
+            Refusal::ConfirmationAsked => {
+                "Votre banque demandait une confirmation de ce paiement.".into()
+            }
+            Refusal::Unusable { .. } => self.fr(),
+        }
+    }
+
     pub fn en(&self) -> String {
         match self {
             Refusal::Declined { reason } => reason.traveller_message().into(),
@@ -293,6 +313,8 @@ mod tests {
             ] {
                 assert!(!fr.contains(english), "{why:?} in French: {fr}");
             }
+            // A reason with no French text would read as its code in both languages.
+            assert_ne!(fr, why.en());
         }
     }
 

@@ -52,6 +52,33 @@ impl DeclineReason {
         }
     }
 
+    /// What the bank said, without asking for anything: for when nothing can be done any more
+    /// (the upgrade has gone on).
+    pub fn stated(self) -> &'static str {
+        match self {
+            Self::Generic => "Your card was declined.",
+            Self::InsufficientFunds => "Your card had insufficient funds.",
+            Self::ExpiredCard => "Your card has expired.",
+            Self::IncorrectCvc => "The card's security code was refused.",
+            Self::IncorrectNumber => "The card number was refused.",
+            Self::AuthenticationFailed => "Your bank could not confirm this payment.",
+        }
+    }
+
+    /// [`Self::stated`] in French.
+    pub fn stated_fr(self) -> &'static str {
+        match self {
+            Self::Generic => "Votre carte a été refusée.",
+            Self::InsufficientFunds => {
+                "Les fonds disponibles sur votre carte étaient insuffisants."
+            }
+            Self::ExpiredCard => "Votre carte a expiré.",
+            Self::IncorrectCvc => "Le code de sécurité de la carte a été refusé.",
+            Self::IncorrectNumber => "Le numéro de la carte a été refusé.",
+            Self::AuthenticationFailed => "Votre banque n'a pas pu confirmer ce paiement.",
+        }
+    }
+
     /// [`Self::traveller_message`] in French, for bookings in French.
     pub fn traveller_message_fr(self) -> &'static str {
         match self {
