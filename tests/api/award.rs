@@ -268,6 +268,21 @@ async fn a_failed_charge_moves_the_standby_list_up_after_the_grace_period(app: T
         "{k:?}"
     );
     assert!(failing["charged_total"].is_null());
+    // No grace period: the email says the upgrade has gone on, and asks for no other card.
+    let emails = app.emails_of(&op.key, "bid.payment_failed").await;
+    assert_eq!(emails.len(), 1, "{emails:?}");
+    let body = emails[0]["body"].as_str().unwrap();
+    assert!(
+        body.contains("Your card was declined. With no time left to give another card")
+            && !body.contains("Please use another card")
+            && !body.contains("What to do")
+            && emails[0]["subject"]
+                .as_str()
+                .unwrap()
+                .starts_with("Payment failed: "),
+        "{}",
+        emails[0]
+    );
 
     let next = seen(&app, &next).await;
     assert_eq!(next["status"], "charged", "{}", next);
@@ -861,6 +876,90 @@ async fn a_traveller_whose_payment_failed_keeps_the_upgrade_with_another_card(ap
         .expect(409);
 }
 
+/// Once the grace period has passed the upgrade is the next traveller's, even while the job
+/// that hands it on has not run yet: a card given then is refused, and nothing is held on it.
+async fn a_card_given_after_the_grace_period_is_refused_and_the_upgrade_goes_on(app: TestApp) {
+    use sea_orm::sea_query::Expr;
+    use surclass::store::entities::{bid_event, job};
+    let op = app.operator("aurora").await;
+    let lot = app
+        .open_lot(&op, json!({"capacity": 1, "payment_grace_seconds": 600}))
+        .await;
+    let winner = bidder(
+        &app,
+        &op,
+        &lot,
+        "PNR001",
+        1,
+        "400.00",
+        DECLINED_WHEN_CHARGED,
+    )
+    .await;
+    let standby = bidder(&app, &op, &lot, "PNR002", 1, "300.00", GOOD).await;
+    app.close_now(&lot).await;
+    app.run_jobs().await;
+    assert_eq!(seen(&app, &winner).await["status"], "payment_failed");
+    // Ten minutes and a second pass; the hand-on job has not run yet.
+    let past = chrono::Utc::now() - chrono::Duration::seconds(601);
+    bid_event::Entity::update_many()
+        .col_expr(bid_event::Column::At, Expr::value(past))
+        .filter(bid_event::Column::BidId.eq(&winner.bid))
+        .filter(bid_event::Column::Kind.eq("payment_failed"))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    let holds = || async {
+        payment::Entity::find()
+            .filter(payment::Column::BidId.eq(&winner.bid))
+            .filter(payment::Column::Kind.eq("hold"))
+            .count(&app.db)
+            .await
+            .unwrap()
+    };
+    let before = holds().await;
+    let late = app
+        .post(&format!("/v1/traveller/bids/{}/card", winner.bid))
+        .key(&winner.token)
+        .json(&json!({"payment_method": "pm_card_visa"}))
+        .send()
+        .await
+        .expect(409);
+    assert_eq!(
+        late.body["type"]
+            .as_str()
+            .map(|t| t.ends_with("upgrade-unavailable")),
+        Some(true),
+        "{}",
+        late.body
+    );
+    assert!(
+        late.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("The time to give another card has passed"),
+        "{}",
+        late.body
+    );
+    assert_eq!(holds().await, before, "nothing held on the late card");
+    assert_eq!(seen(&app, &winner).await["status"], "payment_failed");
+
+    // The job's turn comes: the standby traveller is upgraded and charged.
+    job::Entity::update_many()
+        .col_expr(job::Column::RunAt, Expr::value(past))
+        .filter(job::Column::Kind.eq("reassign"))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    app.run_jobs().await;
+    let lost = seen(&app, &winner).await;
+    assert!(
+        matches!(lost["status"].as_str(), Some("lost" | "released")),
+        "{lost}"
+    );
+    assert_eq!(lost["outcome"]["reason"], "payment_failed");
+    assert_eq!(seen(&app, &standby).await["status"], "charged");
+}
+
 async fn after_a_review_rejection_a_failed_payment_still_moves_the_standby_list_up(app: TestApp) {
     let op = app.operator("aurora").await;
     let lot = app
@@ -999,6 +1098,7 @@ store_tests!(
     an_operator_reviews_the_award_before_anything_is_charged,
     an_award_waiting_for_review_is_cancelled_with_its_lot,
     a_traveller_whose_payment_failed_keeps_the_upgrade_with_another_card,
+    a_card_given_after_the_grace_period_is_refused_and_the_upgrade_goes_on,
     a_booking_that_bid_on_two_classes_of_one_flight_wins_only_the_higher,
     after_a_review_rejection_a_failed_payment_still_moves_the_standby_list_up,
     a_declined_upgrade_now_leaves_the_earlier_bid_and_its_hold_as_they_were,

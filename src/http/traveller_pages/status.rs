@@ -335,16 +335,16 @@ async fn outcome(
 
 /// Until when another card keeps a failed payment's upgrade.
 fn fix_card_until(l: &Loaded) -> Option<DateTime<Utc>> {
-    if l.bid.status != BidStatus::PaymentFailed.as_str() || l.spec.payment_grace_seconds == 0 {
+    if l.bid.status != BidStatus::PaymentFailed.as_str() {
         return None;
     }
-    let failed = l
+    let failed_at = l
         .events
         .iter()
         .rev()
-        .find(|e| e.kind == BidEventKind::PaymentFailed.as_str())?;
-    let until = failed.at + chrono::Duration::seconds(i64::from(l.spec.payment_grace_seconds));
-    (until > Utc::now()).then_some(until)
+        .find(|e| e.kind == BidEventKind::PaymentFailed.as_str())
+        .map(|e| e.at);
+    bids::card_replaceable_until(&l.spec, failed_at, Utc::now())
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -1358,6 +1358,20 @@ pub async fn replace_card(
         .await
 }
 
+/// Until when a winner whose payment failed (last at `failed_at`) may give another card: the
+/// lot's grace period from the failure. `None` when the lot gives none, or it has passed.
+pub fn card_replaceable_until(
+    spec: &LotSpec,
+    failed_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    if spec.payment_grace_seconds == 0 {
+        return None;
+    }
+    let until = failed_at? + chrono::Duration::seconds(i64::from(spec.payment_grace_seconds));
+    (until > now).then_some(until)
+}
+
 async fn replace_card_here(
     db: &Db,
     gateway: &dyn PaymentGateway,
@@ -1381,6 +1395,20 @@ async fn replace_card_here(
         .await?
         .ok_or(BidError::NotFound)?;
     let spec = store_lots::spec(&l).map_err(corrupt)?;
+    // Past the grace period the upgrade is the next traveller's, even before the job that
+    // hands it on has run: a card given then is not asked for anything.
+    let failed_at = bid_event::Entity::find()
+        .filter(bid_event::Column::BidId.eq(&current.id))
+        .filter(bid_event::Column::Kind.eq(BidEventKind::PaymentFailed.as_str()))
+        .order_by_desc(bid_event::Column::At)
+        .one(db)
+        .await?
+        .map(|e| e.at);
+    if card_replaceable_until(&spec, failed_at, Utc::now()).is_none() {
+        return Err(BidError::Unavailable(
+            "The time to give another card has passed, so the upgrade goes to the next traveller; nothing was charged.".into(),
+        ));
+    }
     let total = current.award_price_minor.unwrap_or(current.amount_minor)
         * i64::from(current.award_units.unwrap_or(current.units));
     let attempt = attempts(db, &current.id).await? + 1;
