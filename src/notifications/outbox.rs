@@ -272,8 +272,10 @@ fn facts_of(
     why: Option<&Why>,
     now: DateTime<Utc>,
 ) -> Facts {
+    // What the award asks of a winner (its price for its units, not the offer): charged,
+    // refunded, or failed to be taken.
     let total_minor = match topic {
-        Topic::UpgradeConfirmed | Topic::Refunded => b
+        Topic::UpgradeConfirmed | Topic::Refunded | Topic::PaymentFailed => b
             .award_price_minor
             .zip(b.award_units)
             .map(|(price, units)| price * i64::from(units)),
