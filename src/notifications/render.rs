@@ -679,7 +679,7 @@ mod tests {
             assert!(en.subject.starts_with("Payment failed: "), "{}", en.subject);
             assert!(
                 en.body
-                    .contains("the upgrade goes to the next traveller, if there is one")
+                    .contains("so it goes to the next traveller, if there is one")
                     && !en.body.contains("Please")
                     && !en.body.contains("What to do"),
                 "{}",
@@ -693,7 +693,7 @@ mod tests {
             );
             assert!(
                 fr.body
-                    .contains("le surclassement passe au voyageur suivant, s'il y en a un")
+                    .contains("il passe au voyageur suivant, s'il y en a un")
                     && !fr.body.contains("Utilisez")
                     && !fr.body.contains("Vérifiez")
                     && !fr.body.contains("Réessayez")

@@ -111,7 +111,7 @@ impl Why {
                 refusal,
                 kept_until: None,
             } => format!(
-                "{} With no time left to give another card, the upgrade goes to the next traveller, if there is one; nothing was charged.",
+                "{} This upgrade leaves no time to give another card, so it goes to the next traveller, if there is one; nothing was charged.",
                 refusal.stated_en()
             ),
             Why::PurchaseDeclined { refusal, then } => {
@@ -156,7 +156,7 @@ impl Why {
                 refusal,
                 kept_until: None,
             } => format!(
-                "{} Sans délai pour donner une autre carte, le surclassement passe au voyageur suivant, s'il y en a un ; rien n'a été débité.",
+                "{} Ce surclassement ne laisse pas de délai pour donner une autre carte : il passe au voyageur suivant, s'il y en a un ; rien n'a été débité.",
                 refusal.stated_fr()
             ),
             Why::PurchaseDeclined { refusal, then } => {

@@ -273,7 +273,7 @@ async fn a_failed_charge_moves_the_standby_list_up_after_the_grace_period(app: T
     assert_eq!(emails.len(), 1, "{emails:?}");
     let body = emails[0]["body"].as_str().unwrap();
     assert!(
-        body.contains("Your card was declined. With no time left to give another card")
+        body.contains("Your card was declined. This upgrade leaves no time to give another card")
             && !body.contains("Please use another card")
             && !body.contains("What to do")
             && emails[0]["subject"]
@@ -305,6 +305,37 @@ async fn a_failed_charge_moves_the_standby_list_up_after_the_grace_period(app: T
         .unwrap()
         .unwrap();
     assert_eq!(award.revenue_minor, 30000);
+}
+
+/// A winner at a uniform price whose payment fails is told of the amount asked (the price
+/// won for the party), not of their higher offer.
+async fn a_failed_payment_names_the_price_won_not_the_offer(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app
+        .open_lot(
+            &op,
+            json!({"capacity": 2, "award_policy": "uniform_price", "payment_grace_seconds": 600}),
+        )
+        .await;
+    bidder(
+        &app,
+        &op,
+        &lot,
+        "PNR001",
+        2,
+        "500.00",
+        DECLINED_WHEN_CHARGED,
+    )
+    .await;
+    app.close_now(&lot).await;
+    app.run_jobs().await;
+    let emails = app.emails_of(&op.key, "bid.payment_failed").await;
+    assert_eq!(emails.len(), 1, "{emails:?}");
+    let body = emails[0]["body"].as_str().unwrap();
+    assert!(
+        body.contains("the payment of 200.00 EUR failed"),
+        "the minimum (100.00) for 2, not the offer: {body}"
+    );
 }
 
 async fn uniform_price_winners_all_pay_the_clearing_price(app: TestApp) {
@@ -908,15 +939,7 @@ async fn a_card_given_after_the_grace_period_is_refused_and_the_upgrade_goes_on(
         .exec(&app.db)
         .await
         .unwrap();
-    let holds = || async {
-        payment::Entity::find()
-            .filter(payment::Column::BidId.eq(&winner.bid))
-            .filter(payment::Column::Kind.eq("hold"))
-            .count(&app.db)
-            .await
-            .unwrap()
-    };
-    let before = holds().await;
+    let before = app.gateway_payments_of(&winner.bid).await;
     let late = app
         .post(&format!("/v1/traveller/bids/{}/card", winner.bid))
         .key(&winner.token)
@@ -940,7 +963,11 @@ async fn a_card_given_after_the_grace_period_is_refused_and_the_upgrade_goes_on(
         "{}",
         late.body
     );
-    assert_eq!(holds().await, before, "nothing held on the late card");
+    assert_eq!(
+        app.gateway_payments_of(&winner.bid).await,
+        before,
+        "the card provider was asked for nothing"
+    );
     assert_eq!(seen(&app, &winner).await["status"], "payment_failed");
 
     // The job's turn comes: the standby traveller is upgraded and charged.
@@ -1089,6 +1116,7 @@ store_tests!(
     raising_a_bid_authorises_the_new_total_and_releases_the_old_hold,
     a_failed_charge_moves_the_standby_list_up_after_the_grace_period,
     uniform_price_winners_all_pay_the_clearing_price,
+    a_failed_payment_names_the_price_won_not_the_offer,
     charge_on_award_saves_the_card_and_charges_it_when_won,
     cancelling_after_the_award_refunds_every_charge,
     a_smaller_aircraft_after_the_award_refunds_the_last_ranked_first,

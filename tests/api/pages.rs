@@ -695,6 +695,69 @@ async fn a_failed_payment_can_be_fixed_with_another_card_on_the_status_page(app:
     );
 }
 
+/// The form sent from a page opened before the grace period ended: refused, saying why, in
+/// the traveller's language, and the form is gone from the page.
+async fn a_card_sent_after_the_grace_period_is_refused_on_the_page(app: TestApp) {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    use surclass::store::entities::bid_event;
+    let op = app.operator("aurora").await;
+    let lot = app
+        .open_lot(&op, json!({"capacity": 1, "payment_grace_seconds": 600}))
+        .await;
+    app.booking(&op, "AU7K2P", "Muller", 1, &[&lot]).await;
+    let browser = Browser::new(&app);
+    browser.sign_in("AU7K2P", "Muller").await;
+    let bid_path = browser.bid(&lot, "400", DECLINED_WHEN_CHARGED).await.path();
+    app.close_now(&lot).await;
+    app.run_jobs().await;
+    let open_form = browser.get(&bid_path).await;
+    assert!(open_form.says("Give another card to keep your upgrade"));
+    // The ten minutes pass while the page stays open.
+    bid_event::Entity::update_many()
+        .col_expr(
+            bid_event::Column::At,
+            Expr::value(chrono::Utc::now() - chrono::Duration::seconds(601)),
+        )
+        .filter(bid_event::Column::Kind.eq("payment_failed"))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    let card = |csrf: String| {
+        [
+            ("csrf", csrf),
+            ("card_number", GOOD_CARD.to_owned()),
+            ("card_expiry", "12/30".to_owned()),
+            ("card_cvc", "123".to_owned()),
+        ]
+    };
+    let form = card(open_form.hidden("csrf"));
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let late = browser.post(&format!("{bid_path}/card"), &form).await;
+    assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.body);
+    assert!(
+        late.says("The time to give another card has passed: the upgrade goes to the next traveller, if there is one. Nothing was charged."),
+        "{}",
+        late.body
+    );
+    assert!(
+        !browser
+            .get(&bid_path)
+            .await
+            .says("Give another card to keep your upgrade")
+    );
+    let french = Browser::with_language(&app, "fr-FR,fr;q=0.9");
+    french.sign_in("AU7K2P", "Muller").await;
+    let form = card(french.get(&bid_path).await.hidden("csrf"));
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let late = french.post(&format!("{bid_path}/card"), &form).await;
+    assert!(
+        late.says("Le délai pour donner une autre carte est passé"),
+        "{}",
+        late.body
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_flood_of_sign_ins_on_the_page_is_slowed_like_one_on_the_api() {
     let app = crate::support::spawn_app_with(crate::support::Store::Sqlite, |s| {
@@ -1171,6 +1234,7 @@ store_tests!(
     french_speakers_get_french_and_euros_written_their_way,
     a_failure_on_our_side_is_told_in_the_travellers_language,
     a_failed_payment_can_be_fixed_with_another_card_on_the_status_page,
+    a_card_sent_after_the_grace_period_is_refused_on_the_page,
     the_status_page_hands_over_the_data_and_erases_it_on_request,
     a_bid_on_an_upgrade_cancelled_during_bidding_says_why_on_its_page,
     a_card_only_saved_is_never_spoken_of_as_held,

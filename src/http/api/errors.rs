@@ -56,6 +56,11 @@ impl From<BidError> for Problem {
             BidError::Unavailable(detail) => {
                 Problem::conflict("upgrade-unavailable", "Upgrade not available", detail)
             }
+            e @ BidError::GraceOver { .. } => Problem::conflict(
+                "upgrade-unavailable",
+                "Upgrade not available",
+                e.to_string(),
+            ),
             e @ BidError::OutOfRange { .. } => {
                 let mut p = Problem::invalid(FieldErrors::single("amount", e.to_string()));
                 p.kind = "amount-out-of-range";

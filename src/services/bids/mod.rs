@@ -63,6 +63,14 @@ pub enum BidError {
     AlreadyBid { bid_id: String },
     #[error("the bid is {status} and can no longer be changed")]
     NotActive { status: BidStatus },
+    /// A replacement card came after the grace period (or on a lot that gives none): the
+    /// upgrade is the next traveller's.
+    #[error("{}", if *.no_grace {
+        "This upgrade leaves no time to give another card, so it goes to the next traveller, if there is one; nothing was charged."
+    } else {
+        "The time to give another card has passed, so the upgrade goes to the next traveller, if there is one; nothing was charged."
+    })]
+    GraceOver { no_grace: bool },
     /// Other changes of the bid kept landing first; this one changed nothing.
     #[error("the bid was changed meanwhile by another request; this one changed nothing")]
     ChangedMeanwhile,
@@ -1405,9 +1413,9 @@ async fn replace_card_here(
         .await?
         .map(|e| e.at);
     if card_replaceable_until(&spec, failed_at, Utc::now()).is_none() {
-        return Err(BidError::Unavailable(
-            "The time to give another card has passed, so the upgrade goes to the next traveller; nothing was charged.".into(),
-        ));
+        return Err(BidError::GraceOver {
+            no_grace: spec.payment_grace_seconds == 0,
+        });
     }
     let total = current.award_price_minor.unwrap_or(current.amount_minor)
         * i64::from(current.award_units.unwrap_or(current.units));
