@@ -38,7 +38,8 @@ pub struct Facts {
     pub bid_status: String,
     pub amount_minor: i64,
     pub units: i32,
-    /// What was charged or refunded, when money moved.
+    /// The money a message is about: what the award asks of the bid (its price for its
+    /// units), charged or failed to be taken; for a refund, what went back. None otherwise.
     pub total_minor: Option<i64>,
     pub currency: String,
     pub lot_title: String,

@@ -156,7 +156,7 @@ impl Why {
                 refusal,
                 kept_until: None,
             } => format!(
-                "{} Ce surclassement ne laisse pas de délai pour donner une autre carte : il passe au voyageur suivant, s'il y en a un ; rien n'a été débité.",
+                "{} Ce surclassement ne laisse aucun délai pour donner une autre carte : il passe au voyageur suivant, s'il y en a un ; rien n'a été débité.",
                 refusal.stated_fr()
             ),
             Why::PurchaseDeclined { refusal, then } => {

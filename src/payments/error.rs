@@ -73,7 +73,7 @@ impl DeclineReason {
                 "Les fonds disponibles sur votre carte étaient insuffisants."
             }
             Self::ExpiredCard => "Votre carte a expiré.",
-            Self::IncorrectCvc => "Le code de sécurité de la carte a été refusé.",
+            Self::IncorrectCvc => "Le cryptogramme de la carte a été refusé.",
             Self::IncorrectNumber => "Le numéro de la carte a été refusé.",
             Self::AuthenticationFailed => "Votre banque n'a pas pu confirmer ce paiement.",
         }
@@ -89,7 +89,7 @@ impl DeclineReason {
                 "Les fonds disponibles sur votre carte sont insuffisants pour cette offre. Utilisez une autre carte."
             }
             Self::ExpiredCard => "Votre carte a expiré. Utilisez une autre carte.",
-            Self::IncorrectCvc => "Le code de sécurité de la carte est incorrect. Vérifiez-le.",
+            Self::IncorrectCvc => "Le cryptogramme de la carte est incorrect. Vérifiez-le.",
             Self::IncorrectNumber => "Le numéro de la carte est incorrect. Vérifiez-le.",
             Self::AuthenticationFailed => {
                 "Votre banque n'a pas pu confirmer ce paiement. Réessayez ou utilisez une autre carte."

@@ -752,7 +752,8 @@ async fn a_card_sent_after_the_grace_period_is_refused_on_the_page(app: TestApp)
     let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let late = french.post(&format!("{bid_path}/card"), &form).await;
     assert!(
-        late.says("Le délai pour donner une autre carte est passé"),
+        late.status == StatusCode::CONFLICT
+            && late.says("Le délai pour donner une autre carte est écoulé"),
         "{}",
         late.body
     );

@@ -215,10 +215,10 @@ pub fn bid_alert(
         BidError::GraceOver { no_grace } => {
             let alert = match (fr, no_grace) {
                 (true, true) => Alert::new(
-                    "Ce surclassement ne laisse pas de délai pour donner une autre carte : il passe au voyageur suivant, s'il y en a un. Rien n'a été débité.",
+                    "Ce surclassement ne laisse aucun délai pour donner une autre carte : il passe au voyageur suivant, s'il y en a un. Rien n'a été débité.",
                 ),
                 (true, false) => Alert::new(
-                    "Le délai pour donner une autre carte est passé : le surclassement passe au voyageur suivant, s'il y en a un. Rien n'a été débité.",
+                    "Le délai pour donner une autre carte est écoulé : le surclassement passe au voyageur suivant, s'il y en a un. Rien n'a été débité.",
                 ),
                 (false, true) => Alert::new(
                     "This upgrade leaves no time to give another card: it goes to the next traveller, if there is one. Nothing was charged.",
