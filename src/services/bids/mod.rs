@@ -715,12 +715,11 @@ async fn write_change(
     Ok(updated)
 }
 
-/// What the bid's hold covers, where raising the bid above it takes a new hold: with the card
-/// sent, else the payment method id given at bid time where the gateway could use it again
-/// (card details are never kept, and Stripe takes a payment method not attached to a
-/// customer once);
-/// `None` where no change takes a hold (a saved card is charged on award whatever the offer,
-/// and a bid with no hold has none to grow). A change up to it goes without a card.
+/// What the bid's hold covers, where raising the bid above it takes a new hold (with the card
+/// sent, else the payment method id given at bid time where the gateway can use it again:
+/// card details are never kept, and Stripe takes a payment method not attached to a customer
+/// once). `None` where no change takes a hold: a saved card is charged on award whatever the
+/// offer, and a bid with no hold has none to grow. A change up to it goes without a card.
 pub async fn card_holds(
     db: &impl ConnectionTrait,
     spec: &LotSpec,
