@@ -172,6 +172,57 @@ impl Money {
     }
 }
 
+/// How a language writes an amount for a reader (pages, French emails).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writing {
+    /// `€1,234.50`
+    English,
+    /// `1 234,50 €`, a narrow no-break space between thousands, a no-break space before the sign.
+    French,
+}
+
+impl Money {
+    /// The amount as `writing` writes it, with the currency's sign where it has a common one
+    /// and its code otherwise.
+    pub fn written(self, writing: Writing) -> String {
+        let digits = self.to_decimal().to_string();
+        let (int, frac) = digits.split_once('.').unwrap_or((&digits, ""));
+        let (sep, point) = match writing {
+            Writing::English => (",", "."),
+            Writing::French => ("\u{202f}", ","),
+        };
+        let mut grouped = String::new();
+        for (i, c) in int.chars().enumerate() {
+            if i > 0 && (int.len() - i) % 3 == 0 {
+                grouped.push_str(sep);
+            }
+            grouped.push(c);
+        }
+        let number = if frac.is_empty() {
+            grouped
+        } else {
+            format!("{grouped}{point}{frac}")
+        };
+        let code = self.currency.code();
+        match (writing, symbol(code)) {
+            (Writing::English, Some(s)) => format!("{s}{number}"),
+            (Writing::French, Some(s)) if code == "USD" => format!("{number}\u{a0}{s}US"),
+            (Writing::French, Some(s)) => format!("{number}\u{a0}{s}"),
+            (_, None) => format!("{number}\u{a0}{code}"),
+        }
+    }
+}
+
+fn symbol(code: &str) -> Option<&'static str> {
+    match code {
+        "EUR" => Some("€"),
+        "GBP" => Some("£"),
+        "USD" => Some("$"),
+        "JPY" => Some("¥"),
+        _ => None,
+    }
+}
+
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.to_decimal())

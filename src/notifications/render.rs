@@ -5,7 +5,7 @@ use super::Topic;
 use super::outbox::{AfterLostOffer, Facts};
 use super::why::Why;
 use crate::domain::bid::BidStatus;
-use crate::money::{Currency, Money};
+use crate::money::{Currency, Money, Writing};
 use chrono::{DateTime, Utc};
 
 /// What to put in one email.
@@ -27,8 +27,11 @@ pub struct Context<'a> {
     pub unsubscribe_url: Option<&'a str>,
 }
 
-fn money(minor: i64, currency: &str) -> String {
+/// An amount as the email's language writes it: in French as the French pages do
+/// (`600,00 €`); in English with the code (`600.00 EUR`), as the English reasons say it.
+fn money(minor: i64, currency: &str, fr: bool) -> String {
     match Currency::parse(currency).and_then(|c| Money::from_minor(minor, c)) {
+        Ok(m) if fr => m.written(Writing::French),
         Ok(m) => format!("{m} {currency}"),
         Err(_) => format!("{minor} (minor units) {currency}"),
     }
@@ -44,12 +47,13 @@ fn local(facts: &Facts, at: DateTime<Utc>) -> String {
 
 pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
     let fr = cx.language.eq_ignore_ascii_case("fr");
-    let per = money(facts.amount_minor, &facts.currency);
+    let per = money(facts.amount_minor, &facts.currency, fr);
     let total = money(
         facts
             .total_minor
             .unwrap_or(facts.amount_minor * i64::from(facts.units)),
         &facts.currency,
+        fr,
     );
     // Generated titles already name the classes ("AU101: economy → business"); operators'
     // own titles ("Paris CDG → New York JFK") may not.
@@ -410,7 +414,7 @@ mod tests {
         let fr = render(Topic::UpgradeConfirmed, &facts(), &cx("fr"));
         assert_eq!(fr.language, "fr");
         assert!(fr.subject.starts_with("Surclassement confirmé"));
-        assert!(fr.body.contains("250.00 EUR"), "{}", fr.body);
+        assert!(fr.body.contains("250,00\u{a0}€"), "{}", fr.body);
         assert!(fr.body.contains("https://up.example/s/tok"));
         let en = render(Topic::UpgradeConfirmed, &facts(), &cx("de"));
         assert_eq!(en.language, "en");
@@ -468,12 +472,12 @@ mod tests {
         );
         let body = &closed.body;
         assert!(
-            body.contains("libéré l'autorisation de 350.00 EUR"),
+            body.contains("libéré l'autorisation de 350,00\u{a0}€"),
             "{body}"
         );
         assert!(body.contains("n'est plus ouvert aux offres"), "{body}");
         assert!(
-            body.contains("(350.00 EUR pour 2 personne(s)) faite le 2026-12-06 12:40 CET pour"),
+            body.contains("(350,00\u{a0}€ pour 2 personne(s)) faite le 2026-12-06 12:40 CET pour"),
             "{body}"
         );
         assert!(!body.contains("refaire votre offre"), "{body}");

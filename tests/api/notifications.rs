@@ -145,7 +145,7 @@ async fn a_bid_is_confirmed_by_email_in_the_bookings_language(store: Store) {
         "{m}"
     );
     let body = m["body"].as_str().unwrap();
-    assert!(body.contains("150.00 EUR par personne"), "{body}");
+    assert!(body.contains("150,00\u{a0}€ par personne"), "{body}");
     assert!(body.contains(&format!("{}/s/", app.address)), "{body}");
     assert!(body.contains("support@aurora.example"), "{body}");
     // The bid is there, and bidding closes within 6 hours: the reminder came too.
@@ -184,9 +184,12 @@ async fn a_french_booking_is_told_why_in_french(store: Store) {
         .send()
         .await
         .expect(200);
-    // Her bank refuses the winner's payment at the deadline.
+    // Her bank refuses the winner's payment at the deadline (a uniform price: the minimum).
     let declined = app
-        .open_lot(&op, json!({"resource": "AU404", "capacity": 2}))
+        .open_lot(
+            &op,
+            json!({"resource": "AU404", "capacity": 2, "award_policy": "uniform_price"}),
+        )
         .await;
     import(&app, &op, "FR0004", "ines@example.fr", "fr", &[&declined]).await;
     let ines = app.sign_in("FR0004", "Lefèvre").await;
@@ -214,7 +217,7 @@ async fn a_french_booking_is_told_why_in_french(store: Store) {
     let refunded = body("bid.refunded", "claire@example.fr");
     assert!(
         refunded.contains("L'opérateur a annulé ce surclassement : Flight cancelled")
-            && refunded.contains("Nous vous remboursons 600.00 EUR")
+            && refunded.contains("Nous vous remboursons 600,00\u{a0}€")
             && !refunded.contains("The operator")
             && !refunded.contains("refunded to your card"),
         "{refunded}"
@@ -229,7 +232,8 @@ async fn a_french_booking_is_told_why_in_french(store: Store) {
     assert!(
         failed.contains(
             "Votre carte a été refusée. Utilisez une autre carte ou contactez votre banque."
-        ) && !failed.contains("Your card")
+        ) && failed.contains("le paiement de 200,00\u{a0}€ a échoué")
+            && !failed.contains("Your card")
             && !failed.contains("Your upgrade"),
         "{failed}"
     );

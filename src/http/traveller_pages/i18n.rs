@@ -4,7 +4,7 @@
 use chrono::{DateTime, Datelike, Timelike, Utc};
 use chrono_tz::Tz;
 
-use crate::money::{Currency, Money};
+use crate::money::{Currency, Money, Writing};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -59,33 +59,13 @@ impl Lang {
 
     /// `€1,234.50` in English, `1 234,50 €` in French (narrow no-break space between thousands).
     pub fn money(self, minor: i64, currency: Currency) -> String {
-        let digits = Money::from_minor(minor.max(0), currency)
-            .map(|m| m.to_decimal().to_string())
-            .unwrap_or_default();
-        let (int, frac) = digits.split_once('.').unwrap_or((&digits, ""));
-        let (sep, point) = match self {
-            Lang::En => (",", "."),
-            Lang::Fr => ("\u{202f}", ","),
+        let writing = match self {
+            Lang::En => Writing::English,
+            Lang::Fr => Writing::French,
         };
-        let mut grouped = String::new();
-        for (i, c) in int.chars().enumerate() {
-            if i > 0 && (int.len() - i) % 3 == 0 {
-                grouped.push_str(sep);
-            }
-            grouped.push(c);
-        }
-        let number = if frac.is_empty() {
-            grouped
-        } else {
-            format!("{grouped}{point}{frac}")
-        };
-        let code = currency.code();
-        match (self, symbol(code)) {
-            (Lang::En, Some(s)) => format!("{s}{number}"),
-            (Lang::Fr, Some(s)) if code == "USD" => format!("{number}\u{a0}{s}US"),
-            (Lang::Fr, Some(s)) => format!("{number}\u{a0}{s}"),
-            (_, None) => format!("{number}\u{a0}{code}"),
-        }
+        Money::from_minor(minor.max(0), currency)
+            .map(|m| m.written(writing))
+            .unwrap_or_default()
     }
 
     /// A date and time in the lot's time zone: `Mon 23 Nov 2026, 19:45 CET`.
@@ -220,16 +200,6 @@ impl Lang {
                 "Les offres par personne les plus élevées l'ont emporté, par réservation entière, dans l'ordre (niveau de fidélité puis offre la plus ancienne en cas d'égalité) ; chaque gagnant paie sa propre offre."
             }
         }
-    }
-}
-
-fn symbol(code: &str) -> Option<&'static str> {
-    match code {
-        "EUR" => Some("€"),
-        "GBP" => Some("£"),
-        "USD" => Some("$"),
-        "JPY" => Some("¥"),
-        _ => None,
     }
 }
 
