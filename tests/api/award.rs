@@ -874,6 +874,25 @@ async fn a_traveller_whose_payment_failed_keeps_the_upgrade_with_another_card(ap
         .as_str()
         .expect("a link to fix the card");
     assert_eq!(fix, format!("/v1/traveller/bids/{}/card", winner.bid));
+    // Until when: ten minutes from the failure, as the timeline dates it.
+    let until = failed["links"]["fix_card_until"]
+        .as_str()
+        .expect("the end of the grace period");
+    let until = chrono::DateTime::parse_from_rfc3339(until).unwrap();
+    let failed_at = chrono::DateTime::parse_from_rfc3339(told["at"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        (until - failed_at).num_seconds(),
+        600,
+        "{until} {failed_at}"
+    );
+    // The offers list says the same of the booking's bid.
+    let offers = app
+        .read("/v1/traveller/offers")
+        .key(&winner.token)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(offers.body["offers"][0]["my_bid"]["links"], failed["links"]);
 
     let declined_again = app
         .post(&format!("/v1/traveller/bids/{}/card", winner.bid))
@@ -968,7 +987,21 @@ async fn a_card_given_after_the_grace_period_is_refused_and_the_upgrade_goes_on(
         before,
         "the card provider was asked for nothing"
     );
-    assert_eq!(seen(&app, &winner).await["status"], "payment_failed");
+    let waiting = seen(&app, &winner).await;
+    assert_eq!(waiting["status"], "payment_failed");
+    // Nor is a card asked for: no link to give one, in the bid or in the offers list.
+    assert!(waiting.get("links").is_none(), "{waiting}");
+    let offers = app
+        .read("/v1/traveller/offers")
+        .key(&winner.token)
+        .send()
+        .await
+        .expect(200);
+    assert!(
+        offers.body["offers"][0]["my_bid"].get("links").is_none(),
+        "{}",
+        offers.body
+    );
 
     // The job's turn comes: the standby traveller is upgraded and charged.
     job::Entity::update_many()
@@ -985,6 +1018,95 @@ async fn a_card_given_after_the_grace_period_is_refused_and_the_upgrade_goes_on(
     );
     assert_eq!(lost["outcome"]["reason"], "payment_failed");
     assert_eq!(seen(&app, &standby).await["status"], "charged");
+}
+
+/// A lot that leaves no grace period hands the upgrade on at once: no card link is shown
+/// and a card sent is refused with that reason. (The job that hands it on follows the failure
+/// within milliseconds, so the test takes the lot's grace away after the failure instead.)
+/// The traveller, asked by email for another card, is then told the upgrade went on.
+async fn a_lot_without_grace_takes_no_other_card(app: TestApp) {
+    use sea_orm::sea_query::Expr;
+    use surclass::store::entities::{job, lot as lot_row};
+    let op = app.operator("aurora").await;
+    let lot = app
+        .open_lot(&op, json!({"capacity": 1, "payment_grace_seconds": 600}))
+        .await;
+    let winner = bidder(
+        &app,
+        &op,
+        &lot,
+        "PNR001",
+        1,
+        "400.00",
+        DECLINED_WHEN_CHARGED,
+    )
+    .await;
+    bidder(&app, &op, &lot, "PNR002", 1, "300.00", GOOD).await;
+    app.close_now(&lot).await;
+    app.run_jobs().await;
+    assert_eq!(seen(&app, &winner).await["status"], "payment_failed");
+    // The lot as one that leaves no grace would stand while its hand-on job is still queued.
+    lot_row::Entity::update_many()
+        .col_expr(lot_row::Column::PaymentGraceSeconds, Expr::value(0))
+        .filter(lot_row::Column::Id.eq(&lot))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    let waiting = seen(&app, &winner).await;
+    assert_eq!(waiting["status"], "payment_failed");
+    assert!(waiting.get("links").is_none(), "{waiting}");
+    let before = app.gateway_payments_of(&winner.bid).await;
+    let refused = app
+        .post(&format!("/v1/traveller/bids/{}/card", winner.bid))
+        .key(&winner.token)
+        .json(&json!({"payment_method": "pm_card_visa"}))
+        .send()
+        .await
+        .expect(409);
+    assert!(
+        refused.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("This upgrade leaves no time to give another card"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(
+        app.gateway_payments_of(&winner.bid).await,
+        before,
+        "the card provider was asked for nothing"
+    );
+
+    job::Entity::update_many()
+        .col_expr(job::Column::RunAt, Expr::value(chrono::Utc::now()))
+        .filter(job::Column::Kind.eq("reassign"))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    app.run_jobs().await;
+    assert_eq!(
+        seen(&app, &winner).await["outcome"]["reason"],
+        "payment_failed"
+    );
+    let asked = app.emails_of(&op.key, "bid.payment_failed").await;
+    assert!(
+        asked.len() == 1
+            && asked[0]["subject"]
+                .as_str()
+                .unwrap()
+                .starts_with("Action needed"),
+        "{asked:?}"
+    );
+    let booking = &asked[0]["booking_id"];
+    let told = app.emails_of(&op.key, "bid.lost").await;
+    assert!(
+        told.iter().any(|m| &m["booking_id"] == booking
+            && m["body"]
+                .as_str()
+                .unwrap()
+                .contains("Your payment could not be completed")),
+        "{told:?}"
+    );
 }
 
 async fn after_a_review_rejection_a_failed_payment_still_moves_the_standby_list_up(app: TestApp) {
@@ -1127,6 +1249,7 @@ store_tests!(
     an_award_waiting_for_review_is_cancelled_with_its_lot,
     a_traveller_whose_payment_failed_keeps_the_upgrade_with_another_card,
     a_card_given_after_the_grace_period_is_refused_and_the_upgrade_goes_on,
+    a_lot_without_grace_takes_no_other_card,
     a_booking_that_bid_on_two_classes_of_one_flight_wins_only_the_higher,
     after_a_review_rejection_a_failed_payment_still_moves_the_standby_list_up,
     a_declined_upgrade_now_leaves_the_earlier_bid_and_its_hold_as_they_were,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::{PartnerAuth, SESSION_COOKIE, TravellerAuth, TravellerSession};
-use crate::domain::bid::BidEventKind;
+use crate::domain::bid::{BidEventKind, BidStatus};
 use crate::domain::identity::reference_key;
 use crate::domain::lot::LotStatus;
 use crate::http::client_address::ClientAddress;
@@ -23,8 +23,8 @@ use crate::services::bookings;
 use crate::services::events::placed_on_saved_card;
 use crate::services::sessions::{SessionSigner, session_ttl};
 use crate::services::throttle::LoginThrottle;
-use crate::store::Db;
-use crate::store::entities::{award as award_row, bid, bid_event, booking};
+use crate::store::entities::{award as award_row, bid, bid_event, booking, lot};
+use crate::store::{Db, lots as store_lots};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -216,7 +216,8 @@ pub struct TravellerBidView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub outcome: Option<BidOutcome>,
     /// What the traveller can do now, as links: `fix_card` while a failed payment can still
-    /// be fixed with another card (`POST` a `payment_method` or `card` to it).
+    /// be fixed with another card (`POST` a `payment_method` or `card` to it), until
+    /// `fix_card_until`. Absent past the grace period, and on a lot that leaves none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub links: Option<BidLinks>,
     /// Every change, oldest first (on single-bid reads).
@@ -225,9 +226,12 @@ pub struct TravellerBidView {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-#[schema(example = json!({"fix_card": "/v1/traveller/bids/bid_0k2m4p6r8t1v3x5z7b9d/card"}))]
+#[schema(example = json!({"fix_card": "/v1/traveller/bids/bid_0k2m4p6r8t1v3x5z7b9d/card", "fix_card_until": "2026-11-30T18:00:00Z"}))]
 pub struct BidLinks {
     pub fix_card: Option<String>,
+    /// The end of the grace period: a card given after it is refused, and the upgrade goes
+    /// to the next traveller.
+    pub fix_card_until: Option<DateTime<Utc>>,
 }
 
 /// The result of the award for one bid, visible to every bidder once the lot is awarded.
@@ -277,11 +281,25 @@ fn money_str(minor: i64, currency: Currency) -> String {
         .unwrap_or_default()
 }
 
+/// Until when bid `b` on lot `l`, its payment failed, may still be given another card.
+fn card_replaceable_until(
+    b: &bid::Model,
+    l: &lot::Model,
+    events: &[bid_event::Model],
+) -> Result<Option<DateTime<Utc>>, Problem> {
+    if b.status != BidStatus::PaymentFailed.as_str() {
+        return Ok(None);
+    }
+    let spec = store_lots::spec(l).map_err(|_| Problem::internal())?;
+    Ok(bids::card_replaceable(b, &spec, events, Utc::now()))
+}
+
 fn bid_view(
     b: &bid::Model,
     closes_at: DateTime<Utc>,
     events: Option<Vec<bid_event::Model>>,
     award: Option<&AwardSummary>,
+    card_replaceable_until: Option<DateTime<Utc>>,
 ) -> TravellerBidView {
     let currency =
         Currency::parse(&b.currency).unwrap_or_else(|_| Currency::parse("EUR").expect("EUR"));
@@ -298,8 +316,9 @@ fn bid_view(
         preference: b.preference.map(|p| p.max(0) as u32),
         submitted_at: b.submitted_at,
         closes_at,
-        links: (b.status == "payment_failed").then(|| BidLinks {
+        links: card_replaceable_until.map(|until| BidLinks {
             fix_card: Some(format!("/v1/traveller/bids/{}/card", b.id)),
+            fix_card_until: Some(until),
         }),
         outcome: award.map(|a| {
             let won = b.award_units.is_some();
@@ -465,7 +484,10 @@ fn offer_view(o: Offer, party: u32) -> OfferView {
         closes_at: s.closes_at,
         time_zone: s.time_zone.name().into(),
         status: o.status.as_str().into(),
-        my_bid: o.bid.as_ref().map(|b| bid_view(b, s.closes_at, None, None)),
+        my_bid: o
+            .bid
+            .as_ref()
+            .map(|b| bid_view(b, s.closes_at, None, None, o.card_replaceable_until)),
     }
 }
 
@@ -557,7 +579,7 @@ pub async fn place(
     };
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/traveller/bids/{}", b.id)))
-        .json(bid_view(&b, placed.closes_at, Some(events), None)))
+        .json(bid_view(&b, placed.closes_at, Some(events), None, None)))
 }
 
 async fn booking_of(db: &Db, booking_id: &str) -> Result<booking::Model, Problem> {
@@ -583,11 +605,13 @@ pub async fn get(
     id: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     let (b, lot, events) = bids::timeline(&db, &auth.booking, &id).await?;
+    let fix_until = card_replaceable_until(&b, &lot, &events)?;
     Ok(HttpResponse::Ok().json(bid_view(
         &b,
         lot.closes_at,
         Some(events),
         award_summary(&db, &lot.id).await?.as_ref(),
+        fix_until,
     )))
 }
 
@@ -650,11 +674,13 @@ pub async fn change(
     let card = card_source(input.payment_method.as_deref(), input.card.as_ref());
     bids::change(&db, &gateway, &auth.booking, &id, &input.amount, card).await?;
     let (b, lot, events) = bids::timeline(&db, &auth.booking, &id).await?;
+    let fix_until = card_replaceable_until(&b, &lot, &events)?;
     Ok(HttpResponse::Ok().json(bid_view(
         &b,
         lot.closes_at,
         Some(events),
         award_summary(&db, &lot.id).await?.as_ref(),
+        fix_until,
     )))
 }
 
@@ -676,11 +702,13 @@ pub async fn withdraw(
 ) -> Result<HttpResponse, Problem> {
     bids::withdraw(&db, &auth.booking, &id).await?;
     let (b, lot, events) = bids::timeline(&db, &auth.booking, &id).await?;
+    let fix_until = card_replaceable_until(&b, &lot, &events)?;
     Ok(HttpResponse::Ok().json(bid_view(
         &b,
         lot.closes_at,
         Some(events),
         award_summary(&db, &lot.id).await?.as_ref(),
+        fix_until,
     )))
 }
 
@@ -718,7 +746,7 @@ pub async fn upgrade_now(
     let (b, lot, events) = bids::timeline(&db, &auth.booking, &b.id).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/traveller/bids/{}", b.id)))
-        .json(bid_view(&b, lot.closes_at, Some(events), None)))
+        .json(bid_view(&b, lot.closes_at, Some(events), None, None)))
 }
 
 /// After a failed payment, give another card before the grace period ends to keep the
@@ -744,5 +772,6 @@ pub async fn replace_card(
     let card = card_source(input.payment_method.as_deref(), input.card.as_ref());
     bids::replace_card(&db, &gateway, &auth.booking, &id, card).await?;
     let (b, lot, events) = bids::timeline(&db, &auth.booking, &id).await?;
-    Ok(HttpResponse::Ok().json(bid_view(&b, lot.closes_at, Some(events), None)))
+    let fix_until = card_replaceable_until(&b, &lot, &events)?;
+    Ok(HttpResponse::Ok().json(bid_view(&b, lot.closes_at, Some(events), None, fix_until)))
 }

@@ -17,7 +17,7 @@ use super::view::{
     normalize_amount, people, status_words, timeline,
 };
 use super::{Chrome, PageError, Traveller, check_csrf, render, see_other, traveller};
-use crate::domain::bid::{BidEventKind, BidStatus};
+use crate::domain::bid::BidStatus;
 use crate::domain::lot::{LotSpec, LotStatus, PaymentMode};
 use crate::payments::PaymentGateway;
 use crate::services::award::PlanRecord;
@@ -335,16 +335,7 @@ async fn outcome(
 
 /// Until when another card keeps a failed payment's upgrade.
 fn fix_card_until(l: &Loaded) -> Option<DateTime<Utc>> {
-    if l.bid.status != BidStatus::PaymentFailed.as_str() {
-        return None;
-    }
-    let failed_at = l
-        .events
-        .iter()
-        .rev()
-        .find(|e| e.kind == BidEventKind::PaymentFailed.as_str())
-        .map(|e| e.at);
-    bids::card_replaceable_until(&l.spec, failed_at, Utc::now())
+    bids::card_replaceable(&l.bid, &l.spec, &l.events, Utc::now())
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -95,6 +95,8 @@ pub struct Offer {
     pub spec: LotSpec,
     pub status: LotStatus,
     pub bid: Option<bid::Model>,
+    /// Until when the bid, its payment failed, may still be given another card.
+    pub card_replaceable_until: Option<DateTime<Utc>>,
 }
 
 /// The upgrades this booking may bid on. An upgrade that cannot be had (capacity withdrawn,
@@ -127,11 +129,20 @@ pub async fn offers(db: &Db, booking: &booking::Model) -> Result<Vec<Offer>, DbE
         let my_bid = bids.iter().find(|b| b.lot_id == l.id).cloned();
         let can_be_had = status == LotStatus::Open && store_lots::free_units(&l, &spec) > 0;
         if can_be_had || my_bid.is_some() {
+            // Rare (a winner's failed payment): one more read for such a bid only.
+            let card_replaceable_until = match &my_bid {
+                Some(b) if b.status == BidStatus::PaymentFailed.as_str() => {
+                    let failed_at = last_payment_failure(db, &b.id).await?;
+                    card_replaceable_until(&spec, failed_at, Utc::now())
+                }
+                _ => None,
+            };
             offers.push(Offer {
                 lot: l,
                 spec,
                 status,
                 bid: my_bid,
+                card_replaceable_until,
             });
         }
     }
@@ -1379,6 +1390,39 @@ pub fn card_replaceable_until(
     (until > now).then_some(until)
 }
 
+/// [`card_replaceable_until`] for bid `b` with its `events` in hand: `None` unless its payment
+/// failed and the grace period from the last failure is still running.
+pub fn card_replaceable(
+    b: &bid::Model,
+    spec: &LotSpec,
+    events: &[bid_event::Model],
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    if b.status != BidStatus::PaymentFailed.as_str() {
+        return None;
+    }
+    let failed_at = events
+        .iter()
+        .filter(|e| e.kind == BidEventKind::PaymentFailed.as_str())
+        .map(|e| e.at)
+        .max();
+    card_replaceable_until(spec, failed_at, now)
+}
+
+/// When the bid's payment last failed, if it did.
+async fn last_payment_failure(
+    db: &impl ConnectionTrait,
+    bid_id: &str,
+) -> Result<Option<DateTime<Utc>>, DbErr> {
+    Ok(bid_event::Entity::find()
+        .filter(bid_event::Column::BidId.eq(bid_id))
+        .filter(bid_event::Column::Kind.eq(BidEventKind::PaymentFailed.as_str()))
+        .order_by_desc(bid_event::Column::At)
+        .one(db)
+        .await?
+        .map(|e| e.at))
+}
+
 async fn replace_card_here(
     db: &Db,
     gateway: &dyn PaymentGateway,
@@ -1404,13 +1448,7 @@ async fn replace_card_here(
     let spec = store_lots::spec(&l).map_err(corrupt)?;
     // Past the grace period the upgrade is the next traveller's, even before the job that
     // hands it on has run: a card given then is not asked for anything.
-    let failed_at = bid_event::Entity::find()
-        .filter(bid_event::Column::BidId.eq(&current.id))
-        .filter(bid_event::Column::Kind.eq(BidEventKind::PaymentFailed.as_str()))
-        .order_by_desc(bid_event::Column::At)
-        .one(db)
-        .await?
-        .map(|e| e.at);
+    let failed_at = last_payment_failure(db, &current.id).await?;
     if card_replaceable_until(&spec, failed_at, Utc::now()).is_none() {
         return Err(BidError::GraceOver {
             no_grace: spec.payment_grace_seconds == 0,
