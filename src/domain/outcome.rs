@@ -10,7 +10,7 @@ pub fn reason_text(reason: &str, party: i32) -> String {
         "outbid" => "Other offers were higher for the upgrades available.".into(),
         "party_does_not_fit" => format!("The upgrades left were fewer than your party of {party}."),
         "withdrawn" => "You withdrew your offer before bidding closed.".into(),
-        "payment_failed" => "Your payment could not be completed in time, so the upgrade went to the next traveller.".into(),
+        "payment_failed" => "Your payment could not be completed, so the upgrade went to the next traveller, if there was one.".into(),
         "upgraded_elsewhere" => "You were upgraded on another offer for the same trip.".into(),
         "capacity_reduced" => "The operator has fewer upgrades than planned (a schedule or equipment change).".into(),
         "capacity_withdrawn" => "The operator withdrew this upgrade from sale.".into(),
@@ -31,7 +31,7 @@ pub fn reason_text_fr(reason: &str, party: i32) -> String {
             "Il restait moins de surclassements que les {party} personnes de votre réservation."
         ),
         "withdrawn" => "Vous avez retiré votre offre avant la clôture.".into(),
-        "payment_failed" => "Le paiement n'a pas pu aboutir à temps ; le surclassement est passé au voyageur suivant.".into(),
+        "payment_failed" => "Le paiement n'a pas pu aboutir ; le surclassement est passé au voyageur suivant, s'il y en avait un.".into(),
         "upgraded_elsewhere" => "Vous avez été surclassé sur une autre offre pour le même voyage.".into(),
         "capacity_reduced" => "L'opérateur a moins de surclassements que prévu (changement d'horaire ou d'appareil).".into(),
         "capacity_withdrawn" => "L'opérateur a retiré ce surclassement de la vente.".into(),

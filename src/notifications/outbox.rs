@@ -147,6 +147,56 @@ pub async fn enqueue(
     write(txn, bid_id, topic, why, |facts| facts, now).await
 }
 
+/// [`enqueue`] for partners' endpoints only: the traveller was already told of this change
+/// in the email of the one before it (see [`told_upgrade_goes_on`]).
+pub async fn enqueue_for_partners(
+    txn: &impl ConnectionTrait,
+    bid_id: &str,
+    topic: Topic,
+    why: Option<&Why>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let Some((b, l, endpoints)) = loaded(txn, bid_id, topic).await? else {
+        return Ok(());
+    };
+    let facts = facts_of(&b, &l, topic, why, now);
+    let messages = messages(&b, &l, &endpoints, topic, &facts, now);
+    let to_partners = messages
+        .into_iter()
+        .filter(|m| m.channel.as_ref() == WEBHOOK)
+        .collect();
+    insert(txn, to_partners, topic, now).await
+}
+
+/// Whether the traveller's last payment-failed email about bid `b` said that the upgrade goes
+/// to the next traveller (its lot left no time for another card): that email told them the
+/// end as well. Read from what was written, not from the lot as it is now, so that an email
+/// that asked for a card (or one written before the cause was kept) is always followed by
+/// the outcome.
+pub async fn told_upgrade_goes_on(
+    txn: &impl ConnectionTrait,
+    b: &bid::Model,
+) -> Result<bool, DbErr> {
+    let written = outbox::Entity::find()
+        .filter(outbox::Column::BookingId.eq(&b.booking_id))
+        .filter(outbox::Column::Topic.eq(Topic::PaymentFailed.as_str()))
+        .filter(outbox::Column::Channel.eq(EMAIL))
+        .order_by_desc(outbox::Column::Id)
+        .all(txn)
+        .await?;
+    let last = written
+        .iter()
+        .filter_map(|m| serde_json::from_str::<Facts>(&m.payload).ok())
+        .find(|facts| facts.bid_id == b.id);
+    Ok(matches!(
+        last.and_then(|facts| facts.why),
+        Some(Why::PaymentDeclined {
+            kept_until: None,
+            ..
+        })
+    ))
+}
+
 /// Writes the `bid.refunded` messages of a bid: `refunded_minor` is what went back,
 /// `detail` the English sentence (the refund's reason and amount), `why` the reason alone,
 /// when the refund was asked with one.
@@ -192,20 +242,33 @@ async fn write(
     amend: impl FnOnce(Facts) -> Facts,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let Some(b) = bid::Entity::find_by_id(bid_id.to_owned()).one(txn).await? else {
+    let Some((b, l, endpoints)) = loaded(txn, bid_id, topic).await? else {
         return Ok(());
     };
+    let facts = amend(facts_of(&b, &l, topic, why, now));
+    let messages = messages(&b, &l, &endpoints, topic, &facts, now);
+    insert(txn, messages, topic, now).await
+}
+
+/// The bid (as it now is), its lot and, for an event partners may receive, the operator's
+/// endpoints; `None` when the bid or its lot is gone.
+async fn loaded(
+    txn: &impl ConnectionTrait,
+    bid_id: &str,
+    topic: Topic,
+) -> Result<Option<(bid::Model, lot::Model, Vec<webhook_endpoint::Model>)>, DbErr> {
+    let Some(b) = bid::Entity::find_by_id(bid_id.to_owned()).one(txn).await? else {
+        return Ok(None);
+    };
     let Some(l) = lot::Entity::find_by_id(b.lot_id.clone()).one(txn).await? else {
-        return Ok(());
+        return Ok(None);
     };
     let endpoints = if topic.is_webhook_event() {
         endpoints_of(txn, &l.operator_id).await?
     } else {
         Vec::new()
     };
-    let facts = amend(facts_of(&b, &l, topic, why, now));
-    let messages = messages(&b, &l, &endpoints, topic, &facts, now);
-    insert(txn, messages, topic, now).await
+    Ok(Some((b, l, endpoints)))
 }
 
 /// The operator's active webhook endpoints, read once for a batch of [`enqueue_loaded`].

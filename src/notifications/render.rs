@@ -121,6 +121,18 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
             "L'autorisation sur votre carte est libérée ; rien n'est débité.",
         )
     };
+    // The one email of a failure on a lot without grace: what becomes of the card too.
+    let (not_again, plus_utilisee) = if facts.card_only_saved {
+        (
+            "Your saved card will not be used again.",
+            "Votre carte enregistrée ne sera plus utilisée.",
+        )
+    } else {
+        (
+            "The hold on your card is being released.",
+            "L'autorisation sur votre carte est en cours de libération.",
+        )
+    };
     let (subject, lead) = if fr {
         match topic {
             Topic::BidPlaced => (
@@ -153,7 +165,7 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
             ),
             Topic::PaymentFailed if passed_on => (
                 format!("Paiement refusé : {upgrade}"),
-                format!("Votre surclassement {upgrade} vous avait été attribué, mais le paiement de {total} a échoué. {detail}"),
+                format!("Votre surclassement {upgrade} vous avait été attribué, mais le paiement de {total} a échoué. {detail}\n{plus_utilisee}"),
             ),
             Topic::PaymentFailed => (
                 format!("Action requise : paiement refusé pour {upgrade}"),
@@ -216,7 +228,7 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
             ),
             Topic::PaymentFailed if passed_on => (
                 format!("Payment failed: {upgrade}"),
-                format!("Your upgrade {upgrade} was awarded to you, but the payment of {total} failed. {detail}"),
+                format!("Your upgrade {upgrade} was awarded to you, but the payment of {total} failed. {detail}\n{not_again}"),
             ),
             Topic::PaymentFailed => (
                 format!("Action needed: payment failed for {upgrade}"),
@@ -719,6 +731,45 @@ mod tests {
                 "{en}"
             );
         }
+    }
+
+    #[test]
+    fn a_payment_failed_on_a_lot_without_grace_says_what_becomes_of_the_card() {
+        let why = Why::PaymentDeclined {
+            refusal: crate::notifications::why::Refusal::ConfirmationAsked,
+            kept_until: None,
+        };
+        let held = Facts {
+            bid_status: "payment_failed".into(),
+            detail: Some(why.en()),
+            why: Some(why),
+            ..facts()
+        };
+        let en = render(Topic::PaymentFailed, &held, &cx("en")).body;
+        assert!(
+            en.contains("The hold on your card is being released."),
+            "{en}"
+        );
+        let fr = render(Topic::PaymentFailed, &held, &cx("fr")).body;
+        assert!(
+            fr.contains("L'autorisation sur votre carte est en cours de libération."),
+            "{fr}"
+        );
+        let saved = Facts {
+            card_only_saved: true,
+            ..held
+        };
+        let en = render(Topic::PaymentFailed, &saved, &cx("en")).body;
+        assert!(
+            en.contains("Your saved card will not be used again.") && !en.contains("hold"),
+            "{en}"
+        );
+        let fr = render(Topic::PaymentFailed, &saved, &cx("fr")).body;
+        assert!(
+            fr.contains("Votre carte enregistrée ne sera plus utilisée.")
+                && !fr.contains("autorisation"),
+            "{fr}"
+        );
     }
 
     #[test]

@@ -899,7 +899,12 @@ pub async fn drop_winner(
     let now = Utc::now();
 
     award_service::set_outcome(txn, b, BidStatus::Lost, None, Some(reason), None, now).await?;
-    outbox::enqueue(txn, &b.id, Topic::NotSuccessful, Some(why), now).await?;
+    if reason == "payment_failed" && outbox::told_upgrade_goes_on(txn, b).await? {
+        // The payment-failed email, moments ago, said the upgrade goes on: one email, not two.
+        outbox::enqueue_for_partners(txn, &b.id, Topic::NotSuccessful, Some(why), now).await?;
+    } else {
+        outbox::enqueue(txn, &b.id, Topic::NotSuccessful, Some(why), now).await?;
+    }
     events::record(txn, &b.id, BidEventKind::Lost, None, Some(why.en()), now).await?;
     if let Some(hold) = &b.payment_ref {
         jobs::enqueue(

@@ -237,6 +237,13 @@ async fn raising_a_bid_authorises_the_new_total_and_releases_the_old_hold(app: T
 
 async fn a_failed_charge_moves_the_standby_list_up_after_the_grace_period(app: TestApp) {
     let op = app.operator("aurora").await;
+    // A partner follows lost bids (nobody listens at the address: the delivery waits).
+    app.post("/v1/webhook-endpoints")
+        .key(&op.key)
+        .json(&json!({"url": "http://127.0.0.1:9/hooks", "events": ["bid.lost"]}))
+        .send()
+        .await
+        .expect(201);
     let lot = app
         .open_lot(&op, json!({"capacity": 1, "payment_grace_seconds": 0}))
         .await;
@@ -276,12 +283,35 @@ async fn a_failed_charge_moves_the_standby_list_up_after_the_grace_period(app: T
         body.contains("Your card was declined. This upgrade leaves no time to give another card")
             && !body.contains("Please use another card")
             && !body.contains("What to do")
+            && body.contains("The hold on your card is being released.")
             && emails[0]["subject"]
                 .as_str()
                 .unwrap()
                 .starts_with("Payment failed: "),
         "{}",
         emails[0]
+    );
+    // That email is the traveller's one word of it; the partner still hears `bid.lost`.
+    let booking = &emails[0]["booking_id"];
+    let lost_emails = app.emails_of(&op.key, "bid.lost").await;
+    assert!(
+        !lost_emails.is_empty() && lost_emails.iter().all(|m| &m["booking_id"] != booking),
+        "only the third traveller's: {lost_emails:?}"
+    );
+    let hooks = app
+        .read("/v1/messages?channel=webhook")
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200);
+    assert!(
+        hooks.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["topic"] == "bid.lost" && &m["booking_id"] == booking),
+        "{}",
+        hooks.body
     );
 
     let next = seen(&app, &next).await;
