@@ -366,6 +366,34 @@ async fn a_failed_payment_names_the_price_won_not_the_offer(app: TestApp) {
         body.contains("the payment of 200.00 EUR failed"),
         "the minimum (100.00) for 2, not the offer: {body}"
     );
+
+    // A party of two upgraded in part (one seat left): the price of the one seat.
+    let partial = app
+        .open_lot(
+            &op,
+            json!({"resource": "AU202", "capacity": 1, "payment_grace_seconds": 600}),
+        )
+        .await;
+    app.booking(&op, "PNR002", "Martin", 2, &[&partial]).await;
+    let token = app.sign_in("PNR002", "Martin").await;
+    app.post("/v1/traveller/bids")
+        .key(&token)
+        .json(&json!({"lot_id": partial, "amount": "450.00", "partial_ok": true,
+            "card": {"number": DECLINED_WHEN_CHARGED, "exp_month": 12, "exp_year": 2030, "cvc": "123"}}))
+        .send()
+        .await
+        .expect(201);
+    app.close_now(&partial).await;
+    app.run_jobs().await;
+    let emails = app.emails_of(&op.key, "bid.payment_failed").await;
+    assert_eq!(emails.len(), 2, "{emails:?}");
+    assert!(
+        emails.iter().any(|m| m["body"]
+            .as_str()
+            .unwrap()
+            .contains("the payment of 450.00 EUR failed")),
+        "one seat at 450.00, not 900.00 for two: {emails:?}"
+    );
 }
 
 async fn uniform_price_winners_all_pay_the_clearing_price(app: TestApp) {
