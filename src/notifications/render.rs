@@ -98,7 +98,7 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
     } else {
         (
             " and any hold on your card is released",
-            " et toute autorisation sur votre carte est libérée",
+            " et toute autorisation sur votre carte est levée",
         )
     };
     // A saved card the bank refused when the upgrade was charged has been tried: it is not
@@ -118,7 +118,7 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
     } else {
         (
             "The hold on your card is released; nothing is charged.",
-            "L'autorisation sur votre carte est libérée ; rien n'est débité.",
+            "L'autorisation sur votre carte est levée ; rien n'est débité.",
         )
     };
     // The one email of a failure on a lot without grace: what becomes of the card too.
@@ -130,7 +130,7 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
     } else {
         (
             "The hold on your card is being released.",
-            "L'autorisation sur votre carte est en cours de libération.",
+            "L'autorisation sur votre carte est en cours de levée.",
         )
     };
     let (subject, lead) = if fr {
@@ -161,7 +161,7 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
             ),
             Topic::PaymentFailed if !awaits_card => (
                 format!("Paiement refusé : achat immédiat de {upgrade}"),
-                format!("Votre banque a refusé le paiement de l'achat immédiat du surclassement {upgrade}. {detail}\nL'autorisation prise pour cet achat est en cours de libération."),
+                format!("Votre banque a refusé le paiement de l'achat immédiat du surclassement {upgrade}. {detail}\nL'autorisation prise pour cet achat est en cours de levée."),
             ),
             Topic::PaymentFailed if passed_on => (
                 format!("Paiement refusé : {upgrade}"),
@@ -169,7 +169,7 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
             ),
             Topic::PaymentFailed => (
                 format!("Action requise : paiement refusé pour {upgrade}"),
-                format!("Votre surclassement {upgrade} vous a été attribué, mais le paiement de {total} a échoué. {detail}\nQue faire : ouvrez le lien ci-dessous et indiquez une autre carte avant la fin du délai, sinon le surclassement passera au voyageur suivant."),
+                format!("Votre surclassement {upgrade} vous a été attribué, mais le paiement de {total} a échoué. {detail}\nQue faire : ouvrez le lien ci-dessous et donnez une autre carte avant la fin du délai, sinon le surclassement passera au voyageur suivant."),
             ),
             Topic::Cancelled if facts.charge_unanswered => (
                 format!("Surclassement annulé : {upgrade}"),
@@ -186,7 +186,7 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
             Topic::NotRecorded => (
                 format!("Votre offre n'a pas été enregistrée : {upgrade}"),
                 format!(
-                    "À cause d'une panne de notre côté, votre offre de {per} par personne ({total} pour {} personne(s)){fait} pour le surclassement {upgrade} n'a pas été enregistrée. Nous avons libéré l'autorisation de {total} sur votre carte ; rien n'est débité pour cette offre. Veuillez nous excuser.\n{}",
+                    "À cause d'une panne de notre côté, votre offre de {per} par personne ({total} pour {} personne(s)){fait} pour le surclassement {upgrade} n'a pas été enregistrée. Nous avons levé l'autorisation de {total} sur votre carte ; rien n'est débité pour cette offre. Veuillez nous excuser.\n{}",
                     facts.units,
                     match facts.after_lost_offer {
                         Some(AfterLostOffer::BidAgain) => format!("Les offres restent ouvertes jusqu'au {closes} : vous pouvez refaire votre offre avec le lien ci-dessous."),
@@ -407,7 +407,7 @@ mod tests {
         assert!(!en.contains("released; nothing is charged"), "{en}");
         let fr = render(Topic::Cancelled, &in_doubt, &cx("fr")).body;
         assert!(fr.contains("elle vous est remboursée en totalité"), "{fr}");
-        assert!(!fr.contains("libérée ; rien n'est débité"), "{fr}");
+        assert!(!fr.contains("levée ; rien n'est débité"), "{fr}");
     }
 
     fn cx(language: &str) -> Context<'_> {
@@ -484,7 +484,7 @@ mod tests {
         );
         let body = &closed.body;
         assert!(
-            body.contains("libéré l'autorisation de 350,00\u{a0}€"),
+            body.contains("levé l'autorisation de 350,00\u{a0}€"),
             "{body}"
         );
         assert!(body.contains("n'est plus ouvert aux offres"), "{body}");
@@ -752,7 +752,7 @@ mod tests {
         );
         let fr = render(Topic::PaymentFailed, &held, &cx("fr")).body;
         assert!(
-            fr.contains("L'autorisation sur votre carte est en cours de libération."),
+            fr.contains("L'autorisation sur votre carte est en cours de levée."),
             "{fr}"
         );
         let saved = Facts {

@@ -164,7 +164,7 @@ impl Why {
                     AfterPurchase::BidStands => " Votre offre reste telle qu'elle était.",
                     AfterPurchase::BidAgain => " Vous pouvez encore faire une offre jusqu'à la clôture.",
                     AfterPurchase::AnyEarlierWithdrawn => " Toute offre que vous aviez faite auparavant est retirée elle aussi : vous pouvez refaire une offre jusqu'à la clôture.",
-                    AfterPurchase::EarlierWithdrawn => " Votre offre précédente est retirée elle aussi, et son autorisation libérée : vous pouvez refaire une offre jusqu'à la clôture.",
+                    AfterPurchase::EarlierWithdrawn => " Votre offre précédente est retirée elle aussi, et son autorisation levée : vous pouvez refaire une offre jusqu'à la clôture.",
                     AfterPurchase::BiddingClosed => " Les offres ont été closes entre-temps : aucune offre de votre part n'y a participé.",
                 };
                 format!("{} Rien n'a été débité.{then}", refusal.fr())

@@ -443,7 +443,7 @@ pub fn timeline(
                 (Lang::Fr, Some(BidEventKind::Charged)) => {
                     format!("Votre carte a été débitée de {}. Bon voyage !", total_of(won_units))
                 }
-                (Lang::Fr, Some(BidEventKind::PaymentFailed)) if purchase_declined => "Votre banque a refusé le paiement de l'achat immédiat ; rien n'a été débité, et l'autorisation prise pour cet achat est libérée.".into(),
+                (Lang::Fr, Some(BidEventKind::PaymentFailed)) if purchase_declined => "Votre banque a refusé le paiement de l'achat immédiat ; rien n'a été débité, et l'autorisation prise pour cet achat est levée.".into(),
                 (Lang::Fr, Some(BidEventKind::PaymentFailed)) => {
                     let until = e.at + chrono::Duration::seconds(i64::from(grace_seconds));
                     if grace_seconds > 0 {
