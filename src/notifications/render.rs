@@ -77,6 +77,9 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
     // Why, in the booking's language; in English for messages written before `why` was kept.
     let detail = match (&facts.why, fr) {
         (Some(why), true) => why.fr(),
+        // A refund's English sentence (timeline, webhooks) names the amount too, which the
+        // email's own lead says: the cause alone here.
+        (Some(why), false) if matches!(topic, Topic::Refunded) => why.en(),
         _ => facts.detail.clone().unwrap_or_default(),
     };
     // A winner's failed payment waits for another card; an "upgrade now" the bank refused
@@ -770,6 +773,34 @@ mod tests {
                 && !fr.contains("autorisation"),
             "{fr}"
         );
+    }
+
+    #[test]
+    fn a_refund_email_names_its_amount_once() {
+        let why = Why::Outcome {
+            reason: "lot_cancelled".into(),
+            party: 2,
+        };
+        let refunded = Facts {
+            bid_status: "refunded".into(),
+            total_minor: Some(60000),
+            detail: Some(format!("{} 600.00 EUR is refunded to your card.", why.en())),
+            why: Some(why),
+            ..facts()
+        };
+        let en = render(Topic::Refunded, &refunded, &cx("en")).body;
+        assert_eq!(en.matches("600.00 EUR").count(), 1, "{en}");
+        assert!(
+            en.contains("The operator cancelled this upgrade.\nWe are refunding 600.00 EUR"),
+            "{en}"
+        );
+        // Written before the cause was kept: the sentence as it was.
+        let old = Facts {
+            why: None,
+            ..refunded
+        };
+        let en = render(Topic::Refunded, &old, &cx("en")).body;
+        assert!(en.contains("600.00 EUR is refunded to your card."), "{en}");
     }
 
     #[test]
