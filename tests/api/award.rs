@@ -1076,6 +1076,22 @@ async fn a_card_given_after_the_grace_period_is_refused_and_the_upgrade_goes_on(
     );
     assert_eq!(lost["outcome"]["reason"], "payment_failed");
     assert_eq!(seen(&app, &standby).await["status"], "charged");
+    // A card sent now is told the same: the time has passed, not only that the bid is lost.
+    let later = app
+        .post(&format!("/v1/traveller/bids/{}/card", winner.bid))
+        .key(&winner.token)
+        .json(&json!({"payment_method": "pm_card_visa"}))
+        .send()
+        .await
+        .expect(409);
+    assert!(
+        later.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("The time to give another card has passed"),
+        "{}",
+        later.body
+    );
 }
 
 /// A lot that leaves no grace period hands the upgrade on at once: no card link is shown

@@ -1437,15 +1437,24 @@ async fn replace_card_here(
         ))
     })?;
     let current = own_bid(db, booking, bid_id).await?;
-    if current.status != BidStatus::PaymentFailed.as_str() {
-        let status = BidStatus::parse(&current.status).unwrap_or(BidStatus::Lost);
-        return Err(BidError::NotActive { status });
-    }
     let l = lot::Entity::find_by_id(current.lot_id.clone())
         .one(db)
         .await?
         .ok_or(BidError::NotFound)?;
     let spec = store_lots::spec(&l).map_err(corrupt)?;
+    if current.status != BidStatus::PaymentFailed.as_str() {
+        let status = BidStatus::parse(&current.status).unwrap_or(BidStatus::Lost);
+        // A winner whose upgrade went on after a failed payment is told why, not only that
+        // the bid is lost.
+        if matches!(status, BidStatus::Lost | BidStatus::Released)
+            && current.outcome_reason.as_deref() == Some("payment_failed")
+        {
+            return Err(BidError::GraceOver {
+                no_grace: spec.payment_grace_seconds == 0,
+            });
+        }
+        return Err(BidError::NotActive { status });
+    }
     // Past the grace period the upgrade is the next traveller's, even before the job that
     // hands it on has run: a card given then is not asked for anything.
     let failed_at = last_payment_failure(db, &current.id).await?;
