@@ -76,7 +76,16 @@ pub enum AfterPurchase {
 /// after a rollback): the email then says why in English, and a refund job still runs.
 pub fn read_leniently<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Why>, D::Error> {
     let stored = Option::<serde_json::Value>::deserialize(d)?;
-    Ok(stored.and_then(|v| serde_json::from_value(v).ok()))
+    Ok(
+        stored.and_then(|v| match serde_json::from_value(v.clone()) {
+            Ok(why) => Some(why),
+            Err(e) => {
+                // Not an error for the message or the job; worth seeing in the logs all the same.
+                tracing::warn!(cause = %v, error = %e, "a stored cause this release cannot read");
+                None
+            }
+        }),
+    )
 }
 
 /// The reason a withdrawal from sale records on the bids (the party plays no part in it).
