@@ -169,14 +169,23 @@ pub async fn enqueue_for_partners(
 }
 
 /// Whether the traveller's last payment-failed email about bid `b` said that the upgrade goes
-/// to the next traveller (its lot left no time for another card): that email told them the
+/// to the next traveller (its lot left no time for another card): that email tells them the
 /// end as well. Read from what was written, not from the lot as it is now, so that an email
-/// that asked for a card (or one written before the cause was kept) is always followed by
-/// the outcome.
+/// that asked for a card (or one written before causes were kept) is always followed by the
+/// outcome. Written, not necessarily delivered: should that email be parked, the operator
+/// sees it among the messages to retry, as any other.
 pub async fn told_upgrade_goes_on(
     txn: &impl ConnectionTrait,
     b: &bid::Model,
 ) -> Result<bool, DbErr> {
+    /// The two facts read here, so that a field added to [`Facts`] later cannot make an older
+    /// email unreadable to this.
+    #[derive(Deserialize)]
+    struct Said {
+        bid_id: String,
+        #[serde(default, deserialize_with = "super::why::read_leniently")]
+        why: Option<Why>,
+    }
     let written = outbox::Entity::find()
         .filter(outbox::Column::BookingId.eq(&b.booking_id))
         .filter(outbox::Column::Topic.eq(Topic::PaymentFailed.as_str()))
@@ -186,10 +195,10 @@ pub async fn told_upgrade_goes_on(
         .await?;
     let last = written
         .iter()
-        .filter_map(|m| serde_json::from_str::<Facts>(&m.payload).ok())
-        .find(|facts| facts.bid_id == b.id);
+        .filter_map(|m| serde_json::from_str::<Said>(&m.payload).ok())
+        .find(|said| said.bid_id == b.id);
     Ok(matches!(
-        last.and_then(|facts| facts.why),
+        last.and_then(|said| said.why),
         Some(Why::PaymentDeclined {
             kept_until: None,
             ..

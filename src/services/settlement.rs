@@ -900,7 +900,8 @@ pub async fn drop_winner(
 
     award_service::set_outcome(txn, b, BidStatus::Lost, None, Some(reason), None, now).await?;
     if reason == "payment_failed" && outbox::told_upgrade_goes_on(txn, b).await? {
-        // The payment-failed email, moments ago, said the upgrade goes on: one email, not two.
+        // The payment-failed email written with the failure said the upgrade goes on: one
+        // email, not two.
         outbox::enqueue_for_partners(txn, &b.id, Topic::NotSuccessful, Some(why), now).await?;
     } else {
         outbox::enqueue(txn, &b.id, Topic::NotSuccessful, Some(why), now).await?;

@@ -367,14 +367,14 @@ async fn a_failed_payment_names_the_price_won_not_the_offer(app: TestApp) {
         "the minimum (100.00) for 2, not the offer: {body}"
     );
 
-    // A party of two upgraded in part (one seat left): the price of the one seat.
+    // A party of three upgraded in part (two seats): the price of the two seats.
     let partial = app
         .open_lot(
             &op,
-            json!({"resource": "AU202", "capacity": 1, "payment_grace_seconds": 600}),
+            json!({"resource": "AU202", "capacity": 2, "payment_grace_seconds": 600}),
         )
         .await;
-    app.booking(&op, "PNR002", "Martin", 2, &[&partial]).await;
+    app.booking(&op, "PNR002", "Martin", 3, &[&partial]).await;
     let token = app.sign_in("PNR002", "Martin").await;
     app.post("/v1/traveller/bids")
         .key(&token)
@@ -391,8 +391,8 @@ async fn a_failed_payment_names_the_price_won_not_the_offer(app: TestApp) {
         emails.iter().any(|m| m["body"]
             .as_str()
             .unwrap()
-            .contains("the payment of 450.00 EUR failed")),
-        "one seat at 450.00, not 900.00 for two: {emails:?}"
+            .contains("the payment of 900.00 EUR failed")),
+        "two seats at 450.00, not 1350.00 for three: {emails:?}"
     );
 }
 

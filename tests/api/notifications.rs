@@ -193,7 +193,7 @@ async fn a_french_booking_is_told_why_in_french(store: Store) {
         .await;
     import(&app, &op, "FR0004", "ines@example.fr", "fr", &[&declined]).await;
     let ines = app.sign_in("FR0004", "Lefèvre").await;
-    app.bid(&ines, &declined, "200.00", "4000 0000 0000 0341")
+    app.bid(&ines, &declined, "250.00", "4000 0000 0000 0341")
         .await
         .expect(201);
     app.close_now(&declined).await;

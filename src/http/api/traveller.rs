@@ -228,10 +228,10 @@ pub struct TravellerBidView {
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"fix_card": "/v1/traveller/bids/bid_0k2m4p6r8t1v3x5z7b9d/card", "fix_card_until": "2026-11-30T18:00:00Z"}))]
 pub struct BidLinks {
-    pub fix_card: Option<String>,
+    pub fix_card: String,
     /// The end of the grace period: a card given after it is refused, and the upgrade goes
     /// to the next traveller.
-    pub fix_card_until: Option<DateTime<Utc>>,
+    pub fix_card_until: DateTime<Utc>,
 }
 
 /// The result of the award for one bid, visible to every bidder once the lot is awarded.
@@ -317,8 +317,8 @@ fn bid_view(
         submitted_at: b.submitted_at,
         closes_at,
         links: card_replaceable_until.map(|until| BidLinks {
-            fix_card: Some(format!("/v1/traveller/bids/{}/card", b.id)),
-            fix_card_until: Some(until),
+            fix_card: format!("/v1/traveller/bids/{}/card", b.id),
+            fix_card_until: until,
         }),
         outcome: award.map(|a| {
             let won = b.award_units.is_some();
