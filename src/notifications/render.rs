@@ -79,7 +79,10 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
         (Some(why), true) => why.fr(),
         // A refund's English sentence (timeline, webhooks) names the amount too, which the
         // email's own lead says: the cause alone here.
-        (Some(why), false) if matches!(topic, Topic::Refunded) => why.en(),
+        // (Refunds written before the amount was kept apart keep their sentence.)
+        (Some(why), false) if matches!(topic, Topic::Refunded) && facts.total_minor.is_some() => {
+            why.en()
+        }
         _ => facts.detail.clone().unwrap_or_default(),
     };
     // A winner's failed payment waits for another card; an "upgrade now" the bank refused
@@ -792,6 +795,20 @@ mod tests {
         assert_eq!(en.matches("600.00 EUR").count(), 1, "{en}");
         assert!(
             en.contains("The operator cancelled this upgrade.\nWe are refunding 600.00 EUR"),
+            "{en}"
+        );
+        // An operator's cancel, in their words: the cause, then the amount on its own line.
+        let cancelled = Facts {
+            why: Some(Why::OperatorCancelled {
+                words: "Flight cancelled".into(),
+            }),
+            ..refunded.clone()
+        };
+        let en = render(Topic::Refunded, &cancelled, &cx("en")).body;
+        assert!(
+            en.contains(
+                "The operator cancelled this upgrade: Flight cancelled\nWe are refunding 600.00 EUR"
+            ),
             "{en}"
         );
         // Written before the cause was kept: the sentence as it was.

@@ -1,7 +1,8 @@
 //! Why a message's news happened, kept as parts rather than as one English sentence, so that
 //! an email is written wholly in the booking's language. The English sentence is kept on the
-//! message too (`Facts.detail`, for a refund with its amount): English emails and partners'
-//! webhooks carry it, and the timeline records it.
+//! message too (`Facts.detail`, for a refund with its amount): partners' webhooks carry it,
+//! the timeline records it, and English emails say it (a refund's the cause alone, since the
+//! email names the amount itself).
 //!
 //! Each text is written here once per language, side by side: a new cause is seen missing
 //! in French as soon as it is added in English.
@@ -76,16 +77,20 @@ pub enum AfterPurchase {
 /// after a rollback): the email then says why in English, and a refund job still runs.
 pub fn read_leniently<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Why>, D::Error> {
     let stored = Option::<serde_json::Value>::deserialize(d)?;
-    Ok(
-        stored.and_then(|v| match serde_json::from_value(v.clone()) {
-            Ok(why) => Some(why),
-            Err(e) => {
-                // Not an error for the message or the job; worth seeing in the logs all the same.
-                tracing::warn!(cause = %v, error = %e, "a stored cause this release cannot read");
-                None
-            }
-        }),
-    )
+    Ok(stored.and_then(|v| match Why::deserialize(&v) {
+        Ok(why) => Some(why),
+        Err(e) => {
+            // Not an error for the message or the job; worth seeing in the logs all the same.
+            // Its kind only: a cause may hold an operator's own words.
+            let kind = v.get("kind").and_then(serde_json::Value::as_str);
+            tracing::warn!(
+                kind = kind.unwrap_or("?"),
+                error = ?e.classify(),
+                "a stored cause this release cannot read"
+            );
+            None
+        }
+    }))
 }
 
 /// The reason a withdrawal from sale records on the bids (the party plays no part in it).

@@ -1423,6 +1423,20 @@ async fn last_payment_failure(
         .map(|e| e.at))
 }
 
+/// Why bid `b`, no longer waiting for a card, takes none: a winner whose upgrade went on
+/// after a failed payment is told the time has passed, not only that the bid is lost.
+fn no_card_now(b: &bid::Model, spec: &LotSpec) -> BidError {
+    let status = BidStatus::parse(&b.status).unwrap_or(BidStatus::Lost);
+    if matches!(status, BidStatus::Lost | BidStatus::Released)
+        && b.outcome_reason.as_deref() == Some("payment_failed")
+    {
+        return BidError::GraceOver {
+            no_grace: spec.payment_grace_seconds == 0,
+        };
+    }
+    BidError::NotActive { status }
+}
+
 async fn replace_card_here(
     db: &Db,
     gateway: &dyn PaymentGateway,
@@ -1443,17 +1457,7 @@ async fn replace_card_here(
         .ok_or(BidError::NotFound)?;
     let spec = store_lots::spec(&l).map_err(corrupt)?;
     if current.status != BidStatus::PaymentFailed.as_str() {
-        let status = BidStatus::parse(&current.status).unwrap_or(BidStatus::Lost);
-        // A winner whose upgrade went on after a failed payment is told why, not only that
-        // the bid is lost.
-        if matches!(status, BidStatus::Lost | BidStatus::Released)
-            && current.outcome_reason.as_deref() == Some("payment_failed")
-        {
-            return Err(BidError::GraceOver {
-                no_grace: spec.payment_grace_seconds == 0,
-            });
-        }
-        return Err(BidError::NotActive { status });
+        return Err(no_card_now(&current, &spec));
     }
     // Past the grace period the upgrade is the next traveller's, even before the job that
     // hands it on has run: a card given then is not asked for anything.
@@ -1485,8 +1489,7 @@ async fn replace_card_here(
         // The grace period ran out meanwhile: the upgrade went to the next traveller.
         drop(txn);
         unwind(db, gateway, bid_id, attempt, &security).await;
-        let status = BidStatus::parse(&locked.status).unwrap_or(BidStatus::Lost);
-        return Err(BidError::NotActive { status });
+        return Err(no_card_now(&locked, &spec));
     }
     let now = Utc::now();
     let previous = locked.payment_ref.clone();
