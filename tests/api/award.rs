@@ -506,10 +506,9 @@ async fn cancelling_after_the_award_refunds_every_charge(app: TestApp) {
         .find(|e| e["kind"] == "refunded")
         .unwrap();
     assert!(
-        refunded["message"]
-            .as_str()
-            .unwrap()
-            .contains("300.00 EUR is refunded"),
+        refunded["message"].as_str().unwrap().contains(
+            "The operator cancelled this upgrade: Flight cancelled. 300.00 EUR is refunded"
+        ),
         "{refunded}"
     );
     assert_eq!(payments_of(&app, &a.bid, "refund", "succeeded").await, 1);
