@@ -49,8 +49,9 @@ pub struct Facts {
     pub service_date: String,
     pub closes_at: DateTime<Utc>,
     pub time_zone: String,
-    /// Why, in English: what partners' webhooks and English emails carry (a refund's email
-    /// the cause alone, `why`, when kept), and French emails written before `why` was kept.
+    /// Why, in English: what partners' webhooks and English emails carry (except a refund's
+    /// email, which gives the cause alone, `why`, when kept), and French emails written before
+    /// `why` was kept.
     pub detail: Option<String>,
     /// Why, in parts, so that a French email says it in French.
     #[serde(

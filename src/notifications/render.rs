@@ -79,7 +79,7 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
         (Some(why), true) => why.fr(),
         // A refund's English sentence (timeline, webhooks) names the amount too, which the
         // email's own lead says: the cause alone here.
-        // (Refunds written before the amount was kept apart keep their sentence.)
+        // (A refund message without its amount apart keeps the sentence, which names it.)
         (Some(why), false) if matches!(topic, Topic::Refunded) && facts.total_minor.is_some() => {
             why.en()
         }
@@ -807,7 +807,7 @@ mod tests {
         let en = render(Topic::Refunded, &cancelled, &cx("en")).body;
         assert!(
             en.contains(
-                "The operator cancelled this upgrade: Flight cancelled\nWe are refunding 600.00 EUR"
+                "The operator cancelled this upgrade: Flight cancelled.\nWe are refunding 600.00 EUR"
             ),
             "{en}"
         );

@@ -1,8 +1,8 @@
 //! Why a message's news happened, kept as parts rather than as one English sentence, so that
 //! an email is written wholly in the booking's language. The English sentence is kept on the
 //! message too (`Facts.detail`, for a refund with its amount): partners' webhooks carry it,
-//! the timeline records it, and English emails say it (a refund's the cause alone, since the
-//! email names the amount itself).
+//! the timeline records it, and English emails say it too, except a refund's, which gives the
+//! cause alone since the email states the amount.
 //!
 //! Each text is written here once per language, side by side: a new cause is seen missing
 //! in French as soon as it is added in English.
@@ -79,18 +79,38 @@ pub fn read_leniently<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<W
     let stored = Option::<serde_json::Value>::deserialize(d)?;
     Ok(stored.and_then(|v| match Why::deserialize(&v) {
         Ok(why) => Some(why),
-        Err(e) => {
+        Err(_) => {
             // Not an error for the message or the job; worth seeing in the logs all the same.
-            // Its kind only: a cause may hold an operator's own words.
+            // Its kind and field names only: a cause may hold an operator's own words.
             let kind = v.get("kind").and_then(serde_json::Value::as_str);
+            let fields: Vec<&String> = v
+                .as_object()
+                .map(|o| o.keys().collect())
+                .unwrap_or_default();
             tracing::warn!(
                 kind = kind.unwrap_or("?"),
-                error = ?e.classify(),
+                ?fields,
                 "a stored cause this release cannot read"
             );
             None
         }
     }))
+}
+
+/// Someone's own words as a sentence: a full stop added when they end without one (closing
+/// quotes and brackets looked through), so that what follows reads apart.
+pub fn closed(words: &str) -> String {
+    let words = words.trim_end();
+    let core = words.trim_end_matches(['"', '\'', '»', '”', '’', ')', ']']);
+    if core.ends_with(['.', '!', '?', '…', '。', '！', '？']) {
+        return words.to_owned();
+    }
+    let open = core.trim_end_matches([':', ';', ',']);
+    if open.len() == core.len() {
+        format!("{words}.")
+    } else {
+        format!("{open}.")
+    }
 }
 
 /// The reason a withdrawal from sale records on the bids (the party plays no part in it).
@@ -106,12 +126,13 @@ impl Why {
                 reason_text(reason, *party)
             ),
             Why::OperatorCancelled { words } => {
-                format!("The operator cancelled this upgrade: {words}")
+                format!("The operator cancelled this upgrade: {}", closed(words))
             }
             Why::WithdrawnFromSale => reason_text(WITHDRAWN_FROM_SALE, 0),
             Why::CapacityCut => "The operator has fewer upgrades than planned (a schedule or equipment change), so your upgrade is cancelled.".into(),
             Why::OperatorRejected { words } => format!(
-                "The operator could not confirm your upgrade: {words}. Nothing is charged."
+                "The operator could not confirm your upgrade: {} Nothing is charged.",
+                closed(words)
             ),
             Why::PaymentDeclined {
                 refusal,
@@ -151,12 +172,13 @@ impl Why {
                 reason_text_fr(reason, *party)
             ),
             Why::OperatorCancelled { words } => {
-                format!("L'opérateur a annulé ce surclassement : {words}")
+                format!("L'opérateur a annulé ce surclassement : {}", closed(words))
             }
             Why::WithdrawnFromSale => reason_text_fr(WITHDRAWN_FROM_SALE, 0),
             Why::CapacityCut => "L'opérateur a moins de surclassements que prévu (changement d'horaire ou d'appareil) ; votre surclassement est donc annulé.".into(),
             Why::OperatorRejected { words } => format!(
-                "L'opérateur n'a pas pu confirmer votre surclassement : {words}. Rien n'est débité."
+                "L'opérateur n'a pas pu confirmer votre surclassement : {} Rien n'est débité.",
+                closed(words)
             ),
             Why::PaymentDeclined {
                 refusal,
@@ -252,6 +274,36 @@ mod tests {
         "upgrade_now_declined",
     ];
 
+    #[test]
+    fn someones_words_end_as_a_sentence_once() {
+        for (words, read) in [
+            ("Flight cancelled", "Flight cancelled."),
+            ("Flight cancelled.  ", "Flight cancelled."),
+            ("Storm!", "Storm!"),
+            ("Vol annulé…", "Vol annulé…"),
+            ("Annulé !»", "Annulé !»"),
+            ("He said \"cancelled.\"", "He said \"cancelled.\""),
+            ("(see notice.)", "(see notice.)"),
+            ("Weather (no crew)", "Weather (no crew)."),
+            ("Because:", "Because."),
+            ("欠航。", "欠航。"),
+        ] {
+            assert_eq!(closed(words), read, "{words}");
+        }
+        let rejected = Why::OperatorRejected {
+            words: "Name mismatch.".into(),
+        };
+        assert_eq!(
+            rejected.en(),
+            "The operator could not confirm your upgrade: Name mismatch. Nothing is charged."
+        );
+        assert!(
+            rejected.fr().contains(": Name mismatch. Rien"),
+            "{}",
+            rejected.fr()
+        );
+    }
+
     /// One of each cause, so that every text is checked in both languages.
     fn every_cause() -> Vec<Why> {
         let declined = Refusal::Declined {
@@ -345,10 +397,13 @@ mod tests {
         let cancelled = Why::OperatorCancelled {
             words: "storm".into(),
         };
-        assert_eq!(cancelled.en(), "The operator cancelled this upgrade: storm");
+        assert_eq!(
+            cancelled.en(),
+            "The operator cancelled this upgrade: storm."
+        );
         assert_eq!(
             cancelled.fr(),
-            "L'opérateur a annulé ce surclassement : storm"
+            "L'opérateur a annulé ce surclassement : storm."
         );
         let kept = Why::PaymentDeclined {
             refusal: Refusal::Declined {

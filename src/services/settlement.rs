@@ -1066,15 +1066,10 @@ pub async fn refund(
     am.status = Set(BidStatus::Refunded.as_str().to_owned());
     am.updated_at = Set(now);
     am.update(&txn).await?;
-    // The reason may end without a full stop (an operator's own words close it).
-    let reason = reason.trim_end();
-    let stop = if reason.ends_with(['.', '!', '?']) {
-        ""
-    } else {
-        "."
-    };
+    // The reason may end without a full stop (an old job's operator's words).
     let detail = format!(
-        "{reason}{stop} {} is refunded to your card.",
+        "{} {} is refunded to your card.",
+        crate::notifications::why::closed(reason),
         money(charge.amount_minor, &spec)
     );
     outbox::enqueue_refunded(&txn, &b.id, charge.amount_minor, detail.clone(), why, now).await?;
