@@ -1,7 +1,8 @@
 //! Surclass: sealed-bid upgrade auctions.
 //!
-//! From the inside out: `money`, `domain` and `matching` are pure (no IO); `store` is the
-//! database; `http` serves travellers, operators and partners; `app` wires it together.
+//! From the inside out: `money`, `local_time`, `domain` and `matching` are pure (no IO);
+//! `store` is the database; `http` serves travellers, operators and partners; `app` wires it
+//! together.
 
 pub mod app;
 pub mod config;
@@ -11,6 +12,7 @@ pub mod http;
 pub mod ids;
 pub mod jobs;
 pub mod loadtest;
+pub mod local_time;
 pub mod matching;
 pub mod money;
 pub mod notifications;

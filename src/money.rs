@@ -172,7 +172,7 @@ impl Money {
     }
 }
 
-/// How a language writes an amount for a reader (pages, French emails).
+/// How a language writes an amount or a date for a reader (pages and emails).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Writing {
     /// `€1,234.50`

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::Topic;
 use super::why::Why;
 use crate::jobs::{self, Job, UnrecordedBid};
+use crate::local_time;
 use crate::store::entities::{bid, lot, outbox, webhook_endpoint};
 
 pub const EMAIL: &str = "email";
@@ -366,7 +367,7 @@ fn facts_of(
         card_only_saved: b.card_only_saved(),
     };
     Facts {
-        detail: why.map(Why::en),
+        detail: why.map(|why| why.en_in(local_time::zone(&l.time_zone))),
         why: why.cloned(),
         ..Facts::new(offer, l, now)
     }

@@ -5,8 +5,9 @@ use super::Topic;
 use super::outbox::{AfterLostOffer, Facts};
 use super::why::Why;
 use crate::domain::bid::BidStatus;
+use crate::local_time;
 use crate::money::{Currency, Money, Writing};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 
 /// What to put in one email.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,16 +38,18 @@ fn money(minor: i64, currency: &str, fr: bool) -> String {
     }
 }
 
-/// `at` in the lot's time zone, as the traveller reads the deadline.
-fn local(facts: &Facts, at: DateTime<Utc>) -> String {
-    let tz: chrono_tz::Tz = facts.time_zone.parse().unwrap_or(chrono_tz::UTC);
-    at.with_timezone(&tz)
-        .format("%Y-%m-%d %H:%M %Z")
-        .to_string()
+/// `at` in the lot's time zone, as the traveller's pages write it.
+fn local(facts: &Facts, at: DateTime<Utc>, writing: Writing) -> String {
+    local_time::written(at, local_time::zone(&facts.time_zone), writing)
 }
 
 pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
     let fr = cx.language.eq_ignore_ascii_case("fr");
+    let writing = if fr {
+        Writing::French
+    } else {
+        Writing::English
+    };
     let per = money(facts.amount_minor, &facts.currency, fr);
     let total = money(
         facts
@@ -57,31 +60,37 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
     );
     // Generated titles already name the classes ("AU101: economy → business"); operators'
     // own titles ("Paris CDG → New York JFK") may not.
+    // The travel day as the pages write it, with its weekday.
+    let on = NaiveDate::parse_from_str(&facts.service_date, "%Y-%m-%d").map_or_else(
+        |_| facts.service_date.clone(),
+        |d| local_time::day(d, writing),
+    );
     let upgrade = if facts.lot_title.contains(&facts.to_class) {
-        format!("{} ({})", facts.lot_title, facts.service_date)
+        format!("{} ({on})", facts.lot_title)
     } else {
         format!(
-            "{}, {} → {} ({})",
-            facts.lot_title, facts.from_class, facts.to_class, facts.service_date
+            "{}, {} → {} ({on})",
+            facts.lot_title, facts.from_class, facts.to_class
         )
     };
-    let closes = local(facts, facts.closes_at);
+    let closes = local(facts, facts.closes_at, writing);
     // Which offer a lost-offer email is about, when the hold's time is known.
     let (made, fait) = match facts.offered_at {
         Some(at) => (
-            format!(" made on {}", local(facts, at)),
-            format!(" faite le {}", local(facts, at)),
+            format!(" made on {}", local(facts, at, Writing::English)),
+            format!(" faite le {}", local(facts, at, Writing::French)),
         ),
         None => (String::new(), String::new()),
     };
     // Why, in the booking's language; in English for messages written before `why` was kept.
+    let tz = local_time::zone(&facts.time_zone);
     let detail = match (&facts.why, fr) {
-        (Some(why), true) => why.fr(),
+        (Some(why), true) => why.fr_in(tz),
         // A refund's English sentence (timeline, webhooks) names the amount too, which the
         // email's own lead says: the cause alone here.
         // (A refund message without its amount apart keeps the sentence, which names it.)
         (Some(why), false) if matches!(topic, Topic::Refunded) && facts.total_minor.is_some() => {
-            why.en()
+            why.en_in(tz)
         }
         _ => facts.detail.clone().unwrap_or_default(),
     };
@@ -453,13 +462,13 @@ mod tests {
         let open = render(Topic::NotRecorded, &lost, &cx("en"));
         assert_eq!(
             open.subject,
-            "Your offer was not recorded: AU101: economy → business (2026-12-24)"
+            "Your offer was not recorded: AU101: economy → business (Thu 24 Dec 2026)"
         );
         let body = &open.body;
         assert!(
             body.contains(
                 "offer of 175.00 EUR per person (350.00 EUR for 2 traveller(s)) made on \
-                 2026-12-06 12:40 CET for the upgrade"
+                 Sun 6 Dec 2026, 12:40 CET for the upgrade"
             ),
             "which offer, at the lot's time: {body}"
         );
@@ -495,7 +504,9 @@ mod tests {
         );
         assert!(body.contains("n'est plus ouvert aux offres"), "{body}");
         assert!(
-            body.contains("(350,00\u{a0}€ pour 2 personne(s)) faite le 2026-12-06 12:40 CET pour"),
+            body.contains(
+                "(350,00\u{a0}€ pour 2 personne(s)) faite le dim. 6 déc. 2026 à 12:40 CET pour"
+            ),
             "{body}"
         );
         assert!(!body.contains("refaire votre offre"), "{body}");
@@ -527,7 +538,7 @@ mod tests {
         let undone = render(Topic::PaymentFailed, &bought, &cx("en"));
         assert_eq!(
             undone.subject,
-            "Payment declined: upgrade now for AU101: economy → business (2026-12-24)"
+            "Payment declined: upgrade now for AU101: economy → business (Thu 24 Dec 2026)"
         );
         assert!(
             undone.body.contains("Your bid stays as it was."),
@@ -601,7 +612,10 @@ mod tests {
                 ..facts()
             };
             let fr = render(topic, &told, &cx("fr")).body;
-            assert!(fr.contains(&why.fr()), "{topic:?} {why:?}: {fr}");
+            assert!(
+                fr.contains(&why.fr_in(chrono_tz::Europe::Paris)),
+                "{topic:?} {why:?}: {fr}"
+            );
             assert!(!fr.contains(&why.en()), "{topic:?} {why:?}: {fr}");
             // Said once, not by the opening sentence and again by the cause.
             assert!(fr.matches("débité").count() <= 1, "{topic:?} {why:?}: {fr}");

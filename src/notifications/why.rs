@@ -8,9 +8,12 @@
 //! in French as soon as it is added in English.
 
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::outcome::{reason_text, reason_text_fr};
+use crate::local_time;
+use crate::money::Writing;
 use crate::payments::DeclineReason;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,8 +120,15 @@ pub fn closed(words: &str) -> String {
 const WITHDRAWN_FROM_SALE: &str = "capacity_withdrawn";
 
 impl Why {
-    /// In English: the sentence partners and timelines receive too.
+    /// In English, a deadline in UTC: only for a record with no lot at hand (a refund job),
+    /// which holds none; where a traveller may read a deadline, [`en_in`](Self::en_in).
     pub fn en(&self) -> String {
+        self.en_in(chrono_tz::UTC)
+    }
+
+    /// In English, a deadline in the lot's time zone `tz`: the sentence partners and timelines
+    /// receive too.
+    pub fn en_in(&self, tz: Tz) -> String {
         match self {
             Why::Outcome { reason, party } => reason_text(reason, *party),
             Why::StandbyEnded { reason, party } => format!(
@@ -138,9 +148,9 @@ impl Why {
                 refusal,
                 kept_until: Some(until),
             } => format!(
-                "{} Your upgrade is kept for you until {} (UTC): give another card to keep it.",
+                "{} Your upgrade is kept for you until {}: give another card to keep it.",
                 refusal.en(),
-                until.format("%H:%M")
+                local_time::written(*until, tz, Writing::English)
             ),
             Why::PaymentDeclined {
                 refusal,
@@ -163,8 +173,9 @@ impl Why {
         }
     }
 
-    /// In French, for bookings in French. The operator's own words stay as they wrote them.
-    pub fn fr(&self) -> String {
+    /// In French, for bookings in French, a deadline in the lot's time zone `tz`. The
+    /// operator's own words stay as they wrote them.
+    pub fn fr_in(&self, tz: Tz) -> String {
         match self {
             Why::Outcome { reason, party } => reason_text_fr(reason, *party),
             Why::StandbyEnded { reason, party } => format!(
@@ -184,9 +195,9 @@ impl Why {
                 refusal,
                 kept_until: Some(until),
             } => format!(
-                "{} Votre surclassement vous est gardé jusqu'à {} (UTC) : donnez une autre carte pour le conserver.",
+                "{} Votre surclassement vous est gardé jusqu'au {} : donnez une autre carte pour le conserver.",
                 refusal.fr(),
-                until.format("%H:%M")
+                local_time::written(*until, tz, Writing::French)
             ),
             Why::PaymentDeclined {
                 refusal,
@@ -298,9 +309,11 @@ mod tests {
             "The operator could not confirm your upgrade: Name mismatch. Nothing is charged."
         );
         assert!(
-            rejected.fr().contains(": Name mismatch. Rien"),
+            rejected
+                .fr_in(chrono_tz::UTC)
+                .contains(": Name mismatch. Rien"),
             "{}",
-            rejected.fr()
+            rejected.fr_in(chrono_tz::UTC)
         );
     }
 
@@ -372,7 +385,7 @@ mod tests {
     #[test]
     fn every_cause_reads_in_french_without_english_words() {
         for why in every_cause() {
-            let fr = why.fr();
+            let fr = why.fr_in(chrono_tz::UTC);
             for english in [
                 "Your ", "your ", "The ", " the ", "upgrade", "card", "Nothing", "charged", "bid",
                 "hold", "offer", "operator", "bank",
@@ -402,7 +415,7 @@ mod tests {
             "The operator cancelled this upgrade: storm."
         );
         assert_eq!(
-            cancelled.fr(),
+            cancelled.fr_in(chrono_tz::UTC),
             "L'opérateur a annulé ce surclassement : storm."
         );
         let kept = Why::PaymentDeclined {
@@ -411,12 +424,30 @@ mod tests {
             },
             kept_until: Some(Utc.with_ymd_and_hms(2026, 3, 1, 14, 5, 0).unwrap()),
         };
-        assert!(kept.en().contains("until 14:05 (UTC)"), "{}", kept.en());
-        assert!(kept.fr().contains("jusqu'à 14:05 (UTC)"), "{}", kept.fr());
+        // The deadline as the lot's pages write it: its day, its zone.
         assert!(
-            kept.fr().starts_with("Votre carte a été refusée."),
+            kept.en().contains("until Sun 1 Mar 2026, 14:05 UTC: give"),
             "{}",
-            kept.fr()
+            kept.en()
+        );
+        let paris = local_time::zone("Europe/Paris");
+        assert!(
+            kept.en_in(paris)
+                .contains("until Sun 1 Mar 2026, 15:05 CET: give"),
+            "{}",
+            kept.en_in(paris)
+        );
+        assert!(
+            kept.fr_in(paris)
+                .contains("gardé jusqu'au dim. 1er mars 2026 à 15:05 CET : donnez"),
+            "{}",
+            kept.fr_in(paris)
+        );
+        assert!(
+            kept.fr_in(chrono_tz::UTC)
+                .starts_with("Votre carte a été refusée."),
+            "{}",
+            kept.fr_in(chrono_tz::UTC)
         );
     }
 }

@@ -396,7 +396,7 @@ pub async fn charge(
                 &b.id,
                 BidEventKind::PaymentFailed,
                 Some(price),
-                Some(why.en()),
+                Some(why.en_in(spec.time_zone)),
                 now,
             )
             .await?;

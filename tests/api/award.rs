@@ -942,6 +942,21 @@ async fn a_traveller_whose_payment_failed_keeps_the_upgrade_with_another_card(ap
         600,
         "{until} {failed_at}"
     );
+    // The timeline and the email write that deadline as the lot's pages do: its day, at the
+    // lot's time (Paris).
+    let local_until = until
+        .with_timezone(&chrono_tz::Europe::Paris)
+        .format("%a %-d %b %Y, %H:%M %Z")
+        .to_string();
+    let kept_until = format!("kept for you until {local_until}: give another card");
+    assert!(
+        told["message"].as_str().unwrap().contains(&kept_until),
+        "{kept_until}: {told}"
+    );
+    let emails = app.emails_of(&op.key, "bid.payment_failed").await;
+    assert_eq!(emails.len(), 1, "{emails:?}");
+    let body = emails[0]["body"].as_str().unwrap();
+    assert!(body.contains(&kept_until), "{kept_until}: {body}");
     // The offers list says the same of the booking's bid.
     let offers = app
         .read("/v1/traveller/offers")

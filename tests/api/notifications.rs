@@ -193,11 +193,34 @@ async fn a_french_booking_is_told_why_in_french(store: Store) {
         .await;
     import(&app, &op, "FR0004", "ines@example.fr", "fr", &[&declined]).await;
     let ines = app.sign_in("FR0004", "Lefèvre").await;
-    app.bid(&ines, &declined, "250.00", "4000 0000 0000 0341")
+    let ines_bid = app
+        .bid(&ines, &declined, "250.00", "4000 0000 0000 0341")
         .await
-        .expect(201);
+        .expect(201)
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     app.close_now(&declined).await;
     app.run_jobs().await;
+    // Until when she may give another card, at the lot's time (Paris), with its day.
+    let until: chrono::DateTime<chrono::Utc> = app
+        .read(&format!("/v1/traveller/bids/{ines_bid}"))
+        .key(&ines)
+        .send()
+        .await
+        .expect(200)
+        .body["links"]["fix_card_until"]
+        .as_str()
+        .expect("a grace period by default")
+        .parse()
+        .unwrap();
+    let paris = until.with_timezone(&chrono_tz::Europe::Paris);
+    let kept_until = format!(
+        " {} à {} : donnez une autre carte pour le conserver.",
+        paris.format("%Y"),
+        paris.format("%H:%M %Z")
+    );
 
     let items = messages(&app, &op, "?channel=email").await;
     let body = |topic: &str, to: &str| {
@@ -233,6 +256,9 @@ async fn a_french_booking_is_told_why_in_french(store: Store) {
         failed.contains(
             "Votre carte a été refusée. Utilisez une autre carte ou contactez votre banque."
         ) && failed.contains("le paiement de 200,00\u{a0}€ a échoué")
+            && failed.contains("Votre surclassement vous est gardé jusqu'au ")
+            && failed.contains(&kept_until)
+            && !failed.contains("(UTC)")
             && !failed.contains("Your card")
             && !failed.contains("Your upgrade"),
         "{failed}"

@@ -240,6 +240,8 @@ async fn the_sign_in_page_is_the_front_door_and_a_wrong_pair_is_told_on_it(app: 
         offers.body
     );
     assert!(offers.says("€100.00 – €1,000.00"), "{}", offers.body);
+    // The travel day, with its weekday: no reader takes it for another.
+    assert!(offers.says(" · Thu 24 Dec 2026"), "{}", offers.body);
 
     let signed_out = browser
         .post("/sign-out", &[("csrf", &offers.hidden("csrf"))])
@@ -605,6 +607,7 @@ async fn french_speakers_get_french_and_euros_written_their_way(app: TestApp) {
         "{}",
         offers.body
     );
+    assert!(offers.says(" · jeu. 24 déc. 2026"), "{}", offers.body);
 
     let placed = browser.bid(&lot, "1 200,50", GOOD_CARD).await;
     assert_eq!(placed.status, StatusCode::SEE_OTHER, "{}", placed.body);

@@ -279,7 +279,7 @@ async fn a_hold_for_a_bid_that_was_never_stored_is_found_and_released(app: TestA
     // Which offer: when it was made, at the lot's time (Paris).
     let made = offered_at
         .with_timezone(&chrono_tz::Europe::Paris)
-        .format("%Y-%m-%d %H:%M %Z");
+        .format("%a %-d %b %Y, %H:%M %Z");
     assert!(
         body.contains(&format!(
             "175.00 EUR per person (350.00 EUR for 2 traveller(s)) made on {made} for"

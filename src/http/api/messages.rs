@@ -17,7 +17,7 @@ use crate::store::entities::outbox as outbox_entity;
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"id": 42, "channel": "email", "topic": "bid.charged", "status": "sent",
     "attempts": 1, "last_error": null, "to": "anna.muller@example.com",
-    "subject": "Upgrade confirmed: Paris – Montréal economy → business (AU101, 2026-12-24)",
+    "subject": "Upgrade confirmed: Paris – Montréal, economy → business (Thu 24 Dec 2026)",
     "body": "Dear Müller,\n\nGood news: your upgrade …", "message_id": "<6f1c…@surclass>",
     "booking_id": "bkg_0k2m4p6r8t1v3x5z7b9d", "endpoint_id": null,
     "created_at": "2026-11-23T09:00:00Z", "next_attempt_at": "2026-11-23T09:00:00Z", "sent_at": "2026-11-23T09:00:01Z"}))]

@@ -112,7 +112,7 @@ fn bid_page(
         c,
         lot_id: offer.lot.id.clone(),
         heading,
-        title: format!("{} · {}", s.title, s.service_date.format("%d/%m/%Y")),
+        title: format!("{} · {}", s.title, lang.day(s.service_date)),
         closes_iso: iso(s.closes_at),
         closes_local: lang.datetime(s.closes_at, s.time_zone),
         closes_in: lang.remaining(s.closes_at, now),

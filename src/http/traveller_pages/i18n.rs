@@ -1,9 +1,10 @@
 //! French and English for the traveller pages: the words, money and dates per language.
 //! Money is formatted from integer minor units through `Decimal`'s digits, never a float.
 
-use chrono::{DateTime, Datelike, Timelike, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
+use crate::local_time;
 use crate::money::{Currency, Money, Writing};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,47 +58,29 @@ impl Lang {
         }
     }
 
-    /// `€1,234.50` in English, `1 234,50 €` in French (narrow no-break space between thousands).
-    pub fn money(self, minor: i64, currency: Currency) -> String {
-        let writing = match self {
+    /// How this language writes amounts and dates.
+    pub fn writing(self) -> Writing {
+        match self {
             Lang::En => Writing::English,
             Lang::Fr => Writing::French,
-        };
+        }
+    }
+
+    /// `€1,234.50` in English, `1 234,50 €` in French (narrow no-break space between thousands).
+    pub fn money(self, minor: i64, currency: Currency) -> String {
         Money::from_minor(minor.max(0), currency)
-            .map(|m| m.written(writing))
+            .map(|m| m.written(self.writing()))
             .unwrap_or_default()
     }
 
-    /// A date and time in the lot's time zone: `Mon 23 Nov 2026, 19:45 CET`.
+    /// A date and time in the lot's time zone: `Mon 23 Nov 2026, 19:45 CET`, as emails write it.
     pub fn datetime(self, at: DateTime<Utc>, tz: Tz) -> String {
-        let local = at.with_timezone(&tz);
-        let (day, month) = match self {
-            Lang::En => (
-                EN_DAYS[local.weekday().num_days_from_monday() as usize],
-                EN_MONTHS[local.month0() as usize],
-            ),
-            Lang::Fr => (
-                FR_DAYS[local.weekday().num_days_from_monday() as usize],
-                FR_MONTHS[local.month0() as usize],
-            ),
-        };
-        let zone = local.format("%Z");
-        match self {
-            Lang::En => format!(
-                "{day} {} {month} {}, {:02}:{:02} {zone}",
-                local.day(),
-                local.year(),
-                local.hour(),
-                local.minute()
-            ),
-            Lang::Fr => format!(
-                "{day} {} {month} {} à {:02}:{:02} {zone}",
-                local.day(),
-                local.year(),
-                local.hour(),
-                local.minute()
-            ),
-        }
+        local_time::written(at, tz, self.writing())
+    }
+
+    /// A travel day with its weekday: `Thu 24 Dec 2026`, as emails write it.
+    pub fn day(self, date: NaiveDate) -> String {
+        local_time::day(date, self.writing())
     }
 
     /// How long until `at`: `in 2 h 5 min`, `in 3 days`; `closed` once past.
@@ -202,16 +185,6 @@ impl Lang {
         }
     }
 }
-
-const EN_DAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-const FR_DAYS: [&str; 7] = ["lun.", "mar.", "mer.", "jeu.", "ven.", "sam.", "dim."];
-const EN_MONTHS: [&str; 12] = [
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-];
-const FR_MONTHS: [&str; 12] = [
-    "janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.",
-    "déc.",
-];
 
 /// Every fixed text of the pages, once per language (the compiler checks both are complete).
 pub struct Strings {

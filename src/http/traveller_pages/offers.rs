@@ -92,7 +92,9 @@ pub async fn page(req: HttpRequest, db: web::Data<Db>) -> Result<HttpResponse, P
             });
             OfferCard {
                 icon: icon(s.resource_kind),
-                title: s.title.clone(),
+                // Two offers on one booking may differ by their day only (an outward and a
+                // return flight on the same route).
+                title: format!("{} · {}", s.title, lang.day(s.service_date)),
                 what: match lang {
                     super::i18n::Lang::En => format!("{to} instead of {from}"),
                     super::i18n::Lang::Fr => format!("{to} au lieu de {from}"),

@@ -397,7 +397,7 @@ async fn status_page(
     let view = StatusPage {
         bid_id: l.bid.id.clone(),
         heading,
-        title: format!("{} · {}", s.title, s.service_date.format("%d/%m/%Y")),
+        title: format!("{} · {}", s.title, lang.day(s.service_date)),
         notice: notice_of.and_then(|d| notice(lang, d, &l)),
         alert,
         status_text: money.map_or(status_words(lang, bid_status), |m| ended_words(lang, m)),
