@@ -2,42 +2,99 @@
 //! recorded, in the words a traveller reads: English and French side by side, so that a
 //! reason added in one language is seen missing in the other.
 
-/// In English: the service's own words (timelines, API, partners' webhooks, emails).
-pub fn reason_text(reason: &str, party: i32) -> String {
-    match reason {
-        "below_reserve" => "Your offer was below the minimum for this upgrade.".into(),
-        "above_maximum" => "Your offer was above the maximum for this upgrade.".into(),
-        "outbid" => "Other offers were higher for the upgrades available.".into(),
-        "party_does_not_fit" => format!("The upgrades left were fewer than your party of {party}."),
-        "withdrawn" => "You withdrew your offer before bidding closed.".into(),
-        "payment_failed" => "Your payment could not be completed, so the upgrade went to the next traveller, if there was one.".into(),
-        "upgraded_elsewhere" => "You were upgraded on another offer for the same trip.".into(),
-        "capacity_reduced" => "The operator has fewer upgrades than planned (a schedule or equipment change).".into(),
-        "capacity_withdrawn" => "The operator withdrew this upgrade from sale.".into(),
-        "rejected_by_operator" => "The operator could not confirm your upgrade.".into(),
-        "lot_cancelled" => "The operator cancelled this upgrade.".into(),
-        "upgrade_now_declined" => "Your bank declined the payment of the upgrade you bought now, and bidding had closed meanwhile.".into(),
-        other => other.replace('_', " "),
+use super::lot::string_enum;
+
+string_enum!(
+    /// The reason recorded on a bid that did not win or lost its upgrade (`outcome_reason`):
+    /// the award's (the matching core's `LoseReason`) and those of the steps after it.
+    OutcomeReason {
+        BelowReserve = "below_reserve",
+        AboveMaximum = "above_maximum",
+        Outbid = "outbid",
+        PartyDoesNotFit = "party_does_not_fit",
+        Withdrawn = "withdrawn",
+        PaymentFailed = "payment_failed",
+        UpgradedElsewhere = "upgraded_elsewhere",
+        CapacityReduced = "capacity_reduced",
+        CapacityWithdrawn = "capacity_withdrawn",
+        RejectedByOperator = "rejected_by_operator",
+        LotCancelled = "lot_cancelled",
+        UpgradeNowDeclined = "upgrade_now_declined",
+    }
+);
+
+impl OutcomeReason {
+    /// In English: the service's own words (timelines, API, partners' webhooks, emails).
+    pub fn en(self, party: i32) -> String {
+        match self {
+        OutcomeReason::BelowReserve => "Your offer was below the minimum for this upgrade.".into(),
+        OutcomeReason::AboveMaximum => "Your offer was above the maximum for this upgrade.".into(),
+        OutcomeReason::Outbid => "Other offers were higher for the upgrades available.".into(),
+        OutcomeReason::PartyDoesNotFit => format!("The upgrades left were fewer than your party of {party}."),
+        OutcomeReason::Withdrawn => "You withdrew your offer before bidding closed.".into(),
+        OutcomeReason::PaymentFailed => "Your payment could not be completed, so the upgrade went to the next traveller, if there was one.".into(),
+        OutcomeReason::UpgradedElsewhere => "You were upgraded on another offer for the same trip.".into(),
+        OutcomeReason::CapacityReduced => "The operator has fewer upgrades than planned (a schedule or equipment change).".into(),
+        OutcomeReason::CapacityWithdrawn => "The operator withdrew this upgrade from sale.".into(),
+        OutcomeReason::RejectedByOperator => "The operator could not confirm your upgrade.".into(),
+        OutcomeReason::LotCancelled => "The operator cancelled this upgrade.".into(),
+        OutcomeReason::UpgradeNowDeclined => "Your bank declined the payment of the upgrade you bought now, and bidding had closed meanwhile.".into(),
+        }
+    }
+
+    /// In French, for bookings in French (pages and emails).
+    pub fn fr(self, party: i32) -> String {
+        match self {
+        OutcomeReason::BelowReserve => "Votre offre était inférieure au minimum de ce surclassement.".into(),
+        OutcomeReason::AboveMaximum => "Votre offre dépassait le maximum de ce surclassement.".into(),
+        OutcomeReason::Outbid => "D'autres offres étaient plus élevées pour les places disponibles.".into(),
+        OutcomeReason::PartyDoesNotFit => format!(
+            "Il restait moins de surclassements que les {party} personnes de votre réservation."
+        ),
+        OutcomeReason::Withdrawn => "Vous avez retiré votre offre avant la clôture.".into(),
+        OutcomeReason::PaymentFailed => "Le paiement n'a pas pu aboutir ; le surclassement est passé au voyageur suivant, s'il y en avait un.".into(),
+        OutcomeReason::UpgradedElsewhere => "Vous avez été surclassé sur une autre offre pour le même voyage.".into(),
+        OutcomeReason::CapacityReduced => "L'opérateur a moins de surclassements que prévu (changement d'horaire ou d'appareil).".into(),
+        OutcomeReason::CapacityWithdrawn => "L'opérateur a retiré ce surclassement de la vente.".into(),
+        OutcomeReason::RejectedByOperator => "L'opérateur n'a pas pu confirmer votre surclassement.".into(),
+        OutcomeReason::LotCancelled => "L'opérateur a annulé ce surclassement.".into(),
+        OutcomeReason::UpgradeNowDeclined => "Votre banque a refusé le paiement de l'achat immédiat, et les offres étaient closes entre-temps.".into(),
+        }
     }
 }
 
-/// In French, for bookings in French (pages and emails).
+/// A recorded reason in English; one this release does not know reads as its words.
+pub fn reason_text(reason: &str, party: i32) -> String {
+    OutcomeReason::parse(reason).map_or_else(|_| reason.replace('_', " "), |r| r.en(party))
+}
+
+/// A recorded reason in French; one this release does not know reads as its words.
 pub fn reason_text_fr(reason: &str, party: i32) -> String {
-    match reason {
-        "below_reserve" => "Votre offre était inférieure au minimum de ce surclassement.".into(),
-        "above_maximum" => "Votre offre dépassait le maximum de ce surclassement.".into(),
-        "outbid" => "D'autres offres étaient plus élevées pour les places disponibles.".into(),
-        "party_does_not_fit" => format!(
-            "Il restait moins de surclassements que les {party} personnes de votre réservation."
-        ),
-        "withdrawn" => "Vous avez retiré votre offre avant la clôture.".into(),
-        "payment_failed" => "Le paiement n'a pas pu aboutir ; le surclassement est passé au voyageur suivant, s'il y en avait un.".into(),
-        "upgraded_elsewhere" => "Vous avez été surclassé sur une autre offre pour le même voyage.".into(),
-        "capacity_reduced" => "L'opérateur a moins de surclassements que prévu (changement d'horaire ou d'appareil).".into(),
-        "capacity_withdrawn" => "L'opérateur a retiré ce surclassement de la vente.".into(),
-        "rejected_by_operator" => "L'opérateur n'a pas pu confirmer votre surclassement.".into(),
-        "lot_cancelled" => "L'opérateur a annulé ce surclassement.".into(),
-        "upgrade_now_declined" => "Votre banque a refusé le paiement de l'achat immédiat, et les offres étaient closes entre-temps.".into(),
-        other => other.replace('_', " "),
+    OutcomeReason::parse(reason).map_or_else(|_| reason.replace('_', " "), |r| r.fr(party))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::matching::LoseReason;
+
+    #[test]
+    fn every_reason_the_award_gives_has_words() {
+        for lost in [
+            LoseReason::BelowReserve,
+            LoseReason::AboveMaximum,
+            LoseReason::Outbid,
+            LoseReason::PartyDoesNotFit,
+            LoseReason::Withdrawn,
+            LoseReason::PaymentFailed,
+            LoseReason::UpgradedElsewhere,
+        ] {
+            assert!(OutcomeReason::parse(lost.as_str()).is_ok(), "{lost:?}");
+        }
+        assert_eq!(reason_text("meteor_strike", 1), "meteor strike");
+        assert_eq!(
+            reason_text("party_does_not_fit", 3),
+            "The upgrades left were fewer than your party of 3."
+        );
     }
 }

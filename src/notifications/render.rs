@@ -5,6 +5,7 @@ use super::Topic;
 use super::outbox::{AfterLostOffer, Facts};
 use super::why::Why;
 use crate::domain::bid::BidStatus;
+use crate::domain::outcome::OutcomeReason;
 use crate::local_time;
 use crate::money::{Currency, Money, Writing};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -118,8 +119,7 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
     };
     // A saved card the bank refused when the upgrade was charged has been tried: it is not
     // "not used", it is not used again.
-    let tried =
-        matches!(&facts.why, Some(Why::Outcome { reason, .. }) if reason == "payment_failed");
+    let tried = matches!(&facts.why, Some(Why::Outcome { reason, .. }) if reason == OutcomeReason::PaymentFailed.as_str());
     let (freed, libere) = if facts.card_only_saved && tried {
         (
             "Nothing was charged to your saved card, and it will not be used again.",

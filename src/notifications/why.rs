@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::outcome::{reason_text, reason_text_fr};
+use crate::domain::outcome::{OutcomeReason, reason_text, reason_text_fr};
 use crate::local_time;
 use crate::money::Writing;
 use crate::payments::DeclineReason;
@@ -116,10 +116,15 @@ pub fn closed(words: &str) -> String {
     }
 }
 
-/// The reason a withdrawal from sale records on the bids (the party plays no part in it).
-const WITHDRAWN_FROM_SALE: &str = "capacity_withdrawn";
-
 impl Why {
+    /// An outcome by the reason recorded on the bid; `party` is the booking's party size.
+    pub fn outcome(reason: OutcomeReason, party: i32) -> Why {
+        Why::Outcome {
+            reason: reason.as_str().to_owned(),
+            party,
+        }
+    }
+
     /// In English, a deadline in UTC: only for a record with no lot at hand (a refund job),
     /// which holds none; where a traveller may read a deadline, [`en_in`](Self::en_in).
     pub fn en(&self) -> String {
@@ -138,7 +143,7 @@ impl Why {
             Why::OperatorCancelled { words } => {
                 format!("The operator cancelled this upgrade: {}", closed(words))
             }
-            Why::WithdrawnFromSale => reason_text(WITHDRAWN_FROM_SALE, 0),
+            Why::WithdrawnFromSale => OutcomeReason::CapacityWithdrawn.en(0),
             Why::CapacityCut => "The operator has fewer upgrades than planned (a schedule or equipment change), so your upgrade is cancelled.".into(),
             Why::OperatorRejected { words } => format!(
                 "The operator could not confirm your upgrade: {} Nothing is charged.",
@@ -185,7 +190,7 @@ impl Why {
             Why::OperatorCancelled { words } => {
                 format!("L'opérateur a annulé ce surclassement : {}", closed(words))
             }
-            Why::WithdrawnFromSale => reason_text_fr(WITHDRAWN_FROM_SALE, 0),
+            Why::WithdrawnFromSale => OutcomeReason::CapacityWithdrawn.fr(0),
             Why::CapacityCut => "L'opérateur a moins de surclassements que prévu (changement d'horaire ou d'appareil) ; votre surclassement est donc annulé.".into(),
             Why::OperatorRejected { words } => format!(
                 "L'opérateur n'a pas pu confirmer votre surclassement : {} Rien n'est débité.",
@@ -269,22 +274,6 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
-    /// Every reason an award or a later step records.
-    const REASONS: [&str; 12] = [
-        "below_reserve",
-        "above_maximum",
-        "outbid",
-        "party_does_not_fit",
-        "withdrawn",
-        "payment_failed",
-        "upgraded_elsewhere",
-        "capacity_reduced",
-        "capacity_withdrawn",
-        "rejected_by_operator",
-        "lot_cancelled",
-        "upgrade_now_declined",
-    ];
-
     #[test]
     fn someones_words_end_as_a_sentence_once() {
         for (words, read) in [
@@ -346,11 +335,8 @@ mod tests {
             },
             Why::ChargedInError,
         ];
-        for reason in REASONS {
-            all.push(Why::Outcome {
-                reason: reason.into(),
-                party: 2,
-            });
+        for &reason in OutcomeReason::ALL {
+            all.push(Why::outcome(reason, 2));
         }
         for reason in [
             DeclineReason::Generic,

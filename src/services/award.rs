@@ -14,6 +14,7 @@ use super::events;
 use crate::domain::award::AwardStatus;
 use crate::domain::bid::{BidEventKind, BidStatus};
 use crate::domain::lot::{AwardPolicy, LotSpec, LotStatus, PaymentMode};
+use crate::domain::outcome::OutcomeReason;
 use crate::jobs::{self, Job};
 use crate::matching::{self, AwardPlan, BidInput, LoseReason, Loser, LotRules, Policy, Winner};
 use crate::money::Money;
@@ -427,9 +428,9 @@ async fn apply_plan(
         let b = by_id(id);
         // Why it is not a winner: its party did not fit what was left, or others offered more.
         let why = if b.units as u32 > free_after && b.amount_minor >= lowest_winning {
-            "party_does_not_fit"
+            OutcomeReason::PartyDoesNotFit
         } else {
-            "outbid"
+            OutcomeReason::Outbid
         };
         let held = spec.payment_mode == PaymentMode::Hold;
         let detail = format!(
@@ -446,7 +447,7 @@ async fn apply_plan(
             b,
             BidStatus::Standby,
             None,
-            Some(why),
+            Some(why.as_str()),
             Some(rank as i32 + 1),
             now,
         )

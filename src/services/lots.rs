@@ -13,6 +13,7 @@ use super::events;
 use crate::domain::award::AwardStatus;
 use crate::domain::bid::{BidEventKind, BidStatus};
 use crate::domain::lot::{LotSpec, LotStatus};
+use crate::domain::outcome::OutcomeReason;
 use crate::domain::validation::FieldErrors;
 use crate::ids;
 use crate::jobs::{self, Job};
@@ -222,7 +223,7 @@ pub async fn cancel(
         &txn,
         &current.id,
         BidEventKind::LotCancelled,
-        "lot_cancelled",
+        OutcomeReason::LotCancelled,
         &why,
         now,
     )
@@ -308,7 +309,7 @@ pub async fn set_capacity(
             &txn,
             &current.id,
             BidEventKind::CapacityChanged,
-            "capacity_withdrawn",
+            OutcomeReason::CapacityWithdrawn,
             &Why::WithdrawnFromSale,
             now,
         )
@@ -514,7 +515,7 @@ async fn unwind_bids(
     txn: &impl ConnectionTrait,
     lot_id: &str,
     event: BidEventKind,
-    reason: &str,
+    reason: OutcomeReason,
     why: &Why,
     now: DateTime<Utc>,
 ) -> Result<CancelImpact, DbErr> {
@@ -551,7 +552,7 @@ async fn unwind_bids(
         } else {
             BidStatus::Released
         };
-        award_service::set_outcome(txn, &b, status, None, Some(reason), None, now).await?;
+        award_service::set_outcome(txn, &b, status, None, Some(reason.as_str()), None, now).await?;
     }
     Ok(impact)
 }
@@ -610,7 +611,7 @@ async fn cut_awarded(
         .await?;
         record.losers.push(LoserRecord {
             id: w.id.clone(),
-            reason: "capacity_reduced".into(),
+            reason: OutcomeReason::CapacityReduced.as_str().into(),
         });
         record.revenue_minor -= w.total_minor;
         if b.status == BidStatus::Charged.as_str() {
@@ -632,7 +633,7 @@ async fn cut_awarded(
                 &b,
                 BidStatus::Lost,
                 None,
-                Some("capacity_reduced"),
+                Some(OutcomeReason::CapacityReduced.as_str()),
                 None,
                 now,
             )

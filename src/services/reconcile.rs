@@ -10,6 +10,7 @@ use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
 
 use crate::domain::bid::BidStatus;
 use crate::domain::lot::LotStatus;
+use crate::domain::outcome::OutcomeReason;
 use crate::jobs::{self, Job, UnrecordedBid};
 use crate::money::Money;
 use crate::notifications::why::Why;
@@ -144,13 +145,7 @@ pub async fn check_as_of(
             findings.push(Finding {
                 bid_id: b.id.clone(),
                 problem: "charged on a cancelled lot and not refunded".into(),
-                repair: Job::refund(
-                    &b.id,
-                    Why::Outcome {
-                        reason: "lot_cancelled".into(),
-                        party: b.units,
-                    },
-                ),
+                repair: Job::refund(&b.id, Why::outcome(OutcomeReason::LotCancelled, b.units)),
             });
         }
         // A charge left pending by a crash between the provider call and our bookkeeping:

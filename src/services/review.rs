@@ -15,6 +15,7 @@ use super::settlement::{SettleError, drop_winner};
 use crate::domain::award::AwardStatus;
 use crate::domain::bid::{BidEventKind, BidStatus};
 use crate::domain::lot::LotStatus;
+use crate::domain::outcome::OutcomeReason;
 use crate::domain::validation::FieldErrors;
 use crate::jobs::{self, Job};
 use crate::notifications::why::Why;
@@ -211,7 +212,7 @@ pub async fn reject(
         let why = Why::OperatorRejected {
             words: reason.trim().to_owned(),
         };
-        drop_winner(&txn, &b, "rejected_by_operator", &why, false).await?;
+        drop_winner(&txn, &b, OutcomeReason::RejectedByOperator, &why, false).await?;
     }
     let a = award::Entity::find_by_id(lot_id.to_owned())
         .one(&txn)

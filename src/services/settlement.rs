@@ -20,6 +20,7 @@ use super::events;
 use crate::domain::award::AwardStatus;
 use crate::domain::bid::{BidEventKind, BidStatus};
 use crate::domain::lot::{LotSpec, LotStatus, PaymentMode};
+use crate::domain::outcome::OutcomeReason;
 use crate::jobs::{self, Job, Purchase, UnrecordedBid};
 use crate::matching;
 use crate::money::Money;
@@ -443,7 +444,7 @@ fn no_longer_stands(b: &bid::Model) -> Why {
         reason: b
             .outcome_reason
             .clone()
-            .unwrap_or_else(|| "lot_cancelled".to_owned()),
+            .unwrap_or_else(|| OutcomeReason::LotCancelled.as_str().to_owned()),
         party: b.units,
     }
 }
@@ -818,11 +819,8 @@ pub async fn reassign(db: &Db, bid_id: &str, attempt: u32) -> Result<Step, Settl
     if b.status != BidStatus::PaymentFailed.as_str() || failed_charges != attempt {
         return Ok(Step::NothingToDo);
     }
-    let why = Why::Outcome {
-        reason: "payment_failed".to_owned(),
-        party: b.units,
-    };
-    drop_winner(&txn, &b, "payment_failed", &why, true).await?;
+    let why = Why::outcome(OutcomeReason::PaymentFailed, b.units);
+    drop_winner(&txn, &b, OutcomeReason::PaymentFailed, &why, true).await?;
     txn.commit().await?;
     Ok(Step::Done)
 }
@@ -832,7 +830,7 @@ pub async fn reassign(db: &Db, bid_id: &str, attempt: u32) -> Result<Step, Settl
 pub async fn drop_winner(
     txn: &impl ConnectionTrait,
     b: &bid::Model,
-    reason: &str,
+    reason: OutcomeReason,
     why: &Why,
     charge_promoted: bool,
 ) -> Result<(), SettleError> {
@@ -898,8 +896,9 @@ pub async fn drop_winner(
         .map_err(AwardError::from)?;
     let now = Utc::now();
 
-    award_service::set_outcome(txn, b, BidStatus::Lost, None, Some(reason), None, now).await?;
-    if reason == "payment_failed" && outbox::told_upgrade_goes_on(txn, b).await? {
+    let lost = Some(reason.as_str());
+    award_service::set_outcome(txn, b, BidStatus::Lost, None, lost, None, now).await?;
+    if reason == OutcomeReason::PaymentFailed && outbox::told_upgrade_goes_on(txn, b).await? {
         // The payment-failed email written with the failure said the upgrade goes on: one
         // email, not two.
         outbox::enqueue_for_partners(txn, &b.id, Topic::NotSuccessful, Some(why), now).await?;
@@ -976,11 +975,11 @@ pub async fn drop_winner(
     }
     // The dropped winner is a loser now, with its reason.
     if let Some(l) = record.losers.iter_mut().find(|l| l.id == b.id) {
-        l.reason = reason.to_owned();
+        l.reason = reason.as_str().to_owned();
     } else {
         record.losers.push(super::award::LoserRecord {
             id: b.id.clone(),
-            reason: reason.to_owned(),
+            reason: reason.as_str().to_owned(),
         });
     }
     let mut am = stored.into_active_model();
@@ -1124,7 +1123,7 @@ pub async fn settle(db: &Db, lot_id: &str) -> Result<Step, SettleError> {
         let reason = b
             .outcome_reason
             .clone()
-            .unwrap_or_else(|| "outbid".to_owned());
+            .unwrap_or_else(|| OutcomeReason::Outbid.as_str().to_owned());
         award_service::set_outcome(&txn, b, BidStatus::Lost, None, Some(&reason), None, now)
             .await?;
         let why = Why::StandbyEnded {

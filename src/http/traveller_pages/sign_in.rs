@@ -17,6 +17,7 @@ use super::{
     Chrome, LANG_COOKIE, PageError, check_csrf, language, render, see_other, session_cookie,
     traveller,
 };
+use crate::domain::bid::BidStatus;
 use crate::domain::identity::reference_key;
 use crate::http::api::auth::SESSION_COOKIE;
 use crate::http::client_address::ClientAddress;
@@ -204,7 +205,7 @@ pub async fn status_link(
     };
     let needs_card = bid::Entity::find()
         .filter(bid::Column::BookingId.eq(&b.id))
-        .filter(bid::Column::Status.eq("payment_failed"))
+        .filter(bid::Column::Status.eq(BidStatus::PaymentFailed.as_str()))
         .one(db.get_ref())
         .await?;
     let target = needs_card.map_or_else(|| "/offers".to_owned(), |x| format!("/bids/{}", x.id));

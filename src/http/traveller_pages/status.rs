@@ -19,9 +19,9 @@ use super::view::{
 use super::{Chrome, PageError, Traveller, check_csrf, render, see_other, traveller};
 use crate::domain::bid::BidStatus;
 use crate::domain::lot::{LotSpec, LotStatus, PaymentMode};
+use crate::domain::outcome::OutcomeReason;
 use crate::payments::PaymentGateway;
 use crate::services::award::PlanRecord;
-use crate::services::bids::bought_now::DECLINED_AFTER_CLOSE;
 use crate::services::bids::{self, BidError};
 use crate::store::Db;
 use crate::store::entities::{award, bid, bid_event, lot};
@@ -219,8 +219,10 @@ async fn outcome(
     // without the rule that chose the winners.
     let outside_award = matches!(status, BidStatus::Lost | BidStatus::Released)
         && matches!(
-            b.outcome_reason.as_deref(),
-            Some("lot_cancelled" | "capacity_withdrawn" | DECLINED_AFTER_CLOSE)
+            b.outcome_reason.as_deref().map(OutcomeReason::parse),
+            Some(Ok(OutcomeReason::LotCancelled
+                | OutcomeReason::CapacityWithdrawn
+                | OutcomeReason::UpgradeNowDeclined))
         );
     if row.is_none() && !outside_award {
         return Ok(None);

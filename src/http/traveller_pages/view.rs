@@ -7,6 +7,7 @@ use chrono_tz::Tz;
 
 use crate::domain::bid::{BidEventKind, BidStatus};
 use crate::domain::lot::{LotSpec, ResourceKind};
+use crate::domain::outcome::OutcomeReason;
 use crate::money::{Currency, Money};
 use crate::services::bids::BidError;
 use crate::services::events::placed_on_saved_card;
@@ -407,7 +408,7 @@ pub fn timeline(
                 (Lang::En, Some(BidEventKind::HoldReleased)) => "The hold on your card is released; nothing was charged.".into(),
                 (Lang::En, Some(BidEventKind::LotClosed)) => "Bidding closed; the result follows shortly.".into(),
                 (Lang::En, Some(BidEventKind::Lost)) => {
-                    lang.reason(b.outcome_reason.as_deref().unwrap_or("outbid"), b.units)
+                    lang.reason(b.outcome_reason.as_deref().unwrap_or(OutcomeReason::Outbid.as_str()), b.units)
                 }
                 (Lang::En, Some(BidEventKind::HoldPlaced)) => format!(
                     "Your card is authorised for {}; it is charged only if the upgrade is confirmed.",
@@ -456,19 +457,19 @@ pub fn timeline(
                     format!("{} remboursés sur votre carte.", total_of(won_units))
                 }
                 (Lang::Fr, Some(BidEventKind::Lost)) => {
-                    lang.reason(b.outcome_reason.as_deref().unwrap_or("outbid"), b.units)
+                    lang.reason(b.outcome_reason.as_deref().unwrap_or(OutcomeReason::Outbid.as_str()), b.units)
                 }
                 (Lang::Fr, Some(BidEventKind::Standby)) if saved => "Votre offre est en liste d'attente : elle passe devant si un gagnant ne peut pas payer, et votre carte enregistrée n'est débitée qu'alors ; sinon, rien n'est débité.".into(),
                 (Lang::Fr, Some(BidEventKind::Standby)) => "Votre offre est en liste d'attente : elle passe devant si un gagnant ne peut pas payer. L'autorisation sur votre carte est gardée jusque-là.".into(),
-                (Lang::Fr, Some(BidEventKind::LotCancelled)) => lang.reason("lot_cancelled", b.units),
+                (Lang::Fr, Some(BidEventKind::LotCancelled)) => OutcomeReason::LotCancelled.fr(b.units),
                 // A withdrawal from sale or a cut after the award; the bid's reason tells which.
-                (Lang::Fr, Some(BidEventKind::CapacityChanged)) => lang.reason(
-                    match b.outcome_reason.as_deref() {
-                        Some("capacity_withdrawn") => "capacity_withdrawn",
-                        _ => "capacity_reduced",
-                    },
-                    b.units,
-                ),
+                (Lang::Fr, Some(BidEventKind::CapacityChanged)) => {
+                    match b.outcome_reason.as_deref().map(OutcomeReason::parse) {
+                        Some(Ok(OutcomeReason::CapacityWithdrawn)) => OutcomeReason::CapacityWithdrawn,
+                        _ => OutcomeReason::CapacityReduced,
+                    }
+                    .fr(b.units)
+                }
                 (Lang::Fr, Some(BidEventKind::UpgradeNow)) => "Surclassement immédiat au prix fixe de l'opérateur.".into(),
                 (Lang::Fr, None) => String::new(),
             };

@@ -12,15 +12,13 @@ use sea_orm::{
 
 use crate::domain::bid::{BidEventKind, BidStatus};
 use crate::domain::lot::LotStatus;
+use crate::domain::outcome::OutcomeReason;
 use crate::jobs::{self, Job, Purchase};
 use crate::notifications::why::{AfterPurchase, Refusal, Why};
 use crate::payments::IdempotencyKey;
 use crate::services::events;
 use crate::store::entities::{bid, lot, payment};
 use crate::store::lots as store_lots;
-
-/// Why a bid whose purchase was declined after bidding closed is lost.
-pub const DECLINED_AFTER_CLOSE: &str = "upgrade_now_declined";
 
 /// Undoes the purchase `bid_id` if it still stands (won, not yet paid): gives its units
 /// back and puts the bid back as it was before while bidding is open, or withdraws it when
@@ -106,7 +104,7 @@ pub(crate) async fn undo(
         None => {
             // The release job below marks it released once the hold is off the card.
             am.status = Set(BidStatus::Lost.as_str().to_owned());
-            am.outcome_reason = Set(Some(DECLINED_AFTER_CLOSE.to_owned()));
+            am.outcome_reason = Set(Some(OutcomeReason::UpgradeNowDeclined.as_str().to_owned()));
             (AfterPurchase::BiddingClosed, earlier)
         }
     };

@@ -22,6 +22,7 @@ pub(crate) mod bought_now;
 mod intake;
 use crate::domain::bid::{BidEventKind, BidStatus};
 use crate::domain::lot::{LotSpec, LotStatus, PaymentMode};
+use crate::domain::outcome::OutcomeReason;
 use crate::domain::validation::FieldErrors;
 use crate::ids;
 use crate::jobs::{self, BidBefore, Job, Purchase};
@@ -1089,10 +1090,7 @@ async fn upgrade_now_here(
                 outbox::enqueue(&txn, &bid_id, Topic::UpgradeConfirmed, None, now).await?;
             } else {
                 // Cancelled while the bank answered: the money goes straight back.
-                let why = Why::Outcome {
-                    reason: "lot_cancelled".to_owned(),
-                    party: units as i32,
-                };
+                let why = Why::outcome(OutcomeReason::LotCancelled, units as i32);
                 jobs::enqueue(&txn, Job::refund(&bid_id, why), now).await?;
             }
             if let Some(hold) = purchase.before.as_ref().and_then(|p| p.payment_ref.clone()) {
@@ -1428,7 +1426,7 @@ async fn last_payment_failure(
 fn no_card_now(b: &bid::Model, spec: &LotSpec) -> BidError {
     let status = BidStatus::parse(&b.status).unwrap_or(BidStatus::Lost);
     if matches!(status, BidStatus::Lost | BidStatus::Released)
-        && b.outcome_reason.as_deref() == Some("payment_failed")
+        && b.outcome_reason.as_deref() == Some(OutcomeReason::PaymentFailed.as_str())
     {
         return BidError::GraceOver {
             no_grace: spec.payment_grace_seconds == 0,
