@@ -475,12 +475,18 @@ async fn apply_plan(
         if b.status == BidStatus::Withdrawn.as_str() {
             continue;
         }
-        let reason = loser.reason.as_str();
-        set_outcome(txn, b, BidStatus::Lost, None, Some(reason), None, now).await?;
-        let why = Why::Outcome {
-            reason: reason.to_owned(),
-            party: b.units,
-        };
+        let reason = OutcomeReason::from(loser.reason);
+        set_outcome(
+            txn,
+            b,
+            BidStatus::Lost,
+            None,
+            Some(reason.as_str()),
+            None,
+            now,
+        )
+        .await?;
+        let why = Why::outcome(reason, b.units);
         let lost = bid::Model {
             status: BidStatus::Lost.as_str().to_owned(),
             ..b.clone()
