@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use surclass::store::entities::{audit_entry, award, payment};
 
 use crate::store_tests;
-use crate::support::{Operator, TestApp, timeline_kinds};
+use crate::support::{Operator, Reply, TestApp, timeline_kinds};
 
 const GOOD: &str = "4242 4242 4242 4242";
 const DECLINED_AT_BID: &str = "4000 0000 0000 0002";
@@ -43,6 +43,30 @@ async fn seen(app: &TestApp, b: &Bidder) -> Value {
         .await
         .expect(200)
         .body
+}
+
+/// A lot of one upgrade that keeps it ten minutes for another card, closed: the winner's card
+/// (400.00) is declined when charged, and a standby traveller (300.00) waits. Gives the lot,
+/// the winner and the standby traveller.
+async fn winner_whose_payment_failed(app: &TestApp, op: &Operator) -> (String, Bidder, Bidder) {
+    let lot = app
+        .open_lot(op, json!({"capacity": 1, "payment_grace_seconds": 600}))
+        .await;
+    let winner = bidder(app, op, &lot, "PNR001", 1, "400.00", DECLINED_WHEN_CHARGED).await;
+    let standby = bidder(app, op, &lot, "PNR002", 1, "300.00", GOOD).await;
+    app.close_now(&lot).await;
+    app.run_jobs().await;
+    assert_eq!(seen(app, &winner).await["status"], "payment_failed");
+    (lot, winner, standby)
+}
+
+/// `winner` gives another card, a good one, for its failed payment.
+async fn another_card(app: &TestApp, winner: &Bidder) -> Reply {
+    app.post(&format!("/v1/traveller/bids/{}/card", winner.bid))
+        .key(&winner.token)
+        .json(&json!({"payment_method": "pm_card_visa"}))
+        .send()
+        .await
 }
 
 async fn payments_of(app: &TestApp, bid: &str, kind: &str, status: &str) -> u64 {
@@ -896,24 +920,8 @@ async fn an_operator_reviews_the_award_before_anything_is_charged(app: TestApp) 
 
 async fn a_traveller_whose_payment_failed_keeps_the_upgrade_with_another_card(app: TestApp) {
     let op = app.operator("aurora").await;
-    let lot = app
-        .open_lot(&op, json!({"capacity": 1, "payment_grace_seconds": 600}))
-        .await;
-    let winner = bidder(
-        &app,
-        &op,
-        &lot,
-        "PNR001",
-        1,
-        "400.00",
-        DECLINED_WHEN_CHARGED,
-    )
-    .await;
-    let standby = bidder(&app, &op, &lot, "PNR002", 1, "300.00", GOOD).await;
-    app.close_now(&lot).await;
-    app.run_jobs().await;
+    let (_, winner, standby) = winner_whose_payment_failed(&app, &op).await;
     let failed = seen(&app, &winner).await;
-    assert_eq!(failed["status"], "payment_failed");
     let told = failed["timeline"]
         .as_array()
         .unwrap()
@@ -974,12 +982,7 @@ async fn a_traveller_whose_payment_failed_keeps_the_upgrade_with_another_card(ap
         .await
         .expect(402);
     assert_eq!(declined_again.body["field"], "payment_method");
-    app.post(&format!("/v1/traveller/bids/{}/card", winner.bid))
-        .key(&winner.token)
-        .json(&json!({"payment_method": "pm_card_visa"}))
-        .send()
-        .await
-        .expect(200);
+    another_card(&app, &winner).await.expect(200);
     app.run_jobs().await;
     let kept = seen(&app, &winner).await;
     assert_eq!(kept["status"], "charged");
@@ -990,12 +993,7 @@ async fn a_traveller_whose_payment_failed_keeps_the_upgrade_with_another_card(ap
         "the standby hold ends once all is paid"
     );
     // Once charged, there is no card to replace.
-    app.post(&format!("/v1/traveller/bids/{}/card", winner.bid))
-        .key(&winner.token)
-        .json(&json!({"payment_method": "pm_card_visa"}))
-        .send()
-        .await
-        .expect(409);
+    another_card(&app, &winner).await.expect(409);
 }
 
 /// Once the grace period has passed the upgrade is the next traveller's, even while the job
@@ -1004,23 +1002,7 @@ async fn a_card_given_after_the_grace_period_is_refused_and_the_upgrade_goes_on(
     use sea_orm::sea_query::Expr;
     use surclass::store::entities::{bid_event, job};
     let op = app.operator("aurora").await;
-    let lot = app
-        .open_lot(&op, json!({"capacity": 1, "payment_grace_seconds": 600}))
-        .await;
-    let winner = bidder(
-        &app,
-        &op,
-        &lot,
-        "PNR001",
-        1,
-        "400.00",
-        DECLINED_WHEN_CHARGED,
-    )
-    .await;
-    let standby = bidder(&app, &op, &lot, "PNR002", 1, "300.00", GOOD).await;
-    app.close_now(&lot).await;
-    app.run_jobs().await;
-    assert_eq!(seen(&app, &winner).await["status"], "payment_failed");
+    let (_, winner, standby) = winner_whose_payment_failed(&app, &op).await;
     // Ten minutes and a second pass; the hand-on job has not run yet.
     let past = chrono::Utc::now() - chrono::Duration::seconds(601);
     bid_event::Entity::update_many()
@@ -1031,21 +1013,8 @@ async fn a_card_given_after_the_grace_period_is_refused_and_the_upgrade_goes_on(
         .await
         .unwrap();
     let before = app.gateway_payments_of(&winner.bid).await;
-    let late = app
-        .post(&format!("/v1/traveller/bids/{}/card", winner.bid))
-        .key(&winner.token)
-        .json(&json!({"payment_method": "pm_card_visa"}))
-        .send()
-        .await
-        .expect(409);
-    assert_eq!(
-        late.body["type"]
-            .as_str()
-            .map(|t| t.ends_with("upgrade-unavailable")),
-        Some(true),
-        "{}",
-        late.body
-    );
+    let late = another_card(&app, &winner).await.expect(409);
+    assert_eq!(late.problem_type(), "upgrade-unavailable", "{}", late.body);
     assert!(
         late.body["detail"]
             .as_str()
@@ -1091,13 +1060,7 @@ async fn a_card_given_after_the_grace_period_is_refused_and_the_upgrade_goes_on(
     assert_eq!(lost["outcome"]["reason"], "payment_failed");
     assert_eq!(seen(&app, &standby).await["status"], "charged");
     // A card sent now is told the same: the time has passed, not only that the bid is lost.
-    let later = app
-        .post(&format!("/v1/traveller/bids/{}/card", winner.bid))
-        .key(&winner.token)
-        .json(&json!({"payment_method": "pm_card_visa"}))
-        .send()
-        .await
-        .expect(409);
+    let later = another_card(&app, &winner).await.expect(409);
     assert!(
         later.body["detail"]
             .as_str()
@@ -1116,23 +1079,7 @@ async fn a_lot_without_grace_takes_no_other_card(app: TestApp) {
     use sea_orm::sea_query::Expr;
     use surclass::store::entities::{job, lot as lot_row};
     let op = app.operator("aurora").await;
-    let lot = app
-        .open_lot(&op, json!({"capacity": 1, "payment_grace_seconds": 600}))
-        .await;
-    let winner = bidder(
-        &app,
-        &op,
-        &lot,
-        "PNR001",
-        1,
-        "400.00",
-        DECLINED_WHEN_CHARGED,
-    )
-    .await;
-    bidder(&app, &op, &lot, "PNR002", 1, "300.00", GOOD).await;
-    app.close_now(&lot).await;
-    app.run_jobs().await;
-    assert_eq!(seen(&app, &winner).await["status"], "payment_failed");
+    let (lot, winner, _) = winner_whose_payment_failed(&app, &op).await;
     // The lot as one that leaves no grace would stand while its hand-on job is still queued.
     lot_row::Entity::update_many()
         .col_expr(lot_row::Column::PaymentGraceSeconds, Expr::value(0))
@@ -1144,13 +1091,7 @@ async fn a_lot_without_grace_takes_no_other_card(app: TestApp) {
     assert_eq!(waiting["status"], "payment_failed");
     assert!(waiting.get("links").is_none(), "{waiting}");
     let before = app.gateway_payments_of(&winner.bid).await;
-    let refused = app
-        .post(&format!("/v1/traveller/bids/{}/card", winner.bid))
-        .key(&winner.token)
-        .json(&json!({"payment_method": "pm_card_visa"}))
-        .send()
-        .await
-        .expect(409);
+    let refused = another_card(&app, &winner).await.expect(409);
     assert!(
         refused.body["detail"]
             .as_str()
@@ -1422,22 +1363,7 @@ async fn a_replacement_card_whose_caller_hangs_up_after_the_hold_is_still_charge
     use surclass::services::bids;
 
     let op = app.operator("aurora").await;
-    let lot = app
-        .open_lot(&op, json!({"capacity": 1, "payment_grace_seconds": 600}))
-        .await;
-    let winner = bidder(
-        &app,
-        &op,
-        &lot,
-        "PNR001",
-        1,
-        "400.00",
-        DECLINED_WHEN_CHARGED,
-    )
-    .await;
-    app.close_now(&lot).await;
-    app.run_jobs().await;
-    assert_eq!(seen(&app, &winner).await["status"], "payment_failed");
+    let (_, winner, _) = winner_whose_payment_failed(&app, &op).await;
     let booking = app.stored_booking("PNR001").await;
     let (gateway, hold_granted) = slow_to_answer(app.gateway.clone());
 
@@ -1470,22 +1396,7 @@ async fn a_replacement_card_sent_twice_at_once_is_charged_once_and_both_are_answ
     use surclass::services::bids;
 
     let op = app.operator("aurora").await;
-    let lot = app
-        .open_lot(&op, json!({"capacity": 1, "payment_grace_seconds": 600}))
-        .await;
-    let winner = bidder(
-        &app,
-        &op,
-        &lot,
-        "PNR001",
-        1,
-        "400.00",
-        DECLINED_WHEN_CHARGED,
-    )
-    .await;
-    app.close_now(&lot).await;
-    app.run_jobs().await;
-    assert_eq!(seen(&app, &winner).await["status"], "payment_failed");
+    let (_, winner, _) = winner_whose_payment_failed(&app, &op).await;
     let booking = app.stored_booking("PNR001").await;
     let (gateway, _) = slow_to_answer(app.gateway.clone());
     let visa = || {
