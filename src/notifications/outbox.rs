@@ -146,7 +146,7 @@ pub async fn enqueue(
     why: Option<&Why>,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    write(txn, bid_id, topic, why, |facts| facts, now).await
+    write(txn, bid_id, topic, why, |facts| facts, Told::Everyone, now).await
 }
 
 /// [`enqueue`] for partners' endpoints only: the traveller was already told of this change
@@ -158,16 +158,16 @@ pub async fn enqueue_for_partners(
     why: Option<&Why>,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let Some((b, l, endpoints)) = loaded(txn, bid_id, topic).await? else {
-        return Ok(());
-    };
-    let facts = facts_of(&b, &l, topic, why, now);
-    let messages = messages(&b, &l, &endpoints, topic, &facts, now);
-    let to_partners = messages
-        .into_iter()
-        .filter(|m| m.channel.as_ref() == WEBHOOK)
-        .collect();
-    insert(txn, to_partners, topic, now).await
+    write(
+        txn,
+        bid_id,
+        topic,
+        why,
+        |facts| facts,
+        Told::PartnersOnly,
+        now,
+    )
+    .await
 }
 
 /// Whether the traveller's last payment-failed email about bid `b` said that the upgrade goes
@@ -224,7 +224,16 @@ pub async fn enqueue_refunded(
         detail: Some(detail),
         ..facts
     };
-    write(txn, bid_id, Topic::Refunded, why, amend, now).await
+    write(
+        txn,
+        bid_id,
+        Topic::Refunded,
+        why,
+        amend,
+        Told::Everyone,
+        now,
+    )
+    .await
 }
 
 /// Writes the `bid.cancelled` messages of a bid whose upgrade no longer stands, saying
@@ -240,7 +249,16 @@ pub async fn enqueue_cancelled(
         charge_unanswered,
         ..facts
     };
-    write(txn, bid_id, Topic::Cancelled, Some(why), amend, now).await
+    write(
+        txn,
+        bid_id,
+        Topic::Cancelled,
+        Some(why),
+        amend,
+        Told::Everyone,
+        now,
+    )
+    .await
 }
 
 /// [`enqueue`] with the facts as `amend` makes them: reads the bid (as it now is), its lot
@@ -251,13 +269,14 @@ async fn write(
     topic: Topic,
     why: Option<&Why>,
     amend: impl FnOnce(Facts) -> Facts,
+    told: Told,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     let Some((b, l, endpoints)) = loaded(txn, bid_id, topic).await? else {
         return Ok(());
     };
     let facts = amend(facts_of(&b, &l, topic, why, now));
-    let messages = messages(&b, &l, &endpoints, topic, &facts, now);
+    let messages = messages(&b, &l, &endpoints, topic, &facts, told, now);
     insert(txn, messages, topic, now).await
 }
 
@@ -308,7 +327,7 @@ pub async fn enqueue_loaded(
     let facts = facts_of(b, l, topic, why, now);
     insert(
         txn,
-        messages(b, l, endpoints, topic, &facts, now),
+        messages(b, l, endpoints, topic, &facts, Told::Everyone, now),
         topic,
         now,
     )
@@ -333,7 +352,8 @@ pub async fn enqueue_many(
                 .filter(|e| e.operator_id == l.operator_id)
                 .cloned()
                 .collect();
-            messages(b, l, &theirs, topic, &facts_of(b, l, topic, None, now), now)
+            let facts = facts_of(b, l, topic, None, now);
+            messages(b, l, &theirs, topic, &facts, Told::Everyone, now)
         })
         .collect();
     insert(txn, rows, topic, now).await
@@ -373,21 +393,25 @@ fn facts_of(
     }
 }
 
-/// The messages a state change causes: an email to the traveller and one delivery per
-/// partner endpoint that chose the event.
+/// The messages a state change causes: an email to the traveller (when `told` includes
+/// them) and one delivery per partner endpoint that chose the event.
 fn messages(
     b: &bid::Model,
     l: &lot::Model,
     endpoints: &[webhook_endpoint::Model],
     topic: Topic,
     facts: &Facts,
+    told: Told,
     now: DateTime<Utc>,
 ) -> Vec<outbox::ActiveModel> {
     let payload = serde_json::to_string(facts).expect("facts serialise");
-    let mut to = vec![Recipient::email(format!(
-        "<{}@surclass>",
-        uuid::Uuid::new_v4()
-    ))];
+    let mut to = Vec::new();
+    if told == Told::Everyone {
+        to.push(Recipient::email(format!(
+            "<{}@surclass>",
+            uuid::Uuid::new_v4()
+        )));
+    }
     if topic.is_webhook_event() {
         for endpoint in endpoints {
             if super::webhooks::subscribed(endpoint, topic) {
@@ -402,6 +426,14 @@ fn messages(
     to.into_iter()
         .map(|to| row(&l.operator_id, &b.booking_id, topic, &payload, to, now))
         .collect()
+}
+
+/// Who hears of a state change: the traveller by email and the partners' endpoints that
+/// chose the event, or those endpoints only (the traveller was told in an earlier email).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Told {
+    Everyone,
+    PartnersOnly,
 }
 
 /// Where one message of a state change goes.
