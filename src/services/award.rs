@@ -207,9 +207,6 @@ pub fn plan_from_record(r: &PlanRecord) -> Result<AwardPlan<String>, AwardError>
     })
 }
 
-/// Why a bid did not win, in words a traveller can read (English).
-pub use crate::domain::outcome::reason_text;
-
 /// How winners were chosen, shown to every bidder after the award.
 pub fn rule_text(policy: &str) -> &'static str {
     match policy {
