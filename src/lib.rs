@@ -1,6 +1,6 @@
 //! Surclass: sealed-bid upgrade auctions.
 //!
-//! From the inside out: `money`, `local_time`, `domain` and `matching` are pure (no IO);
+//! From the inside out: `money`, `matching`, `domain` and `local_time` are pure (no IO);
 //! `store` is the database; `http` serves travellers, operators and partners; `app` wires it
 //! together.
 

@@ -261,8 +261,8 @@ pub async fn enqueue_cancelled(
     .await
 }
 
-/// [`enqueue`] with the facts as `amend` makes them: reads the bid (as it now is), its lot
-/// and, for an event partners may receive, the operator's endpoints.
+/// The messages of one change to `told`, with the facts as `amend` makes them: reads the bid
+/// (as it now is), its lot and, for an event partners may receive, the operator's endpoints.
 async fn write(
     txn: &impl ConnectionTrait,
     bid_id: &str,

@@ -59,13 +59,13 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
         &facts.currency,
         fr,
     );
-    // Generated titles already name the classes ("AU101: economy → business"); operators'
-    // own titles ("Paris CDG → New York JFK") may not.
     // The travel day as the pages write it, with its weekday.
     let on = NaiveDate::parse_from_str(&facts.service_date, "%Y-%m-%d").map_or_else(
         |_| facts.service_date.clone(),
         |d| local_time::day(d, writing),
     );
+    // Generated titles already name the classes ("AU101: economy → business"); operators'
+    // own titles ("Paris CDG → New York JFK") may not.
     let upgrade = if facts.lot_title.contains(&facts.to_class) {
         format!("{} ({on})", facts.lot_title)
     } else {

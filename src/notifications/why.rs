@@ -125,8 +125,8 @@ impl Why {
         }
     }
 
-    /// In English, a deadline in UTC: only for a record with no lot at hand (a refund job),
-    /// which holds none; where a traveller may read a deadline, [`en_in`](Self::en_in).
+    /// In English, for a cause that holds no deadline (one would be written in UTC); a failed
+    /// payment's cause, which may, is written with [`en_in`](Self::en_in) and the lot's zone.
     pub fn en(&self) -> String {
         self.en_in(chrono_tz::UTC)
     }

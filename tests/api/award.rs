@@ -1385,7 +1385,7 @@ async fn a_replacement_card_whose_caller_hangs_up_after_the_hold_is_still_charge
     assert_eq!(kept["outcome"]["charged_total"], "400.00");
     assert!(
         app.gateway_holds_awaiting_capture().await.is_empty(),
-        "the new hold was captured and the old one released"
+        "the new hold was captured, the old one and the standby's released"
     );
 }
 
@@ -1425,7 +1425,7 @@ async fn a_replacement_card_sent_twice_at_once_is_charged_once_and_both_are_answ
     );
     assert!(
         app.gateway_holds_awaiting_capture().await.is_empty(),
-        "the new hold was captured and the old one released"
+        "the new hold was captured, the old one and the standby's released"
     );
 }
 
