@@ -117,15 +117,7 @@ mod tests {
 
     #[test]
     fn the_awards_reasons_are_outcomes_of_the_same_name() {
-        for lost in [
-            LoseReason::BelowReserve,
-            LoseReason::AboveMaximum,
-            LoseReason::Outbid,
-            LoseReason::PartyDoesNotFit,
-            LoseReason::Withdrawn,
-            LoseReason::PaymentFailed,
-            LoseReason::UpgradedElsewhere,
-        ] {
+        for lost in LoseReason::ALL {
             assert_eq!(OutcomeReason::from(lost).as_str(), lost.as_str());
         }
     }

@@ -161,20 +161,9 @@ pub fn record(plan: &AwardPlan<String>, spec: &LotSpec) -> PlanRecord {
 /// Reads a stored plan back for `reassign`.
 pub fn plan_from_record(r: &PlanRecord) -> Result<AwardPlan<String>, AwardError> {
     let reason = |s: &str| {
-        [
-            LoseReason::BelowReserve,
-            LoseReason::AboveMaximum,
-            LoseReason::Outbid,
-            LoseReason::PartyDoesNotFit,
-            LoseReason::Withdrawn,
-            LoseReason::PaymentFailed,
-            LoseReason::UpgradedElsewhere,
-        ]
-        .into_iter()
-        .find(|r| r.as_str() == s)
         // Reasons the service adds after the award (rejected in review, capacity cut) mean
         // nothing to the core: to it those bids simply did not win.
-        .unwrap_or(LoseReason::Outbid)
+        LoseReason::parse(s).unwrap_or(LoseReason::Outbid)
     };
     Ok(AwardPlan {
         algorithm_version: matching::ALGORITHM_VERSION,
