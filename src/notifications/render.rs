@@ -8,7 +8,7 @@ use crate::domain::bid::BidStatus;
 use crate::domain::outcome::OutcomeReason;
 use crate::local_time;
 use crate::money::{Currency, Money, Writing};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 
 /// What to put in one email.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -37,11 +37,6 @@ fn money(minor: i64, currency: &str, fr: bool) -> String {
         Ok(m) => format!("{m} {currency}"),
         Err(_) => format!("{minor} (minor units) {currency}"),
     }
-}
-
-/// `at` in the lot's time zone, as the traveller's pages write it.
-fn local(facts: &Facts, at: DateTime<Utc>, writing: Writing) -> String {
-    local_time::written(at, local_time::zone(&facts.time_zone), writing)
 }
 
 pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
@@ -74,17 +69,18 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
             facts.lot_title, facts.from_class, facts.to_class
         )
     };
-    let closes = local(facts, facts.closes_at, writing);
+    // Moments in the lot's time zone, as the traveller's pages write them.
+    let tz = local_time::zone(&facts.time_zone);
+    let closes = local_time::written(facts.closes_at, tz, writing);
     // Which offer a lost-offer email is about, when the hold's time is known.
     let (made, fait) = match facts.offered_at {
         Some(at) => (
-            format!(" made on {}", local(facts, at, Writing::English)),
-            format!(" faite le {}", local(facts, at, Writing::French)),
+            format!(" made on {}", local_time::written(at, tz, Writing::English)),
+            format!(" faite le {}", local_time::written(at, tz, Writing::French)),
         ),
         None => (String::new(), String::new()),
     };
     // Why, in the booking's language; in English for messages written before `why` was kept.
-    let tz = local_time::zone(&facts.time_zone);
     let detail = match (&facts.why, fr) {
         (Some(why), true) => why.fr_in(tz),
         // A refund's English sentence (timeline, webhooks) names the amount too, which the
@@ -318,7 +314,7 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
+    use chrono::{TimeZone, Utc};
 
     fn facts() -> Facts {
         Facts {
