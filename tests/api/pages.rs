@@ -149,6 +149,34 @@ impl Browser {
         form.extend_from_slice(more);
         self.post(&format!("/offers/{lot}"), &form).await
     }
+
+    /// Sends another card for a bid whose payment failed, with the form token of the page
+    /// it was typed on.
+    async fn give_card(&self, bid_path: &str, csrf: &str, card: &str) -> Page {
+        let form = [
+            ("csrf", csrf),
+            ("card_number", card),
+            ("card_expiry", "12/30"),
+            ("card_cvc", "123"),
+        ];
+        self.post(&format!("{bid_path}/card"), &form).await
+    }
+}
+
+/// A traveller signed in on the pages who won the one seat of a lot with ten minutes' grace,
+/// and whose card was declined at the award: the browser and the bid's page.
+async fn payment_failed_on_page(app: &TestApp) -> (Browser, String) {
+    let op = app.operator("aurora").await;
+    let lot = app
+        .open_lot(&op, json!({"capacity": 1, "payment_grace_seconds": 600}))
+        .await;
+    app.booking(&op, "AU7K2P", "Muller", 1, &[&lot]).await;
+    let browser = Browser::new(app);
+    browser.sign_in("AU7K2P", "Muller").await;
+    let bid_path = browser.bid(&lot, "400", DECLINED_WHEN_CHARGED).await.path();
+    app.close_now(&lot).await;
+    app.run_jobs().await;
+    (browser, bid_path)
 }
 
 /// The booking's bids as the REST API sees them (the source of truth for "nothing changed").
@@ -624,17 +652,7 @@ async fn french_speakers_get_french_and_euros_written_their_way(app: TestApp) {
 }
 
 async fn a_failed_payment_can_be_fixed_with_another_card_on_the_status_page(app: TestApp) {
-    let op = app.operator("aurora").await;
-    let lot = app
-        .open_lot(&op, json!({"capacity": 1, "payment_grace_seconds": 600}))
-        .await;
-    app.booking(&op, "AU7K2P", "Muller", 1, &[&lot]).await;
-    let browser = Browser::new(&app);
-    browser.sign_in("AU7K2P", "Muller").await;
-    let placed = browser.bid(&lot, "400", DECLINED_WHEN_CHARGED).await;
-    let bid_path = placed.path();
-    app.close_now(&lot).await;
-    app.run_jobs().await;
+    let (browser, bid_path) = payment_failed_on_page(&app).await;
 
     // The link in the payment-failed notice goes straight to the bid that needs a card.
     let token = app.sign_in("AU7K2P", "Muller").await;
@@ -661,15 +679,7 @@ async fn a_failed_payment_can_be_fixed_with_another_card_on_the_status_page(app:
     );
     let csrf = failed.hidden("csrf");
     let declined = browser
-        .post(
-            &format!("{bid_path}/card"),
-            &[
-                ("csrf", &csrf),
-                ("card_number", "4000 0000 0000 0002"),
-                ("card_expiry", "12/30"),
-                ("card_cvc", "123"),
-            ],
-        )
+        .give_card(&bid_path, &csrf, "4000 0000 0000 0002")
         .await;
     assert_eq!(
         declined.status,
@@ -677,17 +687,7 @@ async fn a_failed_payment_can_be_fixed_with_another_card_on_the_status_page(app:
         "{}",
         declined.body
     );
-    let fixed = browser
-        .post(
-            &format!("{bid_path}/card"),
-            &[
-                ("csrf", &csrf),
-                ("card_number", GOOD_CARD),
-                ("card_expiry", "12/30"),
-                ("card_cvc", "123"),
-            ],
-        )
-        .await;
+    let fixed = browser.give_card(&bid_path, &csrf, GOOD_CARD).await;
     assert_eq!(fixed.status, StatusCode::SEE_OTHER, "{}", fixed.body);
     app.run_jobs().await;
     let charged = browser.get(&bid_path).await;
@@ -704,16 +704,7 @@ async fn a_card_sent_after_the_grace_period_is_refused_on_the_page(app: TestApp)
     use sea_orm::sea_query::Expr;
     use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
     use surclass::store::entities::bid_event;
-    let op = app.operator("aurora").await;
-    let lot = app
-        .open_lot(&op, json!({"capacity": 1, "payment_grace_seconds": 600}))
-        .await;
-    app.booking(&op, "AU7K2P", "Muller", 1, &[&lot]).await;
-    let browser = Browser::new(&app);
-    browser.sign_in("AU7K2P", "Muller").await;
-    let bid_path = browser.bid(&lot, "400", DECLINED_WHEN_CHARGED).await.path();
-    app.close_now(&lot).await;
-    app.run_jobs().await;
+    let (browser, bid_path) = payment_failed_on_page(&app).await;
     let open_form = browser.get(&bid_path).await;
     assert!(open_form.says("Give another card to keep your upgrade"));
     // The ten minutes pass while the page stays open.
@@ -726,17 +717,9 @@ async fn a_card_sent_after_the_grace_period_is_refused_on_the_page(app: TestApp)
         .exec(&app.db)
         .await
         .unwrap();
-    let card = |csrf: String| {
-        [
-            ("csrf", csrf),
-            ("card_number", GOOD_CARD.to_owned()),
-            ("card_expiry", "12/30".to_owned()),
-            ("card_cvc", "123".to_owned()),
-        ]
-    };
-    let form = card(open_form.hidden("csrf"));
-    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let late = browser.post(&format!("{bid_path}/card"), &form).await;
+    let late = browser
+        .give_card(&bid_path, &open_form.hidden("csrf"), GOOD_CARD)
+        .await;
     assert_eq!(late.status, StatusCode::CONFLICT, "{}", late.body);
     assert!(
         late.says("The time to give another card has passed: the upgrade goes to the next traveller, if there is one. Nothing was charged."),
@@ -751,9 +734,8 @@ async fn a_card_sent_after_the_grace_period_is_refused_on_the_page(app: TestApp)
     );
     let french = Browser::with_language(&app, "fr-FR,fr;q=0.9");
     french.sign_in("AU7K2P", "Muller").await;
-    let form = card(french.get(&bid_path).await.hidden("csrf"));
-    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let late = french.post(&format!("{bid_path}/card"), &form).await;
+    let csrf = french.get(&bid_path).await.hidden("csrf");
+    let late = french.give_card(&bid_path, &csrf, GOOD_CARD).await;
     assert!(
         late.status == StatusCode::CONFLICT
             && late.says("Le délai pour donner une autre carte est écoulé"),
