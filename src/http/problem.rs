@@ -39,14 +39,30 @@ pub struct Problem {
     pub status: u16,
     pub detail: String,
     /// The request field at fault, when there is one (JSON path such as `bids[2].amount`).
+    // Boxed, as `operators`: an error kept small is cheap to return.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub field: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub field: Option<Box<str>>,
     /// Every invalid field, when there are several.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ProblemField>,
     /// Seconds to wait before retrying (with 429 and 503).
     #[serde(skip)]
     pub retry_after: Option<u32>,
+    /// With `several-bookings`: the companies whose bookings match, one to send back as
+    /// `operator`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Vec<Company>>)]
+    pub operators: Option<Box<Vec<Company>>>,
+}
+
+/// A company a traveller may have booked with.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(example = json!({"slug": "aurora-air", "name": "Aurora Air"}))]
+pub struct Company {
+    /// What to send as `operator`.
+    pub slug: String,
+    pub name: String,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -70,6 +86,7 @@ impl Problem {
             field: None,
             errors: Vec::new(),
             retry_after: None,
+            operators: None,
         }
     }
 
@@ -81,7 +98,7 @@ impl Problem {
             "A field is invalid",
             errors.to_string(),
         );
-        problem.field = errors.0.first().map(|e| e.field.clone());
+        problem.field = errors.0.first().map(|e| e.field.as_str().into());
         problem.errors = errors
             .0
             .into_iter()
@@ -122,7 +139,7 @@ impl Problem {
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
-        self.field = Some(field.into());
+        self.field = Some(field.into().into_boxed_str());
         self
     }
 

@@ -14,7 +14,7 @@ use crate::domain::bid::MAX_PARTY;
 use crate::domain::identity::{last_name_key, reference_key};
 use crate::domain::validation::FieldErrors;
 use crate::ids;
-use crate::store::entities::{booking, booking_lot, lot};
+use crate::store::entities::{booking, booking_lot, lot, operator};
 use crate::store::{Db, keyset, write_txn};
 
 pub const MAX_IMPORT: usize = 10_000;
@@ -57,24 +57,66 @@ pub async fn list(
         .await
 }
 
+/// Whose booking a reference and last name open. A reference is unique within one operator
+/// only, so two companies may each have sold `AU7K2P` to a Muller: then the traveller says
+/// which company they booked with, and nothing of one opens the other's.
+#[derive(Debug)]
+pub enum TravellerMatch {
+    /// Nothing matches (or not with the company named).
+    None,
+    One(Box<booking::Model>),
+    /// Bookings of several companies match and none was named: the companies, by name.
+    Several(Vec<operator::Model>),
+    /// The company named is not known here.
+    UnknownOperator,
+}
+
+/// The most bookings one pair of reference and last name is looked for in (one per company).
+const MOST_COMPANIES: u64 = 20;
+
 /// The booking a traveller means by its reference and last name, as typed on a phone (case,
-/// spaces, dashes, accents and apostrophes do not matter); `None` when nothing matches.
+/// spaces, dashes, accents and apostrophes do not matter), with the company's short name
+/// (`slug`) when the link or the traveller gave it.
 pub async fn find_for_traveller(
     db: &Db,
     reference: &str,
     last_name: &str,
-) -> Result<Option<booking::Model>, DbErr> {
+    operator_slug: Option<&str>,
+) -> Result<TravellerMatch, DbErr> {
     let reference = reference_key(reference);
     if reference.is_empty() {
-        return Ok(None);
+        return Ok(TravellerMatch::None);
     }
-    booking::Entity::find()
-        .filter(booking::Column::ReferenceKey.eq(&reference))
+    let mut query = booking::Entity::find()
+        .filter(booking::Column::ReferenceKey.eq(reference))
         .filter(booking::Column::LastNameKey.eq(last_name_key(last_name)))
-        .filter(booking::Column::ErasedAt.is_null())
-        .order_by_asc(booking::Column::CreatedAt)
-        .one(db)
-        .await
+        .filter(booking::Column::ErasedAt.is_null());
+    if let Some(slug) = operator_slug {
+        let Some(company) = operator::Entity::find()
+            .filter(operator::Column::Slug.eq(slug.trim().to_lowercase()))
+            .one(db)
+            .await?
+        else {
+            return Ok(TravellerMatch::UnknownOperator);
+        };
+        query = query.filter(booking::Column::OperatorId.eq(company.id));
+    }
+    let mut found = query
+        .order_by_asc(booking::Column::OperatorId)
+        .limit(MOST_COMPANIES)
+        .all(db)
+        .await?;
+    if found.len() <= 1 {
+        return Ok(found
+            .pop()
+            .map_or(TravellerMatch::None, |b| TravellerMatch::One(Box::new(b))));
+    }
+    let mut companies = operator::Entity::find()
+        .filter(operator::Column::Id.is_in(found.iter().map(|b| b.operator_id.clone())))
+        .all(db)
+        .await?;
+    companies.sort_by_key(|c| c.name.to_lowercase());
+    Ok(TravellerMatch::Several(companies))
 }
 
 #[derive(Debug, Clone)]

@@ -197,6 +197,113 @@ async fn bids_of(app: &TestApp, reference: &str, last_name: &str) -> Vec<serde_j
         .collect()
 }
 
+/// Sends AU7K2P / Muller from the sign-in form on `page`, naming `operator` as the form's
+/// choice (or hidden field) would.
+async fn sign_in_naming(browser: &Browser, page: &Page, operator: Option<&str>) -> Page {
+    let token = page.hidden("form_token");
+    let mut form = vec![
+        ("reference", "AU7K2P"),
+        ("last_name", "Muller"),
+        ("form_token", token.as_str()),
+    ];
+    form.extend(operator.map(|o| ("operator", o)));
+    browser.post("/", &form).await
+}
+
+/// Two companies each sold AU7K2P to a Muller: the page asks which company, and opens that
+/// company's booking only; an operator's own link (`/?operator=…`) asks nothing.
+async fn a_reference_two_companies_sold_is_opened_after_asking_which_company(app: TestApp) {
+    let aurora = app.operator("aurora").await;
+    let borealis = app.operator("borealis").await;
+    let flight = app.open_lot(&aurora, json!({"resource": "AU101"})).await;
+    let other_flight = app.open_lot(&borealis, json!({"resource": "BO202"})).await;
+    app.booking(&aurora, "AU7K2P", "Muller", 1, &[&flight])
+        .await;
+    app.booking(&borealis, "AU7K2P", "Muller", 1, &[&other_flight])
+        .await;
+    let browser = Browser::new(&app);
+    let asked = browser.sign_in("AU7K2P", "Muller").await;
+    assert_eq!(asked.status, StatusCode::OK, "{}", asked.body);
+    assert!(
+        asked.says("Which company did you book with?"),
+        "{}",
+        asked.body
+    );
+    assert!(
+        asked.says(r#"name="operator" value="aurora" required> aurora Ltd"#)
+            && asked.says(r#"name="operator" value="borealis" required> borealis Ltd"#),
+        "{}",
+        asked.body
+    );
+    assert!(asked.says(r#"value="AU7K2P""#), "what was typed stays");
+    assert!(
+        !asked
+            .cookies
+            .iter()
+            .any(|c| c.starts_with("surclass_session="))
+    );
+    let chosen = sign_in_naming(&browser, &asked, Some("borealis")).await;
+    assert_eq!(
+        chosen.location.as_deref(),
+        Some("/offers"),
+        "{}",
+        chosen.body
+    );
+    let offers = browser.get("/offers").await;
+    assert!(
+        offers.says("Booking AU7K2P (borealis Ltd)"),
+        "{}",
+        offers.body
+    );
+    assert!(
+        offers.says("BO202") && !offers.says("AU101"),
+        "{}",
+        offers.body
+    );
+
+    // The airline's own link names it: the form carries it, and nothing is asked.
+    let linked = Browser::new(&app);
+    let front = linked.get("/?operator=aurora").await;
+    assert!(
+        front.says(r#"<input type="hidden" name="operator" value="aurora">"#),
+        "{}",
+        front.body
+    );
+    let signed_in = sign_in_naming(&linked, &front, Some("aurora")).await;
+    assert_eq!(
+        signed_in.location.as_deref(),
+        Some("/offers"),
+        "{}",
+        signed_in.body
+    );
+    let offers = linked.get("/offers").await;
+    assert!(
+        offers.says("AU101") && !offers.says("BO202"),
+        "{}",
+        offers.body
+    );
+
+    let french = Browser::with_language(&app, "fr-FR,fr;q=0.9");
+    let front = french.get("/?operator=nobody").await;
+    let unknown = sign_in_naming(&french, &front, Some("nobody")).await;
+    assert_eq!(unknown.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        unknown.says("Ce lien nomme une compagnie qui ne vend pas de surclassements ici"),
+        "{}",
+        unknown.body
+    );
+    assert!(
+        !unknown.says(r#"name="operator""#),
+        "the unknown company is dropped"
+    );
+    let asked = sign_in_naming(&french, &unknown, None).await;
+    assert!(
+        asked.says("Auprès de quelle compagnie avez-vous réservé ?"),
+        "{}",
+        asked.body
+    );
+}
+
 async fn the_sign_in_page_is_the_front_door_and_a_wrong_pair_is_told_on_it(app: TestApp) {
     let op = app.operator("aurora").await;
     let lot = app.open_lot(&op, json!({})).await;
@@ -1212,6 +1319,7 @@ async fn a_hold_for_the_maximum_asks_for_no_card_to_change(app: TestApp) {
 
 store_tests!(
     the_sign_in_page_is_the_front_door_and_a_wrong_pair_is_told_on_it,
+    a_reference_two_companies_sold_is_opened_after_asking_which_company,
     a_hold_for_the_maximum_asks_for_no_card_to_change,
     a_traveller_bids_changes_withdraws_and_bids_again_on_the_pages,
     bad_input_is_explained_on_the_same_screen_and_changes_nothing,

@@ -35,6 +35,77 @@ async fn signing_in_ignores_case_spaces_accents_and_apostrophes(app: TestApp) {
     assert_eq!(reply.body["booking"]["party_size"], 2);
 }
 
+/// A reference is unique within one company only: two may each have sold AU7K2P to a
+/// Muller. The pair alone then opens neither booking; the traveller names their company (the
+/// answer lists both), and one company's booking never opens the other's.
+async fn a_reference_two_companies_sold_opens_only_the_booking_of_the_company_named(app: TestApp) {
+    let aurora = app.operator("aurora").await;
+    let borealis = app.operator("borealis").await;
+    let flight = app.open_lot(&aurora, json!({})).await;
+    let suite = app.open_lot(&borealis, json!({})).await;
+    app.booking(&aurora, "AU7K2P", "Muller", 2, &[&flight])
+        .await;
+    app.booking(&borealis, "AU7K2P", "Muller", 1, &[&suite])
+        .await;
+    let sign_in = |body: serde_json::Value| app.post("/v1/traveller/sessions").json(&body).send();
+
+    let which = sign_in(json!({"reference": "AU7K2P", "last_name": "Muller"}))
+        .await
+        .expect(409);
+    assert_eq!(
+        which.body["type"],
+        "https://surclass.dev/problems/several-bookings"
+    );
+    assert_eq!(which.body["field"], "operator");
+    assert_eq!(
+        which.body["operators"],
+        json!([
+            {"slug": "aurora", "name": "aurora Ltd"},
+            {"slug": "borealis", "name": "borealis Ltd"},
+        ])
+    );
+    assert!(which.header("set-cookie").is_none(), "no session");
+
+    for (company, lot, other) in [("aurora", &flight, &suite), ("borealis", &suite, &flight)] {
+        let session =
+            sign_in(json!({"reference": "au 7k2p", "last_name": "MULLER", "operator": company}))
+                .await
+                .expect(201);
+        let token = session.body["token"].as_str().unwrap();
+        let offers = app
+            .read("/v1/traveller/offers")
+            .key(token)
+            .send()
+            .await
+            .expect(200);
+        let lots: Vec<&str> = offers.body["offers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["lot_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            lots,
+            [lot.as_str()],
+            "{company} opens its own booking only, not {other}"
+        );
+    }
+
+    let wrong_name =
+        sign_in(json!({"reference": "AU7K2P", "last_name": "Smith", "operator": "aurora"}))
+            .await
+            .expect(401);
+    assert_eq!(
+        wrong_name.body["type"],
+        "https://surclass.dev/problems/booking-not-found"
+    );
+    let nobody =
+        sign_in(json!({"reference": "AU7K2P", "last_name": "Muller", "operator": "nobody"}))
+            .await
+            .expect(422);
+    assert_eq!(nobody.body["field"], "operator");
+}
+
 async fn a_wrong_pair_gets_one_generic_answer_and_floods_are_throttled(app: TestApp) {
     let op = app.operator("aurora").await;
     app.booking(&op, "AU7K2P", "Muller", 1, &[]).await;
@@ -682,6 +753,7 @@ store_tests!(
     a_group_checks_each_booking_against_its_own_upgrades,
     a_group_of_bids_of_any_size_is_stored_whole,
     signing_in_ignores_case_spaces_accents_and_apostrophes,
+    a_reference_two_companies_sold_opens_only_the_booking_of_the_company_named,
     a_wrong_pair_gets_one_generic_answer_and_floods_are_throttled,
     offers_show_min_max_per_person_and_for_the_party_before_any_card,
     a_traveller_bids_changes_withdraws_and_bids_again,

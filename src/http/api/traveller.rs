@@ -13,18 +13,19 @@ use crate::domain::bid::{BidEventKind, BidStatus};
 use crate::domain::identity::reference_key;
 use crate::domain::lot::LotStatus;
 use crate::domain::outcome::reason_text;
+use crate::domain::validation::FieldErrors;
 use crate::http::client_address::ClientAddress;
 use crate::http::json::JsonBody;
-use crate::http::problem::Problem;
+use crate::http::problem::{Company, Problem};
 use crate::money::{Currency, Money};
 use crate::payments::{CardSource, PaymentGateway};
 use crate::services::award::{PlanRecord, rule_text};
 use crate::services::bids::{self, BidError, NewBid, Offer};
-use crate::services::bookings;
+use crate::services::bookings::{self, TravellerMatch};
 use crate::services::events::placed_on_saved_card;
 use crate::services::sessions::{SessionSigner, session_ttl};
 use crate::services::throttle::LoginThrottle;
-use crate::store::entities::{award as award_row, bid, bid_event, booking, lot};
+use crate::store::entities::{award as award_row, bid, bid_event, booking, lot, operator};
 use crate::store::{Db, lots as store_lots};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -35,6 +36,11 @@ pub struct SignIn {
     pub reference: String,
     /// Last name as booked; case, accents, spaces and apostrophes do not matter.
     pub last_name: String,
+    /// The company booked with (its `slug`, as in its links). Needed only when the reference
+    /// and last name match bookings of several companies (`409 several-bookings` lists them).
+    #[serde(default)]
+    #[schema(example = "aurora-air")]
+    pub operator: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -98,6 +104,8 @@ fn not_found_generic() -> Problem {
     responses(
         (status = 201, description = "Signed in; also sets the `surclass_session` cookie", body = Session),
         (status = 401, description = "No booking matches", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Bookings of several companies match: `operators` lists them, send one as `operator`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`operator` names no known company", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many attempts from this address, or too many failed ones", headers(("Retry-After" = u64, description = "Seconds to wait")), body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -125,18 +133,56 @@ pub async fn sign_in(
             wait,
         ));
     }
+    let operator = input.operator.as_deref().filter(|o| !o.trim().is_empty());
     let found =
-        bookings::find_for_traveller(db.get_ref(), &input.reference, &input.last_name).await?;
+        bookings::find_for_traveller(db.get_ref(), &input.reference, &input.last_name, operator)
+            .await?;
     match found {
-        Some(b) => {
+        TravellerMatch::One(b) => {
             throttle.record_success(&reference);
             Ok(session_response(&signer, &b))
         }
-        _ => {
+        // Only the right pair gets this far: it opens either booking, so naming the
+        // companies tells nothing the pair does not.
+        TravellerMatch::Several(companies) => {
+            throttle.record_success(&reference);
+            Err(several_bookings(companies))
+        }
+        TravellerMatch::UnknownOperator => Err(Problem::invalid(FieldErrors::single(
+            "operator",
+            "is not a company known here; leave it out, or use the one in your link",
+        ))),
+        TravellerMatch::None => {
             throttle.record_failure(&client, &reference);
             Err(not_found_generic())
         }
     }
+}
+
+fn several_bookings(companies: Vec<operator::Model>) -> Problem {
+    let named: Vec<String> = companies
+        .iter()
+        .map(|c| format!("{} ({})", c.slug, c.name))
+        .collect();
+    let mut problem = Problem::conflict(
+        "several-bookings",
+        "Bookings with several companies",
+        format!(
+            "This reference and last name match bookings with more than one company; send `operator` with the one you booked with: {}.",
+            named.join(", ")
+        ),
+    )
+    .with_field("operator");
+    problem.operators = Some(Box::new(
+        companies
+            .into_iter()
+            .map(|c| Company {
+                slug: c.slug,
+                name: c.name,
+            })
+            .collect(),
+    ));
+    problem
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -4,6 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use askama::Template;
 use chrono::Utc;
+use sea_orm::EntityTrait;
 
 use super::view::{ended_words, icon, iso, people, status_words};
 use super::{Chrome, PageError, render, traveller};
@@ -11,6 +12,7 @@ use crate::domain::bid::BidStatus;
 use crate::domain::lot::LotStatus;
 use crate::services::bids;
 use crate::store::Db;
+use crate::store::entities::operator;
 use crate::store::payments as store_payments;
 
 pub struct OfferCard {
@@ -127,8 +129,14 @@ pub async fn page(req: HttpRequest, db: web::Data<Db>) -> Result<HttpResponse, P
             }
         })
         .collect();
+    // The company too: a reference is unique within one company only.
+    let company = operator::Entity::find_by_id(who.booking.operator_id.clone())
+        .one(db.get_ref())
+        .await?
+        .map(|o| format!(" ({})", o.name))
+        .unwrap_or_default();
     let booking_line = format!(
-        "{} {} · {} · {party} {}",
+        "{} {}{company} · {} · {party} {}",
         t.booking,
         who.booking.reference,
         who.booking.last_name,

@@ -21,7 +21,7 @@ use crate::domain::bid::BidStatus;
 use crate::domain::identity::reference_key;
 use crate::http::api::auth::SESSION_COOKIE;
 use crate::http::client_address::ClientAddress;
-use crate::services::bookings;
+use crate::services::bookings::{self, TravellerMatch};
 use crate::services::sessions::SessionSigner;
 use crate::services::throttle::LoginThrottle;
 use crate::store::Db;
@@ -37,9 +37,19 @@ struct SignInPage {
     c: Chrome,
     alert: Option<Alert>,
     notice: Option<&'static str>,
+    typed: Typed,
+    /// When bookings of several companies match: each company's slug and name, to choose.
+    companies: Vec<(String, String)>,
+    form_token: String,
+}
+
+/// What the traveller typed (or their link carried), kept on the form shown again.
+#[derive(Default, Clone)]
+struct Typed {
     reference: String,
     last_name: String,
-    form_token: String,
+    /// The company's slug, from an operator's link (`/?operator=aurora-air`) or a choice.
+    operator: String,
 }
 
 fn sign_in_page(
@@ -47,8 +57,8 @@ fn sign_in_page(
     status: StatusCode,
     alert: Option<Alert>,
     notice: Option<&'static str>,
-    reference: String,
-    last_name: String,
+    typed: Typed,
+    companies: Vec<(String, String)>,
 ) -> Result<HttpResponse, PageError> {
     let lang = language(req, None);
     let form_token = req
@@ -64,8 +74,8 @@ fn sign_in_page(
         c: Chrome::new(lang, lang.t().sign_in_title, "/"),
         alert,
         notice,
-        reference,
-        last_name,
+        typed,
+        companies,
         form_token: form_token.clone(),
     };
     let mut res = render(status, &view)?;
@@ -91,14 +101,11 @@ pub async fn page(req: HttpRequest) -> Result<HttpResponse, PageError> {
         Some("ended") => Some(lang.t().signed_out),
         _ => None,
     };
-    sign_in_page(
-        &req,
-        StatusCode::OK,
-        None,
-        notice,
-        String::new(),
-        String::new(),
-    )
+    let typed = Typed {
+        operator: query.get("operator").cloned().unwrap_or_default(),
+        ..Typed::default()
+    };
+    sign_in_page(&req, StatusCode::OK, None, notice, typed, Vec::new())
 }
 
 #[post("/")]
@@ -116,16 +123,14 @@ pub async fn submit(
             .map(|v| v.trim().to_owned())
             .unwrap_or_default()
     };
-    let (reference, last_name) = (field("reference"), field("last_name"));
+    let typed = Typed {
+        reference: field("reference"),
+        last_name: field("last_name"),
+        operator: field("operator"),
+    };
+    let (reference, last_name) = (&typed.reference, &typed.last_name);
     let again = |status, alert: Alert| {
-        sign_in_page(
-            &req,
-            status,
-            Some(alert),
-            None,
-            reference.clone(),
-            last_name.clone(),
-        )
+        sign_in_page(&req, status, Some(alert), None, typed.clone(), Vec::new())
     };
     let cookie_token = req.cookie(FORM_COOKIE).map(|c| c.value().to_owned());
     if cookie_token.is_none()
@@ -144,7 +149,7 @@ pub async fn submit(
             Alert::new(t.sign_in_missing).on(on),
         );
     }
-    let key = reference_key(&reference);
+    let key = reference_key(reference);
     // A flood from one address is slowed here as on the API, right answers counting too.
     if throttle.admit(&client).is_err() || throttle.check(&client, &key).is_err() {
         return again(
@@ -152,15 +157,36 @@ pub async fn submit(
             Alert::new(t.sign_in_throttled),
         );
     }
-    match bookings::find_for_traveller(db.get_ref(), &reference, &last_name).await? {
-        Some(b) => {
+    let operator = Some(typed.operator.as_str()).filter(|o| !o.is_empty());
+    match bookings::find_for_traveller(db.get_ref(), reference, last_name, operator).await? {
+        TravellerMatch::One(b) => {
             throttle.record_success(&key);
             let mut res = see_other("/offers");
             res.add_cookie(&session_cookie(&req, &b.id))
                 .map_err(|e| PageError::Render(e.to_string()))?;
             Ok(res)
         }
-        None => {
+        // The right pair, for bookings with several companies: which one is theirs.
+        TravellerMatch::Several(companies) => {
+            throttle.record_success(&key);
+            let companies = companies.into_iter().map(|c| (c.slug, c.name)).collect();
+            sign_in_page(&req, StatusCode::OK, None, None, typed.clone(), companies)
+        }
+        TravellerMatch::UnknownOperator => {
+            let typed = Typed {
+                operator: String::new(),
+                ..typed.clone()
+            };
+            sign_in_page(
+                &req,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some(Alert::new(t.unknown_company)),
+                None,
+                typed,
+                Vec::new(),
+            )
+        }
+        TravellerMatch::None => {
             throttle.record_failure(&client, &key);
             again(
                 StatusCode::UNAUTHORIZED,
@@ -194,8 +220,8 @@ pub async fn status_link(
             StatusCode::UNAUTHORIZED,
             Some(Alert::new(lang.t().link_expired)),
             None,
-            String::new(),
-            String::new(),
+            Typed::default(),
+            Vec::new(),
         )?;
         res.headers_mut().insert(
             actix_web::http::header::REFERRER_POLICY,
