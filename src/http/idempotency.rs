@@ -4,6 +4,7 @@
 //! Keys are per caller (the hash of its credentials), so two callers never see each other's
 //! responses. A placeholder row is written before the handler runs, so a concurrent duplicate
 //! gets 409 instead of running twice. 5xx answers are not stored: retrying them is the point.
+//! Answers are kept for a day ([`crate::store::idempotency::KEPT_FOR`]).
 
 use actix_web::body::{BoxBody, MessageBody, to_bytes};
 use actix_web::dev::{ServiceRequest, ServiceResponse};

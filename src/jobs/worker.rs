@@ -275,7 +275,8 @@ impl Worker {
         super::enqueue_many(&self.db, missing, now).await
     }
 
-    /// Reminders for lots closing within the lead time, and the hourly retention purge.
+    /// Reminders for lots closing within the lead time, and the hourly purge (retention, and
+    /// idempotency answers past a day).
     async fn schedule_notifications(&self) -> Result<(), DbErr> {
         let Some(notifier) = &self.notifier else {
             return Ok(());
@@ -412,15 +413,18 @@ impl Worker {
                 .await
                 .map(|_| None)
                 .map_err(|e| e.to_string()),
-            Job::PurgeExpired => data_rights::purge_expired(&self.db, Utc::now())
-                .await
-                .map(|purged| {
-                    if purged > 0 {
-                        tracing::info!(purged, "personal data past retention erased");
-                    }
-                    None
-                })
-                .map_err(|e| e.to_string()),
+            Job::PurgeExpired => async {
+                let now = Utc::now();
+                let purged = data_rights::purge_expired(&self.db, now).await?;
+                if purged > 0 {
+                    tracing::info!(purged, "personal data past retention erased");
+                }
+                let forgotten = crate::store::idempotency::forget_old(&self.db, now).await?;
+                tracing::debug!(forgotten, "idempotency answers older than a day forgotten");
+                Ok::<_, DbErr>(None)
+            }
+            .await
+            .map_err(|e| e.to_string()),
             // Not retried: a provider that cannot list its holds now is asked again at the
             // next period, rather than by retries piling up beside the new looks.
             Job::FindUnrecordedHolds => {

@@ -8,6 +8,7 @@
 pub mod api_keys;
 pub mod batch;
 pub mod entities;
+pub mod idempotency;
 pub mod keyset;
 pub mod lots;
 pub mod payments;

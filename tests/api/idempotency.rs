@@ -106,7 +106,63 @@ async fn a_retried_bid_change_is_applied_once(app: TestApp) {
     }
 }
 
+/// A stored answer may carry what should not stay (here a new key's secret): it is kept a
+/// day, then forgotten by the hourly purge, and the payment provider's event ids stay.
+async fn a_stored_answer_is_forgotten_after_a_day(app: TestApp) {
+    use sea_orm::EntityTrait;
+    use surclass::store::entities::idempotency_key;
+    use surclass::store::idempotency::{PAYMENT_EVENTS, forget_old};
+    let op = app.operator("aurora").await;
+    let created = app
+        .post("/v1/api-keys")
+        .key(&op.key)
+        .idempotency_key("new-key")
+        .json(&json!({"name": "booking engine", "scope": "partner"}))
+        .send()
+        .await
+        .expect(201);
+    let secret = created.body["secret"].as_str().unwrap().to_owned();
+    let stored = |at: chrono::DateTime<chrono::Utc>, principal: &str, key: &str| {
+        use sea_orm::ActiveModelTrait;
+        idempotency_key::ActiveModel {
+            principal: sea_orm::Set(principal.to_owned()),
+            key: sea_orm::Set(key.to_owned()),
+            request_hash: sea_orm::Set("payment_intent.succeeded".to_owned()),
+            response_status: sea_orm::Set(200),
+            response_content_type: sea_orm::Set(String::new()),
+            response_body: sea_orm::Set(String::new()),
+            created_at: sea_orm::Set(at),
+        }
+        .insert(&app.db)
+    };
+    let long_ago = chrono::Utc::now() - chrono::Duration::days(3);
+    stored(long_ago, PAYMENT_EVENTS, "evt_old").await.unwrap();
+    let now = chrono::Utc::now();
+
+    assert_eq!(forget_old(&app.db, now).await.unwrap(), 0, "within the day");
+    let replayed = app
+        .post("/v1/api-keys")
+        .key(&op.key)
+        .idempotency_key("new-key")
+        .json(&json!({"name": "booking engine", "scope": "partner"}))
+        .send()
+        .await
+        .expect(201);
+    assert_eq!(replayed.header("idempotent-replayed"), Some("true"));
+
+    let day_later = now + chrono::Duration::hours(25);
+    assert_eq!(forget_old(&app.db, day_later).await.unwrap(), 1);
+    let rows = idempotency_key::Entity::find().all(&app.db).await.unwrap();
+    assert!(
+        rows.iter().all(|r| !r.response_body.contains(&secret)),
+        "the secret is no longer stored: {rows:#?}"
+    );
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows[0].key, "evt_old", "the provider's event ids stay");
+}
+
 store_tests!(
     a_retried_create_replays_the_answer_and_creates_one_lot,
-    a_retried_bid_change_is_applied_once
+    a_retried_bid_change_is_applied_once,
+    a_stored_answer_is_forgotten_after_a_day,
 );

@@ -13,7 +13,7 @@ use crate::store::entities::idempotency_key;
 use crate::store::{Db, write_txn};
 
 /// Where processed event ids are kept: the idempotency table, under this principal.
-const PRINCIPAL: &str = "webhook:payments";
+const PRINCIPAL: &str = crate::store::idempotency::PAYMENT_EVENTS;
 
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"event": "evt_1QfZ2x", "applied": true}))]
