@@ -425,7 +425,19 @@ impl Notifier {
         let _turn = crate::store::sqlite_write_turn(&self.db).await;
         match trace {
             Trace::Email(copy) => {
-                keep(update, copy).exec(&self.db).await?;
+                // The copy goes only onto a message still pending: one whose booking was
+                // erased while it was being sent keeps none of it, and says it went.
+                let still_pending = update
+                    .clone()
+                    .filter(outbox_entity::Column::Status.eq(outbox::PENDING));
+                if keep(still_pending, copy)
+                    .exec(&self.db)
+                    .await?
+                    .rows_affected
+                    == 0
+                {
+                    update.exec(&self.db).await?;
+                }
             }
             Trace::Webhook {
                 at,

@@ -35,6 +35,14 @@ impl Actor {
         }
     }
 
+    /// The traveller of a booking, acting on it (erasing their data).
+    pub fn traveller(operator_id: &str) -> Self {
+        Self {
+            operator_id: operator_id.to_owned(),
+            label: "traveller".to_owned(),
+        }
+    }
+
     /// Changes made by the command line or by set-up code, not by a person signed in.
     pub fn system(operator_id: &str, what: &str) -> Self {
         Self {

@@ -17,9 +17,11 @@ use crate::domain::bid::BidStatus;
 use crate::domain::identity::reference_key;
 use crate::domain::lot::LotStatus;
 use crate::notifications::outbox;
+use crate::payments::SavedCard;
+use crate::services::audit::{self, Actor};
 use crate::store::entities::{
     bid, bid_event, booking, booking_lot, lot, outbox as outbox_entity, payment, privacy_setting,
-    unsubscribe,
+    unsubscribe, webhook_endpoint,
 };
 use crate::store::{Db, write_txn};
 
@@ -31,6 +33,12 @@ pub enum DataRightsError {
         "this booking has an offer still in play ({0}); withdraw it or wait for the outcome, then ask again"
     )]
     MoneyInFlight(String),
+    /// A paid upgrade still ahead can be cancelled and refunded: the traveller must hear of
+    /// it, so their contact details stay until the travel day has passed.
+    #[error(
+        "this booking has a paid upgrade for {0}; its contact details are kept until that day has passed, to tell the traveller if it changes, so ask again after it"
+    )]
+    UpgradeAhead(chrono::NaiveDate),
     #[error("the retention period must be between 1 and 3650 days")]
     BadRetention,
     #[error(transparent)]
@@ -111,10 +119,20 @@ pub async fn export(db: &impl ConnectionTrait, booking_id: &str) -> Result<Value
                     "created_at": p.created_at})
             })
             .collect();
+        // The card as the traveller knows it (brand, last digits, expiry), not its ids.
+        let saved_card = x
+            .saved_card
+            .as_deref()
+            .and_then(|c| serde_json::from_str::<SavedCard>(c).ok())
+            .map(|c| {
+                json!({"brand": c.card.brand, "last4": c.card.last4,
+                    "exp_month": c.card.exp_month, "exp_year": c.card.exp_year})
+            });
         bid_docs.push(json!({
             "id": x.id, "lot_id": x.lot_id, "status": x.status,
             "amount_per_person": minor(x.amount_minor, &x.currency), "currency": x.currency,
-            "units": x.units, "partial_ok": x.partial_ok, "submitted_at": x.submitted_at,
+            "units": x.units, "partial_ok": x.partial_ok, "preference": x.preference,
+            "submitted_at": x.submitted_at, "saved_card": saved_card,
             "events": events, "payments": payments,
         }));
     }
@@ -130,6 +148,31 @@ pub async fn export(db: &impl ConnectionTrait, booking_id: &str) -> Result<Value
                 "body": m.body, "created_at": m.created_at, "sent_at": m.sent_at})
         })
         .collect();
+    // Partners told of this booking's bids: what, where, and when (ids and statuses only).
+    let notices = outbox_entity::Entity::find()
+        .filter(outbox_entity::Column::BookingId.eq(&b.id))
+        .filter(outbox_entity::Column::Channel.ne(outbox::EMAIL))
+        .order_by_asc(outbox_entity::Column::Id)
+        .all(db)
+        .await?;
+    let endpoints: std::collections::HashMap<String, String> = webhook_endpoint::Entity::find()
+        .filter(
+            webhook_endpoint::Column::Id
+                .is_in(notices.iter().filter_map(|m| m.endpoint_id.clone())),
+        )
+        .all(db)
+        .await?
+        .into_iter()
+        .map(|e| (e.id, e.url))
+        .collect();
+    let partner_notices: Vec<Value> = notices
+        .into_iter()
+        .map(|m| {
+            let to = m.endpoint_id.as_ref().and_then(|e| endpoints.get(e));
+            json!({"topic": m.topic, "status": m.status, "to": to,
+                "created_at": m.created_at, "sent_at": m.sent_at})
+        })
+        .collect();
     let unsubscribed = unsubscribe::Entity::find_by_id(b.id.clone())
         .one(db)
         .await?;
@@ -143,27 +186,48 @@ pub async fn export(db: &impl ConnectionTrait, booking_id: &str) -> Result<Value
         "eligible_lots": lots,
         "bids": bid_docs,
         "messages": messages,
+        "partner_notices": partner_notices,
         "reminders": {"unsubscribed_at": unsubscribed.map(|u| u.at)},
         "ip_addresses": "none stored",
         "exported_at": Utc::now(),
     }))
 }
 
+/// What an erased booking's bids keep of a saved card: that there was one (pages and
+/// messages word a saved card apart from a hold), and nothing of the card.
+pub const ERASED_CARD: &str = r#"{"erased":true}"#;
+
 /// Erases the booking's personal data; idempotent. Refused while an offer is still in play
 /// (the traveller must be reachable about money that may move).
-pub async fn erase(db: &Db, booking_id: &str) -> Result<booking::Model, DataRightsError> {
+pub async fn erase(
+    db: &Db,
+    booking_id: &str,
+    by: Asker,
+) -> Result<booking::Model, DataRightsError> {
     let txn = write_txn(db).await?;
-    let erased = erase_in(&txn, booking_id, Utc::now()).await?;
+    let erased = erase_in(&txn, booking_id, by, Utc::now()).await?;
     txn.commit().await?;
     Ok(erased)
+}
+
+/// Who asked for an erasure, for the audit log.
+pub enum Asker {
+    /// The traveller, signed in to the booking.
+    Traveller,
+    /// The operator, with this actor (an API key).
+    Operator(Actor),
 }
 
 async fn erase_in(
     txn: &impl ConnectionTrait,
     booking_id: &str,
+    by: Asker,
     now: DateTime<Utc>,
 ) -> Result<booking::Model, DataRightsError> {
+    // Taken for update before bids are looked at: a bid being written for this booking
+    // holds it for share (bid intake), so one of the two waits for the other and sees it.
     let b = booking::Entity::find_by_id(booking_id.to_owned())
+        .lock_exclusive()
         .one(txn)
         .await?
         .ok_or(DataRightsError::NotFound)?;
@@ -184,6 +248,15 @@ async fn erase_in(
     {
         return Err(DataRightsError::MoneyInFlight(live.status));
     }
+    if let Some(day) = paid_upgrade_ahead(txn, &b.id, now).await? {
+        return Err(DataRightsError::UpgradeAhead(day));
+    }
+    let by = match by {
+        Asker::Traveller => Actor::traveller(&b.operator_id),
+        Asker::Operator(actor) => actor,
+    };
+    // The booking's id only: its reference stays on it, its name goes.
+    audit::record(txn, &by, "booking.erased", &b.id, None, None).await?;
     let mut am = b.into_active_model();
     am.last_name = Set("(erased)".to_owned());
     // Matches no name anyone can type, so the old reference + name pair opens nothing.
@@ -221,7 +294,46 @@ async fn erase_in(
     unsubscribe::Entity::delete_by_id(booking_id.to_owned())
         .exec(txn)
         .await?;
+    // A saved card's brand, last digits, expiry and provider ids: no bid left can be charged.
+    bid::Entity::update_many()
+        .col_expr(bid::Column::SavedCard, Some(ERASED_CARD.to_owned()).into())
+        .filter(bid::Column::BookingId.eq(booking_id))
+        .filter(bid::Column::SavedCard.is_not_null())
+        .exec(txn)
+        .await?;
     Ok(erased)
+}
+
+/// The travel day of a charged upgrade of this booking that is still ahead (today or later in
+/// its lot's time zone), if there is one: until then the operator may cancel or cut it.
+async fn paid_upgrade_ahead(
+    txn: &impl ConnectionTrait,
+    booking_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<chrono::NaiveDate>, DbErr> {
+    let charged: Vec<String> = bid::Entity::find()
+        .select_only()
+        .column(bid::Column::LotId)
+        .filter(bid::Column::BookingId.eq(booking_id))
+        .filter(bid::Column::Status.eq(BidStatus::Charged.as_str()))
+        .into_tuple()
+        .all(txn)
+        .await?;
+    if charged.is_empty() {
+        return Ok(None);
+    }
+    let lots = lot::Entity::find()
+        .filter(lot::Column::Id.is_in(charged))
+        .all(txn)
+        .await?;
+    Ok(lots
+        .into_iter()
+        .filter(|l| {
+            let zone = crate::local_time::zone(&l.time_zone);
+            l.service_date >= now.with_timezone(&zone).date_naive()
+        })
+        .map(|l| l.service_date)
+        .max())
 }
 
 /// The operator's retention period in days, if set.
@@ -269,7 +381,8 @@ pub async fn set_retention(
 }
 
 /// Erases bookings whose every lot was settled or cancelled more than the operator's
-/// retention period ago. Returns how many were erased.
+/// retention period ago, and those eligible for no lot and unchanged by any import within it.
+/// Returns how many were erased.
 pub async fn purge_expired(db: &Db, now: DateTime<Utc>) -> Result<usize, DbErr> {
     let mut purged = 0;
     for setting in privacy_setting::Entity::find().all(db).await? {
@@ -288,19 +401,17 @@ pub async fn purge_expired(db: &Db, now: DateTime<Utc>) -> Result<usize, DbErr> 
             .await?
             .into_iter()
             .collect();
-        if done.is_empty() {
-            continue;
-        }
-        let candidates: Vec<String> = booking::Entity::find()
+        let candidates: Vec<(String, DateTime<Utc>)> = booking::Entity::find()
             .select_only()
             .column(booking::Column::Id)
+            .column(booking::Column::UpdatedAt)
             .filter(booking::Column::OperatorId.eq(&setting.operator_id))
             .filter(booking::Column::ErasedAt.is_null())
             .filter(booking::Column::CreatedAt.lt(cutoff))
             .into_tuple()
             .all(db)
             .await?;
-        for booking_id in candidates {
+        for (booking_id, updated_at) in candidates {
             let lots: Vec<String> = booking_lot::Entity::find()
                 .select_only()
                 .column(booking_lot::Column::LotId)
@@ -308,11 +419,18 @@ pub async fn purge_expired(db: &Db, now: DateTime<Utc>) -> Result<usize, DbErr> 
                 .into_tuple()
                 .all(db)
                 .await?;
-            if lots.is_empty() || !lots.iter().all(|l| done.contains(l)) {
+            // A booking eligible for no upgrade counts from its last change.
+            let expired = if lots.is_empty() {
+                updated_at < cutoff
+            } else {
+                lots.iter().all(|l| done.contains(l))
+            };
+            if !expired {
                 continue;
             }
             let txn = write_txn(db).await?;
-            match erase_in(&txn, &booking_id, now).await {
+            let by = Asker::Operator(Actor::system(&setting.operator_id, "retention"));
+            match erase_in(&txn, &booking_id, by, now).await {
                 Ok(_) => {
                     txn.commit().await?;
                     purged += 1;

@@ -46,6 +46,7 @@ per_store!(
     webhooks_are_signed_retried_after_errors_and_listed_with_attempts,
     one_click_stops_reminders_and_money_messages_still_come,
     erasure_removes_personal_data_and_keeps_the_money_records,
+    an_email_in_flight_when_its_booking_is_erased_keeps_no_copy,
     personal_data_past_the_retention_period_is_purged,
     emails_reach_a_real_smtp_server_with_reply_to_and_unsubscribe_headers,
     a_webhook_receiver_down_for_a_day_gets_its_delivery_parked_and_retried,
@@ -1024,14 +1025,50 @@ async fn one_click_stops_reminders_and_money_messages_still_come(store: Store) {
 }
 
 async fn erasure_removes_personal_data_and_keeps_the_money_records(store: Store) {
+    use surclass::store::entities::{bid, lot as lot_entity};
     let Some(app) = spawn_app_with(store, |_| {}).await else {
         return;
     };
     let op = app.operator("aurora").await;
-    let lot = app.open_lot(&op, json!({})).await;
-    import(&app, &op, "ERASE1", "forget.me@example.com", "en", &[&lot]).await;
+    let travel_day = (chrono::Utc::now() + chrono::Duration::days(30)).date_naive();
+    let lot = app
+        .open_lot(&op, json!({"service_date": travel_day.to_string()}))
+        .await;
+    let saved = app
+        .open_lot(
+            &op,
+            json!({"resource": "AU202", "payment_mode": "charge_on_award"}),
+        )
+        .await;
+    let hook = receiver(0).await;
+    an_endpoint_for_bids_placed(&app, &op.key, &hook.url).await;
+    import(
+        &app,
+        &op,
+        "ERASE1",
+        "forget.me@example.com",
+        "en",
+        &[&lot, &saved],
+    )
+    .await;
     let token = app.sign_in("ERASE1", "Lefèvre").await;
     app.bid(&token, &lot, "150.00", GOOD).await.expect(201);
+    let on_saved_card = app
+        .post("/v1/traveller/bids")
+        .key(&token)
+        .json(
+            &json!({"lot_id": saved, "amount": "150.00", "consent_to_charge": true,
+            "card": {"number": GOOD, "exp_month": 12, "exp_year": 2030, "cvc": "123"}}),
+        )
+        .send()
+        .await
+        .expect(201);
+    let on_saved_card = on_saved_card.body["id"].as_str().unwrap().to_owned();
+    app.delete(&format!("/v1/traveller/bids/{on_saved_card}"))
+        .key(&token)
+        .send()
+        .await
+        .expect(200);
     app.run_jobs().await;
     // Not while money may still move.
     let refused = app
@@ -1043,6 +1080,33 @@ async fn erasure_removes_personal_data_and_keeps_the_money_records(store: Store)
     assert_eq!(refused.problem_type(), "erasure-money-in-flight");
     app.close_now(&lot).await;
     app.run_jobs().await;
+    // A paid upgrade still ahead may yet be cancelled and refunded, and the traveller told:
+    // not until its travel day has passed.
+    let ahead = app
+        .post("/v1/traveller/erasure")
+        .key(&token)
+        .send()
+        .await
+        .expect(409);
+    assert_eq!(ahead.problem_type(), "erasure-upgrade-ahead");
+    assert!(
+        ahead.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&travel_day.to_string()),
+        "{:#}",
+        ahead.body
+    );
+    // The journey is made.
+    lot_entity::Entity::update_many()
+        .col_expr(
+            lot_entity::Column::ServiceDate,
+            Expr::value(chrono::Utc::now().date_naive() - chrono::Duration::days(1)),
+        )
+        .filter(lot_entity::Column::Id.eq(&lot))
+        .exec(&app.db)
+        .await
+        .unwrap();
 
     let before = app
         .read("/v1/traveller/data")
@@ -1053,7 +1117,35 @@ async fn erasure_removes_personal_data_and_keeps_the_money_records(store: Store)
         .body;
     assert_eq!(before["booking"]["email"], "forget.me@example.com");
     assert_eq!(before["booking"]["last_name"], "Lefèvre");
-    assert_eq!(before["bids"][0]["status"], "charged");
+    let upgrade = |data: &Value| {
+        data["bids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["lot_id"] == lot.as_str())
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(upgrade(&before)["status"], "charged");
+    // The card saved for the other offer, as the traveller knows it, and the partner told.
+    let card_bid = |data: &Value| {
+        data["bids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["lot_id"] == saved.as_str())
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(card_bid(&before)["saved_card"]["last4"], "4242");
+    let told = before["partner_notices"].as_array().unwrap();
+    assert!(
+        told.len() == 2
+            && told
+                .iter()
+                .all(|n| n["topic"] == "bid.placed" && n["to"] == hook.url.as_str()),
+        "{told:#?}"
+    );
     assert!(
         before["messages"]
             .as_array()
@@ -1093,9 +1185,21 @@ async fn erasure_removes_personal_data_and_keeps_the_money_records(store: Store)
         assert!(!text.contains(personal), "{personal} still in {after:#}");
     }
     assert_eq!(after["booking"]["email"], Value::Null);
+    let card = bid::Entity::find_by_id(on_saved_card)
+        .one(&app.db)
+        .await
+        .unwrap()
+        .unwrap()
+        .saved_card;
+    assert_eq!(
+        card.as_deref(),
+        Some(surclass::services::data_rights::ERASED_CARD),
+        "nothing of the saved card"
+    );
+    assert_eq!(card_bid(&after)["saved_card"], Value::Null);
     // The money records stay and still match the payment provider.
-    assert_eq!(after["bids"][0]["status"], "charged");
-    assert_eq!(after["bids"][0]["payments"], before["bids"][0]["payments"]);
+    assert_eq!(upgrade(&after)["status"], "charged");
+    assert_eq!(upgrade(&after)["payments"], upgrade(&before)["payments"]);
     let findings = surclass::services::reconcile::check(&app.db, app.gateway.as_ref())
         .await
         .unwrap();
@@ -1116,12 +1220,72 @@ async fn erasure_removes_personal_data_and_keeps_the_money_records(store: Store)
         .send()
         .await
         .expect(200);
+    // The log says it was done, once, at the traveller's request, naming no one.
+    let logged = erasures_logged(&app).await;
+    assert_eq!(logged.len(), 1, "{logged:#?}");
+    assert_eq!(
+        (logged[0].actor.as_str(), logged[0].subject.as_str()),
+        ("traveller", after["booking"]["id"].as_str().unwrap())
+    );
     let other = app.operator("other").await;
     app.read("/v1/bookings/ERASE1/data")
         .key(&other.key)
         .send()
         .await
         .expect(404);
+}
+
+/// The traveller erases their data while an email to them is on its way: it still goes (it
+/// was in flight), and what it said is not written back.
+async fn an_email_in_flight_when_its_booking_is_erased_keeps_no_copy(store: Store) {
+    let smtp = flaky_smtp(Answer::Accept).await;
+    let Some(app) = app_mailing_through(store, &smtp, |_| {}).await else {
+        return;
+    };
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({})).await;
+    let bid = a_traveller_bids(&app, &op, "INFLIGHT", &lot, "150.00").await;
+    app.run_jobs().await;
+    let token = app.sign_in("INFLIGHT", "Lefèvre").await;
+    app.delete(&format!("/v1/traveller/bids/{bid}"))
+        .key(&token)
+        .send()
+        .await
+        .expect(200);
+    // The mail server takes half a second to answer: the erasure lands meanwhile.
+    smtp.slow.store(true, Ordering::SeqCst);
+    let erase = async {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        app.post("/v1/traveller/erasure")
+            .key(&token)
+            .send()
+            .await
+            .expect(200);
+    };
+    tokio::join!(app.run_jobs(), erase);
+    let kept = surclass::store::entities::outbox::Entity::find()
+        .filter(surclass::store::entities::outbox::Column::Channel.eq("email"))
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert!(kept.iter().any(|m| m.topic == "bid.withdrawn"), "{kept:#?}");
+    assert_eq!(smtp.received().len(), kept.len(), "each email went");
+    for m in kept {
+        assert!(
+            m.status == "sent" && m.recipient.is_none() && m.subject.is_none() && m.body.is_none(),
+            "{m:#?}"
+        );
+    }
+}
+
+/// The audit log's erasures.
+async fn erasures_logged(app: &TestApp) -> Vec<surclass::store::entities::audit_entry::Model> {
+    use surclass::store::entities::audit_entry;
+    audit_entry::Entity::find()
+        .filter(audit_entry::Column::Action.eq("booking.erased"))
+        .all(&app.db)
+        .await
+        .unwrap()
 }
 
 async fn personal_data_past_the_retention_period_is_purged(store: Store) {
@@ -1156,6 +1320,8 @@ async fn personal_data_past_the_retention_period_is_purged(store: Store) {
     let open = app.open_lot(&op, json!({"resource": "AU303"})).await;
     import(&app, &op, "OLD001", "old@example.com", "en", &[&settled]).await;
     import(&app, &op, "NEW001", "new@example.com", "en", &[&open]).await;
+    // Sent over by a nightly sync, and eligible for no upgrade.
+    import(&app, &op, "NOLOT1", "nolot@example.com", "en", &[]).await;
     let token = app.sign_in("OLD001", "Lefèvre").await;
     app.bid(&token, &settled, "150.00", GOOD).await.expect(201);
     app.close_now(&settled).await;
@@ -1170,12 +1336,30 @@ async fn personal_data_past_the_retention_period_is_purged(store: Store) {
         "settled"
     );
 
+    let not_yet = chrono::Utc::now() + chrono::Duration::days(29);
+    let purged = surclass::services::data_rights::purge_expired(&app.db, not_yet)
+        .await
+        .unwrap();
+    assert_eq!(purged, 0, "nothing before its time");
     // 31 days later.
     let later = chrono::Utc::now() + chrono::Duration::days(31);
     let purged = surclass::services::data_rights::purge_expired(&app.db, later)
         .await
         .unwrap();
-    assert_eq!(purged, 1);
+    assert_eq!(purged, 2);
+    let never_eligible = app
+        .read("/v1/bookings/NOLOT1/data")
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(never_eligible["booking"]["email"], Value::Null);
+    let logged = erasures_logged(&app).await;
+    assert!(
+        logged.len() == 2 && logged.iter().all(|e| e.actor == "system:retention"),
+        "{logged:#?}"
+    );
     let old = app
         .read("/v1/bookings/OLD001/data")
         .key(&op.key)

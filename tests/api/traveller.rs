@@ -763,6 +763,7 @@ store_tests!(
     a_partner_acts_for_travellers_of_its_operator_only,
     bids_placed_at_the_same_moment_each_get_their_own_answer,
     a_bid_whose_lot_closes_while_its_card_is_held_is_refused_and_the_hold_released,
+    a_bid_whose_booking_is_erased_while_its_card_is_held_is_refused_and_the_hold_released,
     a_traveller_who_hangs_up_while_the_card_is_held_still_gets_the_bid,
     a_raise_whose_caller_hangs_up_after_the_new_hold_is_still_made,
     an_upgrade_now_whose_caller_hangs_up_after_the_hold_is_still_bought,
@@ -1395,6 +1396,86 @@ async fn a_bid_whose_lot_closes_while_its_card_is_held_is_refused_and_the_hold_r
     assert_eq!(unwound.len(), 1, "{records:?}");
     assert_eq!(unwound[0].status, "released");
     assert_eq!(unwound[0].amount_minor, 60_000, "300.00 for a party of two");
+}
+
+/// The traveller erases their data from one phone while a bid (or an "upgrade now") from
+/// another has its card held: nothing is written onto the erased booking, and no hold stays.
+async fn a_bid_whose_booking_is_erased_while_its_card_is_held_is_refused_and_the_hold_released(
+    app: TestApp,
+) {
+    use surclass::services::bids::{self, Ask, BidError, Intake, NewBid};
+    use surclass::services::data_rights::Asker::Traveller;
+    use surclass::store::entities::bid;
+
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({"upgrade_now": "800.00"})).await;
+    app.booking(&op, "PNR001", "Martin", 2, &[&lot]).await;
+    app.booking(&op, "PNR002", "Dubois", 1, &[&lot]).await;
+    let buyer = app.stored_booking("PNR002").await;
+    let (gateway, granted, go_on) = during_hold::held_until_told(app.gateway.clone());
+    let buying = tokio::spawn({
+        let (db, lot) = (app.db.clone(), lot.clone());
+        let card = Some(surclass::payments::CardSource::PaymentMethod(
+            "pm_card_visa".into(),
+        ));
+        async move { bids::upgrade_now(&db, &gateway, &buyer, &lot, card).await }
+    });
+    granted.await.expect("the purchase's hold granted");
+    let buyer = app.stored_booking("PNR002").await;
+    surclass::services::data_rights::erase(&app.db, &buyer.id, Traveller)
+        .await
+        .expect("no bid in play yet");
+    go_on.send(()).unwrap();
+    let refused = buying.await.unwrap();
+    assert!(
+        matches!(refused, Err(BidError::SignedOut)),
+        "the purchase finds the booking erased: {:?}",
+        refused.map(|b| b.id)
+    );
+    app.run_jobs().await;
+    assert!(
+        app.gateway_holds_awaiting_capture().await.is_empty(),
+        "no hold is left on the buyer's card"
+    );
+
+    let booking = app.stored_booking("PNR001").await;
+    let (gateway, granted, go_on) = during_hold::held_until_told(app.gateway.clone());
+    let placing = tokio::spawn({
+        let (db, booking_id) = (app.db.clone(), booking.id.clone());
+        async move {
+            let ask = Ask::new(
+                &booking_id,
+                NewBid {
+                    lot_id: &lot,
+                    amount: "300.00",
+                    card: Some(surclass::payments::CardSource::PaymentMethod(
+                        "pm_card_visa".into(),
+                    )),
+                    partial_ok: false,
+                    preference: None,
+                    consent_to_charge: false,
+                },
+            );
+            Intake::start(&db, 4).place(&gateway, ask).await
+        }
+    });
+    granted.await.expect("the hold granted");
+    surclass::services::data_rights::erase(&app.db, &booking.id, Traveller)
+        .await
+        .expect("no bid in play yet");
+    go_on.send(()).unwrap();
+    let refused = placing.await.unwrap();
+    assert!(
+        matches!(refused, Err(BidError::SignedOut)),
+        "the write finds the booking erased: {:?}",
+        refused.map(|p| p.bid.id)
+    );
+    app.run_jobs().await;
+    assert!(bid::Entity::find().all(&app.db).await.unwrap().is_empty());
+    assert!(
+        app.gateway_holds_awaiting_capture().await.is_empty(),
+        "no hold is left on the card"
+    );
 }
 
 /// A connection that drops after the card was held but before the answer came (the HTTP

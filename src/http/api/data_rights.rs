@@ -38,13 +38,15 @@ fn export_example() -> serde_json::Value {
         "eligible_lots": ["lot_7gx2k9m4q8r1t5v3w6y0"],
         "bids": [{"id": "bid_0k2m4p6r8t1v3x5z7b9d", "lot_id": "lot_7gx2k9m4q8r1t5v3w6y0", "status": "charged",
             "amount_per_person": "420.00", "currency": "EUR", "units": 2, "partial_ok": false,
-            "submitted_at": "2026-11-21T10:00:00Z",
+            "preference": null, "submitted_at": "2026-11-21T10:00:00Z", "saved_card": null,
             "events": [{"kind": "placed", "at": "2026-11-21T10:00:00Z", "amount": "420.00", "detail": null}],
             "payments": [{"id": "pay_1", "kind": "capture", "amount": "840.00", "currency": "EUR", "status": "succeeded",
                 "provider": "simulated", "created_at": "2026-11-23T09:00:00Z"}]}],
         "messages": [{"topic": "bid.charged", "status": "sent", "to": "anna.muller@example.com",
             "subject": "Upgrade confirmed: …", "body": "Dear Müller, …", "created_at": "2026-11-23T09:00:00Z",
             "sent_at": "2026-11-23T09:00:01Z"}],
+        "partner_notices": [{"topic": "bid.charged", "status": "sent", "to": "https://partner.example/hooks",
+            "created_at": "2026-11-23T09:00:00Z", "sent_at": "2026-11-23T09:00:01Z"}],
         "reminders": {"unsubscribed_at": null},
         "ip_addresses": "none stored",
         "exported_at": "2026-11-23T10:00:00Z"
@@ -90,7 +92,8 @@ pub async fn operator_export(
 }
 
 /// Erase a booking's personal data (name, contact, what was sent to it); financial records
-/// stay under pseudonymous ids. Refused while an offer is still in play.
+/// stay under pseudonymous ids. Refused while an offer is still in play, and until the travel
+/// day of a paid upgrade has passed (it may yet be cancelled and refunded).
 #[utoipa::path(
     tag = "operator", security(("api_key" = [])),
     params(("booking" = String, Path, description = "Booking id (`bkg_…`) or reference"),
@@ -98,7 +101,7 @@ pub async fn operator_export(
     responses(
         (status = 200, description = "Erased (again: nothing changes)", body = Erasure),
         (status = 404, description = "No such booking", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "An offer is still in play", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "An offer is still in play (`erasure-money-in-flight`), or a paid upgrade's travel day is still ahead (`erasure-upgrade-ahead`)", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[post("/v1/bookings/{booking}/erasure")]
@@ -108,7 +111,8 @@ pub async fn operator_erase(
     booking: web::Path<String>,
 ) -> Result<HttpResponse, Problem> {
     let b = data_rights::find_booking(db.get_ref(), &auth.operator_id, &booking).await?;
-    Ok(HttpResponse::Ok().json(erasure(data_rights::erase(&db, &b.id).await?)))
+    let by = data_rights::Asker::Operator(auth.actor());
+    Ok(HttpResponse::Ok().json(erasure(data_rights::erase(&db, &b.id, by).await?)))
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -164,19 +168,23 @@ pub async fn traveller_export(
 }
 
 /// Erase the signed-in traveller's personal data; the session (and the reference + name
-/// sign-in) stop working. Refused while an offer is still in play.
+/// sign-in) stop working. Refused while an offer is still in play, and until the travel day
+/// of a paid upgrade has passed (it may yet be cancelled and refunded).
 #[utoipa::path(
     tag = "traveller", security(("session" = []), ("session_cookie" = [])),
     responses((status = 200, description = "Erased", body = Erasure),
         (status = 401, description = "Not signed in", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "An offer is still in play", body = Problem, content_type = "application/problem+json"))
+        (status = 409, description = "An offer is still in play (`erasure-money-in-flight`), or a paid upgrade's travel day is still ahead (`erasure-upgrade-ahead`)", body = Problem, content_type = "application/problem+json"))
 )]
 #[post("/v1/traveller/erasure")]
 pub async fn traveller_erase(
     auth: TravellerAuth,
     db: web::Data<Db>,
 ) -> Result<HttpResponse, Problem> {
-    Ok(HttpResponse::Ok().json(erasure(data_rights::erase(&db, &auth.booking.id).await?)))
+    let by = data_rights::Asker::Traveller;
+    Ok(HttpResponse::Ok().json(erasure(
+        data_rights::erase(&db, &auth.booking.id, by).await?,
+    )))
 }
 
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

@@ -159,6 +159,9 @@ impl From<DataRightsError> for Problem {
             e @ DataRightsError::MoneyInFlight(_) => {
                 Problem::conflict("erasure-money-in-flight", "Not yet", e.to_string())
             }
+            e @ DataRightsError::UpgradeAhead(_) => {
+                Problem::conflict("erasure-upgrade-ahead", "Not yet", e.to_string())
+            }
             e @ DataRightsError::BadRetention => {
                 Problem::invalid(FieldErrors::single("retention_days", e.to_string()))
             }

@@ -83,6 +83,19 @@ impl Lang {
         local_time::day(date, self.writing())
     }
 
+    /// Why erasure waits for a paid upgrade's travel day.
+    pub fn erase_upgrade_ahead(self, day: NaiveDate) -> String {
+        let day = self.day(day);
+        match self {
+            Lang::En => format!(
+                "Nothing was erased: your upgrade on {day} is paid for, and until that day we keep your contact details to tell you if anything changes (if it were cancelled, you would be refunded). Ask again after your journey."
+            ),
+            Lang::Fr => format!(
+                "Rien n'a été effacé : votre surclassement du {day} est payé, et jusqu'à ce jour nous gardons vos coordonnées pour vous prévenir s'il change (s'il était annulé, vous seriez remboursé). Demandez de nouveau après votre voyage."
+            ),
+        }
+    }
+
     /// How long until `at`: `in 2 h 5 min`, `in 3 days`; `closed` once past.
     pub fn remaining(self, at: DateTime<Utc>, now: DateTime<Utc>) -> String {
         let left = at - now;

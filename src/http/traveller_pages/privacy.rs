@@ -82,7 +82,7 @@ pub async fn erase(
             t.erase_unconfirmed.to_owned(),
         );
     }
-    match data_rights::erase(db.get_ref(), &who.booking.id).await {
+    match data_rights::erase(db.get_ref(), &who.booking.id, data_rights::Asker::Traveller).await {
         Ok(_) => {
             let mut res = said(
                 who.lang,
@@ -101,6 +101,12 @@ pub async fn erase(
             StatusCode::CONFLICT,
             t.erase_heading,
             t.erase_in_play.to_owned(),
+        ),
+        Err(DataRightsError::UpgradeAhead(day)) => said(
+            who.lang,
+            StatusCode::CONFLICT,
+            t.erase_heading,
+            who.lang.erase_upgrade_ahead(day),
         ),
         Err(e) => Err(unexpected(who.lang, e)),
     }

@@ -425,6 +425,30 @@ async fn lots_by_id(
         .collect()
 }
 
+/// Which of these bookings were erased since they were looked at (while their cards were
+/// held). Read `FOR SHARE`, in id order: an erasure takes its booking `FOR UPDATE` before it
+/// looks for bids in play, so it either waits for this batch and finds its bids, or this batch
+/// waits for it and finds the booking erased.
+pub(super) async fn erased_among(
+    txn: &DatabaseTransaction,
+    booking_ids: &[String],
+) -> Result<HashSet<String>, DbErr> {
+    let rows: Vec<(String, Option<DateTime<Utc>>)> = booking::Entity::find()
+        .select_only()
+        .column(booking::Column::Id)
+        .column(booking::Column::ErasedAt)
+        .filter(booking::Column::Id.is_in(padded(booking_ids.to_vec())))
+        .order_by_asc(booking::Column::Id)
+        .lock_shared()
+        .into_tuple()
+        .all(txn)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, erased_at)| erased_at.map(|_| id))
+        .collect())
+}
+
 /// Bids of these bookings on these lots, by `(lot, booking)`; `lock` takes them
 /// `FOR UPDATE`, in id order so that two batches never wait on each other in a circle.
 ///
@@ -507,6 +531,7 @@ async fn write_all(
     let booking_ids = distinct(pending.iter().map(|p| &p.booking.id));
     let lot_ids = distinct(pending.iter().map(|p| &p.lot_id));
     let lots = lots_by_id(txn, &lot_ids, true).await?;
+    let erased = erased_among(txn, &booking_ids).await?;
     let eligible = eligibility(txn, &booking_ids, &lot_ids).await?;
     let mut existing = bids_by_pair(txn, &booking_ids, &lot_ids, true).await?;
 
@@ -516,6 +541,9 @@ async fn write_all(
     for p in pending {
         let pair = (p.lot_id.clone(), p.booking.id.clone());
         let plan = (|| {
+            if erased.contains(&p.booking.id) {
+                return Err(BidError::SignedOut);
+            }
             if !eligible.contains(&(p.booking.id.clone(), p.lot_id.clone())) {
                 return Err(BidError::NotFound);
             }

@@ -1207,6 +1207,13 @@ async fn reserve_now(
 ) -> Result<Reserved, BidError> {
     let txn = write_txn(db).await?;
     let (lot, spec) = lock_open_lot_as(&txn, booking, lot_id, LockType::Update).await?;
+    // Erased while the card was held (see `intake::erased_among`): no bid is written for it.
+    if !intake::erased_among(&txn, std::slice::from_ref(&booking.id))
+        .await?
+        .is_empty()
+    {
+        return Err(BidError::SignedOut);
+    }
     let now = Utc::now();
     check_window(&spec, now)?;
     let Security::Hold { reference, .. } = security else {
