@@ -997,6 +997,52 @@ async fn the_status_page_hands_over_the_data_and_erases_it_on_request(app: TestA
     );
 }
 
+/// A paid upgrade still ahead may yet be cancelled and refunded: the page erases nothing and
+/// says until when, in the traveller's language.
+async fn erasure_waits_for_the_travel_day_of_a_paid_upgrade_on_the_page(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let travel_day = (chrono::Utc::now() + chrono::Duration::days(30)).date_naive();
+    let lot = app
+        .open_lot(&op, json!({"service_date": travel_day.to_string()}))
+        .await;
+    app.booking(&op, "AU7K2P", "Muller", 1, &[&lot]).await;
+    let browser = Browser::new(&app);
+    browser.sign_in("AU7K2P", "Muller").await;
+    let bid_path = browser.bid(&lot, "400", GOOD_CARD).await.path();
+    app.close_now(&lot).await;
+    app.run_jobs().await;
+    assert!(browser.get(&bid_path).await.says("charged €400.00"));
+
+    let csrf = browser.get(&bid_path).await.hidden("csrf");
+    let refused = browser
+        .post("/my-data/erase", &[("csrf", &csrf), ("confirm", "yes")])
+        .await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.body);
+    let day = travel_day.format("%a %-d %b %Y").to_string();
+    assert!(
+        refused.says(&format!(
+            "Nothing was erased: your upgrade on {day} is paid for"
+        )),
+        "{}",
+        refused.body
+    );
+    assert!(browser.get("/my-data").await.body.contains("Muller"));
+
+    let french = Browser::with_language(&app, "fr-FR,fr;q=0.9");
+    french.sign_in("AU7K2P", "Muller").await;
+    let csrf = french.get(&bid_path).await.hidden("csrf");
+    let refused = french
+        .post("/my-data/erase", &[("csrf", &csrf), ("confirm", "yes")])
+        .await;
+    assert!(
+        refused.status == StatusCode::CONFLICT
+            && refused.says("Rien n'a été effacé : votre surclassement du ")
+            && refused.says(&travel_day.format(" %Y est payé").to_string()),
+        "{}",
+        refused.body
+    );
+}
+
 /// The operator cancels the upgrade during bidding: there is no award, yet the bid's page
 /// says what became of it and why (the cancel, the hold being released, then released,
 /// nothing charged), in the traveller's language, and the list of offers says the same. A
@@ -1330,6 +1376,7 @@ store_tests!(
     a_failed_payment_can_be_fixed_with_another_card_on_the_status_page,
     a_card_sent_after_the_grace_period_is_refused_on_the_page,
     the_status_page_hands_over_the_data_and_erases_it_on_request,
+    erasure_waits_for_the_travel_day_of_a_paid_upgrade_on_the_page,
     a_bid_on_an_upgrade_cancelled_during_bidding_says_why_on_its_page,
     a_card_only_saved_is_never_spoken_of_as_held,
 );
