@@ -306,8 +306,18 @@ async fn write(db: &Db, by: &Actor, rows: Vec<BookingInput>) -> Result<ImportSum
                     am.language = Set(row.language.clone());
                     am.loyalty_tier = Set(row.loyalty_tier as i32);
                     am.updated_at = Set(now);
-                    am.update(&txn).await?;
-                    summary.updated += 1;
+                    // Read without a lock: an erasure committed since then is not undone.
+                    let written = booking::Entity::update_many()
+                        .set(am)
+                        .filter(booking::Column::Id.eq(&id))
+                        .filter(booking::Column::ErasedAt.is_null())
+                        .exec(&txn)
+                        .await?;
+                    if written.rows_affected == 1 {
+                        summary.updated += 1;
+                    } else {
+                        summary.unchanged += 1;
+                    }
                 } else {
                     summary.unchanged += 1;
                 }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set, sea_query::LockType,
 };
 
 use super::{
@@ -426,9 +426,10 @@ async fn lots_by_id(
 }
 
 /// Which of these bookings were erased since they were looked at (while their cards were
-/// held). Read `FOR SHARE`, in id order: an erasure takes its booking `FOR UPDATE` before it
-/// looks for bids in play, so it either waits for this batch and finds its bids, or this batch
-/// waits for it and finds the booking erased.
+/// held). Read `FOR KEY SHARE`, in id order: an erasure takes its booking `FOR UPDATE` before
+/// it looks for bids in play, so it either waits for this batch and finds its bids, or this
+/// batch waits for it and finds the booking erased. The weakest lock that does so: an import
+/// updating the booking's other columns neither waits for it nor holds it up.
 pub(super) async fn erased_among(
     txn: &DatabaseTransaction,
     booking_ids: &[String],
@@ -439,7 +440,7 @@ pub(super) async fn erased_among(
         .column(booking::Column::ErasedAt)
         .filter(booking::Column::Id.is_in(padded(booking_ids.to_vec())))
         .order_by_asc(booking::Column::Id)
-        .lock_shared()
+        .lock(LockType::KeyShare)
         .into_tuple()
         .all(txn)
         .await?;
@@ -526,14 +527,15 @@ async fn write_all(
     txn: &DatabaseTransaction,
     pending: &[PendingBid],
 ) -> Result<Vec<Result<Placed, BidError>>, DbErr> {
-    // Microseconds, as PostgreSQL keeps them: the bids answered are the bids read back later.
-    let now = Utc::now().trunc_subsecs(6);
     let booking_ids = distinct(pending.iter().map(|p| &p.booking.id));
     let lot_ids = distinct(pending.iter().map(|p| &p.lot_id));
     let lots = lots_by_id(txn, &lot_ids, true).await?;
     let erased = erased_among(txn, &booking_ids).await?;
     let eligible = eligibility(txn, &booking_ids, &lot_ids).await?;
     let mut existing = bids_by_pair(txn, &booking_ids, &lot_ids, true).await?;
+    // Once the locks are held, for the deadline check. Microseconds, as PostgreSQL keeps
+    // them: the bids answered are the bids read back later.
+    let now = Utc::now().trunc_subsecs(6);
 
     // Checked in memory, in arrival order: a second bid of the same booking on the same lot
     // in this batch finds the first one as existing.
