@@ -381,8 +381,7 @@ pub async fn set_retention(
 }
 
 /// Erases bookings whose every lot was settled or cancelled more than the operator's
-/// retention period ago, and those eligible for no lot and unchanged by any import within it.
-/// Returns how many were erased.
+/// retention period ago. Returns how many were erased.
 pub async fn purge_expired(db: &Db, now: DateTime<Utc>) -> Result<usize, DbErr> {
     let mut purged = 0;
     for setting in privacy_setting::Entity::find().all(db).await? {
@@ -401,17 +400,19 @@ pub async fn purge_expired(db: &Db, now: DateTime<Utc>) -> Result<usize, DbErr> 
             .await?
             .into_iter()
             .collect();
-        let candidates: Vec<(String, DateTime<Utc>)> = booking::Entity::find()
+        if done.is_empty() {
+            continue;
+        }
+        let candidates: Vec<String> = booking::Entity::find()
             .select_only()
             .column(booking::Column::Id)
-            .column(booking::Column::UpdatedAt)
             .filter(booking::Column::OperatorId.eq(&setting.operator_id))
             .filter(booking::Column::ErasedAt.is_null())
             .filter(booking::Column::CreatedAt.lt(cutoff))
             .into_tuple()
             .all(db)
             .await?;
-        for (booking_id, updated_at) in candidates {
+        for booking_id in candidates {
             let lots: Vec<String> = booking_lot::Entity::find()
                 .select_only()
                 .column(booking_lot::Column::LotId)
@@ -419,13 +420,8 @@ pub async fn purge_expired(db: &Db, now: DateTime<Utc>) -> Result<usize, DbErr> 
                 .into_tuple()
                 .all(db)
                 .await?;
-            // A booking eligible for no upgrade counts from its last change.
-            let expired = if lots.is_empty() {
-                updated_at < cutoff
-            } else {
-                lots.iter().all(|l| done.contains(l))
-            };
-            if !expired {
+            // A booking eligible for no lot yet is kept: its lot may not be created yet.
+            if lots.is_empty() || !lots.iter().all(|l| done.contains(l)) {
                 continue;
             }
             let txn = write_txn(db).await?;
