@@ -413,18 +413,22 @@ impl Worker {
                 .await
                 .map(|_| None)
                 .map_err(|e| e.to_string()),
-            Job::PurgeExpired => async {
+            // Each purge runs whatever became of the other.
+            Job::PurgeExpired => {
                 let now = Utc::now();
-                let purged = data_rights::purge_expired(&self.db, now).await?;
-                if purged > 0 {
+                let purged = data_rights::purge_expired(&self.db, now).await;
+                let forgotten = crate::store::idempotency::forget_old(&self.db, now).await;
+                if let Ok(purged @ 1..) = purged {
                     tracing::info!(purged, "personal data past retention erased");
                 }
-                let forgotten = crate::store::idempotency::forget_old(&self.db, now).await?;
-                tracing::debug!(forgotten, "idempotency answers older than a day forgotten");
-                Ok::<_, DbErr>(None)
+                if let Ok(forgotten) = forgotten {
+                    tracing::debug!(forgotten, "idempotency answers older than a day forgotten");
+                }
+                purged
+                    .and(forgotten)
+                    .map(|_| None)
+                    .map_err(|e| e.to_string())
             }
-            .await
-            .map_err(|e| e.to_string()),
             // Not retried: a provider that cannot list its holds now is asked again at the
             // next period, rather than by retries piling up beside the new looks.
             Job::FindUnrecordedHolds => {

@@ -426,7 +426,8 @@ impl Notifier {
         match trace {
             Trace::Email(copy) => {
                 // The copy goes only onto a message still pending: one whose booking was
-                // erased while it was being sent keeps none of it, and says it went.
+                // erased while it was being sent keeps none of it, and says it went (as does
+                // one another run already recorded, which keeps its own copy).
                 let still_pending = update
                     .clone()
                     .filter(outbox_entity::Column::Status.eq(outbox::PENDING));

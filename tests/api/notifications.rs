@@ -331,11 +331,15 @@ enum Answer {
 }
 
 /// A minimal SMTP server for the failure path: answers each recipient as it is told to;
-/// while `slow` is set, it greets half a second late, so that sends in flight overlap.
+/// while `slow` is set, it greets half a second late, so that sends in flight overlap; while
+/// `gated`, it says a connection came (`connected`) and greets once `go` has a permit.
 struct FlakySmtp {
     port: u16,
     answer: Arc<AtomicU8>,
     slow: Arc<AtomicBool>,
+    gated: Arc<AtomicBool>,
+    connected: Arc<tokio::sync::Notify>,
+    go: Arc<tokio::sync::Semaphore>,
     received: Arc<Mutex<Vec<String>>>,
 }
 
@@ -357,6 +361,9 @@ async fn flaky_smtp(answer: Answer) -> FlakySmtp {
         port,
         answer: Arc::new(AtomicU8::new(answer as u8)),
         slow: Arc::new(AtomicBool::new(false)),
+        gated: Arc::new(AtomicBool::new(false)),
+        connected: Arc::new(tokio::sync::Notify::new()),
+        go: Arc::new(tokio::sync::Semaphore::new(0)),
         received: Arc::new(Mutex::new(Vec::new())),
     };
     let (answer, slow, got) = (
@@ -364,17 +371,23 @@ async fn flaky_smtp(answer: Answer) -> FlakySmtp {
         smtp.slow.clone(),
         smtp.received.clone(),
     );
+    let (gated, connected, go) = (smtp.gated.clone(), smtp.connected.clone(), smtp.go.clone());
     tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
             let (answer, slow, got) = (answer.clone(), slow.clone(), got.clone());
+            let (gated, connected, go) = (gated.clone(), connected.clone(), go.clone());
             tokio::spawn(async move {
                 let (read, mut write) = stream.into_split();
                 let mut lines = BufReader::new(read);
                 if slow.load(Ordering::SeqCst) {
                     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+                }
+                if gated.load(Ordering::SeqCst) {
+                    connected.notify_one();
+                    go.acquire().await.unwrap().forget();
                 }
                 let _ = write.write_all(b"220 flaky ESMTP\r\n").await;
                 let mut line = String::new();
@@ -1252,15 +1265,17 @@ async fn an_email_in_flight_when_its_booking_is_erased_keeps_no_copy(store: Stor
         .send()
         .await
         .expect(200);
-    // The mail server takes half a second to answer: the erasure lands meanwhile.
-    smtp.slow.store(true, Ordering::SeqCst);
+    // The mail server answers only once the erasure has landed.
+    smtp.gated.store(true, Ordering::SeqCst);
     let erase = async {
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        smtp.connected.notified().await;
         app.post("/v1/traveller/erasure")
             .key(&token)
             .send()
             .await
             .expect(200);
+        smtp.gated.store(false, Ordering::SeqCst);
+        smtp.go.add_permits(100);
     };
     tokio::join!(app.run_jobs(), erase);
     let kept = surclass::store::entities::outbox::Entity::find()
