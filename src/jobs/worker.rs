@@ -421,8 +421,11 @@ impl Worker {
                 if let Ok(purged @ 1..) = purged {
                     tracing::info!(purged, "personal data past retention erased");
                 }
-                if let Ok(forgotten) = forgotten {
-                    tracing::debug!(forgotten, "idempotency answers older than a day forgotten");
+                match &forgotten {
+                    Ok(forgotten) => {
+                        tracing::debug!(forgotten, "idempotency answers older than a day forgotten")
+                    }
+                    Err(e) => tracing::warn!(error = %e, "idempotency answers not forgotten"),
                 }
                 purged
                     .and(forgotten)

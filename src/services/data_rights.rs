@@ -225,7 +225,8 @@ async fn erase_in(
     now: DateTime<Utc>,
 ) -> Result<booking::Model, DataRightsError> {
     // Taken for update before bids are looked at: a bid being written for this booking
-    // holds it for share (bid intake), so one of the two waits for the other and sees it.
+    // holds it for key share (bid intake, "upgrade now"), so one of the two waits for the
+    // other and sees it.
     let b = booking::Entity::find_by_id(booking_id.to_owned())
         .lock_exclusive()
         .one(txn)
@@ -336,6 +337,17 @@ async fn paid_upgrade_ahead(
         .max())
 }
 
+/// The lots a booking is eligible for.
+async fn lots_of(conn: &impl ConnectionTrait, booking_id: &str) -> Result<Vec<String>, DbErr> {
+    booking_lot::Entity::find()
+        .select_only()
+        .column(booking_lot::Column::LotId)
+        .filter(booking_lot::Column::BookingId.eq(booking_id))
+        .into_tuple()
+        .all(conn)
+        .await
+}
+
 /// The operator's retention period in days, if set.
 pub async fn retention(db: &impl ConnectionTrait, operator_id: &str) -> Result<Option<i32>, DbErr> {
     Ok(privacy_setting::Entity::find_by_id(operator_id.to_owned())
@@ -412,19 +424,23 @@ pub async fn purge_expired(db: &Db, now: DateTime<Utc>) -> Result<usize, DbErr> 
             .into_tuple()
             .all(db)
             .await?;
+        // A booking eligible for no lot yet is kept: its lot may not be created yet.
+        let expired = |lots: &[String]| !lots.is_empty() && lots.iter().all(|l| done.contains(l));
         for booking_id in candidates {
-            let lots: Vec<String> = booking_lot::Entity::find()
-                .select_only()
-                .column(booking_lot::Column::LotId)
-                .filter(booking_lot::Column::BookingId.eq(&booking_id))
-                .into_tuple()
-                .all(db)
-                .await?;
-            // A booking eligible for no lot yet is kept: its lot may not be created yet.
-            if lots.is_empty() || !lots.iter().all(|l| done.contains(l)) {
+            if !expired(&lots_of(db, &booking_id).await?) {
                 continue;
             }
             let txn = write_txn(db).await?;
+            // Looked at again under the booking's lock, which an import adding an eligibility
+            // waits for: a lot added meanwhile keeps the booking.
+            booking::Entity::find_by_id(booking_id.clone())
+                .lock_exclusive()
+                .one(&txn)
+                .await?;
+            if !expired(&lots_of(&txn, &booking_id).await?) {
+                txn.rollback().await?;
+                continue;
+            }
             let by = Asker::Operator(Actor::system(&setting.operator_id, "retention"));
             match erase_in(&txn, &booking_id, by, now).await {
                 Ok(_) => {

@@ -1268,7 +1268,10 @@ async fn an_email_in_flight_when_its_booking_is_erased_keeps_no_copy(store: Stor
     // The mail server answers only once the erasure has landed.
     smtp.gated.store(true, Ordering::SeqCst);
     let erase = async {
-        smtp.connected.notified().await;
+        let waiting = smtp.connected.notified();
+        tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+            .await
+            .expect("the email is being sent");
         app.post("/v1/traveller/erasure")
             .key(&token)
             .send()
