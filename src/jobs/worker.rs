@@ -477,21 +477,20 @@ mod tests {
             .status
     }
 
-    async fn fresh_db() -> Db {
-        let dir = std::env::temp_dir().join(format!("surclass-worker-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let db = crate::store::connect(&format!("sqlite://{}", dir.join("w.db").display()), 4)
-            .await
-            .unwrap();
+    /// A migrated SQLite store in a directory removed when the test drops it.
+    async fn fresh_db() -> (tempfile::TempDir, Db) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("w.db").display());
+        let db = crate::store::connect(&url, 4).await.unwrap();
         crate::store::migrate(&db).await.unwrap();
-        db
+        (dir, db)
     }
 
     /// Many short jobs at once, as after a big lot closes: the loop runs them a few at a
     /// time, and every one ends recorded as it ended: done, due again later, or parked.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_loop_runs_a_burst_of_jobs_and_records_how_each_ended() {
-        let db = fresh_db().await;
+        let (_dir, db) = fresh_db().await;
         let now = Utc::now();
         // Settling a lot that is not there: nothing to do, done.
         let settles = (0..30).map(|i| Job::Settle {
@@ -564,7 +563,7 @@ mod tests {
     /// run's late outcome must not end the second run's claim.
     #[tokio::test]
     async fn a_late_outcome_does_not_end_a_newer_claim_of_the_same_job() {
-        let db = fresh_db().await;
+        let (_dir, db) = fresh_db().await;
         let lease = Duration::seconds(10);
         let settle = Job::Settle {
             lot_id: "lot_gone".into(),
@@ -613,7 +612,7 @@ mod tests {
     /// close and the money are claimed first, then the messages, each oldest first.
     #[tokio::test]
     async fn the_deadline_s_work_is_claimed_before_messages_queued_earlier() {
-        let db = fresh_db().await;
+        let (_dir, db) = fresh_db().await;
         let earlier = Utc::now() - Duration::minutes(5);
         let confirmations = (0..50).map(|i| Job::DeliverMany {
             outbox_ids: vec![i],
@@ -660,9 +659,8 @@ mod tests {
     async fn messages_queued_before_the_upgrade_wait_behind_the_deadline_s_work() {
         use migration::MigratorTrait;
         use sea_orm::{ConnectionTrait, Statement};
-        let dir = std::env::temp_dir().join(format!("surclass-upgrade-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let url = format!("sqlite://{}", dir.join("w.db").display());
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("w.db").display());
         let db = crate::store::connect(&url, 1).await.unwrap();
         migration::Migrator::up(&db, Some(4)).await.unwrap();
         db.execute_unprepared(
@@ -772,7 +770,7 @@ mod tests {
     /// behind a release that waits on it still run, and the release is not given up.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn messages_run_while_the_money_waits_on_a_slow_provider() {
-        let db = fresh_db().await;
+        let (_dir, db) = fresh_db().await;
         let now = Utc::now();
         let release = Job::ReleaseUnrecorded {
             hold: "pi_slow".into(),
@@ -811,7 +809,7 @@ mod tests {
     /// so another process cannot start them too.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn jobs_waiting_behind_a_slow_one_keep_their_claim() {
-        let db = fresh_db().await;
+        let (_dir, db) = fresh_db().await;
         let releases = (0..3).map(|i| Job::ReleaseUnrecorded {
             hold: format!("pi_lost_{i}"),
             tell: None,

@@ -5,7 +5,7 @@
 // Run by tests/console_e2e.rs, which starts the server and seeds the lot with bids.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { baseUrl, openBrowser, screenshotter, seriousViolations } from './lib/browser.mjs';
@@ -150,6 +150,7 @@ test('import bookings: a preview with the bad row, nothing imported until skippe
   await page.waitForSelector('#import-result');
   assert.match(await page.textContent('#import-result'), /1 created.*1 bad rows skipped/);
   await accessible('bookings-imported');
+  rmSync(dir, { recursive: true, force: true });
 });
 
 test('cancel a lot after a confirmation that counts the holds', async () => {
