@@ -4,6 +4,8 @@
 //! Keys are per caller (the hash of its credentials), so two callers never see each other's
 //! responses. A placeholder row is written before the handler runs, so a concurrent duplicate
 //! gets 409 instead of running twice. 5xx answers are not stored: retrying them is the point.
+//! An answer is replayed only to a credential still live (a key not revoked, a session for a
+//! booking not erased): the guard runs before the route's own check.
 //! Answers are kept for a day ([`crate::store::idempotency::KEPT_FOR`]).
 
 use actix_web::body::{BoxBody, MessageBody, to_bytes};
@@ -95,16 +97,15 @@ pub async fn guard(
                 "A request with this Idempotency-Key is still being processed; retry in a moment.",
             )
             .error_response(),
-            Some(s) => {
-                let status =
-                    StatusCode::from_u16(s.response_status as u16).unwrap_or(StatusCode::OK);
-                let mut res = HttpResponse::build(status);
-                if !s.response_content_type.is_empty() {
-                    res.content_type(s.response_content_type);
-                }
-                res.insert_header(("Idempotent-Replayed", "true"));
-                res.body(s.response_body)
-            }
+            // A key revoked (or a session ended) since: its answer is not given again.
+            Some(s) => match super::api::auth::still_valid(req.request()).await {
+                Ok(true) => replay(s),
+                Ok(false) => Problem::unauthorized(
+                    "This credential is revoked or has expired; sign in again or use a live API key.",
+                )
+                .error_response(),
+                Err(e) => Problem::from(e).error_response(),
+            },
             None => Problem::internal().error_response(),
         };
         return Ok(req.into_response(response));
@@ -145,6 +146,17 @@ pub async fn guard(
         http_req,
         head.set_body(BoxBody::new(bytes)),
     ))
+}
+
+/// The stored answer, sent again.
+fn replay(s: idempotency_key::Model) -> HttpResponse {
+    let status = StatusCode::from_u16(s.response_status as u16).unwrap_or(StatusCode::OK);
+    let mut res = HttpResponse::build(status);
+    if !s.response_content_type.is_empty() {
+        res.content_type(s.response_content_type);
+    }
+    res.insert_header(("Idempotent-Replayed", "true"));
+    res.body(s.response_body)
 }
 
 /// The caller, as the hash of what authenticates it (never the secret itself). Anonymous

@@ -161,7 +161,54 @@ async fn a_stored_answer_is_forgotten_after_a_day(app: TestApp) {
     assert_eq!(rows[0].key, "evt_old", "the provider's event ids stay");
 }
 
+/// A stored answer goes again only to a credential still live: a key revoked since, or a
+/// traveller whose booking was erased since, gets 401, not the answer.
+async fn a_revoked_key_gets_no_stored_answer(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let second = app
+        .post("/v1/api-keys")
+        .key(&op.key)
+        .json(&json!({"name": "revenue team", "scope": "operator"}))
+        .send()
+        .await
+        .expect(201);
+    let (second_id, second_key) = (
+        second.body["id"].as_str().unwrap().to_owned(),
+        second.body["secret"].as_str().unwrap().to_owned(),
+    );
+    let create = || {
+        app.post("/v1/api-keys")
+            .key(&second_key)
+            .idempotency_key("partner-key")
+            .json(&json!({"name": "booking engine", "scope": "partner"}))
+            .send()
+    };
+    create().await.expect(201);
+    let replayed = create().await.expect(201);
+    assert_eq!(replayed.header("idempotent-replayed"), Some("true"));
+    app.delete(&format!("/v1/api-keys/{second_id}"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200);
+    let refused = create().await.expect(401);
+    assert!(refused.body.get("secret").is_none(), "{:#}", refused.body);
+
+    let lot = app.open_lot(&op, json!({})).await;
+    app.booking(&op, "PNR001", "Martin", 1, &[&lot]).await;
+    let token = app.sign_in("PNR001", "Martin").await;
+    let erase = || {
+        app.post("/v1/traveller/erasure")
+            .key(&token)
+            .idempotency_key("erase-me")
+            .send()
+    };
+    erase().await.expect(200);
+    erase().await.expect(401);
+}
+
 store_tests!(
+    a_revoked_key_gets_no_stored_answer,
     a_retried_create_replays_the_answer_and_creates_one_lot,
     a_retried_bid_change_is_applied_once,
     a_stored_answer_is_forgotten_after_a_day,

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpRequest, web};
 use chrono::Utc;
-use sea_orm::EntityTrait;
+use sea_orm::{DbErr, EntityTrait};
 
 use crate::http::problem::Problem;
 use crate::services::keys;
@@ -124,6 +124,21 @@ fn session_claims(req: &HttpRequest) -> Result<String, Problem> {
         .ok_or_else(|| {
             Problem::unauthorized("Sign in again with your booking reference and last name.")
         })
+}
+
+/// Whether the request's credential still opens anything: a live API key, or a session for
+/// a booking not erased. The idempotency guard asks before it replays a stored answer, which
+/// it does before any route's own check.
+pub async fn still_valid(req: &HttpRequest) -> Result<bool, DbErr> {
+    let db = db(req);
+    if let Ok(booking_id) = session_claims(req) {
+        let booking = booking::Entity::find_by_id(booking_id).one(&db).await?;
+        return Ok(booking.is_some_and(|b| b.erased_at.is_none()));
+    }
+    match bearer(req) {
+        Some(token) => Ok(keys::authenticate(&db, &token).await?.is_some()),
+        None => Ok(false),
+    }
 }
 
 impl FromRequest for TravellerSession {
