@@ -4,8 +4,8 @@
 //! Keys are per caller (the hash of its credentials), so two callers never see each other's
 //! responses. A placeholder row is written before the handler runs, so a concurrent duplicate
 //! gets 409 instead of running twice. 5xx answers are not stored: retrying them is the point.
-//! An answer is replayed only to a credential still live (a key not revoked, a session for a
-//! booking not erased): the guard runs before the route's own check.
+//! An answer is not replayed to a credential withdrawn since (a key revoked, a session for a
+//! booking erased): the guard runs before the route's own check.
 //! Answers are kept for a day ([`crate::store::idempotency::KEPT_FOR`]).
 
 use actix_web::body::{BoxBody, MessageBody, to_bytes};
@@ -97,11 +97,11 @@ pub async fn guard(
                 "A request with this Idempotency-Key is still being processed; retry in a moment.",
             )
             .error_response(),
-            // A key revoked (or a session ended) since: its answer is not given again.
-            Some(s) => match super::api::auth::still_valid(req.request()).await {
-                Ok(true) => replay(s),
-                Ok(false) => Problem::unauthorized(
-                    "This credential is revoked or has expired; sign in again or use a live API key.",
+            // A key revoked (or a booking erased) since: its answer is not given again.
+            Some(s) => match super::api::auth::withdrawn(req.request()).await {
+                Ok(false) => replay(s),
+                Ok(true) => Problem::unauthorized(
+                    "This credential was revoked (or its booking erased) since; use a live API key or sign in again.",
                 )
                 .error_response(),
                 Err(e) => Problem::from(e).error_response(),

@@ -39,8 +39,8 @@ use crate::http::{health, metrics, pagination, problem};
         (name = "operator", description = "Operators: lots, bookings, bids, awards and API keys. \
             Every write accepts an `Idempotency-Key` header: a retry with the same key replays \
             the stored answer (with `Idempotent-Replayed: true`) and changes nothing; the same \
-            key with a different request is 422. Answers are kept for 24 hours, and replayed only \
-            to a key not revoked since (401 otherwise)."),
+            key with a different request is 422. Answers are kept for 24 hours, and not replayed to \
+            a key revoked since (401)."),
         (name = "partner", description = "Partners act for travellers of their operator: get a \
             traveller session for a booking, then use the traveller routes with it."),
         (name = "traveller", description = "Travellers: sign in with a booking reference and last \

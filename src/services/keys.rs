@@ -82,3 +82,12 @@ pub async fn authenticate(db: &Db, secret: &str) -> Result<Option<api_key::Model
         .await?;
     Ok(key.filter(|k| k.revoked_at.is_none()))
 }
+
+/// Whether this secret is a key that was revoked (not merely unknown).
+pub async fn revoked(db: &Db, secret: &str) -> Result<bool, DbErr> {
+    let key = api_key::Entity::find()
+        .filter(api_key::Column::SecretHash.eq(api_keys::hash_secret(secret)))
+        .one(db)
+        .await?;
+    Ok(key.is_some_and(|k| k.revoked_at.is_some()))
+}

@@ -161,8 +161,8 @@ async fn a_stored_answer_is_forgotten_after_a_day(app: TestApp) {
     assert_eq!(rows[0].key, "evt_old", "the provider's event ids stay");
 }
 
-/// A stored answer goes again only to a credential still live: a key revoked since, or a
-/// traveller whose booking was erased since, gets 401, not the answer.
+/// A stored answer does not go again to a credential withdrawn since: a key revoked, or a
+/// traveller whose booking was erased, gets 401, not the answer.
 async fn a_revoked_key_gets_no_stored_answer(app: TestApp) {
     let op = app.operator("aurora").await;
     let second = app
@@ -205,6 +205,21 @@ async fn a_revoked_key_gets_no_stored_answer(app: TestApp) {
     };
     erase().await.expect(200);
     erase().await.expect(401);
+
+    // A credential merely unknown or expired is not withdrawn: a sign-in retried with an old
+    // token still attached gets its answer again, as the route would take it.
+    let sign_in = || {
+        app.post("/v1/traveller/sessions")
+            .key("v1.bkg_gone.1.c3RhbGU")
+            .idempotency_key("sign-in")
+            .json(&json!({"reference": "PNR002", "last_name": "Dubois"}))
+            .send()
+    };
+    app.booking(&op, "PNR002", "Dubois", 1, &[&lot]).await;
+    let first = sign_in().await.expect(201);
+    let again = sign_in().await.expect(201);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.body, first.body);
 }
 
 store_tests!(

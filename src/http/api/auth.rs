@@ -126,17 +126,19 @@ fn session_claims(req: &HttpRequest) -> Result<String, Problem> {
         })
 }
 
-/// Whether the request's credential still opens anything: a live API key, or a session for
-/// a booking not erased. The idempotency guard asks before it replays a stored answer, which
-/// it does before any route's own check.
-pub async fn still_valid(req: &HttpRequest) -> Result<bool, DbErr> {
+/// Whether the request's credential was withdrawn since it was given: an API key revoked, or
+/// a session (signed and unexpired) for a booking erased. No credential, or an unknown or
+/// expired one, is not: a route that needs none (signing in) still takes the request, and
+/// one that does answers for itself. The idempotency guard asks before it replays a stored
+/// answer, which it does before any route's own check.
+pub async fn withdrawn(req: &HttpRequest) -> Result<bool, DbErr> {
     let db = db(req);
     if let Ok(booking_id) = session_claims(req) {
         let booking = booking::Entity::find_by_id(booking_id).one(&db).await?;
-        return Ok(booking.is_some_and(|b| b.erased_at.is_none()));
+        return Ok(booking.is_none_or(|b| b.erased_at.is_some()));
     }
     match bearer(req) {
-        Some(token) => Ok(keys::authenticate(&db, &token).await?.is_some()),
+        Some(token) => keys::revoked(&db, &token).await,
         None => Ok(false),
     }
 }
