@@ -74,20 +74,24 @@ pub async fn revoke(db: &Db, by: &Actor, key_id: &str) -> Result<Option<api_key:
     Ok(Some(revoked))
 }
 
-/// The live key with this secret, if any.
-pub async fn authenticate(db: &Db, secret: &str) -> Result<Option<api_key::Model>, DbErr> {
-    let key = api_key::Entity::find()
+/// The key with this secret, live or revoked, if any.
+async fn with_secret(db: &Db, secret: &str) -> Result<Option<api_key::Model>, DbErr> {
+    api_key::Entity::find()
         .filter(api_key::Column::SecretHash.eq(api_keys::hash_secret(secret)))
         .one(db)
-        .await?;
-    Ok(key.filter(|k| k.revoked_at.is_none()))
+        .await
+}
+
+/// The live key with this secret, if any.
+pub async fn authenticate(db: &Db, secret: &str) -> Result<Option<api_key::Model>, DbErr> {
+    Ok(with_secret(db, secret)
+        .await?
+        .filter(|k| k.revoked_at.is_none()))
 }
 
 /// Whether this secret is a key that was revoked (not merely unknown).
 pub async fn revoked(db: &Db, secret: &str) -> Result<bool, DbErr> {
-    let key = api_key::Entity::find()
-        .filter(api_key::Column::SecretHash.eq(api_keys::hash_secret(secret)))
-        .one(db)
-        .await?;
-    Ok(key.is_some_and(|k| k.revoked_at.is_some()))
+    Ok(with_secret(db, secret)
+        .await?
+        .is_some_and(|k| k.revoked_at.is_some()))
 }
