@@ -108,6 +108,20 @@ impl LotSpec {
                 "reserve and maximum must be in the lot's currency",
             );
         }
+        // A price kept from before a change of currency would be read in the new one.
+        if let Some(price) = self.upgrade_now
+            && price.currency() != self.currency
+        {
+            errors.add(
+                "upgrade_now",
+                format!(
+                    "is in {}, not the lot's currency {}: give it again in {}",
+                    price.currency(),
+                    self.currency,
+                    self.currency
+                ),
+            );
+        }
         if self.reserve.minor() > self.maximum.minor() {
             errors.add(
                 "reserve",

@@ -12,7 +12,7 @@ use super::award::{self as award_service, LoserRecord, PlanRecord};
 use super::events;
 use crate::domain::award::AwardStatus;
 use crate::domain::bid::{BidEventKind, BidStatus};
-use crate::domain::lot::{LotSpec, LotStatus};
+use crate::domain::lot::{LotSpec, LotStatus, PaymentMode, hold_window};
 use crate::domain::outcome::OutcomeReason;
 use crate::domain::validation::FieldErrors;
 use crate::ids;
@@ -145,6 +145,32 @@ pub async fn update(
             errors.add(
                 "capacity",
                 "change it with POST /v1/lots/{id}/capacity, which tells bidders",
+            );
+        }
+        let sold = current.units_sold_now.max(0) as u32;
+        if spec.entitlement_units != base.entitlement_units
+            && spec.entitlement_units + sold > spec.capacity
+        {
+            errors.add(
+                "entitlement_units",
+                format!(
+                    "with the {sold} upgrades already sold by \"upgrade now\", at most {} fit the capacity of {}",
+                    spec.capacity.saturating_sub(sold),
+                    spec.capacity
+                ),
+            );
+        }
+        if spec.closes_at > base.closes_at
+            && let Some(limit) = hold_limit(&txn, &current.id, &spec).await?
+            && spec.closes_at > limit
+        {
+            errors.add(
+                "closes_at",
+                format!(
+                    "must be no later than {} ({} days after the oldest card hold, which would expire before the award)",
+                    limit.format("%Y-%m-%dT%H:%M:%SZ"),
+                    hold_window().num_days()
+                ),
             );
         }
     }
@@ -296,6 +322,28 @@ pub async fn set_capacity(
             ),
         );
     }
+    // Upgrades sold by "upgrade now" are seats someone has paid for: the lot may be withdrawn
+    // whole (0, which refunds them) but not shrunk under them.
+    let sold = current.units_sold_now.max(0);
+    if !matches!(status, LotStatus::Awarded | LotStatus::Settled)
+        && capacity != 0
+        && (capacity as i32) >= current.entitlement_units
+        && (capacity as i32) < current.entitlement_units + sold
+    {
+        let withdraw = if current.entitlement_units == 0 {
+            "; 0 withdraws the lot and refunds them"
+        } else {
+            ""
+        };
+        errors.add(
+            "capacity",
+            format!(
+                "is below the {} units already taken ({sold} sold by \"upgrade now\", {} by entitlements){withdraw}",
+                current.entitlement_units + sold,
+                current.entitlement_units
+            ),
+        );
+    }
     errors.into_result()?;
     let now = Utc::now();
     let awarded = matches!(status, LotStatus::Awarded | LotStatus::Settled);
@@ -332,6 +380,27 @@ pub async fn set_capacity(
     .await?;
     txn.commit().await?;
     Ok(updated)
+}
+
+/// The latest close a lot holding cards can move to: the oldest hold still in play must be
+/// captured before the card's authorisation lapses. None when no hold binds it.
+async fn hold_limit(
+    txn: &impl ConnectionTrait,
+    lot_id: &str,
+    spec: &LotSpec,
+) -> Result<Option<DateTime<Utc>>, DbErr> {
+    if spec.payment_mode != PaymentMode::Hold {
+        return Ok(None);
+    }
+    // A bid's first hold is no younger than the bid: its placement bounds them all. A charged
+    // bid's hold was captured already.
+    let oldest = live_bids(lot_id)
+        .filter(bid::Column::PaymentRef.is_not_null())
+        .filter(bid::Column::Status.ne(BidStatus::Charged.as_str()))
+        .order_by_asc(bid::Column::CreatedAt)
+        .one(txn)
+        .await?;
+    Ok(oldest.map(|b| b.created_at + hold_window()))
 }
 
 /// What cancelling a lot would undo now: card holds to release and charges to refund.

@@ -405,4 +405,169 @@ store_tests!(
     lots_are_listed_in_pages_with_a_cursor,
     a_cancelled_lot_releases_every_bid_and_tells_the_bidder,
     capacity_cut_to_zero_withdraws_the_offer_and_releases_every_bidder,
+    a_lot_is_not_shrunk_under_the_upgrades_already_sold,
+    a_hold_lot_closes_before_its_oldest_card_hold_lapses,
+    an_upgrade_now_price_is_not_carried_into_another_currency_and_null_removes_it,
 );
+
+/// Seats sold by "upgrade now" are paid for: the lot may be withdrawn whole (which refunds
+/// them) but not made smaller than what is taken, by capacity or by entitlements.
+async fn a_lot_is_not_shrunk_under_the_upgrades_already_sold(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app
+        .open_lot(&op, json!({"capacity": 4, "upgrade_now": "800.00"}))
+        .await;
+    app.booking(&op, "PNR001", "Martin", 2, &[&lot]).await;
+    let buyer = app.sign_in("PNR001", "Martin").await;
+    app.post(&format!("/v1/traveller/offers/{lot}/upgrade-now"))
+        .key(&buyer)
+        .json(&json!({"payment_method": "pm_card_visa"}))
+        .send()
+        .await
+        .expect(201);
+
+    let smaller = app
+        .post(&format!("/v1/lots/{lot}/capacity"))
+        .key(&op.key)
+        .json(&json!({"capacity": 1}))
+        .send()
+        .await
+        .expect(422);
+    assert_eq!(smaller.body["field"], "capacity");
+    assert!(smaller.text.contains("upgrade now"), "{}", smaller.text);
+    let entitled = app
+        .patch(&format!("/v1/lots/{lot}"))
+        .key(&op.key)
+        .json(&json!({"entitlement_units": 3}))
+        .send()
+        .await
+        .expect(422);
+    assert_eq!(entitled.body["field"], "entitlement_units");
+    let lot_now = app
+        .read(&format!("/v1/lots/{lot}"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(lot_now.body["capacity"], 4, "nothing changed");
+    assert_eq!(lot_now.body["entitlement_units"], 0, "nothing changed");
+
+    // What is left can go: one entitlement fits, then the capacity of exactly what is taken.
+    app.patch(&format!("/v1/lots/{lot}"))
+        .key(&op.key)
+        .json(&json!({"entitlement_units": 1}))
+        .send()
+        .await
+        .expect(200);
+    app.post(&format!("/v1/lots/{lot}/capacity"))
+        .key(&op.key)
+        .json(&json!({"capacity": 3}))
+        .send()
+        .await
+        .expect(200);
+    app.post(&format!("/v1/lots/{lot}/capacity"))
+        .key(&op.key)
+        .json(&json!({"capacity": 2}))
+        .send()
+        .await
+        .expect(422);
+}
+
+/// Card holds lapse about a week after they are taken: once bids hold cards, bidding cannot be
+/// moved later than six days after the oldest hold, or the award would capture a dead hold.
+async fn a_hold_lot_closes_before_its_oldest_card_hold_lapses(app: TestApp) {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    use surclass::store::entities::bid;
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({})).await;
+    let later = |days: i64| (chrono::Utc::now() + chrono::Duration::days(days)).to_rfc3339();
+    // No hold yet: the close may move within six days of now.
+    app.patch(&format!("/v1/lots/{lot}"))
+        .key(&op.key)
+        .json(&json!({"closes_at": later(2)}))
+        .send()
+        .await
+        .expect(200);
+    app.booking(&op, "PNR001", "Martin", 1, &[&lot]).await;
+    let traveller = app.sign_in("PNR001", "Martin").await;
+    app.bid(&traveller, &lot, "300.00", "pm_card_visa")
+        .await
+        .expect(201);
+    // The bid was placed three days ago.
+    let placed = chrono::Utc::now() - chrono::Duration::days(3);
+    bid::Entity::update_many()
+        .col_expr(bid::Column::CreatedAt, Expr::value(placed))
+        .filter(bid::Column::LotId.eq(&lot))
+        .exec(&app.db)
+        .await
+        .unwrap();
+
+    let refused = app
+        .patch(&format!("/v1/lots/{lot}"))
+        .key(&op.key)
+        .json(&json!({"closes_at": later(5)}))
+        .send()
+        .await
+        .expect(422);
+    assert_eq!(refused.body["field"], "closes_at");
+    assert!(refused.text.contains("hold"), "{}", refused.text);
+    // Later, but within the oldest hold's six days, it may.
+    app.patch(&format!("/v1/lots/{lot}"))
+        .key(&op.key)
+        .json(&json!({"closes_at": (placed + chrono::Duration::days(6) - chrono::Duration::minutes(5)).to_rfc3339()}))
+        .send()
+        .await
+        .expect(200);
+}
+
+/// A draft's "upgrade now" price was given in its currency: a change of currency does not
+/// silently read €500 as ¥500, and an explicit null removes the price.
+async fn an_upgrade_now_price_is_not_carried_into_another_currency_and_null_removes_it(
+    app: TestApp,
+) {
+    let op = app.operator("aurora").await;
+    let lot = app
+        .open_lot(&op, json!({"open": false, "upgrade_now": "500.00"}))
+        .await;
+    let refused = app
+        .patch(&format!("/v1/lots/{lot}"))
+        .key(&op.key)
+        .json(&json!({"currency": "USD", "reserve": "100.00", "maximum": "1000.00"}))
+        .send()
+        .await
+        .expect(422);
+    assert_eq!(refused.body["field"], "upgrade_now");
+    assert!(refused.text.contains("EUR"), "{}", refused.text);
+    let draft = app
+        .read(&format!("/v1/lots/{lot}"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(draft.body["currency"], "EUR", "nothing changed");
+
+    let changed = app
+        .patch(&format!("/v1/lots/{lot}"))
+        .key(&op.key)
+        .json(&json!({"currency": "USD", "reserve": "100.00", "maximum": "1000.00", "upgrade_now": "550.00"}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(changed.body["upgrade_now"], "550.00");
+    let removed = app
+        .patch(&format!("/v1/lots/{lot}"))
+        .key(&op.key)
+        .json(&json!({"upgrade_now": null}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(removed.body["upgrade_now"], serde_json::Value::Null);
+    let kept = app
+        .patch(&format!("/v1/lots/{lot}"))
+        .key(&op.key)
+        .json(&json!({"title": "Renamed"}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(kept.body["upgrade_now"], serde_json::Value::Null);
+}

@@ -18,6 +18,16 @@ use crate::services::lots::{self, LotFilter, StatusFilter};
 use crate::store::entities::lot;
 use crate::store::{Db, lots as store_lots};
 
+/// A member sent, even as null (`Some(None)`), apart from one left out (`None`): on an edit,
+/// null clears where absence keeps.
+fn given<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
 /// A lot as sent by an operator: every field on create (some have defaults), any subset on edit.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -53,8 +63,11 @@ pub struct LotInput {
     /// Maximum per person.
     #[schema(example = "1500.00")]
     pub maximum: Option<String>,
-    /// Fixed "upgrade now" price per person, taken instantly while units are free; null for none.
-    pub upgrade_now: Option<String>,
+    /// Fixed "upgrade now" price per person, taken instantly while units are free; null (or
+    /// "") for none, on an edit too.
+    #[serde(default, deserialize_with = "given")]
+    #[schema(value_type = Option<String>)]
+    pub upgrade_now: Option<Option<String>>,
     /// Whether prices include taxes (default true), shown before any card is asked for.
     pub taxes_included: Option<bool>,
     /// Bidding opens (default: now).
@@ -129,11 +142,15 @@ impl LotInput {
         let reserve = field!(reserve, amount, None);
         let maximum = field!(maximum, amount, None);
         let upgrade_now = match self.upgrade_now {
-            Some(v) if v.is_empty() => {
+            Some(None) => {
                 touched.push("upgrade_now");
                 Some(None)
             }
-            Some(v) => {
+            Some(Some(v)) if v.is_empty() => {
+                touched.push("upgrade_now");
+                Some(None)
+            }
+            Some(Some(v)) => {
                 touched.push("upgrade_now");
                 e.check("upgrade_now", amount(v)).map(Some)
             }
@@ -544,14 +561,17 @@ pub struct CapacityInput {
     pub capacity: u32,
 }
 
-/// Change capacity while draft or open. Zero withdraws the upgrade: every bidder is told at
-/// once and their hold released.
+/// Change capacity. Draft or open: never below the units entitlements took; zero withdraws
+/// the upgrade (every bidder is told at once, holds are released, "upgrade now" purchases
+/// refunded), any other value may not be below what entitlements and "upgrade now" took. Awarded or settled: winners beyond
+/// the new capacity lose their upgrade, last-ranked first, and are refunded. Closed (the award
+/// running) or cancelled: 409.
 #[utoipa::path(
     tag = "operator", security(("api_key" = [])), request_body = CapacityInput,
     params(("id" = String, Path, description = "Lot id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses(
         (status = 200, description = "Changed", body = LotView),
-        (status = 409, description = "Not draft or open", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Closed or cancelled", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Invalid capacity", body = Problem, content_type = "application/problem+json"),
     )
 )]

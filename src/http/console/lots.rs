@@ -568,7 +568,9 @@ fn input_from_form(
         reserve: text("reserve"),
         maximum: text("maximum"),
         // Emptied on edit: no upgrade-now price any more.
-        upgrade_now: get("upgrade_now").filter(|v| !v.is_empty() || current.is_some()),
+        upgrade_now: get("upgrade_now")
+            .filter(|v| !v.is_empty() || current.is_some())
+            .map(Some),
         taxes_included: check("taxes_included"),
         opens_at,
         closes_at,
