@@ -8,7 +8,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use chrono::{DateTime, Duration, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, Set,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use super::audit::{self, Actor};
@@ -88,6 +88,29 @@ fn hash_password(password: &str) -> String {
         .to_string()
 }
 
+/// Runs argon2 (tens of milliseconds, ~19 MiB) on tokio's blocking threads: on the server's
+/// workers a burst of sign-ins would stall every other request. As many at once as there are
+/// cores, the rest waiting their turn: the blocking pool alone would take hundreds, and their
+/// memory with them.
+async fn hashing<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    static TURNS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let turns = TURNS.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    });
+    let _turn = turns
+        .acquire()
+        .await
+        .expect("the semaphore is never closed");
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
+}
+
+async fn password_matches(hash: String, password: &str) -> bool {
+    let password = password.to_owned();
+    hashing(move || verify_password(&hash, &password)).await
+}
+
 fn verify_password(hash: &str, password: &str) -> bool {
     PasswordHash::new(hash)
         .map(|parsed| {
@@ -124,7 +147,10 @@ pub async fn create(
     }
     errors.into_result()?;
     // Hash before the transaction: argon2 takes a while and holds no lock.
-    let password_hash = hash_password(password);
+    let password_hash = {
+        let password = password.to_owned();
+        hashing(move || hash_password(&password)).await
+    };
     let txn = write_txn(db).await?;
     if operator::Entity::find_by_id(by.operator_id.clone())
         .one(&txn)
@@ -242,7 +268,8 @@ pub async fn sign_in(
         .await?
     else {
         // Spend the same time as a real check, so timing does not tell which emails exist.
-        let _ = verify_password(&dummy_hash(), password);
+        let password = password.to_owned();
+        hashing(move || verify_password(&dummy_hash(), &password)).await;
         return Err(SignInError::Wrong);
     };
     if let Some(until) = user.locked_until
@@ -250,13 +277,21 @@ pub async fn sign_in(
     {
         return Err(SignInError::Locked { until });
     }
-    let right = verify_password(&user.password_hash, password);
-    // Counted in one transaction so parallel guesses cannot slip past the limit.
+    let right = password_matches(user.password_hash.clone(), password).await;
+    // Counted in one transaction so parallel guesses cannot slip past the limit; and a lock
+    // set meanwhile by guesses sent alongside refuses even the right password, as it would
+    // have had this one come a moment later.
     let txn = write_txn(db).await?;
     let current = operator_user::Entity::find_by_id(user.id.clone())
+        .lock_exclusive()
         .one(&txn)
         .await?
         .ok_or(SignInError::Wrong)?;
+    if let Some(until) = current.locked_until
+        && until > now
+    {
+        return Err(SignInError::Locked { until });
+    }
     let failures = if current.locked_until.is_some_and(|u| u <= now) {
         0 // a lock that ran out starts a fresh count
     } else {

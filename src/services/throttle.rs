@@ -61,20 +61,28 @@ impl LoginThrottle {
 
     /// `Err(seconds to wait)` when this client or this reference has failed too often.
     pub fn check(&self, client: &str, reference: &str) -> Result<(), u64> {
+        self.check_client(client)
+            .and_then(|()| self.check_reference(reference))
+    }
+
+    /// `Err(seconds to wait)` when this client has failed too often, whatever it tried.
+    pub fn check_client(&self, client: &str) -> Result<(), u64> {
+        self.blocked(format!("c:{client}"), self.per_client)
+    }
+
+    /// `Err(seconds to wait)` when this reference has failed too often, from anywhere.
+    pub fn check_reference(&self, reference: &str) -> Result<(), u64> {
+        self.blocked(format!("r:{reference}"), self.per_reference)
+    }
+
+    fn blocked(&self, key: String, limit: u32) -> Result<(), u64> {
         let now = Instant::now();
         let map = self.failures.lock().expect("throttle lock");
-        let blocked = |key: String, limit: u32| {
-            map.get(&key).and_then(|&(count, since)| {
-                let elapsed = now.duration_since(since);
-                (count >= limit && elapsed < self.window)
-                    .then(|| (self.window - elapsed).as_secs().max(1))
-            })
-        };
-        match blocked(format!("c:{client}"), self.per_client)
-            .or_else(|| blocked(format!("r:{reference}"), self.per_reference))
-        {
-            Some(wait) => Err(wait),
-            None => Ok(()),
+        match map.get(&key) {
+            Some(&(count, since)) if count >= limit && now.duration_since(since) < self.window => {
+                Err((self.window - now.duration_since(since)).as_secs().max(1))
+            }
+            _ => Ok(()),
         }
     }
 

@@ -274,7 +274,7 @@ const FIELDS: &[(&str, &str, Kind, &str)] = &[
         "title",
         "Title",
         Kind::Text,
-        "Shown to travellers. Empty: resource: from → to.",
+        "Shown to travellers. Left empty on creation: resource: from → to.",
     ),
     (
         "resource_kind",
@@ -553,6 +553,18 @@ fn input_from_form(
     };
     let opens_at = when("opens_at");
     let closes_at = when("closes_at");
+    // On an edit an emptied field is not "unchanged": kept silently, the operator would read
+    // "Changes saved" over a value they meant to remove.
+    if current.is_some() {
+        let must_keep_a_value =
+            |f: &&(&str, &str, Kind, &str)| !matches!(f.2, Kind::Check) && f.0 != "upgrade_now";
+        for (name, ..) in FIELDS.iter().filter(must_keep_a_value) {
+            // Sent empty, over a value: a field left out of the form stays as it is.
+            if form.contains_key(*name) && get(name).is_some_and(|v| v.is_empty()) {
+                errors.add(*name, "cannot be emptied: give a value");
+            }
+        }
+    }
     let check = |name: &str| get(name).map(|v| v == "on");
     let input = LotInput {
         resource_kind: text("resource_kind"),

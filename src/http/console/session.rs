@@ -16,11 +16,13 @@ use sea_orm::EntityTrait;
 use serde::Deserialize;
 
 use super::{CsrfForm, Nav, PageError, see_other};
+use crate::http::client_address::ClientAddress;
 use crate::ids;
 use crate::services::audit::Actor;
 use crate::services::console_sessions::{self, csrf_matches, session_ttl};
 use crate::services::links::PublicUrl;
 use crate::services::operator_users::{self, SignInError};
+use crate::services::throttle::LoginThrottle;
 use crate::store::Db;
 use crate::store::entities::{operator, operator_user};
 
@@ -177,11 +179,23 @@ struct SignInForm {
     csrf: String,
 }
 
+/// One wording for an account locked and for an email (known or not) refused for its wrong
+/// passwords, with no time (the two clocks differ): the page does not tell which emails have
+/// accounts.
+fn locked_text() -> String {
+    format!(
+        "Too many wrong passwords: signing in with this email is locked for up to {} minutes. Try again later.",
+        operator_users::lock_out().num_minutes()
+    )
+}
+
 #[post("/console/sign-in")]
 async fn sign_in(
     req: HttpRequest,
     db: web::Data<Db>,
     public_url: web::Data<PublicUrl>,
+    throttle: web::Data<LoginThrottle>,
+    ClientAddress(client): ClientAddress,
     form: web::Form<SignInForm>,
 ) -> Result<HttpResponse, PageError> {
     let form = form.into_inner();
@@ -192,7 +206,47 @@ async fn sign_in(
         return Err(PageError::Csrf);
     }
     let now = Utc::now();
-    match operator_users::sign_in(&db, &form.email, &form.password, now).await {
+    // Limited per client address as travellers' sign-ins are, before any password is hashed:
+    // the form's cookie check costs a script nothing. Wrong passwords for an email count here
+    // too, known or not, so an unknown email is refused as a locked account is.
+    let email_key = format!("console:{}", operator_users::normalise_email(&form.email));
+    let from_here = |wait: u64| {
+        format!(
+            "Too many sign-in attempts from your address: try again after {} UTC.",
+            (now + chrono::Duration::seconds(wait as i64)).format("%Y-%m-%d %H:%M:%S")
+        )
+    };
+    let refusal = match throttle
+        .admit(&client)
+        .and_then(|()| throttle.check_client(&client))
+    {
+        Err(wait) => Some(from_here(wait)),
+        Ok(()) => throttle
+            .check_reference(&email_key)
+            .err()
+            .map(|_| locked_text()),
+    };
+    if let Some(text) = refusal {
+        return sign_in_form(
+            &public_url,
+            form.email,
+            Some(text),
+            actix_web::http::StatusCode::TOO_MANY_REQUESTS,
+        );
+    }
+    let mut outcome = operator_users::sign_in(&db, &form.email, &form.password, now).await;
+    match &outcome {
+        Ok(_) => throttle.record_success(&email_key),
+        Err(SignInError::Wrong) => {
+            throttle.record_failure(&client, &email_key);
+            // The wrong password that reaches the limit is refused as a locking one is.
+            if throttle.check_reference(&email_key).is_err() {
+                outcome = Err(SignInError::Locked { until: now });
+            }
+        }
+        Err(_) => {}
+    }
+    match outcome {
         Ok(user) => {
             let (token, _) = console_sessions::start(&db, &user, now).await?;
             let ttl = CookieDuration::seconds(session_ttl().num_seconds());
@@ -219,13 +273,10 @@ async fn sign_in(
             )),
             actix_web::http::StatusCode::UNAUTHORIZED,
         ),
-        Err(SignInError::Locked { until }) => sign_in_form(
+        Err(SignInError::Locked { .. }) => sign_in_form(
             &public_url,
             form.email,
-            Some(format!(
-                "Too many wrong passwords: this account is locked until {} UTC. Try again then, or ask an admin of your operator.",
-                until.format("%Y-%m-%d %H:%M")
-            )),
+            Some(locked_text()),
             actix_web::http::StatusCode::TOO_MANY_REQUESTS,
         ),
         Err(SignInError::Db(e)) => Err(e.into()),
