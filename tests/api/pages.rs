@@ -1379,4 +1379,71 @@ store_tests!(
     erasure_waits_for_the_travel_day_of_a_paid_upgrade_on_the_page,
     a_bid_on_an_upgrade_cancelled_during_bidding_says_why_on_its_page,
     a_card_only_saved_is_never_spoken_of_as_held,
+    an_offer_that_cannot_take_the_partys_bid_now_shows_no_bid_form,
 );
+
+/// The pages offer only what can be had: an upgrade with fewer free units than the party is
+/// not listed (the pages ask no partial upgrade), one whose bidding has not begun says when it
+/// will and has no form, and a withdrawn bid is not invited to bid again once the units left
+/// are fewer than the party.
+async fn an_offer_that_cannot_take_the_partys_bid_now_shows_no_bid_form(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let too_small = app.open_lot(&op, json!({"capacity": 1})).await;
+    let opens = chrono::Utc::now() + chrono::Duration::hours(1);
+    let later = app
+        .open_lot(&op, json!({"opens_at": opens.to_rfc3339()}))
+        .await;
+    let lot = app.open_lot(&op, json!({})).await;
+    app.booking(&op, "AU7K2P", "Muller", 2, &[&too_small, &later, &lot])
+        .await;
+    let browser = Browser::new(&app);
+    browser.sign_in("AU7K2P", "Muller").await;
+
+    let offers = browser.get("/offers").await;
+    assert_eq!(offers.status, StatusCode::OK);
+    assert!(offers.says(&format!("/offers/{lot}")), "{}", offers.body);
+    assert!(
+        !offers.says(&format!("/offers/{too_small}")),
+        "{}",
+        offers.body
+    );
+    assert!(!offers.says(&format!("/offers/{later}")), "{}", offers.body);
+    assert!(offers.says("Bidding opens on"), "{}", offers.body);
+
+    for (path, says) in [
+        (format!("/offers/{later}"), "Bidding opens on"),
+        (
+            format!("/offers/{too_small}"),
+            "Fewer upgrades are left than the 2 people on your booking",
+        ),
+    ] {
+        let screen = browser.get(&path).await;
+        assert_eq!(screen.status, StatusCode::OK, "{path}");
+        assert!(screen.says(says), "{path}: {}", screen.body);
+        assert!(!screen.says("data-bid-form"), "no form on {path}");
+    }
+
+    // A bid, withdrawn; then the lot shrinks below the party: no "Bid again" anywhere.
+    let placed = browser.bid(&lot, "420", GOOD_CARD).await;
+    let bid_path = placed.path();
+    let page = browser.get(&bid_path).await;
+    browser
+        .post(
+            &format!("{bid_path}/withdraw"),
+            &[("csrf", &page.hidden("csrf"))],
+        )
+        .await;
+    assert!(browser.get(&bid_path).await.says("Bid again"));
+    app.post(&format!("/v1/lots/{lot}/capacity"))
+        .key(&op.key)
+        .json(&json!({"capacity": 1}))
+        .send()
+        .await
+        .expect(200);
+    let page = browser.get(&bid_path).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(!page.says("Bid again"), "{}", page.body);
+    let offers = browser.get("/offers").await;
+    assert!(!offers.says("Bid again"), "{}", offers.body);
+    assert!(offers.says("See or change my bid"), "{}", offers.body);
+}

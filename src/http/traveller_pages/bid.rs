@@ -50,6 +50,9 @@ struct BidPage {
     closes_iso: String,
     closes_local: String,
     closes_in: String,
+    /// Bidding still runs until its deadline: "closes", not "closed".
+    before_deadline: bool,
+    /// The form is shown: this party's bid can be placed now.
     open: bool,
     amount: AmountField,
     alert: Option<Alert>,
@@ -108,6 +111,19 @@ fn bid_page(
     .signed_in(who);
     let card = CardForm::new(req, gateway);
     c.stripe_js = card.stripe_key.is_some();
+    // No form for an offer that cannot take this party's bid now; the page says why.
+    let biddable = offer.bidding_now(now) && offer.fits(party);
+    let running = offer.status == LotStatus::Open && now < s.closes_at;
+    let why_not = if let Some(opens_at) = offer.opens_later(now) {
+        Some(bid_alert(lang, BidError::NotOpenYet { opens_at }, s)?.1)
+    } else if running && offer.free_units > 0 && !offer.fits(party) {
+        Some(Alert::new(lang.party_too_large(party)))
+    } else if running && !biddable {
+        Some(bid_alert(lang, BidError::Unavailable(String::new()), s)?.1)
+    } else {
+        None
+    };
+    let alert = alert.or(why_not);
     let view = BidPage {
         c,
         lot_id: offer.lot.id.clone(),
@@ -116,7 +132,8 @@ fn bid_page(
         closes_iso: iso(s.closes_at),
         closes_local: lang.datetime(s.closes_at, s.time_zone),
         closes_in: lang.remaining(s.closes_at, now),
-        open: offer.status == LotStatus::Open && now < s.closes_at,
+        before_deadline: offer.status == LotStatus::Open && now < s.closes_at,
+        open: biddable,
         amount: AmountField::new(lang, s, party, amount),
         alert,
         card,

@@ -83,6 +83,26 @@ impl Lang {
         local_time::day(date, self.writing())
     }
 
+    /// When bidding on an offer begins, `when` written by [`Lang::datetime`].
+    pub fn bidding_opens(self, when: &str) -> String {
+        match self {
+            Lang::En => format!("Bidding opens on {when}."),
+            Lang::Fr => format!("Les enchères ouvrent le {when}."),
+        }
+    }
+
+    /// Why an offer with a unit or two left takes no bid from this party on the pages.
+    pub fn party_too_large(self, party: u32) -> String {
+        match self {
+            Lang::En => format!(
+                "Fewer upgrades are left than the {party} people on your booking: this offer cannot be taken for all of you."
+            ),
+            Lang::Fr => format!(
+                "Il reste moins de surclassements que les {party} personnes de votre réservation : cette offre ne peut pas être prise pour vous tous."
+            ),
+        }
+    }
+
     /// Why erasure waits for a paid upgrade's travel day.
     pub fn erase_upgrade_ahead(self, day: NaiveDate) -> String {
         let day = self.day(day);

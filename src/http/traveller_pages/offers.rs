@@ -27,10 +27,13 @@ pub struct OfferCard {
     pub closes_iso: String,
     pub closes_local: String,
     pub closes_in: String,
+    /// Before the deadline: the card says when bidding closes, not when it closed.
     pub open: bool,
+    /// When bidding will open, for an offer not open yet.
+    pub opens: Option<String>,
     pub my_bid: Option<String>,
-    pub href: String,
-    pub action: &'static str,
+    /// Where the button leads and what it says; none while nothing can be done yet.
+    pub button: Option<(String, &'static str)>,
 }
 
 #[derive(Template)]
@@ -64,22 +67,30 @@ pub async fn page(req: HttpRequest, db: web::Data<Db>) -> Result<HttpResponse, P
     let money = store_payments::charged_of(db.get_ref(), &ended).await?;
     let cards = offers
         .into_iter()
+        // The pages ask for no partial upgrade: an offer the whole party cannot take is not
+        // one this traveller can have here (the API's `partial_ok` can).
+        .filter(|o| o.bid.is_some() || o.fits(party))
         .map(|o| {
             let s = &o.spec;
             let c = s.currency;
             let (from, to) = (lang.class(&s.from_class), lang.class(&s.to_class));
             let open = o.status == LotStatus::Open && now < s.closes_at;
+            let biddable = o.bidding_now(now) && o.fits(party);
             let status = o
                 .bid
                 .as_ref()
                 .and_then(|b| BidStatus::parse(&b.status).ok());
-            let (href, action) = match (&o.bid, status) {
-                (Some(b), Some(BidStatus::Withdrawn)) if open => {
-                    (format!("/offers/{}", o.lot.id), t.bid_again)
+            let button = match (&o.bid, status) {
+                (Some(_), Some(BidStatus::Withdrawn)) if biddable => {
+                    Some((format!("/offers/{}", o.lot.id), t.bid_again))
                 }
-                (Some(b), _) => (format!("/bids/{}", b.id), t.see_bid),
-                (None, _) => (format!("/offers/{}", o.lot.id), t.bid_now),
+                (Some(b), _) => Some((format!("/bids/{}", b.id), t.see_bid)),
+                (None, _) if biddable => Some((format!("/offers/{}", o.lot.id), t.bid_now)),
+                (None, _) => None,
             };
+            let opens = o
+                .opens_later(now)
+                .map(|at| lang.bidding_opens(&lang.datetime(at, s.time_zone)));
             let my_bid = o.bid.as_ref().zip(status).map(|(b, st)| {
                 let amount = lang.money(b.amount_minor, c);
                 let said = money
@@ -123,9 +134,9 @@ pub async fn page(req: HttpRequest, db: web::Data<Db>) -> Result<HttpResponse, P
                 closes_local: lang.datetime(s.closes_at, s.time_zone),
                 closes_in: lang.remaining(s.closes_at, now),
                 open,
+                opens,
                 my_bid,
-                href,
-                action,
+                button,
             }
         })
         .collect();

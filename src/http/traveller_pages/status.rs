@@ -420,7 +420,11 @@ async fn status_page(
             t.withdraw_hint
         },
         open,
-        bid_again: (open && bid_status == BidStatus::Withdrawn)
+        // Only where a new bid for the whole party could be placed (the bid screen asks no
+        // partial upgrade): not once the units are gone.
+        bid_again: (open
+            && bid_status == BidStatus::Withdrawn
+            && store_lots::free_units(&l.lot, s) >= who.booking.party_size.max(1) as u32)
             .then(|| format!("/offers/{}", l.lot.id)),
         fix_until,
         amount: AmountField {

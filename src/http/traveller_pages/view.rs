@@ -195,12 +195,11 @@ pub fn bid_alert(
         }
         BidError::NotOpenYet { opens_at } => {
             let when = lang.datetime(opens_at, tz);
-            let alert = if fr {
-                Alert::new(format!("Les enchères ouvrent le {when}."))
-                    .then("Revenez à ce moment-là.")
+            let alert = Alert::new(lang.bidding_opens(&when)).then(if fr {
+                "Revenez à ce moment-là."
             } else {
-                Alert::new(format!("Bidding opens on {when}.")).then("Come back then.")
-            };
+                "Come back then."
+            });
             (StatusCode::CONFLICT, alert)
         }
         BidError::Unavailable(_) => {

@@ -98,11 +98,33 @@ pub struct Offer {
     pub bid: Option<bid::Model>,
     /// Until when the bid, its payment failed, may still be given another card.
     pub card_replaceable_until: Option<DateTime<Utc>>,
+    /// Units neither entitled nor sold by "upgrade now".
+    pub free_units: u32,
 }
 
-/// The upgrades this booking may bid on. An upgrade that cannot be had (capacity withdrawn,
-/// party larger than the cabin) is not shown, unless the traveller already bid on it and
-/// needs to see what became of the bid.
+impl Offer {
+    /// Bidding runs now and a unit is free: a bid may be placed, partial if need be.
+    pub fn bidding_now(&self, now: DateTime<Utc>) -> bool {
+        self.status == LotStatus::Open
+            && self.spec.opens_at <= now
+            && now < self.spec.closes_at
+            && self.free_units > 0
+    }
+
+    /// Bidding has not begun yet: when it will.
+    pub fn opens_later(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        (self.status == LotStatus::Open && now < self.spec.opens_at).then_some(self.spec.opens_at)
+    }
+
+    /// The whole party can be upgraded, should its bid win.
+    pub fn fits(&self, party: u32) -> bool {
+        self.free_units >= party
+    }
+}
+
+/// The upgrades this booking may bid on. An upgrade that cannot be had (capacity withdrawn or
+/// sold) is not shown, unless the traveller already bid on it and needs to see what became
+/// of the bid. One larger than the party's free units is: a partial upgrade may be asked for.
 pub async fn offers(db: &Db, booking: &booking::Model) -> Result<Vec<Offer>, DbErr> {
     let lot_ids: Vec<String> = booking_lot::Entity::find()
         .filter(booking_lot::Column::BookingId.eq(&booking.id))
@@ -128,7 +150,8 @@ pub async fn offers(db: &Db, booking: &booking::Model) -> Result<Vec<Offer>, DbE
         let spec = store_lots::spec(&l).map_err(corrupt)?;
         let status = store_lots::status(&l);
         let my_bid = bids.iter().find(|b| b.lot_id == l.id).cloned();
-        let can_be_had = status == LotStatus::Open && store_lots::free_units(&l, &spec) > 0;
+        let free_units = store_lots::free_units(&l, &spec);
+        let can_be_had = status == LotStatus::Open && free_units > 0;
         if can_be_had || my_bid.is_some() {
             // Rare (a winner's failed payment): one more read for such a bid only.
             let card_replaceable_until = match &my_bid {
@@ -144,6 +167,7 @@ pub async fn offers(db: &Db, booking: &booking::Model) -> Result<Vec<Offer>, DbE
                 status,
                 bid: my_bid,
                 card_replaceable_until,
+                free_units,
             });
         }
     }
