@@ -299,18 +299,26 @@ impl Notifier {
         facts: Facts,
     ) -> Result<(), DbErr> {
         let endpoint = match &row.endpoint_id {
-            Some(id) => webhook_endpoint::Entity::find_by_id(id.clone())
-                .one(&self.db)
-                .await?
-                .filter(|e| e.active),
+            Some(id) => {
+                webhook_endpoint::Entity::find_by_id(id.clone())
+                    .one(&self.db)
+                    .await?
+            }
             None => None,
         };
         let Some(endpoint) = endpoint else {
-            let why = "the endpoint was deleted or disabled";
+            let why = "the endpoint was deleted";
             self.finish(&row, outbox::SUPPRESSED, Some(why.into()))
                 .await?;
             return Ok(());
         };
+        // Paused (by its owner, or with the partner key that made it): kept where an operator
+        // can send it once the endpoint is resumed, not dropped.
+        if !endpoint.active {
+            let why = "not sent: the endpoint is paused; retry it once the endpoint is active";
+            self.finish(&row, outbox::PARKED, Some(why.into())).await?;
+            return Ok(());
+        }
         let now = Utc::now();
         let attempt = row.attempts + 1;
         // Registered before the rule, or written around the API: refused, never called.

@@ -1,14 +1,15 @@
 //! API keys of an operator: list, create (secret shown once), revoke.
 
 use chrono::Utc;
+use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
-    Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, Set,
 };
 
 use super::audit::{self, Actor};
 use crate::store::api_keys::{self, Scope};
-use crate::store::entities::api_key;
+use crate::store::entities::{api_key, webhook_endpoint};
 use crate::store::{Db, write_txn};
 
 pub async fn list(db: &Db, operator_id: &str) -> Result<Vec<api_key::Model>, DbErr> {
@@ -61,6 +62,13 @@ pub async fn revoke(db: &Db, by: &Actor, key_id: &str) -> Result<Option<api_key:
     let mut am = key.into_active_model();
     am.revoked_at = Set(Some(Utc::now()));
     let revoked = am.update(&txn).await?;
+    // What the partner set up with the key stops with it: its webhook endpoints are paused
+    // (an operator key may resume one), as its traveller sessions end (`live`).
+    webhook_endpoint::Entity::update_many()
+        .col_expr(webhook_endpoint::Column::Active, Expr::value(false))
+        .filter(webhook_endpoint::Column::OwnerKeyId.eq(&revoked.id))
+        .exec(&txn)
+        .await?;
     audit::record(
         &txn,
         by,
@@ -87,6 +95,16 @@ pub async fn authenticate(db: &Db, secret: &str) -> Result<Option<api_key::Model
     Ok(with_secret(db, secret)
         .await?
         .filter(|k| k.revoked_at.is_none()))
+}
+
+/// Whether the key with this id exists and is not revoked: a partner's traveller sessions
+/// last only as long as the key that opened them.
+pub async fn live(db: &impl ConnectionTrait, key_id: &str) -> Result<bool, DbErr> {
+    Ok(api_key::Entity::find_by_id(key_id.to_owned())
+        .filter(api_key::Column::RevokedAt.is_null())
+        .one(db)
+        .await?
+        .is_some())
 }
 
 /// Whether this secret is a key that was revoked (not merely unknown).

@@ -1,8 +1,9 @@
 //! Traveller sessions: no account, no password. Booking reference + last name (or a partner
 //! naming one of its bookings) gets a signed, expiring token for that one booking.
 //!
-//! The token is `v1.<booking id>.<expiry unix seconds>.<HMAC-SHA256>`; the key lives in the
-//! `settings` table so every server process signs and verifies alike.
+//! The token is `v1.<booking id>.<expiry unix seconds>[.<api key id>].<HMAC-SHA256>`, the key
+//! id naming the partner key that opened the session (it ends when that key is revoked); the
+//! HMAC key lives in the `settings` table so every server process signs and verifies alike.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -30,6 +31,8 @@ pub struct SessionSigner {
 pub struct SessionClaims {
     pub booking_id: String,
     pub expires_at: DateTime<Utc>,
+    /// The partner's API key that opened this session, if a partner did.
+    pub key_id: Option<String>,
 }
 
 impl SessionSigner {
@@ -71,7 +74,23 @@ impl SessionSigner {
     }
 
     pub fn sign(&self, booking_id: &str, expires_at: DateTime<Utc>) -> String {
-        let body = format!("v1.{booking_id}.{}", expires_at.timestamp());
+        self.signed(format!("v1.{booking_id}.{}", expires_at.timestamp()))
+    }
+
+    /// A session a partner opened with one of its keys: valid only while that key is.
+    pub fn sign_for_key(
+        &self,
+        booking_id: &str,
+        expires_at: DateTime<Utc>,
+        key_id: &str,
+    ) -> String {
+        self.signed(format!(
+            "v1.{booking_id}.{}.{key_id}",
+            expires_at.timestamp()
+        ))
+    }
+
+    fn signed(&self, body: String) -> String {
         format!("{body}.{}", URL_SAFE_NO_PAD.encode(self.mac(&body)))
     }
 
@@ -83,15 +102,20 @@ impl SessionSigner {
         mac.update(body.as_bytes());
         mac.verify_slice(&signature).ok()?;
         let mut parts = body.split('.');
-        let (Some("v1"), Some(booking_id), Some(expiry), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some("v1"), Some(booking_id), Some(expiry), key_id, None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
             return None;
         };
         let expires_at = Utc.timestamp_opt(expiry.parse().ok()?, 0).single()?;
         (expires_at > now).then(|| SessionClaims {
             booking_id: booking_id.to_owned(),
             expires_at,
+            key_id: key_id.map(str::to_owned),
         })
     }
 
@@ -141,6 +165,26 @@ mod tests {
         let claims = signer().verify(&token, now).unwrap();
         assert_eq!(claims.booking_id, "bkg_1");
         assert!(signer().verify(&token, now + Duration::hours(2)).is_none());
+    }
+
+    #[test]
+    fn a_partner_session_names_its_key_and_cannot_be_rid_of_it() {
+        let now = Utc::now();
+        let token = signer().sign_for_key("bkg_1", now + Duration::hours(1), "key_9");
+        let claims = signer().verify(&token, now).unwrap();
+        assert_eq!(claims.booking_id, "bkg_1");
+        assert_eq!(claims.key_id.as_deref(), Some("key_9"));
+        assert_eq!(
+            signer()
+                .verify(&signer().sign("bkg_1", now + Duration::hours(1)), now)
+                .unwrap()
+                .key_id,
+            None
+        );
+        // Dropping the key from the token breaks its signature.
+        let (body, mac) = token.rsplit_once('.').unwrap();
+        let without = format!("{}.{mac}", body.trim_end_matches(".key_9"));
+        assert!(signer().verify(&without, now).is_none());
     }
 
     #[test]

@@ -54,6 +54,7 @@ per_store!(
     webhooks_never_go_to_the_servers_own_network,
     the_outcome_goes_out_before_confirmations_queued_in_the_rush,
     a_retried_outcome_goes_out_before_confirmations_queued_meanwhile,
+    a_revoked_partner_key_ends_its_sessions_and_pauses_its_endpoints_losing_no_delivery,
 );
 
 async fn import(
@@ -1839,5 +1840,117 @@ async fn a_retried_outcome_goes_out_before_confirmations_queued_meanwhile(store:
     assert!(
         outcome < first_confirmation,
         "outcome sent {outcome}, first confirmation {first_confirmation}"
+    );
+}
+
+/// An operator revokes a partner's key: the traveller sessions the partner opened with it end
+/// (API, pages, status link), its webhook endpoints are paused, and a delivery still pending
+/// is parked, not dropped: resumed and retried, it goes out.
+async fn a_revoked_partner_key_ends_its_sessions_and_pauses_its_endpoints_losing_no_delivery(
+    store: Store,
+) {
+    let Some(app) = spawn_app_with(store, |_| {}).await else {
+        return;
+    };
+    let op = app.operator("aurora").await;
+    let created = app
+        .post("/v1/api-keys")
+        .key(&op.key)
+        .json(&json!({"name": "Booking engine", "scope": "partner"}))
+        .send()
+        .await
+        .expect(201);
+    let partner = created.body["secret"].as_str().unwrap().to_owned();
+    let key_id = created.body["id"].as_str().unwrap().to_owned();
+    let hook = receiver(1).await;
+    let endpoint = an_endpoint_for_bids_placed(&app, &partner, &hook.url).await;
+    let lot = app.open_lot(&op, json!({})).await;
+    import(&app, &op, "PART01", "p@example.com", "en", &[&lot]).await;
+    let session = app
+        .post("/v1/partner/sessions")
+        .key(&partner)
+        .json(&json!({"reference": "PART01"}))
+        .send()
+        .await
+        .expect(201)
+        .body["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.bid(&session, &lot, "150.00", GOOD).await.expect(201);
+    app.run_jobs().await;
+    assert_eq!(
+        hook.calls.load(Ordering::SeqCst),
+        1,
+        "the first attempt fails"
+    );
+    let cookie = format!("surclass_session={session}");
+    app.read("/offers")
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect(200);
+
+    app.delete(&format!("/v1/api-keys/{key_id}"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200);
+
+    // The partner's session is over everywhere it could be used.
+    app.read("/v1/traveller/offers")
+        .key(&session)
+        .send()
+        .await
+        .expect(401);
+    app.bid(&session, &lot, "160.00", GOOD).await.expect(401);
+    let page = app.read("/offers").header("cookie", &cookie).send().await;
+    assert_eq!(page.status, 303, "{}", page.text);
+    let link = app.read(&format!("/s/{session}")).send().await;
+    assert_eq!(link.status, 401, "a partner's session is no status link");
+    // The traveller's own sign-in is untouched.
+    app.sign_in("PART01", "Lefèvre").await;
+
+    // Its endpoint is paused, and says whose it is.
+    let listed = app
+        .read(&format!("/v1/webhook-endpoints/{endpoint}"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(listed.body["active"], false);
+    assert_eq!(listed.body["owner_key_id"], key_id.as_str());
+    retries_are_due(&app).await;
+    app.run_jobs().await;
+    assert_eq!(
+        hook.calls.load(Ordering::SeqCst),
+        1,
+        "nothing sent while paused"
+    );
+    let delivery = latest_delivery(&app, &op.key, &endpoint).await;
+    assert_eq!(delivery["status"], "parked", "{delivery}");
+    let parked = messages(&app, &op, "?status=parked&channel=webhook").await;
+    assert_eq!(parked.len(), 1);
+    assert!(
+        parked[0]["last_error"].as_str().unwrap().contains("paused"),
+        "{}",
+        parked[0]
+    );
+
+    // The operator resumes it and retries: the delivery goes out after all.
+    app.patch(&format!("/v1/webhook-endpoints/{endpoint}"))
+        .key(&op.key)
+        .json(&json!({"active": true}))
+        .send()
+        .await
+        .expect(200);
+    retry(&app, &op.key, parked[0]["id"].as_i64().unwrap())
+        .await
+        .expect(202);
+    app.run_jobs().await;
+    assert_eq!(hook.calls.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        latest_delivery(&app, &op.key, &endpoint).await["status"],
+        "sent"
     );
 }

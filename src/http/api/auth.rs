@@ -11,7 +11,7 @@ use sea_orm::{DbErr, EntityTrait};
 
 use crate::http::problem::Problem;
 use crate::services::keys;
-use crate::services::sessions::SessionSigner;
+use crate::services::sessions::{SessionClaims, SessionSigner};
 use crate::store::Db;
 use crate::store::entities::booking;
 
@@ -34,6 +34,8 @@ impl OperatorAuth {
 /// A live API key with `partner` scope: acts for travellers of one operator.
 pub struct PartnerAuth {
     pub operator_id: String,
+    /// The key's id: sessions it opens end when it is revoked.
+    pub key_id: String,
 }
 
 /// A traveller signed in to one booking.
@@ -99,8 +101,10 @@ impl FromRequest for PartnerAuth {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let (db, token) = (db(req), bearer(req));
         Box::pin(async move {
+            let key = api_key(&db, token, "partner").await?;
             Ok(Self {
-                operator_id: api_key(&db, token, "partner").await?.operator_id,
+                operator_id: key.operator_id,
+                key_id: key.id,
             })
         })
     }
@@ -113,17 +117,32 @@ pub struct TravellerSession {
     pub booking_id: String,
 }
 
-fn session_claims(req: &HttpRequest) -> Result<String, Problem> {
+fn signed_out() -> Problem {
+    Problem::unauthorized("Sign in again with your booking reference and last name.")
+}
+
+fn session_claims(req: &HttpRequest) -> Result<SessionClaims, Problem> {
     let signer = req
         .app_data::<web::Data<SessionSigner>>()
         .expect("signer configured");
     bearer(req)
         .or_else(|| req.cookie(SESSION_COOKIE).map(|c| c.value().to_owned()))
         .and_then(|t| signer.verify(&t, Utc::now()))
-        .map(|claims| claims.booking_id)
-        .ok_or_else(|| {
-            Problem::unauthorized("Sign in again with your booking reference and last name.")
-        })
+        .ok_or_else(signed_out)
+}
+
+/// A session a partner opened lasts only while the partner's key does.
+async fn key_still_live(db: &Db, claims: &SessionClaims) -> Result<bool, DbErr> {
+    match &claims.key_id {
+        Some(key_id) => keys::live(db, key_id).await,
+        None => Ok(true),
+    }
+}
+
+fn key_revoked() -> Problem {
+    Problem::unauthorized(
+        "The partner that opened this session can no longer act for travellers: sign in with your booking reference and last name.",
+    )
 }
 
 /// Whether the request's credential was withdrawn since it was given: an API key revoked, or
@@ -133,8 +152,13 @@ fn session_claims(req: &HttpRequest) -> Result<String, Problem> {
 /// answer, which it does before any route's own check.
 pub async fn withdrawn(req: &HttpRequest) -> Result<bool, DbErr> {
     let db = db(req);
-    if let Ok(booking_id) = session_claims(req) {
-        let booking = booking::Entity::find_by_id(booking_id).one(&db).await?;
+    if let Ok(claims) = session_claims(req) {
+        if !key_still_live(&db, &claims).await? {
+            return Ok(true);
+        }
+        let booking = booking::Entity::find_by_id(claims.booking_id)
+            .one(&db)
+            .await?;
         return Ok(booking.is_none_or(|b| b.erased_at.is_some()));
     }
     match bearer(req) {
@@ -145,10 +169,21 @@ pub async fn withdrawn(req: &HttpRequest) -> Result<bool, DbErr> {
 
 impl FromRequest for TravellerSession {
     type Error = Problem;
-    type Future = std::future::Ready<Result<Self, Problem>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Problem>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(session_claims(req).map(|booking_id| Self { booking_id }))
+        let claims = session_claims(req);
+        let db = db(req);
+        Box::pin(async move {
+            let claims = claims?;
+            // A traveller's own session needs no read here; a partner's, its key.
+            if !key_still_live(&db, &claims).await? {
+                return Err(key_revoked());
+            }
+            Ok(Self {
+                booking_id: claims.booking_id,
+            })
+        })
     }
 }
 
@@ -158,16 +193,17 @@ impl FromRequest for TravellerAuth {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let db = db(req);
-        let booking_id = session_claims(req);
+        let claims = session_claims(req);
         Box::pin(async move {
-            let expired = || {
-                Problem::unauthorized("Sign in again with your booking reference and last name.")
-            };
-            let booking = booking::Entity::find_by_id(booking_id?)
+            let claims = claims?;
+            if !key_still_live(&db, &claims).await? {
+                return Err(key_revoked());
+            }
+            let booking = booking::Entity::find_by_id(claims.booking_id)
                 .one(&db)
                 .await?
                 .filter(|b| b.erased_at.is_none())
-                .ok_or_else(expired)?;
+                .ok_or_else(signed_out)?;
             Ok(Self { booking })
         })
     }

@@ -30,8 +30,8 @@ pub struct MessageView {
     /// `bid.not_recorded`: a fault on our side lost an offer after its card hold was taken;
     /// the hold was released and the traveller is asked to bid again.
     pub topic: String,
-    /// `pending`, `sent`, `parked` (kept failing: retry it), `suppressed` (unsubscribed,
-    /// erased, no address, or endpoint removed).
+    /// `pending`, `sent`, `parked` (kept failing, or its endpoint is paused: retry it),
+    /// `suppressed` (unsubscribed, erased, no address, or endpoint removed).
     pub status: String,
     pub attempts: i32,
     pub last_error: Option<String>,

@@ -71,9 +71,18 @@ fn summary(b: &booking::Model) -> BookingSummary {
     }
 }
 
-fn session_response(signer: &SessionSigner, b: &booking::Model) -> HttpResponse {
+/// A session for the booking: the traveller's own, or one a partner's key opened (`key_id`),
+/// which ends when the key is revoked.
+fn session_response(
+    signer: &SessionSigner,
+    b: &booking::Model,
+    key_id: Option<&str>,
+) -> HttpResponse {
     let expires_at = Utc::now() + session_ttl();
-    let token = signer.sign(&b.id, expires_at);
+    let token = match key_id {
+        Some(key_id) => signer.sign_for_key(&b.id, expires_at, key_id),
+        None => signer.sign(&b.id, expires_at),
+    };
     let cookie = Cookie::build(SESSION_COOKIE, token.clone())
         .path("/")
         .http_only(true)
@@ -140,7 +149,7 @@ pub async fn sign_in(
     match found {
         TravellerMatch::One(b) => {
             throttle.record_success(&reference);
-            Ok(session_response(&signer, &b))
+            Ok(session_response(&signer, &b, None))
         }
         // Only the right pair gets this far: it opens either booking, so naming the
         // companies tells nothing the pair does not.
@@ -216,7 +225,7 @@ pub async fn partner_session(
         .one(db.get_ref())
         .await?
         .ok_or_else(|| Problem::not_found("No booking with this reference for this operator."))?;
-    Ok(session_response(&signer, &b))
+    Ok(session_response(&signer, &b, Some(&auth.key_id)))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

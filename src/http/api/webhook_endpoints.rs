@@ -66,13 +66,16 @@ impl FromRequest for EndpointOwner {
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"id": "whe_4k9wz0c2e4g6j8m1p3r5", "url": "https://partner.example/hooks/surclass",
     "events": ["bid.charged", "bid.refunded"], "description": "Booking engine", "active": true,
-    "created_at": "2026-11-23T09:00:00Z"}))]
+    "owner_key_id": null, "created_at": "2026-11-23T09:00:00Z"}))]
 pub struct EndpointView {
     pub id: String,
     pub url: String,
     pub events: Vec<String>,
     pub description: Option<String>,
     pub active: bool,
+    /// The partner key that registered it (paused when that key is revoked); null for one the
+    /// operator registered.
+    pub owner_key_id: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -83,6 +86,7 @@ fn view(e: webhook_endpoint::Model) -> EndpointView {
         url: e.url,
         description: e.description,
         active: e.active,
+        owner_key_id: e.owner_key_id,
         created_at: e.created_at,
     }
 }
@@ -90,7 +94,7 @@ fn view(e: webhook_endpoint::Model) -> EndpointView {
 #[derive(Debug, Serialize, ToSchema)]
 #[schema(example = json!({"id": "whe_4k9wz0c2e4g6j8m1p3r5", "url": "https://partner.example/hooks/surclass",
     "events": ["bid.charged", "bid.refunded"], "description": "Booking engine", "active": true,
-    "created_at": "2026-11-23T09:00:00Z", "secret": "whsec_2b4d6f8h0k2m4p6r8t1v3x5z7b9d0k2m"}))]
+    "owner_key_id": null, "created_at": "2026-11-23T09:00:00Z", "secret": "whsec_2b4d6f8h0k2m4p6r8t1v3x5z7b9d0k2m"}))]
 pub struct NewEndpointView {
     #[serde(flatten)]
     pub endpoint: EndpointView,
@@ -117,7 +121,8 @@ pub struct EndpointBody {
     /// `bid.lost`, `bid.payment_failed`, `bid.cancelled`, `bid.refunded`.
     pub events: Option<Vec<String>>,
     pub description: Option<String>,
-    /// False pauses deliveries (new events to it are not recorded while paused).
+    /// False pauses deliveries: new events to it are not recorded while paused, and those
+    /// pending are parked, for an operator to retry once it is active again.
     pub active: Option<bool>,
 }
 

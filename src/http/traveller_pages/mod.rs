@@ -26,6 +26,7 @@ use chrono::Utc;
 use sea_orm::EntityTrait;
 
 use crate::http::api::auth::SESSION_COOKIE;
+use crate::services::keys;
 use crate::services::sessions::{SessionSigner, session_ttl};
 use crate::store::Db;
 use crate::store::entities::booking;
@@ -148,6 +149,12 @@ pub async fn traveller(req: &HttpRequest) -> Result<Traveller, PageError> {
     let Some(claims) = signer.verify(&token, Utc::now()) else {
         return Err(PageError::SignedOut { expired: true });
     };
+    // A session a partner opened, its key since revoked, has ended.
+    if let Some(key_id) = &claims.key_id
+        && !keys::live(db.get_ref(), key_id).await?
+    {
+        return Err(PageError::SignedOut { expired: true });
+    }
     let booking = booking::Entity::find_by_id(claims.booking_id)
         .one(db.get_ref())
         .await?

@@ -205,7 +205,11 @@ pub async fn status_link(
     signer: web::Data<SessionSigner>,
     token: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let claims = signer.verify(&token, Utc::now());
+    // A partner's session is no link: opened here it would become a session of its own, free
+    // of the partner key it must end with.
+    let claims = signer
+        .verify(&token, Utc::now())
+        .filter(|c| c.key_id.is_none());
     let found = match claims {
         Some(c) => booking::Entity::find_by_id(c.booking_id)
             .one(db.get_ref())
