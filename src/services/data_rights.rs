@@ -148,7 +148,8 @@ pub async fn export(db: &impl ConnectionTrait, booking_id: &str) -> Result<Value
                 "body": m.body, "created_at": m.created_at, "sent_at": m.sent_at})
         })
         .collect();
-    // Partners told of this booking's bids: what, where, and when (ids and statuses only).
+    // Partners told of this booking's bids: what, to which site, and when (ids and statuses
+    // only). The site, not the address: a partner's URL may carry its receiver's credentials.
     let notices = outbox_entity::Entity::find()
         .filter(outbox_entity::Column::BookingId.eq(&b.id))
         .filter(outbox_entity::Column::Channel.ne(outbox::EMAIL))
@@ -163,7 +164,7 @@ pub async fn export(db: &impl ConnectionTrait, booking_id: &str) -> Result<Value
         .all(db)
         .await?
         .into_iter()
-        .map(|e| (e.id, e.url))
+        .map(|e| (e.id, site_of(&e.url)))
         .collect();
     let partner_notices: Vec<Value> = notices
         .into_iter()
@@ -455,4 +456,12 @@ pub async fn purge_expired(db: &Db, now: DateTime<Utc>) -> Result<usize, DbErr> 
         }
     }
     Ok(purged)
+}
+
+/// The scheme, host and port of a webhook address: where the notice went, without the path,
+/// query or user name that could carry the receiver's secrets.
+fn site_of(address: &str) -> String {
+    url::Url::parse(address)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default()
 }
