@@ -71,10 +71,33 @@ fn is_local_name(name: &str) -> bool {
 pub fn is_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_public_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+        IpAddr::V6(v6) => match embedded_v4(v6) {
             Some(v4) => is_public_v4(v4),
             None => is_public_v6(v6),
         },
+    }
+}
+
+/// The IPv4 address an IPv6 one stands for, where a gateway or the host would reach it:
+/// mapped (`::ffff:a.b.c.d`), compatible (`::a.b.c.d`), NAT64 (`64:ff9b::/96`) and 6to4
+/// (`2002:AABB:CCDD::/48`). The local NAT64 prefix `64:ff9b:1::/48` is not public at all.
+fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
+    let s = ip.segments();
+    let v4 = |hi: u16, lo: u16| {
+        let [a, b] = hi.to_be_bytes();
+        let [c, d] = lo.to_be_bytes();
+        Ipv4Addr::new(a, b, c, d)
+    };
+    if let Some(v4) = ip.to_ipv4_mapped() {
+        return Some(v4);
+    }
+    match s {
+        // `::` and `::1` are themselves, not 0.0.0.0 and 0.0.0.1.
+        [0, 0, 0, 0, 0, 0, 0, 0 | 1] => None,
+        [0, 0, 0, 0, 0, 0, hi, lo] => Some(v4(hi, lo)),
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some(v4(hi, lo)),
+        [0x2002, hi, lo, ..] => Some(v4(hi, lo)),
+        _ => None,
     }
 }
 
@@ -82,8 +105,13 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
     let [a, b, ..] = ip.octets();
     let this_network = a == 0;
     let shared = a == 100 && (64..128).contains(&b);
+    // IETF protocol assignments, benchmarking, and the reserved 240/4.
+    let special = (a == 192 && b == 0 && ip.octets()[2] == 0)
+        || (a == 198 && (18..20).contains(&b))
+        || a >= 240;
     !(this_network
         || shared
+        || special
         || ip.is_loopback()
         || ip.is_private()
         || ip.is_link_local()
@@ -94,7 +122,10 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
     let documentation = ip.segments()[0] == 0x2001 && ip.segments()[1] == 0x0db8;
-    !(ip.is_loopback()
+    // RFC 8215: translators of one network, with the IPv4 address anywhere in the suffix.
+    let local_nat64 = ip.segments()[..3] == [0x64, 0xff9b, 1];
+    !(local_nat64
+        || ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
         || ip.is_unique_local()
@@ -145,10 +176,26 @@ mod tests {
             "fe80::1",
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
+            "::10.0.0.1",
+            "64:ff9b::a00:1",
+            "64:ff9b:1::a9fe:a9fe",
+            "64:ff9b:1:a00:0:100:808:808",
+            "2002:7f00:1::",
+            "192.0.0.170",
+            "198.18.0.1",
+            "240.0.0.1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
-        for ip in ["8.8.8.8", "1.1.1.1", "100.128.0.1", "2606:4700::1111"] {
+        for ip in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "100.128.0.1",
+            "2606:4700::1111",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+            "192.0.1.1",
+        ] {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
     }

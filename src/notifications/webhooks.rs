@@ -121,10 +121,13 @@ fn validate(
     let mut errors = FieldErrors::default();
     match &input.url {
         Some(url) => {
+            // Read whatever the target rule: an address that cannot be parsed is refused now,
+            // not tried for a day.
             let ok = (url.starts_with("https://") || url.starts_with("http://"))
                 && url.len() > 10
                 && url.len() <= 2000
-                && !url.contains(char::is_whitespace);
+                && !url.contains(char::is_whitespace)
+                && url::Url::parse(url).is_ok_and(|u| u.host().is_some());
             if !ok {
                 errors.add("url", "expected an absolute http:// or https:// URL");
             } else if let Some(why) = targets.refusal(url) {
@@ -154,7 +157,11 @@ fn validate(
         None if creating => errors.add("events", "required"),
         None => {}
     }
-    if input.description.as_ref().is_some_and(|d| d.len() > 200) {
+    if input
+        .description
+        .as_ref()
+        .is_some_and(|d| d.chars().count() > 200)
+    {
         errors.add("description", "at most 200 characters");
     }
     if errors.is_empty() {
@@ -162,6 +169,12 @@ fn validate(
     } else {
         Err(EndpointError::Invalid(errors))
     }
+}
+
+/// Each event once, in the order first given.
+fn once_each(events: &mut Vec<String>) {
+    let mut seen = std::collections::HashSet::new();
+    events.retain(|e| seen.insert(e.clone()));
 }
 
 fn scoped(owner: &Owner) -> sea_orm::Select<webhook_endpoint::Entity> {
@@ -182,7 +195,7 @@ pub async fn create(
 ) -> Result<webhook_endpoint::Model, EndpointError> {
     validate(&input, true, targets)?;
     let mut events = input.events.unwrap_or_default();
-    events.dedup();
+    once_each(&mut events);
     Ok(webhook_endpoint::ActiveModel {
         id: Set(ids::new_id("whe")),
         operator_id: Set(owner.operator_id.clone()),
@@ -232,7 +245,7 @@ pub async fn update(
         am.url = Set(url);
     }
     if let Some(mut events) = input.events {
-        events.dedup();
+        once_each(&mut events);
         am.events = Set(serde_json::to_string(&events).expect("strings serialise"));
     }
     if let Some(description) = input.description {
