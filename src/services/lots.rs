@@ -324,13 +324,14 @@ pub async fn set_capacity(
     }
     // Upgrades sold by "upgrade now" are seats someone has paid for: the lot may be withdrawn
     // whole (0, which refunds them) but not shrunk under them.
+    // After the award too: cutting winners refunds auction winners, not these.
     let sold = current.units_sold_now.max(0);
-    if !matches!(status, LotStatus::Awarded | LotStatus::Settled)
-        && capacity != 0
+    let awarded = matches!(status, LotStatus::Awarded | LotStatus::Settled);
+    if (capacity != 0 || awarded)
         && (capacity as i32) >= current.entitlement_units
         && (capacity as i32) < current.entitlement_units + sold
     {
-        let withdraw = if current.entitlement_units == 0 {
+        let withdraw = if current.entitlement_units == 0 && !awarded {
             "; 0 withdraws the lot and refunds them"
         } else {
             ""
@@ -346,7 +347,7 @@ pub async fn set_capacity(
     }
     errors.into_result()?;
     let now = Utc::now();
-    let awarded = matches!(status, LotStatus::Awarded | LotStatus::Settled);
+    let mut withdrawn = false;
     if awarded {
         let spec = store_lots::spec(&current)
             .map_err(|e| DbErr::Custom(format!("stored lot unreadable: {e}")))?;
@@ -362,9 +363,14 @@ pub async fn set_capacity(
             now,
         )
         .await?;
+        withdrawn = true;
     }
     let before = format!("capacity={}", current.capacity);
     let mut am = current.into_active_model();
+    if withdrawn {
+        // Its "upgrade now" purchases are being refunded: no unit stays sold.
+        am.units_sold_now = Set(0);
+    }
     am.capacity = Set(capacity as i32);
     am.updated_at = Set(now);
     am.version = Set(am.version.as_ref() + 1);

@@ -406,6 +406,7 @@ store_tests!(
     a_cancelled_lot_releases_every_bid_and_tells_the_bidder,
     capacity_cut_to_zero_withdraws_the_offer_and_releases_every_bidder,
     a_lot_is_not_shrunk_under_the_upgrades_already_sold,
+    an_awarded_lot_is_not_shrunk_under_its_upgrade_now_sales,
     a_hold_lot_closes_before_its_oldest_card_hold_lapses,
     an_upgrade_now_price_is_not_carried_into_another_currency_and_null_removes_it,
 );
@@ -471,6 +472,62 @@ async fn a_lot_is_not_shrunk_under_the_upgrades_already_sold(app: TestApp) {
         .send()
         .await
         .expect(422);
+
+    // Withdrawn whole, the sale is refunded: nothing stays sold when capacity comes back.
+    app.patch(&format!("/v1/lots/{lot}"))
+        .key(&op.key)
+        .json(&json!({"entitlement_units": 0}))
+        .send()
+        .await
+        .expect(200);
+    app.post(&format!("/v1/lots/{lot}/capacity"))
+        .key(&op.key)
+        .json(&json!({"capacity": 0}))
+        .send()
+        .await
+        .expect(200);
+    app.run_jobs().await;
+    app.post(&format!("/v1/lots/{lot}/capacity"))
+        .key(&op.key)
+        .json(&json!({"capacity": 1}))
+        .send()
+        .await
+        .expect(200);
+}
+
+/// After the award, cutting capacity takes upgrades from auction winners only: the seats sold
+/// by "upgrade now" stay under any capacity.
+async fn an_awarded_lot_is_not_shrunk_under_its_upgrade_now_sales(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app
+        .open_lot(&op, json!({"capacity": 4, "upgrade_now": "800.00"}))
+        .await;
+    app.booking(&op, "PNR001", "Martin", 2, &[&lot]).await;
+    let buyer = app.sign_in("PNR001", "Martin").await;
+    app.post(&format!("/v1/traveller/offers/{lot}/upgrade-now"))
+        .key(&buyer)
+        .json(&json!({"payment_method": "pm_card_visa"}))
+        .send()
+        .await
+        .expect(201);
+    app.close_now(&lot).await;
+    app.run_jobs().await;
+    for capacity in [1, 0] {
+        let refused = app
+            .post(&format!("/v1/lots/{lot}/capacity"))
+            .key(&op.key)
+            .json(&json!({"capacity": capacity}))
+            .send()
+            .await
+            .expect(422);
+        assert_eq!(refused.body["field"], "capacity");
+    }
+    app.post(&format!("/v1/lots/{lot}/capacity"))
+        .key(&op.key)
+        .json(&json!({"capacity": 2}))
+        .send()
+        .await
+        .expect(200);
 }
 
 /// Card holds lapse about a week after they are taken: once bids hold cards, bidding cannot be

@@ -563,9 +563,10 @@ pub struct CapacityInput {
 
 /// Change capacity. Draft or open: never below the units entitlements took; zero withdraws
 /// the upgrade (every bidder is told at once, holds are released, "upgrade now" purchases
-/// refunded), any other value may not be below what entitlements and "upgrade now" took. Awarded or settled: winners beyond
-/// the new capacity lose their upgrade, last-ranked first, and are refunded. Closed (the award
-/// running) or cancelled: 409.
+/// refunded), any other value may not be below what entitlements and "upgrade now" took.
+/// Awarded or settled: never below what entitlements and "upgrade now" took; winners beyond
+/// the new capacity lose their upgrade, last-ranked first, and are refunded. Closed (the
+/// award running) or cancelled: 409.
 #[utoipa::path(
     tag = "operator", security(("api_key" = [])), request_body = CapacityInput,
     params(("id" = String, Path, description = "Lot id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
