@@ -79,7 +79,8 @@ pub fn is_public(ip: IpAddr) -> bool {
 }
 
 /// The IPv4 address an IPv6 one stands for, where a gateway or the host would reach it:
-/// mapped (`::ffff:a.b.c.d`), compatible (`::a.b.c.d`), NAT64 (`64:ff9b::/96`) and 6to4
+/// mapped (`::ffff:a.b.c.d`), compatible (`::a.b.c.d`), translated (`::ffff:0:a.b.c.d`),
+/// NAT64 (`64:ff9b::/96`) and 6to4
 /// (`2002:AABB:CCDD::/48`). The local NAT64 prefix `64:ff9b:1::/48` is not public at all.
 fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
     let s = ip.segments();
@@ -95,6 +96,8 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
         // `::` and `::1` are themselves, not 0.0.0.0 and 0.0.0.1.
         [0, 0, 0, 0, 0, 0, 0, 0 | 1] => None,
         [0, 0, 0, 0, 0, 0, hi, lo] => Some(v4(hi, lo)),
+        // IPv4-translated (SIIT, RFC 2765).
+        [0, 0, 0, 0, 0xffff, 0, hi, lo] => Some(v4(hi, lo)),
         [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => Some(v4(hi, lo)),
         [0x2002, hi, lo, ..] => Some(v4(hi, lo)),
         _ => None,
@@ -177,6 +180,7 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.0.0.1",
             "::10.0.0.1",
+            "::ffff:0:a00:1",
             "64:ff9b::a00:1",
             "64:ff9b:1::a9fe:a9fe",
             "64:ff9b:1:a00:0:100:808:808",
