@@ -14,7 +14,7 @@ use sea_orm::{
 use super::audit::{self, Actor};
 use crate::domain::validation::FieldErrors;
 use crate::ids;
-use crate::store::entities::{operator, operator_user};
+use crate::store::entities::{console_session, operator, operator_user};
 use crate::store::{Db, write_txn};
 
 /// Wrong passwords in a row before the account locks.
@@ -62,6 +62,18 @@ impl From<FieldErrors> for UserError {
     fn from(e: FieldErrors) -> Self {
         UserError::Invalid(e)
     }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RemoveError {
+    #[error("no such user")]
+    NotFound,
+    #[error(
+        "{0} is the only admin: make another user an admin first, or no one could add users or API keys"
+    )]
+    LastAdmin(String),
+    #[error(transparent)]
+    Db(#[from] DbErr),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -259,6 +271,52 @@ pub async fn list(db: &Db, operator_id: &str) -> Result<Vec<operator_user::Model
         .order_by_asc(operator_user::Column::Email)
         .all(db)
         .await
+}
+
+/// Removes a console user of `by`'s operator (someone who left, a password to reset, an
+/// account to unlock: remove, then add again). Their sessions end at once. The last admin
+/// stays.
+pub async fn remove(
+    db: &Db,
+    by: &Actor,
+    user_id: &str,
+) -> Result<operator_user::Model, RemoveError> {
+    let txn = write_txn(db).await?;
+    // Every user of the operator, locked in one order: two admins removing each other at
+    // once cannot both pass the last-admin check, nor deadlock.
+    let users = operator_user::Entity::find()
+        .filter(operator_user::Column::OperatorId.eq(&by.operator_id))
+        .order_by_asc(operator_user::Column::Id)
+        .lock_exclusive()
+        .all(&txn)
+        .await?;
+    let user = users
+        .iter()
+        .find(|u| u.id == user_id)
+        .cloned()
+        .ok_or(RemoveError::NotFound)?;
+    let admin = Role::Admin.as_str();
+    if user.role == admin && users.iter().filter(|u| u.role == admin).count() == 1 {
+        return Err(RemoveError::LastAdmin(user.email));
+    }
+    console_session::Entity::delete_many()
+        .filter(console_session::Column::UserId.eq(&user.id))
+        .exec(&txn)
+        .await?;
+    operator_user::Entity::delete_by_id(user.id.clone())
+        .exec(&txn)
+        .await?;
+    audit::record(
+        &txn,
+        by,
+        "user.removed",
+        &user.email,
+        Some(format!("role={}", user.role)),
+        None,
+    )
+    .await?;
+    txn.commit().await?;
+    Ok(user)
 }
 
 /// Checks a password. After [`MAX_FAILURES`] wrong ones in a row the account is locked for

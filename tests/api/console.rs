@@ -380,6 +380,85 @@ async fn an_emptied_field_on_a_lot_edit_is_named_and_nothing_is_saved(app: TestA
     assert_eq!(stored.body["capacity"], 4, "nothing saved");
 }
 
+/// Someone leaves: an admin removes them, and they are signed out at once and cannot sign in
+/// again. A member removes no one, another operator's admin finds no such user, and the only
+/// admin stays (or no one could add users or keys again).
+async fn an_admin_removes_a_user_who_is_signed_out_at_once_and_the_last_admin_stays(app: TestApp) {
+    use surclass::store::entities::operator_user;
+    let (op, admin) = signed_in(&app, "aurora").await;
+    user(&app, &op, "leaver@aurora.example", Role::Member).await;
+    let leaver = Browser::new(&app);
+    assert_eq!(
+        leaver
+            .sign_in("leaver@aurora.example", PASSWORD)
+            .await
+            .status,
+        303
+    );
+    assert_eq!(leaver.get("/console/lots").await.status, 200);
+    let id_of = |email: &'static str| {
+        let db = app.db.clone();
+        async move {
+            operator_user::Entity::find()
+                .filter(operator_user::Column::Email.eq(email))
+                .one(&db)
+                .await
+                .unwrap()
+                .expect("user")
+                .id
+        }
+    };
+    let (admin_id, leaver_id) = (
+        id_of("admin@aurora.example").await,
+        id_of("leaver@aurora.example").await,
+    );
+
+    let by_member = leaver
+        .submit(&format!("/console/users/{admin_id}/remove"), &[])
+        .await;
+    assert_eq!(by_member.status, 403);
+    let (_, stranger) = signed_in(&app, "belvedere").await;
+    let elsewhere = stranger
+        .submit(&format!("/console/users/{leaver_id}/remove"), &[])
+        .await;
+    assert_eq!(elsewhere.status, 404);
+    assert_eq!(leaver.get("/console/lots").await.status, 200, "still in");
+
+    let removed = admin
+        .submit(&format!("/console/users/{leaver_id}/remove"), &[])
+        .await;
+    assert_eq!(removed.location(), "/console/users?done=removed");
+    assert_eq!(
+        leaver.get("/console/lots").await.location(),
+        "/console/sign-in",
+        "signed out at once"
+    );
+    assert_eq!(
+        leaver
+            .sign_in("leaver@aurora.example", PASSWORD)
+            .await
+            .status,
+        401
+    );
+    let users = admin.get("/console/users").await;
+    assert!(!users.body.contains("leaver@aurora.example"));
+    assert_eq!(
+        audit_entry::Entity::find()
+            .filter(audit_entry::Column::Action.eq("user.removed"))
+            .count(&app.db)
+            .await
+            .unwrap(),
+        1
+    );
+
+    let last = admin
+        .submit(&format!("/console/users/{admin_id}/remove"), &[])
+        .await;
+    assert_eq!(last.status, 409);
+    assert!(last.body.contains("only admin"), "{}", last.body);
+    assert_eq!(admin.get("/console/lots").await.status, 200);
+}
+
 async fn a_lot_form_shows_each_error_beside_its_field_and_creates_nothing(app: TestApp) {
     let (op, browser) = signed_in(&app, "aurora").await;
     let form = |reserve: &'static str| {
@@ -1981,6 +2060,7 @@ async fn an_award_review_from_a_stale_page_or_another_operator_changes_nothing(a
 
 store_tests!(
     an_emptied_field_on_a_lot_edit_is_named_and_nothing_is_saved,
+    an_admin_removes_a_user_who_is_signed_out_at_once_and_the_last_admin_stays,
     an_operator_signs_in_with_the_right_password_only,
     five_wrong_passwords_lock_the_account_for_fifteen_minutes,
     forms_without_the_session_csrf_token_change_nothing,

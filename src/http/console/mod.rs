@@ -75,6 +75,9 @@ pub enum PageError {
     Csrf,
     #[error("{0}")]
     BadRequest(String),
+    /// Refused as things stand (the last admin, say).
+    #[error("{0}")]
+    Conflict(String),
     #[error("Something went wrong on our side; nothing was changed. Try again in a minute.")]
     Internal,
 }
@@ -93,6 +96,7 @@ impl ResponseError for PageError {
             PageError::NotFound(_) => StatusCode::NOT_FOUND,
             PageError::Forbidden(_) | PageError::Csrf => StatusCode::FORBIDDEN,
             PageError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            PageError::Conflict(_) => StatusCode::CONFLICT,
             PageError::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -104,7 +108,7 @@ impl ResponseError for PageError {
         let title = match self {
             PageError::NotFound(_) => "Not found",
             PageError::Forbidden(_) | PageError::Csrf => "Not allowed",
-            PageError::BadRequest(_) => "Cannot do that",
+            PageError::BadRequest(_) | PageError::Conflict(_) => "Cannot do that",
             _ => "Error",
         };
         let body = ErrorPage {

@@ -1,5 +1,6 @@
-//! Users and API keys of the operator. Everyone signed in sees them; only admins add users,
-//! create keys (the secret is shown once, on the page that follows) and revoke keys.
+//! Users and API keys of the operator. Everyone signed in sees them; only admins add and
+//! remove users, create keys (the secret is shown once, on the page that follows) and revoke
+//! keys.
 
 use actix_web::{HttpResponse, get, post, web};
 use askama::Template;
@@ -8,7 +9,7 @@ use serde::Deserialize;
 use super::{ConsoleUser, CsrfForm, FormErrors, Nav, PageError, html, html_invalid, see_other};
 use crate::domain::validation::FieldErrors;
 use crate::services::keys;
-use crate::services::operator_users::{self, Role, UserError};
+use crate::services::operator_users::{self, RemoveError, Role, UserError};
 use crate::store::Db;
 use crate::store::api_keys::Scope;
 use crate::store::entities::{api_key, operator_user};
@@ -16,6 +17,7 @@ use crate::store::entities::{api_key, operator_user};
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(page)
         .service(add_user)
+        .service(remove_user)
         .service(create_key)
         .service(revoke_key);
 }
@@ -34,6 +36,16 @@ struct UsersPage {
     /// A key just created: (name, secret), shown this once.
     new_secret: Option<(String, String)>,
     notice: Option<String>,
+    now: chrono::DateTime<chrono::Utc>,
+}
+
+impl UsersPage {
+    /// Until when a user is locked out, if they are now (a lock that ran out is no lock).
+    fn locked(&self, u: &operator_user::Model) -> Option<String> {
+        u.locked_until
+            .filter(|until| *until > self.now)
+            .map(|until| until.format("%Y-%m-%d %H:%M UTC").to_string())
+    }
 }
 
 async fn users_page(db: &Db, user: &ConsoleUser) -> Result<UsersPage, PageError> {
@@ -48,6 +60,7 @@ async fn users_page(db: &Db, user: &ConsoleUser) -> Result<UsersPage, PageError>
         key_name: String::new(),
         new_secret: None,
         notice: None,
+        now: chrono::Utc::now(),
     })
 }
 
@@ -67,6 +80,7 @@ async fn page(
     p.notice = match done.done.as_str() {
         "user" => Some("User added. Give them their password by a safe channel.".into()),
         "revoked" => Some("Key revoked: calls with it are refused from now on.".into()),
+        "removed" => Some("User removed: they are signed out and cannot sign in again.".into()),
         _ => None,
     };
     html(p)
@@ -108,6 +122,27 @@ async fn add_user(
         }
         Err(UserError::NoOperator) => Err(PageError::Internal),
         Err(UserError::Db(e)) => Err(e.into()),
+    }
+}
+
+/// Someone who left, or whose password must be reset or account unlocked (then added
+/// again): removed, signed out at once.
+#[post("/console/users/{id}/remove")]
+async fn remove_user(
+    user: ConsoleUser,
+    db: web::Data<Db>,
+    id: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, PageError> {
+    user.check_csrf(&form.csrf)?;
+    user.require_admin()?;
+    match operator_users::remove(&db, &user.actor(), &id).await {
+        Ok(_) => Ok(see_other("/console/users?done=removed")),
+        Err(RemoveError::NotFound) => Err(PageError::NotFound("No such user.".into())),
+        Err(e @ RemoveError::LastAdmin(_)) => {
+            Err(PageError::Conflict(format!("Not removed: {e}.")))
+        }
+        Err(RemoveError::Db(e)) => Err(e.into()),
     }
 }
 
