@@ -5,16 +5,16 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DbErr, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use super::audit::{self, Actor};
-use crate::domain::bid::MAX_PARTY;
+use crate::domain::bid::{BidStatus, MAX_PARTY};
 use crate::domain::identity::{last_name_key, reference_key};
 use crate::domain::validation::FieldErrors;
 use crate::ids;
-use crate::store::entities::{booking, booking_lot, lot, operator};
+use crate::store::entities::{bid, booking, booking_lot, lot, operator};
 use crate::store::{Db, keyset, write_txn};
 
 pub const MAX_IMPORT: usize = 10_000;
@@ -257,10 +257,68 @@ pub async fn check(
             }
         }
     }
+    // A party that changes size under an offer in play: the hold, the award and the charge
+    // are for the party it was made for.
+    let resized: HashMap<String, (usize, i32)> = {
+        let keys: Vec<String> = rows.iter().map(|r| reference_key(&r.reference)).collect();
+        let mut found = HashMap::new();
+        for chunk in keys.chunks(500) {
+            for b in booking::Entity::find()
+                .filter(booking::Column::OperatorId.eq(operator_id))
+                .filter(booking::Column::ReferenceKey.is_in(chunk.iter().cloned()))
+                .filter(booking::Column::ErasedAt.is_null())
+                .all(db)
+                .await?
+            {
+                if let Some(&i) = seen.get(&b.reference_key)
+                    && rows[i].party_size as i32 != b.party_size
+                {
+                    found.insert(b.id, (i, b.party_size));
+                }
+            }
+        }
+        found
+    };
+    for b in offers_in_play(db, resized.keys().cloned().collect()).await? {
+        let (i, was) = resized[&b.booking_id];
+        errors.add(
+            format!("bookings[{i}].party_size"),
+            resize_refusal(was, rows[i].party_size, &b.lot_id),
+        );
+    }
     Ok(errors)
 }
 
-async fn write(db: &Db, by: &Actor, rows: Vec<BookingInput>) -> Result<ImportSummary, DbErr> {
+/// Bids still in play or paid for: a change of party size would leave them for another party.
+async fn offers_in_play(
+    db: &impl ConnectionTrait,
+    booking_ids: Vec<String>,
+) -> Result<Vec<bid::Model>, DbErr> {
+    if booking_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let live = [
+        BidStatus::Active,
+        BidStatus::Won,
+        BidStatus::PaymentFailed,
+        BidStatus::Standby,
+        BidStatus::Charged,
+    ];
+    bid::Entity::find()
+        .filter(bid::Column::BookingId.is_in(booking_ids))
+        .filter(bid::Column::Status.is_in(live.iter().map(|s| s.as_str())))
+        .order_by_asc(bid::Column::Id)
+        .all(db)
+        .await
+}
+
+fn resize_refusal(was: i32, now: u32, lot_id: &str) -> String {
+    format!(
+        "cannot change from {was} to {now} while this booking's upgrade offer on lot {lot_id} is in play or paid for (it was made for {was}); cancel the offer first"
+    )
+}
+
+async fn write(db: &Db, by: &Actor, rows: Vec<BookingInput>) -> Result<ImportSummary, ImportError> {
     let operator_id = by.operator_id.as_str();
     let total = rows.len();
     let now = Utc::now();
@@ -279,7 +337,7 @@ async fn write(db: &Db, by: &Actor, rows: Vec<BookingInput>) -> Result<ImportSum
         }
     }
     let mut links = Vec::new();
-    for (row, key) in rows.into_iter().zip(keys) {
+    for (i, (row, key)) in rows.into_iter().zip(keys).enumerate() {
         let booking_id = match existing.remove(&key) {
             // Erased on request: a later import (a nightly sync) must not bring the data back.
             Some(current) if current.erased_at.is_some() => {
@@ -288,6 +346,20 @@ async fn write(db: &Db, by: &Actor, rows: Vec<BookingInput>) -> Result<ImportSum
             }
             Some(current) => {
                 let id = current.id.clone();
+                if current.party_size != row.party_size as i32 {
+                    // Checked again under the booking's lock, which a bid's intake (reading
+                    // it FOR KEY SHARE) waits for: no offer slips in for the old party.
+                    booking::Entity::find_by_id(id.clone())
+                        .lock_exclusive()
+                        .one(&txn)
+                        .await?;
+                    if let Some(b) = offers_in_play(&txn, vec![id.clone()]).await?.first() {
+                        return Err(ImportError::Invalid(FieldErrors::single(
+                            format!("bookings[{i}].party_size"),
+                            resize_refusal(current.party_size, row.party_size, &b.lot_id),
+                        )));
+                    }
+                }
                 let changed = current.reference != row.reference.trim()
                     || current.last_name != row.last_name.trim()
                     || current.party_size != row.party_size as i32

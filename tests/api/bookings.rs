@@ -117,4 +117,65 @@ store_tests!(
     bookings_import_in_bulk_and_a_reimport_updates_in_place,
     one_bad_row_imports_nothing_and_names_the_row_and_field,
     an_import_over_ten_thousand_rows_is_refused,
+    a_party_does_not_change_size_under_an_offer_in_play,
 );
+
+/// A bid holds the card for its party and the award upgrades that party whole: a re-import
+/// that changes the party's size while the offer is in play is refused, naming the row and
+/// the lot, and changes nothing; once the offer is withdrawn it goes through.
+async fn a_party_does_not_change_size_under_an_offer_in_play(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({})).await;
+    app.booking(&op, "PNR001", "Martin", 2, &[&lot]).await;
+    let traveller = app.sign_in("PNR001", "Martin").await;
+    let bid = app
+        .bid(&traveller, &lot, "300.00", "pm_card_visa")
+        .await
+        .expect(201);
+    let resize = |party: u32| {
+        json!([
+            {"reference": "PNR002", "last_name": "Roy", "party_size": 1},
+            {"reference": "PNR001", "last_name": "Martin", "party_size": party,
+             "email": "new@example.com", "eligible_lots": [lot]}
+        ])
+    };
+    let refused = app
+        .post("/v1/bookings/import")
+        .key(&op.key)
+        .json(&resize(3))
+        .send()
+        .await
+        .expect(422);
+    assert_eq!(refused.problem_fields(), vec!["bookings[1].party_size"]);
+    assert!(refused.text.contains(&lot), "{}", refused.text);
+    assert_eq!(
+        booking::Entity::find().count(&app.db).await.unwrap(),
+        1,
+        "nothing imported"
+    );
+    let mine = app
+        .read("/v1/traveller/offers")
+        .key(&traveller)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(mine.body["booking"]["party_size"], 2);
+
+    app.delete(&format!(
+        "/v1/traveller/bids/{}",
+        bid.body["id"].as_str().unwrap()
+    ))
+    .key(&traveller)
+    .send()
+    .await
+    .expect(200);
+    let done = app
+        .post("/v1/bookings/import")
+        .key(&op.key)
+        .json(&resize(3))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(done.body["updated"], 1);
+    assert_eq!(done.body["created"], 1);
+}
