@@ -3,7 +3,8 @@
 //! traveller has not unsubscribed, in one transaction.
 
 use chrono::{Duration, Utc};
-use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::{Topic, outbox, unsubscribe};
 use crate::domain::bid::BidStatus;
@@ -21,6 +22,13 @@ pub async fn schedule(db: &Db, lead: Duration) -> Result<(), DbErr> {
         .filter(lot::Column::Status.eq(LotStatus::Open.as_str()))
         .filter(lot::Column::ClosesAt.gt(now))
         .filter(lot::Column::ClosesAt.lte(now + lead))
+        // Lots already given their job left out here, not after the limit: with more than a
+        // batch in the window, the same first batch would come back every time and later lots
+        // would never be reminded. Earliest close first.
+        .filter(Expr::cust(
+            "NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.dedupe_key = 'remind:' || lots.id)",
+        ))
+        .order_by_asc(lot::Column::ClosesAt)
         .limit(500)
         .into_tuple()
         .all(db)

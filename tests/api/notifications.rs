@@ -55,6 +55,7 @@ per_store!(
     the_outcome_goes_out_before_confirmations_queued_in_the_rush,
     a_retried_outcome_goes_out_before_confirmations_queued_meanwhile,
     a_revoked_partner_key_ends_its_sessions_and_pauses_its_endpoints_losing_no_delivery,
+    every_lot_closing_soon_gets_its_reminder_however_many_there_are,
 );
 
 async fn import(
@@ -1959,4 +1960,30 @@ async fn a_revoked_partner_key_ends_its_sessions_and_pauses_its_endpoints_losing
         latest_delivery(&app, &op.key, &endpoint).await["status"],
         "sent"
     );
+}
+
+/// More lots close within the reminders' lead time than one look takes: every one still gets
+/// its reminder job, not the same first batch at each look.
+async fn every_lot_closing_soon_gets_its_reminder_however_many_there_are(store: Store) {
+    use sea_orm::PaginatorTrait;
+    use surclass::store::entities::job;
+    let Some(app) = spawn_app_with(store, |_| {}).await else {
+        return;
+    };
+    let op = app.operator("aurora").await;
+    for _ in 0..501 {
+        app.open_lot(&op, json!({})).await;
+    }
+    let lead = chrono::Duration::hours(4);
+    for _ in 0..2 {
+        surclass::notifications::reminders::schedule(&app.db, lead)
+            .await
+            .unwrap();
+    }
+    let scheduled = job::Entity::find()
+        .filter(job::Column::Kind.eq("remind"))
+        .count(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(scheduled, 501);
 }
