@@ -82,7 +82,11 @@ async fn now_what(
         .await?
         .is_some();
     let open = store_lots::status(l) == LotStatus::Open && now < l.closes_at;
-    Ok(if eligible && open {
+    // Only where a new offer could be made for the whole party, as the offers page shows it.
+    let spec =
+        store_lots::spec(l).map_err(|e| DbErr::Custom(format!("stored lot unreadable: {e}")))?;
+    let fits = store_lots::free_units(l, &spec) >= b.party_size.max(1) as u32;
+    Ok(if eligible && open && fits {
         AfterLostOffer::BidAgain
     } else {
         AfterLostOffer::BiddingClosed

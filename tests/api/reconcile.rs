@@ -619,5 +619,23 @@ store_tests!(
     the_server_releases_a_hold_nobody_recorded_by_itself,
     a_raise_after_its_lost_hold_was_released_gets_a_hold_of_its_own,
     a_hold_recorded_on_another_bid_than_it_names_is_found_once,
-    a_hold_of_a_stored_bid_that_its_write_never_recorded_is_released_on_its_timeline
+    a_hold_of_a_stored_bid_that_its_write_never_recorded_is_released_on_its_timeline,
+    a_lost_offer_is_not_invited_again_where_the_party_no_longer_fits,
 );
+
+/// A lost offer is not answered "make your offer again" where the whole party no longer fits:
+/// the offers page would not show that upgrade to them.
+async fn a_lost_offer_is_not_invited_again_where_the_party_no_longer_fits(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let (lot, _, placed) = lot_with_a_placed_bid(&app, &op).await;
+    app.booking(&op, "PNR005", "Roy", 5, &[&lot]).await;
+    let roy = app.stored_booking("PNR005").await;
+    hold_nobody_wrote(&app, metadata_of_a_lost_offer(&placed, &roy.id, 5)).await;
+    let finding = the_one_finding(&app, after_in_flight(), "never stored").await;
+    repair(&app, finding, after_in_flight()).await;
+    let told = lost_offer_emails(&app, &op.key).await;
+    assert_eq!(told.len(), 1, "{told:#?}");
+    let body = told[0]["body"].as_str().unwrap();
+    assert!(!body.contains("make your offer again"), "{body}");
+    assert!(body.contains("no longer open for offers"), "{body}");
+}
