@@ -6,7 +6,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    QueryFilter, QueryOrder, QuerySelect, Set, sea_query::LockType,
 };
 
 use super::audit::{self, Actor};
@@ -271,6 +271,7 @@ pub async fn check(
                 .await?
             {
                 if let Some(&i) = seen.get(&b.reference_key)
+                    && (1..=MAX_PARTY).contains(&rows[i].party_size)
                     && rows[i].party_size as i32 != b.party_size
                 {
                     found.insert(b.id, (i, b.party_size));
@@ -323,6 +324,18 @@ async fn write(db: &Db, by: &Actor, rows: Vec<BookingInput>) -> Result<ImportSum
     let total = rows.len();
     let now = Utc::now();
     let txn = write_txn(db).await?;
+    // The lots first, as every bid and purchase takes them before bookings: a resized
+    // booking is locked below, and the eligibility rows inserted after it check their lot.
+    let named: BTreeSet<&String> = rows.iter().flat_map(|r| r.eligible_lots.iter()).collect();
+    lot::Entity::find()
+        .select_only()
+        .column(lot::Column::Id)
+        .filter(lot::Column::Id.is_in(named.into_iter().cloned()))
+        .order_by_asc(lot::Column::Id)
+        .lock(LockType::KeyShare)
+        .into_tuple::<String>()
+        .all(&txn)
+        .await?;
     let mut summary = ImportSummary::default();
     let keys: Vec<String> = rows.iter().map(|r| reference_key(&r.reference)).collect();
     let mut existing: HashMap<String, booking::Model> = HashMap::new();
@@ -347,8 +360,9 @@ async fn write(db: &Db, by: &Actor, rows: Vec<BookingInput>) -> Result<ImportSum
             Some(current) => {
                 let id = current.id.clone();
                 if current.party_size != row.party_size as i32 {
-                    // Checked again under the booking's lock, which a bid's intake (reading
-                    // it FOR KEY SHARE) waits for: no offer slips in for the old party.
+                    // Checked again under the booking's lock, which a bid's write (reading
+                    // it FOR KEY SHARE, `intake::bookings_now`) waits for, and then refuses a
+                    // bid looked up for the old party.
                     booking::Entity::find_by_id(id.clone())
                         .lock_exclusive()
                         .one(&txn)

@@ -764,6 +764,7 @@ store_tests!(
     bids_placed_at_the_same_moment_each_get_their_own_answer,
     a_bid_whose_lot_closes_while_its_card_is_held_is_refused_and_the_hold_released,
     a_bid_whose_booking_is_erased_while_its_card_is_held_is_refused_and_the_hold_released,
+    a_bid_whose_party_is_resized_while_its_card_is_held_is_refused_and_the_hold_released,
     a_traveller_who_hangs_up_while_the_card_is_held_still_gets_the_bid,
     a_raise_whose_caller_hangs_up_after_the_new_hold_is_still_made,
     an_upgrade_now_whose_caller_hangs_up_after_the_hold_is_still_bought,
@@ -1475,6 +1476,91 @@ async fn a_bid_whose_booking_is_erased_while_its_card_is_held_is_refused_and_the
     assert!(
         app.gateway_holds_awaiting_capture().await.is_empty(),
         "no hold is left on the card"
+    );
+}
+
+/// An import changes the party's size while a bid's (or a purchase's) card is held for the
+/// old one: nothing is written for the old party, and the hold is released. The import, which
+/// found no offer in play, goes through.
+async fn a_bid_whose_party_is_resized_while_its_card_is_held_is_refused_and_the_hold_released(
+    app: TestApp,
+) {
+    use surclass::services::bids::{self, Ask, BidError, Intake, NewBid};
+    use surclass::store::entities::bid;
+
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({"upgrade_now": "800.00"})).await;
+    app.booking(&op, "PNR001", "Martin", 2, &[&lot]).await;
+    app.booking(&op, "PNR002", "Dubois", 1, &[&lot]).await;
+    let resize = |reference: &str, last_name: &str, party: u32| {
+        json!([{"reference": reference, "last_name": last_name, "party_size": party,
+                "email": "traveller@example.com", "eligible_lots": [lot]}])
+    };
+
+    let buyer = app.stored_booking("PNR002").await;
+    let (gateway, granted, go_on) = during_hold::held_until_told(app.gateway.clone());
+    let buying = tokio::spawn({
+        let (db, lot) = (app.db.clone(), lot.clone());
+        let card = Some(surclass::payments::CardSource::PaymentMethod(
+            "pm_card_visa".into(),
+        ));
+        async move { bids::upgrade_now(&db, &gateway, &buyer, &lot, card).await }
+    });
+    granted.await.expect("the purchase's hold granted");
+    app.post("/v1/bookings/import")
+        .key(&op.key)
+        .json(&resize("PNR002", "Dubois", 2))
+        .send()
+        .await
+        .expect(200);
+    go_on.send(()).unwrap();
+    let refused = buying.await.unwrap();
+    assert!(
+        matches!(refused, Err(BidError::Unavailable(_))),
+        "the purchase finds the party resized: {:?}",
+        refused.map(|b| b.id)
+    );
+
+    let booking = app.stored_booking("PNR001").await;
+    let (gateway, granted, go_on) = during_hold::held_until_told(app.gateway.clone());
+    let placing = tokio::spawn({
+        let (db, booking_id, lot) = (app.db.clone(), booking.id.clone(), lot.clone());
+        async move {
+            let ask = Ask::new(
+                &booking_id,
+                NewBid {
+                    lot_id: &lot,
+                    amount: "300.00",
+                    card: Some(surclass::payments::CardSource::PaymentMethod(
+                        "pm_card_visa".into(),
+                    )),
+                    partial_ok: false,
+                    preference: None,
+                    consent_to_charge: false,
+                },
+            );
+            Intake::start(&db, 4).place(&gateway, ask).await
+        }
+    });
+    granted.await.expect("the hold granted");
+    app.post("/v1/bookings/import")
+        .key(&op.key)
+        .json(&resize("PNR001", "Martin", 3))
+        .send()
+        .await
+        .expect(200);
+    go_on.send(()).unwrap();
+    let refused = placing.await.unwrap();
+    assert!(
+        matches!(refused, Err(BidError::Unavailable(_))),
+        "the write finds the party resized: {:?}",
+        refused.map(|p| p.bid.id)
+    );
+    app.run_jobs().await;
+    assert!(bid::Entity::find().all(&app.db).await.unwrap().is_empty());
+    assert!(
+        app.gateway_holds_awaiting_capture().await.is_empty(),
+        "no hold is left on either card"
     );
 }
 

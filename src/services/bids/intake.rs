@@ -425,19 +425,21 @@ async fn lots_by_id(
         .collect()
 }
 
-/// Which of these bookings were erased since they were looked at (while their cards were
-/// held). Read `FOR KEY SHARE`, in id order: an erasure takes its booking `FOR UPDATE` before
-/// it looks for bids in play, so it either waits for this batch and finds its bids, or this
-/// batch waits for it and finds the booking erased. The weakest lock that does so: an import
-/// updating the booking's other columns neither waits for it nor holds it up.
-pub(super) async fn erased_among(
+/// What became of these bookings while their cards were held: erased, or resized by an
+/// import. Read `FOR KEY SHARE`, in id order: an erasure, and an import changing a party's
+/// size, take the booking `FOR UPDATE` before they look for bids in play, so either they wait
+/// for this batch and find its bids, or this batch waits for them and reads what they wrote.
+/// The weakest lock that does so: an import updating the booking's other columns neither
+/// waits for it nor holds it up.
+pub(super) async fn bookings_now(
     txn: &DatabaseTransaction,
     booking_ids: &[String],
-) -> Result<HashSet<String>, DbErr> {
-    let rows: Vec<(String, Option<DateTime<Utc>>)> = booking::Entity::find()
+) -> Result<HashMap<String, BookingNow>, DbErr> {
+    let rows: Vec<(String, Option<DateTime<Utc>>, i32)> = booking::Entity::find()
         .select_only()
         .column(booking::Column::Id)
         .column(booking::Column::ErasedAt)
+        .column(booking::Column::PartySize)
         .filter(booking::Column::Id.is_in(padded(booking_ids.to_vec())))
         .order_by_asc(booking::Column::Id)
         .lock(LockType::KeyShare)
@@ -446,8 +448,39 @@ pub(super) async fn erased_among(
         .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(id, erased_at)| erased_at.map(|_| id))
+        .map(|(id, erased_at, party_size)| {
+            let now = BookingNow {
+                erased: erased_at.is_some(),
+                party_size,
+            };
+            (id, now)
+        })
         .collect())
+}
+
+/// A booking as it stands under its lock, for the checks a bid's write makes again.
+pub(super) struct BookingNow {
+    pub erased: bool,
+    pub party_size: i32,
+}
+
+impl BookingNow {
+    /// Why a bid looked up for `booking` cannot be written now: erased (signed out), or its
+    /// party resized since (the bid's units and hold are for the old party).
+    pub(super) fn refusal(
+        found: Option<&BookingNow>,
+        booking: &booking::Model,
+    ) -> Option<BidError> {
+        match found {
+            None => Some(BidError::SignedOut),
+            Some(b) if b.erased => Some(BidError::SignedOut),
+            Some(b) if b.party_size != booking.party_size => Some(BidError::Unavailable(format!(
+                "Your booking changed meanwhile: it is now for {} people. Nothing was charged; look at the offer again and bid for your party.",
+                b.party_size
+            ))),
+            Some(_) => None,
+        }
+    }
 }
 
 /// Bids of these bookings on these lots, by `(lot, booking)`; `lock` takes them
@@ -530,7 +563,7 @@ async fn write_all(
     let booking_ids = distinct(pending.iter().map(|p| &p.booking.id));
     let lot_ids = distinct(pending.iter().map(|p| &p.lot_id));
     let lots = lots_by_id(txn, &lot_ids, true).await?;
-    let erased = erased_among(txn, &booking_ids).await?;
+    let bookings = bookings_now(txn, &booking_ids).await?;
     let eligible = eligibility(txn, &booking_ids, &lot_ids).await?;
     let mut existing = bids_by_pair(txn, &booking_ids, &lot_ids, true).await?;
     // Once the locks are held, for the deadline check. Microseconds, as PostgreSQL keeps
@@ -543,8 +576,8 @@ async fn write_all(
     for p in pending {
         let pair = (p.lot_id.clone(), p.booking.id.clone());
         let plan = (|| {
-            if erased.contains(&p.booking.id) {
-                return Err(BidError::SignedOut);
+            if let Some(refusal) = BookingNow::refusal(bookings.get(&p.booking.id), &p.booking) {
+                return Err(refusal);
             }
             if !eligible.contains(&(p.booking.id.clone(), p.lot_id.clone())) {
                 return Err(BidError::NotFound);

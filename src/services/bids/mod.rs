@@ -1231,12 +1231,11 @@ async fn reserve_now(
 ) -> Result<Reserved, BidError> {
     let txn = write_txn(db).await?;
     let (lot, spec) = lock_open_lot_as(&txn, booking, lot_id, LockType::Update).await?;
-    // Erased while the card was held (see `intake::erased_among`): no bid is written for it.
-    if !intake::erased_among(&txn, std::slice::from_ref(&booking.id))
-        .await?
-        .is_empty()
-    {
-        return Err(BidError::SignedOut);
+    // Erased or resized while the card was held (see `intake::bookings_now`): no purchase
+    // is written for it.
+    let now_stands = intake::bookings_now(&txn, std::slice::from_ref(&booking.id)).await?;
+    if let Some(refusal) = intake::BookingNow::refusal(now_stands.get(&booking.id), booking) {
+        return Err(refusal);
     }
     let now = Utc::now();
     check_window(&spec, now)?;
