@@ -273,9 +273,8 @@ pub async fn list(db: &Db, operator_id: &str) -> Result<Vec<operator_user::Model
         .await
 }
 
-/// Removes a console user of `by`'s operator (someone who left, a password to reset, an
-/// account to unlock: remove, then add again). Their sessions end at once. The last admin
-/// stays.
+/// Removes a console user of `by`'s operator (someone who left, or a password to reset:
+/// remove, then add again). Their sessions end at once. The last admin stays.
 pub async fn remove(
     db: &Db,
     by: &Actor,

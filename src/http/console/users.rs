@@ -10,6 +10,7 @@ use super::{ConsoleUser, CsrfForm, FormErrors, Nav, PageError, html, html_invali
 use crate::domain::validation::FieldErrors;
 use crate::services::keys;
 use crate::services::operator_users::{self, RemoveError, Role, UserError};
+use crate::services::throttle::LoginThrottle;
 use crate::store::Db;
 use crate::store::api_keys::Scope;
 use crate::store::entities::{api_key, operator_user};
@@ -101,6 +102,7 @@ struct UserForm {
 async fn add_user(
     user: ConsoleUser,
     db: web::Data<Db>,
+    throttle: web::Data<LoginThrottle>,
     form: web::Form<UserForm>,
 ) -> Result<HttpResponse, PageError> {
     user.check_csrf(&form.csrf)?;
@@ -112,7 +114,13 @@ async fn add_user(
         Err(e) => Err(UserError::Invalid(FieldErrors::single("role", e))),
     };
     match result {
-        Ok(()) => Ok(see_other("/console/users?done=user")),
+        Ok(()) => {
+            // A user added again (a password reset) starts with a clean count, on this
+            // process at least; elsewhere an old count runs out within its window.
+            let email = operator_users::normalise_email(&form.email);
+            throttle.record_success(&format!("console:{email}"));
+            Ok(see_other("/console/users?done=user"))
+        }
         Err(UserError::Invalid(errors)) => {
             let mut p = users_page(&db, &user).await?;
             p.user_errors = FormErrors::from_fields(&errors);
@@ -125,8 +133,8 @@ async fn add_user(
     }
 }
 
-/// Someone who left, or whose password must be reset or account unlocked (then added
-/// again): removed, signed out at once.
+/// Someone who left, or whose password must be reset (then added again): removed, signed
+/// out at once.
 #[post("/console/users/{id}/remove")]
 async fn remove_user(
     user: ConsoleUser,
