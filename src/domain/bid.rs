@@ -18,6 +18,18 @@ string_enum!(
     }
 );
 
+impl BidStatus {
+    /// Bids still in play or paid for: what a cancel or a withdrawal of the lot undoes, and
+    /// what a change of the booking's party must wait for.
+    pub const TAKING_PART: [BidStatus; 5] = [
+        BidStatus::Active,
+        BidStatus::Won,
+        BidStatus::PaymentFailed,
+        BidStatus::Standby,
+        BidStatus::Charged,
+    ];
+}
+
 string_enum!(
     /// What happened to a bid, as the traveller reads it on the bid's timeline.
     BidEventKind {

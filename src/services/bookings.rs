@@ -298,16 +298,9 @@ async fn offers_in_play(
     if booking_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let live = [
-        BidStatus::Active,
-        BidStatus::Won,
-        BidStatus::PaymentFailed,
-        BidStatus::Standby,
-        BidStatus::Charged,
-    ];
     bid::Entity::find()
         .filter(bid::Column::BookingId.is_in(booking_ids))
-        .filter(bid::Column::Status.is_in(live.iter().map(|s| s.as_str())))
+        .filter(bid::Column::Status.is_in(BidStatus::TAKING_PART.map(BidStatus::as_str)))
         .order_by_asc(bid::Column::Id)
         .all(db)
         .await

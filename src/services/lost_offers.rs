@@ -57,13 +57,6 @@ async fn now_what(
     l: &lot::Model,
     now: DateTime<Utc>,
 ) -> Result<AfterLostOffer, DbErr> {
-    let taking_part = [
-        BidStatus::Active,
-        BidStatus::Won,
-        BidStatus::Standby,
-        BidStatus::Charged,
-        BidStatus::PaymentFailed,
-    ];
     let since: Option<String> = bid::Entity::find()
         .select_only()
         .column(bid::Column::Status)
@@ -72,7 +65,7 @@ async fn now_what(
         .into_tuple()
         .one(txn)
         .await?;
-    if since.is_some_and(|s| taking_part.iter().any(|t| t.as_str() == s)) {
+    if since.is_some_and(|s| BidStatus::TAKING_PART.iter().any(|t| t.as_str() == s)) {
         return Ok(AfterLostOffer::LaterOfferStands);
     }
     let eligible = booking_lot::Entity::find()

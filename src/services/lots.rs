@@ -428,16 +428,9 @@ pub async fn cancel_impact(
 
 /// The lot's bids a cancel undoes: every one still in play.
 fn live_bids(lot_id: &str) -> sea_orm::Select<bid::Entity> {
-    let live = [
-        BidStatus::Active,
-        BidStatus::Won,
-        BidStatus::PaymentFailed,
-        BidStatus::Standby,
-        BidStatus::Charged,
-    ];
     bid::Entity::find()
         .filter(bid::Column::LotId.eq(lot_id))
-        .filter(bid::Column::Status.is_in(live.iter().map(|s| s.as_str())))
+        .filter(bid::Column::Status.is_in(BidStatus::TAKING_PART.map(BidStatus::as_str)))
 }
 
 /// Counts as [`unwind_bids`] acts: a charged bid is refunded, any other live bid with a card

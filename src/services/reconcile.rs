@@ -174,13 +174,6 @@ pub async fn check_as_of(
         .filter_map(|p| p.provider_ref.as_deref())
         .collect();
     let bid_by_id: HashMap<&str, &bid::Model> = bids.iter().map(|b| (b.id.as_str(), b)).collect();
-    let live = [
-        BidStatus::Active,
-        BidStatus::Won,
-        BidStatus::Standby,
-        BidStatus::PaymentFailed,
-        BidStatus::Charged,
-    ];
     let holds = payments
         .iter()
         .filter(|p| p.kind == "hold" && p.status == "succeeded");
@@ -192,7 +185,9 @@ pub async fn check_as_of(
             continue;
         };
         let is_live = b.payment_ref.as_deref() == Some(reference.as_str())
-            && live.iter().any(|s| s.as_str() == b.status);
+            && BidStatus::TAKING_PART
+                .iter()
+                .any(|s| s.as_str() == b.status);
         let released = released.contains(reference.as_str());
         let reported = findings
             .iter()
