@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::store_tests;
-use crate::support::{TestApp, timeline_kinds};
+use crate::support::{Operator, Reply, TestApp, timeline_kinds};
 
 fn in_hours(h: i64) -> String {
     (chrono::Utc::now() + chrono::Duration::hours(h)).to_rfc3339()
@@ -411,6 +411,15 @@ store_tests!(
     an_upgrade_now_price_is_not_carried_into_another_currency_and_null_removes_it,
 );
 
+/// Asks for a new capacity of the operator's lot.
+async fn capacity(app: &TestApp, op: &Operator, lot: &str, units: i64) -> Reply {
+    app.post(&format!("/v1/lots/{lot}/capacity"))
+        .key(&op.key)
+        .json(&json!({"capacity": units}))
+        .send()
+        .await
+}
+
 /// Seats sold by "upgrade now" are paid for: the lot may be withdrawn whole (which refunds
 /// them) but not made smaller than what is taken, by capacity or by entitlements.
 async fn a_lot_is_not_shrunk_under_the_upgrades_already_sold(app: TestApp) {
@@ -427,13 +436,7 @@ async fn a_lot_is_not_shrunk_under_the_upgrades_already_sold(app: TestApp) {
         .await
         .expect(201);
 
-    let smaller = app
-        .post(&format!("/v1/lots/{lot}/capacity"))
-        .key(&op.key)
-        .json(&json!({"capacity": 1}))
-        .send()
-        .await
-        .expect(422);
+    let smaller = capacity(&app, &op, &lot, 1).await.expect(422);
     assert_eq!(smaller.body["field"], "capacity");
     assert!(smaller.text.contains("upgrade now"), "{}", smaller.text);
     let entitled = app
@@ -460,18 +463,8 @@ async fn a_lot_is_not_shrunk_under_the_upgrades_already_sold(app: TestApp) {
         .send()
         .await
         .expect(200);
-    app.post(&format!("/v1/lots/{lot}/capacity"))
-        .key(&op.key)
-        .json(&json!({"capacity": 3}))
-        .send()
-        .await
-        .expect(200);
-    app.post(&format!("/v1/lots/{lot}/capacity"))
-        .key(&op.key)
-        .json(&json!({"capacity": 2}))
-        .send()
-        .await
-        .expect(422);
+    capacity(&app, &op, &lot, 3).await.expect(200);
+    capacity(&app, &op, &lot, 2).await.expect(422);
 
     // Withdrawn whole, the sale is refunded: nothing stays sold when capacity comes back.
     app.patch(&format!("/v1/lots/{lot}"))
@@ -480,19 +473,9 @@ async fn a_lot_is_not_shrunk_under_the_upgrades_already_sold(app: TestApp) {
         .send()
         .await
         .expect(200);
-    app.post(&format!("/v1/lots/{lot}/capacity"))
-        .key(&op.key)
-        .json(&json!({"capacity": 0}))
-        .send()
-        .await
-        .expect(200);
+    capacity(&app, &op, &lot, 0).await.expect(200);
     app.run_jobs().await;
-    app.post(&format!("/v1/lots/{lot}/capacity"))
-        .key(&op.key)
-        .json(&json!({"capacity": 1}))
-        .send()
-        .await
-        .expect(200);
+    capacity(&app, &op, &lot, 1).await.expect(200);
 }
 
 /// After the award, cutting capacity takes upgrades from auction winners only: the seats sold
@@ -512,22 +495,11 @@ async fn an_awarded_lot_is_not_shrunk_under_its_upgrade_now_sales(app: TestApp) 
         .expect(201);
     app.close_now(&lot).await;
     app.run_jobs().await;
-    for capacity in [1, 0] {
-        let refused = app
-            .post(&format!("/v1/lots/{lot}/capacity"))
-            .key(&op.key)
-            .json(&json!({"capacity": capacity}))
-            .send()
-            .await
-            .expect(422);
+    for units in [1, 0] {
+        let refused = capacity(&app, &op, &lot, units).await.expect(422);
         assert_eq!(refused.body["field"], "capacity");
     }
-    app.post(&format!("/v1/lots/{lot}/capacity"))
-        .key(&op.key)
-        .json(&json!({"capacity": 2}))
-        .send()
-        .await
-        .expect(200);
+    capacity(&app, &op, &lot, 2).await.expect(200);
 }
 
 /// Card holds lapse about a week after they are taken: once bids hold cards, bidding cannot be

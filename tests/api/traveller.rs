@@ -1066,6 +1066,42 @@ pub(crate) mod during_hold {
         (gateway, granted, go_on)
     }
 
+    /// A bid of 300.00 a person by `booking_id` on `lot`, placed through the intake with its
+    /// card's hold kept until told: the placement, word that the hold was granted, and the go.
+    #[allow(clippy::type_complexity)]
+    pub fn bid_held_until_told(
+        app: &crate::support::TestApp,
+        booking_id: &str,
+        lot: &str,
+    ) -> (
+        tokio::task::JoinHandle<
+            Result<surclass::services::bids::Placed, surclass::services::bids::BidError>,
+        >,
+        tokio::sync::oneshot::Receiver<()>,
+        tokio::sync::oneshot::Sender<()>,
+    ) {
+        use surclass::services::bids::{Ask, Intake, NewBid};
+        let (gateway, granted, go_on) = held_until_told(app.gateway.clone());
+        let (db, booking_id, lot) = (app.db.clone(), booking_id.to_owned(), lot.to_owned());
+        let placing = tokio::spawn(async move {
+            let ask = Ask::new(
+                &booking_id,
+                NewBid {
+                    lot_id: &lot,
+                    amount: "300.00",
+                    card: Some(surclass::payments::CardSource::PaymentMethod(
+                        "pm_card_visa".into(),
+                    )),
+                    partial_ok: false,
+                    preference: None,
+                    consent_to_charge: false,
+                },
+            );
+            Intake::start(&db, 4).place(&gateway, ask).await
+        });
+        (placing, granted, go_on)
+    }
+
     /// Waits for `step` only until the gateway has granted its hold, as the HTTP server drops
     /// the request of a connection the client reset.
     pub async fn hang_up_once_held<T: std::fmt::Debug>(
@@ -1404,7 +1440,7 @@ async fn a_bid_whose_lot_closes_while_its_card_is_held_is_refused_and_the_hold_r
 async fn a_bid_whose_booking_is_erased_while_its_card_is_held_is_refused_and_the_hold_released(
     app: TestApp,
 ) {
-    use surclass::services::bids::{self, Ask, BidError, Intake, NewBid};
+    use surclass::services::bids::{self, BidError};
     use surclass::services::data_rights::Asker::Traveller;
     use surclass::store::entities::bid;
 
@@ -1440,26 +1476,7 @@ async fn a_bid_whose_booking_is_erased_while_its_card_is_held_is_refused_and_the
     );
 
     let booking = app.stored_booking("PNR001").await;
-    let (gateway, granted, go_on) = during_hold::held_until_told(app.gateway.clone());
-    let placing = tokio::spawn({
-        let (db, booking_id) = (app.db.clone(), booking.id.clone());
-        async move {
-            let ask = Ask::new(
-                &booking_id,
-                NewBid {
-                    lot_id: &lot,
-                    amount: "300.00",
-                    card: Some(surclass::payments::CardSource::PaymentMethod(
-                        "pm_card_visa".into(),
-                    )),
-                    partial_ok: false,
-                    preference: None,
-                    consent_to_charge: false,
-                },
-            );
-            Intake::start(&db, 4).place(&gateway, ask).await
-        }
-    });
+    let (placing, granted, go_on) = during_hold::bid_held_until_told(&app, &booking.id, &lot);
     granted.await.expect("the hold granted");
     surclass::services::data_rights::erase(&app.db, &booking.id, Traveller)
         .await
@@ -1485,7 +1502,7 @@ async fn a_bid_whose_booking_is_erased_while_its_card_is_held_is_refused_and_the
 async fn a_bid_whose_party_is_resized_while_its_card_is_held_is_refused_and_the_hold_released(
     app: TestApp,
 ) {
-    use surclass::services::bids::{self, Ask, BidError, Intake, NewBid};
+    use surclass::services::bids::{self, BidError};
     use surclass::store::entities::bid;
 
     let op = app.operator("aurora").await;
@@ -1522,26 +1539,7 @@ async fn a_bid_whose_party_is_resized_while_its_card_is_held_is_refused_and_the_
     );
 
     let booking = app.stored_booking("PNR001").await;
-    let (gateway, granted, go_on) = during_hold::held_until_told(app.gateway.clone());
-    let placing = tokio::spawn({
-        let (db, booking_id, lot) = (app.db.clone(), booking.id.clone(), lot.clone());
-        async move {
-            let ask = Ask::new(
-                &booking_id,
-                NewBid {
-                    lot_id: &lot,
-                    amount: "300.00",
-                    card: Some(surclass::payments::CardSource::PaymentMethod(
-                        "pm_card_visa".into(),
-                    )),
-                    partial_ok: false,
-                    preference: None,
-                    consent_to_charge: false,
-                },
-            );
-            Intake::start(&db, 4).place(&gateway, ask).await
-        }
-    });
+    let (placing, granted, go_on) = during_hold::bid_held_until_told(&app, &booking.id, &lot);
     granted.await.expect("the hold granted");
     app.post("/v1/bookings/import")
         .key(&op.key)
