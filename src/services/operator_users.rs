@@ -92,6 +92,12 @@ pub fn normalise_email(email: &str) -> String {
     email.trim().to_lowercase()
 }
 
+/// What the sign-in throttle counts an email's wrong passwords under (apart from travellers'
+/// booking references).
+pub fn throttle_key(email: &str) -> String {
+    format!("console:{}", normalise_email(email))
+}
+
 fn hash_password(password: &str) -> String {
     let salt = SaltString::generate(&mut OsRng);
     Argon2::default()

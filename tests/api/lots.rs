@@ -420,9 +420,8 @@ async fn capacity(app: &TestApp, op: &Operator, lot: &str, units: i64) -> Reply 
         .await
 }
 
-/// Seats sold by "upgrade now" are paid for: the lot may be withdrawn whole (which refunds
-/// them) but not made smaller than what is taken, by capacity or by entitlements.
-async fn a_lot_is_not_shrunk_under_the_upgrades_already_sold(app: TestApp) {
+/// An open lot of four seats, two of them sold at once by "upgrade now" to a party of two.
+async fn four_seats_two_sold_now(app: &TestApp) -> (Operator, String) {
     let op = app.operator("aurora").await;
     let lot = app
         .open_lot(&op, json!({"capacity": 4, "upgrade_now": "800.00"}))
@@ -435,6 +434,13 @@ async fn a_lot_is_not_shrunk_under_the_upgrades_already_sold(app: TestApp) {
         .send()
         .await
         .expect(201);
+    (op, lot)
+}
+
+/// Seats sold by "upgrade now" are paid for: the lot may be withdrawn whole (which refunds
+/// them) but not made smaller than what is taken, by capacity or by entitlements.
+async fn a_lot_is_not_shrunk_under_the_upgrades_already_sold(app: TestApp) {
+    let (op, lot) = four_seats_two_sold_now(&app).await;
 
     let smaller = capacity(&app, &op, &lot, 1).await.expect(422);
     assert_eq!(smaller.body["field"], "capacity");
@@ -481,18 +487,7 @@ async fn a_lot_is_not_shrunk_under_the_upgrades_already_sold(app: TestApp) {
 /// After the award, cutting capacity takes upgrades from auction winners only: the seats sold
 /// by "upgrade now" stay under any capacity.
 async fn an_awarded_lot_is_not_shrunk_under_its_upgrade_now_sales(app: TestApp) {
-    let op = app.operator("aurora").await;
-    let lot = app
-        .open_lot(&op, json!({"capacity": 4, "upgrade_now": "800.00"}))
-        .await;
-    app.booking(&op, "PNR001", "Martin", 2, &[&lot]).await;
-    let buyer = app.sign_in("PNR001", "Martin").await;
-    app.post(&format!("/v1/traveller/offers/{lot}/upgrade-now"))
-        .key(&buyer)
-        .json(&json!({"payment_method": "pm_card_visa"}))
-        .send()
-        .await
-        .expect(201);
+    let (op, lot) = four_seats_two_sold_now(&app).await;
     app.close_now(&lot).await;
     app.run_jobs().await;
     for units in [1, 0] {

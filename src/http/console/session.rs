@@ -209,7 +209,7 @@ async fn sign_in(
     // Limited per client address as travellers' sign-ins are, before any password is hashed:
     // the form's cookie check costs a script nothing. Wrong passwords for an email count here
     // too, known or not, so an unknown email is refused as a locked account is.
-    let email_key = format!("console:{}", operator_users::normalise_email(&form.email));
+    let email_key = operator_users::throttle_key(&form.email);
     let from_here = |wait: u64| {
         format!(
             "Too many sign-in attempts from your address: try again after {} UTC.",

@@ -117,8 +117,7 @@ async fn add_user(
         Ok(()) => {
             // A user added again (a password reset) starts with a clean count, on this
             // process at least; elsewhere an old count runs out within its window.
-            let email = operator_users::normalise_email(&form.email);
-            throttle.record_success(&format!("console:{email}"));
+            throttle.record_success(&operator_users::throttle_key(&form.email));
             Ok(see_other("/console/users?done=user"))
         }
         Err(UserError::Invalid(errors)) => {
