@@ -248,7 +248,7 @@ async fn setup(db: &Db) -> Vec<String> {
         let spec = LotSpec {
             resource_kind: ResourceKind::Seat,
             resource: format!("BA{n}"),
-            service_date: chrono::NaiveDate::from_ymd_opt(2026, 12, 24).unwrap(),
+            service_date: (Utc::now() + Duration::days(2)).date_naive(),
             title: format!("Flight BA{n}"),
             from_class: "economy".into(),
             to_class: "business".into(),

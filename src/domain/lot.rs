@@ -145,6 +145,23 @@ impl LotSpec {
         if self.closes_at <= now {
             errors.add("closes_at", "must be in the future");
         }
+        // An upgrade for a trip already made, or decided after the day it is for, cannot be
+        // had: travellers would give a card for nothing. Days are the lot's own.
+        let today = now.with_timezone(&self.time_zone).date_naive();
+        if self.service_date < today {
+            errors.add(
+                "service_date",
+                format!("is already past: it is {today} in {}", self.time_zone),
+            );
+        } else if self.closes_at.with_timezone(&self.time_zone).date_naive() > self.service_date {
+            errors.add(
+                "closes_at",
+                format!(
+                    "is after the service date {}: bidding must close by the end of that day in {}",
+                    self.service_date, self.time_zone
+                ),
+            );
+        }
         // A card authorisation lapses after about a week: a hold taken at bid time must still
         // be good when the award captures it.
         if self.payment_mode == PaymentMode::Hold && self.closes_at > now + hold_window() {
@@ -185,6 +202,70 @@ impl LotSpec {
         }
     }
 
+    /// Names of the fields whose values differ from `other`'s.
+    pub fn differing_fields(&self, other: &LotSpec) -> Vec<&'static str> {
+        // Destructured so that a new field cannot be left out of the comparison.
+        let LotSpec {
+            resource_kind,
+            resource,
+            service_date,
+            title,
+            from_class,
+            to_class,
+            class_rank,
+            capacity,
+            entitlement_units,
+            currency,
+            reserve,
+            maximum,
+            upgrade_now,
+            taxes_included,
+            opens_at,
+            closes_at,
+            time_zone,
+            award_policy,
+            tier_weight_pct,
+            payment_mode,
+            payment_grace_seconds,
+            review_required,
+            chained_capacity,
+        } = self;
+        let mut differing = Vec::new();
+        macro_rules! compare {
+            ($($field:ident),+) => {
+                $(if *$field != other.$field {
+                    differing.push(stringify!($field));
+                })+
+            };
+        }
+        compare!(
+            resource_kind,
+            resource,
+            service_date,
+            title,
+            from_class,
+            to_class,
+            class_rank,
+            capacity,
+            entitlement_units,
+            currency,
+            reserve,
+            maximum,
+            upgrade_now,
+            taxes_included,
+            opens_at,
+            closes_at,
+            time_zone,
+            award_policy,
+            tier_weight_pct,
+            payment_mode,
+            payment_grace_seconds,
+            review_required,
+            chained_capacity
+        );
+        differing
+    }
+
     /// Units bids can win: capacity less entitlements.
     pub fn biddable_units(&self) -> u32 {
         self.capacity.saturating_sub(self.entitlement_units)
@@ -200,4 +281,86 @@ pub fn hold_window() -> Duration {
 pub fn parse_time_zone(name: &str) -> Result<Tz, String> {
     name.parse::<Tz>()
         .map_err(|_| format!("'{name}' is not an IANA time zone such as Europe/Paris"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn lot(service_date: NaiveDate, closes_at: DateTime<Utc>, time_zone: Tz) -> LotSpec {
+        let eur = Currency::parse("EUR").unwrap();
+        LotSpec {
+            resource_kind: ResourceKind::Seat,
+            resource: "AU101".into(),
+            service_date,
+            title: "Paris → New York".into(),
+            from_class: "economy".into(),
+            to_class: "business".into(),
+            class_rank: 1,
+            capacity: 4,
+            entitlement_units: 0,
+            currency: eur,
+            reserve: Money::parse("100.00", eur).unwrap(),
+            maximum: Money::parse("900.00", eur).unwrap(),
+            upgrade_now: None,
+            taxes_included: true,
+            opens_at: closes_at - Duration::days(2),
+            closes_at,
+            time_zone,
+            award_policy: AwardPolicy::Priority,
+            tier_weight_pct: 0,
+            payment_mode: PaymentMode::ChargeOnAward,
+            payment_grace_seconds: 600,
+            review_required: false,
+            chained_capacity: false,
+        }
+    }
+
+    fn refused(spec: &LotSpec, now: DateTime<Utc>) -> Vec<String> {
+        let mut errors = FieldErrors::new();
+        spec.check(now, &mut errors);
+        errors.0.into_iter().map(|e| e.field).collect()
+    }
+
+    #[test]
+    fn bidding_closes_by_the_last_second_of_the_service_day_in_the_lots_zone() {
+        let paris = chrono_tz::Europe::Paris;
+        // 28 March 2027: clocks go forward in Paris, the day lasts 23 hours.
+        let day = NaiveDate::from_ymd_opt(2027, 3, 28).unwrap();
+        let now = Utc.with_ymd_and_hms(2027, 3, 20, 12, 0, 0).unwrap();
+        let last_second = Utc.with_ymd_and_hms(2027, 3, 28, 21, 59, 59).unwrap();
+        assert_eq!(
+            refused(&lot(day, last_second, paris), now),
+            Vec::<String>::new()
+        );
+        let midnight = last_second + Duration::seconds(1);
+        assert_eq!(refused(&lot(day, midnight, paris), now), ["closes_at"]);
+        // The same moment is still the 28th in New York.
+        let new_york = chrono_tz::America::New_York;
+        assert_eq!(
+            refused(&lot(day, midnight, new_york), now),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn a_service_day_is_past_only_once_it_is_over_in_the_lots_zone() {
+        let tokyo = chrono_tz::Asia::Tokyo;
+        // 23:30 UTC on the 9th is already the 10th in Tokyo.
+        let now = Utc.with_ymd_and_hms(2027, 1, 9, 23, 30, 0).unwrap();
+        let closes = now + Duration::minutes(20);
+        let the_9th = NaiveDate::from_ymd_opt(2027, 1, 9).unwrap();
+        let the_10th = NaiveDate::from_ymd_opt(2027, 1, 10).unwrap();
+        assert_eq!(refused(&lot(the_9th, closes, tokyo), now), ["service_date"]);
+        assert_eq!(
+            refused(&lot(the_10th, closes, tokyo), now),
+            Vec::<String>::new()
+        );
+        // Still the 9th in UTC: today, not past.
+        assert_eq!(
+            refused(&lot(the_9th, closes, chrono_tz::UTC), now),
+            Vec::<String>::new()
+        );
+    }
 }

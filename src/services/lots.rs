@@ -44,20 +44,26 @@ impl From<FieldErrors> for LotError {
     }
 }
 
-/// Fields that decide how bids already placed are judged: fixed once the lot opens.
+/// Fields that decide how bids already placed are judged, or what travellers were shown
+/// before giving a card (whether taxes are included, which day the upgrade is for in which
+/// zone): fixed once the lot opens.
 const FIXED_ONCE_OPEN: &[&str] = &[
     "resource_kind",
     "resource",
     "service_date",
     "from_class",
     "to_class",
+    "class_rank",
     "currency",
     "reserve",
     "maximum",
+    "taxes_included",
     "award_policy",
     "tier_weight_pct",
     "payment_mode",
     "opens_at",
+    "time_zone",
+    "chained_capacity",
 ];
 
 pub async fn create(
@@ -113,13 +119,14 @@ pub async fn get(
         .ok_or(LotError::NotFound)
 }
 
-/// Edits a lot: anything while draft; once open, only what does not change how bids already
-/// placed are judged (title, close time, "upgrade now" price, review, grace period, ...).
+/// Edits a lot: anything while draft; once open, [`FIXED_ONCE_OPEN`] stays as the bids were
+/// placed on it, and the rest (title, close time, "upgrade now" price, review, grace period,
+/// ...) can change. A value sent again unchanged is no change.
 pub async fn update(
     db: &Db,
     by: &Actor,
     lot_id: &str,
-    edit: impl FnOnce(&LotSpec) -> Result<(LotSpec, Vec<&'static str>), FieldErrors>,
+    edit: impl FnOnce(&LotSpec) -> Result<LotSpec, FieldErrors>,
 ) -> Result<lot::Model, LotError> {
     let txn = write_txn(db).await?;
     let current = lock(&txn, &by.operator_id, lot_id).await?;
@@ -132,10 +139,12 @@ pub async fn update(
     }
     let base = store_lots::spec(&current)
         .map_err(|e| DbErr::Custom(format!("stored lot unreadable: {e}")))?;
-    let (spec, touched) = edit(&base)?;
+    let spec = edit(&base)?;
     let mut errors = FieldErrors::new();
     if status == LotStatus::Open {
-        for field in touched.iter().filter(|f| FIXED_ONCE_OPEN.contains(f)) {
+        // A value sent again unchanged is no change: a client may send the whole lot back.
+        let changed = spec.differing_fields(&base);
+        for field in changed.iter().filter(|f| FIXED_ONCE_OPEN.contains(f)) {
             errors.add(
                 *field,
                 "cannot change once the lot is open (cancel it and create another)",
@@ -209,6 +218,12 @@ pub async fn open(db: &Db, by: &Actor, lot_id: &str) -> Result<lot::Model, LotEr
             FieldErrors::single("closes_at", "is already past: move it before opening").into(),
         );
     }
+    // A draft saved under older rules is held to today's before travellers see it.
+    let spec = store_lots::spec(&current)
+        .map_err(|e| DbErr::Custom(format!("stored lot unreadable: {e}")))?;
+    let mut errors = FieldErrors::new();
+    spec.check(Utc::now(), &mut errors);
+    errors.into_result()?;
     let updated = set_status(&txn, current, LotStatus::Open).await?;
     audit::record(
         &txn,

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use surclass::store::entities::{audit_entry, award, payment};
 
 use crate::store_tests;
-use crate::support::{Operator, Reply, TestApp, timeline_kinds};
+use crate::support::{Operator, Reply, TestApp, timeline_kinds, travel_day};
 
 const GOOD: &str = "4242 4242 4242 4242";
 const DECLINED_AT_BID: &str = "4000 0000 0000 0002";
@@ -458,7 +458,7 @@ async fn charge_on_award_saves_the_card_and_charges_it_when_won(app: TestApp) {
         .post("/v1/lots")
         .key(&op.key)
         .json(
-            &json!({"resource_kind": "seat", "resource": "AU1", "service_date": "2026-12-24",
+            &json!({"resource_kind": "seat", "resource": "AU1", "service_date": travel_day(),
             "from_class": "y", "to_class": "j", "capacity": 1, "currency": "EUR", "reserve": "1",
             "maximum": "2", "closes_at": closes, "payment_mode": "hold"}),
         )

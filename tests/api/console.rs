@@ -8,7 +8,7 @@ use surclass::services::operator_users::{self, Role};
 use surclass::store::entities::{audit_entry, bid, booking, lot};
 
 use crate::store_tests;
-use crate::support::{Operator, TestApp};
+use crate::support::{Operator, TestApp, travel_day};
 
 const GOOD_CARD: &str = "4242 4242 4242 4242";
 const PASSWORD: &str = "correct horse battery staple";
@@ -167,6 +167,13 @@ async fn signed_in(app: &TestApp, slug: &str) -> (Operator, Browser) {
     (op, browser)
 }
 
+/// A UTC moment `days` ahead as the console's lot form takes it.
+fn form_time_in_days(days: i64) -> String {
+    (chrono::Utc::now() + chrono::Duration::days(days))
+        .format("%Y-%m-%dT%H:%M")
+        .to_string()
+}
+
 fn decode(html: &str) -> String {
     html.replace("&#38;", "&")
         .replace("&amp;", "&")
@@ -269,17 +276,18 @@ async fn five_wrong_passwords_lock_the_account_for_fifteen_minutes(app: TestApp)
 
 async fn forms_without_the_session_csrf_token_change_nothing(app: TestApp) {
     let (_op, browser) = signed_in(&app, "aurora").await;
+    let (travel_day, closes) = (travel_day(), form_time_in_days(3));
     let lot_form = [
         ("resource_kind", "seat"),
         ("resource", "AU101"),
-        ("service_date", "2026-12-24"),
+        ("service_date", travel_day.as_str()),
         ("from_class", "economy"),
         ("to_class", "business"),
         ("capacity", "4"),
         ("currency", "EUR"),
         ("reserve", "100.00"),
         ("maximum", "900.00"),
-        ("closes_at", "2099-01-01T10:00"),
+        ("closes_at", closes.as_str()),
         ("payment_mode", "charge_on_award"),
     ];
     let missing = browser.post("/console/lots", &lot_form).await;
@@ -461,18 +469,19 @@ async fn an_admin_removes_a_user_who_is_signed_out_at_once_and_the_last_admin_st
 
 async fn a_lot_form_shows_each_error_beside_its_field_and_creates_nothing(app: TestApp) {
     let (op, browser) = signed_in(&app, "aurora").await;
+    let (travel_day, closes) = (travel_day(), form_time_in_days(3));
     let form = |reserve: &'static str| {
         vec![
             ("resource_kind", "seat"),
             ("resource", "AU101"),
-            ("service_date", "2026-12-24"),
+            ("service_date", travel_day.as_str()),
             ("from_class", "economy"),
             ("to_class", "business"),
             ("capacity", "4"),
             ("currency", "EUR"),
             ("reserve", reserve),
             ("maximum", "900.00"),
-            ("closes_at", "2099-01-01T10:00"),
+            ("closes_at", closes.as_str()),
             ("payment_mode", "charge_on_award"),
             ("time_zone", "Europe/Paris"),
             ("award_policy", "priority"),

@@ -3,12 +3,12 @@
 use serde_json::json;
 
 use crate::store_tests;
-use crate::support::{TestApp, timeline_kinds};
+use crate::support::{TestApp, timeline_kinds, travel_day};
 
 async fn a_retried_create_replays_the_answer_and_creates_one_lot(app: TestApp) {
     let op = app.operator("aurora").await;
     let body = json!({
-        "resource_kind": "seat", "resource": "AU101", "service_date": "2026-12-24",
+        "resource_kind": "seat", "resource": "AU101", "service_date": travel_day(),
         "from_class": "economy", "to_class": "business", "capacity": 4, "currency": "EUR",
         "reserve": "100.00", "maximum": "900.00",
         "closes_at": (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339()

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::store_tests;
-use crate::support::{Operator, Reply, TestApp, timeline_kinds};
+use crate::support::{Operator, Reply, TestApp, timeline_kinds, travel_day};
 
 fn in_hours(h: i64) -> String {
     (chrono::Utc::now() + chrono::Duration::hours(h)).to_rfc3339()
@@ -16,7 +16,7 @@ async fn an_operator_creates_reads_and_edits_a_lot(app: TestApp) {
         .post("/v1/lots")
         .key(&op.key)
         .json(&json!({
-            "resource_kind": "seat", "resource": "AU101", "service_date": "2026-12-24",
+            "resource_kind": "seat", "resource": "AU101", "service_date": travel_day(),
             "from_class": "economy", "to_class": "business", "capacity": 4,
             "currency": "EUR", "reserve": "250.00", "maximum": "1500", "closes_at": in_hours(5),
             "time_zone": "Europe/Paris", "award_policy": "max_revenue"
@@ -73,7 +73,7 @@ async fn invalid_lots_are_refused_naming_every_field_and_nothing_is_written(app:
         .post("/v1/lots")
         .key(&op.key)
         .json(&json!({
-            "resource_kind": "boat", "resource": "AU101", "service_date": "2026-12-24",
+            "resource_kind": "boat", "resource": "AU101", "service_date": travel_day(),
             "from_class": "economy", "to_class": "business", "capacity": 4,
             "currency": "EUR", "reserve": "12.345", "maximum": "10.00",
             "closes_at": in_hours(-1), "time_zone": "Mars/Olympus"
@@ -98,7 +98,7 @@ async fn invalid_lots_are_refused_naming_every_field_and_nothing_is_written(app:
         .post("/v1/lots")
         .key(&op.key)
         .json(&json!({
-            "resource_kind": "seat", "resource": "AU101", "service_date": "2026-12-24",
+            "resource_kind": "seat", "resource": "AU101", "service_date": travel_day(),
             "from_class": "economy", "to_class": "business", "capacity": 4,
             "currency": "EUR", "reserve": "500.00", "maximum": "100.00", "closes_at": in_hours(-1)
         }))
@@ -119,7 +119,7 @@ async fn invalid_lots_are_refused_naming_every_field_and_nothing_is_written(app:
         .post("/v1/lots")
         .key(&op.key)
         .json(
-            &json!({"resource_kind": "seat", "resource": "AU1", "service_date": "2026-12-24",
+            &json!({"resource_kind": "seat", "resource": "AU1", "service_date": travel_day(),
             "from_class": "y", "to_class": "j", "capacity": 1, "currency": "ZZZ",
             "reserve": "1", "maximum": "2", "closes_at": in_hours(2)}),
         )
@@ -409,6 +409,8 @@ store_tests!(
     an_awarded_lot_is_not_shrunk_under_its_upgrade_now_sales,
     a_hold_lot_closes_before_its_oldest_card_hold_lapses,
     an_upgrade_now_price_is_not_carried_into_another_currency_and_null_removes_it,
+    a_lot_closes_by_the_end_of_its_service_day_in_its_own_zone,
+    an_open_lot_keeps_what_travellers_were_shown_and_takes_its_own_values_back,
 );
 
 /// Asks for a new capacity of the operator's lot.
@@ -594,4 +596,152 @@ async fn an_upgrade_now_price_is_not_carried_into_another_currency_and_null_remo
         .await
         .expect(200);
     assert_eq!(kept.body["upgrade_now"], serde_json::Value::Null);
+}
+
+/// A lot is for one day, counted in the lot's own time zone: a day already gone, or bidding
+/// that would close after it, would take cards for an upgrade that cannot be had.
+async fn a_lot_closes_by_the_end_of_its_service_day_in_its_own_zone(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let today = chrono::Utc::now().date_naive();
+    let lot = |service_date: chrono::NaiveDate, closes_at: String, zone: &str| {
+        json!({"resource_kind": "seat", "resource": "AU101", "service_date": service_date,
+            "from_class": "economy", "to_class": "business", "capacity": 4, "currency": "EUR",
+            "reserve": "100.00", "maximum": "1000.00", "closes_at": closes_at,
+            "time_zone": zone, "payment_mode": "charge_on_award"})
+    };
+    let gone = app
+        .post("/v1/lots")
+        .key(&op.key)
+        .json(&lot(today - chrono::Duration::days(2), in_hours(2), "UTC"))
+        .send()
+        .await
+        .expect(422);
+    assert_eq!(gone.body["field"], "service_date");
+    assert!(gone.text.contains("already past"), "{}", gone.text);
+
+    // 03:00 UTC the next day is still the evening before in New York, already the next
+    // morning in Paris.
+    let day = today + chrono::Duration::days(3);
+    let next_day_3am = (day + chrono::Duration::days(1))
+        .and_hms_opt(3, 0, 0)
+        .unwrap()
+        .and_utc()
+        .to_rfc3339();
+    let late = app
+        .post("/v1/lots")
+        .key(&op.key)
+        .json(&lot(day, next_day_3am.clone(), "Europe/Paris"))
+        .send()
+        .await
+        .expect(422);
+    assert_eq!(late.body["field"], "closes_at");
+    assert!(
+        late.text
+            .contains(&format!("is after the service date {day}")),
+        "{}",
+        late.text
+    );
+    let created = app
+        .post("/v1/lots")
+        .key(&op.key)
+        .json(&lot(day, next_day_3am, "America/New_York"))
+        .send()
+        .await
+        .expect(201);
+    let id = created.body["id"].as_str().unwrap();
+
+    // Moving the lot to another zone is judged by the same rule, and changes nothing if refused.
+    let moved = app
+        .patch(&format!("/v1/lots/{id}"))
+        .key(&op.key)
+        .json(&json!({"time_zone": "Europe/Paris"}))
+        .send()
+        .await
+        .expect(422);
+    assert_eq!(moved.body["field"], "closes_at");
+    let read = app
+        .read(&format!("/v1/lots/{id}"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(read.body["time_zone"], "America/New_York");
+    let list = app.read("/v1/lots").key(&op.key).send().await.expect(200);
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 1);
+}
+
+/// Once bidding is open, whether prices include taxes (shown before the card is asked for),
+/// the zone its day is counted in and the lot's place on the resource's ladder are fixed like
+/// its prices; sending the lot back with its own values is no change.
+async fn an_open_lot_keeps_what_travellers_were_shown_and_takes_its_own_values_back(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({})).await;
+    let refused = app
+        .patch(&format!("/v1/lots/{lot}"))
+        .key(&op.key)
+        .json(
+            &json!({"taxes_included": false, "class_rank": 3, "chained_capacity": true,
+            "time_zone": "America/New_York"}),
+        )
+        .send()
+        .await
+        .expect(422);
+    let fields = refused.problem_fields();
+    for field in [
+        "taxes_included",
+        "class_rank",
+        "chained_capacity",
+        "time_zone",
+    ] {
+        assert!(
+            fields.contains(&field.to_owned()),
+            "{field} named in {fields:?}"
+        );
+    }
+    assert!(
+        refused.text.contains("cannot change once the lot is open"),
+        "{}",
+        refused.text
+    );
+
+    let before = app
+        .read(&format!("/v1/lots/{lot}"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200)
+        .body;
+    assert_eq!(before["taxes_included"], true, "nothing changed");
+    assert_eq!(before["class_rank"], 1);
+    assert_eq!(before["chained_capacity"], false);
+    let mut back = json!({"title": "Paris → New York"});
+    for field in [
+        "resource_kind",
+        "resource",
+        "service_date",
+        "from_class",
+        "to_class",
+        "class_rank",
+        "currency",
+        "reserve",
+        "maximum",
+        "taxes_included",
+        "award_policy",
+        "tier_weight_pct",
+        "payment_mode",
+        "opens_at",
+        "time_zone",
+        "entitlement_units",
+        "chained_capacity",
+    ] {
+        back[field] = before[field].clone();
+    }
+    let edited = app
+        .patch(&format!("/v1/lots/{lot}"))
+        .key(&op.key)
+        .json(&back)
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(edited.body["title"], "Paris → New York");
 }

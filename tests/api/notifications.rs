@@ -1342,7 +1342,10 @@ async fn personal_data_past_the_retention_period_is_purged(store: Store) {
             .body["retention_days"],
         30
     );
-    let settled = app.open_lot(&op, json!({})).await;
+    // Travelled well before the retention period ends (a charged upgrade's booking is kept
+    // until its travel day).
+    let travelled = (chrono::Utc::now() + chrono::Duration::days(10)).date_naive();
+    let settled = app.open_lot(&op, json!({"service_date": travelled})).await;
     let open = app.open_lot(&op, json!({"resource": "AU303"})).await;
     import(&app, &op, "OLD001", "old@example.com", "en", &[&settled]).await;
     import(&app, &op, "NEW001", "new@example.com", "en", &[&open]).await;

@@ -306,7 +306,10 @@ async fn a_reference_two_companies_sold_is_opened_after_asking_which_company(app
 
 async fn the_sign_in_page_is_the_front_door_and_a_wrong_pair_is_told_on_it(app: TestApp) {
     let op = app.operator("aurora").await;
-    let lot = app.open_lot(&op, json!({})).await;
+    // A Thursday, far enough ahead for any close: the page names the weekday.
+    let lot = app
+        .open_lot(&op, json!({"service_date": "2037-12-24"}))
+        .await;
     app.booking(&op, "AU7K2P", "Müller", 2, &[&lot]).await;
     let browser = Browser::new(&app);
 
@@ -376,7 +379,7 @@ async fn the_sign_in_page_is_the_front_door_and_a_wrong_pair_is_told_on_it(app: 
     );
     assert!(offers.says("€100.00 – €1,000.00"), "{}", offers.body);
     // The travel day, with its weekday: no reader takes it for another.
-    assert!(offers.says(" · Thu 24 Dec 2026"), "{}", offers.body);
+    assert!(offers.says(" · Thu 24 Dec 2037"), "{}", offers.body);
 
     let signed_out = browser
         .post("/sign-out", &[("csrf", &offers.hidden("csrf"))])
@@ -725,7 +728,10 @@ async fn a_failure_on_our_side_is_told_in_the_travellers_language(app: TestApp) 
 async fn french_speakers_get_french_and_euros_written_their_way(app: TestApp) {
     let op = app.operator("aurora").await;
     let lot = app
-        .open_lot(&op, json!({"reserve": "1000.00", "maximum": "2500.50"}))
+        .open_lot(
+            &op,
+            json!({"reserve": "1000.00", "maximum": "2500.50", "service_date": "2037-12-24"}),
+        )
         .await;
     app.booking(&op, "AU7K2P", "Muller", 2, &[&lot]).await;
     let browser = Browser::with_language(&app, "fr-FR,fr;q=0.9,en;q=0.5");
@@ -742,7 +748,7 @@ async fn french_speakers_get_french_and_euros_written_their_way(app: TestApp) {
         "{}",
         offers.body
     );
-    assert!(offers.says(" · jeu. 24 déc. 2026"), "{}", offers.body);
+    assert!(offers.says(" · jeu. 24 déc. 2037"), "{}", offers.body);
 
     let placed = browser.bid(&lot, "1 200,50", GOOD_CARD).await;
     assert_eq!(placed.status, StatusCode::SEE_OTHER, "{}", placed.body);

@@ -41,6 +41,14 @@ impl TestApp {
     }
 }
 
+/// A travel day well ahead of every close the tests set: a lot must close by the end of its
+/// service date, and a fixed date would pass one day.
+pub fn travel_day() -> String {
+    (chrono::Utc::now() + chrono::Duration::days(40))
+        .date_naive()
+        .to_string()
+}
+
 /// The kinds of a bid's timeline, oldest first, from the bid as the API answers it.
 pub fn timeline_kinds(bid: &serde_json::Value) -> Vec<String> {
     bid["timeline"]
@@ -464,7 +472,7 @@ impl TestApp {
     /// Creates an open lot with sensible defaults overridden by `fields`; returns its id.
     pub async fn open_lot(&self, op: &Operator, fields: serde_json::Value) -> String {
         let mut body = serde_json::json!({
-            "resource_kind": "seat", "resource": "AU101", "service_date": "2026-12-24",
+            "resource_kind": "seat", "resource": "AU101", "service_date": travel_day(),
             "from_class": "economy", "to_class": "business", "capacity": 4,
             "currency": "EUR", "reserve": "100.00", "maximum": "1000.00",
             "closes_at": (chrono::Utc::now() + chrono::Duration::hours(3)).to_rfc3339(),

@@ -68,7 +68,9 @@ test('create a lot: a field error shown beside the field, then created and opene
   await page.waitForURL(/\/console\/lots\/new$/);
   await accessible('lot-new');
   await page.fill('#f-resource', 'AU205');
-  await page.fill('#f-service_date', '2026-12-24');
+  // A travel day ahead of the close: bidding must close by the end of the service date.
+  const travelDay = new Date(Date.now() + 40 * 86400 * 1000).toISOString().slice(0, 10);
+  await page.fill('#f-service_date', travelDay);
   await page.fill('#f-from_class', 'economy');
   await page.fill('#f-to_class', 'business');
   await page.fill('#f-capacity', '3');

@@ -120,7 +120,8 @@ pub fn seat_lot(
     capacity: usize,
     closes_at: chrono::DateTime<chrono::Utc>,
 ) -> Value {
-    json!({"resource_kind": "seat", "resource": resource, "service_date": "2026-12-24",
+    let travel_day = (chrono::Utc::now() + chrono::Duration::days(40)).date_naive();
+    json!({"resource_kind": "seat", "resource": resource, "service_date": travel_day,
         "from_class": "economy", "to_class": "business", "capacity": capacity, "currency": "EUR",
         "reserve": "100.00", "maximum": "900.00", "closes_at": closes_at.to_rfc3339(), "open": true,
         "payment_grace_seconds": 0})

@@ -32,18 +32,19 @@ where
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({
-    "resource_kind": "seat", "resource": "AU101", "service_date": "2026-12-01",
+    "resource_kind": "seat", "resource": "AU101", "service_date": "2027-06-01",
     "title": "Paris CDG → New York JFK", "from_class": "economy", "to_class": "business",
     "class_rank": 2, "capacity": 4, "currency": "EUR", "reserve": "250.00", "maximum": "1500.00",
-    "closes_at": "2026-11-29T18:00:00Z", "time_zone": "Europe/Paris", "award_policy": "priority",
-    "payment_mode": "hold", "open": true
+    "closes_at": "2027-05-29T18:00:00Z", "time_zone": "Europe/Paris", "award_policy": "priority",
+    "payment_mode": "charge_on_award", "open": true
 }))]
 pub struct LotInput {
     /// `seat`, `room` or `car`.
     pub resource_kind: Option<String>,
     /// What is upgraded: a flight number, a property code, a rental branch.
     pub resource: Option<String>,
-    /// The flight date, the night, the rental day.
+    /// The flight date, the night, the rental day, in `time_zone`: not past, and bidding
+    /// closes by its end.
     pub service_date: Option<NaiveDate>,
     /// Shown to travellers; defaults to `resource: from_class → to_class`.
     pub title: Option<String>,
@@ -72,9 +73,10 @@ pub struct LotInput {
     pub taxes_included: Option<bool>,
     /// Bidding opens (default: now).
     pub opens_at: Option<DateTime<Utc>>,
-    /// Bidding closes: the server's deadline.
+    /// Bidding closes: the server's deadline, no later than the end of `service_date` in
+    /// `time_zone`.
     pub closes_at: Option<DateTime<Utc>>,
-    /// IANA time zone for display (default `UTC`).
+    /// IANA time zone (default `UTC`): the lot's days, and how times are written to travellers.
     pub time_zone: Option<String>,
     /// `priority` (default), `max_revenue` or `uniform_price`.
     pub award_policy: Option<String>,
@@ -94,20 +96,13 @@ pub struct LotInput {
 
 impl LotInput {
     /// Builds the complete lot from this input over `base` (the lot being edited) or, on
-    /// create, over the defaults; returns it with the names of the fields the input set.
-    pub fn into_spec(
-        self,
-        base: Option<&LotSpec>,
-    ) -> Result<(LotSpec, Vec<&'static str>), FieldErrors> {
+    /// create, over the defaults.
+    pub fn into_spec(self, base: Option<&LotSpec>) -> Result<LotSpec, FieldErrors> {
         let mut e = FieldErrors::new();
-        let mut touched = Vec::new();
         macro_rules! field {
             ($name:ident, $parse:expr, $default:expr) => {{
                 match self.$name {
-                    Some(v) => {
-                        touched.push(stringify!($name));
-                        e.check(stringify!($name), ($parse)(v))
-                    }
+                    Some(v) => e.check(stringify!($name), ($parse)(v)),
                     None => match base {
                         Some(b) => Some(b.$name.clone()),
                         None => {
@@ -142,18 +137,9 @@ impl LotInput {
         let reserve = field!(reserve, amount, None);
         let maximum = field!(maximum, amount, None);
         let upgrade_now = match self.upgrade_now {
-            Some(None) => {
-                touched.push("upgrade_now");
-                Some(None)
-            }
-            Some(Some(v)) if v.is_empty() => {
-                touched.push("upgrade_now");
-                Some(None)
-            }
-            Some(Some(v)) => {
-                touched.push("upgrade_now");
-                e.check("upgrade_now", amount(v)).map(Some)
-            }
+            Some(None) => Some(None),
+            Some(Some(v)) if v.is_empty() => Some(None),
+            Some(Some(v)) => e.check("upgrade_now", amount(v)).map(Some),
             None => Some(base.and_then(|b| b.upgrade_now)),
         };
         let taxes_included = field!(taxes_included, ok, Some(true));
@@ -178,17 +164,15 @@ impl LotInput {
         let payment_grace_seconds = field!(payment_grace_seconds, ok, Some(600));
         let review_required = field!(review_required, ok, Some(false));
         let chained_capacity = field!(chained_capacity, ok, Some(false));
-        let title = match self.title {
-            Some(t) => {
-                touched.push("title");
-                Some(t)
-            }
-            None => Some(match (base, &resource, &from_class, &to_class) {
-                (Some(b), ..) => b.title.clone(),
-                (None, Some(r), Some(f), Some(t)) => format!("{r}: {f} → {t}"),
-                _ => String::new(),
-            }),
-        };
+        let title =
+            Some(
+                self.title
+                    .unwrap_or_else(|| match (base, &resource, &from_class, &to_class) {
+                        (Some(b), ..) => b.title.clone(),
+                        (None, Some(r), Some(f), Some(t)) => format!("{r}: {f} → {t}"),
+                        _ => String::new(),
+                    }),
+            );
         let (
             Some(resource_kind),
             Some(resource),
@@ -242,34 +226,31 @@ impl LotInput {
             return Err(e);
         };
         e.into_result()?;
-        Ok((
-            LotSpec {
-                resource_kind,
-                resource,
-                service_date,
-                title,
-                from_class,
-                to_class,
-                class_rank,
-                capacity,
-                entitlement_units,
-                currency,
-                reserve,
-                maximum,
-                upgrade_now,
-                taxes_included,
-                opens_at,
-                closes_at,
-                time_zone,
-                award_policy,
-                tier_weight_pct,
-                payment_mode,
-                payment_grace_seconds,
-                review_required,
-                chained_capacity,
-            },
-            touched,
-        ))
+        Ok(LotSpec {
+            resource_kind,
+            resource,
+            service_date,
+            title,
+            from_class,
+            to_class,
+            class_rank,
+            capacity,
+            entitlement_units,
+            currency,
+            reserve,
+            maximum,
+            upgrade_now,
+            taxes_included,
+            opens_at,
+            closes_at,
+            time_zone,
+            award_policy,
+            tier_weight_pct,
+            payment_mode,
+            payment_grace_seconds,
+            review_required,
+            chained_capacity,
+        })
     }
 }
 
@@ -388,7 +369,7 @@ pub async fn create(
     JsonBody(input): JsonBody<LotInput>,
 ) -> Result<HttpResponse, Problem> {
     let open_now = input.open.unwrap_or(false);
-    let (spec, _) = input.into_spec(None)?;
+    let spec = input.into_spec(None)?;
     let created = lots::create(&db, &auth.actor(), spec, open_now).await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/v1/lots/{}", created.id)))

@@ -292,7 +292,7 @@ const FIELDS: &[(&str, &str, Kind, &str)] = &[
         "service_date",
         "Service date",
         Kind::Date,
-        "The flight date, the night, the rental day.",
+        "The flight date, the night, the rental day. Bidding closes by its end.",
     ),
     ("from_class", "From class", Kind::Text, ""),
     ("to_class", "To class", Kind::Text, ""),
@@ -345,7 +345,7 @@ const FIELDS: &[(&str, &str, Kind, &str)] = &[
         "time_zone",
         "Time zone",
         Kind::Text,
-        "IANA name for display, such as Europe/Paris.",
+        "IANA name, such as Europe/Paris: the lot's days and the times travellers read.",
     ),
     (
         "award_policy",
@@ -638,7 +638,7 @@ async fn create(
     let open_now = form.get("open").is_some_and(|v| v == "on");
     let result = match input_from_form(&form, None) {
         Ok(input) => match input.into_spec(None) {
-            Ok((spec, _)) => lots::create(&db, &user.actor(), spec, open_now).await,
+            Ok(spec) => lots::create(&db, &user.actor(), spec, open_now).await,
             Err(e) => Err(LotError::Invalid(e)),
         },
         Err(e) => Err(LotError::Invalid(e)),
