@@ -53,12 +53,14 @@ pub struct ApiDoc;
 
 /// How a receiver verifies a delivery, from this document alone.
 const WEBHOOKS_DOC: &str = "Operators and partners register endpoints and choose events \
-(`bid.placed`, `bid.changed`, `bid.withdrawn`, `bid.charged`, `bid.lost`, `bid.payment_failed`, \
-`bid.cancelled`, `bid.refunded`). Each delivery is a `POST` with a JSON body \
-`{\"id\": \"evt_…\", \"type\": \"bid.charged\", \"created\": 1767225600, \"data\": {\"bid_id\", \"lot_id\", \"booking_id\", \"bid_status\", \"detail\"}}` \
+(`bid.placed`, `bid.changed`, `bid.withdrawn`, `bid.deadline_moved`, `bid.charged`, `bid.lost`, \
+`bid.payment_failed`, `bid.cancelled`, `bid.refunded`). Each delivery is a `POST` with a JSON body \
+`{\"id\": \"evt_…\", \"type\": \"bid.charged\", \"created\": 1767225600, \"data\": {\"bid_id\", \"lot_id\", \"booking_id\", \"bid_status\", \"closes_at\", \"detail\"}}` \
 (`bid_status` is the bid's after the event: `bid.payment_failed` with `payment_failed` is a \
 winner asked for another card; with another status it is an \"upgrade now\" the bank declined \
-after a late answer, already undone) and these headers: `Surclass-Event` (the type), `Surclass-Delivery` (the event id, the same on \
+after a late answer, already undone; `closes_at` is the lot's close of bidding as of the \
+event, the new one for `bid.deadline_moved`, whose `detail` says the old one too; `detail` \
+is an English sentence, or null) and these headers: `Surclass-Event` (the type), `Surclass-Delivery` (the event id, the same on \
 every retry: use it to drop duplicates) and `Surclass-Signature: t=<unix seconds>,v1=<hex>`. \
 To verify: take `t` and every `v1` from the header; compute HMAC-SHA256 with the endpoint's \
 secret (the whole `whsec_…` string, UTF-8) as key over the bytes `<t>` + `.` + the raw request \

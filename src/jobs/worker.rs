@@ -409,10 +409,19 @@ impl Worker {
                 .map_err(|e| e.to_string()),
             Job::Deliver { outbox_id } => self.deliver(&[*outbox_id]).await,
             Job::DeliverMany { outbox_ids } => self.deliver(outbox_ids).await,
-            Job::Remind { lot_id } => reminders::remind(&self.db, lot_id)
-                .await
-                .map(|_| None)
-                .map_err(|e| e.to_string()),
+            Job::Remind { lot_id } => {
+                // A process without notifications queues no reminders; one queued by another
+                // is written as it stands.
+                let lead = self
+                    .notifier
+                    .as_ref()
+                    .map_or(Duration::days(3650), |n| n.settings().reminder_lead);
+                match reminders::remind(&self.db, lot_id, lead).await {
+                    Ok(reminders::Reminded::NotYet(at)) => Ok(Some(at)),
+                    Ok(reminders::Reminded::Written(_)) => Ok(None),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
             // Each purge runs whatever became of the other.
             Job::PurgeExpired => {
                 let now = Utc::now();

@@ -23,7 +23,9 @@ use crate::domain::bid::BidStatus;
 use crate::services::links::{self, PublicUrl};
 use crate::services::sessions::SessionSigner;
 use crate::store::Db;
-use crate::store::entities::{bid, booking, operator, outbox as outbox_entity, webhook_endpoint};
+use crate::store::entities::{
+    bid, booking, lot, operator, outbox as outbox_entity, webhook_endpoint,
+};
 
 /// What stands for a link's token in the operator's copy of an email.
 const HIDDEN_TOKEN: &str = "…";
@@ -216,6 +218,14 @@ impl Notifier {
                 return Ok(());
             }
         }
+        // A new closing time told after the bid ended, or once the close moved again, would
+        // mislead: only the newest move's email goes out.
+        if topic == Topic::DeadlineMoved && !self.close_still_as_told(&facts).await? {
+            let why = "the bid is no longer active, or the close moved again";
+            self.finish(&row, outbox::SUPPRESSED, Some(why.into()))
+                .await?;
+            return Ok(());
+        }
         let Some(op) = operator::Entity::find_by_id(booking.operator_id.clone())
             .one(&self.db)
             .await?
@@ -284,6 +294,23 @@ impl Notifier {
     /// booking (a session) or stop their reminders, so once a real mail server carries the
     /// email they go to the traveller only. Without one, the kept copy is the local mailbox
     /// and must keep its links.
+    /// Whether the bid is still active and its lot still closes when `facts` said (to the
+    /// minute, as the email writes it; stores keep times to different precisions).
+    async fn close_still_as_told(&self, facts: &Facts) -> Result<bool, DbErr> {
+        let active = bid::Entity::find_by_id(facts.bid_id.clone())
+            .one(&self.db)
+            .await?
+            .is_some_and(|b| b.status == BidStatus::Active.as_str());
+        Ok(active
+            && lot::Entity::find_by_id(facts.lot_id.clone())
+                .one(&self.db)
+                .await?
+                .is_some_and(|l| {
+                    l.closes_at.timestamp().div_euclid(60)
+                        == facts.closes_at.timestamp().div_euclid(60)
+                }))
+    }
+
     fn operators_copy(&self, email: &OutgoingEmail) -> String {
         if self.transport.kind() == "local" {
             email.body.clone()

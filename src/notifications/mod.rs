@@ -30,6 +30,9 @@ pub enum Topic {
     /// Bidding closes soon (email only).
     #[serde(rename = "bid.reminder")]
     Reminder,
+    /// The operator moved the close of bidding while the bid was active.
+    #[serde(rename = "bid.deadline_moved")]
+    DeadlineMoved,
     #[serde(rename = "bid.charged")]
     UpgradeConfirmed,
     #[serde(rename = "bid.lost")]
@@ -48,11 +51,12 @@ pub enum Topic {
 }
 
 impl Topic {
-    pub const ALL: [Topic; 10] = [
+    pub const ALL: [Topic; 11] = [
         Topic::BidPlaced,
         Topic::BidChanged,
         Topic::BidWithdrawn,
         Topic::Reminder,
+        Topic::DeadlineMoved,
         Topic::UpgradeConfirmed,
         Topic::NotSuccessful,
         Topic::PaymentFailed,
@@ -67,6 +71,7 @@ impl Topic {
             Topic::BidChanged => "bid.changed",
             Topic::BidWithdrawn => "bid.withdrawn",
             Topic::Reminder => "bid.reminder",
+            Topic::DeadlineMoved => "bid.deadline_moved",
             Topic::UpgradeConfirmed => "bid.charged",
             Topic::NotSuccessful => "bid.lost",
             Topic::PaymentFailed => "bid.payment_failed",
@@ -103,9 +108,11 @@ impl Topic {
             | Topic::Cancelled
             | Topic::Refunded
             | Topic::NotRecorded => Priority::Outcomes,
-            Topic::BidPlaced | Topic::BidChanged | Topic::BidWithdrawn | Topic::Reminder => {
-                Priority::Messages
-            }
+            Topic::BidPlaced
+            | Topic::BidChanged
+            | Topic::BidWithdrawn
+            | Topic::Reminder
+            | Topic::DeadlineMoved => Priority::Messages,
         }
     }
 }

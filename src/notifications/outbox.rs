@@ -334,14 +334,17 @@ pub async fn enqueue_loaded(
     .await
 }
 
-/// [`enqueue`] for many bids at once (placed together): one insert of their messages, one
-/// of their delivery jobs. `endpoints` are the active ones of every operator among the bids';
-/// each bid's webhooks go to its own operator's only.
+/// [`enqueue`] for many bids at once (placed together, or told one thing together): one
+/// insert of their messages, one of their delivery jobs. `endpoints` are the active ones of
+/// every operator among the bids'; each bid's webhooks go to its own operator's only. A
+/// caller with an unbounded number of bids passes them in chunks (bind parameters are
+/// limited per statement).
 pub async fn enqueue_many(
     txn: &impl ConnectionTrait,
     bids: &[(&bid::Model, &lot::Model)],
     endpoints: &[webhook_endpoint::Model],
     topic: Topic,
+    why: Option<&Why>,
     now: DateTime<Utc>,
 ) -> Result<(), DbErr> {
     let rows = bids
@@ -352,7 +355,7 @@ pub async fn enqueue_many(
                 .filter(|e| e.operator_id == l.operator_id)
                 .cloned()
                 .collect();
-            let facts = facts_of(b, l, topic, None, now);
+            let facts = facts_of(b, l, topic, why, now);
             messages(b, l, &theirs, topic, &facts, Told::Everyone, now)
         })
         .collect();

@@ -2,7 +2,7 @@
 //! close is within the lead time; the job writes a reminder for every active bid whose
 //! traveller has not unsubscribed, in one transaction.
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
@@ -56,17 +56,32 @@ pub async fn schedule(db: &Db, lead: Duration) -> Result<(), DbErr> {
     Ok(())
 }
 
-/// Writes the lot's reminders (nothing once bidding has closed).
-pub async fn remind(db: &Db, lot_id: &str) -> Result<usize, DbErr> {
+/// What a reminder job did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reminded {
+    /// Reminders written for this many bids (none once bidding has closed).
+    Written(usize),
+    /// The close moved further than `lead` away since the job was queued: due again then.
+    NotYet(DateTime<Utc>),
+}
+
+/// Writes the lot's reminders, once its close is within `lead` (the lot is read under a
+/// share lock: an edit moving the close waits, or goes first and is seen).
+pub async fn remind(db: &Db, lot_id: &str, lead: Duration) -> Result<Reminded, DbErr> {
     let txn = write_txn(db).await?;
     let now = Utc::now();
-    let open = lot::Entity::find_by_id(lot_id.to_owned())
+    let lot = lot::Entity::find_by_id(lot_id.to_owned())
+        .lock_shared()
         .one(&txn)
         .await?
-        .is_some_and(|l| l.status == LotStatus::Open.as_str() && l.closes_at > now);
-    if !open {
+        .filter(|l| l.status == LotStatus::Open.as_str() && l.closes_at > now);
+    let Some(lot) = lot else {
         txn.commit().await?;
-        return Ok(0);
+        return Ok(Reminded::Written(0));
+    };
+    if lot.closes_at - lead > now {
+        txn.commit().await?;
+        return Ok(Reminded::NotYet(lot.closes_at - lead));
     }
     let bids: Vec<(String, String)> = bid::Entity::find()
         .select_only()
@@ -86,5 +101,5 @@ pub async fn remind(db: &Db, lot_id: &str) -> Result<usize, DbErr> {
         written += 1;
     }
     txn.commit().await?;
-    Ok(written)
+    Ok(Reminded::Written(written))
 }

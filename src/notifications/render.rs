@@ -158,6 +158,10 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
                 format!("Offre retirée : {upgrade}"),
                 format!("Votre offre est retirée. {libere}"),
             ),
+            Topic::DeadlineMoved => (
+                format!("Nouvelle heure de clôture : {upgrade}"),
+                format!("{detail}\nVotre offre de {per} par personne est maintenue : vous pouvez la modifier ou la retirer jusqu'au {closes}."),
+            ),
             Topic::Reminder => (
                 format!("Les offres se terminent bientôt : {upgrade}"),
                 format!("Les offres pour {upgrade} se terminent le {closes}. Votre offre actuelle : {per} par personne. Vous pouvez encore la modifier."),
@@ -220,6 +224,10 @@ pub fn render(topic: Topic, facts: &Facts, cx: &Context<'_>) -> Rendered {
             Topic::BidWithdrawn => (
                 format!("Offer withdrawn: {upgrade}"),
                 format!("Your offer is withdrawn. {freed}"),
+            ),
+            Topic::DeadlineMoved => (
+                format!("New closing time: {upgrade}"),
+                format!("{detail}\nYour offer of {per} per person stands: you can change or withdraw it until {closes}."),
             ),
             Topic::Reminder => (
                 format!("Bidding closes soon: {upgrade}"),

@@ -74,6 +74,7 @@ pub fn body(topic: &str, facts: &Facts) -> String {
             "lot_id": facts.lot_id,
             "booking_id": facts.booking_id,
             "bid_status": facts.bid_status,
+            "closes_at": facts.closes_at,
             "detail": facts.detail,
         }
     })

@@ -46,6 +46,11 @@ pub enum Why {
     },
     /// A charge found by reconcile that no upgrade stands behind.
     ChargedInError,
+    /// The operator moved the close of bidding from `was` to `closes`.
+    DeadlineMoved {
+        was: DateTime<Utc>,
+        closes: DateTime<Utc>,
+    },
 }
 
 /// Why the bank did not take the money.
@@ -175,6 +180,16 @@ impl Why {
                 format!("{} Nothing was charged.{then}", refusal.en())
             }
             Why::ChargedInError => "This charge was made in error.".into(),
+            Why::DeadlineMoved { was, closes } => format!(
+                "Bidding for this upgrade now closes on {} instead of {}.{}",
+                local_time::written(*closes, tz, Writing::English),
+                local_time::written(*was, tz, Writing::English),
+                if closes < was {
+                    " That is earlier than announced."
+                } else {
+                    ""
+                }
+            ),
         }
     }
 
@@ -222,6 +237,16 @@ impl Why {
                 format!("{} Rien n'a été débité.{then}", refusal.fr())
             }
             Why::ChargedInError => "Ce montant a été débité par erreur.".into(),
+            Why::DeadlineMoved { was, closes } => format!(
+                "Les offres pour ce surclassement se terminent maintenant le {} au lieu du {}.{}",
+                local_time::written(*closes, tz, Writing::French),
+                local_time::written(*was, tz, Writing::French),
+                if closes < was {
+                    " C'est plus tôt que prévu."
+                } else {
+                    ""
+                }
+            ),
         }
     }
 }

@@ -18,8 +18,8 @@ use crate::domain::validation::FieldErrors;
 use crate::ids;
 use crate::jobs::{self, Job};
 use crate::money::Money;
-use crate::notifications::outbox;
 use crate::notifications::why::Why;
+use crate::notifications::{Topic, outbox};
 use crate::store::entities::{award, bid, lot};
 use crate::store::{Db, keyset, lots as store_lots, payments as store_payments, write_txn};
 
@@ -169,6 +169,14 @@ pub async fn update(
                 ),
             );
         }
+        // Past its close, a lot waits only for the close job: moving the close then would
+        // reopen bidding after the deadline.
+        if spec.closes_at != base.closes_at && base.closes_at <= Utc::now() {
+            errors.add(
+                "closes_at",
+                "bidding has already closed: the close can no longer move",
+            );
+        }
         if spec.closes_at > base.closes_at
             && let Some(limit) = hold_limit(&txn, &current.id, &spec).await?
             && spec.closes_at > limit
@@ -199,8 +207,53 @@ pub async fn update(
         Some(summary(&updated)),
     )
     .await?;
+    if status == LotStatus::Open && updated.closes_at != base.closes_at {
+        tell_close_moved(&txn, &updated, base.closes_at).await?;
+    }
     txn.commit().await?;
     Ok(updated)
+}
+
+/// Every active bidder hears of a new closing time at once, in the transaction that moves it
+/// (bids wait on the lot's lock meanwhile, so none is missed): a sooner close would cut off a
+/// change they meant to make, and a reminder already sent named the old time. Times are
+/// written to the minute: a move within the minute tells no one.
+async fn tell_close_moved(
+    txn: &impl ConnectionTrait,
+    l: &lot::Model,
+    was: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    if was.timestamp().div_euclid(60) == l.closes_at.timestamp().div_euclid(60) {
+        return Ok(());
+    }
+    let now = Utc::now();
+    let active = bid::Entity::find()
+        .filter(bid::Column::LotId.eq(&l.id))
+        .filter(bid::Column::Status.eq(BidStatus::Active.as_str()))
+        .all(txn)
+        .await?;
+    if active.is_empty() {
+        return Ok(());
+    }
+    let endpoints = outbox::endpoints_of(txn, &l.operator_id).await?;
+    let why = Why::DeadlineMoved {
+        was,
+        closes: l.closes_at,
+    };
+    // A few statements per chunk rather than two per bid: the lot stays locked meanwhile.
+    for chunk in active.chunks(500) {
+        let told: Vec<_> = chunk.iter().map(|b| (b, l)).collect();
+        outbox::enqueue_many(
+            txn,
+            &told,
+            &endpoints,
+            Topic::DeadlineMoved,
+            Some(&why),
+            now,
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 pub async fn open(db: &Db, by: &Actor, lot_id: &str) -> Result<lot::Model, LotError> {

@@ -56,6 +56,8 @@ per_store!(
     a_retried_outcome_goes_out_before_confirmations_queued_meanwhile,
     a_revoked_partner_key_ends_its_sessions_and_pauses_its_endpoints_losing_no_delivery,
     every_lot_closing_soon_gets_its_reminder_however_many_there_are,
+    every_active_bidder_is_told_when_the_close_moves,
+    a_reminder_queued_before_the_close_moved_away_waits_for_the_new_close,
 );
 
 async fn import(
@@ -636,9 +638,16 @@ async fn the_messages_of_one_transaction_share_a_delivery_job_and_each_keeps_its
         .await
         .unwrap();
     let pairs: Vec<(&bid::Model, &lot::Model)> = bids.iter().map(|b| (b, &lot)).collect();
-    outbox::enqueue_many(&app.db, &pairs, &[], Topic::BidPlaced, chrono::Utc::now())
-        .await
-        .unwrap();
+    outbox::enqueue_many(
+        &app.db,
+        &pairs,
+        &[],
+        Topic::BidPlaced,
+        None,
+        chrono::Utc::now(),
+    )
+    .await
+    .unwrap();
     let batch = job::Entity::find()
         .filter(job::Column::Kind.eq("deliver_many"))
         .all(&app.db)
@@ -1989,4 +1998,235 @@ async fn every_lot_closing_soon_gets_its_reminder_however_many_there_are(store: 
         .await
         .unwrap();
     assert_eq!(scheduled, 501);
+}
+
+/// Moving the close of an open lot is news for every active bidder: each is told the new time
+/// at once, in their language, and partners get `bid.deadline_moved`. A withdrawn bidder, an
+/// edit that keeps the close, and a move overtaken by another before it went out tell no one;
+/// past its close, the close no longer moves.
+async fn every_active_bidder_is_told_when_the_close_moves(store: Store) {
+    let Some(app) = spawn_app_with(store, |_| {}).await else {
+        return;
+    };
+    let op = app.operator("aurora").await;
+    let hooks = receiver(0).await;
+    app.post("/v1/webhook-endpoints")
+        .key(&op.key)
+        .json(&json!({"url": hooks.url, "events": ["bid.deadline_moved"]}))
+        .send()
+        .await
+        .expect(201);
+    // Closes in 3 hours, inside the 6-hour reminder lead: the reminder goes out at once.
+    let lot = app.open_lot(&op, json!({})).await;
+    for (reference, email, language) in [
+        ("MOVE01", "anna@example.com", "en"),
+        ("MOVE02", "claire@example.fr", "fr"),
+        ("MOVE03", "left@example.com", "en"),
+    ] {
+        import(&app, &op, reference, email, language, &[&lot]).await;
+        let token = app.sign_in(reference, "Lefèvre").await;
+        let bid = app.bid(&token, &lot, "150.00", GOOD).await.expect(201);
+        if reference == "MOVE03" {
+            app.delete(&format!(
+                "/v1/traveller/bids/{}",
+                bid.body["id"].as_str().unwrap()
+            ))
+            .key(&token)
+            .send()
+            .await
+            .expect(200);
+        }
+    }
+    app.run_jobs().await;
+    let emails = messages(&app, &op, "?channel=email").await;
+    assert_eq!(
+        of_topic(&emails, "bid.reminder").len(),
+        2,
+        "the active bids"
+    );
+    let was: chrono::DateTime<chrono::Utc> = app
+        .read(&format!("/v1/lots/{lot}"))
+        .key(&op.key)
+        .send()
+        .await
+        .expect(200)
+        .body["closes_at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    // Written as the pages write a moment in the lot's zone (Europe/Paris).
+    let in_paris = |at: chrono::DateTime<chrono::Utc>| {
+        at.with_timezone(&chrono_tz::Europe::Paris)
+            .format("%a %-d %b %Y, %H:%M %Z")
+            .to_string()
+    };
+    let move_close = |to: chrono::DateTime<chrono::Utc>| {
+        let app = &app;
+        let lot = &lot;
+        let key = op.key.clone();
+        async move {
+            app.patch(&format!("/v1/lots/{lot}"))
+                .key(&key)
+                .json(&json!({"closes_at": to.to_rfc3339()}))
+                .send()
+                .await
+        }
+    };
+    // Whole seconds: stores keep times to different precisions.
+    let hours = |h: i64| {
+        chrono::SubsecRound::trunc_subsecs(chrono::Utc::now() + chrono::Duration::hours(h), 0)
+    };
+    let later = hours(5);
+    move_close(later).await.expect(200);
+    app.run_jobs().await;
+    let emails = messages(&app, &op, "?channel=email").await;
+    let moved = of_topic(&emails, "bid.deadline_moved");
+    let mut to: Vec<&str> = moved.iter().map(|m| m["to"].as_str().unwrap()).collect();
+    to.sort();
+    assert_eq!(
+        to,
+        ["anna@example.com", "claire@example.fr"],
+        "active bidders only"
+    );
+    let english = moved
+        .iter()
+        .find(|m| m["to"] == "anna@example.com")
+        .unwrap();
+    assert!(
+        english["subject"]
+            .as_str()
+            .unwrap()
+            .starts_with("New closing time"),
+        "{english}"
+    );
+    let body = english["body"].as_str().unwrap();
+    let said = format!(
+        "now closes on {} instead of {}.",
+        in_paris(later),
+        in_paris(was)
+    );
+    assert!(body.contains(&said), "{said} in {body}");
+    assert!(
+        body.contains("Your offer of 150.00 EUR per person stands"),
+        "{body}"
+    );
+    assert!(!body.contains("earlier than announced"), "{body}");
+    let french = moved
+        .iter()
+        .find(|m| m["to"] == "claire@example.fr")
+        .unwrap();
+    let body = french["body"].as_str().unwrap();
+    assert!(body.contains("se terminent maintenant le"), "{body}");
+    assert!(body.contains("au lieu du"), "{body}");
+    assert_eq!(
+        of_topic(&emails, "bid.reminder").len(),
+        2,
+        "the new time is told once, not reminded at once"
+    );
+    // Partners hear of it too, once per active bid, with the new close.
+    let seen = hooks.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2);
+    for (_, _, body) in &seen {
+        let event: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(event["type"], "bid.deadline_moved");
+        let closes: chrono::DateTime<chrono::Utc> = event["data"]["closes_at"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(closes, later);
+        assert!(
+            event["data"]["detail"]
+                .as_str()
+                .unwrap()
+                .contains("instead of"),
+            "{event}"
+        );
+    }
+
+    // An edit that leaves the close where it is tells no one.
+    app.patch(&format!("/v1/lots/{lot}"))
+        .key(&op.key)
+        .json(&json!({"title": "Paris → New York", "closes_at": later.to_rfc3339()}))
+        .send()
+        .await
+        .expect(200);
+    // Moved twice before anything went out: the newest time only, said to be sooner.
+    move_close(hours(4)).await.expect(200);
+    let sooner = hours(2);
+    move_close(sooner).await.expect(200);
+    app.run_jobs().await;
+    let emails = messages(&app, &op, "?channel=email").await;
+    let moved = of_topic(&emails, "bid.deadline_moved");
+    assert_eq!(moved.len(), 6, "two for each move, none for the title");
+    let sent: Vec<&&Value> = moved.iter().filter(|m| m["status"] == "sent").collect();
+    assert_eq!(sent.len(), 4, "{moved:#?}");
+    let newest = sent
+        .iter()
+        .find(|m| {
+            m["to"] == "anna@example.com" && m["body"].as_str().unwrap().contains(&in_paris(sooner))
+        })
+        .expect("the sooner close told");
+    assert!(
+        newest["body"]
+            .as_str()
+            .unwrap()
+            .contains("That is earlier than announced."),
+        "{newest}"
+    );
+    let overtaken: Vec<&&Value> = moved
+        .iter()
+        .filter(|m| m["status"] == "suppressed")
+        .collect();
+    assert_eq!(overtaken.len(), 2, "{moved:#?}");
+    assert!(
+        overtaken
+            .iter()
+            .all(|m| m["last_error"].as_str().unwrap().contains("moved again")),
+        "{overtaken:#?}"
+    );
+    assert_eq!(of_topic(&emails, "bid.reminder").len(), 2);
+
+    // Past its close (the close job not run yet), the close no longer moves.
+    app.close_now(&lot).await;
+    let refused = move_close(hours(1)).await.expect(422);
+    assert_eq!(refused.body["field"], "closes_at");
+}
+
+/// A reminder queued while the close was near, and run after the operator moved the close a
+/// day away, would say "closes soon" a day early: it waits until the new close is within the
+/// lead time (6 hours here).
+async fn a_reminder_queued_before_the_close_moved_away_waits_for_the_new_close(store: Store) {
+    use surclass::store::entities::job;
+    let Some(app) = spawn_app_with(store, |_| {}).await else {
+        return;
+    };
+    let op = app.operator("aurora").await;
+    let closes =
+        chrono::SubsecRound::trunc_subsecs(chrono::Utc::now() + chrono::Duration::hours(30), 0);
+    let lot = app
+        .open_lot(&op, json!({"closes_at": closes.to_rfc3339()}))
+        .await;
+    import(&app, &op, "WAIT01", "anna@example.com", "en", &[&lot]).await;
+    let token = app.sign_in("WAIT01", "Lefèvre").await;
+    app.bid(&token, &lot, "150.00", GOOD).await.expect(201);
+    let remind = surclass::jobs::Job::Remind {
+        lot_id: lot.clone(),
+    };
+    surclass::jobs::enqueue(&app.db, remind, chrono::Utc::now())
+        .await
+        .unwrap();
+    app.run_jobs().await;
+    let emails = messages(&app, &op, "?channel=email").await;
+    assert_eq!(of_topic(&emails, "bid.reminder").len(), 0, "{emails:#?}");
+    let waiting = job::Entity::find()
+        .filter(job::Column::DedupeKey.eq(format!("remind:{lot}")))
+        .one(&app.db)
+        .await
+        .unwrap()
+        .expect("the reminder's job is kept");
+    assert_eq!(waiting.status, "pending");
+    assert_eq!(waiting.run_at, closes - chrono::Duration::hours(6));
 }

@@ -456,8 +456,11 @@ pub async fn get(
     Ok(HttpResponse::Ok().json(view_one(&db, l).await?))
 }
 
-/// Edit a lot: any field while draft; once open, only fields that do not change how bids
-/// already placed are judged (title, closes_at, upgrade_now, review, grace period, ...).
+/// Edit a lot: any field while draft. Once open, what bids were placed on is fixed (the
+/// resource, service date, time zone, classes and class rank, currency, reserve, maximum,
+/// taxes, award policy, tier weight, payment mode, opens_at, chained capacity); the rest
+/// (title, closes_at, upgrade_now, entitlements, review, grace period) can change, and moving
+/// closes_at tells every active bidder. A field sent with its current value is no change.
 #[utoipa::path(
     tag = "operator", security(("api_key" = [])), request_body = LotInput,
     params(("id" = String, Path, description = "Lot id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),

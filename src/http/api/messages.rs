@@ -25,10 +25,11 @@ pub struct MessageView {
     pub id: i64,
     /// `email` or `webhook`.
     pub channel: String,
-    /// The event: `bid.placed`, `bid.changed`, `bid.withdrawn`, `bid.reminder`, `bid.charged`,
-    /// `bid.lost`, `bid.payment_failed`, `bid.cancelled`, `bid.refunded`, or (email only)
-    /// `bid.not_recorded`: a fault on our side lost an offer after its card hold was taken;
-    /// the hold was released and the traveller is asked to bid again.
+    /// The event: `bid.placed`, `bid.changed`, `bid.withdrawn`, `bid.reminder`,
+    /// `bid.deadline_moved`, `bid.charged`, `bid.lost`, `bid.payment_failed`, `bid.cancelled`,
+    /// `bid.refunded`, or (email only) `bid.not_recorded`: a fault on our side lost an offer
+    /// after its card hold was taken; the hold was released and the traveller is asked to bid
+    /// again.
     pub topic: String,
     /// `pending`, `sent`, `parked` (kept failing, or its endpoint is paused: retry it),
     /// `suppressed` (unsubscribed, erased, no address, or endpoint removed).

@@ -117,8 +117,9 @@ pub struct EndpointBody {
     /// Absolute `https://` (or `http://`) URL receiving `POST`s, on a public address: loopback,
     /// private and link-local addresses (and `localhost`) are refused unless the server allows them.
     pub url: Option<String>,
-    /// Events to receive: `bid.placed`, `bid.changed`, `bid.withdrawn`, `bid.charged`,
-    /// `bid.lost`, `bid.payment_failed`, `bid.cancelled`, `bid.refunded`.
+    /// Events to receive: `bid.placed`, `bid.changed`, `bid.withdrawn`, `bid.deadline_moved`
+    /// (the close of bidding moved while the bid was active), `bid.charged`, `bid.lost`,
+    /// `bid.payment_failed`, `bid.cancelled`, `bid.refunded`.
     pub events: Option<Vec<String>>,
     pub description: Option<String>,
     /// False pauses deliveries: new events to it are not recorded while paused, and those

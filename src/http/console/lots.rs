@@ -339,7 +339,7 @@ const FIELDS: &[(&str, &str, Kind, &str)] = &[
         "closes_at",
         "Bidding closes (UTC)",
         Kind::DateTime,
-        "The server's deadline.",
+        "The server's deadline, by the end of the service date in the lot's time zone. Moving it tells every active bidder.",
     ),
     (
         "time_zone",

@@ -673,7 +673,7 @@ async fn write_all(
         for operator in distinct(messages.iter().map(|(_, l)| &l.operator_id)) {
             endpoints.extend(outbox::endpoints_of(txn, &operator).await?);
         }
-        outbox::enqueue_many(txn, &messages, &endpoints, Topic::BidPlaced, now).await?;
+        outbox::enqueue_many(txn, &messages, &endpoints, Topic::BidPlaced, None, now).await?;
     }
 
     Ok(pending
