@@ -124,10 +124,19 @@ fn is_public_v4(ip: Ipv4Addr) -> bool {
 }
 
 fn is_public_v6(ip: Ipv6Addr) -> bool {
-    let documentation = ip.segments()[0] == 0x2001 && ip.segments()[1] == 0x0db8;
+    let s = ip.segments();
+    let documentation = s[0] == 0x2001 && s[1] == 0x0db8;
     // RFC 8215: translators of one network, with the IPv4 address anywhere in the suffix.
-    let local_nat64 = ip.segments()[..3] == [0x64, 0xff9b, 1];
+    let local_nat64 = s[..3] == [0x64, 0xff9b, 1];
+    // IETF protocol assignments (2001::/23, RFC 6890), Teredo tunnels (2001::/32) among them,
+    // whose far end an address does not show; only the few globally reachable ones kept.
+    let globally_reachable_assignment = matches!(s, [0x2001, 1, 0, 0, 0, 0, 0, 1 | 2])
+        || matches!(s, [0x2001, 3, ..])
+        || matches!(s, [0x2001, 4, 0x112, ..])
+        || matches!(s, [0x2001, 0x20..=0x2f, ..]);
+    let protocol_assignment = s[0] == 0x2001 && s[1] < 0x200 && !globally_reachable_assignment;
     !(local_nat64
+        || protocol_assignment
         || ip.is_loopback()
         || ip.is_unspecified()
         || ip.is_multicast()
@@ -188,6 +197,10 @@ mod tests {
             "192.0.0.170",
             "198.18.0.1",
             "240.0.0.1",
+            // Teredo, whatever the server and client it names; benchmarking space.
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            "2001:0:a00:1::1",
+            "2001:2::1",
         ] {
             assert!(!is_public(ip.parse().unwrap()), "{ip}");
         }
@@ -199,6 +212,8 @@ mod tests {
             "64:ff9b::808:808",
             "2002:808:808::1",
             "192.0.1.1",
+            "2001:4860:4860::8888",
+            "2001:1::1",
         ] {
             assert!(is_public(ip.parse().unwrap()), "{ip}");
         }
