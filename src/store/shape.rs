@@ -8,6 +8,9 @@
 //! an insert are cut into power-of-two pieces: at most eight shapes per statement for batches
 //! of up to 128, and one piece whenever the batch itself is a power of two.
 
+/// The most rows in one multi-row insert.
+pub const MAX_PIECE: usize = 1024;
+
 /// `values` padded to a power-of-two length by repeating the last one, for an `IN (…)`
 /// filter. Empty stays empty.
 pub fn padded<T: Clone>(mut values: Vec<T>) -> Vec<T> {
@@ -17,14 +20,15 @@ pub fn padded<T: Clone>(mut values: Vec<T>) -> Vec<T> {
     values
 }
 
-/// `rows` in pieces whose lengths are distinct powers of two, largest first, in the original
-/// order: one multi-row insert each.
+/// `rows` in pieces whose lengths are powers of two, largest first, in the original order:
+/// one multi-row insert each. Distinct up to [`MAX_PIECE`] rows, which keeps a piece's bind
+/// parameters within what SQLite (32,766) and PostgreSQL (65,535) take for any of our tables.
 pub fn pieces<T>(rows: Vec<T>) -> Vec<Vec<T>> {
     let mut pieces = Vec::with_capacity(rows.len().count_ones() as usize);
     let mut rows = rows.into_iter();
     let mut left = rows.len();
     while left > 0 {
-        let size = 1 << left.ilog2();
+        let size = (1 << left.ilog2()).min(MAX_PIECE);
         pieces.push(rows.by_ref().take(size).collect::<Vec<T>>());
         left -= size;
     }
@@ -54,6 +58,12 @@ mod tests {
             vec![vec![1, 2, 3, 4], vec![5, 6], vec![7]]
         );
         assert!(pieces(Vec::<u8>::new()).is_empty());
+        // However many rows, no piece takes more bind parameters than a database allows.
+        let sizes: Vec<usize> = pieces((0..3000).collect::<Vec<_>>())
+            .iter()
+            .map(Vec::len)
+            .collect();
+        assert_eq!(sizes, [1024, 1024, 512, 256, 128, 32, 16, 8]);
     }
 
     proptest! {
