@@ -60,7 +60,8 @@ const WEBHOOKS_DOC: &str = "Operators and partners register endpoints and choose
 winner asked for another card; with another status it is an \"upgrade now\" the bank declined \
 after a late answer, already undone; `closes_at` is the lot's close of bidding as of the \
 event, the new one for `bid.deadline_moved`, whose `detail` says the old one too; `detail` \
-is an English sentence, or null) and these headers: `Surclass-Event` (the type), `Surclass-Delivery` (the event id, the same on \
+is an English sentence, or null; fields may be added: ignore those you do not know) and \
+these headers: `Surclass-Event` (the type), `Surclass-Delivery` (the event id, the same on \
 every retry: use it to drop duplicates) and `Surclass-Signature: t=<unix seconds>,v1=<hex>`. \
 To verify: take `t` and every `v1` from the header; compute HMAC-SHA256 with the endpoint's \
 secret (the whole `whsec_…` string, UTF-8) as key over the bytes `<t>` + `.` + the raw request \

@@ -191,7 +191,7 @@ impl Job {
 }
 
 /// Brings a queued job forward to `run_at` if it has not run yet. Only for a job with a key
-/// of its own (a purchase's capture); any other is a new job each time.
+/// of its own (a purchase's capture, a lot's reminder); any other is a new job each time.
 pub async fn bring_forward(
     db: &impl ConnectionTrait,
     job: &Job,

@@ -410,12 +410,11 @@ impl Worker {
             Job::Deliver { outbox_id } => self.deliver(&[*outbox_id]).await,
             Job::DeliverMany { outbox_ids } => self.deliver(outbox_ids).await,
             Job::Remind { lot_id } => {
-                // A process without notifications queues no reminders; one queued by another
-                // is written as it stands.
-                let lead = self
-                    .notifier
-                    .as_ref()
-                    .map_or(Duration::days(3650), |n| n.settings().reminder_lead);
+                // A process without notifications (a CLI run) takes the default lead time.
+                let lead = self.notifier.as_ref().map_or_else(
+                    || crate::notifications::dispatch::NotifySettings::default().reminder_lead,
+                    |n| n.settings().reminder_lead,
+                );
                 match reminders::remind(&self.db, lot_id, lead).await {
                     Ok(reminders::Reminded::NotYet(at)) => Ok(Some(at)),
                     Ok(reminders::Reminded::Written(_)) => Ok(None),

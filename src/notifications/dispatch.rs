@@ -234,6 +234,18 @@ impl Notifier {
                 .await?;
             return Ok(());
         };
+        // An email that says until when bids can change says the close as it is now: the
+        // operator may have moved it since the email was written.
+        let mut facts = facts;
+        if matches!(
+            topic,
+            Topic::BidPlaced | Topic::BidChanged | Topic::Reminder | Topic::NotRecorded
+        ) && let Some(l) = lot::Entity::find_by_id(facts.lot_id.clone())
+            .one(&self.db)
+            .await?
+        {
+            facts.closes_at = l.closes_at;
+        }
         let now = Utc::now();
         let status_url = links::status_url(&self.public_url, &self.signer, &booking.id, now);
         let unsubscribe_url = topic.is_optional().then(|| {
@@ -290,10 +302,6 @@ impl Notifier {
         }
     }
 
-    /// The text kept for the operator's view. The links in an email open the traveller's
-    /// booking (a session) or stop their reminders, so once a real mail server carries the
-    /// email they go to the traveller only. Without one, the kept copy is the local mailbox
-    /// and must keep its links.
     /// Whether the bid is still active and its lot still closes when `facts` said (to the
     /// minute, as the email writes it; stores keep times to different precisions).
     async fn close_still_as_told(&self, facts: &Facts) -> Result<bool, DbErr> {
@@ -311,6 +319,10 @@ impl Notifier {
                 }))
     }
 
+    /// The text kept for the operator's view. The links in an email open the traveller's
+    /// booking (a session) or stop their reminders, so once a real mail server carries the
+    /// email they go to the traveller only. Without one, the kept copy is the local mailbox
+    /// and must keep its links.
     fn operators_copy(&self, email: &OutgoingEmail) -> String {
         if self.transport.kind() == "local" {
             email.body.clone()

@@ -65,13 +65,12 @@ pub enum Reminded {
     NotYet(DateTime<Utc>),
 }
 
-/// Writes the lot's reminders, once its close is within `lead` (the lot is read under a
-/// share lock: an edit moving the close waits, or goes first and is seen).
+/// Writes the lot's reminders, once its close is within `lead` (each says the close as it is
+/// when delivered; a close moved back in reach brings the job forward).
 pub async fn remind(db: &Db, lot_id: &str, lead: Duration) -> Result<Reminded, DbErr> {
     let txn = write_txn(db).await?;
     let now = Utc::now();
     let lot = lot::Entity::find_by_id(lot_id.to_owned())
-        .lock_shared()
         .one(&txn)
         .await?
         .filter(|l| l.status == LotStatus::Open.as_str() && l.closes_at > now);

@@ -171,10 +171,23 @@ pub async fn update(
         }
         // Past its close, a lot waits only for the close job: moving the close then would
         // reopen bidding after the deadline.
-        if spec.closes_at != base.closes_at && base.closes_at <= Utc::now() {
+        let now = Utc::now();
+        if spec.closes_at != base.closes_at && base.closes_at <= now {
             errors.add(
                 "closes_at",
                 "bidding has already closed: the close can no longer move",
+            );
+        } else if spec.closes_at < base.closes_at
+            && spec.closes_at < now + SOONER_CLOSE_NOTICE
+            && has_active_bids(&txn, &current.id).await?
+        {
+            // Told by email, a bidder needs time to read it and change their offer.
+            errors.add(
+                "closes_at",
+                format!(
+                    "bidders are told of a sooner close an hour ahead at least: no earlier than {}",
+                    (now + SOONER_CLOSE_NOTICE).format("%Y-%m-%dT%H:%M:%SZ")
+                ),
             );
         }
         if spec.closes_at > base.closes_at
@@ -209,6 +222,11 @@ pub async fn update(
     .await?;
     if status == LotStatus::Open && updated.closes_at != base.closes_at {
         tell_close_moved(&txn, &updated, base.closes_at).await?;
+        // A reminder waiting for the old close looks again now (it waits anew if need be).
+        let remind = Job::Remind {
+            lot_id: updated.id.clone(),
+        };
+        jobs::bring_forward(&txn, &remind, Utc::now()).await?;
     }
     txn.commit().await?;
     Ok(updated)
@@ -454,6 +472,18 @@ pub async fn set_capacity(
     .await?;
     txn.commit().await?;
     Ok(updated)
+}
+
+/// How far ahead a close moved sooner must stay while bids are active.
+const SOONER_CLOSE_NOTICE: chrono::Duration = chrono::Duration::hours(1);
+
+async fn has_active_bids(txn: &impl ConnectionTrait, lot_id: &str) -> Result<bool, DbErr> {
+    Ok(bid::Entity::find()
+        .filter(bid::Column::LotId.eq(lot_id))
+        .filter(bid::Column::Status.eq(BidStatus::Active.as_str()))
+        .one(txn)
+        .await?
+        .is_some())
 }
 
 /// The latest close a lot holding cards can move to: the oldest hold still in play must be

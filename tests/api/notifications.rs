@@ -2189,29 +2189,52 @@ async fn every_active_bidder_is_told_when_the_close_moves(store: Store) {
     );
     assert_eq!(of_topic(&emails, "bid.reminder").len(), 2);
 
+    // Bidders get an hour's notice of a sooner close at least.
+    let too_soon = chrono::Utc::now() + chrono::Duration::minutes(30);
+    let refused = move_close(too_soon).await.expect(422);
+    assert!(refused.text.contains("an hour ahead"), "{}", refused.text);
+
     // Past its close (the close job not run yet), the close no longer moves.
     app.close_now(&lot).await;
     let refused = move_close(hours(1)).await.expect(422);
     assert_eq!(refused.body["field"], "closes_at");
+    assert!(refused.text.contains("already closed"), "{}", refused.text);
 }
 
 /// A reminder queued while the close was near, and run after the operator moved the close a
 /// day away, would say "closes soon" a day early: it waits until the new close is within the
-/// lead time (6 hours here).
+/// lead time (6 hours here), and comes at once when the close is moved back within it. An
+/// email written before a move says the close as it is when it goes out.
 async fn a_reminder_queued_before_the_close_moved_away_waits_for_the_new_close(store: Store) {
     use surclass::store::entities::job;
     let Some(app) = spawn_app_with(store, |_| {}).await else {
         return;
     };
     let op = app.operator("aurora").await;
-    let closes =
-        chrono::SubsecRound::trunc_subsecs(chrono::Utc::now() + chrono::Duration::hours(30), 0);
+    let in_hours = |h: i64| {
+        chrono::SubsecRound::trunc_subsecs(chrono::Utc::now() + chrono::Duration::hours(h), 0)
+    };
+    let in_paris = |at: chrono::DateTime<chrono::Utc>| {
+        at.with_timezone(&chrono_tz::Europe::Paris)
+            .format("%a %-d %b %Y, %H:%M %Z")
+            .to_string()
+    };
+    let first = in_hours(30);
     let lot = app
-        .open_lot(&op, json!({"closes_at": closes.to_rfc3339()}))
+        .open_lot(&op, json!({"closes_at": first.to_rfc3339()}))
         .await;
     import(&app, &op, "WAIT01", "anna@example.com", "en", &[&lot]).await;
     let token = app.sign_in("WAIT01", "Lefèvre").await;
     app.bid(&token, &lot, "150.00", GOOD).await.expect(201);
+    // Moved before the confirmation went out, and a reminder queued as if the close had been
+    // near until then.
+    let moved = in_hours(28);
+    app.patch(&format!("/v1/lots/{lot}"))
+        .key(&op.key)
+        .json(&json!({"closes_at": moved.to_rfc3339()}))
+        .send()
+        .await
+        .expect(200);
     let remind = surclass::jobs::Job::Remind {
         lot_id: lot.clone(),
     };
@@ -2220,6 +2243,10 @@ async fn a_reminder_queued_before_the_close_moved_away_waits_for_the_new_close(s
         .unwrap();
     app.run_jobs().await;
     let emails = messages(&app, &op, "?channel=email").await;
+    let placed = of_topic(&emails, "bid.placed");
+    let body = placed[0]["body"].as_str().unwrap();
+    assert!(body.contains(&in_paris(moved)), "{body}");
+    assert!(!body.contains(&in_paris(first)), "{body}");
     assert_eq!(of_topic(&emails, "bid.reminder").len(), 0, "{emails:#?}");
     let waiting = job::Entity::find()
         .filter(job::Column::DedupeKey.eq(format!("remind:{lot}")))
@@ -2228,5 +2255,19 @@ async fn a_reminder_queued_before_the_close_moved_away_waits_for_the_new_close(s
         .unwrap()
         .expect("the reminder's job is kept");
     assert_eq!(waiting.status, "pending");
-    assert_eq!(waiting.run_at, closes - chrono::Duration::hours(6));
+    assert_eq!(waiting.run_at, moved - chrono::Duration::hours(6));
+
+    let soon = in_hours(2);
+    app.patch(&format!("/v1/lots/{lot}"))
+        .key(&op.key)
+        .json(&json!({"closes_at": soon.to_rfc3339()}))
+        .send()
+        .await
+        .expect(200);
+    app.run_jobs().await;
+    let emails = messages(&app, &op, "?channel=email").await;
+    let reminders = of_topic(&emails, "bid.reminder");
+    assert_eq!(reminders.len(), 1, "{emails:#?}");
+    let body = reminders[0]["body"].as_str().unwrap();
+    assert!(body.contains(&in_paris(soon)), "{body}");
 }

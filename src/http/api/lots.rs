@@ -459,8 +459,10 @@ pub async fn get(
 /// Edit a lot: any field while draft. Once open, what bids were placed on is fixed (the
 /// resource, service date, time zone, classes and class rank, currency, reserve, maximum,
 /// taxes, award policy, tier weight, payment mode, opens_at, chained capacity); the rest
-/// (title, closes_at, upgrade_now, entitlements, review, grace period) can change, and moving
-/// closes_at tells every active bidder. A field sent with its current value is no change.
+/// (title, closes_at, upgrade_now, entitlements, review, grace period) can change. Moving
+/// closes_at tells every active bidder; with active bids a sooner close stays an hour ahead at
+/// least, and once the close has passed it no longer moves. A field sent with its current
+/// value is no change.
 #[utoipa::path(
     tag = "operator", security(("api_key" = [])), request_body = LotInput,
     params(("id" = String, Path, description = "Lot id"), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
