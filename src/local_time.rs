@@ -34,6 +34,11 @@ pub fn day(date: NaiveDate, writing: Writing) -> String {
     }
 }
 
+/// Whether two moments fall in the same minute, as emails and pages write them.
+pub fn same_minute(a: DateTime<Utc>, b: DateTime<Utc>) -> bool {
+    a.timestamp().div_euclid(60) == b.timestamp().div_euclid(60)
+}
+
 /// A lot's time zone by its IANA name; UTC for a name that does not parse (lots are checked
 /// when created, so only a zone since dropped from the time zone database falls back).
 pub fn zone(name: &str) -> Tz {

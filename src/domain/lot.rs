@@ -102,6 +102,13 @@ pub struct LotSpec {
 impl LotSpec {
     /// Rules that involve several fields. `now` is the server's clock.
     pub fn check(&self, now: DateTime<Utc>, errors: &mut FieldErrors) {
+        self.check_but_service_day(now, errors);
+        self.check_service_day(now, errors);
+    }
+
+    /// [`check`](Self::check) without the service-day rule: for an open lot whose close is
+    /// not moving (one saved before the rule keeps taking edits).
+    pub fn check_but_service_day(&self, now: DateTime<Utc>, errors: &mut FieldErrors) {
         if self.reserve.currency() != self.currency || self.maximum.currency() != self.currency {
             errors.add(
                 "currency",
@@ -145,23 +152,6 @@ impl LotSpec {
         if self.closes_at <= now {
             errors.add("closes_at", "must be in the future");
         }
-        // An upgrade for a trip already made, or decided after the day it is for, cannot be
-        // had: travellers would give a card for nothing. Days are the lot's own.
-        let today = now.with_timezone(&self.time_zone).date_naive();
-        if self.service_date < today {
-            errors.add(
-                "service_date",
-                format!("is already past: it is {today} in {}", self.time_zone),
-            );
-        } else if self.closes_at.with_timezone(&self.time_zone).date_naive() > self.service_date {
-            errors.add(
-                "closes_at",
-                format!(
-                    "is after the service date {}: bidding must close by the end of that day in {}",
-                    self.service_date, self.time_zone
-                ),
-            );
-        }
         // A card authorisation lapses after about a week: a hold taken at bid time must still
         // be good when the award captures it.
         if self.payment_mode == PaymentMode::Hold && self.closes_at > now + hold_window() {
@@ -199,6 +189,26 @@ impl LotSpec {
             } else if value.chars().count() > max {
                 errors.add(field, format!("must be at most {max} characters"));
             }
+        }
+    }
+
+    /// An upgrade for a trip already made, or decided after the day it is for, cannot be had:
+    /// travellers would give a card for nothing. Days are the lot's own.
+    pub fn check_service_day(&self, now: DateTime<Utc>, errors: &mut FieldErrors) {
+        let today = now.with_timezone(&self.time_zone).date_naive();
+        if self.service_date < today {
+            errors.add(
+                "service_date",
+                format!("is already past: it is {today} in {}", self.time_zone),
+            );
+        } else if self.closes_at.with_timezone(&self.time_zone).date_naive() > self.service_date {
+            errors.add(
+                "closes_at",
+                format!(
+                    "is after the service date {}: bidding must close by the end of that day in {}",
+                    self.service_date, self.time_zone
+                ),
+            );
         }
     }
 

@@ -20,6 +20,7 @@ use super::render::{self, Context};
 use super::webhook_targets::WebhookTargets;
 use super::{Topic, unsubscribe, webhooks};
 use crate::domain::bid::BidStatus;
+use crate::local_time;
 use crate::services::links::{self, PublicUrl};
 use crate::services::sessions::SessionSigner;
 use crate::store::Db;
@@ -219,12 +220,16 @@ impl Notifier {
             }
         }
         // A new closing time told after the bid ended, or once the close moved again, would
-        // mislead: only the newest move's email goes out.
-        if topic == Topic::DeadlineMoved && !self.close_still_as_told(&facts).await? {
-            let why = "the bid is no longer active, or the close moved again";
-            self.finish(&row, outbox::SUPPRESSED, Some(why.into()))
-                .await?;
-            return Ok(());
+        // mislead: only the newest move's email goes out, with the offer as it now stands.
+        let mut facts = facts;
+        if topic == Topic::DeadlineMoved {
+            let Some(amount_minor) = self.offer_if_close_as_told(&facts).await? else {
+                let why = "the bid is no longer active, or the close moved again";
+                self.finish(&row, outbox::SUPPRESSED, Some(why.into()))
+                    .await?;
+                return Ok(());
+            };
+            facts.amount_minor = amount_minor;
         }
         let Some(op) = operator::Entity::find_by_id(booking.operator_id.clone())
             .one(&self.db)
@@ -236,7 +241,6 @@ impl Notifier {
         };
         // An email that says until when bids can change says the close as it is now: the
         // operator may have moved it since the email was written.
-        let mut facts = facts;
         if matches!(
             topic,
             Topic::BidPlaced | Topic::BidChanged | Topic::Reminder | Topic::NotRecorded
@@ -302,21 +306,21 @@ impl Notifier {
         }
     }
 
-    /// Whether the bid is still active and its lot still closes when `facts` said (to the
-    /// minute, as the email writes it; stores keep times to different precisions).
-    async fn close_still_as_told(&self, facts: &Facts) -> Result<bool, DbErr> {
-        let active = bid::Entity::find_by_id(facts.bid_id.clone())
+    /// The offer per person of a bid still active whose lot still closes when `facts` said
+    /// (to the minute, as the email writes it; stores keep times to different precisions).
+    async fn offer_if_close_as_told(&self, facts: &Facts) -> Result<Option<i64>, DbErr> {
+        let Some(b) = bid::Entity::find_by_id(facts.bid_id.clone())
             .one(&self.db)
             .await?
-            .is_some_and(|b| b.status == BidStatus::Active.as_str());
-        Ok(active
-            && lot::Entity::find_by_id(facts.lot_id.clone())
-                .one(&self.db)
-                .await?
-                .is_some_and(|l| {
-                    l.closes_at.timestamp().div_euclid(60)
-                        == facts.closes_at.timestamp().div_euclid(60)
-                }))
+            .filter(|b| b.status == BidStatus::Active.as_str())
+        else {
+            return Ok(None);
+        };
+        let as_told = lot::Entity::find_by_id(facts.lot_id.clone())
+            .one(&self.db)
+            .await?
+            .is_some_and(|l| local_time::same_minute(l.closes_at, facts.closes_at));
+        Ok(as_told.then_some(b.amount_minor))
     }
 
     /// The text kept for the operator's view. The links in an email open the traveller's

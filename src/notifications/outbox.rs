@@ -336,9 +336,7 @@ pub async fn enqueue_loaded(
 
 /// [`enqueue`] for many bids at once (placed together, or told one thing together): one
 /// insert of their messages, one of their delivery jobs. `endpoints` are the active ones of
-/// every operator among the bids'; each bid's webhooks go to its own operator's only. A
-/// caller with an unbounded number of bids passes them in chunks (bind parameters are
-/// limited per statement).
+/// every operator among the bids'; each bid's webhooks go to its own operator's only.
 pub async fn enqueue_many(
     txn: &impl ConnectionTrait,
     bids: &[(&bid::Model, &lot::Model)],

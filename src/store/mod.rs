@@ -29,7 +29,7 @@ use sea_orm::{
 pub use sea_orm::DatabaseConnection as Db;
 
 /// Compiled statements kept per connection. Batched statements come in a few fixed shapes
-/// ([`shape`]) but several hundred in all (each `IN` list and insert of 1, 2, 4 … 128);
+/// ([`shape`]) but several hundred in all (each `IN` list and insert of 1, 2, 4 … 1,024 rows);
 /// sqlx's default of 100 would evict them before they are used again.
 const STATEMENT_CACHE: usize = 1024;
 

@@ -411,6 +411,7 @@ store_tests!(
     an_upgrade_now_price_is_not_carried_into_another_currency_and_null_removes_it,
     a_lot_closes_by_the_end_of_its_service_day_in_its_own_zone,
     an_open_lot_keeps_what_travellers_were_shown_and_takes_its_own_values_back,
+    an_open_lot_saved_before_the_service_day_rule_takes_edits_until_its_close_moves,
 );
 
 /// Asks for a new capacity of the operator's lot.
@@ -744,4 +745,41 @@ async fn an_open_lot_keeps_what_travellers_were_shown_and_takes_its_own_values_b
         .await
         .expect(200);
     assert_eq!(edited.body["title"], "Paris → New York");
+}
+
+/// A lot opened before the service-day rule, whose close falls after its day, is not locked
+/// out of edits by it; moving its close is judged by the rule.
+async fn an_open_lot_saved_before_the_service_day_rule_takes_edits_until_its_close_moves(
+    app: TestApp,
+) {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, sea_query::Expr};
+    use surclass::store::entities::lot;
+    let op = app.operator("aurora").await;
+    let id = app.open_lot(&op, json!({})).await;
+    // As an earlier release could save it: the service day before the close.
+    lot::Entity::update_many()
+        .col_expr(
+            lot::Column::ServiceDate,
+            Expr::value(chrono::Utc::now().date_naive() - chrono::Duration::days(1)),
+        )
+        .filter(lot::Column::Id.eq(&id))
+        .exec(&app.db)
+        .await
+        .unwrap();
+    let renamed = app
+        .patch(&format!("/v1/lots/{id}"))
+        .key(&op.key)
+        .json(&json!({"title": "Renamed"}))
+        .send()
+        .await
+        .expect(200);
+    assert_eq!(renamed.body["title"], "Renamed");
+    let moved = app
+        .patch(&format!("/v1/lots/{id}"))
+        .key(&op.key)
+        .json(&json!({"closes_at": in_hours(4)}))
+        .send()
+        .await
+        .expect(422);
+    assert_eq!(moved.body["field"], "service_date");
 }

@@ -2018,6 +2018,7 @@ async fn every_active_bidder_is_told_when_the_close_moves(store: Store) {
         .expect(201);
     // Closes in 3 hours, inside the 6-hour reminder lead: the reminder goes out at once.
     let lot = app.open_lot(&op, json!({})).await;
+    let mut anna = None;
     for (reference, email, language) in [
         ("MOVE01", "anna@example.com", "en"),
         ("MOVE02", "claire@example.fr", "fr"),
@@ -2026,6 +2027,9 @@ async fn every_active_bidder_is_told_when_the_close_moves(store: Store) {
         import(&app, &op, reference, email, language, &[&lot]).await;
         let token = app.sign_in(reference, "Lefèvre").await;
         let bid = app.bid(&token, &lot, "150.00", GOOD).await.expect(201);
+        if reference == "MOVE01" {
+            anna = Some((token.clone(), bid.body["id"].as_str().unwrap().to_owned()));
+        }
         if reference == "MOVE03" {
             app.delete(&format!(
                 "/v1/traveller/bids/{}",
@@ -2080,6 +2084,14 @@ async fn every_active_bidder_is_told_when_the_close_moves(store: Store) {
     };
     let later = hours(5);
     move_close(later).await.expect(200);
+    // Anna lowers her offer before the email goes out: it names the offer as it stands.
+    let (token, bid) = anna.unwrap();
+    app.patch(&format!("/v1/traveller/bids/{bid}"))
+        .key(&token)
+        .json(&json!({"amount": "130.00"}))
+        .send()
+        .await
+        .expect(200);
     app.run_jobs().await;
     let emails = messages(&app, &op, "?channel=email").await;
     let moved = of_topic(&emails, "bid.deadline_moved");
@@ -2109,7 +2121,7 @@ async fn every_active_bidder_is_told_when_the_close_moves(store: Store) {
     );
     assert!(body.contains(&said), "{said} in {body}");
     assert!(
-        body.contains("Your offer of 150.00 EUR per person stands"),
+        body.contains("Your offer of 130.00 EUR per person stands"),
         "{body}"
     );
     assert!(!body.contains("earlier than announced"), "{body}");
