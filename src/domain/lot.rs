@@ -214,8 +214,19 @@ impl LotSpec {
 
     /// Names of the fields whose values differ from `other`'s.
     pub fn differing_fields(&self, other: &LotSpec) -> Vec<&'static str> {
-        // Destructured so that a new field cannot be left out of the comparison.
-        let LotSpec {
+        // The fields are named once: destructuring `self` by them fails to compile when a
+        // new field is left out.
+        macro_rules! differing {
+            ($($field:ident),+ $(,)?) => {{
+                let LotSpec { $($field),+ } = self;
+                let mut differing = Vec::new();
+                $(if *$field != other.$field {
+                    differing.push(stringify!($field));
+                })+
+                differing
+            }};
+        }
+        differing!(
             resource_kind,
             resource,
             service_date,
@@ -239,41 +250,7 @@ impl LotSpec {
             payment_grace_seconds,
             review_required,
             chained_capacity,
-        } = self;
-        let mut differing = Vec::new();
-        macro_rules! compare {
-            ($($field:ident),+) => {
-                $(if *$field != other.$field {
-                    differing.push(stringify!($field));
-                })+
-            };
-        }
-        compare!(
-            resource_kind,
-            resource,
-            service_date,
-            title,
-            from_class,
-            to_class,
-            class_rank,
-            capacity,
-            entitlement_units,
-            currency,
-            reserve,
-            maximum,
-            upgrade_now,
-            taxes_included,
-            opens_at,
-            closes_at,
-            time_zone,
-            award_policy,
-            tier_weight_pct,
-            payment_mode,
-            payment_grace_seconds,
-            review_required,
-            chained_capacity
-        );
-        differing
+        )
     }
 
     /// Units bids can win: capacity less entitlements.
