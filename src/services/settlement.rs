@@ -616,10 +616,14 @@ pub async fn release(
         return Ok(Step::NothingToDo);
     };
     finish_payment(&txn, row, "succeeded", Some(hold.to_owned()), None).await?;
+    // Locked: a bid placed again meanwhile (active, on a new hold) must not be written back
+    // from an older read as released with no hold, its new hold left on the card.
     let current = bid::Entity::find_by_id(b.id.clone())
+        .lock_exclusive()
         .one(&txn)
         .await?
         .unwrap_or(b.clone());
+    let holds_another = current.payment_ref.as_deref().is_some_and(|h| h != hold);
     if current.payment_ref.as_deref() == Some(hold) {
         let mut am = current.clone().into_active_model();
         am.payment_ref = Set(None);
@@ -629,7 +633,12 @@ pub async fn release(
         am.updated_at = Set(now);
         am.update(&txn).await?;
     }
-    let detail = "The hold on your card is released; nothing was charged. Depending on your bank it can take a few days to disappear from your statement.";
+    let detail = if holds_another {
+        // Placed again or raised since, on another hold: this one is the earlier.
+        "An earlier hold on your card is released; nothing was charged for it. Depending on your bank it can take a few days to disappear from your statement."
+    } else {
+        "The hold on your card is released; nothing was charged. Depending on your bank it can take a few days to disappear from your statement."
+    };
     events::record(
         &txn,
         &b.id,
