@@ -50,6 +50,9 @@ string_enum!(
         Refunded = "refunded",
         UpgradeNow = "upgrade_now",
         CardSaved = "card_saved",
+        // Too few units left for the party before the close: released, and may be placed
+        // again should units come back.
+        NoRoomLeft = "no_room_left",
     }
 );
 

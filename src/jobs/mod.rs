@@ -41,6 +41,10 @@ pub enum Job {
     },
     /// Release the holds of every losing bid of a lot that still has one, in batches.
     ReleaseLosers { lot_id: String },
+    /// Release the active bids of an open lot whose party no longer fits the units left
+    /// (sold by "upgrade now", capacity lowered, entitlements raised): they cannot win, and
+    /// a traveller must not keep a hold for an upgrade that cannot be had.
+    ReleaseWithoutRoom { lot_id: String },
     /// A winner's payment is still failing after the grace period: give the units to standby.
     Reassign { bid_id: String, attempt: u32 },
     /// Give back what was taken (lot cancelled or capacity cut after the award, a capture
@@ -146,6 +150,7 @@ impl Job {
             Job::Release { .. } => "release",
             Job::ReleaseUnrecorded { .. } => "release_unrecorded",
             Job::ReleaseLosers { .. } => "release_losers",
+            Job::ReleaseWithoutRoom { .. } => "release_without_room",
             Job::Reassign { .. } => "reassign",
             Job::Refund { .. } => "refund",
             Job::Settle { .. } => "settle",

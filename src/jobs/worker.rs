@@ -19,6 +19,7 @@ use crate::payments::PaymentGateway;
 use crate::services::award::{self, CloseOutcome};
 use crate::services::data_rights;
 use crate::services::reconcile;
+use crate::services::room;
 use crate::services::settlement;
 use crate::store::Db;
 use crate::store::entities::{job, lot};
@@ -378,6 +379,10 @@ impl Worker {
                     .map_err(|e| e.to_string())
             }
             Job::ReleaseLosers { lot_id } => settlement::release_losers(&self.db, gateway, lot_id)
+                .await
+                .map(|_| None)
+                .map_err(|e| e.to_string()),
+            Job::ReleaseWithoutRoom { lot_id } => room::release_without_room(&self.db, lot_id)
                 .await
                 .map(|_| None)
                 .map_err(|e| e.to_string()),

@@ -227,6 +227,13 @@ pub async fn update(
         Some(summary(&updated)),
     )
     .await?;
+    if status == LotStatus::Open && spec.entitlement_units > base.entitlement_units {
+        // Fewer units for bids: parties the units left cannot take are let go.
+        let room = Job::ReleaseWithoutRoom {
+            lot_id: updated.id.clone(),
+        };
+        jobs::enqueue(&txn, room, Utc::now()).await?;
+    }
     if status == LotStatus::Open && updated.closes_at != base.closes_at {
         tell_close_moved(&txn, &updated, base.closes_at).await?;
         // A reminder waiting for the old close looks again now (it waits anew if need be).
@@ -454,6 +461,13 @@ pub async fn set_capacity(
         )
         .await?;
         withdrawn = true;
+    }
+    if status == LotStatus::Open && !withdrawn && (capacity as i32) < current.capacity {
+        // Parties the units left cannot take are let go, told why, their holds released.
+        let room = Job::ReleaseWithoutRoom {
+            lot_id: current.id.clone(),
+        };
+        jobs::enqueue(&txn, room, now).await?;
     }
     let before = format!("capacity={}", current.capacity);
     let mut am = current.into_active_model();

@@ -17,6 +17,7 @@ pub mod operator_users;
 pub mod preview;
 pub mod reconcile;
 pub mod review;
+pub mod room;
 pub mod sessions;
 pub mod settlement;
 pub mod throttle;

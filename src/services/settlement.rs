@@ -356,6 +356,13 @@ pub async fn charge(
                 now,
             )
             .await?;
+            if upgrade_now {
+                // Paid: bids whose party the units left cannot take are let go.
+                let room = Job::ReleaseWithoutRoom {
+                    lot_id: l.id.clone(),
+                };
+                jobs::enqueue(&txn, room, now).await?;
+            }
             jobs::enqueue(
                 &txn,
                 Job::Settle {

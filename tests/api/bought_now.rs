@@ -147,6 +147,42 @@ async fn an_upgrade_now_paid_after_a_late_answer_releases_the_earlier_hold(app: 
     );
 }
 
+/// A purchase whose payment is still asked for may yet be declined and give its units back:
+/// until it is paid, no bid is let go for want of the units it took.
+async fn a_purchase_still_being_paid_for_lets_no_bid_go_until_it_is_paid(app: TestApp) {
+    let (op, lot) = lot_with_upgrade_now(&app).await;
+    app.booking(&op, "PNR002", "Durand", 3, &[&lot]).await;
+    let durand = app.sign_in("PNR002", "Durand").await;
+    let trio = app
+        .bid(&durand, &lot, "300.00", "pm_card_visa")
+        .await
+        .expect(201);
+    let trio = trio.body["id"].as_str().unwrap().to_owned();
+    buy_now_with_the_answer_lost(&app, &lot, "pm_card_visa").await;
+
+    // A look now (a lower capacity would queue one) takes only the units paid for as gone.
+    let released = surclass::services::room::release_without_room(&app.db, &lot)
+        .await
+        .unwrap();
+    assert_eq!(released, 0);
+    assert_eq!(app.stored_bid(&trio).await.status, "active");
+
+    app.run_jobs().await;
+    let paid = bid::Entity::find()
+        .filter(bid::Column::LotId.eq(&lot))
+        .filter(bid::Column::Status.eq("charged"))
+        .all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(paid.len(), 1, "the purchase is paid");
+    let trio = app.stored_bid(&trio).await;
+    assert_eq!(
+        trio.status, "released",
+        "two seats are left for a party of three"
+    );
+    assert_eq!(trio.outcome_reason.as_deref(), Some("no_room_left"));
+}
+
 /// Bidding closed before the bank's late decline: the bid did not take part (the purchase
 /// stood in its place), so it is lost, and both holds are released.
 async fn an_upgrade_now_declined_after_bidding_closed_is_lost_and_releases_every_hold(
@@ -589,6 +625,7 @@ store_tests!(
     a_declined_upgrade_now_puts_the_earlier_bid_back_and_says_so,
     a_declined_upgrade_now_with_no_earlier_bid_leaves_nothing_held,
     an_upgrade_now_paid_after_a_late_answer_releases_the_earlier_hold,
+    a_purchase_still_being_paid_for_lets_no_bid_go_until_it_is_paid,
     an_upgrade_now_declined_after_bidding_closed_is_lost_and_releases_every_hold,
     an_upgrade_now_whose_process_stops_while_the_bank_is_asked_is_finished_by_its_job,
     an_upgrade_now_answered_at_once_leaves_no_job_waiting,

@@ -18,6 +18,7 @@ mod notifications;
 mod openapi;
 mod pages;
 mod reconcile;
+mod room;
 mod scale;
 mod traveller;
 mod webhooks;

@@ -1386,6 +1386,7 @@ store_tests!(
     a_bid_on_an_upgrade_cancelled_during_bidding_says_why_on_its_page,
     a_card_only_saved_is_never_spoken_of_as_held,
     an_offer_that_cannot_take_the_partys_bid_now_shows_no_bid_form,
+    a_bid_released_for_want_of_seats_says_why_and_may_be_placed_again_once_they_return,
 );
 
 /// The pages offer only what can be had: an upgrade with fewer free units than the party is
@@ -1452,4 +1453,55 @@ async fn an_offer_that_cannot_take_the_partys_bid_now_shows_no_bid_form(app: Tes
     let offers = browser.get("/offers").await;
     assert!(!offers.says("Bid again"), "{}", offers.body);
     assert!(offers.says("See or change my bid"), "{}", offers.body);
+}
+
+/// A bid let go because the seats left became fewer than the party says so on its page, in
+/// the traveller's language, and invites no new bid until seats come back; then it does, and
+/// the bid placed again is the same bid, in play.
+async fn a_bid_released_for_want_of_seats_says_why_and_may_be_placed_again_once_they_return(
+    app: TestApp,
+) {
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({})).await;
+    app.booking(&op, "AU7K2P", "Muller", 2, &[&lot]).await;
+    let browser = Browser::new(&app);
+    browser.sign_in("AU7K2P", "Muller").await;
+    let bid_path = browser.bid(&lot, "420", GOOD_CARD).await.path();
+    let resize = |units: u32| {
+        app.post(&format!("/v1/lots/{lot}/capacity"))
+            .key(&op.key)
+            .json(&json!({"capacity": units}))
+            .send()
+    };
+
+    resize(1).await.expect(200);
+    app.run_jobs().await;
+    let page = browser.get(&bid_path).await;
+    assert!(
+        page.says("No upgrade left for your party")
+            && page.says("Not enough upgrades are left for your party of 2")
+            && page.says("Not successful: the hold on your card is released"),
+        "{}",
+        page.body
+    );
+    assert!(!page.says("Bid again"), "{}", page.body);
+    let french = Browser::with_language(&app, "fr-FR,fr;q=0.9");
+    french.sign_in("AU7K2P", "Muller").await;
+    let en_francais = french.get(&bid_path).await;
+    assert!(
+        en_francais.says("Il ne reste plus assez de surclassements pour les 2 personnes"),
+        "{}",
+        en_francais.body
+    );
+
+    resize(4).await.expect(200);
+    let page = browser.get(&bid_path).await;
+    assert!(page.says("Bid again"), "{}", page.body);
+    assert!(browser.get("/offers").await.says("Bid again"));
+    let again = browser.bid(&lot, "450", GOOD_CARD).await;
+    assert_eq!(again.path(), bid_path, "the same bid, placed again");
+    assert_eq!(
+        bids_of(&app, "AU7K2P", "Muller").await[0]["status"],
+        "active"
+    );
 }

@@ -234,7 +234,8 @@ pub struct TimelineEvent {
     /// placed, raised, lowered, withdrawn, hold_placed (the card authorised), card_saved (the
     /// card saved for a charge on award; nothing held), hold_released, lot_closed,
     /// capacity_changed, lot_cancelled, won, lost, standby, charged, payment_failed, refunded,
-    /// upgrade_now.
+    /// upgrade_now, no_room_left (before the close, too few upgrades left for the party: the
+    /// bid is released and may be placed again should more become available).
     pub kind: String,
     pub at: DateTime<Utc>,
     /// Amount per person the event is about, if any.

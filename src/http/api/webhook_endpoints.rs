@@ -118,8 +118,10 @@ pub struct EndpointBody {
     /// private and link-local addresses (and `localhost`) are refused unless the server allows them.
     pub url: Option<String>,
     /// Events to receive: `bid.placed`, `bid.changed`, `bid.withdrawn`, `bid.deadline_moved`
-    /// (the close of bidding moved while the bid was active), `bid.charged`, `bid.lost`,
-    /// `bid.payment_failed`, `bid.cancelled`, `bid.refunded`.
+    /// (the close of bidding moved while the bid was active), `bid.charged`, `bid.lost` (at
+    /// the award, or before it when too few upgrades are left for the party, as `detail`
+    /// says: that bid may be placed again while bidding runs), `bid.payment_failed`,
+    /// `bid.cancelled`, `bid.refunded`.
     pub events: Option<Vec<String>>,
     pub description: Option<String>,
     /// False pauses deliveries: new events to it are not recorded while paused, and those

@@ -13,7 +13,6 @@ use super::card::{self, CardFieldError};
 use super::i18n::Lang;
 use super::view::{Alert, AmountField, alert_is_on, bid_alert, iso, normalize_amount};
 use super::{Chrome, PageError, Traveller, check_csrf, config, render, see_other, traveller};
-use crate::domain::bid::BidStatus;
 use crate::domain::lot::{LotStatus, PaymentMode};
 use crate::payments::PaymentGateway;
 use crate::services::bids::{self, BidError, NewBid, Offer};
@@ -76,10 +75,11 @@ async fn find_offer(db: &Db, who: &Traveller, lot_id: &str) -> Result<Offer, Pag
         .ok_or(PageError::NotFound(who.lang))
 }
 
-/// A bid that is live or decided has its own page; the bid screen is for a new offer.
+/// A bid that is live or decided has its own page; the bid screen is for a new offer (or
+/// one placed again: withdrawn, or released for want of units).
 fn existing_bid_page(offer: &Offer) -> Option<String> {
     let b = offer.bid.as_ref()?;
-    (b.status != BidStatus::Withdrawn.as_str()).then(|| format!("/bids/{}", b.id))
+    (!b.placeable_again()).then(|| format!("/bids/{}", b.id))
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -81,7 +81,7 @@ pub async fn page(req: HttpRequest, db: web::Data<Db>) -> Result<HttpResponse, P
                 .as_ref()
                 .and_then(|b| BidStatus::parse(&b.status).ok());
             let button = match (&o.bid, status) {
-                (Some(_), Some(BidStatus::Withdrawn)) if biddable => {
+                (Some(b), _) if biddable && b.placeable_again() => {
                     Some((format!("/offers/{}", o.lot.id), t.bid_again))
                 }
                 (Some(b), _) => Some((format!("/bids/{}", b.id), t.see_bid)),

@@ -215,14 +215,15 @@ async fn outcome(
     let status = BidStatus::parse(&b.status).map_err(PageError::Render)?;
     let row = award::Entity::find_by_id(l.lot.id.clone()).one(db).await?;
     // A bid the award did not weigh (the lot cancelled or withdrawn from sale, a purchase
-    // undone after the close) still has an outcome, award or none: what happened and why,
+    // undone after the close, too few units left for the party) still has an outcome, award or none: what happened and why,
     // without the rule that chose the winners.
     let outside_award = matches!(status, BidStatus::Lost | BidStatus::Released)
         && matches!(
             b.outcome_reason.as_deref().map(OutcomeReason::parse),
             Some(Ok(OutcomeReason::LotCancelled
                 | OutcomeReason::CapacityWithdrawn
-                | OutcomeReason::UpgradeNowDeclined))
+                | OutcomeReason::UpgradeNowDeclined
+                | OutcomeReason::NoRoomLeft))
         );
     if row.is_none() && !outside_award {
         return Ok(None);
@@ -423,7 +424,7 @@ async fn status_page(
         // Only where a new bid for the whole party could be placed (the bid screen asks no
         // partial upgrade): not once the units are gone.
         bid_again: (open
-            && bid_status == BidStatus::Withdrawn
+            && l.bid.placeable_again()
             && store_lots::free_units(&l.lot, s) >= who.booking.party_size.max(1) as u32)
             .then(|| format!("/offers/{}", l.lot.id)),
         fix_until,

@@ -469,6 +469,16 @@ pub fn timeline(
                     }
                     .fr(b.units)
                 }
+                // From the event's kind, not the bid's outcome (gone once it is placed again);
+                // the party is the bid's as it stands.
+                (Lang::Fr, Some(BidEventKind::NoRoomLeft)) if saved => format!(
+                    "{} Votre carte enregistrée ne sera pas utilisée ; rien n'est débité.",
+                    OutcomeReason::NoRoomLeft.fr(b.units)
+                ),
+                (Lang::Fr, Some(BidEventKind::NoRoomLeft)) => format!(
+                    "{} L'autorisation sur votre carte est levée ; rien n'est débité.",
+                    OutcomeReason::NoRoomLeft.fr(b.units)
+                ),
                 (Lang::Fr, Some(BidEventKind::UpgradeNow)) => "Surclassement immédiat au prix fixe de l'opérateur.".into(),
                 (Lang::Fr, None) => String::new(),
             };
@@ -540,6 +550,13 @@ fn event_title(lang: Lang, kind: Option<BidEventKind>) -> &'static str {
                 "Capacité modifiée"
             } else {
                 "Capacity changed"
+            }
+        }
+        Some(K::NoRoomLeft) => {
+            if fr {
+                "Plus assez de surclassements"
+            } else {
+                "No upgrade left for your party"
             }
         }
         Some(K::LotCancelled) => {

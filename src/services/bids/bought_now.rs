@@ -72,8 +72,14 @@ pub(crate) async fn undo(
     let earlier = earlier_holds(txn, &bought, purchase).await?;
     let before = purchase.and_then(|p| p.before.as_ref());
     // Put back only with the hold it stood on: reconcile may have released that hold while
-    // the capture was pending, since the purchase's hold was the bid's then.
-    let restore = before.filter(|b| open && b.payment_ref.iter().all(|h| earlier.contains(h)));
+    // the capture was pending, since the purchase's hold was the bid's then. A bid released
+    // for want of units is not put back as lost (its reason is gone): it is withdrawn, and
+    // may be placed again.
+    let restore = before.filter(|b| {
+        open && [BidStatus::Active.as_str(), BidStatus::Withdrawn.as_str()]
+            .contains(&b.status.as_str())
+            && b.payment_ref.iter().all(|h| earlier.contains(h))
+    });
     let version = bought.version;
     let mut am = bought.into_active_model();
     let (then, released) = match restore {

@@ -344,7 +344,7 @@ async fn look_all(db: &Db, asks: &[Ask]) -> Result<Vec<Result<Looked, BidError>>
                             bid_id: b.id.clone(),
                         });
                     }
-                    Ok(BidStatus::Withdrawn) => {}
+                    Ok(_) if b.placeable_again() => {}
                     Ok(status) => return Err(BidError::NotActive { status }),
                     Err(e) => return Err(BidError::Db(DbErr::Custom(e))),
                 }
@@ -552,7 +552,8 @@ enum Plan {
     /// A new row, as it will be written: what a later bid of this batch on the same booking
     /// and lot finds, and what the caller is answered once the insert returns its id.
     Insert(bid::Model),
-    /// Placed again after a withdrawal: the same row, active again.
+    /// Placed again after a withdrawal or a release for want of units: the same row, active
+    /// again.
     Reactivate(bid::Model),
 }
 
@@ -588,7 +589,7 @@ async fn write_all(
             check_fits(lot, spec, p.units, p.partial_ok)?;
             match existing.get(&pair) {
                 None => Ok(Plan::Insert(new_bid(p, spec, now))),
-                Some(b) if b.id == p.bid_id && b.status == BidStatus::Withdrawn.as_str() => {
+                Some(b) if b.id == p.bid_id && b.placeable_again() => {
                     Ok(Plan::Reactivate(b.clone()))
                 }
                 Some(b) if b.status == BidStatus::Active.as_str() || b.id != p.bid_id => {
@@ -746,6 +747,11 @@ async fn reactivate(
     am.tier = Set(p.booking.loyalty_tier);
     am.preference = Set(p.preference.map(|p| p as i32));
     am.status = Set(BidStatus::Active.as_str().to_owned());
+    // A bid released for want of units carries that outcome: in play again, it has none.
+    am.outcome_reason = Set(None);
+    am.award_units = Set(None);
+    am.award_price_minor = Set(None);
+    am.standby_rank = Set(None);
     am.payment_method_ref = Set(p.method.clone());
     am.payment_ref = Set(payment_ref);
     am.saved_card = Set(saved_card);

@@ -1023,7 +1023,8 @@ async fn upgrade_now_here(
         ));
     }
     if let Some(b) = &existing
-        && ![BidStatus::Active.as_str(), BidStatus::Withdrawn.as_str()].contains(&b.status.as_str())
+        && b.status != BidStatus::Active.as_str()
+        && !b.placeable_again()
     {
         let status = BidStatus::parse(&b.status).unwrap_or(BidStatus::Lost);
         return Err(BidError::NotActive { status });
@@ -1112,6 +1113,11 @@ async fn upgrade_now_here(
                 )
                 .await?;
                 outbox::enqueue(&txn, &bid_id, Topic::UpgradeConfirmed, None, now).await?;
+                // Paid: bids whose party the units left cannot take are let go.
+                let room = Job::ReleaseWithoutRoom {
+                    lot_id: lot_id.to_owned(),
+                };
+                jobs::enqueue(&txn, room, now).await?;
             } else {
                 // Cancelled while the bank answered: the money goes straight back.
                 let why = Why::outcome(OutcomeReason::LotCancelled, units as i32);
@@ -1264,7 +1270,8 @@ async fn reserve_now(
         ));
     }
     if let Some(b) = &existing
-        && ![BidStatus::Active.as_str(), BidStatus::Withdrawn.as_str()].contains(&b.status.as_str())
+        && b.status != BidStatus::Active.as_str()
+        && !b.placeable_again()
     {
         let status = BidStatus::parse(&b.status).unwrap_or(BidStatus::Lost);
         return Err(BidError::NotActive { status });
@@ -1289,6 +1296,9 @@ async fn reserve_now(
             am.payment_ref = Set(Some(reference.clone()));
             am.award_units = Set(Some(units as i32));
             am.award_price_minor = Set(Some(price.minor()));
+            // A bid released for want of units had an outcome: bought now, it has none.
+            am.outcome_reason = Set(None);
+            am.standby_rank = Set(None);
             am.submitted_at = Set(now);
             am.updated_at = Set(now);
             am.version = Set(am.version.as_ref() + 1);

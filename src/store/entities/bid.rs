@@ -1,5 +1,8 @@
 use sea_orm::entity::prelude::*;
 
+use crate::domain::bid::BidStatus;
+use crate::domain::outcome::OutcomeReason;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "bids")]
 pub struct Model {
@@ -50,5 +53,14 @@ impl Model {
     /// it: what the traveller is told must speak of a saved card, not of a hold to release.
     pub fn card_only_saved(&self) -> bool {
         self.saved_card.is_some() && self.payment_ref.is_none()
+    }
+
+    /// The traveller may place this bid again while bidding runs: they withdrew it, or it
+    /// was released when too few units were left for their party (units may come back).
+    pub fn placeable_again(&self) -> bool {
+        let status = BidStatus::parse(&self.status);
+        status == Ok(BidStatus::Withdrawn)
+            || (matches!(status, Ok(BidStatus::Lost | BidStatus::Released))
+                && self.outcome_reason.as_deref() == Some(OutcomeReason::NoRoomLeft.as_str()))
     }
 }

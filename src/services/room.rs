@@ -1,0 +1,121 @@
+//! Bids that can no longer win before bidding closes. When "upgrade now" sales, a lower
+//! capacity or more entitlements leave fewer units than a party needs, its bid is released
+//! at once (the hold released, the traveller told why) rather than held on the card until it
+//! loses at the close. Should units come back, the traveller may place it again
+//! (`bid::Model::placeable_again`).
+
+use chrono::Utc;
+use sea_orm::{ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use crate::domain::bid::{BidEventKind, BidStatus};
+use crate::domain::lot::LotStatus;
+use crate::domain::outcome::OutcomeReason;
+use crate::jobs::{self, Job};
+use crate::notifications::Topic;
+use crate::notifications::outbox;
+use crate::notifications::why::Why;
+use crate::services::award as award_service;
+use crate::services::events;
+use crate::store::entities::{bid, lot};
+use crate::store::lots as store_lots;
+use crate::store::{Db, write_txn};
+
+/// Releases the active bids of open lot `lot_id` that the units left cannot take; returns
+/// how many. Only units paid for count as gone: a purchase whose payment is still asked for
+/// may be undone and give its units back (its payment queues this again once it is paid).
+pub async fn release_without_room(db: &Db, lot_id: &str) -> Result<u32, DbErr> {
+    let txn = write_txn(db).await?;
+    // The lot, then its bids: the order every path that takes both takes them in.
+    let Some(l) = lot::Entity::find_by_id(lot_id.to_owned())
+        .lock_exclusive()
+        .one(&txn)
+        .await?
+    else {
+        return Ok(0);
+    };
+    let spec =
+        store_lots::spec(&l).map_err(|e| DbErr::Custom(format!("stored lot unreadable: {e}")))?;
+    let now = Utc::now();
+    // Closed, or past its close (the close job weighs what is left). A chained lot may gain
+    // the units freed by the class above at the award: its bids are left to it.
+    if store_lots::status(&l) != LotStatus::Open || spec.closes_at <= now || spec.chained_capacity {
+        return Ok(0);
+    }
+    // Before the close, a won bid is an "upgrade now" whose payment is not answered yet.
+    let unpaid: Vec<(i32, Option<i32>)> = bid::Entity::find()
+        .select_only()
+        .column(bid::Column::Units)
+        .column(bid::Column::AwardUnits)
+        .filter(bid::Column::LotId.eq(&l.id))
+        .filter(bid::Column::Status.eq(BidStatus::Won.as_str()))
+        .into_tuple()
+        .all(&txn)
+        .await?;
+    let unpaid: u32 = unpaid
+        .into_iter()
+        .map(|(units, awarded)| awarded.unwrap_or(units).max(0) as u32)
+        .sum();
+    let paid = (l.units_sold_now.max(0) as u32).saturating_sub(unpaid);
+    let left = spec.biddable_units().saturating_sub(paid);
+    // Only the bids let go are locked: intake waits on the lot's lock meanwhile.
+    let mut no_room = Condition::all().add(bid::Column::Units.gt(left as i32));
+    if left > 0 {
+        no_room = no_room.add(bid::Column::PartialOk.eq(false));
+    }
+    let bids = bid::Entity::find()
+        .filter(bid::Column::LotId.eq(&l.id))
+        .filter(bid::Column::Status.eq(BidStatus::Active.as_str()))
+        .filter(no_room)
+        .order_by_asc(bid::Column::Id)
+        .lock_exclusive()
+        .all(&txn)
+        .await?;
+    let mut released = 0;
+    for b in &bids {
+        debug_assert!(!room_for(b, left), "{} is let go with room for it", b.id);
+        let reason = OutcomeReason::NoRoomLeft;
+        let card = if b.card_only_saved() {
+            "Your saved card will not be used; nothing is charged."
+        } else {
+            "The hold on your card is released; nothing is charged."
+        };
+        let detail = format!("{} {card}", reason.en(b.units));
+        events::record(
+            &txn,
+            &b.id,
+            BidEventKind::NoRoomLeft,
+            None,
+            Some(detail),
+            now,
+        )
+        .await?;
+        // As after the award: lost while its hold is on the card, released once it is off.
+        let status = match &b.payment_ref {
+            Some(hold) => {
+                let release = Job::Release {
+                    bid_id: b.id.clone(),
+                    hold: hold.clone(),
+                };
+                jobs::enqueue(&txn, release, now).await?;
+                BidStatus::Lost
+            }
+            None => BidStatus::Released,
+        };
+        award_service::set_outcome(&txn, b, status, None, Some(reason.as_str()), None, now).await?;
+        let why = Why::outcome(reason, b.units);
+        outbox::enqueue(&txn, &b.id, Topic::NotSuccessful, Some(&why), now).await?;
+        released += 1;
+    }
+    txn.commit().await?;
+    if released > 0 {
+        tracing::info!(lot = %lot_id, released, "bids released: too few units left for their party");
+    }
+    Ok(released)
+}
+
+/// Whether the bid can still win `left` units: its whole party, or part of it if the
+/// traveller said a partial upgrade is fine.
+fn room_for(b: &bid::Model, left: u32) -> bool {
+    let party = b.units.max(1) as u32;
+    party <= left || (b.partial_ok && left > 0)
+}
