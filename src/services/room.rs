@@ -4,7 +4,10 @@
 //! loses at the close. Should units come back, the traveller may place it again
 //! (`bid::Model::placeable_again`).
 
+use std::collections::BTreeMap;
+
 use chrono::Utc;
+use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, Condition, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::domain::bid::{BidEventKind, BidStatus};
@@ -14,7 +17,6 @@ use crate::jobs::{self, Job};
 use crate::notifications::Topic;
 use crate::notifications::outbox;
 use crate::notifications::why::Why;
-use crate::services::award as award_service;
 use crate::services::events;
 use crate::store::entities::{bid, lot};
 use crate::store::lots as store_lots;
@@ -23,7 +25,7 @@ use crate::store::{Db, write_txn};
 /// Releases the active bids of open lot `lot_id` that the units left cannot take; returns
 /// how many. Only units paid for count as gone: a purchase whose payment is still asked for
 /// may be undone and give its units back (its payment queues this again once it is paid).
-pub async fn release_without_room(db: &Db, lot_id: &str) -> Result<u32, DbErr> {
+pub async fn release_without_room(db: &Db, lot_id: &str) -> Result<usize, DbErr> {
     let txn = write_txn(db).await?;
     // The lot, then its bids: the order every path that takes both takes them in.
     let Some(l) = lot::Entity::find_by_id(lot_id.to_owned())
@@ -70,42 +72,98 @@ pub async fn release_without_room(db: &Db, lot_id: &str) -> Result<u32, DbErr> {
         .lock_exclusive()
         .all(&txn)
         .await?;
-    let mut released = 0;
-    for b in &bids {
-        debug_assert!(!room_for(b, left), "{} is let go with room for it", b.id);
-        let reason = OutcomeReason::NoRoomLeft;
-        let card = if b.card_only_saved() {
-            "Your saved card will not be used; nothing is charged."
-        } else {
-            "The hold on your card is released; nothing is charged."
-        };
-        let detail = format!("{} {card}", reason.en(b.units));
-        events::record(
+    if bids.is_empty() {
+        return Ok(0);
+    }
+    // A few statements for them all, not several per bid: the lot stays locked meanwhile.
+    let reason = OutcomeReason::NoRoomLeft;
+    let timeline = bids
+        .iter()
+        .map(|b| {
+            debug_assert!(!room_for(b, left), "{} is let go with room for it", b.id);
+            let card = if b.card_only_saved() {
+                "Your saved card will not be used; nothing is charged."
+            } else {
+                "The hold on your card is released; nothing is charged."
+            };
+            let detail = format!("{} {card}", reason.en(b.units));
+            (b.id.clone(), BidEventKind::NoRoomLeft, None, Some(detail))
+        })
+        .collect();
+    events::record_many(&txn, timeline, now).await?;
+    let releases = bids.iter().filter_map(|b| {
+        b.payment_ref.clone().map(|hold| Job::Release {
+            bid_id: b.id.clone(),
+            hold,
+        })
+    });
+    jobs::enqueue_many(&txn, releases, now).await?;
+    // As after the award: lost while its hold is on the card, released once it is off.
+    let let_go: Vec<bid::Model> = bids
+        .into_iter()
+        .map(|b| bid::Model {
+            status: if b.payment_ref.is_some() {
+                BidStatus::Lost
+            } else {
+                BidStatus::Released
+            }
+            .as_str()
+            .to_owned(),
+            outcome_reason: Some(reason.as_str().to_owned()),
+            award_units: None,
+            award_price_minor: None,
+            standby_rank: None,
+            updated_at: now,
+            version: b.version + 1,
+            ..b
+        })
+        .collect();
+    for status in [BidStatus::Lost, BidStatus::Released] {
+        let ids: Vec<String> = let_go
+            .iter()
+            .filter(|b| b.status == status.as_str())
+            .map(|b| b.id.clone())
+            .collect();
+        for ids in ids.chunks(500) {
+            bid::Entity::update_many()
+                .col_expr(bid::Column::Status, Expr::value(status.as_str()))
+                .col_expr(bid::Column::OutcomeReason, Expr::value(reason.as_str()))
+                .col_expr(bid::Column::AwardUnits, Expr::value(Option::<i32>::None))
+                .col_expr(
+                    bid::Column::AwardPriceMinor,
+                    Expr::value(Option::<i64>::None),
+                )
+                .col_expr(bid::Column::StandbyRank, Expr::value(Option::<i32>::None))
+                .col_expr(bid::Column::UpdatedAt, Expr::value(now))
+                // Called by path: importing ExprTrait would make `i32::max` ambiguous.
+                .col_expr(
+                    bid::Column::Version,
+                    sea_orm::sea_query::ExprTrait::add(Expr::col(bid::Column::Version), 1),
+                )
+                .filter(bid::Column::Id.is_in(ids.iter().cloned()))
+                .exec(&txn)
+                .await?;
+        }
+    }
+    // Told in one message insert per party size (the reason names the party).
+    let endpoints = outbox::endpoints_of(&txn, &l.operator_id).await?;
+    let mut by_party: BTreeMap<i32, Vec<(&bid::Model, &lot::Model)>> = BTreeMap::new();
+    for b in &let_go {
+        by_party.entry(b.units).or_default().push((b, &l));
+    }
+    for (party, told) in by_party {
+        let why = Why::outcome(reason, party);
+        outbox::enqueue_many(
             &txn,
-            &b.id,
-            BidEventKind::NoRoomLeft,
-            None,
-            Some(detail),
+            &told,
+            &endpoints,
+            Topic::NotSuccessful,
+            Some(&why),
             now,
         )
         .await?;
-        // As after the award: lost while its hold is on the card, released once it is off.
-        let status = match &b.payment_ref {
-            Some(hold) => {
-                let release = Job::Release {
-                    bid_id: b.id.clone(),
-                    hold: hold.clone(),
-                };
-                jobs::enqueue(&txn, release, now).await?;
-                BidStatus::Lost
-            }
-            None => BidStatus::Released,
-        };
-        award_service::set_outcome(&txn, b, status, None, Some(reason.as_str()), None, now).await?;
-        let why = Why::outcome(reason, b.units);
-        outbox::enqueue(&txn, &b.id, Topic::NotSuccessful, Some(&why), now).await?;
-        released += 1;
     }
+    let released = let_go.len();
     txn.commit().await?;
     if released > 0 {
         tracing::info!(lot = %lot_id, released, "bids released: too few units left for their party");
