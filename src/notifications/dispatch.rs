@@ -18,8 +18,10 @@ use super::email::{EmailTransport, OutgoingEmail, SendError};
 use super::outbox::{self, Facts};
 use super::render::{self, Context};
 use super::webhook_targets::WebhookTargets;
+use super::why::Why;
 use super::{Topic, unsubscribe, webhooks};
 use crate::domain::bid::BidStatus;
+use crate::domain::outcome::OutcomeReason;
 use crate::local_time;
 use crate::services::links::{self, PublicUrl};
 use crate::services::sessions::SessionSigner;
@@ -214,6 +216,23 @@ impl Notifier {
                 .is_some_and(|b| b.status == BidStatus::Active.as_str());
             if !still_active {
                 let why = "the bid is no longer active";
+                self.finish(&row, outbox::SUPPRESSED, Some(why.into()))
+                    .await?;
+                return Ok(());
+            }
+        }
+        // A bid let go for want of units and placed again since is in play: the older news
+        // that it could not win would contradict what the traveller did after it.
+        let no_room = matches!(&facts.why, Some(Why::Outcome { reason, .. }) if reason == OutcomeReason::NoRoomLeft.as_str());
+        if topic == Topic::NotSuccessful && no_room {
+            let still_let_go = bid::Entity::find_by_id(facts.bid_id.clone())
+                .one(&self.db)
+                .await?
+                .is_some_and(|b| {
+                    b.outcome_reason.as_deref() == Some(OutcomeReason::NoRoomLeft.as_str())
+                });
+            if !still_let_go {
+                let why = "the bid was placed again";
                 self.finish(&row, outbox::SUPPRESSED, Some(why.into()))
                     .await?;
                 return Ok(());

@@ -642,7 +642,7 @@ pub async fn release(
     }
     let detail = if holds_another {
         // Placed again or raised since, on another hold: this one is the earlier.
-        "An earlier hold on your card is released; nothing was charged for it. Depending on your bank it can take a few days to disappear from your statement."
+        EARLIER_HOLD_RELEASED
     } else {
         "The hold on your card is released; nothing was charged. Depending on your bank it can take a few days to disappear from your statement."
     };
@@ -658,6 +658,9 @@ pub async fn release(
     txn.commit().await?;
     Ok(Step::Done)
 }
+
+/// The timeline's words for a hold released while the bid holds a newer one.
+pub const EARLIER_HOLD_RELEASED: &str = "An earlier hold on your card is released; nothing was charged for it. Depending on your bank it can take a few days to disappear from your statement.";
 
 /// Whether a capture of `hold` was asked for on the bid and not answered.
 async fn capture_unanswered(db: &Db, b: &bid::Model, hold: &str) -> Result<bool, DbErr> {

@@ -189,6 +189,58 @@ async fn a_lower_capacity_or_more_entitlements_release_the_parties_that_no_longe
     assert_eq!(app.emails_of(&op.key, "bid.lost").await.len(), 2);
 }
 
+/// Placed again before its old hold was released and before the news went out: the bid stays
+/// in play on its new hold, the old hold goes (the timeline says an earlier one), and the
+/// email saying it could not win is not sent after the traveller bid again.
+async fn a_bid_placed_again_before_its_release_ran_stays_in_play_on_its_new_hold(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({"capacity": 2})).await;
+    app.booking(&op, "PNR001", "Martin", 2, &[&lot]).await;
+    let martin = app.sign_in("PNR001", "Martin").await;
+    let pair = id_of(
+        app.bid(&martin, &lot, "300.00", GOOD)
+            .await
+            .expect(201)
+            .body,
+    );
+    let first_hold = app.stored_bid(&pair).await.payment_ref.expect("held");
+
+    capacity(&app, &op, &lot, 1).await;
+    let released = surclass::services::room::release_without_room(&app.db, &lot)
+        .await
+        .unwrap();
+    assert_eq!(released, 1);
+    capacity(&app, &op, &lot, 2).await;
+    app.bid(&martin, &lot, "350.00", GOOD).await.expect(201);
+    let second_hold = app.stored_bid(&pair).await.payment_ref.expect("held again");
+    assert_ne!(second_hold, first_hold);
+    app.run_jobs().await;
+
+    let b = app.stored_bid(&pair).await;
+    assert_eq!(b.status, "active");
+    assert_eq!(b.payment_ref.as_deref(), Some(second_hold.as_str()));
+    let held = app.gateway_holds_awaiting_capture().await;
+    assert!(
+        held.contains(&second_hold) && !held.contains(&first_hold),
+        "{held:?}"
+    );
+    let seen = app
+        .read(&format!("/v1/traveller/bids/{pair}"))
+        .key(&martin)
+        .send()
+        .await
+        .expect(200);
+    assert!(
+        seen.text
+            .contains("An earlier hold on your card is released"),
+        "{}",
+        seen.text
+    );
+    let lost = app.emails_of(&op.key, "bid.lost").await;
+    assert_eq!(lost.len(), 1, "{lost:?}");
+    assert_eq!(lost[0]["status"], "suppressed", "{lost:?}");
+}
+
 fn id_of(bid: serde_json::Value) -> String {
     bid["id"].as_str().expect("the bid's id").to_owned()
 }
@@ -205,4 +257,5 @@ async fn capacity(app: &TestApp, op: &Operator, lot: &str, units: u32) {
 store_tests!(
     a_bid_whose_party_the_units_left_cannot_take_is_released_at_once,
     a_lower_capacity_or_more_entitlements_release_the_parties_that_no_longer_fit,
+    a_bid_placed_again_before_its_release_ran_stays_in_play_on_its_new_hold,
 );

@@ -11,6 +11,7 @@ use crate::domain::outcome::OutcomeReason;
 use crate::money::{Currency, Money};
 use crate::services::bids::BidError;
 use crate::services::events::placed_on_saved_card;
+use crate::services::settlement::EARLIER_HOLD_RELEASED;
 use crate::store::entities::{bid, bid_event};
 use crate::store::payments::Charged;
 
@@ -433,6 +434,7 @@ pub fn timeline(
                 (Lang::Fr, Some(BidEventKind::HoldPlaced | BidEventKind::CardSaved)) if replacement => "Merci : la nouvelle carte est en cours de débit.".into(),
                 (Lang::Fr, Some(BidEventKind::HoldPlaced)) => "Votre carte est autorisée ; elle n'est débitée que si le surclassement est confirmé.".into(),
                 (Lang::Fr, Some(BidEventKind::CardSaved)) => "Votre carte est enregistrée ; elle n'est débitée que si le surclassement est confirmé.".into(),
+                (Lang::Fr, Some(BidEventKind::HoldReleased)) if e.detail.as_deref() == Some(EARLIER_HOLD_RELEASED) => "Une autorisation antérieure sur votre carte est levée ; rien n'a été débité pour elle. Selon votre banque, elle peut rester visible quelques jours.".into(),
                 (Lang::Fr, Some(BidEventKind::HoldReleased)) => "L'autorisation sur votre carte est levée ; rien n'a été débité. Selon votre banque, elle peut rester visible quelques jours.".into(),
                 (Lang::Fr, Some(BidEventKind::LotClosed)) => "Les enchères sont closes ; le résultat suit.".into(),
                 (Lang::Fr, Some(BidEventKind::Won)) => format!(
