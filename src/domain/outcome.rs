@@ -41,8 +41,8 @@ impl OutcomeReason {
             OutcomeReason::RejectedByOperator => "The operator could not confirm your upgrade.".into(),
             OutcomeReason::LotCancelled => "The operator cancelled this upgrade.".into(),
             OutcomeReason::UpgradeNowDeclined => "Your bank declined the payment of the upgrade you bought now, and bidding had closed meanwhile.".into(),
-            OutcomeReason::NoRoomLeft if party <= 1 => "No upgrade is left (others were bought at once, or the operator has fewer), so your offer can no longer win. If more become available while bidding is open, you can bid again.".into(),
-            OutcomeReason::NoRoomLeft => format!("Not enough upgrades are left for your party of {party} (others were bought at once, or the operator has fewer), so your offer can no longer win. If more become available while bidding is open, you can bid again."),
+            OutcomeReason::NoRoomLeft if party <= 1 => "No upgrade is left (the last ones were bought outright, or the operator now has fewer), so your offer can no longer win. If more become available while bidding is open, you can bid again.".into(),
+            OutcomeReason::NoRoomLeft => format!("Not enough upgrades are left for your party of {party} (some were bought outright, or the operator now has fewer), so your offer can no longer win. If more become available while bidding is open, you can bid again."),
         }
     }
 
@@ -63,8 +63,8 @@ impl OutcomeReason {
             OutcomeReason::RejectedByOperator => "L'opérateur n'a pas pu confirmer votre surclassement.".into(),
             OutcomeReason::LotCancelled => "L'opérateur a annulé ce surclassement.".into(),
             OutcomeReason::UpgradeNowDeclined => "Votre banque a refusé le paiement de l'achat immédiat, et les offres étaient closes entre-temps.".into(),
-            OutcomeReason::NoRoomLeft if party <= 1 => "Il ne reste plus de surclassement (d'autres ont été achetés immédiatement, ou l'opérateur en a moins) : votre offre ne peut plus gagner. Si d'autres se libèrent pendant que les offres sont ouvertes, vous pourrez refaire une offre.".into(),
-            OutcomeReason::NoRoomLeft => format!("Il ne reste plus assez de surclassements pour les {party} personnes de votre réservation (d'autres ont été achetés immédiatement, ou l'opérateur en a moins) : votre offre ne peut plus gagner. Si d'autres se libèrent pendant que les offres sont ouvertes, vous pourrez refaire une offre."),
+            OutcomeReason::NoRoomLeft if party <= 1 => "Il ne reste plus de surclassement (les derniers ont été achetés directement, ou l'opérateur en a désormais moins) : votre offre ne peut plus gagner. Si d'autres se libèrent pendant que les offres sont ouvertes, vous pourrez refaire une offre.".into(),
+            OutcomeReason::NoRoomLeft => format!("Il ne reste plus assez de surclassements pour les {party} personnes de votre réservation (certains ont été achetés directement, ou l'opérateur en a désormais moins) : votre offre ne peut plus gagner. Si d'autres se libèrent pendant que les offres sont ouvertes, vous pourrez refaire une offre."),
         }
     }
 }

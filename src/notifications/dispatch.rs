@@ -222,7 +222,8 @@ impl Notifier {
             }
         }
         // A bid let go for want of units and placed again since is in play: the older news
-        // that it could not win would contradict what the traveller did after it.
+        // that it could not win would contradict what the traveller did after it (placed
+        // again, then let go again, it is the newer email that speaks).
         let no_room = matches!(&facts.why, Some(Why::Outcome { reason, .. }) if reason == OutcomeReason::NoRoomLeft.as_str());
         if topic == Topic::NotSuccessful && no_room {
             let still_let_go = bid::Entity::find_by_id(facts.bid_id.clone())
@@ -230,6 +231,7 @@ impl Notifier {
                 .await?
                 .is_some_and(|b| {
                     b.outcome_reason.as_deref() == Some(OutcomeReason::NoRoomLeft.as_str())
+                        && b.submitted_at <= facts.at
                 });
             if !still_let_go {
                 let why = "the bid was placed again";

@@ -125,7 +125,7 @@ pub async fn release_without_room(db: &Db, lot_id: &str) -> Result<usize, DbErr>
             .map(|b| b.id.clone())
             .collect();
         for ids in ids.chunks(500) {
-            bid::Entity::update_many()
+            let done = bid::Entity::update_many()
                 .col_expr(bid::Column::Status, Expr::value(status.as_str()))
                 .col_expr(bid::Column::OutcomeReason, Expr::value(reason.as_str()))
                 .col_expr(bid::Column::AwardUnits, Expr::value(Option::<i32>::None))
@@ -143,6 +143,8 @@ pub async fn release_without_room(db: &Db, lot_id: &str) -> Result<usize, DbErr>
                 .filter(bid::Column::Id.is_in(ids.iter().cloned()))
                 .exec(&txn)
                 .await?;
+            // Read under lock in this transaction: every one is still there.
+            debug_assert_eq!(done.rows_affected, ids.len() as u64);
         }
     }
     // Told in one message insert per party size (the reason names the party).

@@ -122,17 +122,20 @@ async fn a_bid_whose_party_the_units_left_cannot_take_is_released_at_once(app: T
     assert_eq!(app.moved(&pair, "charge").await, 80000);
 }
 
-/// Fewer seats (a smaller aircraft), then seats set aside for status upgrades: each time the
-/// parties that no longer fit are let go at once, and the award leaves them as they are.
+/// Fewer seats (a smaller aircraft), then a seat set aside for a status upgrade: each time the
+/// parties that no longer fit are let go at once (several in one go, each told of its own
+/// party), and the award leaves them as they are.
 async fn a_lower_capacity_or_more_entitlements_release_the_parties_that_no_longer_fit(
     app: TestApp,
 ) {
     let op = app.operator("aurora").await;
-    let lot = app.open_lot(&op, json!({"capacity": 4})).await;
+    let lot = app.open_lot(&op, json!({"capacity": 6})).await;
     app.booking(&op, "PNR001", "Martin", 3, &[&lot]).await;
     app.booking(&op, "PNR002", "Durand", 2, &[&lot]).await;
+    app.booking(&op, "PNR003", "Roy", 1, &[&lot]).await;
     let martin = app.sign_in("PNR001", "Martin").await;
     let durand = app.sign_in("PNR002", "Durand").await;
+    let roy = app.sign_in("PNR003", "Roy").await;
     let trio = id_of(
         app.bid(&martin, &lot, "300.00", GOOD)
             .await
@@ -145,14 +148,19 @@ async fn a_lower_capacity_or_more_entitlements_release_the_parties_that_no_longe
             .expect(201)
             .body,
     );
+    let single = id_of(app.bid(&roy, &lot, "200.00", GOOD).await.expect(201).body);
 
-    capacity(&app, &op, &lot, 2).await;
+    capacity(&app, &op, &lot, 1).await;
     app.run_jobs().await;
-    assert_eq!(app.stored_bid(&trio).await.status, "released");
+    for id in [&trio, &pair] {
+        let b = app.stored_bid(id).await;
+        assert_eq!(b.status, "released", "{id}");
+        assert_eq!(b.outcome_reason.as_deref(), Some("no_room_left"), "{id}");
+    }
     assert_eq!(
-        app.stored_bid(&pair).await.status,
+        app.stored_bid(&single).await.status,
         "active",
-        "two seats fit two"
+        "one seat fits one"
     );
 
     app.patch(&format!("/v1/lots/{lot}"))
@@ -162,31 +170,28 @@ async fn a_lower_capacity_or_more_entitlements_release_the_parties_that_no_longe
         .await
         .expect(200);
     app.run_jobs().await;
-    let released = app.stored_bid(&pair).await;
-    assert_eq!(released.status, "released");
-    assert_eq!(released.outcome_reason.as_deref(), Some("no_room_left"));
+    assert_eq!(app.stored_bid(&single).await.status, "released");
 
     let told = app.emails_of(&op.key, "bid.lost").await;
     let bodies: Vec<&str> = told.iter().map(|m| m["body"].as_str().unwrap()).collect();
-    assert_eq!(bodies.len(), 2, "{bodies:?}");
-    assert!(
-        bodies.iter().any(|b| b.contains("your party of 3")),
-        "{bodies:?}"
-    );
-    assert!(
-        bodies.iter().any(|b| b.contains("your party of 2")),
-        "{bodies:?}"
-    );
+    assert_eq!(bodies.len(), 3, "{bodies:?}");
+    for says in ["your party of 3", "your party of 2", "No upgrade is left"] {
+        assert_eq!(
+            bodies.iter().filter(|b| b.contains(says)).count(),
+            1,
+            "{says}: {bodies:?}"
+        );
+    }
 
     // The close weighs no released bid: nobody is told twice, nothing changes.
     app.close_now(&lot).await;
     app.run_jobs().await;
-    for id in [&trio, &pair] {
+    for id in [&trio, &pair, &single] {
         let b = app.stored_bid(id).await;
         assert_eq!(b.status, "released", "{id}");
         assert_eq!(b.outcome_reason.as_deref(), Some("no_room_left"), "{id}");
     }
-    assert_eq!(app.emails_of(&op.key, "bid.lost").await.len(), 2);
+    assert_eq!(app.emails_of(&op.key, "bid.lost").await.len(), 3);
 }
 
 /// Placed again before its old hold was released and before the news went out: the bid stays
@@ -241,6 +246,44 @@ async fn a_bid_placed_again_before_its_release_ran_stays_in_play_on_its_new_hold
     assert_eq!(lost[0]["status"], "suppressed", "{lost:?}");
 }
 
+/// Let go, placed again and let go again before either email went out: the traveller reads
+/// the news once, the newer email, not the older one too.
+async fn a_bid_let_go_twice_before_the_news_went_out_is_told_once(app: TestApp) {
+    let op = app.operator("aurora").await;
+    let lot = app.open_lot(&op, json!({"capacity": 2})).await;
+    app.booking(&op, "PNR001", "Martin", 2, &[&lot]).await;
+    let martin = app.sign_in("PNR001", "Martin").await;
+    let pair = id_of(
+        app.bid(&martin, &lot, "300.00", GOOD)
+            .await
+            .expect(201)
+            .body,
+    );
+    let let_go = || async {
+        capacity(&app, &op, &lot, 1).await;
+        let released = surclass::services::room::release_without_room(&app.db, &lot)
+            .await
+            .unwrap();
+        assert_eq!(released, 1);
+    };
+
+    let_go().await;
+    capacity(&app, &op, &lot, 2).await;
+    app.bid(&martin, &lot, "350.00", GOOD).await.expect(201);
+    let_go().await;
+    app.run_jobs().await;
+
+    assert_eq!(app.stored_bid(&pair).await.status, "released");
+    let mut statuses: Vec<String> = app
+        .emails_of(&op.key, "bid.lost")
+        .await
+        .iter()
+        .map(|m| m["status"].as_str().unwrap().to_owned())
+        .collect();
+    statuses.sort();
+    assert_eq!(statuses, ["sent", "suppressed"]);
+}
+
 fn id_of(bid: serde_json::Value) -> String {
     bid["id"].as_str().expect("the bid's id").to_owned()
 }
@@ -258,4 +301,5 @@ store_tests!(
     a_bid_whose_party_the_units_left_cannot_take_is_released_at_once,
     a_lower_capacity_or_more_entitlements_release_the_parties_that_no_longer_fit,
     a_bid_placed_again_before_its_release_ran_stays_in_play_on_its_new_hold,
+    a_bid_let_go_twice_before_the_news_went_out_is_told_once,
 );
