@@ -165,11 +165,9 @@ pub async fn release_without_room(db: &Db, lot_id: &str) -> Result<usize, DbErr>
         )
         .await?;
     }
-    let released = let_go.len();
     txn.commit().await?;
-    if released > 0 {
-        tracing::info!(lot = %lot_id, released, "bids released: too few units left for their party");
-    }
+    let released = let_go.len();
+    tracing::info!(lot = %lot_id, released, "bids released: too few units left for their party");
     Ok(released)
 }
 
